@@ -1,0 +1,23 @@
+import { describeAction, probesFor, type Rule } from "../../domain/rules.js";
+import { formatDuration } from "../../domain/duration.js";
+import { statusName } from "../../domain/status.js";
+import { table } from "../format.js";
+
+export function printRules(rules: readonly Rule[], json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(rules, null, 2));
+    return;
+  }
+  const rows = rules.flatMap((r) => [
+    [`${statusName(r.status)} (${r.status})`, "all other workspaces", r.enabled ? r.stuckAfter : "off", r.enabled ? formatDuration(r.stuckAfterSeconds) : "-", describeAction(r.action)],
+    ...r.workspaces.map((o) => [
+      "",
+      `workspaces ${o.workspaceIds.join(", ")}`,
+      o.enabled ? o.stuckAfter : "off",
+      o.enabled ? formatDuration(o.stuckAfterSeconds) : "-",
+      "",
+    ]),
+  ]);
+  console.log(table(["stuck in", "applies to", "threshold", "", "action"], rows));
+  console.log(`\n${probesFor(rules).length} index probes per sweep.`);
+}

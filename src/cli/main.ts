@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// The `watchdog` command. Every subcommand validates configuration first; see --help.
+import { Command, InvalidArgumentError } from "commander";
+import { parsePositiveDuration } from "../domain/duration.js";
+import { ConfigError, redactUrl } from "../config/load-config.js";
+import { loadConfig } from "../config/load-config.js";
+import { migrate, MigrationError } from "../db/migrate.js";
+import { runWorkerProcess } from "../main.js";
+import { CliError, loadContext } from "./context.js";
+import { MIGRATIONS_DIR } from "./paths.js";
+import { printRules } from "./commands/rules.js";
+import { printStuck } from "./commands/stuck.js";
+import { enqueueSweepCommand } from "./commands/sweep.js";
+
+const durationOption = (value: string): number => {
+  const d = parsePositiveDuration(value);
+  if ("error" in d) throw new InvalidArgumentError(d.error);
+  return d.seconds * 1000;
+};
+
+const program = new Command("watchdog")
+  .description("Finds tasks stuck in a transient status and reverts them or moves them to history.\nConfiguration comes from environment variables; see the README.")
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+program
+  .command("start")
+  .description("Run the worker: the scheduled sweep, the queues' workers and the HTTP server (health, metrics).")
+  .action(async () => {
+    const { config, rules, logger } = loadContext();
+    await runWorkerProcess(config, rules, logger);
+  });
+
+program
+  .command("sweep")
+  .description("Enqueue a manual sweep on the task-watchdog queue (a running worker executes it).")
+  .option("--dry-run", "report what would be done, change nothing", false)
+  .option("--wait", "wait for the result and print it", false)
+  .option("--timeout <duration>", "with --wait: give up after this ISO-8601 duration", durationOption, 60_000)
+  .action(async (options: { dryRun: boolean; wait: boolean; timeout: number }) => {
+    const { config } = loadContext();
+    await enqueueSweepCommand(config, { dryRun: options.dryRun, wait: options.wait, timeoutMs: options.timeout });
+  });
+
+program
+  .command("stuck")
+  .description("Read-only: per rule, how many tasks are stuck now and the oldest (database clock).")
+  .option("--json", "print JSON", false)
+  .action(async (options: { json: boolean }) => {
+    const { config, rules } = loadContext();
+    await printStuck(config, rules, options.json);
+  });
+
+program
+  .command("rules")
+  .description("Print the effective rules: defaults with RULES_FILE / RULES_JSON applied.")
+  .option("--json", "print JSON", false)
+  .action((options: { json: boolean }) => {
+    const { rules } = loadContext();
+    printRules(rules, options.json);
+  });
+
+program
+  .command("migrate")
+  .description("Create the database if missing and apply prisma/migrations (Prisma's bookkeeping; safe to run twice).")
+  .action(async () => {
+    const config = loadConfig();
+    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR);
+    console.log(
+      JSON.stringify({ database: redactUrl(config.databaseUrl), createdDatabase: result.createdDatabase, applied: result.applied, alreadyApplied: result.alreadyApplied.length }),
+    );
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof CliError || error instanceof MigrationError) {
+    console.error(`watchdog: ${error.message}`);
+    process.exitCode = error instanceof CliError ? error.exitCode : 1;
+    return;
+  }
+  console.error("watchdog:", error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,140 @@
+// Every setting of the worker in one place: its environment variable, what it does, its default
+// and how it is parsed. The README's configuration table is checked against this list by a test.
+import { parsePositiveDuration } from "../domain/duration.js";
+
+export interface Setting<T> {
+  readonly env: string;
+  readonly doc: string;
+  /** The default as an operator would write it; undefined = not set. */
+  readonly default: string | undefined;
+  /** A secret is never logged nor echoed back in an error. */
+  readonly secret?: boolean;
+  /** The value, or an error saying what is allowed. */
+  readonly parse: (raw: string) => { value: T } | { error: string };
+}
+
+const ok = <T>(value: T) => ({ value });
+
+const integer = (min: number, max: number) => (raw: string) => {
+  const n = Number(raw.trim());
+  return Number.isSafeInteger(n) && n >= min && n <= max && /^\s*\d+\s*$/.test(raw)
+    ? ok(n)
+    : { error: `must be a whole number from ${min} to ${max}` };
+};
+
+const duration = (raw: string) => {
+  const d = parsePositiveDuration(raw);
+  return "error" in d ? { error: d.error } : ok(d.seconds * 1000);
+};
+
+const url = (protocols: string[]) => (raw: string) => {
+  try {
+    const u = new URL(raw);
+    if (!protocols.includes(u.protocol)) return { error: `must start with ${protocols.map((p) => `${p}//`).join(" or ")}` };
+    return ok(raw);
+  } catch {
+    return { error: `must be a URL such as ${protocols[0]}//host:port/...` };
+  }
+};
+
+const oneOf = <T extends string>(values: readonly T[]) => (raw: string) =>
+  (values as readonly string[]).includes(raw) ? ok(raw as T) : { error: `must be one of ${values.join(", ")}` };
+
+const boolean = (raw: string) => {
+  const v = raw.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(v)) return ok(true);
+  if (["0", "false", "no", "off"].includes(v)) return ok(false);
+  return { error: "must be true or false" };
+};
+
+const text = (raw: string) => (raw.trim() === "" ? { error: "must not be empty" } : ok(raw.trim()));
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+export const SETTINGS = {
+  databaseUrl: {
+    env: "DATABASE_URL",
+    doc: "PostgreSQL connection string. `npm run db:migrate` creates the database when it is missing.",
+    default: "postgresql://postgres@127.0.0.1:5432/task_watchdog",
+    secret: true,
+    parse: url(["postgresql:", "postgres:"]),
+  } satisfies Setting<string>,
+  redisUrl: {
+    env: "REDIS_URL",
+    doc: "Redis connection string; a DB index in the path (`/2`) is honoured.",
+    default: "redis://127.0.0.1:6379/0",
+    secret: true,
+    parse: url(["redis:", "rediss:"]),
+  } satisfies Setting<string>,
+  queuePrefix: {
+    env: "QUEUE_PREFIX",
+    doc: "Prefix of every BullMQ key. Use `{watchdog}` (with braces) on a Redis Cluster.",
+    default: "bull",
+    parse: text,
+  } satisfies Setting<string>,
+  logLevel: {
+    env: "LOG_LEVEL",
+    doc: `pino log level: ${LOG_LEVELS.join(", ")}.`,
+    default: "info",
+    parse: oneOf(LOG_LEVELS),
+  } satisfies Setting<(typeof LOG_LEVELS)[number]>,
+  logPretty: {
+    env: "LOG_PRETTY",
+    doc: "Human-readable logs (needs the dev dependency pino-pretty). JSON otherwise.",
+    default: "false",
+    parse: boolean,
+  } satisfies Setting<boolean>,
+  host: {
+    env: "HOST",
+    doc: "Address the HTTP server binds. Loopback by default; `0.0.0.0` exposes it.",
+    default: "127.0.0.1",
+    parse: text,
+  } satisfies Setting<string>,
+  port: {
+    env: "PORT",
+    doc: "HTTP port for health, metrics, Bull Board and the API (0 picks a free port).",
+    default: "3000",
+    parse: integer(0, 65535),
+  } satisfies Setting<number>,
+  sweepIntervalMs: {
+    env: "SWEEP_INTERVAL",
+    doc: "How often the scheduled sweep runs, across all replicas (ISO-8601 duration).",
+    default: "PT1M",
+    parse: duration,
+  } satisfies Setting<number>,
+  sweepBatchSize: {
+    env: "SWEEP_BATCH_SIZE",
+    doc: "Tasks changed per transaction; a backlog is drained batch after batch.",
+    default: "1000",
+    parse: integer(1, 50_000),
+  } satisfies Setting<number>,
+  sweepScheduleEnabled: {
+    env: "SWEEP_SCHEDULE_ENABLED",
+    doc: "Register the repeating sweep (job scheduler `task-watchdog-sweep`). `false` removes it; manual sweeps still run.",
+    default: "true",
+    parse: boolean,
+  } satisfies Setting<boolean>,
+  rulesFile: {
+    env: "RULES_FILE",
+    doc: "Path of a JSON file of rule overrides (see Rules).",
+    default: undefined,
+    parse: text,
+  } satisfies Setting<string>,
+  rulesJson: {
+    env: "RULES_JSON",
+    doc: "Rule overrides inline, same format as the file; applied after it.",
+    default: undefined,
+    parse: text,
+  } satisfies Setting<string>,
+  shutdownTimeoutMs: {
+    env: "SHUTDOWN_TIMEOUT",
+    doc: "How long a graceful shutdown may take before it is forced (ISO-8601 duration).",
+    default: "PT30S",
+    parse: duration,
+  } satisfies Setting<number>,
+} as const;
+
+type Settings = typeof SETTINGS;
+export type Config = {
+  [K in keyof Settings]: Settings[K] extends Setting<infer T> ? (Settings[K]["default"] extends string ? T : T | undefined) : never;
+};

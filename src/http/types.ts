@@ -1,0 +1,30 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+/** What a handler sees: the parsed request, nothing framework-specific. */
+export interface HttpInput {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingMessage["headers"];
+}
+
+export interface HttpOutput {
+  status: number;
+  headers?: Record<string, string>;
+  /** An object is sent as JSON, a string as text/plain; undefined sends no body. */
+  body?: unknown;
+}
+
+export type Handler = (input: HttpInput) => Promise<HttpOutput> | HttpOutput;
+
+export interface Route {
+  method: string;
+  path: string;
+  handler: Handler;
+}
+
+/** A raw mount (e.g. Bull Board's express router) for every path under `prefix`. */
+export interface Mount {
+  prefix: string;
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
+}

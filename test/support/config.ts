@@ -1,0 +1,17 @@
+import { loadConfig } from "../../src/config/load-config.js";
+import type { Config } from "../../src/config/settings.js";
+import { testDatabaseUrl } from "./db.js";
+import { testRedisUrl } from "./redis.js";
+
+/** A real, validated configuration pointed at this run's database, Redis and a prefix of the test's own. */
+export function testConfig(prefix: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    DATABASE_URL: testDatabaseUrl(),
+    REDIS_URL: testRedisUrl(),
+    QUEUE_PREFIX: prefix,
+    PORT: "0",
+    LOG_LEVEL: "silent",
+    SWEEP_SCHEDULE_ENABLED: "false",
+    ...env,
+  });
+}

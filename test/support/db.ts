@@ -1,0 +1,82 @@
+// Test fixtures in the real database. Time moves by writing timestamps relative to the
+// DATABASE clock (now() - interval), never by sleeping.
+import { inject } from "vitest";
+import { createDb, type Db } from "../../src/db/client.js";
+
+export function testDatabaseUrl(): string {
+  return inject("databaseUrl");
+}
+
+export function testDb(): Db {
+  return createDb(testDatabaseUrl(), { max: 4 });
+}
+
+export async function resetTables(db: Db): Promise<void> {
+  await db.$executeRawUnsafe(`TRUNCATE task_events, task_assignments, tasks RESTART IDENTITY CASCADE`);
+}
+
+export interface TaskFixture {
+  status: number;
+  /** How long ago the status changed, by the database clock. */
+  ageSeconds: number;
+  organizationId?: number;
+  workspaceId?: number;
+  externalId?: string | null;
+  previousStatus?: number | null;
+  location?: "INBOX" | "HISTORY";
+  edits?: unknown;
+  displayName?: string;
+}
+
+/** Inserts tasks and returns their ids in the order given. */
+export async function insertTasks(db: Db, fixtures: TaskFixture[]): Promise<number[]> {
+  if (fixtures.length === 0) return [];
+  const rows = await db.$queryRaw<{ id: number }[]>`
+    INSERT INTO tasks (organization_id, workspace_id, external_id, display_name, status, previous_status,
+                       status_changed_at, location, original_payload, edits)
+    SELECT f.organization_id, f.workspace_id, f.external_id, f.display_name, f.status, f.previous_status,
+           now() - f.age_seconds * interval '1 second', f.location::task_location, '{"pages": 1}'::jsonb, f.edits
+    FROM jsonb_to_recordset(${JSON.stringify(
+      fixtures.map((f, i) => ({
+        organization_id: f.organizationId ?? 1,
+        workspace_id: f.workspaceId ?? 1,
+        external_id: f.externalId ?? null,
+        display_name: f.displayName ?? `doc-${i}.pdf`,
+        status: f.status,
+        previous_status: f.previousStatus ?? null,
+        age_seconds: f.ageSeconds,
+        location: f.location ?? "INBOX",
+        edits: f.edits ?? null,
+        ord: i,
+      })),
+    )}::jsonb) AS f(organization_id int, workspace_id int, external_id text, display_name text, status smallint,
+                    previous_status smallint, age_seconds double precision, location text, edits jsonb, ord int)
+    ORDER BY f.ord
+    RETURNING id`;
+  return rows.map((r) => r.id);
+}
+
+export interface TaskRow {
+  id: number;
+  status: number;
+  previous_status: number | null;
+  location: string;
+  warning: boolean;
+  warning_reason: string | null;
+  auto_revert_count: number;
+  restart_count: number;
+  status_changed_at: Date;
+  moved_to_history_at: Date | null;
+}
+
+export async function getTask(db: Db, id: number): Promise<TaskRow> {
+  const rows = await db.$queryRaw<TaskRow[]>`SELECT id, status, previous_status, location::text, warning, warning_reason, auto_revert_count,
+    restart_count, status_changed_at, moved_to_history_at FROM tasks WHERE id = ${id}`;
+  if (!rows[0]) throw new Error(`no task ${id}`);
+  return rows[0];
+}
+
+export async function eventsOf(db: Db, taskId: number) {
+  return db.$queryRaw<{ kind: string; from_status: number; to_status: number | null; reason: string; actor: string; sweep_id: string | null; stuck_since: Date | null }[]>`
+    SELECT kind::text, from_status, to_status, reason, actor, sweep_id, stuck_since FROM task_events WHERE task_id = ${taskId} ORDER BY id`;
+}

@@ -1,0 +1,26 @@
+// Each test owns its BullMQ key prefix and deletes its keys afterwards.
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { inject } from "vitest";
+
+export function testRedisUrl(): string {
+  return inject("redisUrl");
+}
+
+export function uniquePrefix(): string {
+  return `wdtest-${randomBytes(4).toString("hex")}`;
+}
+
+export async function deletePrefix(prefix: string): Promise<void> {
+  const redis = new Redis(testRedisUrl());
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    await redis.quit();
+  }
+}

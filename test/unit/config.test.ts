@@ -1,0 +1,74 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, redactUrl } from "../../src/config/load-config.js";
+import { loadRules } from "../../src/config/load-rules.js";
+
+function problemsOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", () => {
+  it("has a working default for every required setting", () => {
+    expect(loadConfig({})).toMatchObject({
+      databaseUrl: "postgresql://postgres@127.0.0.1:5432/task_watchdog",
+      redisUrl: "redis://127.0.0.1:6379/0",
+      host: "127.0.0.1",
+      port: 3000,
+      sweepIntervalMs: 60_000,
+      sweepBatchSize: 1000,
+      logLevel: "info",
+      rulesFile: undefined,
+    });
+  });
+
+  it.each([
+    ["PORT", "abc", /PORT="abc" must be a whole number from 0 to 65535/],
+    ["PORT", "70000", /PORT="70000" must be a whole number/],
+    ["SWEEP_BATCH_SIZE", "0", /SWEEP_BATCH_SIZE="0" must be a whole number from 1 to 50000/],
+    ["SWEEP_BATCH_SIZE", "1e3", /SWEEP_BATCH_SIZE="1e3" must be a whole number/],
+    ["SWEEP_INTERVAL", "60s", /SWEEP_INTERVAL="60s" "60s" is not an ISO-8601 duration/],
+    ["LOG_LEVEL", "verbose", /LOG_LEVEL="verbose" must be one of fatal, error/],
+    ["REDIS_URL", "localhost:6379", /REDIS_URL=\(value hidden\) must start with redis:\/\/ or rediss:\/\//],
+    ["DATABASE_URL", "mysql://x", /DATABASE_URL=\(value hidden\) must start with postgresql:/],
+    ["LOG_PRETTY", "maybe", /LOG_PRETTY="maybe" must be true or false/],
+  ])("%s=%s is refused naming the variable and what is allowed", (name, value, message) => {
+    expect(problemsOf(() => loadConfig({ [name]: value }))).toMatch(message);
+  });
+
+  it("never echoes a secret, and lists every problem at once", () => {
+    const message = problemsOf(() => loadConfig({ DATABASE_URL: "mysql://root:hunter2@db/x", PORT: "-1" }));
+    expect(message).not.toContain("hunter2");
+    expect(message.split("\n  - ")).toHaveLength(3);
+  });
+
+  it("redactUrl hides the password of a connection string", () => {
+    expect(redactUrl("postgresql://app:s3cret@db:5432/x")).toBe("postgresql://app:***@db:5432/x");
+  });
+});
+
+describe("loadRules", () => {
+  const dir = mkdtempSync(join(tmpdir(), "rules-"));
+
+  it("applies RULES_FILE, then RULES_JSON on top", () => {
+    const file = join(dir, "rules.json");
+    writeFileSync(file, JSON.stringify({ rules: { Processed: { stuckAfter: "PT48H" }, ProcessingInProgress: { stuckAfter: "PT6H" } } }));
+    const rules = loadRules({ rulesFile: file, rulesJson: JSON.stringify({ ProcessingInProgress: { stuckAfter: "PT8H" } }) });
+    expect(rules.find((r) => r.status === 70)?.stuckAfterSeconds).toBe(48 * 3600);
+    expect(rules.find((r) => r.status === 41)?.stuckAfterSeconds).toBe(8 * 3600);
+  });
+
+  it("names the source of a broken file or JSON", () => {
+    expect(problemsOf(() => loadRules({ rulesFile: join(dir, "missing.json") }))).toMatch(/RULES_FILE=".*missing.json" cannot be read \(ENOENT\)/);
+    expect(problemsOf(() => loadRules({ rulesJson: "{not json" }))).toMatch(/RULES_JSON is not valid JSON/);
+    expect(problemsOf(() => loadRules({ rulesJson: "[]" }))).toMatch(/RULES_JSON must be a JSON object keyed by status name/);
+    expect(problemsOf(() => loadRules({ rulesJson: JSON.stringify({ ToReview: {} }) }))).toMatch(/rule "ToReview": ToReview is a stable status/);
+  });
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import { buildRules, probesFor, RulesError, type Rule } from "../../src/domain/rules.js";
+import { TaskStatus as S } from "../../src/domain/status.js";
+
+const rule = (rules: Rule[], status: number) => rules.find((r) => r.status === status);
+
+function problemsOf(overrides: Record<string, unknown>): string[] {
+  try {
+    buildRules(overrides);
+  } catch (error) {
+    if (error instanceof RulesError) return [...error.problems];
+    throw error;
+  }
+  throw new Error("expected buildRules to refuse these overrides");
+}
+
+describe("the default rules", () => {
+  const rules = buildRules();
+
+  it.each([
+    [S.Deleting, 3600, { kind: "revert", to: S.PreProcessingFailed, toPreviousIfStable: true }],
+    [S.QueuedForPreProcessing, 7200, { kind: "revert", to: S.PreProcessingFailed, toPreviousIfStable: false }],
+    [S.PreProcessingInProgress, 7200, { kind: "revert", to: S.PreProcessingFailed, toPreviousIfStable: false }],
+    [S.PreProcessingSuccessful, 3600, { kind: "revert", to: S.ProcessingFailed, toPreviousIfStable: false }],
+    [S.QueuedForProcessing, 7200, { kind: "revert", to: S.ProcessingFailed, toPreviousIfStable: false }],
+    [S.ProcessingInProgress, 14400, { kind: "revert", to: S.ProcessingFailed, toPreviousIfStable: false }],
+    [S.QueuedForExport, 3600, { kind: "revert", to: S.ToReview, toPreviousIfStable: false }],
+    [S.ExportInProgress, 3600, { kind: "revert", to: S.ToReview, toPreviousIfStable: false }],
+    [S.ExportCompleted, 86400, { kind: "moveToHistory" }],
+    [S.Processed, 86400, { kind: "moveToHistory" }],
+  ])("status %i: stuck after %i s, then %o", (status, seconds, action) => {
+    expect(rule(rules, status)).toMatchObject({ enabled: true, stuckAfterSeconds: seconds, action, workspaces: [] });
+  });
+
+  it("has no rule for a stable status and yields one probe per rule", () => {
+    expect(rules).toHaveLength(10);
+    expect(probesFor(rules)).toHaveLength(10);
+  });
+});
+
+describe("overrides", () => {
+  it("change a threshold by status name or code, and switch a rule off", () => {
+    const rules = buildRules({ ProcessingInProgress: { stuckAfter: "PT6H" }, "60": { enabled: false } });
+    expect(rule(rules, S.ProcessingInProgress)?.stuckAfterSeconds).toBe(6 * 3600);
+    expect(rule(rules, S.QueuedForExport)?.enabled).toBe(false);
+    expect(probesFor(rules).map((p) => p.status)).not.toContain(S.QueuedForExport);
+  });
+
+  it("narrow a rule per workspace: the override probes its workspaces, the global rule every other one", () => {
+    const rules = buildRules({
+      PreProcessingInProgress: {
+        workspaces: [
+          { workspaceIds: [7, 9], stuckAfter: "PT30M" },
+          { workspaceIds: [3], enabled: false },
+        ],
+      },
+    });
+    const probes = probesFor(rules).filter((p) => p.status === S.PreProcessingInProgress);
+    expect(probes).toEqual([
+      expect.objectContaining({ onlyWorkspaceIds: [7, 9], exceptWorkspaceIds: [], stuckAfterSeconds: 1800 }),
+      expect.objectContaining({ onlyWorkspaceIds: null, exceptWorkspaceIds: [7, 9, 3], stuckAfterSeconds: 7200 }),
+    ]);
+  });
+
+  it("keep workspace overrides alive when the global rule is switched off", () => {
+    const rules = buildRules({ ProcessingInProgress: { enabled: false, workspaces: [{ workspaceIds: [5], stuckAfter: "PT1H" }] } });
+    const probes = probesFor(rules).filter((p) => p.status === S.ProcessingInProgress);
+    expect(probes).toEqual([expect.objectContaining({ onlyWorkspaceIds: [5], stuckAfterSeconds: 3600 })]);
+  });
+
+  it("choosing a new revertTo for Deleting drops the previous-status behaviour unless asked to keep it", () => {
+    expect(rule(buildRules({ Deleting: { revertTo: "ToReview" } }), S.Deleting)?.action).toEqual({ kind: "revert", to: S.ToReview, toPreviousIfStable: false });
+    expect(rule(buildRules({ Deleting: { revertTo: 50, revertToPreviousIfStable: true } }), S.Deleting)?.action).toEqual({ kind: "revert", to: S.ToReview, toPreviousIfStable: true });
+  });
+});
+
+describe("invariants checked at start-up", () => {
+  it.each([
+    ["a transient revert target", { QueuedForExport: { revertTo: "ExportInProgress" } }, /rule "QueuedForExport": cannot revert to ExportInProgress \(61\), a transient status/],
+    ["an archivable revert target", { ProcessingInProgress: { revertTo: "Processed" } }, /cannot revert to Processed \(70\), a archivable status/],
+    ["an unknown revert target", { ProcessingInProgress: { revertTo: "Nope" } }, /"revertTo" must name a stable status/],
+    ["a rule on a stable status", { ToReview: { stuckAfter: "PT1H" } }, /rule "ToReview": ToReview is a stable status/],
+    ["an unknown status", { Stuckish: { stuckAfter: "PT1H" } }, /rule "Stuckish": unknown status/],
+    ["move to history of a transient status", { ExportInProgress: { action: "moveToHistory" } }, /only archivable statuses .* can be moved to history/],
+    ["an unknown action", { Processed: { action: "delete" } }, /"action" must be "revert" or "moveToHistory"/],
+    ["a malformed duration", { Processed: { stuckAfter: "24h" } }, /"24h" is not an ISO-8601 duration/],
+    ["a zero duration", { Processed: { stuckAfter: "PT0S" } }, /must be at least one second long/],
+    ["a negative duration", { Processed: { stuckAfter: "-PT1H" } }, /must be at least one second long/],
+    ["a month (varies in length)", { Processed: { stuckAfter: "P1M" } }, /uses months or years/],
+    ["a misspelt field", { Processed: { stuckafter: "PT1H" } }, /unknown field\(s\) "stuckafter"/],
+    ["enabled not boolean", { Processed: { enabled: "no" } }, /"enabled" must be true or false/],
+    ["workspace ids not positive integers", { Processed: { workspaces: [{ workspaceIds: [0, 1.5], stuckAfter: "PT1H" }] } }, /"workspaceIds" must be a non-empty list of positive integer/],
+    ["a workspace listed twice", { Processed: { workspaces: [{ workspaceIds: [4], stuckAfter: "PT1H" }, { workspaceIds: [4], stuckAfter: "PT2H" }] } }, /workspace 4 appears in more than one override/],
+    ["an override without a threshold", { Processed: { workspaces: [{ workspaceIds: [4] }] } }, /workspaces\[0\]: "stuckAfter" expected an ISO-8601 duration/],
+  ])("%s is refused with a message naming the rule", (_, overrides, message) => {
+    const problems = problemsOf(overrides);
+    expect(problems.join("\n")).toMatch(message);
+  });
+
+  it("reports every problem at once", () => {
+    expect(problemsOf({ ToReview: {}, Processed: { stuckAfter: "x" }, Nope: {} })).toHaveLength(3);
+  });
+
+  it("accepts a rule for an archivable status that reverts to a stable one", () => {
+    expect(rule(buildRules({ ExportCompleted: { action: "revert", revertTo: "ToReview" } }), S.ExportCompleted)?.action).toMatchObject({ kind: "revert", to: S.ToReview });
+  });
+});

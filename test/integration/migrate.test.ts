@@ -1,0 +1,91 @@
+// The offline migration runner: Prisma's bookkeeping, idempotent, safe under concurrency,
+// refusing edited and half-applied migrations. Each test works on a database of its own.
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { migrate } from "../../src/db/migrate.js";
+import { MIGRATIONS_DIR } from "../../src/cli/paths.js";
+
+const adminUrl = inject("adminDatabaseUrl");
+const created: string[] = [];
+
+function freshDatabaseUrl(): string {
+  const name = `watchdog_migrate_${randomBytes(4).toString("hex")}`;
+  created.push(name);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+function copyOfMigrations(): string {
+  const dir = join(mkdtempSync(join(tmpdir(), "migrations-")), "migrations");
+  cpSync(MIGRATIONS_DIR, dir, { recursive: true });
+  return dir;
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+afterAll(async () => {
+  for (const name of created) await query(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+});
+
+describe("migrate", () => {
+  it("creates a missing database, applies every migration once, and is a no-op the second time", async () => {
+    const url = freshDatabaseUrl();
+    const first = await migrate(url, MIGRATIONS_DIR);
+    expect(first).toMatchObject({ createdDatabase: true, applied: ["20261128000000_init"], alreadyApplied: [] });
+    const second = await migrate(url, MIGRATIONS_DIR);
+    expect(second).toMatchObject({ createdDatabase: false, applied: [], alreadyApplied: ["20261128000000_init"] });
+  });
+
+  it("keeps Prisma's own bookkeeping: checksum = sha256 of migration.sql, finished, one step", async () => {
+    const url = freshDatabaseUrl();
+    await migrate(url, MIGRATIONS_DIR);
+    const rows = await query<{ migration_name: string; checksum: string; finished: boolean; applied_steps_count: number; rolled_back_at: Date | null }>(
+      url,
+      `SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, applied_steps_count, rolled_back_at FROM _prisma_migrations`,
+    );
+    const sha = createHash("sha256").update(readFileSync(join(MIGRATIONS_DIR, "20261128000000_init", "migration.sql"))).digest("hex");
+    expect(rows).toEqual([{ migration_name: "20261128000000_init", checksum: sha, finished: true, applied_steps_count: 1, rolled_back_at: null }]);
+  });
+
+  it("run over several connections at once (as several replicas would), applies each migration exactly once", async () => {
+    const url = freshDatabaseUrl();
+    const results = await Promise.all([1, 2, 3, 4].map(() => migrate(url, MIGRATIONS_DIR)));
+    expect(results.flatMap((r) => r.applied)).toEqual(["20261128000000_init"]);
+    const rows = await query<{ n: number }>(url, `SELECT count(*)::int AS n FROM _prisma_migrations`);
+    expect(rows[0]!.n).toBe(1);
+  });
+
+  it("refuses a migration edited after it was applied, and changes nothing", async () => {
+    const url = freshDatabaseUrl();
+    const dir = copyOfMigrations();
+    await migrate(url, dir);
+    appendFileSync(join(dir, "20261128000000_init", "migration.sql"), "\n-- an innocent-looking edit\n");
+    await expect(migrate(url, dir)).rejects.toThrow(/migration 20261128000000_init was changed after it was applied .* add a new migration instead/);
+  });
+
+  it("applies a failing migration not at all, records its logs, and refuses to go on until it is resolved (P3009)", async () => {
+    const url = freshDatabaseUrl();
+    const dir = copyOfMigrations();
+    mkdirSync(join(dir, "20270101000000_broken"));
+    writeFileSync(join(dir, "20270101000000_broken", "migration.sql"), `CREATE TABLE half_applied (id int);\nSELECT no_such_function();\n`);
+    await expect(migrate(url, dir)).rejects.toThrow(/migration 20270101000000_broken failed: function no_such_function\(\) does not exist/);
+    const tables = await query<{ n: number }>(url, `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'half_applied'`);
+    expect(tables[0]!.n).toBe(0);
+    const rows = await query<{ finished: boolean; logs: string }>(url, `SELECT finished_at IS NOT NULL AS finished, logs FROM _prisma_migrations WHERE migration_name = '20270101000000_broken'`);
+    expect(rows[0]).toMatchObject({ finished: false, logs: expect.stringContaining("no_such_function") });
+    await expect(migrate(url, dir)).rejects.toThrow(/started but did not finish \(Prisma P3009\).*prisma migrate resolve --rolled-back 20270101000000_broken/);
+  });
+});

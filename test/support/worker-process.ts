@@ -1,0 +1,68 @@
+// Runs the real CLI (`watchdog …`) as a child process from the TypeScript sources, the way an
+// operator would run the built one. Collects its pino lines to wait on and assert against.
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface CliProcess {
+  proc: ChildProcess;
+  lines: () => Record<string, unknown>[];
+  stderr: () => string;
+  waitForLog: (msg: string, timeoutMs?: number) => Promise<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function runCli(args: string[], env: Record<string, string>): CliProcess {
+  const proc = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const parsed: Record<string, unknown>[] = [];
+  let stdoutRest = "";
+  let stderr = "";
+  const waiters: { msg: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+  proc.stdout!.on("data", (chunk: Buffer) => {
+    const text = stdoutRest + chunk.toString("utf8");
+    const parts = text.split("\n");
+    stdoutRest = parts.pop() ?? "";
+    for (const part of parts) {
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(part);
+      } catch {
+        line = { msg: part, raw: true };
+      }
+      parsed.push(line);
+      for (const w of waiters.filter((w) => w.msg === line.msg)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  proc.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
+  return {
+    proc,
+    lines: () => parsed,
+    stderr: () => stderr,
+    exited,
+    waitForLog(msg, timeoutMs = 20_000) {
+      const seen = parsed.find((l) => l.msg === msg);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms; stderr: ${stderr}; stdout: ${JSON.stringify(parsed.slice(-5))}`)), timeoutMs);
+        const done = (line: Record<string, unknown>) => {
+          clearTimeout(timer);
+          resolve(line);
+        };
+        waiters.push({ msg, resolve: done });
+        void exited.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`process exited before logging "${msg}"; stderr: ${stderr}`));
+        });
+      });
+    },
+  };
+}

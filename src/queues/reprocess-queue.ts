@@ -40,11 +40,7 @@ export function createReprocessQueue(connection: ConnectionOptions, prefix: stri
  * collapses into the first: BullMQ's simple-mode deduplication keeps the key until that job
  * completes or fails. The job returned is then the first one (its id, data and timestamp).
  */
-export async function enqueueReprocess(
-  queue: Queue<ReprocessJobData, ReprocessResult>,
-  data: ReprocessJobData,
-  options: { dedupeTaskId?: number } = {},
-): Promise<Job<ReprocessJobData, ReprocessResult>> {
+export async function enqueueReprocess(queue: Queue<ReprocessJobData>, data: ReprocessJobData, options: { dedupeTaskId?: number } = {}): Promise<Job> {
   const added = await queue.add(REPROCESS_JOB, data, {
     attempts: REPROCESS_ATTEMPTS,
     backoff: REPROCESS_BACKOFF,

@@ -7,6 +7,8 @@ import { createDb, type Db } from "./db/client.js";
 import { createRedis } from "./queues/redis.js";
 import { createSweepQueue, scheduleSweep, unscheduleSweep } from "./queues/sweep-queue.js";
 import { createSweepWorker } from "./queues/sweep-worker.js";
+import { createReprocessQueue } from "./queues/reprocess-queue.js";
+import { createReprocessWorker } from "./queues/reprocess-worker.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
 import { healthz, readyz } from "./http/health.js";
 
@@ -33,7 +35,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   };
 
   try {
-    const db = createDb(config.databaseUrl);
+    // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
+    const db = createDb(config.databaseUrl, { max: config.reprocessConcurrency + 5 });
     cleanups.push({ name: "postgres", run: () => db.$disconnect() });
     const redis = createRedis(config.redisUrl);
     redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
@@ -59,6 +62,14 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     sweepWorker.on("failed", (job, error) => logger.error({ jobId: job?.id, err: error }, "sweep failed"));
     sweepWorker.on("error", (error) => logger.error({ err: error }, "sweep worker error"));
     cleanups.push({ name: "sweep worker", run: () => sweepWorker.close() });
+
+    // The queue is what the HTTP endpoint enqueues on; it closes after the server (reverse order).
+    const reprocessQueue = createReprocessQueue(redis, config.queuePrefix);
+    cleanups.push({ name: "reprocess queue", run: () => reprocessQueue.close() });
+    // The processor logs one line per request with its outcome; here only the worker's own faults.
+    const reprocessWorker = createReprocessWorker({ db, logger, connection: redis, prefix: config.queuePrefix, concurrency: config.reprocessConcurrency });
+    reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
+    cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
 
     const http: HttpServer = await startHttpServer({
       host: config.host,

@@ -114,6 +114,12 @@ export const SETTINGS = {
     default: "true",
     parse: boolean,
   } satisfies Setting<boolean>,
+  reprocessConcurrency: {
+    env: "REPROCESS_CONCURRENCY",
+    doc: "Reprocess requests (queue `task-reprocess`) one replica applies at once; each holds one database connection while it runs.",
+    default: "5",
+    parse: integer(1, 100),
+  } satisfies Setting<number>,
   rulesFile: {
     env: "RULES_FILE",
     doc: "Path of a JSON file of rule overrides (see Rules).",

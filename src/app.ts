@@ -11,6 +11,13 @@ import { createReprocessQueue } from "./queues/reprocess-queue.js";
 import { createReprocessWorker } from "./queues/reprocess-worker.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
 import { healthz, readyz } from "./http/health.js";
+import { bullBoardMount } from "./http/bull-board.js";
+import { metricsHandler } from "./http/metrics.js";
+import { sweepHealthHandler } from "./http/sweep-health.js";
+import { restartProcessing, RESTART_PROCESSING_PATH } from "./http/restart-processing.js";
+import { createMetrics } from "./metrics/metrics.js";
+import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
+import { sweepHooks } from "./metrics/sweep-hooks.js";
 
 export interface Watchdog {
   readonly httpUrl: string;
@@ -49,6 +56,19 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     } else {
       await unscheduleSweep(sweepQueue);
     }
+    // The queue is what the HTTP endpoint enqueues on; it closes after the server (reverse order).
+    const reprocessQueue = createReprocessQueue(redis, config.queuePrefix);
+    cleanups.push({ name: "reprocess queue", run: () => reprocessQueue.close() });
+
+    // Overdue is judged by the Redis clock, shared by every replica; this start opens the grace period.
+    const sweepHealth = sweepHealthCheck({
+      redis,
+      prefix: config.queuePrefix,
+      overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs,
+      startedAtMs: await redisNowMs(redis),
+    });
+    const metrics = createMetrics({ db, rules, queues: [sweepQueue, reprocessQueue], sweepHealth, logger });
+    const hooks = sweepHooks({ metrics, redis, prefix: config.queuePrefix, logger });
 
     const sweepWorker = createSweepWorker({
       db,
@@ -58,14 +78,16 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       connection: redis,
       prefix: config.queuePrefix,
       stopping: () => stopping,
+      onBatch: hooks.onBatch,
+      onSweep: hooks.onSweep,
     });
-    sweepWorker.on("failed", (job, error) => logger.error({ jobId: job?.id, err: error }, "sweep failed"));
+    sweepWorker.on("failed", (job, error) => {
+      hooks.onFailed(job?.data?.dryRun === true);
+      logger.error({ jobId: job?.id, err: error }, "sweep failed");
+    });
     sweepWorker.on("error", (error) => logger.error({ err: error }, "sweep worker error"));
     cleanups.push({ name: "sweep worker", run: () => sweepWorker.close() });
 
-    // The queue is what the HTTP endpoint enqueues on; it closes after the server (reverse order).
-    const reprocessQueue = createReprocessQueue(redis, config.queuePrefix);
-    cleanups.push({ name: "reprocess queue", run: () => reprocessQueue.close() });
     // The processor logs one line per request with its outcome; here only the worker's own faults.
     const reprocessWorker = createReprocessWorker({ db, logger, connection: redis, prefix: config.queuePrefix, concurrency: config.reprocessConcurrency });
     reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
@@ -78,12 +100,28 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       routes: [
         { method: "GET", path: "/healthz", handler: healthz },
         { method: "GET", path: "/readyz", handler: readyz({ db, redis }) },
+        { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler(sweepHealth) },
+        { method: "GET", path: "/metrics", handler: metricsHandler(metrics.registry) },
+        {
+          method: "PATCH",
+          path: RESTART_PROCESSING_PATH,
+          handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, logger, onOutcome: metrics.reprocessRequest }),
+        },
       ],
+      mounts: [bullBoardMount({ queues: [sweepQueue, reprocessQueue], readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config) })],
     });
     cleanups.push({ name: "http", run: () => http.close() });
 
     logger.info(
-      { http: http.url, sweepIntervalMs: config.sweepIntervalMs, sweepBatchSize: config.sweepBatchSize, scheduled: config.sweepScheduleEnabled, rules: rules.length },
+      {
+        http: http.url,
+        sweepIntervalMs: config.sweepIntervalMs,
+        sweepBatchSize: config.sweepBatchSize,
+        scheduled: config.sweepScheduleEnabled,
+        rules: rules.length,
+        bullBoard: { auth: config.bullBoardUser ? "basic" : "none (loopback only)", readOnly: config.bullBoardReadOnly },
+        apiTokenCount: (config.apiTokens ?? []).length,
+      },
       "watchdog started",
     );
     let closed: Promise<void> | undefined;
@@ -92,4 +130,9 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     await close();
     throw error;
   }
+}
+
+/** Basic-auth credentials of the board, or undefined (config loading allows that on loopback only). */
+function boardCredentials(config: Config): { user: string; password: string } | undefined {
+  return config.bullBoardUser && config.bullBoardPassword ? { user: config.bullBoardUser, password: config.bullBoardPassword } : undefined;
 }

@@ -10,17 +10,37 @@ export const REDACT_PATHS = [
   "*.authorization",
   "req.headers.authorization",
   "req.headers.cookie",
+  "headers.authorization",
+  "headers.cookie",
   "databaseUrl",
   "*.databaseUrl",
   "redisUrl",
   "*.redisUrl",
   "apiTokens",
   "*.apiTokens",
+  "bullBoardPassword",
+  "*.bullBoardPassword",
 ];
+
+/**
+ * Credentials inside text that no path can name: `scheme://user:password@host` in an error
+ * message or stack, and `Bearer …` / `Basic …` values quoted in a message.
+ */
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"']*:)[^\s@"'/]+@/gi;
+const AUTH_SCHEMES = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{16,}=*/g;
+
+export function scrubSecrets(line: string): string {
+  return line.replace(URL_CREDENTIALS, "$1[redacted]@").replace(AUTH_SCHEMES, "$1 [redacted]");
+}
+
+/** Every finished line passes through scrubSecrets on its way to `inner`. */
+function scrubbing(inner: pino.DestinationStream): pino.DestinationStream {
+  return { write: (line: string) => inner.write(scrubSecrets(line)) };
+}
 
 export function createLogger(options: { level: string; pretty?: boolean; destination?: pino.DestinationStream }): Logger {
   const base = { level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { service: "task-watchdog" } };
-  if (options.destination) return pino(base, options.destination);
-  if (options.pretty) return pino({ ...base, transport: { target: "pino-pretty", options: { colorize: true } } });
-  return pino(base);
+  if (options.destination) return pino(base, scrubbing(options.destination));
+  if (options.pretty) return pino(base, scrubbing(pino.transport({ target: "pino-pretty", options: { colorize: true } })));
+  return pino(base, scrubbing(pino.destination({ dest: 1, sync: true })));
 }

@@ -1,4 +1,5 @@
 import { SETTINGS, type Config, type Setting } from "./settings.js";
+import { crossSettingProblems } from "./cross-checks.js";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -29,6 +30,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       config[key] = parsed.value;
     }
   }
+  problems.push(...crossSettingProblems(config as Partial<Config>));
   if (problems.length > 0) throw new ConfigError(problems);
   return config as Config;
 }

@@ -1,6 +1,7 @@
 // Every setting of the worker in one place: its environment variable, what it does, its default
 // and how it is parsed. The README's configuration table is checked against this list by a test.
 import { parsePositiveDuration } from "../domain/duration.js";
+import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
 
 export interface Setting<T> {
   readonly env: string;
@@ -48,6 +49,8 @@ const boolean = (raw: string) => {
 };
 
 const text = (raw: string) => (raw.trim() === "" ? { error: "must not be empty" } : ok(raw.trim()));
+
+const MIN_BOARD_PASSWORD_LENGTH = 12;
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -138,6 +141,38 @@ export const SETTINGS = {
     default: "PT30S",
     parse: duration,
   } satisfies Setting<number>,
+  sweepOverdueAfterMs: {
+    env: "SWEEP_OVERDUE_AFTER",
+    doc: "No sweep completed (on any replica) for this long turns `/health/sweeps` red and `watchdog_sweep_overdue` to 1 (ISO-8601 duration). Default: 3 × SWEEP_INTERVAL.",
+    default: undefined,
+    parse: duration,
+  } satisfies Setting<number>,
+  bullBoardUser: {
+    env: "BULL_BOARD_USER",
+    doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when HOST is not loopback.",
+    default: undefined,
+    parse: text,
+  } satisfies Setting<string>,
+  bullBoardPassword: {
+    env: "BULL_BOARD_PASSWORD",
+    doc: `Bull Board Basic-auth password (at least ${MIN_BOARD_PASSWORD_LENGTH} characters).`,
+    default: undefined,
+    secret: true,
+    parse: (raw: string) => (raw.length >= MIN_BOARD_PASSWORD_LENGTH ? ok(raw) : { error: `must be at least ${MIN_BOARD_PASSWORD_LENGTH} characters long` }),
+  } satisfies Setting<string>,
+  bullBoardReadOnly: {
+    env: "BULL_BOARD_READ_ONLY",
+    doc: "Bull Board shows queues and jobs but offers no retry, clean, pause or remove.",
+    default: "false",
+    parse: boolean,
+  } satisfies Setting<boolean>,
+  apiTokens: {
+    env: "API_TOKENS",
+    doc: `Bearer tokens of the HTTP API, each bound to one organization: \`<token>:<organizationId>,…\` (tokens of at least ${MIN_TOKEN_LENGTH} characters). Unset: the API answers 401.`,
+    default: undefined,
+    secret: true,
+    parse: parseApiTokens,
+  } satisfies Setting<ApiToken[]>,
 } as const;
 
 type Settings = typeof SETTINGS;

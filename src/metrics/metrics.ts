@@ -1,0 +1,192 @@
+// The Prometheus metrics of one worker process, in their own Registry. Counters and the sweep
+// histogram are per process (sum them across replicas); the gauges computed at scrape time
+// (stuck tasks, queue depths, last sweep, overdue) read shared state, so every replica reports
+// the same value (take max, not sum). A collector that fails is logged and counted, and its
+// metric is left empty for that scrape: a scrape never fails because Postgres hiccupped.
+import type { Queue } from "bullmq";
+import type { Logger } from "pino";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { Db } from "../db/client.js";
+import type { BatchOutcome } from "../db/sql/revert-stuck-tasks.js";
+import { countStuckTasks } from "../db/sql/count-stuck-tasks.js";
+import { probesFor, type Probe, type Rule } from "../domain/rules.js";
+import { statusName } from "../domain/status.js";
+import type { SweepResult } from "../sweep/run-sweep.js";
+import type { SweepHealth } from "./last-sweep.js";
+import { withTimeout } from "./timeout.js";
+
+/** How long one count of stuck tasks serves scrapes: several Prometheus servers cost one query. */
+export const STUCK_CACHE_MS = 5000;
+
+/** A collector slower than this is reported as failed, so a scrape answers while Redis or Postgres is away. */
+const COLLECT_TIMEOUT_MS = 3000;
+
+export const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "waiting-children", "completed", "failed"] as const;
+
+export type ReprocessOutcome = "accepted" | "not_found" | "bad_request" | "unauthorized" | "error";
+
+export interface MetricsDeps {
+  db: Db;
+  rules: readonly Rule[];
+  queues: readonly Queue[];
+  sweepHealth: () => Promise<SweepHealth>;
+  logger: Logger;
+}
+
+export interface Metrics {
+  registry: Registry;
+  /** For createSweepWorker's onBatch: counts what a committed batch changed. */
+  onBatch(probe: Probe, outcomes: BatchOutcome[]): void;
+  /** For createSweepWorker's onSweep. */
+  onSweep(result: SweepResult): void;
+  /** The sweep worker's "failed" event. */
+  onSweepFailed(dryRun: boolean): void;
+  reprocessRequest(outcome: ReprocessOutcome): void;
+}
+
+export function createMetrics(deps: MetricsDeps): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const collectErrors = new Counter({
+    name: "watchdog_metrics_collect_errors_total",
+    help: "Scrape-time collectors that failed (their metric is empty for that scrape), by collector.",
+    labelNames: ["collector"],
+    registers,
+  });
+  /** Runs a scrape-time collector; on failure logs, counts and leaves the gauge empty. */
+  const guarded = (name: string, gauge: () => Gauge, collect: () => Promise<void>) => async () => {
+    try {
+      await withTimeout(COLLECT_TIMEOUT_MS, name, collect());
+    } catch (error) {
+      gauge().reset();
+      collectErrors.inc({ collector: name });
+      deps.logger.warn({ err: error, collector: name }, "metrics collector failed");
+    }
+  };
+
+  const reverted = new Counter({
+    name: "watchdog_tasks_reverted_total",
+    help: "Tasks reverted by sweeps of this process, by the status they were stuck in and the one they went to.",
+    labelNames: ["from", "to"],
+    registers,
+  });
+  const movedToHistory = new Counter({
+    name: "watchdog_tasks_moved_to_history_total",
+    help: "Tasks moved to history by sweeps of this process, by status.",
+    labelNames: ["status"],
+    registers,
+  });
+  const sweeps = new Counter({
+    name: "watchdog_sweeps_total",
+    help: "Sweeps run by this process, by outcome (completed, interrupted by shutdown, failed) and dry_run.",
+    labelNames: ["outcome", "dry_run"],
+    registers,
+  });
+  const sweepDuration = new Histogram({
+    name: "watchdog_sweep_duration_seconds",
+    help: "Wall time of the sweeps run by this process that finished (completed or interrupted).",
+    labelNames: ["dry_run"],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers,
+  });
+  const reprocessRequests = new Counter({
+    name: "watchdog_reprocess_requests_total",
+    help: "Calls of PATCH …/restartprocessing, by outcome (accepted, not_found, bad_request, unauthorized, error).",
+    labelNames: ["outcome"],
+    registers,
+  });
+
+  // Both sweep gauges come from one Redis round trip per scrape (collectors run concurrently).
+  const sweepHealth = cachedFor(1000, deps.sweepHealth);
+  const lastCompleted: Gauge = new Gauge({
+    name: "watchdog_last_sweep_completed_timestamp_seconds",
+    help: "Unix time of the last sweep completed by any replica (shared through Redis). Absent until one completes.",
+    registers,
+    collect: guarded("last_sweep_completed", () => lastCompleted, async () => {
+      const health = await sweepHealth();
+      lastCompleted.reset();
+      if (health.lastCompletedAtMs !== null) lastCompleted.set(health.lastCompletedAtMs / 1000);
+    }),
+  });
+  const overdue: Gauge = new Gauge({
+    name: "watchdog_sweep_overdue",
+    help: "1 when no sweep completed on any replica within SWEEP_OVERDUE_AFTER (default 3 × SWEEP_INTERVAL), else 0. Alert on it.",
+    registers,
+    collect: guarded("sweep_overdue", () => overdue, async () => {
+      overdue.set((await sweepHealth()).overdue ? 1 : 0);
+    }),
+  });
+
+  const probes = probesFor(deps.rules);
+  const countStuck = cachedFor(STUCK_CACHE_MS, async () => {
+    const counts = new Map<string, number>();
+    // One index range count per probe; workspace overrides of one status add up under its name.
+    for (const probe of probes) {
+      const { count } = await countStuckTasks(deps.db, probe, 0);
+      counts.set(probe.statusName, (counts.get(probe.statusName) ?? 0) + count);
+    }
+    return counts;
+  });
+  const stuck: Gauge = new Gauge({
+    name: "watchdog_tasks_stuck",
+    help: "Tasks stuck right now (older than their rule's threshold, waiting for the next sweep), by status. Cached a few seconds.",
+    labelNames: ["status"],
+    registers,
+    collect: guarded("tasks_stuck", () => stuck, async () => {
+      const counts = await countStuck();
+      stuck.reset();
+      for (const [status, count] of counts) stuck.set({ status }, count);
+    }),
+  });
+
+  const queueJobs: Gauge = new Gauge({
+    name: "watchdog_queue_jobs",
+    help: "Jobs in each BullMQ queue, by queue and state.",
+    labelNames: ["queue", "state"],
+    registers,
+    collect: guarded("queue_jobs", () => queueJobs, async () => {
+      const all = await Promise.all(deps.queues.map(async (q) => [q.name, await q.getJobCounts(...QUEUE_STATES)] as const));
+      queueJobs.reset();
+      for (const [queue, counts] of all) for (const state of QUEUE_STATES) queueJobs.set({ queue, state }, counts[state] ?? 0);
+    }),
+  });
+
+  return {
+    registry,
+    onBatch(probe, outcomes) {
+      for (const o of outcomes) {
+        if (o.count === 0) continue;
+        if (probe.action.kind === "revert") reverted.inc({ from: probe.statusName, to: statusName(o.toStatus ?? probe.status) }, o.count);
+        else movedToHistory.inc({ status: probe.statusName }, o.count);
+      }
+    },
+    onSweep(result) {
+      const dryRun = String(result.dryRun);
+      sweeps.inc({ outcome: result.interrupted ? "interrupted" : "completed", dry_run: dryRun });
+      sweepDuration.observe({ dry_run: dryRun }, result.durationMs / 1000);
+    },
+    onSweepFailed(dryRun) {
+      sweeps.inc({ outcome: "failed", dry_run: String(dryRun) });
+    },
+    reprocessRequest(outcome) {
+      reprocessRequests.inc({ outcome });
+    },
+  };
+}
+
+/** `load` shared by every caller for `ms` after it started; a failure is not kept. */
+function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
+  let cached: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (!cached || performance.now() - cached.at > ms) {
+      const entry = { at: performance.now(), value: load() };
+      cached = entry;
+      entry.value.catch(() => {
+        if (cached === entry) cached = undefined;
+      });
+    }
+    return cached.value;
+  };
+}

@@ -1,0 +1,23 @@
+// What the sweep worker reports after each batch and sweep: metrics, and the shared "last
+// completed sweep" time behind watchdog_sweep_overdue and /health/sweeps. Hooks never throw.
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { SweepWorkerDeps } from "../queues/sweep-worker.js";
+import type { SweepResult } from "../sweep/run-sweep.js";
+import { recordSweepCompleted } from "./last-sweep.js";
+import type { Metrics } from "./metrics.js";
+
+export function sweepHooks(deps: { metrics: Metrics; redis: Redis; prefix: string; logger: Logger }): Required<Pick<SweepWorkerDeps, "onBatch" | "onSweep">> & { onFailed(dryRun: boolean): void } {
+  return {
+    onBatch: (probe, outcomes) => deps.metrics.onBatch(probe, outcomes),
+    onSweep: (result: SweepResult) => {
+      deps.metrics.onSweep(result);
+      // A dry run changes nothing and an interrupted sweep left work behind: neither proves sweeping works.
+      if (result.dryRun || result.interrupted) return;
+      recordSweepCompleted(deps.redis, deps.prefix).catch((error: unknown) =>
+        deps.logger.warn({ err: error, sweepId: result.sweepId }, "could not record the completed sweep in Redis; /health/sweeps may turn red"),
+      );
+    },
+    onFailed: (dryRun) => deps.metrics.onSweepFailed(dryRun),
+  };
+}

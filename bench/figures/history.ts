@@ -1,0 +1,68 @@
+// Move to history: `stuck` tasks Processed 25 h ago and still in the inbox. Project: runSweep with
+// the default rules. Bound, in plain `pg`: one hand-written statement per batch doing the same
+// writes (location, moved_to_history_at, warning + reason, one MOVED_TO_HISTORY row each).
+import type pg from "pg";
+import type { Db } from "../../src/db/client.js";
+import type { Rule } from "../../src/domain/rules.js";
+import { runSweep } from "../../src/sweep/run-sweep.js";
+import { countEvents, stage } from "../incident.js";
+import { median, timeMs } from "../measure.js";
+
+// In: $1 status, $2 threshold seconds, $3 batch size, $4/$5 reason head/tail.
+// Locks up to $3 finished inbox rows (SKIP LOCKED); moves them to history, one audit row each.
+const SET_BASED_SQL = `
+  WITH candidates AS (
+    SELECT t.id, t.status, t.status_changed_at FROM tasks t
+    WHERE t.location = 'INBOX' AND t.status = $1::smallint AND t.status_changed_at < now() - $2::int * interval '1 second'
+    ORDER BY t.status_changed_at
+    LIMIT $3::int
+    FOR UPDATE OF t SKIP LOCKED
+  ), updated AS (
+    UPDATE tasks t
+    SET location = 'HISTORY', moved_to_history_at = now(), warning = true,
+        warning_reason = $4::text || watchdog_humanize_seconds(floor(extract(epoch FROM now() - c.status_changed_at))::bigint) || $5::text
+    FROM candidates c
+    WHERE t.id = c.id AND t.status = c.status AND t.location = 'INBOX'
+    RETURNING t.id, t.status, c.status_changed_at, t.warning_reason
+  ), events AS (
+    INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since)
+    SELECT u.id, 'MOVED_TO_HISTORY', u.status, NULL, u.warning_reason, 'watchdog', 'bench-bound', u.status_changed_at FROM updated u
+  )
+  SELECT count(*)::int AS n FROM updated`;
+
+export interface HistoryRates {
+  /** Tasks per second, median over repetitions. */
+  project: number;
+  setBased: number;
+}
+
+export async function measureHistoryMove(
+  db: Db,
+  pool: pg.Pool,
+  rules: readonly Rule[],
+  ids: { from: number; to: number },
+  options: { reps: number; batchSize: number },
+): Promise<HistoryRates> {
+  const stuck = ids.to - ids.from + 1;
+  const rates: Record<keyof HistoryRates, number[]> = { project: [], setBased: [] };
+  for (let r = 0; r < options.reps; r++) {
+    await stage(pool, "processedInInbox", ids.from, ids.to);
+    const projectMs = await timeMs(async () => {
+      const result = await runSweep(db, rules, { sweepId: `bench-history-${r}`, dryRun: false, batchSize: options.batchSize });
+      if (result.movedToHistory !== stuck) throw new Error(`the sweep moved ${result.movedToHistory} of ${stuck} finished tasks`);
+    });
+    if ((await countEvents(pool)) !== stuck) throw new Error("the sweep's audit rows do not match the tasks it moved");
+    rates.project.push(stuck / (projectMs / 1000));
+
+    await stage(pool, "processedInInbox", ids.from, ids.to);
+    const boundMs = await timeMs(async () => {
+      for (;;) {
+        const { rows } = await pool.query<{ n: number }>(SET_BASED_SQL, [70, 24 * 3600, options.batchSize, "stuck in Processed for ", " (threshold 1 d); moved to history"]);
+        if (rows[0]!.n < options.batchSize) break;
+      }
+    });
+    if ((await countEvents(pool)) !== stuck) throw new Error("the set-based bound's audit rows do not match the tasks it moved");
+    rates.setBased.push(stuck / (boundMs / 1000));
+  }
+  return { project: median(rates.project), setBased: median(rates.setBased) };
+}

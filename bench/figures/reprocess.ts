@@ -1,0 +1,126 @@
+// Reprocess throughput through the queue. `jobs` requests for distinct tasks are enqueued first
+// (not timed); then a worker drains them and we time until the last one completes.
+// Project: createReprocessWorker (the production worker: parse, reprocessTask's transaction via
+// Prisma, one log line per request to /dev/null) fed by enqueueReprocess.
+// Bound: a plain BullMQ Worker with the same concurrency whose processor runs one equivalent
+// transaction in plain `pg`: a single statement that locks the task, resets it and its
+// assignments and writes the REPROCESSED event (idempotent on request_id).
+import { randomBytes } from "node:crypto";
+import { Queue, Worker, type Job } from "bullmq";
+import { Redis } from "ioredis";
+import type pg from "pg";
+import { pino } from "pino";
+import type { Db } from "../../src/db/client.js";
+import { createLogger } from "../../src/logger.js";
+import { createRedis } from "../../src/queues/redis.js";
+import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../src/queues/reprocess-queue.js";
+import { createReprocessWorker } from "../../src/queues/reprocess-worker.js";
+import { median, timeMs } from "../measure.js";
+
+// In: $1 task id, $2 request id, $3 actor. One statement = one transaction: locks the task row,
+// skips when the request was already applied, resets the task and its assignments, writes the event.
+const REPROCESS_SQL = `
+  WITH locked AS (
+    SELECT t.id, t.status, t.location, t.edits, t.warning, t.warning_reason FROM tasks t
+    WHERE t.id = $1::int AND NOT EXISTS (SELECT 1 FROM task_events e WHERE e.request_id = $2::text)
+    FOR UPDATE
+  ), assignments_before AS (
+    SELECT coalesce(jsonb_agg(jsonb_build_object('id', a.id, 'userId', a.user_id, 'position', a.position, 'status', a.status) ORDER BY a.position, a.id), '[]'::jsonb) AS list
+    FROM task_assignments a WHERE a.task_id = (SELECT id FROM locked)
+  ), reset_assignments AS (
+    UPDATE task_assignments SET status = 'PENDING', updated_at = now() WHERE task_id = (SELECT id FROM locked) AND status <> 'PENDING'
+  ), updated AS (
+    UPDATE tasks t SET status = 30, status_changed_at = now(), restart_count = t.restart_count + 1, pre_processing_started_on = now(),
+           edits = NULL, warning = false, warning_reason = NULL, location = 'INBOX', moved_to_history_at = NULL
+    FROM locked l WHERE t.id = l.id
+    RETURNING t.id, t.restart_count, t.status
+  ), event AS (
+    INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, request_id, details)
+    SELECT u.id, 'REPROCESSED', l.status, u.status, 'reprocess requested by ' || $3::text, $3::text, $2::text,
+           jsonb_build_object('restartCount', u.restart_count, 'fromLocation', l.location, 'discardedEdits', l.edits,
+                              'discardedWarning', l.warning, 'discardedWarningReason', l.warning_reason, 'assignmentsBefore', ab.list)
+    FROM updated u, locked l, assignments_before ab
+  )
+  SELECT u.id, u.restart_count, u.status FROM updated u`;
+
+export interface ReprocessRates {
+  /** Jobs per second, median over repetitions. */
+  project: number;
+  bound: number;
+}
+
+export async function measureReprocess(
+  db: Db,
+  pool: pg.Pool,
+  taskIds: readonly number[],
+  options: { reps: number; redisUrl: string; concurrency: number },
+): Promise<ReprocessRates> {
+  const prefix = `wdbench-${randomBytes(4).toString("hex")}`;
+  const connection = createRedis(options.redisUrl);
+  const logger = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
+  const rates: Record<keyof ReprocessRates, number[]> = { project: [], bound: [] };
+  try {
+    for (let r = 0; r < options.reps; r++) {
+      await pool.query("TRUNCATE task_events");
+      const queue = createReprocessQueue(connection, `${prefix}-p${r}`);
+      for (const taskId of taskIds) await enqueueReprocess(queue, { taskId, requestedBy: "bench" });
+      let worker: Worker | undefined;
+      const projectMs = await drain(() => (worker = createReprocessWorker({ db, logger, connection, prefix: `${prefix}-p${r}`, concurrency: options.concurrency })), taskIds.length);
+      await worker?.close();
+      rates.project.push(taskIds.length / (projectMs / 1000));
+      await queue.obliterate({ force: true });
+      await queue.close();
+
+      await pool.query("TRUNCATE task_events");
+      const plainQueue = new Queue<ReprocessJobData>("bench-reprocess", { connection, prefix: `${prefix}-b${r}` });
+      await plainQueue.addBulk(taskIds.map((taskId) => ({ name: "reprocess", data: { taskId, requestedBy: "bench" }, opts: { attempts: 8, removeOnComplete: { age: 86400, count: 1000 } } })));
+      let plainWorker: Worker | undefined;
+      const boundMs = await drain(
+        () =>
+          (plainWorker = new Worker<ReprocessJobData>(
+            "bench-reprocess",
+            async (job: Job<ReprocessJobData>) => {
+              const { rows } = await pool.query(REPROCESS_SQL, [job.data.taskId, `${job.queueQualifiedName}:${job.id}:${job.timestamp}`, job.data.requestedBy]);
+              if (rows.length !== 1) throw new Error(`task ${job.data.taskId} was not reprocessed`);
+              return rows[0];
+            },
+            { connection, prefix: `${prefix}-b${r}`, concurrency: options.concurrency },
+          )),
+        taskIds.length,
+      );
+      await plainWorker?.close();
+      rates.bound.push(taskIds.length / (boundMs / 1000));
+      await plainQueue.obliterate({ force: true });
+      await plainQueue.close();
+    }
+  } finally {
+    await deletePrefix(connection, prefix);
+    await connection.quit();
+  }
+  return { project: median(rates.project), bound: median(rates.bound) };
+}
+
+/** Starts a worker (autorun) on a pre-filled queue; milliseconds until `jobs` jobs completed. A failed job aborts. */
+async function drain(start: () => Worker, jobs: number): Promise<number> {
+  let completed = 0;
+  return timeMs(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const worker = start();
+        worker.on("completed", () => {
+          if (++completed === jobs) resolve();
+        });
+        worker.on("failed", (job, error) => reject(new Error(`job ${job?.id} failed: ${error.message}`)));
+        worker.on("error", reject);
+      }),
+  );
+}
+
+async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== "0");
+}

@@ -1,0 +1,64 @@
+// Steady state: nothing is stuck, and a sweep should cost a handful of index probes whatever the
+// table size. Project: runSweep with the default rules (10 probes, one statement each, through
+// Prisma). Bounds, in plain `pg`: the same 10 index probes as 10 queries, and all 10 in one query.
+import type pg from "pg";
+import type { Db } from "../../src/db/client.js";
+import type { Probe, Rule } from "../../src/domain/rules.js";
+import { runSweep } from "../../src/sweep/run-sweep.js";
+import { median, timeMs } from "../measure.js";
+
+// One probe: the candidate search of a sweep batch, index range scan on
+// tasks_inbox_status_changed_at_idx (status, status_changed_at) WHERE location = 'INBOX'.
+const PROBE_SQL = `
+  SELECT t.id FROM tasks t
+  WHERE t.location = 'INBOX' AND t.status = $1::smallint AND t.status_changed_at < now() - $2::int * interval '1 second'
+  ORDER BY t.status_changed_at
+  LIMIT $3::int
+  FOR UPDATE OF t SKIP LOCKED`;
+
+// All probes at once: does anything need doing at all? One round trip, one index probe per status.
+const SINGLE_SQL = `
+  SELECT p.status, x.id
+  FROM unnest($1::smallint[], $2::int[]) AS p(status, stuck_after_seconds)
+  CROSS JOIN LATERAL (
+    SELECT t.id FROM tasks t
+    WHERE t.location = 'INBOX' AND t.status = p.status AND t.status_changed_at < now() - p.stuck_after_seconds * interval '1 second'
+    LIMIT 1
+  ) x`;
+
+export interface SteadyTimes {
+  /** Milliseconds per sweep, median over repetitions. */
+  project: number;
+  probes: number;
+  single: number;
+}
+
+export async function measureSteadySweep(db: Db, pool: pg.Pool, rules: readonly Rule[], probes: readonly Probe[], reps: number, batchSize: number): Promise<SteadyTimes> {
+  const iterations = 100;
+  const sweep = async () => {
+    const result = await runSweep(db, rules, { sweepId: "bench-steady", dryRun: false, batchSize });
+    if (result.reverted + result.movedToHistory !== 0) throw new Error(`steady state is not steady: the sweep acted on ${result.reverted + result.movedToHistory} tasks`);
+  };
+  const rawProbes = async () => {
+    for (const p of probes) {
+      const { rowCount } = await pool.query(PROBE_SQL, [p.status, p.stuckAfterSeconds, batchSize]);
+      if (rowCount) throw new Error(`steady state is not steady: status ${p.status} has stuck tasks`);
+    }
+  };
+  const statuses = probes.map((p) => p.status);
+  const seconds = probes.map((p) => p.stuckAfterSeconds);
+  const single = async () => {
+    const { rowCount } = await pool.query(SINGLE_SQL, [statuses, seconds]);
+    if (rowCount) throw new Error("steady state is not steady: the single query found stuck tasks");
+  };
+  const perCall = async (fn: () => Promise<void>) => (await timeMs(async () => { for (let i = 0; i < iterations; i++) await fn(); })) / iterations;
+
+  for (let i = 0; i < 20; i++) { await sweep(); await rawProbes(); await single(); } // warm caches, plans, pools
+  const times: Record<keyof SteadyTimes, number[]> = { project: [], probes: [], single: [] };
+  for (let r = 0; r < reps; r++) {
+    times.project.push(await perCall(sweep));
+    times.probes.push(await perCall(rawProbes));
+    times.single.push(await perCall(single));
+  }
+  return { project: median(times.project), probes: median(times.probes), single: median(times.single) };
+}

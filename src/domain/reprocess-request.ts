@@ -29,6 +29,8 @@ export interface ReprocessRequest {
 export type Parsed = { ok: true; request: ReprocessRequest } | { ok: false; error: string };
 
 const describe = (value: unknown): string => {
+  if (value === null) return "null";
+  if (value === undefined) return "nothing";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
   if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${String(value)}`;

@@ -9,7 +9,9 @@ import { CliError } from "../context.js";
 export async function enqueueSweepCommand(config: Config, options: { dryRun: boolean; wait: boolean; timeoutMs: number }): Promise<void> {
   const redis = createRedis(config.redisUrl);
   const queue = createSweepQueue(redis, config.queuePrefix);
-  const events = options.wait ? new QueueEvents(SWEEP_QUEUE, { connection: redis.duplicate(), prefix: config.queuePrefix }) : undefined;
+  // BullMQ never closes a connection it was handed: we own both and quit both.
+  const eventsRedis = options.wait ? redis.duplicate() : undefined;
+  const events = eventsRedis ? new QueueEvents(SWEEP_QUEUE, { connection: eventsRedis, prefix: config.queuePrefix }) : undefined;
   try {
     await events?.waitUntilReady();
     const job = await enqueueSweep(queue, { dryRun: options.dryRun });
@@ -29,6 +31,7 @@ export async function enqueueSweepCommand(config: Config, options: { dryRun: boo
     }
   } finally {
     await events?.close();
+    await eventsRedis?.quit();
     await queue.close();
     await redis.quit();
   }

@@ -163,6 +163,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       }
     },
     onSweep(result) {
+      // What was stuck a moment ago may be fixed now: the next scrape counts again.
+      if (!result.dryRun) countStuck.invalidate();
       const dryRun = String(result.dryRun);
       sweeps.inc({ outcome: result.interrupted ? "interrupted" : "completed", dry_run: dryRun });
       sweepDuration.observe({ dry_run: dryRun }, result.durationMs / 1000);
@@ -177,9 +179,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 }
 
 /** `load` shared by every caller for `ms` after it started; a failure is not kept. */
-function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
+function cachedFor<T>(ms: number, load: () => Promise<T>): (() => Promise<T>) & { invalidate(): void } {
   let cached: { at: number; value: Promise<T> } | undefined;
-  return () => {
+  const get = () => {
     if (!cached || performance.now() - cached.at > ms) {
       const entry = { at: performance.now(), value: load() };
       cached = entry;
@@ -189,4 +191,5 @@ function cachedFor<T>(ms: number, load: () => Promise<T>): () => Promise<T> {
     }
     return cached.value;
   };
+  return Object.assign(get, { invalidate: () => (cached = undefined) });
 }

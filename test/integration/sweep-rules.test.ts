@@ -129,3 +129,27 @@ describe("sweeping again", () => {
     expect(n).toBe(250);
   });
 });
+
+describe("configured overrides, against the database", () => {
+  it("a per-workspace threshold beats the global rule, a disabled rule or workspace is left alone", async () => {
+    const custom = buildRules({
+      PreProcessingInProgress: { workspaces: [{ workspaceIds: [7], stuckAfter: "PT30M" }, { workspaceIds: [8], enabled: false }] },
+      QueuedForExport: { enabled: false },
+    });
+    const [ws7JustOver, ws7JustUnder, ws1AtHalfHour, ws1JustOver, ws8Ancient, exportOff] = await insertTasks(db, [
+      { status: S.PreProcessingInProgress, workspaceId: 7, ageSeconds: 30 * 60 + MARGIN },
+      { status: S.PreProcessingInProgress, workspaceId: 7, ageSeconds: 30 * 60 - MARGIN },
+      { status: S.PreProcessingInProgress, workspaceId: 1, ageSeconds: 30 * 60 + MARGIN },
+      { status: S.PreProcessingInProgress, workspaceId: 1, ageSeconds: 2 * H + MARGIN },
+      { status: S.PreProcessingInProgress, workspaceId: 8, ageSeconds: 100 * H },
+      { status: S.QueuedForExport, ageSeconds: 100 * H },
+    ]);
+    const result = await runSweep(db, custom, { sweepId: "overrides", dryRun: false, batchSize: 1000 });
+    expect(result.reverted).toBe(2);
+    expect((await getTask(db, ws7JustOver!)).status).toBe(S.PreProcessingFailed);
+    expect((await getTask(db, ws7JustOver!)).warning_reason).toBe("stuck in PreProcessingInProgress for 31 min (threshold 30 min); reverted to PreProcessingFailed");
+    expect((await getTask(db, ws1JustOver!)).status).toBe(S.PreProcessingFailed);
+    for (const id of [ws7JustUnder, ws1AtHalfHour, ws8Ancient]) expect((await getTask(db, id!)).status).toBe(S.PreProcessingInProgress);
+    expect((await getTask(db, exportOff!)).status).toBe(S.QueuedForExport);
+  });
+});

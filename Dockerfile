@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# The task-watchdog worker image.
+#   build   – every dependency; generates the Prisma client and compiles TypeScript to dist/
+#   deps    – production dependencies only
+#   runtime – Node, those dependencies, dist/ and the migrations; runs as the non-root user `node`
+# test/packaging/image-steps.test.ts runs these stages' own steps outside a container (CI has no
+# Docker engine), so keep to the instructions it understands: FROM, WORKDIR /app, COPY, RUN, ENV,
+# USER, EXPOSE, HEALTHCHECK, ENTRYPOINT, CMD.
+#
+# The image never migrates by itself: run `docker run … <image> migrate` once per release (README, Deploy).
+
+FROM node:24-bookworm-slim AS base
+WORKDIR /app
+
+FROM base AS build
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json prisma.config.ts ./
+COPY prisma ./prisma
+COPY src ./src
+RUN npm run build
+
+FROM base AS deps
+COPY package.json package-lock.json ./
+# --omit=optional too: npm keeps "devOptional" packages under --omit=dev alone, and the lockfile
+# marks the Prisma CLI (an optional peer of @prisma/client) so; it would add ~250 MB the worker never
+# runs. Also dropped: msgpackr's native speed-up (BullMQ falls back to its JavaScript code).
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund
+
+FROM base AS runtime
+# HOST=0.0.0.0: a container's loopback is unreachable from outside, so the server listens on all
+# interfaces; the worker then refuses to start without BULL_BOARD_USER and BULL_BOARD_PASSWORD.
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
+COPY package.json ./
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY prisma/migrations ./prisma/migrations
+USER node
+EXPOSE 3000
+# No curl in a slim image: Node's own fetch asks /healthz (liveness; /readyz also checks Redis and PostgreSQL).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
+# Exec form: node is PID 1 and receives SIGTERM itself (graceful shutdown within SHUTDOWN_TIMEOUT).
+# Any other CLI command replaces CMD: `docker run … <image> migrate`, `… sweep --dry-run --wait`.
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["start"]

@@ -55,12 +55,15 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ["collector"],
     registers,
   });
-  /** Runs a scrape-time collector; on failure logs, counts and leaves the gauge empty. */
-  const guarded = (name: string, gauge: () => Gauge, collect: () => Promise<void>) => async () => {
+  /**
+   * Runs a scrape-time collector; on failure logs, counts and runs `onFailure` (by default the
+   * gauge is reset: a labelled gauge then has no samples, an unlabelled one reads 0).
+   */
+  const guarded = (name: string, gauge: () => Gauge, collect: () => Promise<void>, onFailure = () => gauge().reset()) => async () => {
     try {
       await withTimeout(COLLECT_TIMEOUT_MS, name, collect());
     } catch (error) {
-      gauge().reset();
+      onFailure();
       collectErrors.inc({ collector: name });
       deps.logger.warn({ err: error, collector: name }, "metrics collector failed");
     }
@@ -102,21 +105,25 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   const sweepHealth = cachedFor(1000, deps.sweepHealth);
   const lastCompleted: Gauge = new Gauge({
     name: "watchdog_last_sweep_completed_timestamp_seconds",
-    help: "Unix time of the last sweep completed by any replica (shared through Redis). Absent until one completes.",
+    help: "Unix time of the last sweep completed by any replica (shared through Redis); 0 until one completes or when Redis cannot be read.",
     registers,
     collect: guarded("last_sweep_completed", () => lastCompleted, async () => {
-      const health = await sweepHealth();
-      lastCompleted.reset();
-      if (health.lastCompletedAtMs !== null) lastCompleted.set(health.lastCompletedAtMs / 1000);
+      lastCompleted.set(((await sweepHealth()).lastCompletedAtMs ?? 0) / 1000);
     }),
   });
   const overdue: Gauge = new Gauge({
     name: "watchdog_sweep_overdue",
-    help: "1 when no sweep completed on any replica within SWEEP_OVERDUE_AFTER (default 3 × SWEEP_INTERVAL), else 0. Alert on it.",
+    help: "1 when no sweep completed on any replica within SWEEP_OVERDUE_AFTER (default 3 × SWEEP_INTERVAL), or Redis cannot say; else 0. Alert on it.",
     registers,
-    collect: guarded("sweep_overdue", () => overdue, async () => {
-      overdue.set((await sweepHealth()).overdue ? 1 : 0);
-    }),
+    collect: guarded(
+      "sweep_overdue",
+      () => overdue,
+      async () => {
+        overdue.set((await sweepHealth()).overdue ? 1 : 0);
+      },
+      // Without Redis no sweep can run either: unknown reads as overdue, never as healthy.
+      () => overdue.set(1),
+    ),
   });
 
   const probes = probesFor(deps.rules);

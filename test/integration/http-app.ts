@@ -21,8 +21,9 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-export async function startApp(env: Record<string, string> = {}, options: { captureLogs?: boolean; databaseUrl?: string } = {}): Promise<RunningApp> {
-  const prefix = uniquePrefix();
+/** With `prefix` (another app's), the two act as replicas of one deployment. */
+export async function startApp(env: Record<string, string> = {}, options: { captureLogs?: boolean; prefix?: string } = {}): Promise<RunningApp> {
+  const prefix = options.prefix ?? uniquePrefix();
   let captured = "";
   const destination = new Writable({
     write(chunk, _encoding, done) {

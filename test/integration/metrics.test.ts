@@ -1,0 +1,104 @@
+// /metrics of the running worker: values that move when a sweep reverts and archives tasks.
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TaskStatus as S } from "../../src/domain/status.js";
+import { createSweepQueue, enqueueSweep } from "../../src/queues/sweep-queue.js";
+import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { testRedisUrl } from "../support/redis.js";
+import { sample, startApp, type RunningApp } from "./http-app.js";
+
+const db = testDb();
+const H = 3600;
+let app: RunningApp;
+let redis: Redis;
+let sweepQueue: ReturnType<typeof createSweepQueue>;
+
+beforeAll(async () => {
+  await resetTables(db);
+  app = await startApp();
+  redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  sweepQueue = createSweepQueue(redis, app.prefix);
+});
+afterAll(async () => {
+  await sweepQueue.close();
+  await redis.quit();
+  await app.stop();
+  await db.$disconnect();
+});
+
+const scrape = async () => {
+  const response = await fetch(`${app.url}/metrics`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+  return response.text();
+};
+
+async function sweep(data: { dryRun?: unknown } = {}) {
+  const job = await enqueueSweep(sweepQueue, data as { dryRun?: boolean });
+  await expect.poll(() => job.getState(), { timeout: 10_000, interval: 50 }).toMatch(/^(completed|failed)$/);
+  return (await sweepQueue.getJob(job.id!))!;
+}
+
+describe("when a sweep reverts and archives stuck tasks", () => {
+  it("the counters count them by status, the stuck gauge drops to 0, and the sweep is timed and recorded", async () => {
+    await insertTasks(db, [
+      { status: S.ProcessingInProgress, ageSeconds: 5 * H },
+      { status: S.ProcessingInProgress, ageSeconds: 6 * H },
+      { status: S.ProcessingInProgress, ageSeconds: 60 }, // healthy: not stuck
+      { status: S.QueuedForExport, ageSeconds: 2 * H },
+      { status: S.Deleting, previousStatus: S.ToReview, ageSeconds: 2 * H },
+      { status: S.Processed, ageSeconds: 25 * H },
+    ]);
+    const before = await scrape();
+    expect(sample(before, "watchdog_tasks_stuck", { status: "ProcessingInProgress" })).toBe(2);
+    expect(sample(before, "watchdog_tasks_stuck", { status: "QueuedForExport" })).toBe(1);
+    expect(sample(before, "watchdog_tasks_stuck", { status: "Processed" })).toBe(1);
+    expect(sample(before, "watchdog_tasks_stuck", { status: "ExportInProgress" })).toBe(0);
+    expect(sample(before, "watchdog_tasks_reverted_total", { from: "ProcessingInProgress", to: "ProcessingFailed" })).toBeUndefined();
+    expect(sample(before, "watchdog_sweep_duration_seconds_count", { dry_run: "false" })).toBeUndefined();
+    expect(sample(before, "watchdog_last_sweep_completed_timestamp_seconds")).toBe(0);
+
+    const job = await sweep();
+    expect(await job.getState()).toBe("completed");
+    // The replica records the completed sweep in Redis just after the job's result: wait for it.
+    await expect.poll(async () => sample(await scrape(), "watchdog_last_sweep_completed_timestamp_seconds"), { timeout: 5000, interval: 50 }).toBeGreaterThan(0);
+
+    const after = await scrape();
+    expect(sample(after, "watchdog_tasks_reverted_total", { from: "ProcessingInProgress", to: "ProcessingFailed" })).toBe(2);
+    expect(sample(after, "watchdog_tasks_reverted_total", { from: "QueuedForExport", to: "ToReview" })).toBe(1);
+    expect(sample(after, "watchdog_tasks_reverted_total", { from: "Deleting", to: "ToReview" })).toBe(1);
+    expect(sample(after, "watchdog_tasks_moved_to_history_total", { status: "Processed" })).toBe(1);
+    for (const status of ["ProcessingInProgress", "QueuedForExport", "Deleting", "Processed"]) {
+      expect(sample(after, "watchdog_tasks_stuck", { status })).toBe(0);
+    }
+    expect(sample(after, "watchdog_sweeps_total", { outcome: "completed", dry_run: "false" })).toBe(1);
+    expect(sample(after, "watchdog_sweep_duration_seconds_count", { dry_run: "false" })).toBe(1);
+    const last = sample(after, "watchdog_last_sweep_completed_timestamp_seconds")!;
+    expect(Math.abs(last - Date.now() / 1000)).toBeLessThan(60);
+    expect(sample(after, "watchdog_sweep_overdue")).toBe(0);
+    expect(sample(after, "watchdog_queue_jobs", { queue: "task-watchdog", state: "completed" })).toBe(1);
+    expect(sample(after, "watchdog_queue_jobs", { queue: "task-reprocess", state: "waiting" })).toBe(0);
+  });
+
+  it("a failed sweep is counted as failed, and a dry run is counted as a sweep but not as reverted tasks", async () => {
+    await insertTasks(db, [{ status: S.ExportInProgress, ageSeconds: 2 * H }]);
+    const before = await scrape();
+    expect((await sweep({ dryRun: "yes" })).failedReason).toMatch(/^BadRequest: dryRun must be true or false/);
+    expect((await sweep({ dryRun: true })).returnvalue).toMatchObject({ dryRun: true, reverted: 1 });
+    const after = await scrape();
+    expect(sample(after, "watchdog_sweeps_total", { outcome: "failed", dry_run: "false" })).toBe(1);
+    expect(sample(after, "watchdog_sweeps_total", { outcome: "completed", dry_run: "true" })).toBe(1);
+    expect(sample(after, "watchdog_queue_jobs", { queue: "task-watchdog", state: "failed" })).toBe(1);
+    expect(sample(after, "watchdog_tasks_reverted_total", { from: "ExportInProgress", to: "ToReview" })).toBeUndefined();
+    expect(sample(after, "watchdog_tasks_reverted_total", { from: "ProcessingInProgress", to: "ProcessingFailed" })).toBe(
+      sample(before, "watchdog_tasks_reverted_total", { from: "ProcessingInProgress", to: "ProcessingFailed" }),
+    );
+  });
+
+  it("carries the default process metrics, and no scrape-time collector failed", async () => {
+    const text = await scrape();
+    expect(sample(text, "process_cpu_user_seconds_total")).toBeGreaterThan(0);
+    expect(sample(text, "nodejs_heap_size_used_bytes")).toBeGreaterThan(0);
+    expect(text).not.toMatch(/^watchdog_metrics_collect_errors_total\{/m);
+  });
+});

@@ -7,6 +7,7 @@ import type { Db } from "../db/client.js";
 import { revertStuckTasks, type BatchOutcome } from "../db/sql/revert-stuck-tasks.js";
 import { moveFinishedTasksToHistory } from "../db/sql/move-finished-tasks-to-history.js";
 import { countStuckTasks } from "../db/sql/count-stuck-tasks.js";
+import { findProbesWithStuckTasks } from "../db/sql/find-probes-with-stuck-tasks.js";
 
 export interface StatusSummary {
   action: "revert" | "moveToHistory";
@@ -45,7 +46,9 @@ const MAX_SAMPLE_IDS = 10;
 export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOptions): Promise<SweepResult> {
   const started = performance.now();
   const result: SweepResult = { sweepId: options.sweepId, dryRun: options.dryRun, reverted: 0, movedToHistory: 0, byStatus: {}, durationMs: 0, interrupted: false };
-  for (const probe of probesFor(rules)) {
+  // One round trip says which probes have stuck tasks; a quiet sweep ends there, and the batch
+  // statements run only where there is work (see find-probes-with-stuck-tasks.ts).
+  for (const probe of await findProbesWithStuckTasks(db, probesFor(rules))) {
     if (options.shouldStop?.()) {
       result.interrupted = true;
       break;

@@ -59,6 +59,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // The queue is what the HTTP endpoint enqueues on; it closes after the server (reverse order).
     const reprocessQueue = createReprocessQueue(redis, config.queuePrefix);
     cleanups.push({ name: "reprocess queue", run: () => reprocessQueue.close() });
+    // Without a listener BullMQ prints a queue's connection errors to stderr, past the logger.
+    for (const queue of [sweepQueue, reprocessQueue]) queue.on("error", (error) => logger.warn({ err: error, queue: queue.name }, "queue connection error"));
 
     // Overdue is judged by the Redis clock, shared by every replica; this start opens the grace period.
     const sweepHealth = sweepHealthCheck({

@@ -9,6 +9,11 @@
 // Payloads are ~350 bytes of JSON. With the default rules nothing is stuck.
 import type pg from "pg";
 
+/** Anything that runs a parameterised statement: a pg.Pool or pg.Client (the query-plan test seeds with a Client). */
+export interface Queryable {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
+
 const TRANSIENT = [19, 30, 31, 34, 40, 41, 60, 61];
 
 const ROW = `
@@ -53,12 +58,12 @@ const ROW = `
   ) s`;
 
 /** Empties the bench database (its own, see --database-url). */
-export async function truncate(pool: pg.Pool): Promise<void> {
+export async function truncate(pool: Queryable): Promise<void> {
   await pool.query("TRUNCATE task_events, task_assignments, tasks RESTART IDENTITY CASCADE");
 }
 
 /** Inserts tasks with ids from..to (inclusive) in chunks, then their assignments; keeps the id sequence ahead. */
-export async function seedRange(pool: pg.Pool, from: number, to: number): Promise<void> {
+export async function seedRange(pool: Queryable, from: number, to: number): Promise<void> {
   const chunk = 100_000;
   for (let lo = from; lo <= to; lo += chunk) {
     const hi = Math.min(to, lo + chunk - 1);
@@ -86,7 +91,7 @@ export async function seedRange(pool: pg.Pool, from: number, to: number): Promis
  * Transient inbox tasks were seeded up to 20 min old; a long run would let them cross a 1 h
  * threshold. Re-stamp them (same status, so the trigger keeps them) before a steady-state figure.
  */
-export async function freshenTransient(pool: pg.Pool): Promise<void> {
+export async function freshenTransient(pool: Queryable): Promise<void> {
   await pool.query(
     `UPDATE tasks SET status_changed_at = now() - (abs(hashint4(id # 40503)) % 1200) * interval '1 second'
      WHERE location = 'INBOX' AND status = ANY($1::smallint[])`,
@@ -95,7 +100,7 @@ export async function freshenTransient(pool: pg.Pool): Promise<void> {
 }
 
 /** VACUUM + ANALYZE, so every repetition starts from the same clean table and fresh statistics. */
-export async function vacuumAnalyze(pool: pg.Pool): Promise<void> {
+export async function vacuumAnalyze(pool: Queryable): Promise<void> {
   await pool.query("VACUUM (ANALYZE) tasks");
   await pool.query("VACUUM (ANALYZE) task_events");
   await pool.query("VACUUM (ANALYZE) task_assignments");

@@ -3,8 +3,11 @@
 //
 // In:    the probes of the effective rules.
 // Locks: none (a plain snapshot read).
-// Does:  one EXISTS per probe over stuckWhere: a range probe of tasks_inbox_status_changed_at_idx
-//        that stops at the first matching row.
+// Does:  per probe, the oldest stuck task's timestamp over stuckWhere (ORDER BY status_changed_at
+//        LIMIT 1): a range probe of tasks_inbox_status_changed_at_idx that stops at the first row.
+//        Not EXISTS: the planner drops an EXISTS's ORDER BY/LIMIT and, misjudging how many finished
+//        tasks are still in the inbox (status and location are correlated), may pick a seq scan
+//        "to find the first of thousands"; with the ordering it must sort, so the index wins.
 // Out:   the probes that have work, in the order given.
 //
 // Why: a sweep runs every interval and nearly always finds nothing. Without this check it sends
@@ -19,7 +22,7 @@ import { stuckWhere } from "./stuck-candidates.js";
 
 /** The statement itself, exported so test/integration/query-plan.test.ts can EXPLAIN exactly it. */
 export function probesWithStuckTasksSql(probes: readonly Probe[]): Prisma.Sql {
-  const checks = probes.map((probe) => Prisma.sql`EXISTS (SELECT 1 FROM tasks t WHERE ${stuckWhere(probe)})`);
+  const checks = probes.map((probe) => Prisma.sql`(SELECT t.status_changed_at FROM tasks t WHERE ${stuckWhere(probe)} ORDER BY t.status_changed_at LIMIT 1) IS NOT NULL`);
   return Prisma.sql`SELECT ARRAY[${Prisma.join(checks)}]::boolean[] AS stuck`;
 }
 

@@ -24,7 +24,7 @@ export function bullBoardMount(options: BoardOptions): Mount {
   createBullBoard({
     queues: options.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: options.readOnly })),
     serverAdapter,
-    options: { uiConfig: { boardTitle: "task-watchdog" } },
+    options: { uiConfig: { boardTitle: "Task watchdog" } },
   });
   const app = express();
   app.disable("x-powered-by");

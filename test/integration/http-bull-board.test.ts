@@ -36,7 +36,7 @@ describe("with BULL_BOARD_USER and BULL_BOARD_PASSWORD set", () => {
     const page = await board(app, "", basic(BOARD_USER, BOARD_PASSWORD));
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toMatch(/text\/html/);
-    expect(await page.text()).toContain("<title>task-watchdog</title>");
+    expect(await page.text()).toContain("<title>Task watchdog</title>");
 
     const api = await board(app, "/api/queues", basic(BOARD_USER, BOARD_PASSWORD));
     expect(api.status).toBe(200);

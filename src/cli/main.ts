@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `watchdog` command. Every subcommand validates configuration first; see --help.
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { parsePositiveDuration } from "../domain/duration.js";
 import { ConfigError, redactUrl } from "../config/load-config.js";
 import { loadConfig } from "../config/load-config.js";
@@ -11,11 +11,17 @@ import { MIGRATIONS_DIR } from "./paths.js";
 import { printRules } from "./commands/rules.js";
 import { printStuck } from "./commands/stuck.js";
 import { enqueueSweepCommand } from "./commands/sweep.js";
+import { enqueueReprocessCommand } from "./commands/reprocess.js";
 
 const durationOption = (value: string): number => {
   const d = parsePositiveDuration(value);
   if ("error" in d) throw new InvalidArgumentError(d.error);
   return d.seconds * 1000;
+};
+
+const idOption = (value: string): number => {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > 2_147_483_647) throw new InvalidArgumentError("must be a whole number from 1 to 2147483647");
+  return Number(value);
 };
 
 const program = new Command("watchdog")
@@ -40,6 +46,23 @@ program
   .action(async (options: { dryRun: boolean; wait: boolean; timeout: number }) => {
     const { config } = loadContext();
     await enqueueSweepCommand(config, { dryRun: options.dryRun, wait: options.wait, timeoutMs: options.timeout });
+  });
+
+program
+  .command("reprocess")
+  .description(
+    "Request a reprocess of one task (queue task-reprocess): DESTRUCTIVE, its edits are discarded and processing restarts.\n" +
+      "Exit codes: 2 bad request, 3 no such task, 1 anything else (job failed, timed out, configuration).",
+  )
+  .option("--task-id <id>", "the task's id", idOption)
+  .option("--external-id <id>", "the task's external id (needs --organization-id)")
+  .option("--organization-id <id>", "the organization of --external-id; with --task-id, the task must belong to it", idOption)
+  .option("--requested-by <name>", "who asks, for the audit trail (default: cli:<your user name>)")
+  .option("--wait", "wait for the outcome and print it", false)
+  .addOption(new Option("--timeout <duration>", "with --wait: give up waiting after this ISO-8601 duration (the request stays queued)").argParser(durationOption).default(30_000, "PT30S"))
+  .action(async (options: { taskId?: number; externalId?: string; organizationId?: number; requestedBy?: string; wait: boolean; timeout: number }) => {
+    const { config } = loadContext();
+    await enqueueReprocessCommand(config, { ...options, timeoutMs: options.timeout });
   });
 
 program

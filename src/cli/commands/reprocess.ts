@@ -1,0 +1,100 @@
+import { userInfo } from "node:os";
+import { QueueEvents } from "bullmq";
+import type { Config } from "../../config/settings.js";
+import { createDb } from "../../db/client.js";
+import { findTask } from "../../db/sql/find-task.js";
+import { describeTarget, parseReprocessRequest } from "../../domain/reprocess-request.js";
+import { REPROCESS_QUEUE } from "../../queues/names.js";
+import { createRedis } from "../../queues/redis.js";
+import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../queues/reprocess-queue.js";
+import { CliError } from "../context.js";
+
+/** Exit codes of `watchdog reprocess` besides 0 (README, "Reprocess requests"). */
+export const EXIT_FAILED = 1;
+export const EXIT_BAD_REQUEST = 2;
+export const EXIT_NOT_FOUND = 3;
+
+export interface ReprocessCommandOptions {
+  taskId?: number;
+  externalId?: string;
+  organizationId?: number;
+  requestedBy?: string;
+  wait: boolean;
+  timeoutMs: number;
+}
+
+function whoAmI(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return "cli";
+  }
+}
+
+const exitCodeOf = (message: string) => (message.startsWith("BadRequest:") ? EXIT_BAD_REQUEST : message.startsWith("NotFound:") ? EXIT_NOT_FOUND : EXIT_FAILED);
+
+/**
+ * Checks the request and resolves the task here, so a typo or an unknown task is reported at once
+ * (nothing is enqueued); then enqueues it deduplicated per task. With `wait`, prints the outcome.
+ */
+export async function enqueueReprocessCommand(config: Config, options: ReprocessCommandOptions): Promise<void> {
+  if (options.taskId === undefined && options.externalId === undefined) {
+    throw new CliError("BadRequest: say which task: --task-id N, or --external-id X --organization-id N", EXIT_BAD_REQUEST);
+  }
+  if (options.externalId !== undefined && options.organizationId === undefined) {
+    throw new CliError("BadRequest: --external-id needs --organization-id: an external id is unique only within its organization", EXIT_BAD_REQUEST);
+  }
+  const data: ReprocessJobData = {
+    ...(options.taskId === undefined ? {} : { taskId: options.taskId }),
+    ...(options.externalId === undefined ? {} : { externalId: options.externalId }),
+    ...(options.organizationId === undefined ? {} : { organizationId: options.organizationId }),
+    requestedBy: options.requestedBy ?? whoAmI(),
+  };
+  const parsed = parseReprocessRequest(data);
+  if (!parsed.ok) throw new CliError(parsed.error, EXIT_BAD_REQUEST);
+  const { target } = parsed.request;
+
+  const db = createDb(config.databaseUrl, { max: 1 });
+  let taskId: number;
+  try {
+    const task = await findTask(db, target);
+    if (!task || (target.organizationId !== undefined && task.organizationId !== target.organizationId)) {
+      throw new CliError(`NotFound: no ${describeTarget(target)}`, EXIT_NOT_FOUND);
+    }
+    taskId = task.id;
+  } finally {
+    await db.$disconnect();
+  }
+
+  const redis = createRedis(config.redisUrl);
+  const queue = createReprocessQueue(redis, config.queuePrefix);
+  // QueueEvents blocks on a connection of its own; BullMQ does not close a connection it was
+  // handed, so this command quits it (else the process never exits).
+  const eventsRedis = options.wait ? redis.duplicate() : undefined;
+  const events = eventsRedis ? new QueueEvents(REPROCESS_QUEUE, { connection: eventsRedis, prefix: config.queuePrefix }) : undefined;
+  try {
+    await events?.waitUntilReady();
+    const job = await enqueueReprocess(queue, data, { dedupeTaskId: taskId });
+    if (!events) {
+      console.log(JSON.stringify({ enqueued: true, queue: REPROCESS_QUEUE, jobId: job.id, taskId }));
+      return;
+    }
+    try {
+      const result = await job.waitUntilFinished(events, options.timeoutMs);
+      console.log(JSON.stringify({ jobId: job.id, ...result }));
+    } catch (error) {
+      const message = (error as Error).message;
+      if (/timed out/i.test(message)) {
+        throw new CliError(
+          `reprocess job ${job.id} for task ${taskId} did not finish within ${options.timeoutMs} ms; it stays queued. Is a worker running (\`npm start\`) against the same REDIS_URL and QUEUE_PREFIX?`,
+        );
+      }
+      throw new CliError(`reprocess job ${job.id} failed: ${message}`, exitCodeOf(message));
+    }
+  } finally {
+    await events?.close();
+    await eventsRedis?.quit();
+    await queue.close();
+    await redis.quit();
+  }
+}

@@ -38,7 +38,7 @@ describe("when the job data can never succeed, it is a BadRequest naming the pro
     { name: "NaN taskId", data: { taskId: Number.NaN }, error: "got NaN" },
     { name: "externalId as a number", data: { externalId: 7, organizationId: 3 }, error: "BadRequest: externalId must be a string, got number 7" },
     { name: "empty externalId", data: { externalId: "  ", organizationId: 3 }, error: "BadRequest: externalId must not be empty" },
-    { name: "huge externalId", data: { externalId: "x".repeat(257), organizationId: 3 }, error: "BadRequest: externalId must be at most 256 characters, got 257" },
+    { name: "huge externalId", data: { externalId: "x".repeat(1001), organizationId: 3 }, error: "BadRequest: externalId must be at most 1000 characters, got 1001" },
     { name: "organizationId as a string", data: { externalId: "X", organizationId: "3" }, error: 'BadRequest: organizationId must be a JSON number, got the string "3"' },
     { name: "organizationId zero", data: { externalId: "X", organizationId: 0 }, error: "BadRequest: organizationId must be a whole number" },
     { name: "requestedBy as a number", data: { taskId: 1, requestedBy: 5 }, error: "BadRequest: requestedBy must be a string, got number 5" },

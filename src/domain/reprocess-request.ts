@@ -59,7 +59,10 @@ export function parseReprocessRequest(data: unknown): Parsed {
 
   const unknown = Object.keys(record).filter((key) => !(FIELDS as readonly string[]).includes(key));
   if (unknown.length > 0) {
-    return bad(`unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => JSON.stringify(k)).join(", ")}; allowed: ${FIELDS.join(", ")} (names are case-sensitive)`);
+    // Named (a few, shortened: the message becomes the job's failedReason), so the producer sees its typo.
+    const named = unknown.slice(0, 5).map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k));
+    const more = unknown.length > 5 ? ` and ${unknown.length - 5} more` : "";
+    return bad(`unknown field${unknown.length > 1 ? "s" : ""} ${named.join(", ")}${more}; allowed: ${FIELDS.join(", ")} (names are case-sensitive)`);
   }
   const given = (key: (typeof FIELDS)[number]) => record[key] !== undefined && record[key] !== null;
 

@@ -28,6 +28,8 @@ describe("when the job data can never succeed, it is a BadRequest naming the pro
     { name: "both ids", data: { taskId: 1, externalId: "INV-7", organizationId: 3 }, error: 'BadRequest: give either taskId or externalId, not both (got taskId 1 and externalId "INV-7")' },
     { name: "a typo in a field name", data: { taskID: 42 }, error: 'BadRequest: unknown field "taskID"; allowed: taskId, externalId, organizationId, requestedBy (names are case-sensitive)' },
     { name: "several unknown fields", data: { taskId: 1, organisationId: 3, force: true }, error: 'BadRequest: unknown fields "organisationId", "force"' },
+    { name: "many unknown fields", data: Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`f${i}`, i])), error: 'BadRequest: unknown fields "f0", "f1", "f2", "f3", "f4" and 4 more; allowed' },
+    { name: "a very long unknown field", data: { ["x".repeat(100)]: 1 }, error: `BadRequest: unknown field "${"x".repeat(40)}…"; allowed` },
     { name: "taskId as a string", data: { taskId: "42" }, error: 'BadRequest: taskId must be a JSON number, got the string "42"' },
     { name: "taskId as a boolean", data: { taskId: true }, error: "BadRequest: taskId must be a JSON number, got boolean true" },
     { name: "taskId as an object", data: { taskId: { id: 1 } }, error: "BadRequest: taskId must be a JSON number, got an object" },

@@ -3,11 +3,14 @@
 import { randomUUID } from "node:crypto";
 import { Worker, type Job } from "bullmq";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startWatchdog } from "../../src/app.js";
 import { findTask } from "../../src/db/sql/find-task.js";
+import { buildRules } from "../../src/domain/rules.js";
 import { TaskStatus as S } from "../../src/domain/status.js";
 import { KEEP_COMPLETED, KEEP_FAILED, REPROCESS_JOB } from "../../src/queues/names.js";
 import { enqueueReprocess, REPROCESS_ATTEMPTS, REPROCESS_BACKOFF, reprocessDedupeId, type ReprocessJobData, type ReprocessResult } from "../../src/queues/reprocess-queue.js";
 import { createReprocessProcessor, reprocessRequestId } from "../../src/queues/reprocess-worker.js";
+import { testConfig } from "../support/config.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import {
   addAssignments,
@@ -122,6 +125,21 @@ describe("when a reprocess request names an existing task", () => {
     const row = await reprocessRow(db, id!);
     expect(row).toMatchObject({ status: S.QueuedForPreProcessing, restart_count: 1 });
     expect(row.status_age_seconds).toBeLessThan(10);
+  });
+});
+
+describe("the worker process", () => {
+  it("startWatchdog runs the reprocess worker: requests on its QUEUE_PREFIX are applied, and close() stops it", async () => {
+    const ids = await insertTasks(db, [1, 2, 3].map(() => ({ status: S.ProcessingFailed, ageSeconds: 60 })));
+    const watchdog = await startWatchdog(testConfig(h.prefix, { REPROCESS_CONCURRENCY: "2" }), buildRules(), h.logger);
+    try {
+      const jobs = await Promise.all(ids.map((taskId) => enqueueReprocess(h.queue, { taskId }, { dedupeTaskId: taskId })));
+      expect(await Promise.all(jobs.map((job) => h.finished(job)))).toEqual(ids.map((taskId) => ({ taskId, restartCount: 1, status: S.QueuedForPreProcessing })));
+    } finally {
+      await watchdog.close();
+      await watchdog.close();
+    }
+    expect(h.lines.filter((l) => l.msg === "task reprocessed")).toHaveLength(3);
   });
 });
 

@@ -246,6 +246,16 @@ describe("exactly once", () => {
     expect(h.lines.map((l) => l.outcome).sort()).toEqual(["alreadyApplied", "applied"]);
   });
 
+  it("when a redelivered request named the task by an external id that has changed since, it still returns the first result", async () => {
+    const [id] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60, organizationId: 5, externalId: "OLD" }]);
+    const processor = createReprocessProcessor({ db, logger: h.logger });
+    const job = (await enqueueReprocess(h.queue, { externalId: "OLD", organizationId: 5 })) as Job<ReprocessJobData, ReprocessResult>;
+    const first = await processor(job, "a");
+    await db.$executeRaw`UPDATE tasks SET external_id = 'NEW' WHERE id = ${id}::int`;
+    expect(await processor(job, "b")).toEqual(first);
+    expect(await reprocessEventsOf(db, id!)).toHaveLength(1);
+  });
+
   it("when a user asks twice while the first request is still waiting, the task restarts once; a request after it finished restarts it again", async () => {
     const [id] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60 }]);
     const first = await enqueueReprocess(h.queue, { taskId: id, requestedBy: "alice" }, { dedupeTaskId: id });

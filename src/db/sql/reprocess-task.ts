@@ -2,10 +2,12 @@
 //
 // In:    the target ({ taskId [, organizationId] } or { externalId, organizationId }), the
 //        request id (unique per BullMQ job, stable across redeliveries of that job) and the actor.
-// Locks: the task row, FOR UPDATE, before anything else. Two deliveries of the same job (a worker
+// Locks: the task row, FOR UPDATE, before any write. Two deliveries of the same job (a worker
 //        killed after the commit, before BullMQ recorded completion) therefore run one after the
 //        other, and the second sees the first's committed event (READ COMMITTED: each statement
 //        takes a fresh snapshot) — the unique index on task_events.request_id is the backstop.
+//        The event is looked up before the lock too, so a redelivery still gets its result when the
+//        task's external id changed in between.
 // Does:  status -> QueuedForPreProcessing (30) with status_changed_at = now() (also when it already
 //        was 30, so the sweep does not revert a fresh restart), restart_count + 1,
 //        pre_processing_started_on = now(), edits = NULL, warning = false, warning_reason = NULL,
@@ -33,14 +35,22 @@ export async function reprocessTask(db: Db, target: ReprocessTarget, request: { 
 
   return db.$transaction(
     async (tx) => {
+      const alreadyApplied = async (): Promise<ReprocessOutcome | undefined> => {
+        const [done] = await tx.$queryRaw<{ task_id: number; from_status: number; to_status: number; restart_count: number }[]>`
+          SELECT task_id, from_status, to_status, (details ->> 'restartCount')::int AS restart_count
+          FROM task_events WHERE request_id = ${request.requestId}`;
+        return done && { kind: "alreadyApplied", taskId: done.task_id, restartCount: done.restart_count, status: done.to_status, fromStatus: done.from_status };
+      };
+      // Before the lock: a redelivery returns its result even if the task's external id changed since.
+      const before = await alreadyApplied();
+      if (before) return before;
+
       const [task] = await tx.$queryRaw<{ id: number; status: number; location: string }[]>`
         SELECT t.id, t.status, t.location::text FROM tasks t WHERE ${where} FOR UPDATE`;
       if (!task) return { kind: "notFound", message: `NotFound: no ${describeTarget(target)}` };
-
-      const [done] = await tx.$queryRaw<{ task_id: number; from_status: number; to_status: number; restart_count: number }[]>`
-        SELECT task_id, from_status, to_status, (details ->> 'restartCount')::int AS restart_count
-        FROM task_events WHERE request_id = ${request.requestId}`;
-      if (done) return { kind: "alreadyApplied", taskId: done.task_id, restartCount: done.restart_count, status: done.to_status, fromStatus: done.from_status };
+      // After the lock: a delivery running at the same time may have committed while we waited.
+      const meanwhile = await alreadyApplied();
+      if (meanwhile) return meanwhile;
 
       const reason = `reprocess requested by ${request.actor}: ${statusName(task.status)}${task.location === "HISTORY" ? " (in history)" : ""} -> ${statusName(TO_STATUS)}, edits discarded`;
       const [row] = await tx.$queryRaw<{ restart_count: number; status: number }[]>`

@@ -116,12 +116,13 @@ describe("the image's steps outside a container, on a clean copy", () => {
         PORT: port,
         LOG_LEVEL: "info",
       };
-      const migrate = await run(hostArgv([...image.entrypoint, "migrate"]), { cwd: image.dir, env });
+      // As compose's `migrate` service runs it: no board credentials, so on loopback (it serves no HTTP).
+      const { BULL_BOARD_USER: _u, BULL_BOARD_PASSWORD: _p, ...withoutBoard } = env;
+      const migrate = await run(hostArgv([...image.entrypoint, "migrate"]), { cwd: image.dir, env: { ...withoutBoard, HOST: "127.0.0.1" } });
       expect(migrate.code, migrate.output).toBe(0);
       expect(JSON.parse(migrate.output)).toMatchObject({ createdDatabase: true, applied: readdirSync(join(ROOT, "prisma/migrations")).filter((n) => /^\d/.test(n)).sort() });
 
       // The image listens on HOST=0.0.0.0: without the board's credentials it must not start.
-      const { BULL_BOARD_USER: _u, BULL_BOARD_PASSWORD: _p, ...withoutBoard } = env;
       const refused = await run(hostArgv([...image.entrypoint, ...image.cmd]), { cwd: image.dir, env: withoutBoard });
       expect(refused.code).toBe(1);
       expect(refused.output).toContain("BULL_BOARD_PASSWORD");

@@ -12,9 +12,9 @@ import { createRedis } from "../src/queues/redis.js";
 import { measureHistoryMove } from "./figures/history.js";
 import { measureRecovery } from "./figures/recovery.js";
 import { bundleChild, childSweepRss } from "./figures/rss.js";
-import { measureSteadySweep, type SteadyTimes } from "./figures/steady-sweep.js";
+import { measureSteadySweep } from "./figures/steady-sweep.js";
 import { stage } from "./incident.js";
-import { infoFigure, log, ratioFigure, type Figure } from "./measure.js";
+import { infoFigure, log, median, ratioFigure, type Figure } from "./measure.js";
 import { parseOptions, UsageError } from "./options.js";
 import { describeEnvironment, printTable, writeResults } from "./report.js";
 import { freshenTransient, seedRange, tableShape, truncate, vacuumAnalyze } from "./seed.js";
@@ -25,76 +25,95 @@ const RSS_FLAT_LIMIT = 1.25;
 
 const rowsLabel = (n: number) => (n >= 1_000_000 && n % 1_000_000 === 0 ? `${n / 1_000_000}M` : n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
 
+/** The small table lives in its own database next to the large one, so both sizes are measured in the same repetitions. */
+function smallDatabaseUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.pathname = `${url.pathname}_small`;
+  return url.toString();
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const loadAtStart = loadavg();
   const started = new Date();
-  const small = Math.floor(options.rows / 10);
-  const large = options.rows;
-  log(`rows ${small.toLocaleString()} then ${large.toLocaleString()}, ${options.stuck.toLocaleString()} stuck, ${options.reps} repetitions, batch ${options.batchSize}`);
+  const rows = { small: Math.floor(options.rows / 10), large: options.rows };
+  const urls = { small: smallDatabaseUrl(options.databaseUrl), large: options.databaseUrl };
+  const sizes = ["small", "large"] as const;
+  log(`rows ${rows.small.toLocaleString()} and ${rows.large.toLocaleString()}, ${options.stuck.toLocaleString()} stuck, ${options.reps} repetitions, batch ${options.batchSize}`);
 
-  await migrate(options.databaseUrl, MIGRATIONS_DIR);
-  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 5 });
-  const db = createDb(options.databaseUrl, { max: 5 });
+  for (const size of sizes) await migrate(urls[size], MIGRATIONS_DIR);
+  const pools = { small: new pg.Pool({ connectionString: urls.small, max: 5 }), large: new pg.Pool({ connectionString: urls.large, max: 5 }) };
+  const dbs = { small: createDb(urls.small, { max: 5 }), large: createDb(urls.large, { max: 5 }) };
   const redis = createRedis(options.redisUrl);
   const rules = buildRules();
   const probes = probesFor(rules);
   const figures: Figure[] = [];
   try {
-    const environment = await describeEnvironment(pool, redis, loadAtStart);
+    const environment = await describeEnvironment(pools.large, redis, loadAtStart);
     const childFile = await bundleChild();
-    const steady: Record<"small" | "large", SteadyTimes | undefined> = { small: undefined, large: undefined };
-    const rss: Record<"small" | "large", { idle: number; recovery: number } | undefined> = { small: undefined, large: undefined };
 
-    const atSize = async (size: "small" | "large", rows: number) => {
-      await freshenTransient(pool);
-      await vacuumAnalyze(pool);
-      const shape = await tableShape(pool);
-      log(`${rowsLabel(rows)} rows: ${shape.rows.toLocaleString()} tasks, ${shape.inbox.toLocaleString()} in the inbox, ${shape.sizeMb} MB; steady-state sweep`);
-      steady[size] = await measureSteadySweep(db, pool, rules, probes, options.reps, options.batchSize);
-      log(`${rowsLabel(rows)} rows: worker RSS, at rest and during recovery of ${options.stuck.toLocaleString()} tasks`);
-      const rssReps = Math.min(options.reps, 3);
-      const idle = await childSweepRss(childFile, options.databaseUrl, options.batchSize, rssReps);
-      if (idle.acted !== 0) throw new Error(`the at-rest child acted on ${idle.acted} tasks; nothing should be stuck`);
-      const recovery = await childSweepRss(childFile, options.databaseUrl, options.batchSize, rssReps, () => stage(pool, "processingInProgress", rows - options.stuck + 1, rows));
-      if (recovery.acted !== options.stuck) throw new Error(`the recovery child reverted ${recovery.acted} of ${options.stuck} stuck tasks`);
-      rss[size] = { idle: idle.peakMb, recovery: recovery.peakMb };
-    };
+    for (const size of sizes) {
+      log(`seeding ${rows[size].toLocaleString()} rows`);
+      await truncate(pools[size]);
+      await seedRange(pools[size], 1, rows[size]);
+    }
+    for (const size of sizes) {
+      await freshenTransient(pools[size]);
+      await vacuumAnalyze(pools[size]);
+      const shape = await tableShape(pools[size]);
+      log(`${rowsLabel(rows[size])}: ${shape.rows.toLocaleString()} tasks, ${shape.inbox.toLocaleString()} in the inbox, ${shape.sizeMb} MB`);
+    }
 
-    log(`seeding ${small.toLocaleString()} rows`);
-    await truncate(pool);
-    await seedRange(pool, 1, small);
-    await atSize("small", small);
-    log(`growing to ${large.toLocaleString()} rows`);
-    await seedRange(pool, small + 1, large);
-    await atSize("large", large);
+    log("steady-state sweep, both sizes interleaved");
+    const [steadySmall, steadyLarge] = await measureSteadySweep([pools.small, pools.large].map((pool, i) => ({ pool, db: i === 0 ? dbs.small : dbs.large })), rules, probes, options.reps, options.batchSize);
 
-    const incident = { from: large - options.stuck + 1, to: large };
+    log(`worker RSS at rest and while recovering ${options.stuck.toLocaleString()} stuck tasks, both sizes interleaved`);
+    const peaks = { small: { idle: [] as number[], recovery: [] as number[] }, large: { idle: [] as number[], recovery: [] as number[] } };
+    for (let r = 0; r < Math.min(options.reps, 3); r++) {
+      for (const size of sizes) {
+        const idle = await childSweepRss(childFile, urls[size], options.batchSize);
+        if (idle.acted !== 0) throw new Error(`the at-rest child acted on ${idle.acted} tasks; nothing should be stuck`);
+        peaks[size].idle.push(idle.peakMb);
+      }
+      for (const size of sizes) {
+        await stage(pools[size], "processingInProgress", rows[size] - options.stuck + 1, rows[size]);
+        const recovery = await childSweepRss(childFile, urls[size], options.batchSize);
+        if (recovery.acted !== options.stuck) throw new Error(`the recovery child reverted ${recovery.acted} of ${options.stuck} stuck tasks`);
+        peaks[size].recovery.push(recovery.peakMb);
+      }
+    }
+
+    const incident = { from: rows.large - options.stuck + 1, to: rows.large };
     log(`recovery of ${options.stuck.toLocaleString()} stuck tasks (row by row: ${options.rowByRow.toLocaleString()})`);
-    const recovery = await measureRecovery(db, pool, rules, incident, options);
+    const recovery = await measureRecovery(dbs.large, pools.large, rules, incident, options);
     log(`move to history of ${options.stuck.toLocaleString()} finished tasks`);
-    const history = await measureHistoryMove(db, pool, rules, incident, options);
+    const history = await measureHistoryMove(dbs.large, pools.large, rules, incident, options);
 
-    const reprocessFigure = await reprocessThroughput(options, db, pool, incident.from);
+    const reprocessFigures = await reprocessThroughput(options, dbs.large, pools.large, incident.from);
 
-    const S = rowsLabel(small);
-    const L = rowsLabel(large);
+    const S = rowsLabel(rows.small);
+    const L = rowsLabel(rows.large);
     const k = rowsLabel(options.stuck);
-    for (const [size, label] of [["small", S], ["large", L]] as const) {
-      const t = steady[size]!;
+    for (const [t, label] of [[steadySmall!, S], [steadyLarge!, L]] as const) {
       figures.push(ratioFigure(`steady sweep, nothing stuck, ${label} rows: runSweep vs 10 raw index probes`, "ms/sweep", t.project, t.probes, "atMost", 2));
       figures.push(infoFigure(`steady sweep, nothing stuck, ${label} rows: runSweep vs one raw query`, "ms/sweep", t.project, t.single));
     }
-    figures.push(ratioFigure(`steady sweep flat: runSweep at ${L} rows vs at ${S} rows`, "ms/sweep", steady.large!.project, steady.small!.project, "atMost", STEADY_FLAT_LIMIT));
+    figures.push(ratioFigure(`steady sweep flat: runSweep at ${L} rows vs at ${S} rows`, "ms/sweep", steadyLarge!.project, steadySmall!.project, "atMost", STEADY_FLAT_LIMIT));
     figures.push(ratioFigure(`recovery of ${k} stuck, batch ${options.batchSize}: runSweep vs set-based SQL per batch`, "tasks/s", recovery.project, recovery.setBased, "atLeast", 0.8));
     figures.push(ratioFigure(`recovery of ${k} stuck: runSweep vs row by row (${rowsLabel(options.rowByRow)} sample)`, "tasks/s", recovery.project, recovery.rowByRow, "atLeast", 20));
     figures.push(ratioFigure(`move to history of ${k} finished: runSweep vs set-based SQL per batch`, "tasks/s", history.project, history.setBased, "atLeast", 0.8));
-    if (reprocessFigure) figures.push(reprocessFigure);
-    for (const [size, label] of [["small", S], ["large", L]] as const) {
-      const m = rss[size]!;
-      figures.push({ ...infoFigure(`worker peak RSS recovering ${k} stuck, ${label} rows: vs the same worker at rest`, "MB", m.recovery, m.idle), target: `project < ${RSS_LIMIT_MB} MB`, met: m.recovery < RSS_LIMIT_MB });
+    // CPU per task: what the wall-clock rates above cost, independent of the neighbours' load.
+    if (recovery.cpuPerTask.setBased > 0) {
+      figures.push(infoFigure(`recovery, CPU (client + database) per task: runSweep vs set-based SQL`, "µs CPU/task", recovery.cpuPerTask.project, recovery.cpuPerTask.setBased));
+      figures.push(infoFigure(`move to history, CPU (client + database) per task: runSweep vs set-based SQL`, "µs CPU/task", history.cpuPerTask.project, history.cpuPerTask.setBased));
     }
-    figures.push(ratioFigure(`worker peak RSS flat: recovery at ${L} rows vs at ${S} rows`, "MB", rss.large!.recovery, rss.small!.recovery, "atMost", RSS_FLAT_LIMIT));
+    if (reprocessFigures) figures.push(...reprocessFigures);
+    const rss = { small: { idle: median(peaks.small.idle), recovery: median(peaks.small.recovery) }, large: { idle: median(peaks.large.idle), recovery: median(peaks.large.recovery) } };
+    for (const size of sizes) {
+      const m = rss[size];
+      figures.push({ ...infoFigure(`worker peak RSS recovering ${k} stuck, ${rowsLabel(rows[size])} rows: vs the same worker at rest`, "MB", m.recovery, m.idle), target: `project < ${RSS_LIMIT_MB} MB`, met: m.recovery < RSS_LIMIT_MB });
+    }
+    figures.push(ratioFigure(`worker peak RSS flat: recovery at ${L} rows vs at ${S} rows`, "MB", rss.large.recovery, rss.small.recovery, "atMost", RSS_FLAT_LIMIT));
 
     const table = printTable(figures);
     process.stdout.write(`\n${table}\n\n`);
@@ -104,21 +123,23 @@ async function main(): Promise<void> {
       writeResults(options.out, {
         date: started.toISOString(),
         durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
-        options: { rows: options.rows, smallRows: small, stuck: options.stuck, rowByRow: options.rowByRow, jobs: options.jobs, reps: options.reps, batchSize: options.batchSize },
+        options: { rows: options.rows, smallRows: rows.small, stuck: options.stuck, rowByRow: options.rowByRow, jobs: options.jobs, reps: options.reps, batchSize: options.batchSize },
         ...environment,
         figures,
-        missing: reprocessFigure ? [] : ["reprocess throughput: src/queues/reprocess-worker.ts not present"],
+        missing: reprocessFigures ? [] : ["reprocess throughput: src/queues/reprocess-worker.ts not present"],
       });
       log(`wrote ${options.out}`);
     }
   } finally {
-    await db.$disconnect();
-    await pool.end();
+    for (const size of sizes) {
+      await dbs[size].$disconnect();
+      await pools[size].end();
+    }
     await redis.quit();
   }
 }
 
-async function reprocessThroughput(options: ReturnType<typeof parseOptions>, db: ReturnType<typeof createDb>, pool: pg.Pool, belowId: number): Promise<Figure | undefined> {
+async function reprocessThroughput(options: ReturnType<typeof parseOptions>, db: ReturnType<typeof createDb>, pool: pg.Pool, belowId: number): Promise<Figure[] | undefined> {
   if (!existsSync(new URL("../src/queues/reprocess-worker.ts", import.meta.url))) {
     log("reprocess throughput: src/queues/reprocess-worker.ts is not there yet; figure missing");
     return undefined;
@@ -131,7 +152,11 @@ async function reprocessThroughput(options: ReturnType<typeof parseOptions>, db:
   const concurrency = 5; // REPROCESS_CONCURRENCY's default
   log(`reprocess throughput: ${rows.length.toLocaleString()} jobs, concurrency ${concurrency}`);
   const rates = await measureReprocess(db, pool, rows.map((r) => r.id), { reps: options.reps, redisUrl: options.redisUrl, concurrency });
-  return ratioFigure(`reprocess through the queue, concurrency ${concurrency}: worker vs plain BullMQ + one statement`, "jobs/s", rates.project, rates.bound, "atLeast", 0.7);
+  return [
+    ratioFigure(`reprocess through the queue, concurrency ${concurrency}: worker vs plain BullMQ + one statement`, "jobs/s", rates.project, rates.bound, "atLeast", 0.7),
+    infoFigure(`reprocess, attribution: worker vs plain BullMQ + plain pg doing the worker's own steps`, "jobs/s", rates.project, rates.sameSteps),
+    infoFigure(`reprocess, CPU (client + database, not Redis) per job: worker vs plain BullMQ + one statement`, "µs CPU/job", rates.cpuPerJob.project, rates.cpuPerJob.bound),
+  ];
 }
 
 main().catch((error: unknown) => {

@@ -58,3 +58,13 @@ export function infoFigure(name: string, unit: string, project: number, bound: n
 export function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
+
+/**
+ * Opens (or keeps) `connections` connections of a pool and touches tasks on each, so the timed
+ * part never pays a connection set-up or a cold catalog cache. Both pg.Pool and Prisma's adapter
+ * close connections idle for 10 s (pg's idleTimeoutMillis default), and staging an incident takes
+ * longer than that; without this, whichever side staged last would start warm.
+ */
+export async function warm(run: (sql: string) => Promise<unknown>, connections: number): Promise<void> {
+  await Promise.all(Array.from({ length: connections }, () => run("SELECT count(*) FROM tasks WHERE id = 1 AND pg_sleep(0.01) IS NOT NULL")));
+}

@@ -1,7 +1,7 @@
 // Command-line options of `npm run bench`. Every option has a default that reproduces the
 // committed bench/results/latest.json; --quick is the CI-sized run.
 export interface BenchOptions {
-  /** Rows in the tasks table at the large size; the small size is a tenth of it. */
+  /** Rows in the tasks table at the large size; the small size (a second database) is a tenth of it. */
   rows: number;
   /** Tasks stuck in one status for the recovery, history and RSS figures. */
   stuck: number;
@@ -25,12 +25,13 @@ const USAGE = `usage: npm run bench -- [--quick] [--rows N] [--stuck N] [--row-b
   --quick          100,000 rows (small size 10,000), 10,000 stuck: a CI-sized run of a few minutes
   --rows N         rows in the tasks table at the large size (default 1,000,000; the small size is N/10)
   --stuck N        tasks stuck in one status for recovery / history / RSS (default min(100,000, rows/10))
-  --row-by-row N   tasks the naive row-by-row loop handles (default 5,000)
+  --row-by-row N   tasks the naive row-by-row loop handles (default 5,000; 2,000 with --quick)
   --jobs N         reprocess jobs per repetition (default 2,000)
   --reps N         repetitions per figure, the median is reported (default 5)
   --batch-size N   sweep batch size (default 1000, the project default)
   --database-url   default $BENCH_DATABASE_URL or postgresql://postgres@127.0.0.1:5432/task_watchdog_bench
-                   (the database is created, migrated and TRUNCATED: never point it at real data)
+                   and the same name + "_small" for the small table; both are created, migrated and
+                   TRUNCATED: never point them at real data
   --redis-url      default $BENCH_REDIS_URL or redis://127.0.0.1:6379/0 (keys under a random wdbench-* prefix)
   --out FILE       JSON results (default bench/results/latest.json for a full run, bench/results/quick.json
                    for --quick); --no-out writes nothing`;
@@ -68,7 +69,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const rows = int("--rows", quick ? 100_000 : 1_000_000, 10_000);
   const stuck = int("--stuck", Math.min(100_000, Math.floor(rows / 10)), 100);
   if (stuck > rows / 10) throw new UsageError(`--stuck ${stuck} is more than a tenth of --rows ${rows}: the small table (rows/10) must hold the stuck tasks`);
-  const rowByRow = int("--row-by-row", Math.min(5_000, stuck), 100);
+  const rowByRow = int("--row-by-row", Math.min(quick ? 2_000 : 5_000, stuck), 100);
   if (rowByRow > stuck) throw new UsageError(`--row-by-row ${rowByRow} is more than --stuck ${stuck}`);
   return {
     rows,

@@ -6,7 +6,8 @@ import type { Db } from "../../src/db/client.js";
 import type { Rule } from "../../src/domain/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { countEvents, stage } from "../incident.js";
-import { median, timeMs } from "../measure.js";
+import { startCpuMeter } from "../cpu.js";
+import { median, timeMs, warm } from "../measure.js";
 
 // In: $1 status, $2 threshold seconds, $3 batch size, $4/$5 reason head/tail.
 // Locks up to $3 finished inbox rows (SKIP LOCKED); moves them to history, one audit row each.
@@ -34,6 +35,8 @@ export interface HistoryRates {
   /** Tasks per second, median over repetitions. */
   project: number;
   setBased: number;
+  /** CPU (this process + the database backends) per task, in µs, median over repetitions. */
+  cpuPerTask: { project: number; setBased: number };
 }
 
 export async function measureHistoryMove(
@@ -44,25 +47,40 @@ export async function measureHistoryMove(
   options: { reps: number; batchSize: number },
 ): Promise<HistoryRates> {
   const stuck = ids.to - ids.from + 1;
-  const rates: Record<keyof HistoryRates, number[]> = { project: [], setBased: [] };
+  const rates = { project: [] as number[], setBased: [] as number[] };
+  const cpu = { project: [] as number[], setBased: [] as number[] };
+  const timed = async (side: "project" | "setBased", work: () => Promise<void>) => {
+    await (side === "project" ? warm((sql) => db.$queryRawUnsafe(sql), 1) : warm((sql) => pool.query(sql), 1));
+    const meter = await startCpuMeter(pool);
+    const ms = await timeMs(work);
+    const used = await meter.stop();
+    rates[side].push(stuck / (ms / 1000));
+    cpu[side].push(((used.clientMs + used.serverMs) * 1000) / stuck);
+  };
+  const runs: Record<keyof typeof rates, (r: number) => Promise<void>> = {
+    project: async (r) => {
+      await stage(pool, "processedInInbox", ids.from, ids.to);
+      await timed("project", async () => {
+        const result = await runSweep(db, rules, { sweepId: `bench-history-${r}`, dryRun: false, batchSize: options.batchSize });
+        if (result.movedToHistory !== stuck) throw new Error(`the sweep moved ${result.movedToHistory} of ${stuck} finished tasks`);
+      });
+      if ((await countEvents(pool)) !== stuck) throw new Error("the sweep's audit rows do not match the tasks it moved");
+    },
+    setBased: async () => {
+      await stage(pool, "processedInInbox", ids.from, ids.to);
+      await timed("setBased", async () => {
+        for (;;) {
+          const { rows } = await pool.query<{ n: number }>(SET_BASED_SQL, [70, 24 * 3600, options.batchSize, "stuck in Processed for ", " (threshold 1 d); moved to history"]);
+          if (rows[0]!.n < options.batchSize) break;
+        }
+      });
+      if ((await countEvents(pool)) !== stuck) throw new Error("the set-based bound's audit rows do not match the tasks it moved");
+    },
+  };
   for (let r = 0; r < options.reps; r++) {
-    await stage(pool, "processedInInbox", ids.from, ids.to);
-    const projectMs = await timeMs(async () => {
-      const result = await runSweep(db, rules, { sweepId: `bench-history-${r}`, dryRun: false, batchSize: options.batchSize });
-      if (result.movedToHistory !== stuck) throw new Error(`the sweep moved ${result.movedToHistory} of ${stuck} finished tasks`);
-    });
-    if ((await countEvents(pool)) !== stuck) throw new Error("the sweep's audit rows do not match the tasks it moved");
-    rates.project.push(stuck / (projectMs / 1000));
-
-    await stage(pool, "processedInInbox", ids.from, ids.to);
-    const boundMs = await timeMs(async () => {
-      for (;;) {
-        const { rows } = await pool.query<{ n: number }>(SET_BASED_SQL, [70, 24 * 3600, options.batchSize, "stuck in Processed for ", " (threshold 1 d); moved to history"]);
-        if (rows[0]!.n < options.batchSize) break;
-      }
-    });
-    if ((await countEvents(pool)) !== stuck) throw new Error("the set-based bound's audit rows do not match the tasks it moved");
-    rates.setBased.push(stuck / (boundMs / 1000));
+    const order = (["project", "setBased"] as const).slice();
+    if (r % 2 === 1) order.reverse(); // drift in the machine's load must not favour one side
+    for (const name of order) await runs[name](r);
   }
-  return { project: median(rates.project), setBased: median(rates.setBased) };
+  return { project: median(rates.project), setBased: median(rates.setBased), cpuPerTask: { project: median(cpu.project), setBased: median(cpu.setBased) } };
 }

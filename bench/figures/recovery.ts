@@ -9,7 +9,8 @@ import type { Db } from "../../src/db/client.js";
 import type { Rule } from "../../src/domain/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { countEvents, stage } from "../incident.js";
-import { median, timeMs } from "../measure.js";
+import { startCpuMeter } from "../cpu.js";
+import { median, timeMs, warm } from "../measure.js";
 
 const STUCK_STATUS = 41; // ProcessingInProgress
 const STUCK_AFTER_SECONDS = 4 * 3600;
@@ -57,6 +58,8 @@ export interface RecoveryRates {
   project: number;
   setBased: number;
   rowByRow: number;
+  /** CPU (this process + the database backends) per task, in µs, median over repetitions. */
+  cpuPerTask: { project: number; setBased: number };
 }
 
 export async function measureRecovery(
@@ -67,36 +70,57 @@ export async function measureRecovery(
   options: { reps: number; batchSize: number; rowByRow: number },
 ): Promise<RecoveryRates> {
   const stuck = ids.to - ids.from + 1;
-  const rates: Record<keyof RecoveryRates, number[]> = { project: [], setBased: [], rowByRow: [] };
+  const rates = { project: [] as number[], setBased: [] as number[], rowByRow: [] as number[] };
+  const cpu = { project: [] as number[], setBased: [] as number[] };
+  const timed = async (side: "project" | "setBased", work: () => Promise<void>) => {
+    await (side === "project" ? warm((sql) => db.$queryRawUnsafe(sql), 1) : warm((sql) => pool.query(sql), 1));
+    const meter = await startCpuMeter(pool);
+    const ms = await timeMs(work);
+    const used = await meter.stop();
+    rates[side].push(stuck / (ms / 1000));
+    cpu[side].push(((used.clientMs + used.serverMs) * 1000) / stuck);
+  };
   const expectEvents = async (what: string, n: number) => {
     const events = await countEvents(pool);
     if (events !== n) throw new Error(`${what} wrote ${events} audit rows for ${n} stuck tasks`);
   };
+  const runs: Record<keyof typeof rates, (r: number) => Promise<void>> = {
+    project: async (r) => {
+      await stage(pool, "processingInProgress", ids.from, ids.to);
+      await timed("project", async () => {
+        const result = await runSweep(db, rules, { sweepId: `bench-recovery-${r}`, dryRun: false, batchSize: options.batchSize });
+        if (result.reverted !== stuck) throw new Error(`the sweep reverted ${result.reverted} of ${stuck} stuck tasks`);
+      });
+      await expectEvents("the sweep", stuck);
+    },
+    setBased: async () => {
+      await stage(pool, "processingInProgress", ids.from, ids.to);
+      await timed("setBased", async () => {
+        for (;;) {
+          const { rows } = await pool.query<{ n: number }>(SET_BASED_SQL, [STUCK_STATUS, STUCK_AFTER_SECONDS, options.batchSize, TO_STATUS, REASON_HEAD, REASON_TAIL]);
+          if (rows[0]!.n < options.batchSize) break;
+        }
+      });
+      await expectEvents("the set-based bound", stuck);
+    },
+    rowByRow: async () => {
+      await stage(pool, "processingInProgress", ids.from, ids.to);
+      const ms = await timeMs(() => rowByRow(pool, options.rowByRow));
+      await expectEvents("the row-by-row loop", options.rowByRow);
+      rates.rowByRow.push(options.rowByRow / (ms / 1000));
+    },
+  };
   for (let r = 0; r < options.reps; r++) {
-    await stage(pool, "processingInProgress", ids.from, ids.to);
-    const projectMs = await timeMs(async () => {
-      const result = await runSweep(db, rules, { sweepId: `bench-recovery-${r}`, dryRun: false, batchSize: options.batchSize });
-      if (result.reverted !== stuck) throw new Error(`the sweep reverted ${result.reverted} of ${stuck} stuck tasks`);
-    });
-    await expectEvents("the sweep", stuck);
-    rates.project.push(stuck / (projectMs / 1000));
-
-    await stage(pool, "processingInProgress", ids.from, ids.to);
-    const setBasedMs = await timeMs(async () => {
-      for (;;) {
-        const { rows } = await pool.query<{ n: number }>(SET_BASED_SQL, [STUCK_STATUS, STUCK_AFTER_SECONDS, options.batchSize, TO_STATUS, REASON_HEAD, REASON_TAIL]);
-        if (rows[0]!.n < options.batchSize) break;
-      }
-    });
-    await expectEvents("the set-based bound", stuck);
-    rates.setBased.push(stuck / (setBasedMs / 1000));
-
-    await stage(pool, "processingInProgress", ids.from, ids.to);
-    const rowByRowMs = await timeMs(() => rowByRow(pool, options.rowByRow));
-    await expectEvents("the row-by-row loop", options.rowByRow);
-    rates.rowByRow.push(options.rowByRow / (rowByRowMs / 1000));
+    const order = (["project", "setBased", "rowByRow"] as const).slice();
+    if (r % 2 === 1) order.reverse(); // drift in the machine's load must not favour one side
+    for (const name of order) await runs[name](r);
   }
-  return { project: median(rates.project), setBased: median(rates.setBased), rowByRow: median(rates.rowByRow) };
+  return {
+    project: median(rates.project),
+    setBased: median(rates.setBased),
+    rowByRow: median(rates.rowByRow),
+    cpuPerTask: { project: median(cpu.project), setBased: median(cpu.setBased) },
+  };
 }
 
 async function rowByRow(pool: pg.Pool, limit: number): Promise<void> {

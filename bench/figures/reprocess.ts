@@ -5,9 +5,12 @@
 // Bound: a plain BullMQ Worker with the same concurrency whose processor runs one equivalent
 // transaction in plain `pg`: a single statement that locks the task, resets it and its
 // assignments and writes the REPROCESSED event (idempotent on request_id).
+// For attribution, also plain BullMQ + plain `pg` running the project's own steps (BEGIN; lock the
+// task; look for the request's event; apply; COMMIT): if that matches the one statement, the
+// difference to the project is the client (Prisma), not the protocol.
 import { randomBytes } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type pg from "pg";
 import { pino } from "pino";
 import type { Db } from "../../src/db/client.js";
@@ -15,7 +18,8 @@ import { createLogger } from "../../src/logger.js";
 import { createRedis } from "../../src/queues/redis.js";
 import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../src/queues/reprocess-queue.js";
 import { createReprocessWorker } from "../../src/queues/reprocess-worker.js";
-import { median, timeMs } from "../measure.js";
+import { startCpuMeter } from "../cpu.js";
+import { median, timeMs, warm } from "../measure.js";
 
 // In: $1 task id, $2 request id, $3 actor. One statement = one transaction: locks the task row,
 // skips when the request was already applied, resets the task and its assignments, writes the event.
@@ -43,10 +47,50 @@ const REPROCESS_SQL = `
   )
   SELECT u.id, u.restart_count, u.status FROM updated u`;
 
+const LOCK_SQL = "SELECT t.id, t.status, t.location::text FROM tasks t WHERE t.id = $1::int FOR UPDATE";
+const DONE_SQL = "SELECT task_id, from_status, to_status, (details ->> 'restartCount')::int AS restart_count FROM task_events WHERE request_id = $1";
+
+type Processor = (job: Job<ReprocessJobData>) => Promise<unknown>;
+
+const requestIdOf = (job: Job) => `${job.queueQualifiedName}:${job.id}:${job.timestamp}`;
+
+function oneStatement(pool: pg.Pool): Processor {
+  return async (job) => {
+    const { rows } = await pool.query(REPROCESS_SQL, [job.data.taskId, requestIdOf(job), job.data.requestedBy]);
+    if (rows.length !== 1) throw new Error(`task ${job.data.taskId} was not reprocessed`);
+    return rows[0];
+  };
+}
+
+function projectSteps(pool: pg.Pool): Processor {
+  return async (job) => {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const locked = await client.query(LOCK_SQL, [job.data.taskId]);
+      if (locked.rowCount !== 1) throw new Error(`task ${job.data.taskId} not found`);
+      const done = await client.query(DONE_SQL, [requestIdOf(job)]);
+      if (done.rowCount) throw new Error("already applied");
+      const { rows } = await client.query(REPROCESS_SQL, [job.data.taskId, requestIdOf(job), job.data.requestedBy]);
+      await client.query("COMMIT");
+      return rows[0];
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  };
+}
+
 export interface ReprocessRates {
   /** Jobs per second, median over repetitions. */
   project: number;
   bound: number;
+  /** Plain BullMQ + plain pg doing the project's steps in one transaction. */
+  sameSteps: number;
+  /** CPU (this process + the database backends; not Redis) per job, in µs, median over repetitions. */
+  cpuPerJob: { project: number; bound: number };
 }
 
 export async function measureReprocess(
@@ -58,46 +102,59 @@ export async function measureReprocess(
   const prefix = `wdbench-${randomBytes(4).toString("hex")}`;
   const connection = createRedis(options.redisUrl);
   const logger = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
-  const rates: Record<keyof ReprocessRates, number[]> = { project: [], bound: [] };
-  try {
-    for (let r = 0; r < options.reps; r++) {
+  const rates = { project: [] as number[], bound: [] as number[], sameSteps: [] as number[] };
+  const cpu = { project: [] as number[], bound: [] as number[], sameSteps: [] as number[] };
+  const timedDrain = async (side: keyof typeof rates, start: () => Worker) => {
+    await (side === "project" ? warm((sql) => db.$queryRawUnsafe(sql), options.concurrency) : warm((sql) => pool.query(sql), options.concurrency));
+    const meter = await startCpuMeter(pool);
+    const ms = await drain(start, taskIds.length);
+    const used = await meter.stop();
+    rates[side].push(taskIds.length / (ms / 1000));
+    cpu[side].push(((used.clientMs + used.serverMs) * 1000) / taskIds.length);
+  };
+
+  const plain = async (name: "bound" | "sameSteps", processor: Processor, r: number) => {
+    await pool.query("TRUNCATE task_events");
+    const queuePrefix = `${prefix}-${name}${r}`;
+    const queue = new Queue<ReprocessJobData>("bench-reprocess", { connection, prefix: queuePrefix });
+    await queue.addBulk(taskIds.map((taskId) => ({ name: "reprocess", data: { taskId, requestedBy: "bench" }, opts: { attempts: 8, removeOnComplete: { age: 86400, count: 1000 } } })));
+    let worker: Worker | undefined;
+    await timedDrain(name, () => (worker = new Worker<ReprocessJobData>("bench-reprocess", processor, { connection, prefix: queuePrefix, concurrency: options.concurrency })));
+    await worker?.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+  };
+  const runs: Record<keyof typeof rates, (r: number) => Promise<void>> = {
+    project: async (r) => {
       await pool.query("TRUNCATE task_events");
-      const queue = createReprocessQueue(connection, `${prefix}-p${r}`);
+      const queuePrefix = `${prefix}-project${r}`;
+      const queue = createReprocessQueue(connection, queuePrefix);
       for (const taskId of taskIds) await enqueueReprocess(queue, { taskId, requestedBy: "bench" });
       let worker: Worker | undefined;
-      const projectMs = await drain(() => (worker = createReprocessWorker({ db, logger, connection, prefix: `${prefix}-p${r}`, concurrency: options.concurrency })), taskIds.length);
+      await timedDrain("project", () => (worker = createReprocessWorker({ db, logger, connection, prefix: queuePrefix, concurrency: options.concurrency })));
       await worker?.close();
-      rates.project.push(taskIds.length / (projectMs / 1000));
       await queue.obliterate({ force: true });
       await queue.close();
-
-      await pool.query("TRUNCATE task_events");
-      const plainQueue = new Queue<ReprocessJobData>("bench-reprocess", { connection, prefix: `${prefix}-b${r}` });
-      await plainQueue.addBulk(taskIds.map((taskId) => ({ name: "reprocess", data: { taskId, requestedBy: "bench" }, opts: { attempts: 8, removeOnComplete: { age: 86400, count: 1000 } } })));
-      let plainWorker: Worker | undefined;
-      const boundMs = await drain(
-        () =>
-          (plainWorker = new Worker<ReprocessJobData>(
-            "bench-reprocess",
-            async (job: Job<ReprocessJobData>) => {
-              const { rows } = await pool.query(REPROCESS_SQL, [job.data.taskId, `${job.queueQualifiedName}:${job.id}:${job.timestamp}`, job.data.requestedBy]);
-              if (rows.length !== 1) throw new Error(`task ${job.data.taskId} was not reprocessed`);
-              return rows[0];
-            },
-            { connection, prefix: `${prefix}-b${r}`, concurrency: options.concurrency },
-          )),
-        taskIds.length,
-      );
-      await plainWorker?.close();
-      rates.bound.push(taskIds.length / (boundMs / 1000));
-      await plainQueue.obliterate({ force: true });
-      await plainQueue.close();
+    },
+    bound: (r) => plain("bound", oneStatement(pool), r),
+    sameSteps: (r) => plain("sameSteps", projectSteps(pool), r),
+  };
+  try {
+    for (let r = 0; r < options.reps; r++) {
+      const order = (["project", "bound", "sameSteps"] as const).slice();
+      if (r % 2 === 1) order.reverse(); // drift in the machine's load must not favour one side
+      for (const name of order) await runs[name](r);
     }
   } finally {
     await deletePrefix(connection, prefix);
     await connection.quit();
   }
-  return { project: median(rates.project), bound: median(rates.bound) };
+  return {
+    project: median(rates.project),
+    bound: median(rates.bound),
+    sameSteps: median(rates.sameSteps),
+    cpuPerJob: { project: median(cpu.project), bound: median(cpu.bound) },
+  };
 }
 
 /** Starts a worker (autorun) on a pre-filled queue; milliseconds until `jobs` jobs completed. A failed job aborts. */

@@ -8,7 +8,6 @@ import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { build } from "esbuild";
-import { median } from "../measure.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -27,16 +26,9 @@ export interface ChildRss {
   acted: number;
 }
 
-/** Runs one sweep in a fresh child process; its peak RSS (median over `reps` children) in MB. */
-export async function childSweepRss(childFile: string, databaseUrl: string, batchSize: number, reps: number, before?: () => Promise<void>): Promise<ChildRss> {
-  const peaks: number[] = [];
-  let acted = 0;
-  for (let r = 0; r < reps; r++) {
-    await before?.();
-    const { stdout } = await run(process.execPath, [childFile, databaseUrl, String(batchSize)], { cwd: ROOT, maxBuffer: 1 << 20 });
-    const report = JSON.parse(stdout.trim().split("\n").at(-1)!) as { vmHwmKb: number; acted: number };
-    peaks.push(report.vmHwmKb / 1024);
-    acted = report.acted;
-  }
-  return { peakMb: median(peaks), acted };
+/** Runs one full sweep in a fresh child process; its peak RSS in MB and how many tasks it acted on. */
+export async function childSweepRss(childFile: string, databaseUrl: string, batchSize: number): Promise<ChildRss> {
+  const { stdout } = await run(process.execPath, [childFile, databaseUrl, String(batchSize)], { cwd: ROOT, maxBuffer: 1 << 20 });
+  const report = JSON.parse(stdout.trim().split("\n").at(-1)!) as { vmHwmKb: number; acted: number };
+  return { peakMb: report.vmHwmKb / 1024, acted: report.acted };
 }

@@ -33,32 +33,47 @@ export interface SteadyTimes {
   single: number;
 }
 
-export async function measureSteadySweep(db: Db, pool: pg.Pool, rules: readonly Rule[], probes: readonly Probe[], reps: number, batchSize: number): Promise<SteadyTimes> {
+export interface SteadyTarget {
+  db: Db;
+  pool: pg.Pool;
+}
+
+/**
+ * Measures every target (one per table size) in the same repetitions, interleaved, so a change in
+ * the machine's load during the run hits the sizes alike and "flat" compares like with like.
+ */
+export async function measureSteadySweep(targets: readonly SteadyTarget[], rules: readonly Rule[], probes: readonly Probe[], reps: number, batchSize: number): Promise<SteadyTimes[]> {
   const iterations = 100;
-  const sweep = async () => {
-    const result = await runSweep(db, rules, { sweepId: "bench-steady", dryRun: false, batchSize });
-    if (result.reverted + result.movedToHistory !== 0) throw new Error(`steady state is not steady: the sweep acted on ${result.reverted + result.movedToHistory} tasks`);
-  };
-  const rawProbes = async () => {
-    for (const p of probes) {
-      const { rowCount } = await pool.query(PROBE_SQL, [p.status, p.stuckAfterSeconds, batchSize]);
-      if (rowCount) throw new Error(`steady state is not steady: status ${p.status} has stuck tasks`);
-    }
-  };
   const statuses = probes.map((p) => p.status);
   const seconds = probes.map((p) => p.stuckAfterSeconds);
-  const single = async () => {
-    const { rowCount } = await pool.query(SINGLE_SQL, [statuses, seconds]);
-    if (rowCount) throw new Error("steady state is not steady: the single query found stuck tasks");
-  };
-  const perCall = async (fn: () => Promise<void>) => (await timeMs(async () => { for (let i = 0; i < iterations; i++) await fn(); })) / iterations;
+  const runners = targets.map(({ db, pool }) => ({
+    project: async () => {
+      const result = await runSweep(db, rules, { sweepId: "bench-steady", dryRun: false, batchSize });
+      if (result.reverted + result.movedToHistory !== 0) throw new Error(`steady state is not steady: the sweep acted on ${result.reverted + result.movedToHistory} tasks`);
+    },
+    probes: async () => {
+      for (const p of probes) {
+        const { rowCount } = await pool.query(PROBE_SQL, [p.status, p.stuckAfterSeconds, batchSize]);
+        if (rowCount) throw new Error(`steady state is not steady: status ${p.status} has stuck tasks`);
+      }
+    },
+    single: async () => {
+      const { rowCount } = await pool.query(SINGLE_SQL, [statuses, seconds]);
+      if (rowCount) throw new Error("steady state is not steady: the single query found stuck tasks");
+    },
+  }));
+  const perCall = async (fn: () => Promise<void>) =>
+    (await timeMs(async () => {
+      for (let i = 0; i < iterations; i++) await fn();
+    })) / iterations;
 
-  for (let i = 0; i < 20; i++) { await sweep(); await rawProbes(); await single(); } // warm caches, plans, pools
-  const times: Record<keyof SteadyTimes, number[]> = { project: [], probes: [], single: [] };
+  for (const run of runners) for (let i = 0; i < 20; i++) { await run.project(); await run.probes(); await run.single(); } // warm caches, plans, pools
+  const times = runners.map(() => ({ project: [] as number[], probes: [] as number[], single: [] as number[] }));
+  const kinds = ["project", "probes", "single"] as const;
   for (let r = 0; r < reps; r++) {
-    times.project.push(await perCall(sweep));
-    times.probes.push(await perCall(rawProbes));
-    times.single.push(await perCall(single));
+    // Alternate the order between repetitions so drift does not favour one side.
+    const order = r % 2 === 0 ? kinds : [...kinds].reverse();
+    for (const kind of order) for (const [i, run] of runners.entries()) times[i]![kind].push(await perCall(run[kind]));
   }
-  return { project: median(times.project), probes: median(times.probes), single: median(times.single) };
+  return times.map((t) => ({ project: median(t.project), probes: median(t.probes), single: median(t.single) }));
 }

@@ -46,7 +46,9 @@ describe("Dockerfile", () => {
 
 describe("docker-compose.yml", () => {
   // An empty env file, so a developer's .env cannot supply what the test leaves out.
-  const emptyEnvFile = join(mkdtempSync(join(tmpdir(), "watchdog-compose-")), "empty.env");
+  const envDir = mkdtempSync(join(tmpdir(), "watchdog-compose-"));
+  cleanups.push(() => rmSync(envDir, { recursive: true, force: true }));
+  const emptyEnvFile = join(envDir, "empty.env");
   writeFileSync(emptyEnvFile, "");
   const compose = (env: Record<string, string>, args: string[]) =>
     run(["docker-compose", "--env-file", emptyEnvFile, "-f", "docker-compose.yml", "config", ...args], { cwd: ROOT, env: { ...BASE_ENV, ...env } }).catch(

@@ -10,7 +10,6 @@
 // difference to the project is the client (Prisma), not the protocol.
 import { randomBytes } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
-import type { Redis } from "ioredis";
 import type pg from "pg";
 import { pino } from "pino";
 import type { Db } from "../../src/db/client.js";
@@ -20,6 +19,7 @@ import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from ".
 import { createReprocessWorker } from "../../src/queues/reprocess-worker.js";
 import { startCpuMeter } from "../cpu.js";
 import { median, timeMs, warm } from "../measure.js";
+import { deletePrefix } from "../redis-keys.js";
 
 // In: $1 task id, $2 request id, $3 actor. One statement = one transaction: locks the task row,
 // skips when the request was already applied, resets the task and its assignments, writes the event.
@@ -171,13 +171,4 @@ async function drain(start: () => Worker, jobs: number): Promise<number> {
         worker.on("error", reject);
       }),
   );
-}
-
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== "0");
 }

@@ -1,8 +1,9 @@
-// The worker's peak memory during recovery. The project's sweep runs in a child process (plain
-// node on a bundle of bench/rss-child.ts + src, the way the worker runs from dist/, without tsx's
-// loader thread in the measurement) that reports its own VmHWM. Bound: the same child when nothing
-// is stuck: what the process needs anyway (runtime, Prisma, pool), so project / bound is what the
-// recovery itself costs.
+// The worker's peak memory during recovery, in a child process — plain node on a bundle of the
+// child + src, the way it runs from dist/, without tsx's loader thread in the measurement — that
+// sweeps once and reports its own VmHWM. Two children: "sweep" (Prisma + runSweep, what the issue
+// asks for) and "worker" (the whole startWatchdog: BullMQ workers, HTTP, Bull Board, metrics; the
+// sweep arrives as a job). Bound: the same child when nothing is stuck, i.e. what the process
+// needs anyway, so project / bound is what the recovery itself costs.
 import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -14,21 +15,28 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 // Inside node_modules so the bundle's bare imports (@prisma/client, pg, luxon) resolve as in dist/.
 const OUT_DIR = `${ROOT}node_modules/.cache/task-watchdog-bench`;
 
-export async function bundleChild(): Promise<string> {
+export type ChildKind = "sweep" | "worker";
+
+/** Bundles bench/rss-child-<kind>.ts; returns the file to run with plain node. */
+export async function bundleChild(kind: ChildKind): Promise<string> {
   mkdirSync(OUT_DIR, { recursive: true });
-  const outfile = `${OUT_DIR}/rss-child.mjs`;
-  await build({ entryPoints: [`${ROOT}bench/rss-child.ts`], outfile, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "error" });
+  const outfile = `${OUT_DIR}/rss-child-${kind}.mjs`;
+  await build({ entryPoints: [`${ROOT}bench/rss-child-${kind}.ts`], outfile, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "error" });
   return outfile;
 }
 
 export interface ChildRss {
+  /** VmHWM. */
   peakMb: number;
+  /** At the end: anonymous (the process's own) and file-backed (mostly the node binary) resident memory. */
+  anonMb: number;
+  fileMb: number;
   acted: number;
 }
 
 /** Runs one full sweep in a fresh child process; its peak RSS in MB and how many tasks it acted on. */
-export async function childSweepRss(childFile: string, databaseUrl: string, batchSize: number): Promise<ChildRss> {
-  const { stdout } = await run(process.execPath, [childFile, databaseUrl, String(batchSize)], { cwd: ROOT, maxBuffer: 1 << 20 });
-  const report = JSON.parse(stdout.trim().split("\n").at(-1)!) as { vmHwmKb: number; acted: number };
-  return { peakMb: report.vmHwmKb / 1024, acted: report.acted };
+export async function childSweepRss(childFile: string, databaseUrl: string, redisUrl: string, queuePrefix: string, batchSize: number): Promise<ChildRss> {
+  const { stdout } = await run(process.execPath, [childFile, databaseUrl, redisUrl, queuePrefix, String(batchSize)], { cwd: ROOT, maxBuffer: 1 << 20 });
+  const report = JSON.parse(stdout.trim().split("\n").at(-1)!) as { vmHwmKb: number; rssAnonKb: number; rssFileKb: number; acted: number };
+  return { peakMb: report.vmHwmKb / 1024, anonMb: report.rssAnonKb / 1024, fileMb: report.rssFileKb / 1024, acted: report.acted };
 }

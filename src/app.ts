@@ -2,6 +2,8 @@
 // whole worker in-process (tests start and stop it); main.ts adds signals and exit codes.
 import type { Logger } from "pino";
 import type { Config } from "./config/settings.js";
+import { ConfigError } from "./config/load-config.js";
+import { exposureProblems } from "./config/cross-checks.js";
 import type { Rule } from "./domain/rules.js";
 import { createDb, type Db } from "./db/client.js";
 import { createRedis } from "./queues/redis.js";
@@ -27,6 +29,9 @@ export interface Watchdog {
 }
 
 export async function startWatchdog(config: Config, rules: readonly Rule[], logger: Logger): Promise<Watchdog> {
+  // Refuse before connecting anywhere: nothing to undo.
+  const exposure = exposureProblems(config);
+  if (exposure.length > 0) throw new ConfigError(exposure);
   const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
   let stopping = false;
   const close = async () => {

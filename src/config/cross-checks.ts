@@ -13,16 +13,22 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 export function crossSettingProblems(config: Partial<Config>): string[] {
-  const problems: string[] = [];
   const hasUser = config.bullBoardUser !== undefined;
   const hasPassword = config.bullBoardPassword !== undefined;
-  if (hasUser !== hasPassword) {
-    problems.push(`BULL_BOARD_USER and BULL_BOARD_PASSWORD go together: set both (Basic auth for /admin/queues) or neither`);
-  } else if (!hasUser && config.host !== undefined && !isLoopbackHost(config.host)) {
-    problems.push(
-      `HOST=${JSON.stringify(config.host)} exposes the HTTP server beyond this machine, and Bull Board (/admin/queues) has no credentials: ` +
-        `set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback HOST (127.0.0.1, ::1, localhost)`,
-    );
-  }
-  return problems;
+  return hasUser === hasPassword
+    ? []
+    : [`BULL_BOARD_USER and BULL_BOARD_PASSWORD go together: set both (Basic auth for /admin/queues) or neither`];
+}
+
+/**
+ * Checked by the worker before it listens (not by every command: `migrate` or `stuck` serve
+ * nothing): an HTTP server beyond loopback must not serve the board without credentials.
+ */
+export function exposureProblems(config: Pick<Config, "host" | "bullBoardUser" | "bullBoardPassword">): string[] {
+  if (config.bullBoardUser !== undefined && config.bullBoardPassword !== undefined) return [];
+  if (isLoopbackHost(config.host)) return [];
+  return [
+    `HOST=${JSON.stringify(config.host)} exposes the HTTP server beyond this machine, and Bull Board (/admin/queues) has no credentials: ` +
+      `set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback HOST (127.0.0.1, ::1, localhost)`,
+  ];
 }

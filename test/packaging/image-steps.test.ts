@@ -118,9 +118,9 @@ describe("the image's steps outside a container, on a clean copy", () => {
         PORT: port,
         LOG_LEVEL: "info",
       };
-      // As compose's `migrate` service runs it: no board credentials, so on loopback (it serves no HTTP).
+      // As compose's `migrate` service runs it: the image's HOST=0.0.0.0 and no board credentials (it serves no HTTP).
       const { BULL_BOARD_USER: _u, BULL_BOARD_PASSWORD: _p, ...withoutBoard } = env;
-      const migrate = await run(hostArgv([...image.entrypoint, "migrate"]), { cwd: image.dir, env: { ...withoutBoard, HOST: "127.0.0.1" } });
+      const migrate = await run(hostArgv([...image.entrypoint, "migrate"]), { cwd: image.dir, env: withoutBoard });
       expect(migrate.code, migrate.output).toBe(0);
       expect(JSON.parse(migrate.output)).toMatchObject({ createdDatabase: true, applied: readdirSync(join(ROOT, "prisma/migrations")).filter((n) => /^\d/.test(n)).sort() });
 

@@ -2,7 +2,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { parseApiTokens } from "../../src/config/api-tokens.js";
-import { isLoopbackHost } from "../../src/config/cross-checks.js";
+import { exposureProblems, isLoopbackHost } from "../../src/config/cross-checks.js";
 import { ConfigError, loadConfig } from "../../src/config/load-config.js";
 import { createLogger, scrubSecrets } from "../../src/logger.js";
 
@@ -59,10 +59,16 @@ describe("Bull Board exposure (HOST × BULL_BOARD_USER/PASSWORD)", () => {
     expect(isLoopbackHost(host)).toBe(false);
   });
 
-  it("when HOST is exposed and no credentials are set, start-up is refused naming the variables", () => {
-    const text = configError({ HOST: "0.0.0.0" });
+  it("when HOST is exposed and no credentials are set, the worker's start-up gate names the variables", () => {
+    const [text] = exposureProblems(loadConfig({ HOST: "0.0.0.0" }));
     expect(text).toMatch(/HOST="0\.0\.0\.0" exposes the HTTP server beyond this machine/);
     expect(text).toMatch(/set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback HOST/);
+    expect(exposureProblems(loadConfig({ HOST: "0.0.0.0", BULL_BOARD_USER: "ops", BULL_BOARD_PASSWORD: "a-long-password" }))).toEqual([]);
+    expect(exposureProblems(loadConfig({ HOST: "127.0.0.1" }))).toEqual([]);
+  });
+
+  it("commands that serve nothing (migrate, stuck, rules) load an exposed HOST without board credentials", () => {
+    expect(loadConfig({ HOST: "0.0.0.0" }).host).toBe("0.0.0.0");
   });
 
   it("when HOST is exposed with credentials, or loopback without, the configuration loads", () => {

@@ -1,13 +1,12 @@
 import { userInfo } from "node:os";
-import { QueueEvents } from "bullmq";
 import type { Config } from "../../config/settings.js";
 import { createDb } from "../../db/client.js";
 import { findTask } from "../../db/sql/find-task.js";
 import { describeTarget, parseReprocessRequest } from "../../domain/reprocess-request.js";
 import { REPROCESS_QUEUE } from "../../queues/names.js";
-import { createRedis } from "../../queues/redis.js";
 import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../queues/reprocess-queue.js";
 import { CliError } from "../context.js";
+import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
 /** Exit codes of `watchdog reprocess` besides 0 (README, "Reprocess requests"). */
 export const EXIT_FAILED = 1;
@@ -66,35 +65,20 @@ export async function enqueueReprocessCommand(config: Config, options: Reprocess
     await db.$disconnect();
   }
 
-  const redis = createRedis(config.redisUrl);
-  const queue = createReprocessQueue(redis, config.queuePrefix);
-  // QueueEvents blocks on a connection of its own; BullMQ does not close a connection it was
-  // handed, so this command quits it (else the process never exits).
-  const eventsRedis = options.wait ? redis.duplicate() : undefined;
-  const events = eventsRedis ? new QueueEvents(REPROCESS_QUEUE, { connection: eventsRedis, prefix: config.queuePrefix }) : undefined;
-  try {
-    await events?.waitUntilReady();
-    const job = await enqueueReprocess(queue, data, { dedupeTaskId: taskId });
-    if (!events) {
-      console.log(JSON.stringify({ enqueued: true, queue: REPROCESS_QUEUE, jobId: job.id, taskId }));
-      return;
-    }
-    try {
-      const result = await job.waitUntilFinished(events, options.timeoutMs);
-      console.log(JSON.stringify({ jobId: job.id, ...result }));
-    } catch (error) {
-      const message = (error as Error).message;
-      if (/timed out/i.test(message)) {
-        throw new CliError(
-          `reprocess job ${job.id} for task ${taskId} did not finish within ${options.timeoutMs} ms; it stays queued. Is a worker running (\`npm start\`) against the same REDIS_URL and QUEUE_PREFIX?`,
-        );
-      }
-      throw new CliError(`reprocess job ${job.id} failed: ${message}`, exitCodeOf(message));
-    }
-  } finally {
-    await events?.close();
-    await eventsRedis?.quit();
-    await queue.close();
-    await redis.quit();
+  const { job, outcome } = await submitJob(
+    config,
+    (redis) => createReprocessQueue(redis, config.queuePrefix),
+    (queue) => enqueueReprocess(queue, data, { dedupeTaskId: taskId }),
+    options.wait ? options.timeoutMs : undefined,
+  );
+  switch (outcome.kind) {
+    case "enqueued":
+      return console.log(JSON.stringify({ enqueued: true, queue: REPROCESS_QUEUE, jobId: job.id, taskId }));
+    case "completed":
+      return console.log(JSON.stringify({ jobId: job.id, ...(outcome.result as object) }));
+    case "timedOut":
+      throw new CliError(`reprocess job ${job.id} for task ${taskId} did not finish within ${options.timeoutMs} ms; it stays queued. ${NO_WORKER_HINT[0]!.toUpperCase()}${NO_WORKER_HINT.slice(1)}`);
+    case "failed":
+      throw new CliError(`reprocess job ${job.id} failed: ${outcome.message}`, exitCodeOf(outcome.message));
   }
 }

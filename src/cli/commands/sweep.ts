@@ -1,38 +1,25 @@
-import { QueueEvents } from "bullmq";
 import type { Config } from "../../config/settings.js";
-import { createRedis } from "../../queues/redis.js";
 import { createSweepQueue, enqueueSweep } from "../../queues/sweep-queue.js";
 import { SWEEP_QUEUE } from "../../queues/names.js";
 import { CliError } from "../context.js";
+import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
 /** Enqueues a manual sweep; with `wait`, waits for a worker to run it and prints the result. */
 export async function enqueueSweepCommand(config: Config, options: { dryRun: boolean; wait: boolean; timeoutMs: number }): Promise<void> {
-  const redis = createRedis(config.redisUrl);
-  const queue = createSweepQueue(redis, config.queuePrefix);
-  // BullMQ never closes a connection it was handed: we own both and quit both.
-  const eventsRedis = options.wait ? redis.duplicate() : undefined;
-  const events = eventsRedis ? new QueueEvents(SWEEP_QUEUE, { connection: eventsRedis, prefix: config.queuePrefix }) : undefined;
-  try {
-    await events?.waitUntilReady();
-    const job = await enqueueSweep(queue, { dryRun: options.dryRun });
-    if (!events) {
-      console.log(JSON.stringify({ enqueued: true, queue: SWEEP_QUEUE, jobId: job.id, dryRun: options.dryRun }));
-      return;
-    }
-    try {
-      const result = await job.waitUntilFinished(events, options.timeoutMs);
-      console.log(JSON.stringify(result, null, 2));
-    } catch (error) {
-      const message = (error as Error).message;
-      if (/timed out/i.test(message)) {
-        throw new CliError(`sweep job ${job.id} did not finish within ${options.timeoutMs} ms: is a worker running (\`npm start\`) against the same REDIS_URL and QUEUE_PREFIX?`);
-      }
-      throw new CliError(`sweep job ${job.id} failed: ${message}`);
-    }
-  } finally {
-    await events?.close();
-    await eventsRedis?.quit();
-    await queue.close();
-    await redis.quit();
+  const { job, outcome } = await submitJob(
+    config,
+    (redis) => createSweepQueue(redis, config.queuePrefix),
+    (queue) => enqueueSweep(queue, { dryRun: options.dryRun }),
+    options.wait ? options.timeoutMs : undefined,
+  );
+  switch (outcome.kind) {
+    case "enqueued":
+      return console.log(JSON.stringify({ enqueued: true, queue: SWEEP_QUEUE, jobId: job.id, dryRun: options.dryRun }));
+    case "completed":
+      return console.log(JSON.stringify(outcome.result, null, 2));
+    case "timedOut":
+      throw new CliError(`sweep job ${job.id} did not finish within ${options.timeoutMs} ms: ${NO_WORKER_HINT}`);
+    case "failed":
+      throw new CliError(`sweep job ${job.id} failed: ${outcome.message}`);
   }
 }

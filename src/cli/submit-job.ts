@@ -1,0 +1,42 @@
+import { QueueEvents, type Job, type Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Config } from "../config/settings.js";
+import { createRedis } from "../queues/redis.js";
+
+export type JobOutcome = { kind: "enqueued" } | { kind: "completed"; result: unknown } | { kind: "failed"; message: string } | { kind: "timedOut" };
+
+/**
+ * Enqueues one job from the command line and, with `waitMs`, waits for a worker to finish it.
+ * Owns every connection it opens and closes them all: BullMQ never closes a connection it was
+ * handed, and one left open keeps the command from exiting.
+ */
+export async function submitJob<Q extends Queue>(
+  config: Config,
+  open: (redis: Redis) => Q,
+  enqueue: (queue: Q) => Promise<Job>,
+  waitMs: number | undefined,
+): Promise<{ job: Job; outcome: JobOutcome }> {
+  const redis = createRedis(config.redisUrl);
+  const queue = open(redis);
+  const eventsRedis = waitMs === undefined ? undefined : redis.duplicate();
+  const events = eventsRedis ? new QueueEvents(queue.name, { connection: eventsRedis, prefix: config.queuePrefix }) : undefined;
+  try {
+    // Listen before enqueuing, so a fast worker's completion cannot be missed.
+    await events?.waitUntilReady();
+    const job = await enqueue(queue);
+    if (!events) return { job, outcome: { kind: "enqueued" } };
+    try {
+      return { job, outcome: { kind: "completed", result: await job.waitUntilFinished(events, waitMs) } };
+    } catch (error) {
+      const message = (error as Error).message;
+      return { job, outcome: /timed out/i.test(message) ? { kind: "timedOut" } : { kind: "failed", message } };
+    }
+  } finally {
+    await events?.close();
+    await eventsRedis?.quit();
+    await queue.close();
+    await redis.quit();
+  }
+}
+
+export const NO_WORKER_HINT = "is a worker running (`npm start`) against the same REDIS_URL and QUEUE_PREFIX?";

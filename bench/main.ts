@@ -180,6 +180,7 @@ async function reprocessThroughput(options: ReturnType<typeof parseOptions>, db:
   return [
     ratioFigure(`reprocess through the queue, concurrency ${concurrency}: worker vs plain BullMQ + one statement`, "jobs/s", rates.project, rates.bound, "atLeast", 0.7),
     infoFigure(`reprocess, attribution: worker vs plain BullMQ + plain pg doing the worker's own steps`, "jobs/s", rates.project, rates.sameSteps),
+    infoFigure(`reprocess, attribution: plain BullMQ + the one statement via Prisma vs via plain pg`, "jobs/s", rates.oneStatementPrisma, rates.bound),
     infoFigure(`reprocess, CPU (client + database, not Redis) per job: worker vs plain BullMQ + one statement`, "µs CPU/job", rates.cpuPerJob.project, rates.cpuPerJob.bound),
   ];
 }

@@ -5,9 +5,11 @@
 // Bound: a plain BullMQ Worker with the same concurrency whose processor runs one equivalent
 // transaction in plain `pg`: a single statement that locks the task, resets it and its
 // assignments and writes the REPROCESSED event (idempotent on request_id).
-// For attribution, also plain BullMQ + plain `pg` running the project's own steps (BEGIN; lock the
-// task; look for the request's event; apply; COMMIT): if that matches the one statement, the
-// difference to the project is the client (Prisma), not the protocol.
+// For attribution, two more: plain BullMQ + plain `pg` running the project's own steps (BEGIN; lock
+// the task; look for the request's event; apply; COMMIT), and plain BullMQ + the one statement sent
+// through Prisma ($queryRawUnsafe, no transaction). Together they split the gap into protocol
+// (five round trips in a transaction vs one statement) and client (Prisma's interactive
+// transaction and per-query cost).
 import { randomBytes } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
 import type pg from "pg";
@@ -62,6 +64,14 @@ function oneStatement(pool: pg.Pool): Processor {
   };
 }
 
+function oneStatementViaPrisma(db: Db): Processor {
+  return async (job) => {
+    const rows = await db.$queryRawUnsafe<unknown[]>(REPROCESS_SQL, job.data.taskId, requestIdOf(job), job.data.requestedBy);
+    if (rows.length !== 1) throw new Error(`task ${job.data.taskId} was not reprocessed`);
+    return rows[0];
+  };
+}
+
 function projectSteps(pool: pg.Pool): Processor {
   return async (job) => {
     const client = await pool.connect();
@@ -89,6 +99,8 @@ export interface ReprocessRates {
   bound: number;
   /** Plain BullMQ + plain pg doing the project's steps in one transaction. */
   sameSteps: number;
+  /** Plain BullMQ + the bound's one statement sent through Prisma. */
+  oneStatementPrisma: number;
   /** CPU (this process + the database backends; not Redis) per job, in µs, median over repetitions. */
   cpuPerJob: { project: number; bound: number };
 }
@@ -102,10 +114,11 @@ export async function measureReprocess(
   const prefix = `wdbench-${randomBytes(4).toString("hex")}`;
   const connection = createRedis(options.redisUrl);
   const logger = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
-  const rates = { project: [] as number[], bound: [] as number[], sameSteps: [] as number[] };
-  const cpu = { project: [] as number[], bound: [] as number[], sameSteps: [] as number[] };
+  const rates = { project: [] as number[], bound: [] as number[], sameSteps: [] as number[], oneStatementPrisma: [] as number[] };
+  const cpu = { project: [] as number[], bound: [] as number[], sameSteps: [] as number[], oneStatementPrisma: [] as number[] };
   const timedDrain = async (side: keyof typeof rates, start: () => Worker) => {
-    await (side === "project" ? warm((sql) => db.$queryRawUnsafe(sql), options.concurrency) : warm((sql) => pool.query(sql), options.concurrency));
+    const viaPrisma = side === "project" || side === "oneStatementPrisma";
+    await (viaPrisma ? warm((sql) => db.$queryRawUnsafe(sql), options.concurrency) : warm((sql) => pool.query(sql), options.concurrency));
     const meter = await startCpuMeter(pool);
     const ms = await drain(start, taskIds.length);
     const used = await meter.stop();
@@ -113,7 +126,7 @@ export async function measureReprocess(
     cpu[side].push(((used.clientMs + used.serverMs) * 1000) / taskIds.length);
   };
 
-  const plain = async (name: "bound" | "sameSteps", processor: Processor, r: number) => {
+  const plain = async (name: "bound" | "sameSteps" | "oneStatementPrisma", processor: Processor, r: number) => {
     await pool.query("TRUNCATE task_events");
     const queuePrefix = `${prefix}-${name}${r}`;
     const queue = new Queue<ReprocessJobData>("bench-reprocess", { connection, prefix: queuePrefix });
@@ -138,10 +151,11 @@ export async function measureReprocess(
     },
     bound: (r) => plain("bound", oneStatement(pool), r),
     sameSteps: (r) => plain("sameSteps", projectSteps(pool), r),
+    oneStatementPrisma: (r) => plain("oneStatementPrisma", oneStatementViaPrisma(db), r),
   };
   try {
     for (let r = 0; r < options.reps; r++) {
-      const order = (["project", "bound", "sameSteps"] as const).slice();
+      const order = (["project", "bound", "sameSteps", "oneStatementPrisma"] as const).slice();
       if (r % 2 === 1) order.reverse(); // drift in the machine's load must not favour one side
       for (const name of order) await runs[name](r);
     }
@@ -153,6 +167,7 @@ export async function measureReprocess(
     project: median(rates.project),
     bound: median(rates.bound),
     sameSteps: median(rates.sameSteps),
+    oneStatementPrisma: median(rates.oneStatementPrisma),
     cpuPerJob: { project: median(cpu.project), bound: median(cpu.bound) },
   };
 }

@@ -1,23 +1,21 @@
 // `npm run bench`: the project's own code paths next to lower bounds written in plain SQL / plain
 // BullMQ, in one run, on one machine; every comparison is a ratio within the run. See README,
 // "Performance", and `npm run bench -- --help`.
-import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { loadavg } from "node:os";
 import pg from "pg";
 import { MIGRATIONS_DIR } from "../src/cli/paths.js";
-import { createDb } from "../src/db/client.js";
+import { createDb, type Db } from "../src/db/client.js";
 import { migrate } from "../src/db/migrate.js";
 import { buildRules, probesFor } from "../src/domain/rules.js";
 import { createRedis } from "../src/queues/redis.js";
 import { measureHistoryMove } from "./figures/history.js";
 import { measureRecovery } from "./figures/recovery.js";
-import { bundleChild, childSweepRss, type ChildRss } from "./figures/rss.js";
+import { measureReprocess } from "./figures/reprocess.js";
+import { bundleChild, measureRss, type ChildRss } from "./figures/rss.js";
 import { measureSteadySweep } from "./figures/steady-sweep.js";
 import { stage } from "./incident.js";
 import { infoFigure, log, median, ratioFigure, type Figure } from "./measure.js";
-import { parseOptions, UsageError } from "./options.js";
-import { deletePrefix } from "./redis-keys.js";
+import { parseOptions, UsageError, type BenchOptions } from "./options.js";
 import { describeEnvironment, printTable, writeResults } from "./report.js";
 import { freshenTransient, seedRange, tableShape, truncate, vacuumAnalyze } from "./seed.js";
 
@@ -70,28 +68,16 @@ async function main(): Promise<void> {
     const [steadySmall, steadyLarge] = await measureSteadySweep([pools.small, pools.large].map((pool, i) => ({ pool, db: i === 0 ? dbs.small : dbs.large })), rules, probes, options.reps, options.batchSize);
 
     log(`peak RSS at rest and while recovering ${options.stuck.toLocaleString()} stuck tasks: the sweep alone and the whole worker, both sizes interleaved`);
-    const rssPrefix = `wdbench-rss-${randomBytes(4).toString("hex")}`;
-    const kinds = ["sweep", "worker"] as const;
-    const rssRuns: Record<(typeof kinds)[number], Record<"small" | "large", { idle: ChildRss[]; recovery: ChildRss[] }>> = {
-      sweep: { small: { idle: [], recovery: [] }, large: { idle: [], recovery: [] } },
-      worker: { small: { idle: [], recovery: [] }, large: { idle: [], recovery: [] } },
-    };
-    for (let r = 0; r < Math.min(options.reps, 3); r++) {
-      for (const kind of kinds) {
-        for (const size of sizes) {
-          const idle = await childSweepRss(childFiles[kind], urls[size], options.redisUrl, rssPrefix, options.batchSize);
-          if (idle.acted !== 0) throw new Error(`the at-rest ${kind} child acted on ${idle.acted} tasks; nothing should be stuck`);
-          rssRuns[kind][size].idle.push(idle);
-        }
-        for (const size of sizes) {
-          await stage(pools[size], "processingInProgress", rows[size] - options.stuck + 1, rows[size]);
-          const recovery = await childSweepRss(childFiles[kind], urls[size], options.redisUrl, rssPrefix, options.batchSize);
-          if (recovery.acted !== options.stuck) throw new Error(`the recovering ${kind} child reverted ${recovery.acted} of ${options.stuck} stuck tasks`);
-          rssRuns[kind][size].recovery.push(recovery);
-        }
-      }
-    }
-    await deletePrefix(redis, rssPrefix);
+    const rssRuns = await measureRss({
+      childFiles,
+      targets: sizes.map((size) => ({ databaseUrl: urls[size], stage: () => stage(pools[size], "processingInProgress", rows[size] - options.stuck + 1, rows[size]) })),
+      redis,
+      redisUrl: options.redisUrl,
+      batchSize: options.batchSize,
+      stuck: options.stuck,
+      reps: Math.min(options.reps, 3),
+    });
+    const rssBySize = { small: { sweep: rssRuns.sweep[0]!, worker: rssRuns.worker[0]! }, large: { sweep: rssRuns.sweep[1]!, worker: rssRuns.worker[1]! } };
 
     const incident = { from: rows.large - options.stuck + 1, to: rows.large };
     log(`recovery of ${options.stuck.toLocaleString()} stuck tasks (row by row: ${options.rowByRow.toLocaleString()})`);
@@ -117,21 +103,21 @@ async function main(): Promise<void> {
       figures.push(infoFigure(`recovery, CPU (client + database) per task: runSweep vs set-based SQL`, "µs CPU/task", recovery.cpuPerTask.project, recovery.cpuPerTask.setBased));
       figures.push(infoFigure(`move to history, CPU (client + database) per task: runSweep vs set-based SQL`, "µs CPU/task", history.cpuPerTask.project, history.cpuPerTask.setBased));
     }
-    if (reprocessFigures) figures.push(...reprocessFigures);
+    figures.push(...reprocessFigures);
     const peak = (runs: ChildRss[]) => median(runs.map((c) => c.peakMb));
-    for (const kind of kinds) {
+    for (const kind of ["sweep", "worker"] as const) {
       const who = kind === "sweep" ? "sweep process (Prisma + runSweep)" : "whole worker (startWatchdog)";
       for (const size of sizes) {
-        const m = rssRuns[kind][size];
+        const m = rssBySize[size][kind];
         figures.push({
           ...infoFigure(`${who} peak RSS recovering ${k} stuck, ${rowsLabel(rows[size])} rows: vs the same at rest`, "MB", peak(m.recovery), peak(m.idle)),
           target: `project < ${RSS_LIMIT_MB} MB`,
           met: peak(m.recovery) < RSS_LIMIT_MB,
         });
       }
-      figures.push(ratioFigure(`${who} peak RSS flat: recovery at ${L} rows vs at ${S} rows`, "MB", peak(rssRuns[kind].large.recovery), peak(rssRuns[kind].small.recovery), "atMost", RSS_FLAT_LIMIT));
+      figures.push(ratioFigure(`${who} peak RSS flat: recovery at ${L} rows vs at ${S} rows`, "MB", peak(rssBySize.large[kind].recovery), peak(rssBySize.small[kind].recovery), "atMost", RSS_FLAT_LIMIT));
     }
-    const workerAtRest = rssRuns.worker.large.idle;
+    const workerAtRest = rssBySize.large.worker.idle;
     const rssBreakdown = {
       note: "whole worker at rest, large table: resident memory that is the process's own (anonymous) vs mapped files (mostly the node binary, shared by every node process)",
       anonymousMb: Math.round(median(workerAtRest.map((c) => c.anonMb))),
@@ -151,7 +137,6 @@ async function main(): Promise<void> {
         ...environment,
         figures,
         rssBreakdown,
-        missing: reprocessFigures ? [] : ["reprocess throughput: src/queues/reprocess-worker.ts not present"],
       });
       log(`wrote ${options.out}`);
     }
@@ -164,22 +149,15 @@ async function main(): Promise<void> {
   }
 }
 
-async function reprocessThroughput(options: ReturnType<typeof parseOptions>, db: ReturnType<typeof createDb>, pool: pg.Pool, belowId: number): Promise<Figure[] | undefined> {
-  if (!existsSync(new URL("../src/queues/reprocess-worker.ts", import.meta.url))) {
-    log("reprocess throughput: src/queues/reprocess-worker.ts is not there yet; figure missing");
-    return undefined;
-  }
-  const { measureReprocess } = await import("./figures/reprocess.js");
-  const { rows } = await pool.query<{ id: number }>(
-    `SELECT id FROM tasks WHERE location = 'INBOX' AND status = 50 AND id < $1 ORDER BY id LIMIT $2`,
-    [belowId, options.jobs],
-  );
+async function reprocessThroughput(options: BenchOptions, db: Db, pool: pg.Pool, belowId: number): Promise<Figure[]> {
+  // Tasks under review with their assignments, outside the incident's id range.
+  const { rows } = await pool.query<{ id: number }>(`SELECT id FROM tasks WHERE location = 'INBOX' AND status = 50 AND id < $1 ORDER BY id LIMIT $2`, [belowId, options.jobs]);
   const concurrency = 5; // REPROCESS_CONCURRENCY's default
   log(`reprocess throughput: ${rows.length.toLocaleString()} jobs, concurrency ${concurrency}`);
   const rates = await measureReprocess(db, pool, rows.map((r) => r.id), { reps: options.reps, redisUrl: options.redisUrl, concurrency });
   return [
     ratioFigure(`reprocess through the queue, concurrency ${concurrency}: worker vs plain BullMQ + one statement`, "jobs/s", rates.project, rates.bound, "atLeast", 0.7),
-    infoFigure(`reprocess, attribution: worker vs plain BullMQ + plain pg doing the worker's own steps`, "jobs/s", rates.project, rates.sameSteps),
+    infoFigure(`reprocess, attribution: worker vs plain BullMQ + plain pg following the worker's protocol`, "jobs/s", rates.project, rates.sameSteps),
     infoFigure(`reprocess, attribution: plain BullMQ + the one statement via Prisma vs via plain pg`, "jobs/s", rates.oneStatementPrisma, rates.bound),
     infoFigure(`reprocess, CPU (client + database, not Redis) per job: worker vs plain BullMQ + one statement`, "µs CPU/job", rates.cpuPerJob.project, rates.cpuPerJob.bound),
   ];
@@ -187,8 +165,8 @@ async function reprocessThroughput(options: ReturnType<typeof parseOptions>, db:
 
 main().catch((error: unknown) => {
   if (error instanceof UsageError) {
-    process.stderr.write(`${error.message}\n`);
-    process.exitCode = 2;
+    (error.help ? process.stdout : process.stderr).write(`${error.message}\n`);
+    process.exitCode = error.help ? 0 : 2;
     return;
   }
   process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);

@@ -22,12 +22,13 @@ export interface BenchOptions {
 const USAGE = `usage: npm run bench -- [--quick] [--rows N] [--stuck N] [--row-by-row N] [--jobs N] [--reps N]
                           [--batch-size N] [--database-url URL] [--redis-url URL] [--out FILE | --no-out]
 
-  --quick          100,000 rows (small size 10,000), 10,000 stuck: a CI-sized run of a few minutes
+  --quick          100,000 rows (small size 10,000), 10,000 stuck, 1,000 jobs, 3 repetitions: a CI-sized
+                   run of a minute or two
   --rows N         rows in the tasks table at the large size (default 1,000,000; the small size is N/10)
   --stuck N        tasks stuck in one status for recovery / history / RSS (default min(100,000, rows/10))
   --row-by-row N   tasks the naive row-by-row loop handles (default 5,000; 2,000 with --quick)
   --jobs N         reprocess jobs per repetition (default 2,000)
-  --reps N         repetitions per figure, the median is reported (default 5)
+  --reps N         repetitions per figure, the median is reported (default 5; RSS uses at most 3)
   --batch-size N   sweep batch size (default 1000, the project default)
   --database-url   default $BENCH_DATABASE_URL or postgresql://postgres@127.0.0.1:5432/task_watchdog_bench
                    and the same name + "_small" for the small table; both are created, migrated and
@@ -38,6 +39,10 @@ const USAGE = `usage: npm run bench -- [--quick] [--rows N] [--stuck N] [--row-b
 
 export class UsageError extends Error {
   override name = "UsageError";
+  /** True for --help: the usage goes to stdout and the exit code is 0. */
+  constructor(message: string, readonly help = false) {
+    super(message);
+  }
 }
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -46,7 +51,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const valued = new Set(["--rows", "--stuck", "--row-by-row", "--jobs", "--reps", "--batch-size", "--database-url", "--redis-url", "--out"]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === "--help" || arg === "-h") throw new UsageError(USAGE);
+    if (arg === "--help" || arg === "-h") throw new UsageError(USAGE, true);
     const [name, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
     if (valued.has(name)) {
       const value = inline ?? argv[++i];

@@ -5,11 +5,10 @@
 // Bound: a plain BullMQ Worker with the same concurrency whose processor runs one equivalent
 // transaction in plain `pg`: a single statement that locks the task, resets it and its
 // assignments and writes the REPROCESSED event (idempotent on request_id).
-// For attribution, two more: plain BullMQ + plain `pg` running the project's own steps (BEGIN; lock
-// the task; look for the request's event; apply; COMMIT), and plain BullMQ + the one statement sent
-// through Prisma ($queryRawUnsafe, no transaction). Together they split the gap into protocol
-// (five round trips in a transaction vs one statement) and client (Prisma's interactive
-// transaction and per-query cost).
+// For attribution, two more: plain BullMQ + plain `pg` running the worker's protocol (BEGIN; lock
+// timeout; the statement; COMMIT), and plain BullMQ + the one statement sent through Prisma
+// ($queryRawUnsafe, no transaction). Together they split the gap into protocol (an explicit
+// transaction vs one autocommit statement) and client (Prisma's transaction and per-query cost).
 import { randomBytes } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
 import type pg from "pg";
@@ -49,9 +48,6 @@ const REPROCESS_SQL = `
   )
   SELECT u.id, u.restart_count, u.status FROM updated u`;
 
-const LOCK_SQL = "SELECT t.id, t.status, t.location::text FROM tasks t WHERE t.id = $1::int FOR UPDATE";
-const DONE_SQL = "SELECT task_id, from_status, to_status, (details ->> 'restartCount')::int AS restart_count FROM task_events WHERE request_id = $1";
-
 type Processor = (job: Job<ReprocessJobData>) => Promise<unknown>;
 
 const requestIdOf = (job: Job) => `${job.queueQualifiedName}:${job.id}:${job.timestamp}`;
@@ -72,17 +68,17 @@ function oneStatementViaPrisma(db: Db): Processor {
   };
 }
 
+// The worker's protocol (src/db/sql/reprocess-task.ts): BEGIN; set the lock timeout; the one
+// statement; COMMIT — four round trips in an explicit transaction, here through plain pg.
 function projectSteps(pool: pg.Pool): Processor {
   return async (job) => {
     const client = await pool.connect();
     try {
       await client.query("BEGIN");
-      const locked = await client.query(LOCK_SQL, [job.data.taskId]);
-      if (locked.rowCount !== 1) throw new Error(`task ${job.data.taskId} not found`);
-      const done = await client.query(DONE_SQL, [requestIdOf(job)]);
-      if (done.rowCount) throw new Error("already applied");
+      await client.query("SELECT set_config('lock_timeout', '15s', true)");
       const { rows } = await client.query(REPROCESS_SQL, [job.data.taskId, requestIdOf(job), job.data.requestedBy]);
       await client.query("COMMIT");
+      if (rows.length !== 1) throw new Error(`task ${job.data.taskId} was not reprocessed`);
       return rows[0];
     } catch (error) {
       await client.query("ROLLBACK").catch(() => undefined);
@@ -97,7 +93,7 @@ export interface ReprocessRates {
   /** Jobs per second, median over repetitions. */
   project: number;
   bound: number;
-  /** Plain BullMQ + plain pg doing the project's steps in one transaction. */
+  /** Plain BullMQ + plain pg following the worker's protocol (BEGIN, lock timeout, statement, COMMIT). */
   sameSteps: number;
   /** Plain BullMQ + the bound's one statement sent through Prisma. */
   oneStatementPrisma: number;

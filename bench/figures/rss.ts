@@ -5,10 +5,13 @@
 // sweep arrives as a job). Bound: the same child when nothing is stuck, i.e. what the process
 // needs anyway, so project / bound is what the recovery itself costs.
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { build } from "esbuild";
+import type { Redis } from "ioredis";
+import { deletePrefix } from "../redis-keys.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -39,4 +42,50 @@ export async function childSweepRss(childFile: string, databaseUrl: string, redi
   const { stdout } = await run(process.execPath, [childFile, databaseUrl, redisUrl, queuePrefix, String(batchSize)], { cwd: ROOT, maxBuffer: 1 << 20 });
   const report = JSON.parse(stdout.trim().split("\n").at(-1)!) as { vmHwmKb: number; rssAnonKb: number; rssFileKb: number; acted: number };
   return { peakMb: report.vmHwmKb / 1024, anonMb: report.rssAnonKb / 1024, fileMb: report.rssFileKb / 1024, acted: report.acted };
+}
+
+export interface RssRuns {
+  idle: ChildRss[];
+  recovery: ChildRss[];
+}
+
+/**
+ * For each child kind and each target (a table size), `reps` times: one child sweeping with nothing
+ * stuck, then — after `stage` made `stuck` tasks stuck — one child recovering them. Sizes and kinds
+ * interleave within each repetition. Returns, per kind, one RssRuns per target in the order given.
+ */
+export async function measureRss(options: {
+  childFiles: Record<ChildKind, string>;
+  targets: readonly { databaseUrl: string; stage: () => Promise<void> }[];
+  redis: Redis;
+  redisUrl: string;
+  batchSize: number;
+  stuck: number;
+  reps: number;
+}): Promise<Record<ChildKind, RssRuns[]>> {
+  const prefix = `wdbench-rss-${randomBytes(4).toString("hex")}`;
+  const runs: Record<ChildKind, RssRuns[]> = {
+    sweep: options.targets.map(() => ({ idle: [], recovery: [] })),
+    worker: options.targets.map(() => ({ idle: [], recovery: [] })),
+  };
+  try {
+    for (let r = 0; r < options.reps; r++) {
+      for (const kind of ["sweep", "worker"] as const) {
+        for (const [i, target] of options.targets.entries()) {
+          const idle = await childSweepRss(options.childFiles[kind], target.databaseUrl, options.redisUrl, prefix, options.batchSize);
+          if (idle.acted !== 0) throw new Error(`the at-rest ${kind} child acted on ${idle.acted} tasks; nothing should be stuck`);
+          runs[kind][i]!.idle.push(idle);
+        }
+        for (const [i, target] of options.targets.entries()) {
+          await target.stage();
+          const recovery = await childSweepRss(options.childFiles[kind], target.databaseUrl, options.redisUrl, prefix, options.batchSize);
+          if (recovery.acted !== options.stuck) throw new Error(`the recovering ${kind} child reverted ${recovery.acted} of ${options.stuck} stuck tasks`);
+          runs[kind][i]!.recovery.push(recovery);
+        }
+      }
+    }
+  } finally {
+    await deletePrefix(options.redis, prefix);
+  }
+  return runs;
 }

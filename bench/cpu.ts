@@ -2,19 +2,26 @@
 // PostgreSQL backends serving the bench database, read from /proc/<pid>/stat. On a shared machine
 // wall-clock rates swing 10–50 % with the neighbours' load; the CPU a path burns per task barely
 // does, so these figures say whether a gap in tasks/s is the code or the neighbours. Needs
-// PostgreSQL on this host (otherwise server CPU reads as 0 and the figures are left out).
+// PostgreSQL on this host (serverCpuVisible); otherwise main.ts leaves the CPU figures out.
 import { readFileSync } from "node:fs";
 import type pg from "pg";
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-function backendCpuMs(pid: number): number {
+/** utime + stime of a backend in ms, or undefined when it is not a process of this host. */
+function backendCpuMs(pid: number): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND; // utime + stime
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
   } catch {
-    return 0;
+    return undefined;
   }
+}
+
+/** True when the database's backends are processes of this host, so their CPU can be read. */
+export async function serverCpuVisible(pool: pg.Pool): Promise<boolean> {
+  const { rows } = await pool.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+  return backendCpuMs(rows[0]!.pid) !== undefined;
 }
 
 async function clientBackends(pool: pg.Pool): Promise<number[]> {
@@ -31,7 +38,7 @@ export interface CpuUse {
 
 /** Starts counting; `stop()` returns the CPU used since by this process and by the database's backends. */
 export async function startCpuMeter(pool: pg.Pool): Promise<{ stop: () => Promise<CpuUse> }> {
-  const before = new Map((await clientBackends(pool)).map((pid) => [pid, backendCpuMs(pid)]));
+  const before = new Map((await clientBackends(pool)).map((pid) => [pid, backendCpuMs(pid) ?? 0]));
   const client = process.cpuUsage();
   return {
     stop: async () => {
@@ -39,7 +46,7 @@ export async function startCpuMeter(pool: pg.Pool): Promise<{ stop: () => Promis
       // Backends opened meanwhile (a pool growing) count from zero: they were born inside the window.
       const pids = new Set([...before.keys(), ...(await clientBackends(pool))]);
       let serverMs = 0;
-      for (const pid of pids) serverMs += Math.max(0, backendCpuMs(pid) - (before.get(pid) ?? 0));
+      for (const pid of pids) serverMs += Math.max(0, (backendCpuMs(pid) ?? 0) - (before.get(pid) ?? 0));
       return { clientMs: (used.user + used.system) / 1000, serverMs };
     },
   };

@@ -1,7 +1,6 @@
 // The benchmark's data: a realistic tasks table, written set-based (generate_series), never row
-// by row. Every row is a pure function of its id (hashint4), so a run is reproducible and a range
-// can be (re)generated on its own: the table is grown from the small size to the large one by
-// seeding the next id range.
+// by row. Every row is a pure function of its id (hashint4), so a run is reproducible and the
+// small table (bench's second database) is exactly the first tenth of the large one.
 //
 // Shape per 1000 ids: 750 in HISTORY (600 Processed, 100 ExportCompleted, 50 Deleted, months old),
 // 250 in the INBOX: 100 ToReview, 50 in the other stable statuses, 45 Processed / ExportCompleted

@@ -64,6 +64,9 @@ export function statusName(code: number): string {
   return byCode.get(code)?.name ?? `status ${code}`;
 }
 
+/** {"19":"Deleting",…} as JSON: lets one SQL statement name the status each of its rows went to. */
+export const STATUS_NAMES_JSON = JSON.stringify(Object.fromEntries(STATUSES.map((s) => [s.code, s.name])));
+
 export const STABLE_STATUS_CODES: readonly number[] = STATUSES.filter((s) => s.kind === "stable").map((s) => s.code);
 
 export function describeStatuses(kind: StatusKind): string {

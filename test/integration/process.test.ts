@@ -9,7 +9,7 @@ import { TaskStatus as S } from "../../src/domain/status.js";
 import { createLogger } from "../../src/logger.js";
 import { SWEEP_QUEUE, SWEEP_SCHEDULER_ID } from "../../src/queues/names.js";
 import { testConfig } from "../support/config.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 
@@ -81,24 +81,12 @@ describe("shutdown", () => {
     await queue.add("sweep", {});
     for (let n = 0; n === 0; ) n = ((await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM task_events`)[0]!).n;
     // Freeze the sweep inside a batch: its INSERT into task_events waits for this lock.
-    const blocker = testDb();
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let held!: () => void;
-    const isHeld = new Promise<void>((r) => (held = r));
-    const lock = blocker.$transaction(async (tx) => {
-      await tx.$executeRawUnsafe("LOCK TABLE task_events IN EXCLUSIVE MODE");
-      held();
-      await released;
-    }, { timeout: 60_000 });
-    await isHeld;
+    const blocker = await holdTransaction("LOCK TABLE task_events IN EXCLUSIVE MODE");
     worker.proc.kill("SIGTERM");
     await worker.waitForLog("shutting down: finishing the batch in flight");
     worker.proc.kill("SIGTERM");
     const exit = await worker.exited;
-    release();
-    await lock;
-    await blocker.$disconnect();
+    await blocker.release();
     await queue.close();
     expect(exit).toEqual({ code: 130, signal: null });
     const [counts] = (await db.$queryRaw<{ events: number; reverted: number }[]>`

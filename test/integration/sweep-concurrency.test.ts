@@ -12,7 +12,7 @@ import { createRedis } from "../../src/queues/redis.js";
 import { enqueueSweep, type SweepJobData } from "../../src/queues/sweep-queue.js";
 import { runSweep, type SweepResult } from "../../src/sweep/run-sweep.js";
 import { testConfig } from "../support/config.js";
-import { eventsOf, getTask, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { eventsOf, getTask, holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli, type CliProcess } from "../support/worker-process.js";
 
@@ -97,25 +97,13 @@ describe("when the platform changes a task while the sweep runs", () => {
       { status: S.ProcessingInProgress, ageSeconds: 5 * H },
     ]);
     // The platform is mid-transaction: it has found the task and is moving it on.
-    const platform = testDb();
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
-    const platformTx = platform.$transaction(async (tx) => {
-      await tx.$executeRaw`UPDATE tasks SET status = ${S.ToReview} WHERE id = ${held!}`;
-      locked();
-      await released;
-    });
+    const platform = await holdTransaction(`UPDATE tasks SET status = ${S.ToReview} WHERE id = ${held!}`);
     try {
-      await isLocked;
       const result = await runSweep(db, buildRules(), { sweepId: "during-platform-write", dryRun: false, batchSize: 1000 });
       expect(result.reverted).toBe(1);
       expect(result.byStatus.ProcessingInProgress?.sampleTaskIds).toEqual([free]);
     } finally {
-      release();
-      await platformTx;
-      await platform.$disconnect();
+      await platform.release();
     }
     expect(await getTask(db, held!)).toMatchObject({ status: S.ToReview, warning: false, auto_revert_count: 0 });
     expect(await eventsOf(db, held!)).toEqual([]);

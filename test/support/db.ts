@@ -80,3 +80,32 @@ export async function eventsOf(db: Db, taskId: number) {
   return db.$queryRaw<{ kind: string; from_status: number; to_status: number | null; reason: string; actor: string; sweep_id: string | null; stuck_since: Date | null }[]>`
     SELECT kind::text, from_status, to_status, reason, actor, sweep_id, stuck_since FROM task_events WHERE task_id = ${taskId} ORDER BY id`;
 }
+
+/**
+ * Opens a transaction on a connection of its own, runs `statement` in it (taking its locks) and
+ * keeps it open until `release()`, which commits and disconnects. Stands for another writer
+ * (the platform, a person in psql) caught mid-transaction.
+ */
+export async function holdTransaction(statement: string): Promise<{ release: () => Promise<void> }> {
+  const other = testDb();
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held!: () => void;
+  const isHeld = new Promise<void>((resolve) => (held = resolve));
+  const tx = other.$transaction(
+    async (t) => {
+      await t.$executeRawUnsafe(statement);
+      held();
+      await released;
+    },
+    { timeout: 120_000 },
+  );
+  await Promise.race([isHeld, tx]);
+  return {
+    release: async () => {
+      release();
+      await tx;
+      await other.$disconnect();
+    },
+  };
+}

@@ -25,7 +25,7 @@
 // 0.44x of the bench's plain-BullMQ bound before, ~0.55x after (bench: "reprocess" figures).
 import { Prisma } from "../../generated/prisma/client.js";
 import { describeTarget, type ReprocessTarget } from "../../domain/reprocess-request.js";
-import { STATUSES, TaskStatus } from "../../domain/status.js";
+import { STATUS_NAMES_JSON, TaskStatus } from "../../domain/status.js";
 import type { Db } from "../client.js";
 
 export type ReprocessOutcome =
@@ -33,7 +33,6 @@ export type ReprocessOutcome =
   | { kind: "applied" | "alreadyApplied"; taskId: number; restartCount: number; status: number; fromStatus: number };
 
 const TO_STATUS = TaskStatus.QueuedForPreProcessing;
-const STATUS_NAMES = JSON.stringify(Object.fromEntries(STATUSES.map((s) => [s.code, s.name])));
 const LOCK_TIMEOUT = "15s";
 
 interface OutcomeRow {
@@ -92,9 +91,9 @@ export async function reprocessTask(db: Db, target: ReprocessTarget, request: { 
         ), event AS (
           INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, request_id, details)
           SELECT u.id, 'REPROCESSED', b.status, u.status,
-                 'reprocess requested by ' || ${request.actor}::text || ': ' || (${STATUS_NAMES}::jsonb ->> b.status::text)
+                 'reprocess requested by ' || ${request.actor}::text || ': ' || (${STATUS_NAMES_JSON}::jsonb ->> b.status::text)
                    || CASE WHEN b.location = 'HISTORY' THEN ' (in history)' ELSE '' END
-                   || ' -> ' || (${STATUS_NAMES}::jsonb ->> u.status::text) || ', edits discarded',
+                   || ' -> ' || (${STATUS_NAMES_JSON}::jsonb ->> u.status::text) || ', edits discarded',
                  ${request.actor}, ${request.requestId},
                  jsonb_build_object('restartCount', u.restart_count, 'fromLocation', b.location,
                                     'discardedEdits', b.edits, 'discardedWarning', b.warning,

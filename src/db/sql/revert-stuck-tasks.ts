@@ -10,12 +10,11 @@
 // Out:  one row per target status: how many, and the first few task ids.
 import { Prisma } from "../../generated/prisma/client.js";
 import type { Probe } from "../../domain/rules.js";
-import { STABLE_STATUS_CODES, STATUSES } from "../../domain/status.js";
+import { STABLE_STATUS_CODES, STATUS_NAMES_JSON } from "../../domain/status.js";
 import { formatDuration } from "../../domain/duration.js";
 import type { Db } from "../client.js";
 import { stuckWhere } from "./stuck-candidates.js";
 
-const STATUS_NAMES = JSON.stringify(Object.fromEntries(STATUSES.map((s) => [s.code, s.name])));
 
 export interface BatchOutcome {
   toStatus: number | null;
@@ -46,7 +45,7 @@ export async function revertStuckTasks(db: Db, probe: Probe, limit: number, swee
       UPDATE tasks t
       SET status = p.to_status,
           warning = true,
-          warning_reason = ${reasonHead} || p.stuck_for || ${reasonMid} || (${STATUS_NAMES}::jsonb ->> p.to_status::text),
+          warning_reason = ${reasonHead} || p.stuck_for || ${reasonMid} || (${STATUS_NAMES_JSON}::jsonb ->> p.to_status::text),
           auto_revert_count = t.auto_revert_count + 1
       FROM planned p
       WHERE t.id = p.id AND t.status = p.status   -- compare-and-set, on a row we hold

@@ -29,7 +29,7 @@ export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - started;
 }
 
-export function round(n: number, digits = 3): number {
+export function round(n: number, digits = 4): number {
   const f = 10 ** Math.max(0, digits - Math.max(0, Math.floor(Math.log10(Math.abs(n) || 1)) + 1));
   return Math.round(n * f) / f;
 }

@@ -3,6 +3,7 @@
 // and every named index is there. Migrations are hand-written, so this is what catches drift.
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
+import { LOCK_TIMEOUT_MS } from "../../src/db/client.js";
 import { testDb } from "../support/db.js";
 
 const db = testDb();
@@ -93,5 +94,12 @@ describe("the status trigger", () => {
       SELECT status_changed_at > now() - interval '1 minute' AS fresh, previous_status FROM tasks WHERE id = ${task.id}`) as [{ fresh: boolean; previous_status: number }];
     expect(row).toEqual({ fresh: true, previous_status: 41 });
     await db.task.delete({ where: { id: task.id } });
+  });
+});
+
+describe("the worker's connections", () => {
+  it("never wait for a lock longer than LOCK_TIMEOUT_MS", async () => {
+    const [{ lock_timeout }] = (await db.$queryRaw<{ lock_timeout: string }[]>`SHOW lock_timeout`) as [{ lock_timeout: string }];
+    expect(lock_timeout).toBe(`${LOCK_TIMEOUT_MS / 1000}s`);
   });
 });

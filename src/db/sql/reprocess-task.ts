@@ -1,9 +1,9 @@
-// reprocessTask — applies one reprocess request, exactly once, as one statement in one transaction.
+// reprocessTask — applies one reprocess request, exactly once, as one statement (its own transaction).
 //
 // In:    the target ({ taskId [, organizationId] } or { externalId, organizationId }), the
 //        request id (unique per BullMQ job, stable across redeliveries of that job) and the actor.
-// Locks: the task row, FOR UPDATE (waiting at most LOCK_TIMEOUT, e.g. behind a sweep batch; then
-//        the attempt fails and BullMQ retries it). Not taken when the request was already applied.
+// Locks: the task row, FOR UPDATE (waiting at most LOCK_TIMEOUT_MS of the connection, e.g. behind a
+//        sweep batch; then the attempt fails and BullMQ retries it). Not taken when already applied.
 // Does:  status -> QueuedForPreProcessing (30) with status_changed_at = now() (also when it already
 //        was 30, so the sweep does not revert a fresh restart), restart_count + 1,
 //        pre_processing_started_on = now(), edits = NULL, warning = false, warning_reason = NULL,
@@ -18,11 +18,13 @@
 // deliveries running at the same moment both find no event (the statement's snapshot), the second
 // waits for the first's row lock, and its INSERT then hits the unique index on
 // task_events.request_id: the whole statement fails, nothing of it is applied, and the second
-// delivery returns the first's committed result. A connection lost before COMMIT applies nothing.
+// delivery returns the first's committed result. A statement applies whole or not at all; when the
+// connection drops while it runs, the attempt fails either way, and the retry finds the event (it had
+// committed: the result is returned, nothing is applied again) or not (it is applied now).
 //
-// Why one statement: the same steps as four statements in an interactive transaction cost ~1.6x
-// the CPU per request (Prisma's interactive-transaction bookkeeping and a round trip per step):
-// 0.44x of the bench's plain-BullMQ bound before, ~0.55x after (bench: "reprocess" figures).
+// Why one statement and no explicit transaction: the same steps as four statements in an interactive
+// transaction cost ~1.6x the CPU per request, and BEGIN/COMMIT around the one statement still ~1.3x
+// (Prisma's transaction bookkeeping and the extra round trips): bench "reprocess" figures.
 import { Prisma } from "../../generated/prisma/client.js";
 import { describeTarget, type ReprocessTarget } from "../../domain/reprocess-request.js";
 import { STATUS_NAMES_JSON, TaskStatus } from "../../domain/status.js";
@@ -33,7 +35,6 @@ export type ReprocessOutcome =
   | { kind: "applied" | "alreadyApplied"; taskId: number; restartCount: number; status: number; fromStatus: number };
 
 const TO_STATUS = TaskStatus.QueuedForPreProcessing;
-const LOCK_TIMEOUT = "15s";
 
 interface OutcomeRow {
   kind: "applied" | "alreadyApplied";
@@ -56,12 +57,8 @@ export async function reprocessTask(db: Db, target: ReprocessTarget, request: { 
 
   let rows: OutcomeRow[];
   try {
-    // A batch transaction: BEGIN, the lock timeout, the statement, COMMIT — a connection lost
-    // before COMMIT applies nothing. (Prisma sends a one-query batch without BEGIN/COMMIT: the
-    // set_config is also what makes this a real transaction.)
-    [, rows] = await db.$transaction([
-      db.$executeRaw`SELECT set_config('lock_timeout', ${LOCK_TIMEOUT}, true)`,
-      db.$queryRaw<OutcomeRow[]>`
+    // One statement, so one transaction of its own (autocommit): see "Exactly once" above.
+    rows = await db.$queryRaw<OutcomeRow[]>`
         WITH done AS (${done}
         ), task AS (
           SELECT t.id, t.status, t.location, t.edits, t.warning, t.warning_reason
@@ -103,8 +100,7 @@ export async function reprocessTask(db: Db, target: ReprocessTarget, request: { 
         SELECT 'applied' AS kind, u.id AS task_id, u.restart_count, u.status::int AS status, b.status::int AS from_status
         FROM updated u, task b
         UNION ALL
-        SELECT * FROM done`,
-    ]);
+        SELECT * FROM done`;
   } catch (error) {
     // Another delivery of this request committed while we waited for the row: return its result.
     const [first] = await db.$queryRaw<OutcomeRow[]>(done);

@@ -115,7 +115,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
           handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, logger, onOutcome: metrics.reprocessRequest }),
         },
       ],
-      mounts: [bullBoardMount({ queues: [sweepQueue, reprocessQueue], readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config) })],
+      mounts: [bullBoardMount({ queues: [sweepQueue, reprocessQueue], readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config), logger })],
     });
     cleanups.push({ name: "http", run: () => http.close() });
 

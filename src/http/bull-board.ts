@@ -1,11 +1,9 @@
 // Bull Board under /admin/queues: its express router is the only express in the process, mounted
 // as a raw handler behind HTTP Basic auth (Bull Board has no security of its own). Without
 // credentials it is served unauthenticated, which config loading allows on a loopback HOST only.
-import { createBullBoard } from "@bull-board/api";
-import { BullMQAdapter } from "@bull-board/api/bullMQAdapter";
-import { ExpressAdapter } from "@bull-board/express";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Queue } from "bullmq";
-import express from "express";
+import type { Logger } from "pino";
 import { basicAuthMatches } from "./credentials.js";
 import type { Mount } from "./types.js";
 
@@ -17,9 +15,22 @@ export interface BoardOptions {
   readOnly: boolean;
   /** undefined = no authentication (loopback only; enforced by config loading). */
   credentials: { user: string; password: string } | undefined;
+  logger: Logger;
 }
 
-export function bullBoardMount(options: BoardOptions): Mount {
+type Handle = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * The board's modules (express, its API and UI) are ~40 MB of memory that most replicas never
+ * use: they are loaded on the first authorised request, not at start.
+ */
+async function loadBoard(options: BoardOptions): Promise<Handle> {
+  const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }, { default: express }] = await Promise.all([
+    import("@bull-board/api"),
+    import("@bull-board/api/bullMQAdapter"),
+    import("@bull-board/express"),
+    import("express"),
+  ]);
   const serverAdapter = new ExpressAdapter().setBasePath(BOARD_PATH);
   createBullBoard({
     queues: options.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: options.readOnly })),
@@ -29,7 +40,11 @@ export function bullBoardMount(options: BoardOptions): Mount {
   const app = express();
   app.disable("x-powered-by");
   app.use(BOARD_PATH, serverAdapter.getRouter());
+  return app;
+}
 
+export function bullBoardMount(options: BoardOptions): Mount {
+  let board: Promise<Handle> | undefined;
   const { credentials } = options;
   return {
     prefix: BOARD_PATH,
@@ -40,7 +55,15 @@ export function bullBoardMount(options: BoardOptions): Mount {
         res.end("authentication required: use BULL_BOARD_USER and BULL_BOARD_PASSWORD\n");
         return;
       }
-      app(req, res);
+      (board ??= loadBoard(options)).then(
+        (app) => app(req, res),
+        (error: unknown) => {
+          options.logger.error({ err: error }, "Bull Board could not be loaded");
+          board = undefined; // try again on the next request
+          res.writeHead(503, { "content-type": "text/plain; charset=utf-8" });
+          res.end("Bull Board could not be loaded; see the worker's log\n");
+        },
+      );
     },
   };
 }

@@ -11,7 +11,7 @@
 
 /** PostgreSQL `integer`: ids beyond it can never match a row. */
 export const MAX_ID = 2_147_483_647;
-// Same bound as the HTTP endpoint (src/http/restart-processing.ts), so a request is not accepted there and refused here.
+// The HTTP endpoint checks the same bound (it imports it), so a request is never accepted there and refused here.
 export const MAX_EXTERNAL_ID_LENGTH = 1000;
 export const MAX_REQUESTED_BY_LENGTH = 200;
 /** The audit actor when the producer did not say who asked. */

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { ApiToken } from "../config/api-tokens.js";
 import type { Db } from "../db/client.js";
 import { findTask, type TaskRef } from "../db/sql/find-task.js";
+import { MAX_EXTERNAL_ID_LENGTH, MAX_ID as MAX_TASK_ID } from "../domain/reprocess-request.js";
 import type { ReprocessOutcome } from "../metrics/metrics.js";
 import { enqueueReprocess, type ReprocessJobData } from "../queues/reprocess-queue.js";
 import { bearerToken, secretEquals } from "./credentials.js";
@@ -16,8 +17,6 @@ import type { Handler, HttpInput, HttpOutput } from "./types.js";
 
 export const RESTART_PROCESSING_PATH = "/api/v1.0/external/sdtask/restartprocessing";
 
-const MAX_TASK_ID = 2147483647; // tasks.id is a PostgreSQL integer
-const MAX_EXTERNAL_ID_LENGTH = 1000;
 
 export interface RestartProcessingDeps {
   tokens: readonly ApiToken[];

@@ -50,7 +50,7 @@ export function sweepJobDataSchema(rules: readonly Rule[]) {
   return z
     .strictObject(
       {
-        dryRun: z.boolean().optional(),
+        dryRun: z.boolean({ error: "must be true or false" }).optional(),
         release: z.array(ruleStatus(rules)).min(1).max(100).optional(),
         releasedBy: actorName().optional(),
       },

@@ -45,7 +45,7 @@ describe("when sweep job data has a typo or the wrong shape", () => {
     { data: { dry_run: true }, message: /unknown field "dry_run"/ },
     { data: "dry-run", message: /job data must be an object .*, got the string "dry-run"/ },
     { data: [true], message: /job data must be an object .*, got an array/ },
-    { data: { dryRun: "yes" }, message: /dryRun must be a boolean, got the string "yes"/ },
+    { data: { dryRun: "yes" }, message: /dryRun must be true or false, got the string "yes"/ },
     { data: { release: ["QueuedForProcessing"] }, message: /releasedBy is needed with release/ },
     { data: { release: ["Nonsense"], releasedBy: "ann" }, message: /release\[0\] must be a status name or code that has a rule \(.*QueuedForProcessing.*\), got the string "Nonsense"/ },
     { data: { release: ["ToReview"], releasedBy: "ann" }, message: /release\[0\] names ToReview, which has no rule/ },

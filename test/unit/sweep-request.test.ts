@@ -31,7 +31,7 @@ describe("parseSweepJobData", () => {
     ["dry-run", 'BadRequest: job data must be an object such as {} or {"dryRun": true}, got the string "dry-run"'],
     [[true], 'BadRequest: job data must be an object such as {} or {"dryRun": true}, got an array'],
     [null, 'BadRequest: job data must be an object such as {} or {"dryRun": true}, got null'],
-    [{ dryRun: "true" }, 'BadRequest: dryRun must be a boolean, got the string "true"'],
+    [{ dryRun: "true" }, 'BadRequest: dryRun must be true or false, got the string "true"'],
     [{ release: ["QueuedForProcessing"] }, "BadRequest: releasedBy is needed with release (who checked the held tasks, for the audit trail), got nothing"],
     [{ releasedBy: "ann" }, "BadRequest: release is needed with releasedBy (releasedBy alone releases nothing), got nothing"],
     [{ release: [], releasedBy: "ann" }, "BadRequest: release must have at least 1 item(s), got an array"],

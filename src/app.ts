@@ -105,6 +105,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       host: config.host,
       port: config.port,
       logger,
+      onFault: metrics.httpFault,
       routes: [
         { method: "GET", path: "/healthz", handler: healthz },
         { method: "GET", path: "/readyz", handler: readyz({ db, redis }) },

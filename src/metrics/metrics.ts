@@ -49,6 +49,8 @@ export interface Metrics {
   /** The sweep worker's "failed" event. */
   onSweepFailed(dryRun: boolean): void;
   reprocessRequest(outcome: ReprocessOutcome): void;
+  /** The HTTP server's onFault: a request refused before a handler, or a handler that threw. */
+  httpFault(kind: string): void;
 }
 
 export function createMetrics(deps: MetricsDeps): Metrics {
@@ -108,6 +110,12 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     name: "watchdog_reprocess_requests_total",
     help: "Calls of PATCH …/restartprocessing, by outcome (accepted, not_found, bad_request, unauthorized, error).",
     labelNames: ["outcome"],
+    registers,
+  });
+  const httpFaults = new Counter({
+    name: "watchdog_http_faults_total",
+    help: "HTTP requests that never reached a handler or whose handler threw, by kind (bad_target, client_error, handler_failed, listener_threw).",
+    labelNames: ["kind"],
     registers,
   });
 
@@ -224,6 +232,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
     reprocessRequest(outcome) {
       reprocessRequests.inc({ outcome });
+    },
+    httpFault(kind) {
+      httpFaults.inc({ kind });
     },
   };
 }

@@ -17,8 +17,9 @@ import { bullBoardMount } from "./http/bull-board.js";
 import { metricsHandler } from "./http/metrics.js";
 import { sweepHealthHandler } from "./http/sweep-health.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./http/restart-processing.js";
-import { createMetrics } from "./metrics/metrics.js";
-import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
+import { cachedFor, createMetrics } from "./metrics/metrics.js";
+import { readLastSweepHeld, redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
+import { findPauses } from "./db/sql/find-pauses.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
 import { buildInfo } from "./metrics/build-info.js";
 
@@ -75,7 +76,9 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs,
       startedAtMs: await redisNowMs(redis),
     });
-    const metrics = createMetrics({ db, rules, queues: [sweepQueue, reprocessQueue], sweepHealth, logger, build: buildInfo(config.buildCommit) });
+    // The pause state (PostgreSQL) for /metrics and /health/sweeps: one query serves a second of requests.
+    const pauses = cachedFor(1000, async () => (await findPauses(db)).open);
+    const metrics = createMetrics({ db, rules, queues: [sweepQueue, reprocessQueue], sweepHealth, pauses, logger, build: buildInfo(config.buildCommit) });
     const hooks = sweepHooks({ metrics, redis, prefix: config.queuePrefix, logger });
 
     const sweepWorker = createSweepWorker({
@@ -109,7 +112,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       routes: [
         { method: "GET", path: "/healthz", handler: healthz },
         { method: "GET", path: "/readyz", handler: readyz({ db, redis }) },
-        { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler(sweepHealth) },
+        { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler({ lastSweep: sweepHealth, held: () => readLastSweepHeld(redis, config.queuePrefix), pauses }) },
         { method: "GET", path: "/metrics", handler: metricsHandler(metrics.registry) },
         {
           method: "PATCH",

@@ -12,6 +12,7 @@ import { countStuckTasks } from "../db/sql/count-stuck-tasks.js";
 import { probesFor, type Probe, type Rule } from "../domain/rules.js";
 import { statusName } from "../domain/status.js";
 import type { SweepResult } from "../sweep/run-sweep.js";
+import { pauseRule, type Pause } from "../domain/pause.js";
 import type { SweepHealth } from "./last-sweep.js";
 import { withTimeout } from "./timeout.js";
 
@@ -30,6 +31,8 @@ export interface MetricsDeps {
   rules: readonly Rule[];
   queues: readonly Queue[];
   sweepHealth: () => Promise<SweepHealth>;
+  /** The pauses in force now (PostgreSQL, shared by every replica). */
+  pauses: () => Promise<readonly Pause[]>;
   logger: Logger;
   /** For watchdog_build_info. */
   build: BuildInfo;
@@ -199,6 +202,20 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
   buildInfo.set({ version: deps.build.version, node: process.version, commit: deps.build.commit }, 1);
 
+  // Every rule has a series (0 or 1), so a dashboard shows the switch before anyone flips it.
+  const pauseLabels = ["all", ...deps.rules.map((r) => statusName(r.status))];
+  const paused: Gauge = new Gauge({
+    name: "watchdog_paused",
+    help: 'Pause switch (watchdog pause / resume): 1 while a pause is in force, by rule ("all" or a status name), else 0. Read from PostgreSQL, shared by every replica.',
+    labelNames: ["rule"],
+    registers,
+    collect: guarded("paused", () => paused, async () => {
+      const open = new Set((await deps.pauses()).map((p) => pauseRule(p.status)));
+      paused.reset();
+      for (const rule of new Set([...pauseLabels, ...open])) paused.set({ rule }, open.has(rule) ? 1 : 0);
+    }),
+  });
+
   const queueJobs: Gauge = new Gauge({
     name: "watchdog_queue_jobs",
     help: "Jobs in each BullMQ queue, by queue and state.",
@@ -240,7 +257,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 }
 
 /** `load` shared by every caller for `ms` after it started; a failure is not kept. */
-function cachedFor<T>(ms: number, load: () => Promise<T>): (() => Promise<T>) & { invalidate(): void } {
+export function cachedFor<T>(ms: number, load: () => Promise<T>): (() => Promise<T>) & { invalidate(): void } {
   let cached: { at: number; value: Promise<T> } | undefined;
   const get = () => {
     if (!cached || performance.now() - cached.at > ms) {

@@ -197,6 +197,12 @@ export const SETTINGS = {
     secret: true,
     schema: apiTokens,
   },
+  buildCommit: {
+    env: "WATCHDOG_COMMIT",
+    doc: "The commit this build was made from, shown as the `commit` label of `watchdog_build_info` (`unknown` when unset). The image sets it from its `WATCHDOG_COMMIT` build argument.",
+    default: undefined,
+    schema: text(),
+  },
 } as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;

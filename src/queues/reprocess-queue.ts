@@ -2,7 +2,7 @@ import { Queue, type BackoffStrategy, type ConnectionOptions, type Job } from "b
 import { KEEP_COMPLETED, KEEP_FAILED, REPROCESS_JOB, REPROCESS_QUEUE } from "./names.js";
 
 /**
- * What a producer puts on `task-reprocess` (docs/reprocess.md, "Job data"). Either `taskId`, or
+ * What a producer puts on `task-reprocess` (docs/reprocess.md, "Job data"; the contract: docs/contract.md, "Queues"). Either `taskId`, or
  * `externalId` together with `organizationId`. `organizationId` next to a `taskId` narrows the
  * request to that organization (a task of another organization is NotFound). `force` skips the
  * reprocess guard (audited). See reprocessJobDataSchema for the rules.

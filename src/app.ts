@@ -51,7 +51,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
     const db = createDb(config.databaseUrl, { max: config.reprocessConcurrency + 5 });
     cleanups.push({ name: "postgres", run: () => db.$disconnect() });
-    const redis = createRedis(config.redisUrl);
+    const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
     redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
     cleanups.push({ name: "redis", run: () => redis.quit() });
 

@@ -2,6 +2,7 @@
 // and how it is parsed. The README's configuration table is checked against this list by a test.
 import { parsePositiveDuration } from "../domain/duration.js";
 import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
+import { parseClusterNodes, type ClusterNode } from "./cluster-nodes.js";
 
 export interface Setting<T> {
   readonly env: string;
@@ -69,6 +70,12 @@ export const SETTINGS = {
     secret: true,
     parse: url(["redis:", "rediss:"]),
   } satisfies Setting<string>,
+  redisClusterNodes: {
+    env: "REDIS_CLUSTER_NODES",
+    doc: "Redis Cluster seed nodes, `host:port,host:port,…`. Set, every connection is an ioredis Cluster client; user, password and TLS (`rediss:`) then come from REDIS_URL, whose host is not used, and QUEUE_PREFIX must be braced (`{watchdog}`).",
+    default: undefined,
+    parse: parseClusterNodes,
+  } satisfies Setting<ClusterNode[]>,
   queuePrefix: {
     env: "QUEUE_PREFIX",
     doc: "Prefix of every BullMQ key. Use `{watchdog}` (with braces) on a Redis Cluster.",

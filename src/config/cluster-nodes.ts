@@ -1,4 +1,5 @@
 // REDIS_CLUSTER_NODES: the seed nodes of a Redis Cluster (src/queues/redis.ts connects to them).
+import { z } from "zod";
 
 export interface ClusterNode {
   readonly host: string;
@@ -16,3 +17,12 @@ export function parseClusterNodes(raw: string): { value: ClusterNode[] } | { err
   }
   return { value: nodes };
 }
+
+export const clusterNodes = z.string().transform((raw, ctx): ClusterNode[] => {
+  const parsed = parseClusterNodes(raw);
+  if ("error" in parsed) {
+    ctx.issues.push({ code: "custom", message: parsed.error, input: raw });
+    return z.NEVER;
+  }
+  return parsed.value;
+});

@@ -17,6 +17,7 @@ import { bullBoardMount } from "./http/bull-board.js";
 import { metricsHandler } from "./http/metrics.js";
 import { sweepHealthHandler } from "./http/sweep-health.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./http/restart-processing.js";
+import { readApiRoutes } from "./http/read-api/routes.js";
 import { createMetrics } from "./metrics/metrics.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
@@ -51,7 +52,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
     const db = createDb(config.databaseUrl, { max: config.reprocessConcurrency + 5 });
     cleanups.push({ name: "postgres", run: () => db.$disconnect() });
-    const redis = createRedis(config.redisUrl);
+    const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
     redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
     cleanups.push({ name: "redis", run: () => redis.quit() });
 
@@ -124,6 +125,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
           path: RESTART_PROCESSING_PATH,
           handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, rules, logger, onOutcome: metrics.reprocessRequest }),
         },
+        ...readApiRoutes({ tokens: config.apiTokens ?? [], db, rules }),
       ],
       mounts: [bullBoardMount({ queues: [sweepQueue, reprocessQueue], readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config), logger })],
     });

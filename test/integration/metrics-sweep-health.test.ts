@@ -2,8 +2,7 @@
 // watchdog_sweep_overdue turns 1. Time moves by writing the stored "last completed sweep" back.
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { lastSweepHeldKey, lastSweepKey, redisNowMs, sweepHealthCheck } from "../../src/metrics/last-sweep.js";
-import { pauseSweeps } from "../../src/db/sql/pause-sweeps.js";
+import { lastSweepKey, redisNowMs, sweepHealthCheck } from "../../src/metrics/last-sweep.js";
 import { createSweepQueue, enqueueSweep } from "../../src/queues/sweep-queue.js";
 import { resetTables, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
@@ -69,31 +68,6 @@ describe("while sweeps complete", () => {
     expect(status).toBe(200);
     expect(Date.parse(body.lastCompletedAt as string)).toBeGreaterThan(Date.now() - 60_000);
     expect(body.secondsSinceLastCompleted).toBeLessThan(60);
-  });
-});
-
-describe("when the last sweep held a status, or a pause is in force", () => {
-  it("then /health/sweeps is 503 naming what is held and what is paused, on every replica; overdue comes first", async () => {
-    const first = await app();
-    const second = await app({}, first.prefix);
-    await lastSweepWas(first.prefix, 10);
-    // What the sweep that held wrote next to its completion time (src/metrics/last-sweep.ts).
-    await redis.set(lastSweepHeldKey(first.prefix), JSON.stringify({ QueuedForPreProcessing: { stuck: 5000, limit: 500, maxTasks: 500, maxShare: 0.1, population: 5000 } }));
-    for (const a of [first, second]) {
-      const red = await health(a);
-      expect(red.status).toBe(503);
-      expect(red.body).toMatchObject({ status: "held", held: { QueuedForPreProcessing: { stuck: 5000, limit: 500 } }, problems: [expect.stringMatching(/^held: QueuedForPreProcessing \(5000 stuck, limit 500\)/)] });
-    }
-
-    await pauseSweeps(db, { status: 40, reason: "processor redeploy", by: "ann", forSeconds: 3600 });
-    await expect.poll(async () => (await health(second)).body.paused, { timeout: 3000, interval: 100 }).toMatchObject([{ rule: "QueuedForProcessing", by: "ann", reason: "processor redeploy" }]);
-    expect((await health(second)).body).toMatchObject({ status: "held", problems: [expect.stringMatching(/^held: /), expect.stringMatching(/^paused: QueuedForProcessing by ann since .* until .*: processor redeploy$/)] });
-
-    await redis.set(lastSweepHeldKey(first.prefix), "{}");
-    expect(await health(first)).toMatchObject({ status: 503, body: { status: "paused", held: {} } });
-    await lastSweepWas(first.prefix, 3600);
-    expect(await health(first)).toMatchObject({ status: 503, body: { status: "overdue", problems: [expect.stringMatching(/^overdue: /), expect.stringMatching(/^paused: /)] } });
-    await db.$executeRaw`TRUNCATE sweep_pauses`;
   });
 });
 

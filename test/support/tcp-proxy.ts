@@ -1,6 +1,10 @@
 // A TCP proxy in front of a real service (PostgreSQL by default), to stage an outage for ONE
 // client without stopping the shared server other tests use: point the client at `url(...)`,
 // `cut()` drops every open connection and resets new ones, `restore()` forwards again.
+// `freeze()` stands for a server that hangs (SIGSTOP, a stuck disk, a network path that eats
+// packets): connections stay open — new ones are even accepted — but nothing is forwarded either
+// way, so no reply ever comes and no error either; `thaw()` delivers what was held, in order,
+// and forwards again, as a server resuming would.
 import net from "node:net";
 
 export interface TcpProxy {
@@ -10,6 +14,10 @@ export interface TcpProxy {
   /** Drops every open connection (both ends) and resets every new one until restore(). */
   cut(): void;
   restore(): void;
+  /** Stops forwarding without closing anything (open and new connections) until thaw(). */
+  freeze(): void;
+  /** Forwards what was held while frozen, then everything again. */
+  thaw(): void;
   /** Connections accepted and forwarded so far (not counting refused ones). */
   readonly forwarded: number;
   /** Stops listening and drops every connection. Safe to call twice. */
@@ -19,7 +27,16 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number } = { host: "127.0.0.1", port: 5432 }): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
   let down = false;
+  let frozen = false;
   let forwarded = 0;
+  /** While frozen: what each socket was sent, to deliver at thaw(). */
+  const held: { to: net.Socket; chunk: Buffer }[] = [];
+
+  const forward = (from: net.Socket, to: net.Socket) =>
+    from.on("data", (chunk: Buffer) => {
+      if (frozen) held.push({ to, chunk });
+      else if (!to.destroyed) to.write(chunk);
+    });
 
   const server = net.createServer((client) => {
     if (down) {
@@ -37,8 +54,11 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
         upstream.destroy();
       });
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    // A closed end closes the other, as pipe() would.
+    client.on("end", () => upstream.end());
+    upstream.on("end", () => client.end());
+    forward(client, upstream);
+    forward(upstream, client);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -49,6 +69,7 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
   const dropAll = () => {
     for (const socket of open) socket.resetAndDestroy();
     open.clear();
+    held.length = 0;
   };
   let closed: Promise<void> | undefined;
 
@@ -67,12 +88,20 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
     restore() {
       down = false;
     },
+    freeze() {
+      frozen = true;
+    },
+    thaw() {
+      frozen = false;
+      for (const { to, chunk } of held.splice(0)) if (!to.destroyed) to.write(chunk);
+    },
     get forwarded() {
       return forwarded;
     },
     close() {
       closed ??= new Promise<void>((resolve) => {
         down = true;
+        frozen = false;
         dropAll();
         server.close(() => resolve());
       });

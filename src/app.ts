@@ -98,7 +98,15 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     cleanups.push({ name: "sweep worker", run: () => sweepWorker.close() });
 
     // The processor logs one line per request with its outcome; here only the worker's own faults.
-    const reprocessWorker = createReprocessWorker({ db, logger, connection: redis, prefix: config.queuePrefix, concurrency: config.reprocessConcurrency });
+    const reprocessWorker = createReprocessWorker({
+      db,
+      rules,
+      logger,
+      connection: redis,
+      prefix: config.queuePrefix,
+      concurrency: config.reprocessConcurrency,
+      onOutcome: metrics.reprocessJob,
+    });
     reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
     cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
 
@@ -115,7 +123,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
         {
           method: "PATCH",
           path: RESTART_PROCESSING_PATH,
-          handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, logger, onOutcome: metrics.reprocessRequest }),
+          handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, rules, logger, onOutcome: metrics.reprocessRequest }),
         },
         ...readApiRoutes({ tokens: config.apiTokens ?? [], db, rules }),
       ],

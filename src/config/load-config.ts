@@ -1,5 +1,5 @@
 import { SETTINGS, type Config, type Setting } from "./settings.js";
-import { crossSettingProblems } from "./cross-checks.js";
+import { crossSettingProblems, retiredSettingProblems } from "./cross-checks.js";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -13,7 +13,7 @@ export class ConfigError extends Error {
  * what was given (never for a secret) and what is allowed.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const problems: string[] = [];
+  const problems: string[] = retiredSettingProblems(env);
   const config: Record<string, unknown> = {};
   for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
     const given = env[setting.env];

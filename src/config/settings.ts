@@ -87,16 +87,28 @@ export const SETTINGS = {
     default: "false",
     parse: boolean,
   } satisfies Setting<boolean>,
-  host: {
-    env: "HOST",
-    doc: "Address the HTTP server binds. Loopback by default; `0.0.0.0` exposes it.",
+  apiHost: {
+    env: "API_HOST",
+    doc: "Address the external API listener binds (`PATCH …/restartprocessing` and the read API). Loopback by default; `0.0.0.0` exposes it.",
     default: "127.0.0.1",
     parse: text,
   } satisfies Setting<string>,
-  port: {
-    env: "PORT",
-    doc: "HTTP port for health, metrics, Bull Board and the API (0 picks a free port).",
+  apiPort: {
+    env: "API_PORT",
+    doc: "Port of the external API listener (0 picks a free port).",
     default: "3000",
+    parse: integer(0, 65535),
+  } satisfies Setting<number>,
+  opsHost: {
+    env: "OPS_HOST",
+    doc: "Address the ops listener binds (`/healthz`, `/readyz`, `/health/sweeps`, `/metrics`, Bull Board). Loopback by default; beyond loopback Bull Board needs BULL_BOARD_USER and BULL_BOARD_PASSWORD.",
+    default: "127.0.0.1",
+    parse: text,
+  } satisfies Setting<string>,
+  opsPort: {
+    env: "OPS_PORT",
+    doc: "Port of the ops listener (0 picks a free port).",
+    default: "3001",
     parse: integer(0, 65535),
   } satisfies Setting<number>,
   sweepIntervalMs: {
@@ -149,7 +161,7 @@ export const SETTINGS = {
   } satisfies Setting<number>,
   bullBoardUser: {
     env: "BULL_BOARD_USER",
-    doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when HOST is not loopback.",
+    doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when OPS_HOST is not loopback.",
     default: undefined,
     parse: text,
   } satisfies Setting<string>,

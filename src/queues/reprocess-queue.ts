@@ -11,6 +11,10 @@ export interface ReprocessJobData {
   externalId?: string;
   organizationId?: number;
   requestedBy?: string;
+  // Coming from the http helper (issue 11 item 9): requests made over HTTP will carry
+  // `httpRequestId?: string` — the request's X-Request-Id (at most 128 characters of
+  // [A-Za-z0-9._:-]) — to be accepted by the job data schema and stored in the REPROCESSED event's
+  // details as `httpRequestId`, so one request can be followed from the access log to the audit row.
 }
 
 export interface ReprocessResult {

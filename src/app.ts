@@ -18,6 +18,7 @@ import type { Route } from "./http/types.js";
 import { createMetrics } from "./metrics/metrics.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
+import { buildInfo } from "./metrics/build-info.js";
 
 export interface Watchdog {
   /** The external API listener (API_HOST:API_PORT). */
@@ -86,7 +87,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs,
       startedAtMs: await redisNowMs(redis),
     });
-    const metrics = createMetrics({ db, rules, queues: httpQueues, sweepHealth, logger });
+    const metrics = createMetrics({ db, rules, queues: httpQueues, sweepHealth, logger, build: buildInfo(config.buildCommit) });
     const hooks = sweepHooks({ metrics, redis, prefix: config.queuePrefix, logger });
 
     const sweepWorker = createSweepWorker({

@@ -1,4 +1,4 @@
-// What counts as stuck, and where a stuck task goes (SPEC §3). Pure: no I/O, no clock.
+// What counts as stuck, and where a stuck task goes (docs/contract.md, "Rules"). Pure: no I/O, no clock.
 import { describeStatuses, findStatus, statusName, TaskStatus, type StatusInfo } from "./status.js";
 import { parsePositiveDuration } from "./duration.js";
 
@@ -98,7 +98,7 @@ const HOLD_EXAMPLE = `false, true (the defaults) or {"maxTasks": 500, "maxShare"
 
 /**
  * The effective rules: the defaults with `overrides` applied, checked against the invariants of
- * SPEC §3. Throws RulesError listing every problem, each naming its rule and how to fix it.
+ * docs/contract.md ("Rules"). Throws RulesError listing every problem, each naming its rule and how to fix it.
  */
 export function buildRules(overrides: RuleOverrides = {}): Rule[] {
   const problems: string[] = [];
@@ -170,7 +170,7 @@ function checkRule(raw: Record<string, unknown>, status: StatusInfo, problems: s
   if (typeof raw.enabled !== "boolean") problems.push(`${where}: "enabled" must be true or false, got ${JSON.stringify(raw.enabled)}`);
 
   const threshold = parsePositiveDuration(raw.stuckAfter);
-  if ("error" in threshold) problems.push(`${where}: "stuckAfter" ${threshold.error}`);
+  if ("error" in threshold) problems.push(`${where}: "stuckAfter" ${threshold.error}, got ${JSON.stringify(raw.stuckAfter)}`);
 
   let action: RuleAction | undefined;
   if (raw.action === "moveToHistory") {
@@ -282,7 +282,7 @@ function checkWorkspaceOverrides(raw: unknown, where: string, ruleHold: HoldLimi
     if (enabled || o.stuckAfter !== undefined) {
       const t = parsePositiveDuration(o.stuckAfter);
       if ("error" in t) {
-        problems.push(`${at}: "stuckAfter" ${t.error}`);
+        problems.push(`${at}: "stuckAfter" ${t.error}, got ${JSON.stringify(o.stuckAfter)}`);
         return;
       }
       stuckAfter = String(o.stuckAfter);

@@ -6,8 +6,7 @@ import { ConfigError } from "./config/load-config.js";
 import { exposureProblems } from "./config/cross-checks.js";
 import type { Rule } from "./domain/rules.js";
 import { createDb, type Db } from "./db/client.js";
-import type { Redis } from "ioredis";
-import { createRedis } from "./queues/redis.js";
+import { createRedis, type RedisConnection } from "./queues/redis.js";
 import { createSweepQueue, scheduleSweep, unscheduleSweep } from "./queues/sweep-queue.js";
 import { createSweepWorker } from "./queues/sweep-worker.js";
 import { createReprocessQueue } from "./queues/reprocess-queue.js";
@@ -54,7 +53,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
     const db = createDb(config.databaseUrl, { max: config.reprocessConcurrency + 5 });
     cleanups.push({ name: "postgres", run: () => db.$disconnect() });
-    const redis = createRedis(config.redisUrl);
+    const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
     redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
     cleanups.push({ name: "redis", run: () => redis.quit() });
 
@@ -71,7 +70,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // Everything served over HTTP uses a connection of its own that fails fast (purpose "request"):
     // a caller gets a 503 within seconds while Redis is away, and no command of theirs is queued
     // to run after they were told it failed. The queues on it are producers only.
-    const requestRedis = createRedis(config.redisUrl, { purpose: "request" });
+    const requestRedis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes, purpose: "request" });
     requestRedis.on("error", (error) => logger.debug({ err: error }, "redis connection error (HTTP connection)"));
     cleanups.push({ name: "redis (HTTP)", run: () => requestRedis.quit() });
     const httpQueues = [createSweepQueue(requestRedis, config.queuePrefix), createReprocessQueue(requestRedis, config.queuePrefix)] as const;
@@ -109,11 +108,19 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     cleanups.push({ name: "sweep worker", run: () => sweepWorker.close() });
 
     // The processor logs one line per request with its outcome; here only the worker's own faults.
-    const reprocessWorker = createReprocessWorker({ db, logger, connection: redis, prefix: config.queuePrefix, concurrency: config.reprocessConcurrency });
+    const reprocessWorker = createReprocessWorker({
+      db,
+      rules,
+      logger,
+      connection: redis,
+      prefix: config.queuePrefix,
+      concurrency: config.reprocessConcurrency,
+      onOutcome: metrics.reprocessJob,
+    });
     reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
     cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
 
-    const routeDeps: RouteDeps = { config, db, redis: requestRedis, reprocessQueue: httpQueues[1], queues: httpQueues, sweepHealth, metrics, logger };
+    const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: httpQueues, sweepHealth, metrics, logger };
     const routes = { api: apiRoutes(routeDeps), ops: opsRoutes(routeDeps) };
     const api: HttpServer = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault: metrics.httpFault, routes: routes.api });
     cleanups.push({ name: "http (api)", run: () => api.close() });
@@ -146,7 +153,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
  * sent before the first connect fails. Past the bound the worker starts anyway and HTTP callers
  * get 503 until it connects.
  */
-function readyWithin(redis: Redis, ms: number): Promise<void> {
+function readyWithin(redis: RedisConnection, ms: number): Promise<void> {
   if (redis.status === "ready") return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);

@@ -5,7 +5,7 @@
 // is away the board's API answers 503 instead of hanging.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { RedisConnection } from "../queues/redis.js";
 import type { Logger } from "pino";
 import { basicAuthMatches } from "./credentials.js";
 import type { Mount } from "./types.js";
@@ -21,7 +21,7 @@ export interface BoardOptions {
   /** undefined = no authentication (loopback only; enforced by config loading). */
   credentials: { user: string; password: string } | undefined;
   /** The queues' connection: while it is not ready the board is 503 at once. */
-  redis: Redis;
+  redis: RedisConnection;
   logger: Logger;
 }
 

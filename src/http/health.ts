@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection } from "../queues/redis.js";
 import type { Db } from "../db/client.js";
 import { coalesced } from "../metrics/coalesce.js";
 import { withTimeout } from "../metrics/timeout.js";
@@ -25,7 +25,7 @@ async function check(name: string, probe: () => Promise<unknown>): Promise<"ok" 
  * probe is coalesced: however many probes arrive (several kubelets, a flood), at most one PING and
  * one `SELECT 1` are in flight, and a frozen dependency is never sent a second one beside the first.
  */
-export function readyz(deps: { db: Db; redis: Redis }): Handler {
+export function readyz(deps: { db: Db; redis: RedisConnection }): Handler {
   const pingRedis = coalesced(READY_CACHE_MS, () => deps.redis.ping());
   const pingPostgres = coalesced(READY_CACHE_MS, () => deps.db.$queryRaw`SELECT 1`);
   return async () => {

@@ -25,6 +25,10 @@ export const QUERY_SHAPE = {
       .refine((v) => v.trim() !== "" && v.length <= MAX_EXTERNAL_ID_LENGTH, { error: `must be 1 to ${MAX_EXTERNAL_ID_LENGTH} characters`, abort: true })
       .refine((v) => !CONTROL.test(v), { error: "must not contain NUL or other control characters" }),
   ).optional(),
+  /** Skips the reprocess guard (audited as forced). */
+  force: once(z.enum(["true", "false"], { error: "must be true or false" }))
+    .transform((v) => v === "true")
+    .optional(),
 };
 
 export const restartProcessingQuery = z

@@ -3,16 +3,18 @@
 // (health, metrics, Bull Board) stays on loopback or an internal network. A path of one listener
 // is a 404 on the other.
 import type { Queue } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Config } from "../config/settings.js";
 import type { Db } from "../db/client.js";
+import type { Rule } from "../domain/rules.js";
 import type { SweepHealth } from "../metrics/last-sweep.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ReprocessJobData } from "../queues/reprocess-queue.js";
+import type { RedisConnection } from "../queues/redis.js";
 import { bullBoardMount } from "./bull-board.js";
 import { healthz, readyz } from "./health.js";
 import { metricsHandler } from "./metrics.js";
+import { readApiRoutes } from "./read-api/routes.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./restart-processing.js";
 import { sweepHealthHandler } from "./sweep-health.js";
 import type { Mount, Route } from "./types.js";
@@ -20,8 +22,9 @@ import type { Mount, Route } from "./types.js";
 export interface RouteDeps {
   config: Config;
   db: Db;
+  rules: readonly Rule[];
   /** The fail-fast connection (purpose "request"): nothing served over HTTP waits for Redis to return. */
-  redis: Redis;
+  redis: RedisConnection;
   /** task-reprocess on that connection. */
   reprocessQueue: Queue<ReprocessJobData>;
   /** Every queue, on that connection, for the board. */
@@ -42,10 +45,12 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         db: deps.db,
         queue: deps.reprocessQueue,
         redis: deps.redis,
+        rules: deps.rules,
         logger: deps.logger,
         onOutcome: deps.metrics.reprocessRequest,
       }),
     },
+    ...readApiRoutes({ tokens: deps.config.apiTokens ?? [], db: deps.db, rules: deps.rules }),
   ];
 }
 

@@ -1,7 +1,7 @@
 // PostgreSQL frozen: the connection stays open and nothing answers (a proxy that stops forwarding,
 // test/support/tcp-proxy.ts freeze()). Before, a statement waited forever: a sweep kept renewing
 // its BullMQ lock, reprocess slots hung. Now every statement fails within statement_timeout plus
-// the client's margin, the pool drops the dead connection, and work resumes by itself on thaw.
+// the client's margin, the pool drops the dead connection, and work resumes by itself on restore.
 // Short timeouts (the production defaults are DATABASE_STATEMENT_TIMEOUT PT30S, DATABASE_CONNECT_TIMEOUT PT10S).
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CLIENT_TIMEOUT_MARGIN_MS, createDb, type Db } from "../../src/db/client.js";
@@ -30,7 +30,7 @@ beforeEach(async () => {
   await frozenDb.$queryRaw`SELECT 1`; // an open, idle connection in the pool: the freeze catches it
 });
 afterEach(async () => {
-  proxy.thaw();
+  proxy.restore();
   await frozenDb.$disconnect();
   await proxy.close();
 });
@@ -61,11 +61,11 @@ describe("when PostgreSQL freezes", () => {
       expect(attempt.ms).toBeLessThan(FAILS_WITHIN_MS + CONNECT_TIMEOUT_MS);
     }
 
-    proxy.thaw();
+    proxy.restore();
     await expect(frozenDb.$queryRaw`SELECT 1 AS ok`).resolves.toEqual([{ ok: 1 }]);
   });
 
-  it("a reprocess attempt fails within its timeout and is retried; after the thaw it applies once and whole, with no help", async () => {
+  it("a reprocess attempt fails within its timeout and is retried; after the restore it applies once and whole, with no help", async () => {
     const h: ReprocessHarness = await reprocessHarness();
     try {
       const [id] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60, edits: { a: 1 } }]);
@@ -81,7 +81,7 @@ describe("when PostgreSQL freezes", () => {
       expect(await reprocessRow(db, id!)).toMatchObject({ status: S.ToReview, restart_count: 0, edits: { a: 1 } });
       expect(await reprocessEventsOf(db, id!)).toEqual([]);
 
-      proxy.thaw();
+      proxy.restore();
       // What the frozen server held may still run when it wakes (it is one statement): either way the retry returns one result.
       expect(await h.finished(job)).toEqual({ taskId: id, restartCount: 1, status: S.QueuedForPreProcessing });
       expect(await reprocessRow(db, id!)).toMatchObject({ status: S.QueuedForPreProcessing, restart_count: 1, edits: null });
@@ -95,16 +95,16 @@ describe("when PostgreSQL freezes", () => {
     }
   });
 
-  it("a sweep fails within its timeout (it no longer hangs holding its job); after the thaw the next sweep reverts every stuck task, no half batch", async () => {
+  it("a sweep fails within its timeout (it no longer hangs holding its job); after the restore the next sweep reverts every stuck task, no half batch", async () => {
     const ids = await insertTasks(db, Array.from({ length: 50 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * 3600 })));
     proxy.freeze();
     const sweep = await timed(runSweep(frozenDb, buildRules(), { sweepId: "frozen", dryRun: false, batchSize: 20 }));
     expect(sweep.error).toBeDefined();
     expect(sweep.ms).toBeLessThan(FAILS_WITHIN_MS);
-    proxy.thaw();
+    proxy.restore();
 
     const stillStuck = async () => (await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM tasks WHERE status = ${S.ProcessingInProgress}::smallint`)[0]!.n;
-    // A batch is one transaction: all 20 of it or none, never part of one. (The held statement may run on thaw.)
+    // A batch is one transaction: all 20 of it or none, never part of one. (The held statement may run on restore.)
     const events = async () => (await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM task_events`)[0]!.n;
     expect((50 - (await stillStuck())) % 20).toBe(0);
     expect(await events()).toBe(50 - (await stillStuck()));

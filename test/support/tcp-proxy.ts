@@ -1,10 +1,8 @@
 // A TCP proxy in front of a real service (PostgreSQL by default), to stage an outage for ONE
 // client without stopping the shared server other tests use: point the client at `url(...)`,
-// `cut()` drops every open connection and resets new ones, `restore()` forwards again.
-// `freeze()` stands for a server that hangs (SIGSTOP, a stuck disk, a network path that eats
-// packets): connections stay open — new ones are even accepted — but nothing is forwarded either
-// way, so no reply ever comes and no error either; `thaw()` delivers what was held, in order,
-// and forwards again, as a server resuming would.
+// `cut()` drops every open connection and resets new ones, `freeze()` keeps every connection open
+// but forwards nothing either way (a dependency that stopped answering), `restore()` forwards
+// again (what a freeze held is delivered then, unless its connection closed meanwhile).
 import net from "node:net";
 
 export interface TcpProxy {
@@ -13,13 +11,13 @@ export interface TcpProxy {
   url(serviceUrl: string): string;
   /** Drops every open connection (both ends) and resets every new one until restore(). */
   cut(): void;
-  restore(): void;
-  /** Stops forwarding without closing anything (open and new connections) until thaw(). */
+  /** Connections stay open (new ones are accepted) but no byte is forwarded until restore(). */
   freeze(): void;
-  /** Forwards what was held while frozen, then everything again. */
-  thaw(): void;
+  restore(): void;
   /** Connections accepted and forwarded so far (not counting refused ones). */
   readonly forwarded: number;
+  /** Bytes received from clients so far (forwarded or held by a freeze). */
+  readonly clientBytes: number;
   /** Stops listening and drops every connection. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -29,14 +27,25 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
   let down = false;
   let frozen = false;
   let forwarded = 0;
-  /** While frozen: what each socket was sent, to deliver at thaw(). */
-  const held: { to: net.Socket; chunk: Buffer }[] = [];
+  let clientBytes = 0;
+  /** What a freeze held, in order; a write to a socket closed meanwhile is dropped. */
+  let held: { to: net.Socket; chunk: Buffer | null }[] = [];
 
-  const forward = (from: net.Socket, to: net.Socket) =>
+  const deliver = (to: net.Socket, chunk: Buffer | null) => {
+    if (to.destroyed) return;
+    if (chunk === null) to.end();
+    else to.write(chunk);
+  };
+  const relay = (from: net.Socket, to: net.Socket, fromClient: boolean) => {
     from.on("data", (chunk: Buffer) => {
+      if (fromClient) clientBytes += chunk.length;
       if (frozen) held.push({ to, chunk });
-      else if (!to.destroyed) to.write(chunk);
+      else deliver(to, chunk);
     });
+    from.on("end", () => (frozen ? held.push({ to, chunk: null }) : deliver(to, null)));
+    // One end gone: the other goes too, and nothing held for it is delivered later.
+    from.on("close", () => to.destroy());
+  };
 
   const server = net.createServer((client) => {
     if (down) {
@@ -54,11 +63,8 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
         upstream.destroy();
       });
     }
-    // A closed end closes the other, as pipe() would.
-    client.on("end", () => upstream.end());
-    upstream.on("end", () => client.end());
-    forward(client, upstream);
-    forward(upstream, client);
+    relay(client, upstream, true);
+    relay(upstream, client, false);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -69,7 +75,7 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
   const dropAll = () => {
     for (const socket of open) socket.resetAndDestroy();
     open.clear();
-    held.length = 0;
+    held = [];
   };
   let closed: Promise<void> | undefined;
 
@@ -85,23 +91,25 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
       down = true;
       dropAll();
     },
-    restore() {
-      down = false;
-    },
     freeze() {
       frozen = true;
     },
-    thaw() {
+    restore() {
+      down = false;
       frozen = false;
-      for (const { to, chunk } of held.splice(0)) if (!to.destroyed) to.write(chunk);
+      const pending = held;
+      held = [];
+      for (const { to, chunk } of pending) deliver(to, chunk);
     },
     get forwarded() {
       return forwarded;
     },
+    get clientBytes() {
+      return clientBytes;
+    },
     close() {
       closed ??= new Promise<void>((resolve) => {
         down = true;
-        frozen = false;
         dropAll();
         server.close(() => resolve());
       });

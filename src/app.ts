@@ -18,6 +18,9 @@ import { metricsHandler } from "./http/metrics.js";
 import { sweepHealthHandler } from "./http/sweep-health.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./http/restart-processing.js";
 import { readApiRoutes } from "./http/read-api/routes.js";
+import { openApiHandler } from "./http/openapi/route.js";
+import { OPENAPI_PATH } from "./http/openapi/document.js";
+import type { Route } from "./http/types.js";
 import { createMetrics } from "./metrics/metrics.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
@@ -25,6 +28,8 @@ import { buildInfo } from "./metrics/build-info.js";
 
 export interface Watchdog {
   readonly httpUrl: string;
+  /** What the server answers: the external API's routes and the ops routes (the board is a mount, not listed). */
+  readonly routes: { readonly api: readonly Route[]; readonly ops: readonly Route[] };
   readonly db: Db;
   /** Graceful stop: no new jobs, the batch in flight finishes, connections close. Safe to call twice. */
   close(): Promise<void>;
@@ -102,23 +107,30 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
     cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
 
-    const http: HttpServer = await startHttpServer({
-      host: config.host,
-      port: config.port,
-      logger,
-      onFault: metrics.httpFault,
-      routes: [
-        { method: "GET", path: "/healthz", handler: healthz },
-        { method: "GET", path: "/readyz", handler: readyz({ db, redis }) },
-        { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler(sweepHealth) },
-        { method: "GET", path: "/metrics", handler: metricsHandler(metrics.registry) },
+    // Until the API and ops listeners are split, one server answers both lists.
+    const routes = {
+      api: [
         {
           method: "PATCH",
           path: RESTART_PROCESSING_PATH,
           handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, logger, onOutcome: metrics.reprocessRequest }),
         },
         ...readApiRoutes({ tokens: config.apiTokens ?? [], db, rules }),
+        { method: "GET", path: OPENAPI_PATH, handler: openApiHandler() },
       ],
+      ops: [
+        { method: "GET", path: "/healthz", handler: healthz },
+        { method: "GET", path: "/readyz", handler: readyz({ db, redis }) },
+        { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler(sweepHealth) },
+        { method: "GET", path: "/metrics", handler: metricsHandler(metrics.registry) },
+      ],
+    };
+    const http: HttpServer = await startHttpServer({
+      host: config.host,
+      port: config.port,
+      logger,
+      onFault: metrics.httpFault,
+      routes: [...routes.api, ...routes.ops],
       mounts: [bullBoardMount({ queues: [sweepQueue, reprocessQueue], readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config), logger })],
     });
     cleanups.push({ name: "http", run: () => http.close() });
@@ -136,7 +148,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       "watchdog started",
     );
     let closed: Promise<void> | undefined;
-    return { httpUrl: http.url, db, close: () => (closed ??= close()) };
+    return { httpUrl: http.url, routes, db, close: () => (closed ??= close()) };
   } catch (error) {
     await close();
     throw error;

@@ -95,6 +95,29 @@ describe("loadRules", () => {
     expect(rules.find((r) => r.status === 41)?.stuckAfterSeconds).toBe(8 * 3600);
   });
 
+  it("RULES_JSON overrides only the fields it names of the file's rule; a workspace list is replaced whole", () => {
+    const file = join(dir, "deep.json");
+    writeFileSync(
+      file,
+      JSON.stringify({ rules: { ProcessingInProgress: { stuckAfter: "PT6H", workspaces: [{ workspaceIds: [7], enabled: false }] }, Processed: { stuckAfter: "PT48H" } } }),
+    );
+    const onlyEnabled = loadRules({ rulesFile: file, rulesJson: JSON.stringify({ ProcessingInProgress: { enabled: true } }) });
+    expect(onlyEnabled.find((r) => r.status === 41)).toMatchObject({ enabled: true, stuckAfter: "PT6H", stuckAfterSeconds: 6 * 3600, workspaces: [{ workspaceIds: [7], enabled: false }] });
+    const newList = loadRules({ rulesFile: file, rulesJson: JSON.stringify({ ProcessingInProgress: { workspaces: [{ workspaceIds: [8], stuckAfter: "PT1H" }] } }) });
+    expect(newList.find((r) => r.status === 41)).toMatchObject({ stuckAfterSeconds: 6 * 3600, workspaces: [{ workspaceIds: [8], stuckAfterSeconds: 3600 }] });
+    expect(newList.find((r) => r.status === 70)?.stuckAfterSeconds).toBe(48 * 3600);
+  });
+
+  it.each([
+    ["rules null", { rules: null }, /RULES_JSON: rules must be an object keyed by status name, e\.g\. .*, got (null|an array)/],
+    ["rules a list", { rules: [] }, /RULES_JSON: rules must be an object keyed by status name, e\.g\. .*, got (null|an array)/],
+    ["the same rule by code and by name", { "41": { stuckAfter: "PT5H" }, ProcessingInProgress: { stuckAfter: "PT6H" } }, /RULES_JSON: rule "ProcessingInProgress" is given twice \("41" and "ProcessingInProgress"\)/],
+    ["a threshold past the bound", { ProcessingInProgress: { stuckAfter: "P30000D" } }, /rule "ProcessingInProgress": stuckAfter must be at most P3650D/],
+    ["an override's threshold past the bound", { ProcessingInProgress: { workspaces: [{ workspaceIds: [3], stuckAfter: "P4000D" }] } }, /rule "ProcessingInProgress": workspaces\[0\]\.stuckAfter must be at most P3650D/],
+  ])("refuses %s, naming the source and the rule", (_, value, message) => {
+    expect(problemsOf(() => loadRules({ rulesJson: JSON.stringify(value) }))).toMatch(message);
+  });
+
   it("names the source of a broken file or JSON", () => {
     expect(problemsOf(() => loadRules({ rulesFile: join(dir, "missing.json") }))).toMatch(/RULES_FILE=".*missing.json" cannot be read \(ENOENT\)/);
     expect(problemsOf(() => loadRules({ rulesJson: "{not json" }))).toMatch(/RULES_JSON is not valid JSON/);

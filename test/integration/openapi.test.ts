@@ -70,7 +70,7 @@ describe("the OpenAPI document", () => {
   });
 
   it("is served at GET /api/openapi.json without a token", async () => {
-    const response = await fetch(`${app.url}${OPENAPI_PATH}`);
+    const response = await fetch(`${app.apiUrl}${OPENAPI_PATH}`);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^application\/json/);
     expect(await response.json()).toEqual(document);

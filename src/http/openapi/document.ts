@@ -11,6 +11,7 @@ import { TASK_EVENTS_PATH, TaskEventsQuery } from "../read-api/task-events.js";
 import { TASK_STATUS_LIST_PATH, TaskStatusListQuery } from "../read-api/task-status-list.js";
 import { TASK_STATUS_PATH, TaskRefQuery } from "../read-api/task-status.js";
 import { RESTART_PROCESSING_PATH } from "../restart-processing.js";
+import { QUERY_SHAPE as RESTART_PROCESSING_QUERY } from "../restart-processing-query.js";
 import { BOARD_PATH } from "../bull-board.js";
 import { componentSchemas, queryParameters, ref } from "./zod-openapi.js";
 
@@ -102,7 +103,7 @@ export function openApiDocument(): Record<string, unknown> {
           summary: "The organization's tasks, filtered, in pages (mirrors GET Task Status List Paginated)",
           description:
             "Tasks in id order. Keyset pagination: pass `nextCursor` back as `cursor`. A task that exists throughout is listed exactly once over all pages, however tasks change status between the calls. Followed to the last page, this is GET Task Status List.",
-          parameters: queryParameters(TaskStatusListQuery.shape, ["status"]),
+          parameters: queryParameters(TaskStatusListQuery.shape, { lists: ["status"] }),
           responses: { "200": { description: "One page.", content: json(ref(apiSchemas, TaskStatusListBody)) }, ...readApiRefusals },
         },
       },
@@ -122,12 +123,26 @@ export function openApiDocument(): Record<string, unknown> {
           operationId: "restartProcessing",
           summary: "Reprocess one task (mirrors PATCH restartprocessing)",
           description: "Give exactly one of taskId or externalId. Enqueues the reprocess; the worker applies it once. Bodies are empty, as the platform documents; a refusal says why in X-Error.",
-          parameters: queryParameters(TaskRefQuery.shape),
+          parameters: queryParameters(RESTART_PROCESSING_QUERY, {
+            descriptions: {
+              taskId: "The task's id.",
+              externalId: "The task's external id (unique within your organization).",
+              force: "true: skip the reprocess guard (a task being deleted, or whose machine work is still in flight within its threshold); the reprocess is audited as forced.",
+            },
+          }),
           responses: {
             "202": { description: "Accepted: enqueued on task-reprocess. The same task asked again while it waits gives the same job.", headers: { "X-Job-Id": header("X-Job-Id") } },
             "400": { description: "A bad parameter (unknown, given twice, malformed, control characters); the reason in X-Error.", headers: { "X-Error": header("X-Error") } },
             "401": { description: "No valid bearer token.", headers: { "WWW-Authenticate": header("WWW-Authenticate") } },
             "404": { description: "No such task in the token's organization (another organization's task included)." },
+            "409": {
+              description: "Refused by the reprocess guard: the task is Deleting or Deleted, or its machine work is in flight and not yet past its threshold (a restart would run paid work twice). The reason in X-Error; `force=true` overrides.",
+              headers: { "X-Error": header("X-Error") },
+            },
+            "503": {
+              description: "The request queue (Redis) is unavailable: nothing was enqueued, nothing will be applied later; send the request again.",
+              headers: { "X-Error": header("X-Error"), "Retry-After": header("Retry-After") },
+            },
           },
         },
       },
@@ -188,6 +203,7 @@ export function openApiDocument(): Record<string, unknown> {
         "X-Error": { description: "Why the request was refused, in printable ASCII (other characters as \\uXXXX).", schema: { type: "string" } },
         "X-Job-Id": { description: "The id of the reprocess job on task-reprocess.", schema: { type: "string" } },
         "WWW-Authenticate": { description: "The authentication challenge.", schema: { type: "string" } },
+        "Retry-After": { description: "Seconds to wait before sending the request again.", schema: { type: "string" } },
       },
     },
   };

@@ -65,10 +65,14 @@ export interface QueryParameter {
   explode?: boolean;
 }
 
-/** One OpenAPI query parameter per field of a (strict) object schema; `lists` are repeated (form, exploded). */
-export function queryParameters(shape: Record<string, z.ZodType>, lists: readonly string[] = []): QueryParameter[] {
+/**
+ * One OpenAPI query parameter per field of a (strict) object schema; `lists` are repeated (form,
+ * exploded); `descriptions` stand in for fields whose schema carries none.
+ */
+export function queryParameters(shape: Record<string, z.ZodType>, options: { lists?: readonly string[]; descriptions?: Record<string, string> } = {}): QueryParameter[] {
+  const { lists = [], descriptions = {} } = options;
   return Object.entries(shape).map(([name, field]) => {
-    const description = descriptionOf(field);
+    const description = descriptionOf(field) ?? descriptions[name];
     const { description: _d, ...schema } = tidy(z.toJSONSchema(wireSchema(field), { target: "draft-2020-12", io: "input", override, unrepresentable: "any" }) as JsonSchema);
     return {
       name,

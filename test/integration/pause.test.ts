@@ -107,9 +107,9 @@ describe("when an operator pauses the sweep with the CLI", () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, paused: [{ rule: "all", by: "ann", reason: "pre-processor outage INC-42" }] });
 
     // Visible where an operator looks: the metric, /health/sweeps, `watchdog status`.
-    expect(sample(await (await fetch(`${second.url}/metrics`)).text(), "watchdog_paused", { rule: "all" })).toBe(1);
-    expect(sample(await (await fetch(`${second.url}/metrics`)).text(), "watchdog_paused", { rule: "QueuedForProcessing" })).toBe(0);
-    const health = await fetch(`${second.url}/health/sweeps`);
+    expect(sample(await (await fetch(`${second.opsUrl}/metrics`)).text(), "watchdog_paused", { rule: "all" })).toBe(1);
+    expect(sample(await (await fetch(`${second.opsUrl}/metrics`)).text(), "watchdog_paused", { rule: "QueuedForProcessing" })).toBe(0);
+    const health = await fetch(`${second.opsUrl}/health/sweeps`);
     expect(health.status).toBe(503);
     expect(await health.json()).toMatchObject({ status: "paused", paused: [{ rule: "all", by: "ann" }], problems: [expect.stringMatching(/^paused: every rule by ann since .* until resumed: pre-processor outage INC-42$/)] });
     const status = await inProcess((config) => printStatus(config, true));
@@ -121,8 +121,8 @@ describe("when an operator pauses the sweep with the CLI", () => {
     expect(resumed.json()).toMatchObject({ resumed: [{ rule: "all", by: "ann", ended: "RESUMED", endedBy: "bob" }], expired: [] });
     expect(await sweep()).toMatchObject({ reverted: 1, paused: {} });
     expect(await getTask(db, stuck!)).toMatchObject({ status: S.ProcessingFailed });
-    await expect.poll(async () => (await fetch(`${second.url}/health/sweeps`)).status, { timeout: 5000, interval: 100 }).toBe(200);
-    await expect.poll(async () => sample(await (await fetch(`${second.url}/metrics`)).text(), "watchdog_paused", { rule: "all" }), { timeout: 5000, interval: 100 }).toBe(0);
+    await expect.poll(async () => (await fetch(`${second.opsUrl}/health/sweeps`)).status, { timeout: 5000, interval: 100 }).toBe(200);
+    await expect.poll(async () => sample(await (await fetch(`${second.opsUrl}/metrics`)).text(), "watchdog_paused", { rule: "all" }), { timeout: 5000, interval: 100 }).toBe(0);
 
     expect(await audit()).toEqual([{ status: null, reason: "pre-processor outage INC-42", paused_by: "ann", expired_in_past: null, ended_how: "RESUMED", ended_by: "bob", ended_at_is_expiry: null }]);
   }, 60_000);
@@ -151,7 +151,7 @@ describe("when a pause names one rule", () => {
     expect(result).toMatchObject({ reverted: 1, paused: { QueuedForProcessing: { stuck: 1 } }, byStatus: { QueuedForExport: { count: 1 } } });
     expect(await getTask(db, queued!)).toMatchObject({ status: S.QueuedForProcessing });
     expect(await getTask(db, exporting!)).toMatchObject({ status: S.ToReview });
-    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    const metrics = await (await fetch(`${a.opsUrl}/metrics`)).text();
     expect(sample(metrics, "watchdog_paused", { rule: "QueuedForProcessing" })).toBe(1);
     expect(sample(metrics, "watchdog_paused", { rule: "all" })).toBe(0);
 

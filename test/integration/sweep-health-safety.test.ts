@@ -33,7 +33,7 @@ async function app(env: Record<string, string> = {}, prefix?: string) {
 }
 
 async function health(a: RunningApp) {
-  const response = await fetch(`${a.url}/health/sweeps`);
+  const response = await fetch(`${a.opsUrl}/health/sweeps`);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 

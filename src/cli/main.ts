@@ -45,8 +45,9 @@ program
   .command("start")
   .description(
     "Run the worker until SIGTERM/SIGINT: the scheduled sweep (every SWEEP_INTERVAL, one replica at a time), the workers of the\n" +
-      "task-watchdog (sweep) and task-reprocess queues, and the HTTP server on HOST:PORT: /healthz, /readyz, /health/sweeps,\n" +
-      "/metrics, Bull Board at /admin/queues, and the API (PATCH /api/v1.0/external/sdtask/restartprocessing and the read API).\n" +
+      "task-watchdog (sweep) and task-reprocess queues, and two HTTP listeners: the external API on API_HOST:API_PORT\n" +
+      "(PATCH /api/v1.0/external/sdtask/restartprocessing, the read API, /api/openapi.json) and the ops listener on OPS_HOST:OPS_PORT\n" +
+      "(/healthz, /readyz, /health/sweeps, /metrics, Bull Board at /admin/queues).\n" +
       "Checks Redis, PostgreSQL and the schema first. The first signal stops gracefully within SHUTDOWN_TIMEOUT, a second forces it.",
   )
   .action(async () => {

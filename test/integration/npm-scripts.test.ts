@@ -1,7 +1,7 @@
 // The npm wrappers as docs/cli.md shows them: `npm run -s watchdog -- … --json` prints pure JSON
 // (pipes into jq), and SIGTERM to the `npm start` process stops the worker (no orphan left serving).
 // Runs the built CLI, so it builds dist/ first (as `npm run build` would, without the client generation).
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +15,8 @@ const env = (prefix: string) => ({
   DATABASE_URL: testDatabaseUrl(),
   REDIS_URL: testRedisUrl(),
   QUEUE_PREFIX: prefix,
-  PORT: "0",
+  API_PORT: "0",
+  OPS_PORT: "0",
   SWEEP_SCHEDULE_ENABLED: "false",
   LOG_LEVEL: "info",
 });
@@ -53,7 +54,9 @@ describe("npm scripts", () => {
     ["npm", ["run", "-s", "watchdog", "--", "rules", "--json"]],
     ["npx", ["--no-install", "watchdog", "rules", "--json"]],
   ])("`%s %s` prints JSON and nothing else on stdout", (command, args) => {
-    const stdout = execFileSync(command, args, { cwd: ROOT, env: env(uniquePrefix()), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const run = spawnSync(command, args, { cwd: ROOT, env: env(uniquePrefix()), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    expect(run.status, run.stderr).toBe(0);
+    const stdout = run.stdout;
     expect(() => JSON.parse(stdout)).not.toThrow();
     expect(JSON.parse(stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ status: "ProcessingInProgress", code: 41 })]));
   }, 30_000);

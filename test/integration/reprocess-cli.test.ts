@@ -66,7 +66,7 @@ describe("watchdog reprocess", () => {
       code: 2,
       stderr: expect.stringContaining("BadRequest: give either taskId or externalId, not both"),
     });
-    expect(await run(["--task-id", "0"])).toMatchObject({ code: 1, stderr: expect.stringContaining("argument '0' is invalid. must be a whole number from 1 to 2147483647") });
+    expect(await run(["--task-id", "0"])).toMatchObject({ code: 2, stderr: expect.stringContaining("argument '0' is invalid. must be a whole number from 1 to 2147483647") });
   });
 
   it("--wait without a worker gives up after --timeout with a hint, and the request stays queued", async () => {

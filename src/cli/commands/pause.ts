@@ -9,15 +9,13 @@ import { describePause, pauseInputSchema, pauseRule, resumeInputSchema, type Pau
 import type { Rule } from "../../domain/rules.js";
 import { formatIssues } from "../../validation/zod-issues.js";
 import { CliError } from "../context.js";
-
-export const EXIT_BAD_REQUEST = 2;
-export const EXIT_NOT_FOUND = 3;
+import { EXIT } from "../exit-codes.js";
 
 /** Parses CLI options with `schema`; a problem is a usage error (exit 2) naming the flag. */
 function parseOptions<S extends z.ZodType>(schema: S, options: unknown): z.output<S> {
   const parsed = schema.safeParse(options, { reportInput: true });
   if (parsed.success) return parsed.data;
-  throw new CliError(`BadRequest: ${formatIssues(parsed.error, { schema }).map((m) => `--${m}`).join("; ")}`, EXIT_BAD_REQUEST);
+  throw new CliError(`BadRequest: ${formatIssues(parsed.error, { schema }).map((m) => `--${m}`).join("; ")}`, EXIT.usage);
 }
 
 const ended = (p: Pause) => ({ ...describePause(p), ended: p.endedHow, endedAt: p.endedAt?.toISOString() ?? null, endedBy: p.endedBy });
@@ -41,7 +39,7 @@ export async function resumeCommand(config: Config, rules: readonly Rule[], opti
     const resumed = pauses.filter((p) => p.endedHow === "RESUMED");
     if (resumed.length === 0) {
       const what = input.rule === undefined ? "nothing is paused" : `${pauseRule(input.rule)} is not paused on its own (see \`watchdog status\`)`;
-      throw new CliError(`NotFound: ${what}${pauses.length > 0 ? "; its pause had already expired" : ""}`, EXIT_NOT_FOUND);
+      throw new CliError(`NotFound: ${what}${pauses.length > 0 ? "; its pause had already expired" : ""}`, EXIT.notFound);
     }
     console.log(JSON.stringify({ resumed: resumed.map(ended), expired: pauses.filter((p) => p.endedHow === "EXPIRED").map(ended) }));
   } finally {

@@ -4,6 +4,8 @@ import { parseSweepJobData } from "../../domain/sweep-request.js";
 import { createSweepQueue, enqueueSweep, type SweepJobData } from "../../queues/sweep-queue.js";
 import { SWEEP_QUEUE } from "../../queues/names.js";
 import { CliError } from "../context.js";
+import { EXIT } from "../exit-codes.js";
+import { isoDuration } from "../../domain/duration.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
 export interface SweepCommandOptions {
@@ -21,11 +23,11 @@ export interface SweepCommandOptions {
  * and nothing is enqueued.
  */
 export async function enqueueSweepCommand(config: Config, rules: readonly Rule[], options: SweepCommandOptions): Promise<void> {
-  if (options.by !== undefined && options.release === undefined) throw new CliError("BadRequest: --by goes with --release (who checked the held tasks); give --release <status>", 2);
-  if (options.release !== undefined && options.by === undefined) throw new CliError("BadRequest: --release needs --by <name>: who checked the held tasks, for the audit trail", 2);
+  if (options.by !== undefined && options.release === undefined) throw new CliError("BadRequest: --by goes with --release (who checked the held tasks); give --release <status>", EXIT.usage);
+  if (options.release !== undefined && options.by === undefined) throw new CliError("BadRequest: --release needs --by <name>: who checked the held tasks, for the audit trail", EXIT.usage);
   const data: SweepJobData = { dryRun: options.dryRun, ...(options.release ? { release: options.release, releasedBy: options.by } : {}) };
   const parsed = parseSweepJobData(data, rules);
-  if (!parsed.ok) throw new CliError(parsed.error.replace(/\breleasedBy\b/g, "--by").replace(/\brelease(\[\d+\])?(?!\w)/g, "--release"), 2);
+  if (!parsed.ok) throw new CliError(parsed.error.replace(/\breleasedBy\b/g, "--by").replace(/\brelease(\[\d+\])?(?!\w)/g, "--release"), EXIT.usage);
   const { job, outcome } = await submitJob(
     config,
     (redis) => createSweepQueue(redis, config.queuePrefix),
@@ -38,7 +40,7 @@ export async function enqueueSweepCommand(config: Config, rules: readonly Rule[]
     case "completed":
       return console.log(JSON.stringify(outcome.result, null, 2));
     case "timedOut":
-      throw new CliError(`sweep job ${job.id} did not finish within ${options.timeoutMs} ms: ${NO_WORKER_HINT}`);
+      throw new CliError(`sweep job ${job.id} did not finish within ${isoDuration(options.timeoutMs / 1000)}: ${NO_WORKER_HINT}`);
     case "failed":
       throw new CliError(`sweep job ${job.id} failed: ${outcome.message}`);
   }

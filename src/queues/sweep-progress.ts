@@ -52,7 +52,8 @@ export function sweepProgress(job: Pick<Job, "id" | "updateProgress" | "log">, l
       progress.batches += 1;
       const snapshot = structuredClone(progress);
       const line = `${target.statusName}: batch ${status.batches}, ${count} ${VERBS[target.action.kind] ?? "done"} (${status.done} so far)`;
-      report(() => Promise.all([job.updateProgress(snapshot), job.log(line)]));
+      // Each call inside its own promise: one that throws at once must not leave the other's rejection unhandled.
+      report(() => Promise.all([Promise.resolve().then(() => job.updateProgress(snapshot)), Promise.resolve().then(() => job.log(line))]));
     },
     /** Waits (bounded) for the reports in flight, so the job's log is whole when it completes. */
     async flush(): Promise<void> {

@@ -20,6 +20,12 @@ import { restartProcessing, RESTART_PROCESSING_PATH } from "./http/restart-proce
 import { createMetrics } from "./metrics/metrics.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
+import { createOutboxMetrics } from "./metrics/outbox-metrics.js";
+import { loadWebhookEndpoints } from "./events/webhook-config.js";
+import { relayTargets, startOutboxRelay } from "./events/outbox-relay.js";
+import { createWebhookWorker } from "./events/webhook-worker.js";
+import { createEventsQueue, createWebhooksQueue } from "./events/queues.js";
+import { createOutboxPool } from "./events/outbox-pool.js";
 
 export interface Watchdog {
   readonly httpUrl: string;
@@ -32,6 +38,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   // Refuse before connecting anywhere: nothing to undo.
   const exposure = exposureProblems(config);
   if (exposure.length > 0) throw new ConfigError(exposure);
+  const webhookEndpoints = loadWebhookEndpoints(config);
   const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
   let stopping = false;
   const close = async () => {
@@ -64,8 +71,17 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // The queue is what the HTTP endpoint enqueues on; it closes after the server (reverse order).
     const reprocessQueue = createReprocessQueue(redis, config.queuePrefix);
     cleanups.push({ name: "reprocess queue", run: () => reprocessQueue.close() });
+    // The outbox relay's own connections: session advisory locks per target, webhook jobs' reads.
+    const outboxPool = createOutboxPool(config.databaseUrl, config.webhookConcurrency + 2, logger);
+    cleanups.push({ name: "outbox pool", run: () => outboxPool.end() });
+    const eventsQueue = config.eventsQueueEnabled ? createEventsQueue(redis, config.queuePrefix) : null;
+    if (eventsQueue) cleanups.push({ name: "events queue", run: () => eventsQueue.close() });
+    const webhooksQueue = webhookEndpoints.length > 0 ? createWebhooksQueue(redis, config.queuePrefix) : null;
+    if (webhooksQueue) cleanups.push({ name: "webhooks queue", run: () => webhooksQueue.close() });
+    const boardQueues = [sweepQueue, reprocessQueue, ...(eventsQueue ? [eventsQueue] : []), ...(webhooksQueue ? [webhooksQueue] : [])];
+
     // Without a listener BullMQ prints a queue's connection errors to stderr, past the logger.
-    for (const queue of [sweepQueue, reprocessQueue]) queue.on("error", (error) => logger.warn({ err: error, queue: queue.name }, "queue connection error"));
+    for (const queue of boardQueues) queue.on("error", (error) => logger.warn({ err: error, queue: queue.name }, "queue connection error"));
 
     // Overdue is judged by the Redis clock, shared by every replica; this start opens the grace period.
     const sweepHealth = sweepHealthCheck({
@@ -74,7 +90,12 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs,
       startedAtMs: await redisNowMs(redis),
     });
-    const metrics = createMetrics({ db, rules, queues: [sweepQueue, reprocessQueue], sweepHealth, logger });
+    const metrics = createMetrics({ db, rules, queues: boardQueues, sweepHealth, logger });
+    const relayOptions = { eventsQueue, webhooks: webhooksQueue ? { queue: webhooksQueue, organizationIds: webhookEndpoints.map((e) => e.organizationId) } : null };
+    const outboxMetrics = createOutboxMetrics({ registry: metrics.registry, pool: outboxPool, targets: relayTargets(relayOptions), logger });
+    // Before the workers: a target new to this database starts before the first event is written.
+    const relay = await startOutboxRelay({ pool: outboxPool, logger, metrics: outboxMetrics, intervalMs: config.outboxPollIntervalMs, batchSize: config.outboxBatchSize, ...relayOptions });
+    cleanups.push({ name: "outbox relay", run: () => relay.close() });
     const hooks = sweepHooks({ metrics, redis, prefix: config.queuePrefix, logger });
 
     const sweepWorker = createSweepWorker({
@@ -100,6 +121,27 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
     cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
 
+    if (webhooksQueue) {
+      const webhookWorker = createWebhookWorker({
+        pool: outboxPool,
+        endpoints: webhookEndpoints,
+        batchSize: config.outboxBatchSize,
+        timeoutMs: config.webhookTimeoutMs,
+        retryForMs: config.webhookRetryForMs,
+        retryDelayMs: config.webhookRetryDelayMs,
+        retryMaxDelayMs: config.webhookRetryMaxDelayMs,
+        concurrency: config.webhookConcurrency,
+        logger,
+        metrics: outboxMetrics,
+        stopping: () => stopping,
+        connection: redis,
+        prefix: config.queuePrefix,
+      });
+      // Each failed delivery is logged by the processor; here only the worker's own faults.
+      webhookWorker.on("error", (error) => logger.error({ err: error }, "webhook worker error"));
+      cleanups.push({ name: "webhook worker", run: () => webhookWorker.close() });
+    }
+
     const http: HttpServer = await startHttpServer({
       host: config.host,
       port: config.port,
@@ -115,7 +157,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
           handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, logger, onOutcome: metrics.reprocessRequest }),
         },
       ],
-      mounts: [bullBoardMount({ queues: [sweepQueue, reprocessQueue], readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config), logger })],
+      mounts: [bullBoardMount({ queues: boardQueues, readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config), logger })],
     });
     cleanups.push({ name: "http", run: () => http.close() });
 
@@ -128,6 +170,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
         rules: rules.length,
         bullBoard: { auth: config.bullBoardUser ? "basic" : "none (loopback only)", readOnly: config.bullBoardReadOnly },
         apiTokenCount: (config.apiTokens ?? []).length,
+        events: { queue: eventsQueue !== null, webhookOrganizations: webhookEndpoints.map((e) => e.organizationId) },
       },
       "watchdog started",
     );

@@ -20,6 +20,13 @@ export const REDACT_PATHS = [
   "*.apiTokens",
   "bullBoardPassword",
   "*.bullBoardPassword",
+  // Webhook signing secrets (whsec_…) and the setting that carries them.
+  "secret",
+  "*.secret",
+  "webhooksJson",
+  "*.webhooksJson",
+  "webhook-signature",
+  "*.webhook-signature",
 ];
 
 /**
@@ -29,8 +36,10 @@ export const REDACT_PATHS = [
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"']*:)[^\s@"'/]+@/gi;
 const AUTH_SCHEMES = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{16,}=*/g;
 
+const WEBHOOK_SECRETS = /whsec_[A-Za-z0-9+/=]+/g;
+
 export function scrubSecrets(line: string): string {
-  return line.replace(URL_CREDENTIALS, "$1[redacted]@").replace(AUTH_SCHEMES, "$1 [redacted]");
+  return line.replace(URL_CREDENTIALS, "$1[redacted]@").replace(AUTH_SCHEMES, "$1 [redacted]").replace(WEBHOOK_SECRETS, "whsec_[redacted]");
 }
 
 /** Every finished line passes through scrubSecrets on its way to `inner`. */

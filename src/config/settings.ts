@@ -1,5 +1,6 @@
 // Every setting of the worker in one place: its environment variable, what it does, its default
 // and how it is parsed. The README's configuration table is checked against this list by a test.
+import { Duration } from "luxon";
 import { parsePositiveDuration } from "../domain/duration.js";
 import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
 
@@ -26,6 +27,14 @@ const integer = (min: number, max: number) => (raw: string) => {
 const duration = (raw: string) => {
   const d = parsePositiveDuration(raw);
   return "error" in d ? { error: d.error } : ok(d.seconds * 1000);
+};
+
+/** Like `duration`, but sub-second values too (PT0.2S), from `minMs` to `maxMs`: for polling and retry delays. */
+const shortDuration = (minMs: number, maxMs: number) => (raw: string) => {
+  const d = Duration.fromISO(raw.trim());
+  if (!d.isValid) return { error: `"${raw}" is not an ISO-8601 duration; write e.g. "PT1S", "PT0.5S" or "PT10M"` };
+  const ms = d.as("milliseconds");
+  return ms >= minMs && ms <= maxMs ? ok(Math.round(ms)) : { error: `must be from ${minMs} ms to ${Math.round(maxMs / 1000)} s` };
 };
 
 const url = (protocols: string[]) => (raw: string) => {
@@ -173,6 +182,67 @@ export const SETTINGS = {
     secret: true,
     parse: parseApiTokens,
   } satisfies Setting<ApiToken[]>,
+  eventsQueueEnabled: {
+    env: "EVENTS_QUEUE_ENABLED",
+    doc: "Relay every task event to the BullMQ queue `task-watchdog-events` (see docs/events.md). Off by default: switch it on once a consumer takes the jobs, or they pile up in Redis.",
+    default: "false",
+    parse: boolean,
+  } satisfies Setting<boolean>,
+  outboxPollIntervalMs: {
+    env: "OUTBOX_POLL_INTERVAL",
+    doc: "How often each replica looks for new task events to relay (ISO-8601 duration, sub-second allowed).",
+    default: "PT1S",
+    parse: shortDuration(10, 3_600_000),
+  } satisfies Setting<number>,
+  outboxBatchSize: {
+    env: "OUTBOX_BATCH_SIZE",
+    doc: "Events read and relayed per page.",
+    default: "500",
+    parse: integer(1, 10_000),
+  } satisfies Setting<number>,
+  webhooksFile: {
+    env: "WEBHOOKS_FILE",
+    doc: "Path of a JSON file of webhook endpoints: `[{ \"organizationId\": 7, \"url\": \"https://…\", \"secret\": \"whsec_…\" }]`. https only, except loopback.",
+    default: undefined,
+    parse: text,
+  } satisfies Setting<string>,
+  webhooksJson: {
+    env: "WEBHOOKS_JSON",
+    doc: "Webhook endpoints inline, same format as the file; added to it (one endpoint per organization).",
+    default: undefined,
+    secret: true,
+    parse: text,
+  } satisfies Setting<string>,
+  webhookTimeoutMs: {
+    env: "WEBHOOK_TIMEOUT",
+    doc: "How long one webhook request may take before it counts as failed (ISO-8601 duration).",
+    default: "PT10S",
+    parse: shortDuration(100, 300_000),
+  } satisfies Setting<number>,
+  webhookRetryDelayMs: {
+    env: "WEBHOOK_RETRY_DELAY",
+    doc: "Wait before the first retry of a failed webhook; it doubles at each failure up to WEBHOOK_RETRY_MAX_DELAY (ISO-8601 duration).",
+    default: "PT10S",
+    parse: shortDuration(10, 3_600_000),
+  } satisfies Setting<number>,
+  webhookRetryMaxDelayMs: {
+    env: "WEBHOOK_RETRY_MAX_DELAY",
+    doc: "Longest wait between two retries of a webhook (ISO-8601 duration).",
+    default: "PT1H",
+    parse: shortDuration(10, 24 * 3_600_000),
+  } satisfies Setting<number>,
+  webhookRetryForMs: {
+    env: "WEBHOOK_RETRY_FOR",
+    doc: "How long one event is retried before it is given up (its job fails on the board, the next event goes out). Keep it at least P1D.",
+    default: "P3D",
+    parse: duration,
+  } satisfies Setting<number>,
+  webhookConcurrency: {
+    env: "WEBHOOK_CONCURRENCY",
+    doc: "Organizations whose webhooks one replica delivers at once (one organization's events always go out one at a time, in order).",
+    default: "4",
+    parse: integer(1, 100),
+  } satisfies Setting<number>,
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -20,6 +20,7 @@ import { restartProcessing, RESTART_PROCESSING_PATH } from "./http/restart-proce
 import { createMetrics } from "./metrics/metrics.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
+import { buildInfo } from "./metrics/build-info.js";
 import { createOutboxMetrics } from "./metrics/outbox-metrics.js";
 import { loadWebhookEndpoints } from "./events/webhook-config.js";
 import { relayTargets, startOutboxRelay } from "./events/outbox-relay.js";
@@ -90,7 +91,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs,
       startedAtMs: await redisNowMs(redis),
     });
-    const metrics = createMetrics({ db, rules, queues: boardQueues, sweepHealth, logger });
+    const metrics = createMetrics({ db, rules, queues: boardQueues, sweepHealth, logger, build: buildInfo(config.buildCommit) });
     const relayOptions = { eventsQueue, webhooks: webhooksQueue ? { queue: webhooksQueue, organizationIds: webhookEndpoints.map((e) => e.organizationId) } : null };
     const outboxMetrics = createOutboxMetrics({ registry: metrics.registry, pool: outboxPool, targets: relayTargets(relayOptions), logger });
     // Before the workers: a target new to this database starts before the first event is written.
@@ -146,6 +147,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       host: config.host,
       port: config.port,
       logger,
+      onFault: metrics.httpFault,
       routes: [
         { method: "GET", path: "/healthz", handler: healthz },
         { method: "GET", path: "/readyz", handler: readyz({ db, redis }) },

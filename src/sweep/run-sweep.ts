@@ -10,7 +10,7 @@ import { countStuckTasks } from "../db/sql/count-stuck-tasks.js";
 import { findProbesWithStuckTasks } from "../db/sql/find-probes-with-stuck-tasks.js";
 
 export interface StatusSummary {
-  action: "revert" | "moveToHistory";
+  action: Probe["action"]["kind"];
   count: number;
   /** Per target status name, for reverts (Deleting may go to several). */
   to?: Record<string, number>;
@@ -64,6 +64,8 @@ export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOpt
       }
       continue;
     }
+    // Report-only rules are parsed already; their statement (FLAGGED events) lands with the migration that adds the kind.
+    if (probe.action.kind === "flag") continue;
     const act = probe.action.kind === "revert" ? revertStuckTasks : moveFinishedTasksToHistory;
     for (;;) {
       const outcomes = await act(db, probe, options.batchSize, options.sweepId);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildRules, probesFor, RulesError, type Rule } from "../../src/domain/rules.js";
+import { buildRules, DEFAULT_HOLD, describeAction, probesFor, RulesError, type Rule } from "../../src/domain/rules.js";
 import { TaskStatus as S } from "../../src/domain/status.js";
 
 const rule = (rules: Rule[], status: number) => rules.find((r) => r.status === status);
@@ -82,8 +82,16 @@ describe("invariants checked at start-up", () => {
     ["a rule on a stable status", { ToReview: { stuckAfter: "PT1H" } }, /rule "ToReview": ToReview is a stable status/],
     ["an unknown status", { Stuckish: { stuckAfter: "PT1H" } }, /rule "Stuckish": unknown status/],
     ["move to history of a transient status", { ExportInProgress: { action: "moveToHistory" } }, /only archivable statuses .* can be moved to history/],
-    ["an unknown action", { Processed: { action: "delete" } }, /"action" must be "revert" or "moveToHistory"/],
-    ["a malformed duration", { Processed: { stuckAfter: "24h" } }, /"24h" is not an ISO-8601 duration/],
+    ["an unknown action", { Processed: { action: "delete" } }, /"action" must be "revert", "moveToHistory" or "flag"/],
+    ["hold of the wrong type", { Processed: { hold: 500 } }, /rule "Processed": "hold" must be false, true \(the defaults\) or \{"maxTasks"/],
+    ["hold with a misspelt field", { Processed: { hold: { maxtasks: 5 } } }, /"hold" has unknown field\(s\) "maxtasks"; allowed: maxTasks, maxShare/],
+    ["hold with a negative count", { Processed: { hold: { maxTasks: -1 } } }, /"hold.maxTasks" must be a whole number from 0 to 2147483647, got -1/],
+    ["hold with a fractional count", { Processed: { hold: { maxTasks: 2.5 } } }, /"hold.maxTasks" must be a whole number/],
+    ["hold with a share above 1", { Processed: { hold: { maxShare: 1.5 } } }, /"hold.maxShare" must be a number above 0 and at most 1.*got 1.5/],
+    ["hold with a share of 0", { Processed: { hold: { maxShare: 0 } } }, /"hold.maxShare" must be a number above 0/],
+    ["hold that sets no limit", { Processed: { hold: {} } }, /"hold" sets no limit; give "maxTasks" and\/or "maxShare", or write "hold": false/],
+    ["an override's bad hold", { Processed: { workspaces: [{ workspaceIds: [4], stuckAfter: "PT1H", hold: { maxShare: "half" } }] } }, /workspaces\[0\]: "hold.maxShare" must be a number/],
+    ["a malformed duration", { Processed: { stuckAfter: "24h" } }, /"stuckAfter" is not an ISO-8601 duration; write e.g. "PT30M", "PT2H" or "P1D", got "24h"/],
     ["a zero duration", { Processed: { stuckAfter: "PT0S" } }, /must be at least one second long/],
     ["a negative duration", { Processed: { stuckAfter: "-PT1H" } }, /must be at least one second long/],
     ["a month (varies in length)", { Processed: { stuckAfter: "P1M" } }, /uses months or years/],
@@ -91,7 +99,7 @@ describe("invariants checked at start-up", () => {
     ["enabled not boolean", { Processed: { enabled: "no" } }, /"enabled" must be true or false/],
     ["workspace ids not positive integers", { Processed: { workspaces: [{ workspaceIds: [0, 1.5], stuckAfter: "PT1H" }] } }, /"workspaceIds" must be a non-empty list of positive integer/],
     ["a workspace listed twice", { Processed: { workspaces: [{ workspaceIds: [4], stuckAfter: "PT1H" }, { workspaceIds: [4], stuckAfter: "PT2H" }] } }, /workspace 4 appears in more than one override/],
-    ["an override without a threshold", { Processed: { workspaces: [{ workspaceIds: [4] }] } }, /workspaces\[0\]: "stuckAfter" expected an ISO-8601 duration/],
+    ["an override without a threshold", { Processed: { workspaces: [{ workspaceIds: [4] }] } }, /workspaces\[0\]: "stuckAfter" must be an ISO-8601 duration/],
   ])("%s is refused with a message naming the rule", (_, overrides, message) => {
     const problems = problemsOf(overrides);
     expect(problems.join("\n")).toMatch(message);
@@ -103,5 +111,62 @@ describe("invariants checked at start-up", () => {
 
   it("accepts a rule for an archivable status that reverts to a stable one", () => {
     expect(rule(buildRules({ ExportCompleted: { action: "revert", revertTo: "ToReview" } }), S.ExportCompleted)?.action).toMatchObject({ kind: "revert", to: S.ToReview });
+  });
+});
+
+describe("hold (the circuit breaker of each probe)", () => {
+  it("is on by default for reverts, off for move-to-history and for report-only rules", () => {
+    const rules = buildRules({ QueuedForExport: { action: "flag" } });
+    expect(rule(rules, S.ProcessingInProgress)?.hold).toEqual(DEFAULT_HOLD);
+    expect(DEFAULT_HOLD).toEqual({ maxTasks: 500, maxShare: 0.1 });
+    expect(rule(rules, S.Processed)?.hold).toBeNull();
+    expect(rule(rules, S.QueuedForExport)?.hold).toBeNull();
+  });
+
+  it("is configured per rule: false switches it off, true asks for the defaults, an object names its limits", () => {
+    const rules = buildRules({
+      ProcessingInProgress: { hold: false },
+      Processed: { hold: true },
+      QueuedForProcessing: { hold: { maxTasks: 50 } },
+      QueuedForExport: { hold: { maxShare: 0.25 } },
+    });
+    expect(rule(rules, S.ProcessingInProgress)?.hold).toBeNull();
+    expect(rule(rules, S.Processed)?.hold).toEqual(DEFAULT_HOLD);
+    expect(rule(rules, S.QueuedForProcessing)?.hold).toEqual({ maxTasks: 50, maxShare: null });
+    expect(rule(rules, S.QueuedForExport)?.hold).toEqual({ maxTasks: null, maxShare: 0.25 });
+  });
+
+  it("is inherited by a workspace override that omits it, and each override may set its own", () => {
+    const rules = buildRules({
+      ProcessingInProgress: {
+        hold: { maxTasks: 200 },
+        workspaces: [
+          { workspaceIds: [7], stuckAfter: "PT1H" },
+          { workspaceIds: [8], stuckAfter: "PT1H", hold: { maxTasks: 5 } },
+          { workspaceIds: [9], stuckAfter: "PT1H", hold: false },
+        ],
+      },
+    });
+    expect(rule(rules, S.ProcessingInProgress)?.workspaces.map((o) => o.hold)).toEqual([{ maxTasks: 200, maxShare: null }, { maxTasks: 5, maxShare: null }, null]);
+    expect(probesFor(rules).filter((p) => p.status === S.ProcessingInProgress).map((p) => p.hold)).toEqual([
+      { maxTasks: 200, maxShare: null },
+      { maxTasks: 5, maxShare: null },
+      null,
+      { maxTasks: 200, maxShare: null },
+    ]);
+  });
+
+  it("follows the final action when the rules change it and say nothing about hold", () => {
+    expect(rule(buildRules({ Processed: { action: "revert", revertTo: "ToReview" } }), S.Processed)?.hold).toEqual(DEFAULT_HOLD);
+    expect(rule(buildRules({ ProcessingInProgress: { action: "flag" } }), S.ProcessingInProgress)?.hold).toBeNull();
+  });
+});
+
+describe("report-only rules (action flag)", () => {
+  it("are accepted for transient and archivable statuses and described as changing nothing but the warning", () => {
+    const rules = buildRules({ ProcessingInProgress: { action: "flag" }, Processed: { action: "flag" } });
+    expect(rule(rules, S.ProcessingInProgress)?.action).toEqual({ kind: "flag" });
+    expect(rule(rules, S.Processed)?.action).toEqual({ kind: "flag" });
+    expect(describeAction({ kind: "flag" })).toMatch(/flag only .*status unchanged/);
   });
 });

@@ -27,7 +27,10 @@ export async function readOutboxEvents(db: Queryable, position: OutboxPosition, 
   const { rows } = await db.query<OutboxEventRow>(
     `SELECT e.id::text AS id, e.txid::text AS txid, e.task_id, t.organization_id, t.workspace_id, t.external_id, e.kind::text AS kind,
             e.from_status, e.to_status, e.reason, e.actor, e.sweep_id, e.request_id, e.stuck_since, e.created_at, e.details
-     FROM task_events e JOIN tasks t ON t.id = e.task_id
+     FROM task_events e
+     -- One primary-key lookup per event, read in index order (OFFSET 0 keeps the planner from
+     -- turning it into a join it misjudges: the snapshot functions defeat its row estimates).
+     CROSS JOIN LATERAL (SELECT t.organization_id, t.workspace_id, t.external_id FROM tasks t WHERE t.id = e.task_id OFFSET 0) t
      WHERE e.txid >= pg_snapshot_xmin($1::pg_snapshot)::text::bigint
        AND e.txid < pg_snapshot_xmax($2::pg_snapshot)::text::bigint
        AND (e.txid, e.id) > ($3::bigint, $4::bigint)

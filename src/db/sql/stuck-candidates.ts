@@ -1,4 +1,4 @@
-// The shared WHERE of every sweep statement: inbox tasks of one probe (SPEC §3) whose status is
+// The shared WHERE of every sweep statement: inbox tasks of one probe (docs/contract.md, "Rules") whose status is
 // older than the threshold by the DATABASE clock. It is a range scan of the partial index
 // tasks_inbox_status_changed_at_idx (status, status_changed_at) WHERE location = 'INBOX', so its
 // cost follows the stuck rows, not the table. test/integration/query-plan.test.ts holds it to that.

@@ -11,7 +11,7 @@
 import type { Queue } from "bullmq";
 import type pg from "pg";
 import type { Logger } from "pino";
-import { advanceOutboxCursor, claimDeliveryJob, currentSnapshot, ensureOutboxCursors, finishOutboxBatch, outboxPending, readOutboxCursor } from "../db/sql/outbox-cursors.js";
+import { advanceOutboxCursor, claimDeliveryJob, currentSnapshot, ensureOutboxCursors, finishOutboxBatch, readOutboxCursor } from "../db/sql/outbox-cursors.js";
 import { readOutboxEvents } from "../db/sql/read-outbox-events.js";
 import type { OutboxMetrics, OutboxTargetKind } from "../metrics/outbox-metrics.js";
 import { KEEP_COMPLETED, KEEP_FAILED, WEBHOOK_JOB } from "../queues/names.js";
@@ -99,8 +99,18 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
       const job = await queue.getJob(cursor.jobId);
       if (job && LIVE_JOB_STATES.has(await job.getState())) return;
     }
-    const [stats] = await outboxPending(options.pool, [{ target, organizationId }], 1);
-    if (!stats || stats.pending === 0) return;
+    // Under the target's lock (a job of another replica may be starting): is anything pending? An
+    // organization with nothing pending moves its position to now, so the window the next check
+    // reads stays as short as one interval instead of growing with every other organization's events.
+    const pending = await withTargetLock(options.pool, target, async (client) => {
+      const current = await readOutboxCursor(client, target);
+      if (current.snapTo !== null) return true; // a batch in progress
+      const snapTo = await currentSnapshot(client);
+      const next = await readOutboxEvents(client, { ...current, snapTo }, organizationId, 1);
+      if (next.length === 0) await finishOutboxBatch(client, target, snapTo);
+      return next.length > 0;
+    });
+    if (!pending.locked || !pending.value) return;
     const jobId = await claimDeliveryJob(options.pool, target, cursor.jobId);
     if (!jobId) return; // another replica named one first
     await queue.add(WEBHOOK_JOB, { organizationId }, { jobId, attempts: WEBHOOK_JOB_ATTEMPTS, backoff: { type: "webhook" }, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED });

@@ -10,6 +10,10 @@ export type LockResult<T> = { locked: true; value: T } | { locked: false };
 export async function withTargetLock<T>(pool: pg.Pool, target: string, work: (client: pg.PoolClient) => Promise<T>): Promise<LockResult<T>> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A connection that drops while checked out emits here (the pool listens only to idle ones);
+  // unheard, it would end the process. The query in flight fails on its own; the client is dropped.
+  const onError = (error: Error) => void (broken ??= error);
+  client.on("error", onError);
   try {
     const { rows } = await client.query<{ ok: boolean }>(targetLockSql("pg_try_advisory_lock"), [target]);
     if (!rows[0]?.ok) return { locked: false };
@@ -25,6 +29,7 @@ export async function withTargetLock<T>(pool: pg.Pool, target: string, work: (cl
     broken ??= error as Error;
     throw error;
   } finally {
+    client.off("error", onError);
     client.release(broken);
   }
 }

@@ -13,7 +13,8 @@ import { createLogger } from "../../src/logger.js";
 import { EVENTS_QUEUE } from "../../src/queues/names.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { testConfig } from "../support/config.js";
-import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { startTcpProxy } from "../support/tcp-proxy.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 const H = 3600;
@@ -157,5 +158,24 @@ describe("the events queue", () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(await jobs()).toHaveLength(0);
     expect(await db.$queryRaw`SELECT target FROM outbox_cursors`).toEqual([]);
+  });
+  it("when PostgreSQL is cut away, the relay logs, counts and tries again; once it is back, every event is relayed", async () => {
+    const proxy = await startTcpProxy();
+    try {
+      const w = await start({ DATABASE_URL: proxy.url(testDatabaseUrl()) });
+      const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0 }]);
+      proxy.cut();
+      await db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) SELECT ${task}, 'REPROCESSED', 50, 30, 'during the outage ' || g, 'test' FROM generate_series(1, 3) g`;
+      const errors = async () => Number(/watchdog_outbox_relay_errors_total\{target="queue"\} (\d+)/.exec(await (await fetch(`${w.httpUrl}/metrics`)).text())?.[1] ?? 0);
+      await until(errors, (n) => n >= 2);
+      expect(await jobs()).toHaveLength(0);
+      proxy.restore();
+      const relayed = await until(jobs, (j) => j.length === 3);
+      expect(relayed.map((j) => j.data.reason)).toEqual(["during the outage 1", "during the outage 2", "during the outage 3"]);
+    } finally {
+      await watchdog?.close();
+      watchdog = undefined;
+      await proxy.close();
+    }
   });
 });

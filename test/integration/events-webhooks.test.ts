@@ -147,9 +147,48 @@ describe("signed webhooks", () => {
     );
     const total = (await eventIds()).length;
     expect(total).toBe(10_000);
+    receiver.delayMs = 1; // each request open a little longer: two deliveries of one id would overlap
     await receiver.waitFor((r) => r.ids.size >= total, 60_000);
     expect(distinctIds()).toEqual(new Set(await eventIds()));
     expect(receiver.maxConcurrentPerId).toBe(1);
+    // Nothing crashed, so nothing was delivered twice at all (at least once allows it after a crash only).
+    expect(receiver.delivered).toHaveLength(total);
     expect(receiver.delivered.every((d) => d.verified)).toBe(true);
   }, 90_000);
+  it("shutdown with a delivery hanging: close() returns within WEBHOOK_TIMEOUT, twice is harmless, and no secret reaches a log line", async () => {
+    const lines: string[] = [];
+    const destination = { write: (line: string) => void lines.push(line) };
+    receiver.mode = "hang";
+    const w = await startWatchdog(
+      testConfig(prefix, { WEBHOOKS_JSON: webhooksJson(receiver, ORGS), OUTBOX_POLL_INTERVAL: "PT0.05S", WEBHOOK_TIMEOUT: "PT1S", LOG_LEVEL: "debug" }),
+      rules,
+      createLogger({ level: "debug", destination }),
+    );
+    await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 }]);
+    await sweep();
+    await receiver.waitFor((r) => r.attempts >= 1);
+    const started = performance.now();
+    await Promise.all([w.close(), w.close()]);
+    await w.close();
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(lines.some((l) => l.includes("webhook delivery failed"))).toBe(true); // the timed-out attempt
+    const all = lines.join("\n");
+    for (const org of ORGS) expect(all).not.toContain(receiver.secret(org).slice("whsec_".length, 20));
+  });
+  it("an organization with nothing pending keeps its position at the present, so its checks read only the latest events", async () => {
+    await start();
+    await insertTasks(db, Array.from({ length: 5 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 })));
+    await sweep();
+    await receiver.waitFor((r) => r.ids.size >= 5);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [row] = await db.$queryRaw<{ behind: boolean }[]>`
+        SELECT EXISTS (SELECT 1 FROM task_events e WHERE NOT pg_visible_in_snapshot(e.txid::text::xid8, c.snap_from::pg_snapshot)) AS behind
+        FROM outbox_cursors c WHERE c.target = 'webhook:8'`;
+      if (row && !row.behind) break;
+      if (Date.now() > deadline) throw new Error("webhook:8 never moved past organization 7's events");
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(receiver.delivered.every((d) => d.organizationId === 7)).toBe(true);
+  });
 });

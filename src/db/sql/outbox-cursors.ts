@@ -120,7 +120,8 @@ export async function outboxPending(db: Queryable, targets: readonly { target: s
      JOIN outbox_cursors c ON c.target = w.target
      CROSS JOIN LATERAL (
        SELECT count(*)::int AS pending, extract(epoch FROM now() - min(x.created_at))::float8 AS oldest FROM (
-         SELECT e.created_at FROM task_events e JOIN tasks t ON t.id = e.task_id
+         SELECT e.created_at FROM task_events e
+         CROSS JOIN LATERAL (SELECT t.organization_id FROM tasks t WHERE t.id = e.task_id OFFSET 0) t
          WHERE e.txid >= pg_snapshot_xmin(c.snap_from::pg_snapshot)::text::bigint
            AND NOT pg_visible_in_snapshot(e.txid::text::xid8, c.snap_from::pg_snapshot)
            AND (c.snap_to IS NULL OR NOT pg_visible_in_snapshot(e.txid::text::xid8, c.snap_to::pg_snapshot)

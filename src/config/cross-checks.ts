@@ -12,23 +12,56 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
+/**
+ * Variables this version no longer reads. A deployment that still sets them would otherwise bind
+ * the defaults silently (loopback, where nothing outside can reach it): refused, naming the new ones.
+ */
+const RETIRED: Record<string, string> = {
+  HOST: "HOST is no longer read: the HTTP server is two listeners now, set API_HOST (the external API) and OPS_HOST (health, metrics, Bull Board)",
+  PORT: "PORT is no longer read: the HTTP server is two listeners now, set API_PORT (the external API, default 3000) and OPS_PORT (health, metrics, Bull Board, default 3001)",
+};
+
+export function retiredSettingProblems(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(RETIRED)
+    .filter(([name]) => env[name] !== undefined && env[name] !== "")
+    .map(([, message]) => message);
+}
+
 export function crossSettingProblems(config: Partial<Config>): string[] {
+  const problems: string[] = [];
   const hasUser = config.bullBoardUser !== undefined;
   const hasPassword = config.bullBoardPassword !== undefined;
-  return hasUser === hasPassword
-    ? []
-    : [`BULL_BOARD_USER and BULL_BOARD_PASSWORD go together: set both (Basic auth for /admin/queues) or neither`];
+  if (hasUser !== hasPassword) problems.push(`BULL_BOARD_USER and BULL_BOARD_PASSWORD go together: set both (Basic auth for /admin/queues) or neither`);
+  problems.push(...clusterProblems(config));
+  return problems;
+}
+
+/**
+ * On a Redis Cluster every key of one queue must live in one hash slot (BullMQ's scripts touch
+ * several at once): only a prefix that is a hash tag, `{…}` first, guarantees that.
+ */
+function clusterProblems(config: Partial<Config>): string[] {
+  if (config.redisClusterNodes === undefined) return [];
+  const problems: string[] = [];
+  if (config.queuePrefix !== undefined && !/^\{[^{}]+\}/.test(config.queuePrefix)) {
+    problems.push(`QUEUE_PREFIX=${JSON.stringify(config.queuePrefix)} must start with a braced hash tag on a Redis Cluster (REDIS_CLUSTER_NODES is set), e.g. QUEUE_PREFIX={watchdog}, so that each queue's keys share one slot`);
+  }
+  if (config.redisUrl !== undefined) {
+    const db = new URL(config.redisUrl).pathname.replace(/^\//, "");
+    if (db !== "" && db !== "0") problems.push(`REDIS_URL selects database ${db}; a Redis Cluster has database 0 only (REDIS_CLUSTER_NODES is set): drop the /${db}`);
+  }
+  return problems;
 }
 
 /**
  * Checked by the worker before it listens (not by every command: `migrate` or `stuck` serve
- * nothing): an HTTP server beyond loopback must not serve the board without credentials.
+ * nothing): an ops listener beyond loopback must not serve the board without credentials.
  */
-export function exposureProblems(config: Pick<Config, "host" | "bullBoardUser" | "bullBoardPassword">): string[] {
+export function exposureProblems(config: Pick<Config, "opsHost" | "bullBoardUser" | "bullBoardPassword">): string[] {
   if (config.bullBoardUser !== undefined && config.bullBoardPassword !== undefined) return [];
-  if (isLoopbackHost(config.host)) return [];
+  if (isLoopbackHost(config.opsHost)) return [];
   return [
-    `HOST=${JSON.stringify(config.host)} exposes the HTTP server beyond this machine, and Bull Board (/admin/queues) has no credentials: ` +
-      `set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback HOST (127.0.0.1, ::1, localhost)`,
+    `OPS_HOST=${JSON.stringify(config.opsHost)} exposes the ops listener beyond this machine, and Bull Board (/admin/queues) has no credentials: ` +
+      `set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback OPS_HOST (127.0.0.1, ::1, localhost)`,
   ];
 }

@@ -6,6 +6,7 @@ import { Duration } from "luxon";
 import { z } from "zod";
 import { durationSeconds, type DurationBound } from "../domain/duration.js";
 import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
+import { clusterNodes } from "./cluster-nodes.js";
 
 export interface Setting<T = unknown> {
   readonly env: string;
@@ -104,6 +105,12 @@ export const SETTINGS = {
     secret: true,
     schema: connectionUrl({ schemes: ["redis", "rediss"], example: "redis://[USER:PASSWORD@]HOST:6379/0" }),
   },
+  redisClusterNodes: {
+    env: "REDIS_CLUSTER_NODES",
+    doc: "Redis Cluster seed nodes, `host:port,host:port,…`. Set, every connection is an ioredis Cluster client; user, password and TLS (`rediss:`) then come from REDIS_URL, whose host is not used, and QUEUE_PREFIX must be braced (`{watchdog}`).",
+    default: undefined,
+    schema: clusterNodes,
+  },
   queuePrefix: {
     env: "QUEUE_PREFIX",
     doc: "Prefix of every BullMQ key. Use `{watchdog}` (with braces) on a Redis Cluster.",
@@ -122,16 +129,28 @@ export const SETTINGS = {
     default: "false",
     schema: boolean(),
   },
-  host: {
-    env: "HOST",
-    doc: "Address the HTTP server binds. Loopback by default; `0.0.0.0` exposes it.",
+  apiHost: {
+    env: "API_HOST",
+    doc: "Address the external API listener binds (`PATCH …/restartprocessing` and the read API). Loopback by default; `0.0.0.0` exposes it.",
     default: "127.0.0.1",
     schema: text(),
   },
-  port: {
-    env: "PORT",
-    doc: "HTTP port for health, metrics, Bull Board and the API (0 picks a free port).",
+  apiPort: {
+    env: "API_PORT",
+    doc: "Port of the external API listener (0 picks a free port).",
     default: "3000",
+    schema: integer(0, 65535),
+  },
+  opsHost: {
+    env: "OPS_HOST",
+    doc: "Address the ops listener binds (`/healthz`, `/readyz`, `/health/sweeps`, `/metrics`, Bull Board). Loopback by default; beyond loopback Bull Board needs BULL_BOARD_USER and BULL_BOARD_PASSWORD.",
+    default: "127.0.0.1",
+    schema: text(),
+  },
+  opsPort: {
+    env: "OPS_PORT",
+    doc: "Port of the ops listener (0 picks a free port).",
+    default: "3001",
     schema: integer(0, 65535),
   },
   sweepIntervalMs: {
@@ -184,7 +203,7 @@ export const SETTINGS = {
   },
   bullBoardUser: {
     env: "BULL_BOARD_USER",
-    doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when HOST is not loopback.",
+    doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when OPS_HOST is not loopback.",
     default: undefined,
     schema: text(),
   },

@@ -166,7 +166,7 @@ describe("the events queue", () => {
       const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0 }]);
       proxy.cut();
       await db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) SELECT ${task}, 'REPROCESSED', 50, 30, 'during the outage ' || g, 'test' FROM generate_series(1, 3) g`;
-      const errors = async () => Number(/watchdog_outbox_relay_errors_total\{target="queue"\} (\d+)/.exec(await (await fetch(`${w.httpUrl}/metrics`)).text())?.[1] ?? 0);
+      const errors = async () => Number(/watchdog_outbox_relay_errors_total\{target="queue"\} (\d+)/.exec(await (await fetch(`${w.opsUrl}/metrics`)).text())?.[1] ?? 0);
       await until(errors, (n) => n >= 2);
       expect(await jobs()).toHaveLength(0);
       proxy.restore();

@@ -92,7 +92,7 @@ describe("signed webhooks", () => {
     const [job] = await queue.getJobs(["delayed", "active", "waiting"]);
     expect(job?.failedReason ?? (await queue.getJob(job!.id!))?.failedReason).toMatch(/not delivered: http:\/\/127\.0\.0\.1:\d+\/hooks\/7 answered 503; attempt \d+/);
     await queue.close();
-    const metrics = await (await fetch(`${w.httpUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${w.opsUrl}/metrics`)).text();
     expect(metrics).toMatch(/watchdog_events_delivered_total\{target="webhook",outcome="failed"\} [1-9]/);
     expect(metrics).toMatch(/watchdog_outbox_pending_events\{target="webhook"\} 10/);
     expect(metrics).toMatch(/watchdog_outbox_oldest_pending_age_seconds\{target="webhook"\} [0-9.]+/);
@@ -105,7 +105,7 @@ describe("signed webhooks", () => {
     expect(distinctIds()).toEqual(new Set(await eventIds()));
     const ofTask = receiver.delivered.filter((d) => d.body.data.taskId === task).map((d) => d.body.data.kind);
     expect(ofTask).toEqual(["AUTO_REVERTED", "REPROCESSED"]);
-    const after = await (await fetch(`${w.httpUrl}/metrics`)).text();
+    const after = await (await fetch(`${w.opsUrl}/metrics`)).text();
     expect(after).toMatch(/watchdog_events_delivered_total\{target="webhook",outcome="delivered"\} 11/);
   });
 
@@ -128,7 +128,7 @@ describe("signed webhooks", () => {
     await receiver.waitFor((r) => r.delivered.length >= 2);
     await new Promise((r) => setTimeout(r, 300));
     expect([...distinctIds()].sort()).toEqual((await eventIds()).slice(1).sort());
-    const metrics = await (await fetch(`${w.httpUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${w.opsUrl}/metrics`)).text();
     expect(metrics).toMatch(/watchdog_events_delivered_total\{target="webhook",outcome="given_up"\} 1/);
   });
 

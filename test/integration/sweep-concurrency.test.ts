@@ -44,7 +44,7 @@ describe("when two worker processes run several sweeps at once over thousands of
     const total = 6000;
     await insertTasks(db, Array.from({ length: total }, (_, i) => ({ status: statuses[i % statuses.length]!, ageSeconds: 30 * H, workspaceId: 1 + (i % 7) })));
 
-    const env = { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, PORT: "0", SWEEP_SCHEDULE_ENABLED: "false", SWEEP_BATCH_SIZE: "200" };
+    const env = { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false", SWEEP_BATCH_SIZE: "200" };
     const workers: CliProcess[] = [runCli(["start"], env), runCli(["start"], env)];
     const redis = createRedis(testRedisUrl());
     const queue = new Queue<SweepJobData>(SWEEP_QUEUE, { connection: redis, prefix });

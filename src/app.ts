@@ -58,7 +58,12 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
 
   try {
     // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
-    const db = createDb(config.databaseUrl, { max: config.reprocessConcurrency + 5 });
+    const db = createDb(config.databaseUrl, {
+      max: config.reprocessConcurrency + 5,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      logger,
+    });
     cleanups.push({ name: "postgres", run: () => db.$disconnect() });
     const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
     redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
@@ -72,7 +77,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       await unscheduleSweep(sweepQueue);
     }
     // The outbox relay's own connections (session advisory locks per target) and its producers.
-    const outboxPool = createOutboxPool(config.databaseUrl, config.webhookConcurrency + 2, logger);
+    const outboxPool = createOutboxPool(config.databaseUrl, config.webhookConcurrency + 2, logger, { statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
     cleanups.push({ name: "outbox pool", run: () => outboxPool.end() });
     const eventsQueue = config.eventsQueueEnabled ? createEventsQueue(redis, config.queuePrefix) : null;
     if (eventsQueue) cleanups.push({ name: "events queue", run: () => eventsQueue.close() });

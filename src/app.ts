@@ -15,7 +15,9 @@ import { startHttpServer, type HttpServer } from "./http/server.js";
 import { apiRoutes, opsMounts, opsRoutes, type RouteDeps } from "./http/routes.js";
 import type { Route } from "./http/types.js";
 import { createMetrics } from "./metrics/metrics.js";
+import { coalesced } from "./metrics/coalesce.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
+import { findPauses } from "./db/sql/find-pauses.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
 import { buildInfo } from "./metrics/build-info.js";
 import { createOutboxMetrics } from "./metrics/outbox-metrics.js";
@@ -112,11 +114,16 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs,
       startedAtMs: await redisNowMs(redis),
     });
-    const metrics = createMetrics({ db, rules, queues: boardQueues, sweepHealth, logger, build: buildInfo(config.buildCommit) });
+    // The pause state (PostgreSQL) for /metrics and /health/sweeps: one query serves a second of requests.
+    const pauses = coalesced(1000, async () => (await findPauses(db)).open);
+    const metrics = createMetrics({ db, rules, queues: boardQueues, sweepHealth, pauses, logger, build: buildInfo(config.buildCommit) });
     const relayOptions = { eventsQueue, webhooks: webhooksQueue ? { queue: webhooksQueue, organizationIds: webhookEndpoints.map((e) => e.organizationId) } : null };
     const outboxMetrics = createOutboxMetrics({ registry: metrics.registry, pool: outboxPool, targets: relayTargets(relayOptions), logger });
+    // Sweeps of this process in progress: the relay and the webhook deliveries give way to them.
+    let sweeping = 0;
+    const deferWhile = () => sweeping > 0;
     // Before the workers: a target new to this database starts before the first event is written.
-    const relay = await startOutboxRelay({ pool: outboxPool, logger, metrics: outboxMetrics, intervalMs: config.outboxPollIntervalMs, batchSize: config.outboxBatchSize, ...relayOptions });
+    const relay = await startOutboxRelay({ pool: outboxPool, logger, metrics: outboxMetrics, intervalMs: config.outboxPollIntervalMs, batchSize: config.outboxBatchSize, deferWhile, ...relayOptions });
     cleanups.push({ name: "outbox relay", run: () => relay.close() });
     const hooks = sweepHooks({ metrics, redis, prefix: config.queuePrefix, logger });
 
@@ -131,6 +138,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       onBatch: hooks.onBatch,
       onSweep: hooks.onSweep,
     });
+    sweepWorker.on("active", () => void (sweeping += 1));
+    for (const finished of ["completed", "failed"] as const) sweepWorker.on(finished, () => void (sweeping = Math.max(0, sweeping - 1)));
     sweepWorker.on("failed", (job, error) => {
       hooks.onFailed(job?.data?.dryRun === true);
       logger.error({ jobId: job?.id, err: error }, "sweep failed");
@@ -164,6 +173,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
         logger,
         metrics: outboxMetrics,
         stopping: () => stopping,
+        deferWhile,
         connection: redis,
         prefix: config.queuePrefix,
       });
@@ -172,7 +182,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       cleanups.push({ name: "webhook worker", run: () => webhookWorker.close() });
     }
 
-    const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: boardQueues, sweepHealth, metrics, logger };
+    const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: boardQueues, sweepHealth, pauses, metrics, logger };
     const routes = { api: apiRoutes(routeDeps), ops: opsRoutes(routeDeps) };
     const api: HttpServer = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault: metrics.httpFault, routes: routes.api });
     cleanups.push({ name: "http (api)", run: () => api.close() });

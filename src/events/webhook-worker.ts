@@ -38,6 +38,8 @@ export interface WebhookDeliveryOptions {
   stopping: () => boolean;
   /** A job hands over after this long, so one busy organization does not hold a slot forever. */
   jobBudgetMs?: number;
+  /** True while this process sweeps: the job ends after its page and the relay restarts it later (see OutboxRelayOptions.deferWhile). */
+  deferWhile?: () => boolean;
 }
 
 /** A job is retried until its event is given up by time (WEBHOOK_RETRY_FOR), not by count. */
@@ -103,6 +105,7 @@ export function createWebhookProcessor(options: WebhookDeliveryOptions): Process
         }
         if (done > 0) await advanceOutboxCursor(client, target, snapTo, rows[done - 1]!, done);
         delivered += done;
+        if (options.deferWhile?.()) break; // a page at a time while this process sweeps
       }
       return delivered;
     });

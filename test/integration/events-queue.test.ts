@@ -15,6 +15,10 @@ import { runSweep } from "../../src/sweep/run-sweep.js";
 import { testConfig } from "../support/config.js";
 import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
+import { Registry } from "prom-client";
+import { startOutboxRelay } from "../../src/events/outbox-relay.js";
+import { createOutboxPool } from "../../src/events/outbox-pool.js";
+import { createOutboxMetrics } from "../../src/metrics/outbox-metrics.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 const H = 3600;
@@ -176,6 +180,32 @@ describe("the events queue", () => {
       await watchdog?.close();
       watchdog = undefined;
       await proxy.close();
+    }
+  });
+  it("while this process sweeps, the relay gives way; it catches up as soon as the sweep ends", async () => {
+    const logger = createLogger({ level: "silent" });
+    const pool = createOutboxPool(testDatabaseUrl(), 2, logger);
+    let sweeping = true;
+    const relay = await startOutboxRelay({
+      pool,
+      logger,
+      metrics: createOutboxMetrics({ registry: new Registry(), pool, targets: [], logger }),
+      intervalMs: 20,
+      batchSize: 100,
+      eventsQueue: queue,
+      webhooks: null,
+      deferWhile: () => sweeping,
+    });
+    try {
+      await insertTasks(db, Array.from({ length: 30 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H })));
+      await runSweep(db, rules, { sweepId: "s", dryRun: false, batchSize: 1000 });
+      await new Promise((r) => setTimeout(r, 300)); // 15 relay intervals
+      expect(await jobs()).toHaveLength(0);
+      sweeping = false;
+      await until(jobs, (j) => j.length === 30);
+    } finally {
+      await relay.close();
+      await pool.end();
     }
   });
 });

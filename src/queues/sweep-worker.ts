@@ -7,6 +7,7 @@ import { parseSweepJobData } from "../domain/sweep-request.js";
 import { runSweep, type SweepResult, type SweepOptions } from "../sweep/run-sweep.js";
 import { SWEEP_JOB, SWEEP_QUEUE } from "./names.js";
 import type { SweepJobData } from "./sweep-queue.js";
+import { queueTelemetry } from "./telemetry.js";
 
 export interface SweepWorkerDeps {
   db: Db;
@@ -42,5 +43,5 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
     return result;
   };
   // One sweep at a time per replica; replicas may overlap safely (rows are claimed with SKIP LOCKED).
-  return new Worker<SweepJobData, SweepResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1 });
+  return new Worker<SweepJobData, SweepResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
 }

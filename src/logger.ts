@@ -1,4 +1,5 @@
 import { pino, type Logger } from "pino";
+import { traceLogFields } from "./tracing/log-context.js";
 
 /** Paths whose values never reach a log line, wherever they appear. */
 export const REDACT_PATHS = [
@@ -48,7 +49,8 @@ function scrubbing(inner: pino.DestinationStream): pino.DestinationStream {
 }
 
 export function createLogger(options: { level: string; pretty?: boolean; destination?: pino.DestinationStream }): Logger {
-  const base = { level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { service: "task-watchdog" } };
+  // mixin: inside a traced request or job, each line carries its trace_id and span_id (none when tracing is off).
+  const base = { level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { service: "task-watchdog" }, mixin: traceLogFields };
   if (options.destination) return pino(base, scrubbing(options.destination));
   if (options.pretty) return pino(base, scrubbing(pino.transport({ target: "pino-pretty", options: { colorize: true } })));
   return pino(base, scrubbing(pino.destination({ dest: 1, sync: true })));

@@ -241,7 +241,7 @@ export const SETTINGS = {
   },
   buildCommit: {
     env: "WATCHDOG_COMMIT",
-    doc: "The commit this build was made from, shown as the `commit` label of `watchdog_build_info` (`unknown` when unset). The image sets it from its `WATCHDOG_COMMIT` build argument.",
+    doc: "The commit this build was made from, shown as the `commit` label of `watchdog_build_info` (`unknown` when unset); set it where you deploy, e.g. `WATCHDOG_COMMIT=$(git rev-parse --short HEAD)`.",
     default: undefined,
     schema: text(),
   },

@@ -15,7 +15,7 @@ import { startHttpServer, type HttpServer } from "./http/server.js";
 import { apiRoutes, opsMounts, opsRoutes, type RouteDeps } from "./http/routes.js";
 import type { Route } from "./http/types.js";
 import { createMetrics } from "./metrics/metrics.js";
-import { coalesced } from "./metrics/coalesce.js";
+import { coalesced } from "./lib/coalesce.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { findPauses } from "./db/sql/find-pauses.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";

@@ -2,13 +2,14 @@
 // The `watchdog` command. Every subcommand validates configuration first; see --help.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { isoDuration, parsePositiveDuration } from "../domain/duration.js";
+import { MAX_ID } from "../domain/ids.js";
 import { MAX_SETTING_DURATION } from "../config/settings.js";
 import { EXIT } from "./exit-codes.js";
 import { packageVersion } from "./version.js";
 import { ConfigError, redactUrl } from "../config/load-config.js";
 import { loadConfig } from "../config/load-config.js";
 import { migrate, MigrationError } from "../db/migrate.js";
-import { runWorkerProcess } from "../main.js";
+import { runWorkerProcess } from "../worker-process.js";
 import { CliError, loadContext } from "./context.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { printRules } from "./commands/rules.js";
@@ -28,7 +29,7 @@ const timeoutOption = (what: string, defaultMs: number) =>
   new Option("--timeout <duration>", what).argParser(durationOption).default(defaultMs, isoDuration(defaultMs / 1000));
 
 const idOption = (value: string): number => {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > 2_147_483_647) throw new InvalidArgumentError("must be a whole number from 1 to 2147483647");
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > MAX_ID) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_ID}`);
   return Number(value);
 };
 

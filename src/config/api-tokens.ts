@@ -2,6 +2,7 @@
 //   API_TOKENS=<token>:<organizationId>[,<token>:<organizationId>…]
 // Each token belongs to exactly one organization; an organization may have several tokens (so a
 // token can be rotated without downtime). Errors name the entry by position, never by value.
+import { MAX_ID } from "../domain/ids.js";
 
 export interface ApiToken {
   readonly token: string;
@@ -23,8 +24,8 @@ export function parseApiTokens(raw: string): { value: ApiToken[] } | { error: st
     const token = entry.slice(0, colon).trim();
     const org = entry.slice(colon + 1).trim();
     const organizationId = Number(org);
-    if (!/^\d+$/.test(org) || !Number.isSafeInteger(organizationId) || organizationId < 1 || organizationId > 2147483647) {
-      return problems.push(`${where} has an organization id that is not a whole number from 1 to 2147483647`);
+    if (!/^\d+$/.test(org) || !Number.isSafeInteger(organizationId) || organizationId < 1 || organizationId > MAX_ID) {
+      return problems.push(`${where} has an organization id that is not a whole number from 1 to ${MAX_ID}`);
     }
     if (token.length < MIN_TOKEN_LENGTH) return problems.push(`${where} has a token shorter than ${MIN_TOKEN_LENGTH} characters`);
     if (!TOKEN_CHARS.test(token)) return problems.push(`${where} has a token with characters outside A-Z a-z 0-9 - . _ ~ + / (and trailing =)`);

@@ -17,8 +17,9 @@
 import { z } from "zod";
 import { describeValue, formatIssues } from "../validation/zod-issues.js";
 
-/** PostgreSQL `integer`: ids beyond it can never match a row. */
-export const MAX_ID = 2_147_483_647;
+import { MAX_ID } from "./ids.js";
+
+export { MAX_ID };
 // The HTTP endpoint checks the same bound (it imports it), so a request is never accepted there and refused here.
 export const MAX_EXTERNAL_ID_LENGTH = 1000;
 export const MAX_REQUESTED_BY_LENGTH = 200;

@@ -1,7 +1,7 @@
 import type { RedisConnection } from "../queues/redis.js";
 import type { Db } from "../db/client.js";
-import { coalesced } from "../metrics/coalesce.js";
-import { withTimeout } from "../metrics/timeout.js";
+import { coalesced } from "../lib/coalesce.js";
+import { withTimeout } from "../lib/with-timeout.js";
 import type { Handler } from "./types.js";
 
 /** Liveness: the process is up and its event loop answers. */

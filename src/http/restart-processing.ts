@@ -16,7 +16,7 @@ import { findTask, type TaskRef } from "../db/sql/find-task.js";
 import { decideReprocess, thresholdSecondsFor } from "../domain/reprocess-guard.js";
 import type { Rule } from "../domain/rules.js";
 import type { ReprocessRequestOutcome } from "../metrics/metrics.js";
-import { withTimeout } from "../metrics/timeout.js";
+import { withTimeout } from "../lib/with-timeout.js";
 import { enqueueReprocess, type ReprocessJobData } from "../queues/reprocess-queue.js";
 import type { RedisConnection } from "../queues/redis.js";
 import { bearerToken, secretEquals } from "./credentials.js";

@@ -1,6 +1,6 @@
 import { describePause, type Pause } from "../domain/pause.js";
 import type { SweepHealth } from "../metrics/last-sweep.js";
-import { withTimeout } from "../metrics/timeout.js";
+import { withTimeout } from "../lib/with-timeout.js";
 import type { Handler } from "./types.js";
 
 /** Where /health/sweeps looks: the last sweep (Redis, shared by replicas), what it held (Redis), the pauses (PostgreSQL). */

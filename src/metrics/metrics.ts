@@ -15,8 +15,8 @@ import type { SweepResult } from "../sweep/run-sweep.js";
 import { pauseRule, type Pause } from "../domain/pause.js";
 import type { ReprocessJobOutcome } from "../queues/reprocess-worker.js";
 import type { SweepHealth } from "./last-sweep.js";
-import { coalesced } from "./coalesce.js";
-import { withTimeout } from "./timeout.js";
+import { coalesced } from "../lib/coalesce.js";
+import { withTimeout } from "../lib/with-timeout.js";
 
 /** How long one count of stuck tasks serves scrapes: several Prometheus servers cost one query. */
 export const STUCK_CACHE_MS = 5000;

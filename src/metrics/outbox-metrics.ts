@@ -6,7 +6,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { outboxPending, type PendingStats } from "../db/sql/outbox-cursors.js";
-import { withTimeout } from "./timeout.js";
+import { withTimeout } from "../lib/with-timeout.js";
 
 export type OutboxTargetKind = "queue" | "webhook";
 /** delivered (queue: added to the events queue; webhook: 2xx), failed (an attempt; retried), given_up. */

@@ -6,7 +6,7 @@
 import type { Job } from "bullmq";
 import type { Logger } from "pino";
 import type { BatchOutcome } from "../db/sql/revert-stuck-tasks.js";
-import { withTimeout } from "../metrics/timeout.js";
+import { withTimeout } from "../lib/with-timeout.js";
 
 /** What the job's progress holds; `byStatus` is keyed by status name. */
 export interface SweepProgress {

@@ -6,7 +6,7 @@ import { findPauses } from "../../db/sql/find-pauses.js";
 import { describePause, type Pause } from "../../domain/pause.js";
 import { formatDuration } from "../../domain/duration.js";
 import { readLastSweepCompletedMs, readLastSweepHeld, redisNowMs } from "../../metrics/last-sweep.js";
-import { withTimeout } from "../../metrics/timeout.js";
+import { withTimeout } from "../../lib/with-timeout.js";
 import { createRedis } from "../../queues/redis.js";
 import { table } from "../format.js";
 import { CliError } from "../context.js";

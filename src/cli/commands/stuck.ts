@@ -7,7 +7,7 @@ import { table } from "../format.js";
 
 /** Read-only: per rule, how many tasks are stuck right now and since when the oldest. */
 export async function printStuck(config: Config, rules: readonly Rule[], json: boolean): Promise<void> {
-  const db = createDb(config.databaseUrl, { max: 1 });
+  const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
     const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`) as [{ now: Date }];
     const report = [];

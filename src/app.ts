@@ -16,6 +16,7 @@ import { apiRoutes, opsMounts, opsRoutes, type RouteDeps } from "./http/routes.j
 import type { Route } from "./http/types.js";
 import { createMetrics } from "./metrics/metrics.js";
 import { coalesced } from "./lib/coalesce.js";
+import { closeWorkerWithin } from "./queues/close-worker.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { findPauses } from "./db/sql/find-pauses.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
@@ -46,6 +47,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   const webhookEndpoints = loadWebhookEndpoints(config);
   const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
   let stopping = false;
+  // Two bounded rounds of a worker's close (graceful, then disconnected) fit in the shutdown deadline.
+  const workerCloseMs = Math.floor(config.shutdownTimeoutMs / 3);
   const close = async () => {
     stopping = true;
     // Reverse order of start: stop taking work before closing what the work needs.
@@ -146,7 +149,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       logger.error({ jobId: job?.id, err: error }, "sweep failed");
     });
     sweepWorker.on("error", (error) => logger.error({ err: error }, "sweep worker error"));
-    cleanups.push({ name: "sweep worker", run: () => sweepWorker.close() });
+    cleanups.push({ name: "sweep worker", run: () => closeWorkerWithin(sweepWorker, workerCloseMs, logger) });
 
     // The processor logs one line per request with its outcome; here only the worker's own faults.
     const reprocessWorker = createReprocessWorker({
@@ -159,7 +162,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       onOutcome: metrics.reprocessJob,
     });
     reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
-    cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
+    cleanups.push({ name: "reprocess worker", run: () => closeWorkerWithin(reprocessWorker, workerCloseMs, logger) });
 
     if (webhooksQueue) {
       const webhookWorker = createWebhookWorker({
@@ -180,7 +183,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       });
       // Each failed delivery is logged by the processor; here only the worker's own faults.
       webhookWorker.on("error", (error) => logger.error({ err: error }, "webhook worker error"));
-      cleanups.push({ name: "webhook worker", run: () => webhookWorker.close() });
+      cleanups.push({ name: "webhook worker", run: () => closeWorkerWithin(webhookWorker, workerCloseMs, logger) });
     }
 
     const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: boardQueues, sweepHealth, pauses, metrics, logger };

@@ -73,6 +73,28 @@ describe("shutdown", () => {
     expect(counts.untouched).toBeGreaterThan(0);
   }, 60_000);
 
+  it("on SIGKILL mid-backlog, only whole batches are applied: every reverted task has its event, the rest are untouched", async () => {
+    const total = 30_000;
+    await insertTasks(db, Array.from({ length: total }, () => ({ status: S.QueuedForProcessing, ageSeconds: 3 * H })));
+    const worker = runCli(["start"], { ...env, SWEEP_BATCH_SIZE: "20", RULES_JSON: JSON.stringify({ QueuedForProcessing: { hold: false } }) });
+    await worker.waitForLog("watchdog started");
+    const queue = new Queue(SWEEP_QUEUE, { connection: { url: testRedisUrl() }, prefix });
+    await queue.add("sweep", {});
+    for (let n = 0; n === 0; ) n = ((await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM task_events`)[0]!).n;
+    worker.proc.kill("SIGKILL");
+    expect(await worker.exited).toEqual({ code: null, signal: "SIGKILL" });
+    await queue.close();
+    const [counts] = (await db.$queryRaw<{ events: number; reverted: number; untouched: number }[]>`
+      SELECT (SELECT count(*)::int FROM task_events) AS events,
+             count(*) FILTER (WHERE status = ${S.ProcessingFailed} AND auto_revert_count = 1 AND warning)::int AS reverted,
+             count(*) FILTER (WHERE status = ${S.QueuedForProcessing} AND auto_revert_count = 0 AND NOT warning)::int AS untouched
+      FROM tasks`) as [{ events: number; reverted: number; untouched: number }];
+    expect(counts.events).toBe(counts.reverted);
+    expect(counts.reverted % 20).toBe(0);
+    expect(counts.reverted + counts.untouched).toBe(total);
+    expect(counts.untouched).toBeGreaterThan(0);
+  }, 60_000);
+
   it("a second signal forces the exit while a batch is stuck, and the batch is rolled back whole", async () => {
     await insertTasks(db, Array.from({ length: 5000 }, () => ({ status: S.QueuedForProcessing, ageSeconds: 3 * H })));
     const worker = runCli(["start"], { ...env, SWEEP_BATCH_SIZE: "5" });

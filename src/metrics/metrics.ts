@@ -8,8 +8,9 @@ import type { Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Db } from "../db/client.js";
 import type { BatchOutcome } from "../db/sql/revert-stuck-tasks.js";
-import { countStuckTasks } from "../db/sql/count-stuck-tasks.js";
-import { probesFor, type Probe, type Rule } from "../domain/rules.js";
+import { countStuckByProbe } from "../db/sql/count-stuck-by-probe.js";
+import type { Rule } from "../domain/rules.js";
+import { statusPlansFor, type StatusPlan } from "../domain/sweep-plan.js";
 import { statusName } from "../domain/status.js";
 import type { SweepResult } from "../sweep/run-sweep.js";
 import type { SweepHealth } from "./last-sweep.js";
@@ -36,7 +37,7 @@ export interface MetricsDeps {
 export interface Metrics {
   registry: Registry;
   /** For createSweepWorker's onBatch: counts what a committed batch changed. */
-  onBatch(probe: Probe, outcomes: BatchOutcome[]): void;
+  onBatch(plan: StatusPlan, outcomes: BatchOutcome[]): void;
   /** For createSweepWorker's onSweep. */
   onSweep(result: SweepResult): void;
   /** The sweep worker's "failed" event. */
@@ -126,13 +127,13 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     ),
   });
 
-  const probes = probesFor(deps.rules);
+  const plans = statusPlansFor(deps.rules);
   const countStuck = cachedFor(STUCK_CACHE_MS, async () => {
     const counts = new Map<string, number>();
-    // One index range count per probe; workspace overrides of one status add up under its name.
-    for (const probe of probes) {
-      const { count } = await countStuckTasks(deps.db, probe, 0);
-      counts.set(probe.statusName, (counts.get(probe.statusName) ?? 0) + count);
+    // One statement per status, whatever its workspace overrides; they add up under its name.
+    for (const plan of plans) {
+      const { byProbe } = await countStuckByProbe(deps.db, plan, { sampleSize: 0, onlyUnflagged: plan.action.kind === "flag" });
+      counts.set(plan.statusName, [...byProbe.values()].reduce((n, c) => n + c.count, 0));
     }
     return counts;
   });
@@ -148,6 +149,38 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     }),
   });
 
+  const held = new Gauge({
+    name: "watchdog_tasks_held",
+    help: "Stuck tasks the last sweep of this process held (acted on none of: more stuck than the rule's hold limit), by status. 0 once the hold lifts.",
+    labelNames: ["status"],
+    registers,
+  });
+  const holds = new Counter({
+    name: "watchdog_sweep_holds_total",
+    help: "Sweeps of this process that held a status (dry runs not counted), by status.",
+    labelNames: ["status"],
+    registers,
+  });
+  const flagged = new Counter({
+    name: "watchdog_tasks_flagged_total",
+    help: "Tasks flagged by report-only rules in sweeps of this process (once per stuck episode), by status.",
+    labelNames: ["status"],
+    registers,
+  });
+  const escalated = new Counter({
+    name: "watchdog_tasks_escalated_total",
+    help: "Automatic reverts that reached ESCALATE_AFTER_REVERTS for their task (\"needs support\"), by the status they were stuck in.",
+    labelNames: ["status"],
+    registers,
+  });
+  const statusFailures = new Counter({
+    name: "watchdog_sweep_status_failures_total",
+    help: "Statuses whose sweep statement failed (the sweep went on with the others), by status.",
+    labelNames: ["status"],
+    registers,
+  });
+  for (const plan of plans) held.set({ status: plan.statusName }, 0);
+
   const queueJobs: Gauge = new Gauge({
     name: "watchdog_queue_jobs",
     help: "Jobs in each BullMQ queue, by queue and state.",
@@ -162,14 +195,22 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   return {
     registry,
-    onBatch(probe, outcomes) {
+    onBatch(plan, outcomes) {
       for (const o of outcomes) {
         if (o.count === 0) continue;
-        if (probe.action.kind === "revert") reverted.inc({ from: probe.statusName, to: statusName(o.toStatus ?? probe.status) }, o.count);
-        else movedToHistory.inc({ status: probe.statusName }, o.count);
+        if (plan.action.kind === "revert") reverted.inc({ from: plan.statusName, to: statusName(o.toStatus ?? plan.status) }, o.count);
+        else if (plan.action.kind === "moveToHistory") movedToHistory.inc({ status: plan.statusName }, o.count);
+        else flagged.inc({ status: plan.statusName }, o.count);
+        if (o.escalated > 0) escalated.inc({ status: plan.statusName }, o.escalated);
       }
     },
     onSweep(result) {
+      for (const status of Object.keys(result.failed)) statusFailures.inc({ status });
+      if (!result.dryRun && !result.interrupted) {
+        held.reset();
+        for (const plan of plans) held.set({ status: plan.statusName }, result.held[plan.statusName]?.stuck ?? 0);
+        for (const status of Object.keys(result.held)) holds.inc({ status });
+      }
       // What was stuck a moment ago may be fixed now: the next scrape counts again.
       if (!result.dryRun) countStuck.invalidate();
       const dryRun = String(result.dryRun);

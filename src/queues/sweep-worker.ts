@@ -11,6 +11,8 @@ export interface SweepWorkerDeps {
   db: Db;
   rules: readonly Rule[];
   batchSize: number;
+  /** ESCALATE_AFTER_REVERTS. */
+  escalateAfter?: number;
   logger: Logger;
   connection: ConnectionOptions;
   prefix: string;
@@ -29,6 +31,8 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
       sweepId: randomUUID(),
       dryRun,
       batchSize: deps.batchSize,
+      escalateAfter: deps.escalateAfter,
+      logger: deps.logger,
       shouldStop: deps.stopping,
       onBatch: deps.onBatch,
     });

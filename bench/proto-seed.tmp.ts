@@ -1,0 +1,13 @@
+import pg from "pg";
+import { migrate } from "../src/db/migrate.js";
+import { MIGRATIONS_DIR } from "../src/cli/paths.js";
+import { seedRange, freshenTransient, vacuumAnalyze } from "./seed.js";
+const url = "postgresql://postgres@127.0.0.1:5432/sweep_proto";
+await migrate(url, MIGRATIONS_DIR);
+const pool = new pg.Pool({ connectionString: url });
+await pool.query("TRUNCATE task_events, task_assignments, tasks RESTART IDENTITY CASCADE");
+await seedRange(pool, 1, 1_000_000);
+await freshenTransient(pool);
+await vacuumAnalyze(pool);
+console.log("seeded");
+await pool.end();

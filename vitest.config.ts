@@ -1,9 +1,10 @@
 import { defineConfig } from "vitest/config";
 
 // `npm test` needs Node, Redis and PostgreSQL only. The system checks (test/packaging: the
-// Dockerfile's steps and docker-compose; test/e2e: Bull Board in a real Chromium) need more and
+// Dockerfile's steps and docker-compose; test/e2e: Bull Board in a real Chromium; test/deploy:
+// promtool and `kubectl kustomize` against deploy/ and a real /metrics scrape) need more and
 // run under `npm run test:system`, which .ci/run runs too: their failure fails CI all the same.
-const SYSTEM = ["test/packaging/**", "test/e2e/**"];
+const SYSTEM = ["test/packaging/**", "test/e2e/**", "test/deploy/**"];
 
 export default defineConfig({
   test: {

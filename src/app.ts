@@ -20,6 +20,7 @@ import { restartProcessing, RESTART_PROCESSING_PATH } from "./http/restart-proce
 import { createMetrics } from "./metrics/metrics.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
+import { buildInfo } from "./metrics/build-info.js";
 
 export interface Watchdog {
   readonly httpUrl: string;
@@ -74,7 +75,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs,
       startedAtMs: await redisNowMs(redis),
     });
-    const metrics = createMetrics({ db, rules, queues: [sweepQueue, reprocessQueue], sweepHealth, logger });
+    const metrics = createMetrics({ db, rules, queues: [sweepQueue, reprocessQueue], sweepHealth, logger, build: buildInfo(config.buildCommit) });
     const hooks = sweepHooks({ metrics, redis, prefix: config.queuePrefix, logger });
 
     const sweepWorker = createSweepWorker({
@@ -105,6 +106,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       host: config.host,
       port: config.port,
       logger,
+      onFault: metrics.httpFault,
       routes: [
         { method: "GET", path: "/healthz", handler: healthz },
         { method: "GET", path: "/readyz", handler: readyz({ db, redis }) },

@@ -179,6 +179,12 @@ export const SETTINGS = {
     secret: true,
     parse: parseApiTokens,
   } satisfies Setting<ApiToken[]>,
+  buildCommit: {
+    env: "WATCHDOG_COMMIT",
+    doc: "The commit this build was made from, shown as the `commit` label of `watchdog_build_info` (`unknown` when unset). The image sets it from its `WATCHDOG_COMMIT` build argument.",
+    default: undefined,
+    parse: text,
+  } satisfies Setting<string>,
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -1,4 +1,4 @@
-// What counts as stuck, and where a stuck task goes (SPEC §3). Pure: no I/O, no clock.
+// What counts as stuck, and where a stuck task goes (docs/contract.md, "Rules"). Pure: no I/O, no clock.
 import { describeStatuses, findStatus, statusName, TaskStatus, type StatusInfo } from "./status.js";
 import { parsePositiveDuration } from "./duration.js";
 
@@ -98,7 +98,7 @@ const HOLD_EXAMPLE = `false, true (the defaults) or {"maxTasks": 500, "maxShare"
 
 /**
  * The effective rules: the defaults with `overrides` applied, checked against the invariants of
- * SPEC §3. Throws RulesError listing every problem, each naming its rule and how to fix it.
+ * docs/contract.md ("Rules"). Throws RulesError listing every problem, each naming its rule and how to fix it.
  */
 export function buildRules(overrides: RuleOverrides = {}): Rule[] {
   const problems: string[] = [];

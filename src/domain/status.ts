@@ -1,4 +1,4 @@
-// The TaskStatus lifecycle (SPEC §2). Numeric codes are the platform's public contract.
+// The TaskStatus lifecycle (docs/contract.md, "Statuses"). Numeric codes are the platform's public contract.
 
 export type StatusKind = "transient" | "stable" | "archivable";
 

@@ -1,6 +1,7 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
+import { parseRequestTarget } from "./request-target.js";
 import type { HttpOutput, Mount, Route } from "./types.js";
 
 export interface HttpServer {
@@ -9,31 +10,56 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-/** A small HTTP server: exact-path routes of plain handlers, plus raw mounts by prefix. */
-export async function startHttpServer(options: { host: string; port: number; routes: Route[]; mounts?: Mount[]; logger: Logger }): Promise<HttpServer> {
-  const { routes, mounts = [], logger } = options;
-  const server = createServer((req, res) => {
-    const started = performance.now();
-    const url = new URL(req.url ?? "/", "http://localhost");
-    res.on("finish", () => {
-      logger.info({ req: { method: req.method, path: url.pathname }, status: res.statusCode, ms: Math.round(performance.now() - started) }, "http request");
-    });
-    const mount = mounts.find((m) => url.pathname === m.prefix || url.pathname.startsWith(`${m.prefix}/`));
-    if (mount) return mount.handle(req, res);
+/** What went wrong before or around a handler; counted by the caller (a metric). */
+export type HttpFault = "bad_target" | "client_error" | "listener_threw" | "handler_failed";
 
-    const samePath = routes.filter((r) => r.path === url.pathname);
-    const route = samePath.find((r) => r.method === req.method);
-    const respond = (out: HttpOutput) => send(res, out);
-    if (!route) {
-      if (samePath.length > 0) return respond({ status: 405, headers: { allow: samePath.map((r) => r.method).join(", ") }, body: { error: `use ${samePath.map((r) => r.method).join(" or ")}` } });
-      return respond({ status: 404, body: { error: "not found" } });
+export interface HttpServerOptions {
+  host: string;
+  port: number;
+  routes: Route[];
+  mounts?: Mount[];
+  logger: Logger;
+  onFault?: (fault: HttpFault) => void;
+}
+
+/**
+ * A small HTTP server: exact-path routes of plain handlers, plus raw mounts by prefix. Nothing a
+ * client sends can throw out of the request listener (an uncaught exception there ends the
+ * process): a target that cannot be parsed is a 400, a listener or handler that throws is a 500,
+ * and a request Node's parser refuses (`clientError`) is a 400 and a closed connection.
+ */
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const { logger } = options;
+  const fault = (kind: HttpFault) => {
+    try {
+      options.onFault?.(kind);
+    } catch {
+      // counting must never be what breaks a request
     }
-    Promise.resolve()
-      .then(() => route.handler({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers }))
-      .then(respond, (error: unknown) => {
-        logger.error({ err: error, path: url.pathname }, "http handler failed");
-        respond({ status: 500, body: { error: "internal error" } });
-      });
+  };
+  const server = createServer((req, res) => {
+    try {
+      dispatch(options, fault, req, res);
+    } catch (error) {
+      fault("listener_threw");
+      logger.error({ err: error, method: req.method }, "http request listener failed");
+      try {
+        send(res, { status: 500, body: { error: "internal error" } });
+      } catch {
+        res.destroy();
+      }
+    }
+  });
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    fault("client_error");
+    logger.debug({ err: { code: error.code, message: error.message } }, "malformed http request refused");
+    // A reset or timed-out peer gets no answer; anything else a 400 (431 for oversized headers) and the close.
+    if (error.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
@@ -59,8 +85,47 @@ export async function startHttpServer(options: { host: string; port: number; rou
   };
 }
 
-function send(res: import("node:http").ServerResponse, out: HttpOutput): void {
-  if (res.headersSent) return;
+function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, req: IncomingMessage, res: ServerResponse): void {
+  const { routes, mounts = [], logger } = options;
+  const started = performance.now();
+  const target = parseRequestTarget(req.url);
+  res.on("finish", () => {
+    logger.info({ req: { method: req.method, path: target?.path ?? null }, status: res.statusCode, ms: Math.round(performance.now() - started) }, "http request");
+  });
+  const respond = (out: HttpOutput) => send(res, out);
+  if (!target) {
+    fault("bad_target");
+    return respond({ status: 400, headers: { connection: "close" }, body: { error: "bad request target" } });
+  }
+  const mount = mounts.find((m) => target.path === m.prefix || target.path.startsWith(`${m.prefix}/`));
+  if (mount) return mount.handle(req, res);
+
+  const samePath = routes.filter((r) => r.path === target.path);
+  const route = samePath.find((r) => r.method === req.method);
+  if (!route) {
+    if (samePath.length > 0) return respond({ status: 405, headers: { allow: samePath.map((r) => r.method).join(", ") }, body: { error: `use ${samePath.map((r) => r.method).join(" or ")}` } });
+    return respond({ status: 404, body: { error: "not found" } });
+  }
+  Promise.resolve()
+    .then(() => route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers }))
+    .then(respond, (error: unknown) => {
+      fault("handler_failed");
+      logger.error({ err: error, path: target.path }, "http handler failed");
+      respond({ status: 500, body: { error: "internal error" } });
+    })
+    .catch((error: unknown) => {
+      // send() itself failed (e.g. a header value a handler built is invalid): the socket is all that is left.
+      fault("listener_threw");
+      logger.error({ err: error, path: target.path }, "http response failed");
+      res.destroy();
+    });
+}
+
+function send(res: ServerResponse, out: HttpOutput): void {
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
   const headers: Record<string, string> = { ...out.headers };
   let payload: string | undefined;
   if (typeof out.body === "string") {

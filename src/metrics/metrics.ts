@@ -32,6 +32,13 @@ export interface MetricsDeps {
   queues: readonly Queue[];
   sweepHealth: () => Promise<SweepHealth>;
   logger: Logger;
+  /** For watchdog_build_info. */
+  build: BuildInfo;
+}
+
+export interface BuildInfo {
+  version: string;
+  commit: string;
 }
 
 export interface Metrics {
@@ -43,11 +50,16 @@ export interface Metrics {
   /** The sweep worker's "failed" event. */
   onSweepFailed(dryRun: boolean): void;
   reprocessRequest(outcome: ReprocessOutcome): void;
+  /** The HTTP server's onFault: a request refused before a handler, or a handler that threw. */
+  httpFault(kind: string): void;
 }
 
 export function createMetrics(deps: MetricsDeps): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client names these gauges `_total`, which Prometheus reserves for counters (`promtool check
+  // metrics` refuses them); each is the sum of its labelled twin (nodejs_active_handles{type}, …).
+  for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) registry.removeSingleMetric(name);
   const registers = [registry];
 
   const collectErrors = new Counter({
@@ -101,6 +113,12 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ["outcome"],
     registers,
   });
+  const httpFaults = new Counter({
+    name: "watchdog_http_faults_total",
+    help: "HTTP requests that never reached a handler or whose handler threw, by kind (bad_target, client_error, handler_failed, listener_threw).",
+    labelNames: ["kind"],
+    registers,
+  });
 
   // Both sweep gauges come from one Redis round trip per scrape (collectors run concurrently).
   const sweepHealth = cachedFor(1000, deps.sweepHealth);
@@ -128,14 +146,20 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
 
   const plans = statusPlansFor(deps.rules);
+  // One cached read per scrape serves both gauges below: the count and the oldest entry time per status.
   const countStuck = cachedFor(STUCK_CACHE_MS, async () => {
-    const counts = new Map<string, number>();
+    const byStatus = new Map<string, { count: number; oldestSinceMs: number | null }>();
     // One statement per status, whatever its workspace overrides; they add up under its name.
     for (const plan of plans) {
-      const { byProbe } = await countStuckByProbe(deps.db, plan, { sampleSize: 0, onlyUnflagged: plan.action.kind === "flag" });
-      counts.set(plan.statusName, [...byProbe.values()].reduce((n, c) => n + c.count, 0));
+      const { byProbe } = await countStuckByProbe(deps.db, plan, { sampleSize: 0 });
+      const entry = { count: 0, oldestSinceMs: null as number | null };
+      for (const { count, oldestSince } of byProbe.values()) {
+        entry.count += count;
+        if (oldestSince !== null) entry.oldestSinceMs = Math.min(entry.oldestSinceMs ?? Infinity, oldestSince.getTime());
+      }
+      byStatus.set(plan.statusName, entry);
     }
-    return counts;
+    return byStatus;
   });
   const stuck: Gauge = new Gauge({
     name: "watchdog_tasks_stuck",
@@ -143,11 +167,40 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ["status"],
     registers,
     collect: guarded("tasks_stuck", () => stuck, async () => {
-      const counts = await countStuck();
+      const byStatus = await countStuck();
       stuck.reset();
-      for (const [status, count] of counts) stuck.set({ status }, count);
+      for (const [status, { count }] of byStatus) stuck.set({ status }, count);
     }),
   });
+  const oldestStuckAge: Gauge = new Gauge({
+    name: "watchdog_oldest_stuck_age_seconds",
+    help: "Seconds since the oldest stuck task of each status entered it (0 when none is stuck). Compare with watchdog_rule_stuck_after_seconds: far above it, the sweep is not acting.",
+    labelNames: ["status"],
+    registers,
+    collect: guarded("oldest_stuck_age", () => oldestStuckAge, async () => {
+      const byStatus = await countStuck();
+      // The entry time is cached with the count; the age is taken now, so it keeps growing between queries.
+      const nowMs = Date.now();
+      oldestStuckAge.reset();
+      for (const [status, { oldestSinceMs }] of byStatus) oldestStuckAge.set({ status }, oldestSinceMs === null ? 0 : Math.max(0, (nowMs - oldestSinceMs) / 1000));
+    }),
+  });
+  // Static: what each status's rule waits before acting, so alerts can compare ages with thresholds.
+  const ruleStuckAfter = new Gauge({
+    name: "watchdog_rule_stuck_after_seconds",
+    help: "The stuck threshold of each enabled rule (workspace overrides aside), by status and action (revert, moveToHistory, flag).",
+    labelNames: ["status", "action"],
+    registers,
+  });
+  for (const rule of deps.rules) if (rule.enabled) ruleStuckAfter.set({ status: statusName(rule.status), action: rule.action.kind }, rule.stuckAfterSeconds);
+
+  const buildInfo = new Gauge({
+    name: "watchdog_build_info",
+    help: "Always 1; the labels say which build runs: package version, Node version, and the commit the image was built from (WATCHDOG_COMMIT, else \"unknown\").",
+    labelNames: ["version", "node", "commit"],
+    registers,
+  });
+  buildInfo.set({ version: deps.build.version, node: process.version, commit: deps.build.commit }, 1);
 
   const held = new Gauge({
     name: "watchdog_tasks_held",
@@ -222,6 +275,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
     reprocessRequest(outcome) {
       reprocessRequests.inc({ outcome });
+    },
+    httpFault(kind) {
+      httpFaults.inc({ kind });
     },
   };
 }

@@ -2,7 +2,7 @@ import { Queue, type ConnectionOptions, type Job } from "bullmq";
 import { KEEP_COMPLETED, KEEP_FAILED, REPROCESS_JOB, REPROCESS_QUEUE } from "./names.js";
 
 /**
- * What a producer puts on `task-reprocess` (SPEC §5). Either `taskId`, or `externalId` together
+ * What a producer puts on `task-reprocess` (docs/contract.md, "Queues"). Either `taskId`, or `externalId` together
  * with `organizationId`. `organizationId` next to a `taskId` narrows the request to that
  * organization (a task of another organization is NotFound). See parseReprocessRequest for the rules.
  */

@@ -1,4 +1,5 @@
 // /metrics of the running worker: values that move when a sweep reverts and archives tasks.
+import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/domain/status.js";
@@ -100,5 +101,23 @@ describe("when a sweep reverts and archives stuck tasks", () => {
     expect(sample(text, "process_cpu_user_seconds_total")).toBeGreaterThan(0);
     expect(sample(text, "nodejs_heap_size_used_bytes")).toBeGreaterThan(0);
     expect(text).not.toMatch(/^watchdog_metrics_collect_errors_total\{/m);
+  });
+
+  it("reports the oldest stuck task's age per status, each rule's threshold, and which build runs", async () => {
+    await insertTasks(db, [
+      { status: S.QueuedForProcessing, ageSeconds: 3 * H },
+      { status: S.QueuedForProcessing, ageSeconds: 5 * H },
+      { status: S.QueuedForProcessing, ageSeconds: 60 }, // healthy: not stuck
+    ]);
+    // The stuck counts are cached a few seconds: wait for a fresh read.
+    await expect.poll(async () => sample(await scrape(), "watchdog_tasks_stuck", { status: "QueuedForProcessing" }), { timeout: 10_000, interval: 200 }).toBe(2);
+    const text = await scrape();
+    expect(sample(text, "watchdog_oldest_stuck_age_seconds", { status: "QueuedForProcessing" })).toBeGreaterThanOrEqual(5 * H);
+    expect(sample(text, "watchdog_oldest_stuck_age_seconds", { status: "QueuedForProcessing" })).toBeLessThan(5 * H + 60);
+    expect(sample(text, "watchdog_oldest_stuck_age_seconds", { status: "PreProcessingInProgress" })).toBe(0);
+    expect(sample(text, "watchdog_rule_stuck_after_seconds", { status: "QueuedForProcessing", action: "revert" })).toBe(2 * H);
+    expect(sample(text, "watchdog_rule_stuck_after_seconds", { status: "Processed", action: "moveToHistory" })).toBe(24 * H);
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(sample(text, "watchdog_build_info", { version, node: process.version, commit: "unknown" })).toBe(1);
   });
 });

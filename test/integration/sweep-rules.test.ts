@@ -1,4 +1,4 @@
-// Every rule of SPEC §3 against real PostgreSQL, at its boundaries. Fixtures are named by the
+// Every default rule (docs/contract.md, "Rules") against real PostgreSQL, at its boundaries. Fixtures are named by the
 // boundary they probe; time is moved by writing status_changed_at, never by sleeping.
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRules } from "../../src/domain/rules.js";

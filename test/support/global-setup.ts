@@ -30,14 +30,14 @@ export default async function setup(project: TestProject) {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new Error(`Redis is not reachable at ${REDIS_URL} (${(error as Error).message}). Start it (see ../shared/ENVIRONMENT.md or .ci/run); tests never skip.`);
+    throw new Error(`Redis is not reachable at ${REDIS_URL} (${(error as Error).message}). Start it (docs/development.md; .ci/run does it for CI); tests never skip.`);
   } finally {
     redis.disconnect();
   }
   try {
     await migrate(databaseUrl, MIGRATIONS_DIR);
   } catch (error) {
-    throw new Error(`PostgreSQL is not usable at ${ADMIN_URL} (${(error as Error).message}). Start it (see ../shared/ENVIRONMENT.md or .ci/run); tests never skip.`);
+    throw new Error(`PostgreSQL is not usable at ${ADMIN_URL} (${(error as Error).message}). Start it (docs/development.md; .ci/run does it for CI); tests never skip.`);
   }
   project.provide("databaseUrl", databaseUrl);
   project.provide("adminDatabaseUrl", ADMIN_URL);

@@ -20,7 +20,7 @@ export async function printStuck(config: Config, rules: readonly Rule[], json: b
     const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`) as [{ now: Date }];
     const report = [];
     for (const plan of statusPlansFor(rules)) {
-      const { byProbe } = await countStuckByProbe(db, plan, { onlyUnflagged: plan.action.kind === "flag" });
+      const { byProbe } = await countStuckByProbe(db, plan);
       let population: number | undefined;
       for (const [index, probe] of plan.probes.entries()) {
         const stuck = byProbe.get(index) ?? { count: 0, oldestSince: null, sampleTaskIds: [] };

@@ -65,23 +65,23 @@ export const notFlaggedThisEpisode = Prisma.sql`AND c.flagged_episode IS DISTINC
 
 /**
  * CTE `candidates`: up to `limit` stuck rows of the status, locked FOR UPDATE SKIP LOCKED (a row
- * another sweep or the platform holds is skipped). Workspace by workspace, oldest first within
- * each: one index range per stuck workspace, stopping as soon as the batch is full. The lock
- * re-checks status, location and status_changed_at on the row's newest version, so a task that
- * moved on (or moved and came back: a new episode) since the snapshot is left alone.
+ * another sweep or the platform holds is skipped, and the scan goes on past it). Workspace by
+ * workspace, oldest first within each: one index range per stuck workspace, pulled lazily, so the
+ * outer LIMIT stops the scans (and the locking) as soon as the batch is full. Locking re-checks the
+ * row's newest version against the range's conditions, so a task that moved on (or moved and came
+ * back: a new episode, younger than the threshold) since the snapshot is left alone.
  * Columns: id, status, previous_status, status_changed_at, auto_revert_count, probe, threshold_seconds.
  */
 export function candidatesCte(status: number, limit: number, extra: Prisma.Sql = Prisma.empty): Prisma.Sql {
   return Prisma.sql`candidates AS (
-      SELECT t.id, t.status, t.previous_status, t.status_changed_at, t.auto_revert_count, sw.probe, sw.seconds AS threshold_seconds
+      SELECT o.id, o.status, o.previous_status, o.status_changed_at, o.auto_revert_count, sw.probe, sw.seconds AS threshold_seconds
       FROM stuck_ws sw
       CROSS JOIN LATERAL (
-        SELECT c.id, c.status_changed_at FROM ${stuckRowsOf(status, extra)}
+        SELECT c.id, c.status, c.previous_status, c.status_changed_at, c.auto_revert_count
+        FROM ${stuckRowsOf(status, extra)}
         ORDER BY c.status_changed_at LIMIT ${limit}::int
+        FOR UPDATE OF c SKIP LOCKED
       ) o
-      JOIN tasks t ON t.id = o.id
-      WHERE t.location = 'INBOX' AND t.status = ${status}::smallint AND t.status_changed_at = o.status_changed_at
       LIMIT ${limit}::int
-      FOR UPDATE OF t SKIP LOCKED
     )`;
 }

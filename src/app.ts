@@ -17,6 +17,7 @@ import { bullBoardMount } from "./http/bull-board.js";
 import { metricsHandler } from "./http/metrics.js";
 import { sweepHealthHandler } from "./http/sweep-health.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./http/restart-processing.js";
+import { readApiRoutes } from "./http/read-api/routes.js";
 import { createMetrics } from "./metrics/metrics.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
@@ -117,6 +118,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
           path: RESTART_PROCESSING_PATH,
           handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, logger, onOutcome: metrics.reprocessRequest }),
         },
+        ...readApiRoutes({ tokens: config.apiTokens ?? [], db, rules }),
       ],
       mounts: [bullBoardMount({ queues: [sweepQueue, reprocessQueue], readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config), logger })],
     });

@@ -1,54 +1,78 @@
 // Every setting of the worker in one place: its environment variable, what it does, its default
-// and how it is parsed. The README's configuration table is checked against this list by a test.
-import { parsePositiveDuration } from "../domain/duration.js";
+// and its zod schema (a string in, the typed value out). docs/configuration.md is checked against
+// this list by test/unit/readme.test.ts. Each schema's messages say what is allowed; loadConfig
+// adds the variable's name and what was received (never for a secret).
+import { z } from "zod";
+import { durationSeconds, type DurationBound } from "../domain/duration.js";
 import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
 
-export interface Setting<T> {
+export interface Setting<T = unknown> {
   readonly env: string;
   readonly doc: string;
   /** The default as an operator would write it; undefined = not set. */
   readonly default: string | undefined;
   /** A secret is never logged nor echoed back in an error. */
   readonly secret?: boolean;
-  /** The value, or an error saying what is allowed. */
-  readonly parse: (raw: string) => { value: T } | { error: string };
+  /** From the variable's text to the value. */
+  readonly schema: z.ZodType<T, string>;
 }
 
-const ok = <T>(value: T) => ({ value });
-
-const integer = (min: number, max: number) => (raw: string) => {
-  const n = Number(raw.trim());
-  return Number.isSafeInteger(n) && n >= min && n <= max && /^\s*\d+\s*$/.test(raw)
-    ? ok(n)
-    : { error: `must be a whole number from ${min} to ${max}` };
+/** A whole number in [min, max]; "1e3", "-1", "1.5" are refused. */
+export const integer = (min: number, max: number) => {
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z.string().trim().regex(/^\d+$/, { error }).transform(Number).pipe(z.number().int().min(min, { error }).max(max, { error }));
 };
 
-const duration = (raw: string) => {
-  const d = parsePositiveDuration(raw);
-  return "error" in d ? { error: d.error } : ok(d.seconds * 1000);
-};
+/**
+ * Every duration setting feeds a JavaScript timer, whose delay is a signed 32-bit count of
+ * milliseconds (about 24.8 days): longer would fire at once. P24D stays below it.
+ */
+export const MAX_SETTING_DURATION: DurationBound = { text: "P24D", seconds: 24 * 86_400 };
 
-const url = (protocols: string[]) => (raw: string) => {
-  try {
-    const u = new URL(raw);
-    if (!protocols.includes(u.protocol)) return { error: `must start with ${protocols.map((p) => `${p}//`).join(" or ")}` };
-    return ok(raw);
-  } catch {
-    return { error: `must be a URL such as ${protocols[0]}//host:port/...` };
+/** An ISO-8601 duration, as milliseconds. */
+export const durationMs = () => durationSeconds(MAX_SETTING_DURATION).transform((seconds) => seconds * 1000);
+
+export const BOOLEAN_WORDS = { truthy: ["true", "1", "yes", "on"], falsy: ["false", "0", "no", "off"] } as const;
+export const boolean = () =>
+  z
+    .string()
+    .trim()
+    .pipe(z.stringbool({ truthy: [...BOOLEAN_WORDS.truthy], falsy: [...BOOLEAN_WORDS.falsy], case: "insensitive", error: "must be true or false (also 1/0, yes/no, on/off; any case)" }));
+
+export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(", ")}` });
+
+export const text = () => z.string().trim().min(1, { error: "must not be blank" });
+
+/**
+ * A connection string: `<scheme>://[user[:password]@]host[:port]/path`, parsed by the WHATWG URL
+ * parser; the one message is the first thing missing. The `//` and the host are required:
+ * `postgres:pw@host/db` parses as a URL with no host at all, and every connection then fails.
+ * The value is a secret, so no message quotes any part of it.
+ */
+const connectionUrl = (options: { schemes: readonly string[]; example: string; needs?: ("user" | "database")[] }) =>
+  z.string().check((ctx) => {
+    const fail = (message: string): void => void ctx.issues.push({ code: "custom", message, input: ctx.value });
+    const schemes = options.schemes.map((s) => `${s}://`).join(" or ");
+    let url: URL;
+    try {
+      url = new URL(ctx.value);
+    } catch {
+      return fail(`must be a URL such as ${options.example}`);
+    }
+    if (!options.schemes.includes(url.protocol.replace(/:$/, ""))) return fail(`must start with ${schemes}, e.g. ${options.example}`);
+    if (!/^[a-z]+:\/\//i.test(ctx.value.trim()) || url.hostname === "") return fail(`must name a host after "${url.protocol}//", e.g. ${options.example}`);
+    if (options.needs?.includes("user") && url.username === "") return fail(`names no user; write ${options.example}`);
+    if (options.needs?.includes("database") && url.pathname.replace(/^\//, "") === "") return fail(`names no database; end it with /DATABASE, e.g. ${options.example}`);
+  });
+
+const apiTokens = z.string().transform((raw, ctx): ApiToken[] => {
+  const parsed = parseApiTokens(raw);
+  if ("error" in parsed) {
+    ctx.issues.push({ code: "custom", message: parsed.error, input: raw });
+    return z.NEVER;
   }
-};
-
-const oneOf = <T extends string>(values: readonly T[]) => (raw: string) =>
-  (values as readonly string[]).includes(raw) ? ok(raw as T) : { error: `must be one of ${values.join(", ")}` };
-
-const boolean = (raw: string) => {
-  const v = raw.trim().toLowerCase();
-  if (["1", "true", "yes", "on"].includes(v)) return ok(true);
-  if (["0", "false", "no", "off"].includes(v)) return ok(false);
-  return { error: "must be true or false" };
-};
-
-const text = (raw: string) => (raw.trim() === "" ? { error: "must not be empty" } : ok(raw.trim()));
+  return parsed.value;
+});
 
 const MIN_BOARD_PASSWORD_LENGTH = 12;
 
@@ -60,134 +84,134 @@ export const SETTINGS = {
     doc: "PostgreSQL connection string. `npm run db:migrate` creates the database when it is missing.",
     default: "postgresql://postgres@127.0.0.1:5432/task_watchdog",
     secret: true,
-    parse: url(["postgresql:", "postgres:"]),
-  } satisfies Setting<string>,
+    schema: connectionUrl({ schemes: ["postgresql", "postgres"], example: "postgresql://USER[:PASSWORD]@HOST:5432/DATABASE", needs: ["user", "database"] }),
+  },
   redisUrl: {
     env: "REDIS_URL",
     doc: "Redis connection string; a DB index in the path (`/2`) is honoured.",
     default: "redis://127.0.0.1:6379/0",
     secret: true,
-    parse: url(["redis:", "rediss:"]),
-  } satisfies Setting<string>,
+    schema: connectionUrl({ schemes: ["redis", "rediss"], example: "redis://[USER:PASSWORD@]HOST:6379/0" }),
+  },
   queuePrefix: {
     env: "QUEUE_PREFIX",
     doc: "Prefix of every BullMQ key. Use `{watchdog}` (with braces) on a Redis Cluster.",
     default: "bull",
-    parse: text,
-  } satisfies Setting<string>,
+    schema: text(),
+  },
   logLevel: {
     env: "LOG_LEVEL",
     doc: `pino log level: ${LOG_LEVELS.join(", ")}.`,
     default: "info",
-    parse: oneOf(LOG_LEVELS),
-  } satisfies Setting<(typeof LOG_LEVELS)[number]>,
+    schema: oneOf(LOG_LEVELS),
+  },
   logPretty: {
     env: "LOG_PRETTY",
     doc: "Human-readable logs (needs the dev dependency pino-pretty). JSON otherwise.",
     default: "false",
-    parse: boolean,
-  } satisfies Setting<boolean>,
+    schema: boolean(),
+  },
   host: {
     env: "HOST",
     doc: "Address the HTTP server binds. Loopback by default; `0.0.0.0` exposes it.",
     default: "127.0.0.1",
-    parse: text,
-  } satisfies Setting<string>,
+    schema: text(),
+  },
   port: {
     env: "PORT",
     doc: "HTTP port for health, metrics, Bull Board and the API (0 picks a free port).",
     default: "3000",
-    parse: integer(0, 65535),
-  } satisfies Setting<number>,
+    schema: integer(0, 65535),
+  },
   sweepIntervalMs: {
     env: "SWEEP_INTERVAL",
     doc: "How often the scheduled sweep runs, across all replicas (ISO-8601 duration).",
     default: "PT1M",
-    parse: duration,
-  } satisfies Setting<number>,
+    schema: durationMs(),
+  },
   sweepBatchSize: {
     env: "SWEEP_BATCH_SIZE",
     doc: "Tasks changed per transaction; a backlog is drained batch after batch.",
     default: "1000",
-    parse: integer(1, 50_000),
-  } satisfies Setting<number>,
+    schema: integer(1, 50_000),
+  },
   escalateAfterReverts: {
     env: "ESCALATE_AFTER_REVERTS",
     doc: "The automatic revert that brings a task's count to this many (and every later one) says \"stuck again for the Nth time …; needs support\" and is counted in watchdog_tasks_escalated_total.",
     default: "3",
-    parse: integer(1, 1000),
-  } satisfies Setting<number>,
+    schema: integer(1, 1000),
+  },
   sweepScheduleEnabled: {
     env: "SWEEP_SCHEDULE_ENABLED",
     doc: "Register the repeating sweep (job scheduler `task-watchdog-sweep`). `false` removes it; manual sweeps still run.",
     default: "true",
-    parse: boolean,
-  } satisfies Setting<boolean>,
+    schema: boolean(),
+  },
   reprocessConcurrency: {
     env: "REPROCESS_CONCURRENCY",
     doc: "Reprocess requests (queue `task-reprocess`) one replica applies at once; each holds one database connection while it runs.",
     default: "5",
-    parse: integer(1, 100),
-  } satisfies Setting<number>,
+    schema: integer(1, 100),
+  },
   rulesFile: {
     env: "RULES_FILE",
     doc: "Path of a JSON file of rule overrides (see Rules).",
     default: undefined,
-    parse: text,
-  } satisfies Setting<string>,
+    schema: text(),
+  },
   rulesJson: {
     env: "RULES_JSON",
     doc: "Rule overrides inline, same format as the file; applied after it.",
     default: undefined,
-    parse: text,
-  } satisfies Setting<string>,
+    schema: text(),
+  },
   shutdownTimeoutMs: {
     env: "SHUTDOWN_TIMEOUT",
     doc: "How long a graceful shutdown may take before it is forced (ISO-8601 duration).",
     default: "PT30S",
-    parse: duration,
-  } satisfies Setting<number>,
+    schema: durationMs(),
+  },
   sweepOverdueAfterMs: {
     env: "SWEEP_OVERDUE_AFTER",
     doc: "No sweep completed (on any replica) for this long turns `/health/sweeps` red and `watchdog_sweep_overdue` to 1 (ISO-8601 duration). Default: 3 × SWEEP_INTERVAL.",
     default: undefined,
-    parse: duration,
-  } satisfies Setting<number>,
+    schema: durationMs(),
+  },
   bullBoardUser: {
     env: "BULL_BOARD_USER",
     doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when HOST is not loopback.",
     default: undefined,
-    parse: text,
-  } satisfies Setting<string>,
+    schema: text(),
+  },
   bullBoardPassword: {
     env: "BULL_BOARD_PASSWORD",
     doc: `Bull Board Basic-auth password (at least ${MIN_BOARD_PASSWORD_LENGTH} characters).`,
     default: undefined,
     secret: true,
-    parse: (raw: string) => (raw.length >= MIN_BOARD_PASSWORD_LENGTH ? ok(raw) : { error: `must be at least ${MIN_BOARD_PASSWORD_LENGTH} characters long` }),
-  } satisfies Setting<string>,
+    schema: z.string().min(MIN_BOARD_PASSWORD_LENGTH, { error: `must be at least ${MIN_BOARD_PASSWORD_LENGTH} characters long` }),
+  },
   bullBoardReadOnly: {
     env: "BULL_BOARD_READ_ONLY",
     doc: "Bull Board shows queues and jobs but offers no retry, clean, pause or remove.",
     default: "false",
-    parse: boolean,
-  } satisfies Setting<boolean>,
+    schema: boolean(),
+  },
   apiTokens: {
     env: "API_TOKENS",
     doc: `Bearer tokens of the HTTP API, each bound to one organization: \`<token>:<organizationId>,…\` (tokens of at least ${MIN_TOKEN_LENGTH} characters). Unset: the API answers 401.`,
     default: undefined,
     secret: true,
-    parse: parseApiTokens,
-  } satisfies Setting<ApiToken[]>,
+    schema: apiTokens,
+  },
   buildCommit: {
     env: "WATCHDOG_COMMIT",
     doc: "The commit this build was made from, shown as the `commit` label of `watchdog_build_info` (`unknown` when unset). The image sets it from its `WATCHDOG_COMMIT` build argument.",
     default: undefined,
-    parse: text,
-  } satisfies Setting<string>,
-} as const;
+    schema: text(),
+  },
+} as const satisfies Record<string, Setting>;
 
 type Settings = typeof SETTINGS;
 export type Config = {
-  [K in keyof Settings]: Settings[K] extends Setting<infer T> ? (Settings[K]["default"] extends string ? T : T | undefined) : never;
+  -readonly [K in keyof Settings]: Settings[K]["default"] extends string ? z.output<Settings[K]["schema"]> : z.output<Settings[K]["schema"]> | undefined;
 };

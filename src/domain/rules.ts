@@ -170,7 +170,7 @@ function checkRule(raw: Record<string, unknown>, status: StatusInfo, problems: s
   if (typeof raw.enabled !== "boolean") problems.push(`${where}: "enabled" must be true or false, got ${JSON.stringify(raw.enabled)}`);
 
   const threshold = parsePositiveDuration(raw.stuckAfter);
-  if ("error" in threshold) problems.push(`${where}: "stuckAfter" ${threshold.error}`);
+  if ("error" in threshold) problems.push(`${where}: "stuckAfter" ${threshold.error}, got ${JSON.stringify(raw.stuckAfter)}`);
 
   let action: RuleAction | undefined;
   if (raw.action === "moveToHistory") {
@@ -282,7 +282,7 @@ function checkWorkspaceOverrides(raw: unknown, where: string, ruleHold: HoldLimi
     if (enabled || o.stuckAfter !== undefined) {
       const t = parsePositiveDuration(o.stuckAfter);
       if ("error" in t) {
-        problems.push(`${at}: "stuckAfter" ${t.error}`);
+        problems.push(`${at}: "stuckAfter" ${t.error}, got ${JSON.stringify(o.stuckAfter)}`);
         return;
       }
       stuckAfter = String(o.stuckAfter);

@@ -1,8 +1,12 @@
 import { Queue, type ConnectionOptions } from "bullmq";
 import { KEEP_COMPLETED, KEEP_FAILED, SWEEP_JOB, SWEEP_QUEUE, SWEEP_SCHEDULER_ID } from "./names.js";
 
+/** What a producer may send; the worker checks it strictly (src/domain/sweep-request.ts). */
 export interface SweepJobData {
   dryRun?: boolean;
+  /** Status names or codes whose held probes act anyway, this once. Needs releasedBy. */
+  release?: (string | number)[];
+  releasedBy?: string;
 }
 
 export function createSweepQueue(connection: ConnectionOptions, prefix: string): Queue<SweepJobData> {

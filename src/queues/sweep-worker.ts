@@ -3,6 +3,7 @@ import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bu
 import type { Logger } from "pino";
 import type { Db } from "../db/client.js";
 import type { Rule } from "../domain/rules.js";
+import { parseSweepJobData } from "../domain/sweep-request.js";
 import { runSweep, type SweepResult, type SweepOptions } from "../sweep/run-sweep.js";
 import { SWEEP_JOB, SWEEP_QUEUE } from "./names.js";
 import type { SweepJobData } from "./sweep-queue.js";
@@ -25,11 +26,16 @@ export interface SweepWorkerDeps {
 export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, SweepResult> {
   const processor = async (job: Job<SweepJobData, SweepResult>): Promise<SweepResult> => {
     if (job.name !== SWEEP_JOB) throw new UnrecoverableError(`BadRequest: unknown job name "${job.name}" on ${SWEEP_QUEUE}; the only job is "${SWEEP_JOB}"`);
-    const dryRun = job.data?.dryRun ?? false;
-    if (typeof dryRun !== "boolean") throw new UnrecoverableError(`BadRequest: dryRun must be true or false, got ${JSON.stringify(dryRun)}`);
+    const parsed = parseSweepJobData(job.data, deps.rules);
+    if (!parsed.ok) {
+      deps.logger.warn({ jobId: job.id, reason: parsed.error }, "sweep job rejected");
+      throw new UnrecoverableError(parsed.error);
+    }
+    const { dryRun, release } = parsed.request;
     const result = await runSweep(deps.db, deps.rules, {
       sweepId: randomUUID(),
       dryRun,
+      release: release ?? undefined,
       batchSize: deps.batchSize,
       escalateAfter: deps.escalateAfter,
       logger: deps.logger,

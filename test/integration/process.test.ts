@@ -31,7 +31,7 @@ describe("start-up validation", () => {
     const cli = runCli(["start"], { ...env, PORT: "http", SWEEP_INTERVAL: "5m" });
     expect(await cli.exited).toEqual({ code: 1, signal: null });
     expect(cli.stderr()).toContain('PORT="http" must be a whole number from 0 to 65535');
-    expect(cli.stderr()).toContain('SWEEP_INTERVAL="5m" "5m" is not an ISO-8601 duration');
+    expect(cli.stderr()).toContain('SWEEP_INTERVAL="5m" is not an ISO-8601 duration; write e.g. "PT30M"');
   });
 
   it("a bad rule set stops start-up naming the rule and the problem", async () => {

@@ -3,9 +3,12 @@ import type { Config } from "../../src/config/settings.js";
 import { testDatabaseUrl } from "./db.js";
 import { testRedisUrl } from "./redis.js";
 
-/** A real, validated configuration pointed at this run's database, Redis and a prefix of the test's own. */
+/**
+ * A real, validated configuration pointed at this run's database, Redis and a prefix of the test's own.
+ * In `env`, "" means "leave this setting unset" (loadConfig itself refuses an empty variable).
+ */
 export function testConfig(prefix: string, env: Record<string, string> = {}): Config {
-  return loadConfig({
+  const given = Object.entries({
     DATABASE_URL: testDatabaseUrl(),
     REDIS_URL: testRedisUrl(),
     QUEUE_PREFIX: prefix,
@@ -13,5 +16,6 @@ export function testConfig(prefix: string, env: Record<string, string> = {}): Co
     LOG_LEVEL: "silent",
     SWEEP_SCHEDULE_ENABLED: "false",
     ...env,
-  });
+  }).filter(([, value]) => value !== "");
+  return loadConfig(Object.fromEntries(given));
 }

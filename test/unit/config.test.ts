@@ -34,13 +34,43 @@ describe("loadConfig", () => {
     ["PORT", "70000", /PORT="70000" must be a whole number/],
     ["SWEEP_BATCH_SIZE", "0", /SWEEP_BATCH_SIZE="0" must be a whole number from 1 to 50000/],
     ["SWEEP_BATCH_SIZE", "1e3", /SWEEP_BATCH_SIZE="1e3" must be a whole number/],
-    ["SWEEP_INTERVAL", "60s", /SWEEP_INTERVAL="60s" "60s" is not an ISO-8601 duration/],
+    ["SWEEP_INTERVAL", "60s", /SWEEP_INTERVAL="60s" is not an ISO-8601 duration; write e\.g\. "PT30M"/],
+    ["SWEEP_INTERVAL", "60", /SWEEP_INTERVAL="60" is not an ISO-8601 duration/],
+    ["SWEEP_INTERVAL", "P30D", /SWEEP_INTERVAL="P30D" must be at most P24D/],
+    ["SHUTDOWN_TIMEOUT", "PT0S", /SHUTDOWN_TIMEOUT="PT0S" must be at least one second long/],
     ["LOG_LEVEL", "verbose", /LOG_LEVEL="verbose" must be one of fatal, error/],
     ["REDIS_URL", "localhost:6379", /REDIS_URL=\(value hidden\) must start with redis:\/\/ or rediss:\/\//],
+    ["REDIS_URL", "redis:pw@127.0.0.1:6379", /REDIS_URL=\(value hidden\) must name a host after "redis:\/\/"/],
     ["DATABASE_URL", "mysql://x", /DATABASE_URL=\(value hidden\) must start with postgresql:/],
-    ["LOG_PRETTY", "maybe", /LOG_PRETTY="maybe" must be true or false/],
+    ["DATABASE_URL", "not a url", /DATABASE_URL=\(value hidden\) must be a URL such as postgresql:\/\/USER/],
+    ["DATABASE_URL", "postgres:PW@127.0.0.1/x", /DATABASE_URL=\(value hidden\) must name a host after "postgres:\/\/"/],
+    ["DATABASE_URL", "postgresql:///x", /DATABASE_URL=\(value hidden\) must name a host/],
+    ["DATABASE_URL", "postgresql://127.0.0.1:5432/x", /DATABASE_URL=\(value hidden\) names no user/],
+    ["DATABASE_URL", "postgresql://app:PW@127.0.0.1:5432", /DATABASE_URL=\(value hidden\) names no database/],
+    ["DATABASE_URL", "postgresql://app:PW@127.0.0.1:5432/", /DATABASE_URL=\(value hidden\) names no database/],
+    ["LOG_PRETTY", "maybe", /LOG_PRETTY="maybe" must be true or false \(also 1\/0, yes\/no, on\/off; any case\)/],
+    ["PORT", "", /PORT is set but empty; unset it or give a value/],
+    ["RULES_FILE", "   ", /RULES_FILE is set but empty; unset it or give a value/],
   ])("%s=%s is refused naming the variable and what is allowed", (name, value, message) => {
     expect(problemsOf(() => loadConfig({ [name]: value }))).toMatch(message);
+  });
+
+  it.each([
+    ["1", true],
+    ["yes", true],
+    ["ON", true],
+    [" true ", true],
+    ["0", false],
+    ["No", false],
+    ["off", false],
+  ])("a boolean setting reads %j as %s", (raw, value) => {
+    expect(loadConfig({ LOG_PRETTY: raw }).logPretty).toBe(value);
+  });
+
+  it("never shows a database password, whatever is wrong with the URL", () => {
+    for (const url of ["postgres:PW-9f3e@127.0.0.1/x", "postgresql://u:PW-9f3e@/x", "postgresql://u:PW-9f3e@h", "mysql://u:PW-9f3e@h/x"]) {
+      expect(problemsOf(() => loadConfig({ DATABASE_URL: url }))).not.toContain("PW-9f3e");
+    }
   });
 
   it("never echoes a secret, and lists every problem at once", () => {

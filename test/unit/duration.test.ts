@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration, parsePositiveDuration } from "../../src/domain/duration.js";
+import { formatDuration, isoDuration, parsePositiveDuration } from "../../src/domain/duration.js";
 
 describe("parsePositiveDuration", () => {
   it.each([
@@ -15,6 +15,28 @@ describe("parsePositiveDuration", () => {
 
   it.each(["", "2h", "PT", "PT0S", "PT0.4S", "-PT1H", "P1Y", "P2M"])("refuses %j with a reason", (text) => {
     expect(parsePositiveDuration(text)).toHaveProperty("error");
+  });
+
+  it("refuses a duration past the bound it is given, saying the bound", () => {
+    expect(parsePositiveDuration("P30000D", { text: "P3650D", seconds: 3650 * 86_400 })).toEqual({ error: "must be at most P3650D (315360000 s)" });
+    expect(parsePositiveDuration("P3650D", { text: "P3650D", seconds: 3650 * 86_400 })).toEqual({ seconds: 3650 * 86_400 });
+  });
+
+  it("never repeats the value in its message (the caller names it)", () => {
+    expect(parsePositiveDuration("60")).toEqual({ error: 'is not an ISO-8601 duration; write e.g. "PT30M", "PT2H" or "P1D"' });
+  });
+});
+
+describe("isoDuration", () => {
+  it.each([
+    [0, "PT0S"],
+    [30, "PT30S"],
+    [60, "PT1M"],
+    [5400, "PT1H30M"],
+    [86_400, "P1D"],
+    [90_061, "P1DT1H1M1S"],
+  ])("%i s is %s", (seconds, text) => {
+    expect(isoDuration(seconds)).toBe(text);
   });
 });
 

@@ -91,7 +91,7 @@ describe("invariants checked at start-up", () => {
     ["hold with a share of 0", { Processed: { hold: { maxShare: 0 } } }, /"hold.maxShare" must be a number above 0/],
     ["hold that sets no limit", { Processed: { hold: {} } }, /"hold" sets no limit; give "maxTasks" and\/or "maxShare", or write "hold": false/],
     ["an override's bad hold", { Processed: { workspaces: [{ workspaceIds: [4], stuckAfter: "PT1H", hold: { maxShare: "half" } }] } }, /workspaces\[0\]: "hold.maxShare" must be a number/],
-    ["a malformed duration", { Processed: { stuckAfter: "24h" } }, /"24h" is not an ISO-8601 duration/],
+    ["a malformed duration", { Processed: { stuckAfter: "24h" } }, /"stuckAfter" is not an ISO-8601 duration; write e.g. "PT30M", "PT2H" or "P1D", got "24h"/],
     ["a zero duration", { Processed: { stuckAfter: "PT0S" } }, /must be at least one second long/],
     ["a negative duration", { Processed: { stuckAfter: "-PT1H" } }, /must be at least one second long/],
     ["a month (varies in length)", { Processed: { stuckAfter: "P1M" } }, /uses months or years/],
@@ -99,7 +99,7 @@ describe("invariants checked at start-up", () => {
     ["enabled not boolean", { Processed: { enabled: "no" } }, /"enabled" must be true or false/],
     ["workspace ids not positive integers", { Processed: { workspaces: [{ workspaceIds: [0, 1.5], stuckAfter: "PT1H" }] } }, /"workspaceIds" must be a non-empty list of positive integer/],
     ["a workspace listed twice", { Processed: { workspaces: [{ workspaceIds: [4], stuckAfter: "PT1H" }, { workspaceIds: [4], stuckAfter: "PT2H" }] } }, /workspace 4 appears in more than one override/],
-    ["an override without a threshold", { Processed: { workspaces: [{ workspaceIds: [4] }] } }, /workspaces\[0\]: "stuckAfter" expected an ISO-8601 duration/],
+    ["an override without a threshold", { Processed: { workspaces: [{ workspaceIds: [4] }] } }, /workspaces\[0\]: "stuckAfter" must be an ISO-8601 duration/],
   ])("%s is refused with a message naming the rule", (_, overrides, message) => {
     const problems = problemsOf(overrides);
     expect(problems.join("\n")).toMatch(message);

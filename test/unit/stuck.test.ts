@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { buildRules } from "../../src/domain/rules.js";
+import { TaskStatus as S } from "../../src/domain/status.js";
+import { effectiveStuckAfterSeconds, stuckThresholds, stuckVerdict, type TaskAge } from "../../src/domain/stuck.js";
+
+// Defaults: ProcessingInProgress PT4H, Processed PT24H (archivable), ToReview stable (no rule).
+// Overrides: workspace 7 watched after PT1H, workspace 8 switched off; QueuedForExport disabled
+// except in workspace 9 (PT10M).
+const rules = buildRules({
+  ProcessingInProgress: {
+    workspaces: [
+      { workspaceIds: [7], stuckAfter: "PT1H" },
+      { workspaceIds: [8], enabled: false },
+    ],
+  },
+  QueuedForExport: { enabled: false, workspaces: [{ workspaceIds: [9], stuckAfter: "PT10M" }] },
+});
+
+const task = (status: number, secondsInStatus: number, workspaceId = 1, location: TaskAge["location"] = "INBOX"): TaskAge => ({ status, workspaceId, location, secondsInStatus });
+
+describe("whether a task is stuck", () => {
+  it.each([
+    ["a transient status younger than its threshold", task(S.ProcessingInProgress, 4 * 3600 - 1), false, 14_400],
+    ["exactly at its threshold (the sweep wants strictly older)", task(S.ProcessingInProgress, 4 * 3600), false, 14_400],
+    ["older than its threshold", task(S.ProcessingInProgress, 4 * 3600 + 1), true, 14_400],
+    ["an archivable status older than its threshold", task(S.Processed, 86_401), true, 86_400],
+    ["a stable status however old", task(S.ToReview, 10 * 86_400), false, null],
+    ["in history, however old", task(S.ProcessingInProgress, 10 * 86_400, 1, "HISTORY"), false, 14_400],
+    ["a workspace override's shorter threshold, passed", task(S.ProcessingInProgress, 3601, 7), true, 3600],
+    ["a workspace override's shorter threshold, not yet passed", task(S.ProcessingInProgress, 3599, 7), false, 3600],
+    ["a workspace the override switches off", task(S.ProcessingInProgress, 10 * 86_400, 8), false, null],
+    ["a disabled rule", task(S.QueuedForExport, 10 * 86_400, 1), false, null],
+    ["a disabled rule's enabled override", task(S.QueuedForExport, 601, 9), true, 600],
+    ["a status this version does not know", task(99, 10 * 86_400), false, null],
+  ])("%s → stuck %s (threshold %s s)", (_case, age, stuck, stuckAfterSeconds) => {
+    expect(stuckVerdict(rules, age)).toEqual({ stuck, stuckAfterSeconds });
+  });
+
+  it("a flag (report-only) rule's tasks are stuck too: the action does not matter", () => {
+    const flagged = rules.map((r) => (r.status === S.ProcessingInProgress ? { ...r, action: { kind: "flag" } as never } : r));
+    expect(stuckVerdict(flagged, task(S.ProcessingInProgress, 4 * 3600 + 1))).toEqual({ stuck: true, stuckAfterSeconds: 14_400 });
+  });
+});
+
+describe("the thresholds as rows", () => {
+  const rows = stuckThresholds(rules);
+
+  it("hold one default per enabled rule and one row per overridden workspace", () => {
+    expect(rows.defaults).toContainEqual({ status: S.ProcessingInProgress, stuckAfterSeconds: 14_400 });
+    expect(rows.defaults.find((d) => d.status === S.QueuedForExport)).toBeUndefined();
+    expect(rows.overrides).toEqual([
+      { status: S.ProcessingInProgress, workspaceId: 7, stuckAfterSeconds: 3600 },
+      { status: S.ProcessingInProgress, workspaceId: 8, stuckAfterSeconds: null },
+      { status: S.QueuedForExport, workspaceId: 9, stuckAfterSeconds: 600 },
+    ]);
+  });
+
+  it("give every (status, workspace) the same threshold as effectiveStuckAfterSeconds", () => {
+    const fromRows = (status: number, workspaceId: number) => {
+      const override = rows.overrides.find((o) => o.status === status && o.workspaceId === workspaceId);
+      if (override) return override.stuckAfterSeconds;
+      return rows.defaults.find((d) => d.status === status)?.stuckAfterSeconds ?? null;
+    };
+    for (const status of [...Object.values(S), 99]) {
+      for (const workspaceId of [1, 7, 8, 9]) expect(fromRows(status, workspaceId), `status ${status}, workspace ${workspaceId}`).toBe(effectiveStuckAfterSeconds(rules, status, workspaceId));
+    }
+  });
+});

@@ -28,8 +28,19 @@ export interface StatusPlan {
   readonly minSeconds: number;
 }
 
-/** One plan per rule that has at least one enabled probe, in rule order. */
+const cache = new WeakMap<readonly Rule[], StatusPlan[]>();
+
+/**
+ * One plan per rule that has at least one enabled probe, in rule order. Rules are immutable once
+ * loaded, so the plans of one rules array are built once (thousands of overrides take a while).
+ */
 export function statusPlansFor(rules: readonly Rule[]): StatusPlan[] {
+  let plans = cache.get(rules);
+  if (!plans) cache.set(rules, (plans = buildPlans(rules)));
+  return plans;
+}
+
+function buildPlans(rules: readonly Rule[]): StatusPlan[] {
   const plans: StatusPlan[] = [];
   for (const rule of rules) {
     const probes = probesFor([rule]);

@@ -174,3 +174,23 @@ describe("one status's failing statement", () => {
     expect(result.reverted).toBe(0);
   });
 });
+
+describe("a status with thousands of workspace overrides", () => {
+  it("judges each workspace by its own threshold, a switched-off one's old tasks cost nothing and are left alone", async () => {
+    const overrides = Array.from({ length: 2000 }, (_, i) => ({ workspaceIds: [100 + i], ...(i % 2 === 0 ? { stuckAfter: "PT1H" } : { enabled: false }) }));
+    const rules = buildRules({ ProcessingInProgress: { workspaces: overrides } });
+    await insertTasks(db, [
+      { status: S.ProcessingInProgress, ageSeconds: 30 * H, workspaceId: 101 }, // switched off
+      { status: S.ProcessingInProgress, ageSeconds: 30 * 60, workspaceId: 100 }, // PT1H, not yet
+      { status: S.ProcessingInProgress, ageSeconds: 3 * H, workspaceId: 7 }, // the rule's PT4H, not yet
+    ]);
+    expect((await sweep(rules)).reverted).toBe(0);
+    const [late, other] = await insertTasks(db, [
+      { status: S.ProcessingInProgress, ageSeconds: 2 * H, workspaceId: 2098 }, // PT1H: stuck
+      { status: S.ProcessingInProgress, ageSeconds: 5 * H, workspaceId: 5 }, // the rule's PT4H: stuck
+    ]);
+    const result = await sweep(rules);
+    expect(result.reverted).toBe(2);
+    expect([...result.byStatus.ProcessingInProgress!.sampleTaskIds].sort()).toEqual([late, other].sort());
+  });
+});

@@ -52,7 +52,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
     const db = createDb(config.databaseUrl, { max: config.reprocessConcurrency + 5 });
     cleanups.push({ name: "postgres", run: () => db.$disconnect() });
-    const redis = createRedis(config.redisUrl);
+    const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
     redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
     cleanups.push({ name: "redis", run: () => redis.quit() });
 
@@ -99,7 +99,15 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     cleanups.push({ name: "sweep worker", run: () => sweepWorker.close() });
 
     // The processor logs one line per request with its outcome; here only the worker's own faults.
-    const reprocessWorker = createReprocessWorker({ db, logger, connection: redis, prefix: config.queuePrefix, concurrency: config.reprocessConcurrency });
+    const reprocessWorker = createReprocessWorker({
+      db,
+      rules,
+      logger,
+      connection: redis,
+      prefix: config.queuePrefix,
+      concurrency: config.reprocessConcurrency,
+      onOutcome: metrics.reprocessJob,
+    });
     reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
     cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
 
@@ -116,7 +124,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
         {
           method: "PATCH",
           path: RESTART_PROCESSING_PATH,
-          handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, logger, onOutcome: metrics.reprocessRequest }),
+          handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, rules, logger, onOutcome: metrics.reprocessRequest }),
         },
         ...readApiRoutes({ tokens: config.apiTokens ?? [], db, rules }),
       ],

@@ -18,6 +18,7 @@ import { createLogger } from "../../src/logger.js";
 import { createRedis } from "../../src/queues/redis.js";
 import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../src/queues/reprocess-queue.js";
 import { createReprocessWorker } from "../../src/queues/reprocess-worker.js";
+import { buildRules } from "../../src/domain/rules.js";
 import { startCpuMeter } from "../cpu.js";
 import { median, timeMs, warm } from "../measure.js";
 import { deletePrefix } from "../redis-keys.js";
@@ -122,8 +123,14 @@ export async function measureReprocess(
     cpu[side].push(((used.clientMs + used.serverMs) * 1000) / taskIds.length);
   };
 
-  const plain = async (name: "bound" | "sameSteps" | "oneStatementPrisma", processor: Processor, r: number) => {
+  // Every run starts from tasks under review: a task the previous run restarted is in
+  // QueuedForPreProcessing since a moment, which the reprocess guard refuses (work in flight).
+  const reset = async () => {
     await pool.query("TRUNCATE task_events");
+    await pool.query("UPDATE tasks SET status = 50 WHERE id = ANY($1::int[]) AND status <> 50", [taskIds]);
+  };
+  const plain = async (name: "bound" | "sameSteps" | "oneStatementPrisma", processor: Processor, r: number) => {
+    await reset();
     const queuePrefix = `${prefix}-${name}${r}`;
     const queue = new Queue<ReprocessJobData>("bench-reprocess", { connection, prefix: queuePrefix });
     await queue.addBulk(taskIds.map((taskId) => ({ name: "reprocess", data: { taskId, requestedBy: "bench" }, opts: { attempts: 8, removeOnComplete: { age: 86400, count: 1000 } } })));
@@ -135,12 +142,12 @@ export async function measureReprocess(
   };
   const runs: Record<keyof typeof rates, (r: number) => Promise<void>> = {
     project: async (r) => {
-      await pool.query("TRUNCATE task_events");
+      await reset();
       const queuePrefix = `${prefix}-project${r}`;
       const queue = createReprocessQueue(connection, queuePrefix);
       for (const taskId of taskIds) await enqueueReprocess(queue, { taskId, requestedBy: "bench" });
       let worker: Worker | undefined;
-      await timedDrain("project", () => (worker = createReprocessWorker({ db, logger, connection, prefix: queuePrefix, concurrency: options.concurrency })));
+      await timedDrain("project", () => (worker = createReprocessWorker({ db, rules: buildRules(), logger, connection, prefix: queuePrefix, concurrency: options.concurrency })));
       await worker?.close();
       await queue.obliterate({ force: true });
       await queue.close();

@@ -52,17 +52,19 @@ program
   .command("reprocess")
   .description(
     "Request a reprocess of one task (queue task-reprocess): DESTRUCTIVE, its edits are discarded and processing restarts.\n" +
-      "Exit codes: 2 bad request, 3 no such task, 1 anything else (job failed, timed out, configuration).",
+      "Refused (exit 4) when the task is Deleting/Deleted or its machine work is in flight and not past its rule's threshold, unless --force.\n" +
+      "Exit codes: 2 bad request, 3 no such task, 4 refused by the reprocess guard, 1 anything else (job failed, timed out, configuration).",
   )
   .option("--task-id <id>", "the task's id", idOption)
   .option("--external-id <id>", "the task's external id (needs --organization-id)")
   .option("--organization-id <id>", "the organization of --external-id; with --task-id, the task must belong to it", idOption)
   .option("--requested-by <name>", "who asks, for the audit trail (default: cli:<your user name>)")
+  .option("--force", "restart even when the reprocess guard refuses (Deleting/Deleted, work in flight); audited as forced", false)
   .option("--wait", "wait for the outcome and print it", false)
   .addOption(new Option("--timeout <duration>", "with --wait: give up waiting after this ISO-8601 duration (the request stays queued)").argParser(durationOption).default(30_000, "PT30S"))
-  .action(async (options: { taskId?: number; externalId?: string; organizationId?: number; requestedBy?: string; wait: boolean; timeout: number }) => {
-    const { config } = loadContext();
-    await enqueueReprocessCommand(config, { ...options, timeoutMs: options.timeout });
+  .action(async (options: { taskId?: number; externalId?: string; organizationId?: number; requestedBy?: string; force: boolean; wait: boolean; timeout: number }) => {
+    const { config, rules } = loadContext();
+    await enqueueReprocessCommand(config, rules, { ...options, timeoutMs: options.timeout });
   });
 
 program

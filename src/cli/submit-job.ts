@@ -1,7 +1,6 @@
 import { QueueEvents, type Job, type Queue } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Config } from "../config/settings.js";
-import { createRedis } from "../queues/redis.js";
+import { createRedis, duplicateRedis, type RedisConnection } from "../queues/redis.js";
 
 export type JobOutcome = { kind: "enqueued" } | { kind: "completed"; result: unknown } | { kind: "failed"; message: string } | { kind: "timedOut" };
 
@@ -12,13 +11,13 @@ export type JobOutcome = { kind: "enqueued" } | { kind: "completed"; result: unk
  */
 export async function submitJob<Q extends Queue>(
   config: Config,
-  open: (redis: Redis) => Q,
+  open: (redis: RedisConnection) => Q,
   enqueue: (queue: Q) => Promise<Job>,
   waitMs: number | undefined,
 ): Promise<{ job: Job; outcome: JobOutcome }> {
-  const redis = createRedis(config.redisUrl);
+  const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
   const queue = open(redis);
-  const eventsRedis = waitMs === undefined ? undefined : redis.duplicate();
+  const eventsRedis = waitMs === undefined ? undefined : duplicateRedis(redis);
   const events = eventsRedis ? new QueueEvents(queue.name, { connection: eventsRedis, prefix: config.queuePrefix }) : undefined;
   try {
     // Listen before enqueuing, so a fast worker's completion cannot be missed.

@@ -13,11 +13,29 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 export function crossSettingProblems(config: Partial<Config>): string[] {
+  const problems: string[] = [];
   const hasUser = config.bullBoardUser !== undefined;
   const hasPassword = config.bullBoardPassword !== undefined;
-  return hasUser === hasPassword
-    ? []
-    : [`BULL_BOARD_USER and BULL_BOARD_PASSWORD go together: set both (Basic auth for /admin/queues) or neither`];
+  if (hasUser !== hasPassword) problems.push(`BULL_BOARD_USER and BULL_BOARD_PASSWORD go together: set both (Basic auth for /admin/queues) or neither`);
+  problems.push(...clusterProblems(config));
+  return problems;
+}
+
+/**
+ * On a Redis Cluster every key of one queue must live in one hash slot (BullMQ's scripts touch
+ * several at once): only a prefix that is a hash tag, `{…}` first, guarantees that.
+ */
+function clusterProblems(config: Partial<Config>): string[] {
+  if (config.redisClusterNodes === undefined) return [];
+  const problems: string[] = [];
+  if (config.queuePrefix !== undefined && !/^\{[^{}]+\}/.test(config.queuePrefix)) {
+    problems.push(`QUEUE_PREFIX=${JSON.stringify(config.queuePrefix)} must start with a braced hash tag on a Redis Cluster (REDIS_CLUSTER_NODES is set), e.g. QUEUE_PREFIX={watchdog}, so that each queue's keys share one slot`);
+  }
+  if (config.redisUrl !== undefined) {
+    const db = new URL(config.redisUrl).pathname.replace(/^\//, "");
+    if (db !== "" && db !== "0") problems.push(`REDIS_URL selects database ${db}; a Redis Cluster has database 0 only (REDIS_CLUSTER_NODES is set): drop the /${db}`);
+  }
+  return problems;
 }
 
 /**

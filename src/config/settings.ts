@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { durationSeconds, type DurationBound } from "../domain/duration.js";
 import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
+import { clusterNodes } from "./cluster-nodes.js";
 
 export interface Setting<T = unknown> {
   readonly env: string;
@@ -92,6 +93,12 @@ export const SETTINGS = {
     default: "redis://127.0.0.1:6379/0",
     secret: true,
     schema: connectionUrl({ schemes: ["redis", "rediss"], example: "redis://[USER:PASSWORD@]HOST:6379/0" }),
+  },
+  redisClusterNodes: {
+    env: "REDIS_CLUSTER_NODES",
+    doc: "Redis Cluster seed nodes, `host:port,host:port,…`. Set, every connection is an ioredis Cluster client; user, password and TLS (`rediss:`) then come from REDIS_URL, whose host is not used, and QUEUE_PREFIX must be braced (`{watchdog}`).",
+    default: undefined,
+    schema: clusterNodes,
   },
   queuePrefix: {
     env: "QUEUE_PREFIX",

@@ -1,90 +1,88 @@
 // What a reprocess request may contain, checked before anything touches the database. Pure: the
 // worker turns an error into BullMQ's UnrecoverableError (never retried), the CLI into exit code 2.
 //
-// Decisions (documented in the README, "Reprocess requests"):
+// Decisions (documented in docs/reprocess.md, "Job data"):
 // - Unknown fields are REJECTED, naming them: a typo such as `taskID` must not silently turn into
 //   "neither id given", nor an `organisationId` into a request that is not scoped at all.
 // - `null` counts as "not given" (many clients serialise absent optional fields as null).
 // - Numbers must be JSON numbers: "42" (a string) is a wrong type, not a task id.
 // - `taskId` and `externalId` together are ambiguous and rejected.
 // - `organizationId` next to `taskId` narrows the request to that organization.
+// - Text PostgreSQL cannot store is refused here, never sent: a NUL (U+0000) would make the
+//   database refuse the statement, which the worker would take for a transient fault and retry.
+//   `externalId` refuses NUL only: it is a lookup key and must match whatever the platform stored.
+//   `requestedBy` and `httpRequestId` refuse every control character (U+0000–U+001F, U+007F): they
+//   go into the audit trail and the logs, where a newline could forge a line.
+// - `force: true` skips the reprocess guard (src/domain/reprocess-guard.ts); it is audited.
+import { z } from "zod";
+import { describeValue, formatIssues } from "../validation/zod-issues.js";
 
 /** PostgreSQL `integer`: ids beyond it can never match a row. */
 export const MAX_ID = 2_147_483_647;
 // The HTTP endpoint checks the same bound (it imports it), so a request is never accepted there and refused here.
 export const MAX_EXTERNAL_ID_LENGTH = 1000;
 export const MAX_REQUESTED_BY_LENGTH = 200;
+export const MAX_HTTP_REQUEST_ID_LENGTH = 200;
 /** The audit actor when the producer did not say who asked. */
 export const DEFAULT_ACTOR = "unknown requester";
 
-const FIELDS = ["taskId", "externalId", "organizationId", "requestedBy"] as const;
-const SHAPE = "{ taskId } or { externalId, organizationId }, optionally requestedBy";
+const SHAPE = "{ taskId } or { externalId, organizationId }, optionally requestedBy and force";
 
 export type ReprocessTarget = { taskId: number; organizationId?: number } | { externalId: string; organizationId: number };
 
 export interface ReprocessRequest {
   target: ReprocessTarget;
   actor: string;
+  /** Skip the guard (a Deleting/Deleted task, machine work in flight): audited as forced. */
+  force: boolean;
+  /** The HTTP request that enqueued this one, to follow it end to end (stored in the audit event). */
+  httpRequestId?: string;
 }
 
 export type Parsed = { ok: true; request: ReprocessRequest } | { ok: false; error: string };
 
-const describe = (value: unknown): string => {
-  if (value === null) return "null";
-  if (value === undefined) return "nothing";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${String(value)}`;
-  return typeof value === "object" ? "an object" : typeof value;
-};
+const id = z
+  .number({ error: (issue) => (typeof issue.input === "number" ? `must be a whole number from 1 to ${MAX_ID}, got ${issue.input}` : `must be a JSON number, got ${describeValue(issue.input)}`) })
+  .refine((n) => Number.isInteger(n) && n >= 1 && n <= MAX_ID, { error: (issue) => `must be a whole number from 1 to ${MAX_ID}, got ${String(issue.input)}` });
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+const text = (maxLength: number, forbid: "nul" | "control") =>
+  z
+    .string({ error: (issue) => `must be a string, got ${describeValue(issue.input)}` })
+    .refine((s) => s.trim() !== "", { error: "must not be empty" })
+    .refine((s) => s.length <= maxLength, { error: (issue) => `must be at most ${maxLength} characters, got ${(issue.input as string).length}` })
+    .refine((s) => (forbid === "nul" ? !s.includes("\u0000") : !CONTROL.test(s)), {
+      error: forbid === "nul" ? "must not contain NUL (U+0000): PostgreSQL text cannot hold it" : "must not contain control characters (U+0000–U+001F, U+007F)",
+    });
+
+/** The job data on `task-reprocess`, as producers send it. Null means "not given" for every field. */
+export const reprocessJobDataSchema = z.strictObject(
+  {
+    taskId: id.nullish(),
+    externalId: text(MAX_EXTERNAL_ID_LENGTH, "nul").nullish(),
+    organizationId: id.nullish(),
+    requestedBy: text(MAX_REQUESTED_BY_LENGTH, "control").nullish(),
+    force: z.boolean({ error: (issue) => `must be true or false, got ${describeValue(issue.input)}` }).nullish(),
+    httpRequestId: text(MAX_HTTP_REQUEST_ID_LENGTH, "control").nullish(),
+  },
+  { error: (issue) => (issue.code === "invalid_type" ? `must be an object ${SHAPE}` : undefined) },
+);
 
 const bad = (message: string): Parsed => ({ ok: false, error: `BadRequest: ${message}` });
 
-function checkId(name: string, value: unknown): string | undefined {
-  if (typeof value !== "number") return `${name} must be a JSON number, got ${describe(value)}`;
-  if (!Number.isInteger(value) || value < 1 || value > MAX_ID) return `${name} must be a whole number from 1 to ${MAX_ID}, got ${value}`;
-  return undefined;
-}
-
-function checkText(name: string, value: unknown, maxLength: number): string | undefined {
-  if (typeof value !== "string") return `${name} must be a string, got ${describe(value)}`;
-  if (value.trim() === "") return `${name} must not be empty`;
-  if (value.length > maxLength) return `${name} must be at most ${maxLength} characters, got ${value.length}`;
-  return undefined;
-}
-
 export function parseReprocessRequest(data: unknown): Parsed {
-  if (typeof data !== "object" || data === null || Array.isArray(data)) return bad(`job data must be an object ${SHAPE}, got ${describe(data)}`);
-  const record = data as Record<string, unknown>;
+  const parsed = reprocessJobDataSchema.safeParse(data, { reportInput: true });
+  if (!parsed.success) return bad(formatIssues(parsed.error, { schema: reprocessJobDataSchema, label: "job data" }).join("; "));
+  const { taskId, externalId, organizationId, requestedBy, force, httpRequestId } = parsed.data;
 
-  const unknown = Object.keys(record).filter((key) => !(FIELDS as readonly string[]).includes(key));
-  if (unknown.length > 0) {
-    // Named (a few, shortened: the message becomes the job's failedReason), so the producer sees its typo.
-    const named = unknown.slice(0, 5).map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k));
-    const more = unknown.length > 5 ? ` and ${unknown.length - 5} more` : "";
-    return bad(`unknown field${unknown.length > 1 ? "s" : ""} ${named.join(", ")}${more}; allowed: ${FIELDS.join(", ")} (names are case-sensitive)`);
-  }
-  const given = (key: (typeof FIELDS)[number]) => record[key] !== undefined && record[key] !== null;
-
-  const problems = [
-    given("taskId") ? checkId("taskId", record.taskId) : undefined,
-    given("externalId") ? checkText("externalId", record.externalId, MAX_EXTERNAL_ID_LENGTH) : undefined,
-    given("organizationId") ? checkId("organizationId", record.organizationId) : undefined,
-    given("requestedBy") ? checkText("requestedBy", record.requestedBy, MAX_REQUESTED_BY_LENGTH) : undefined,
-  ].filter((p): p is string => p !== undefined);
-  if (problems.length > 0) return bad(problems.join("; "));
-
-  const actor = given("requestedBy") ? (record.requestedBy as string).trim() : DEFAULT_ACTOR;
-  const organizationId = given("organizationId") ? (record.organizationId as number) : undefined;
-
-  if (given("taskId") && given("externalId")) return bad(`give either taskId or externalId, not both (got taskId ${String(record.taskId)} and externalId ${JSON.stringify(record.externalId)})`);
-  if (given("taskId")) {
-    const taskId = record.taskId as number;
-    return { ok: true, request: { target: organizationId === undefined ? { taskId } : { taskId, organizationId }, actor } };
-  }
-  if (given("externalId")) {
-    if (organizationId === undefined) return bad("externalId needs organizationId: an external id is unique only within its organization");
-    return { ok: true, request: { target: { externalId: record.externalId as string, organizationId }, actor } };
+  const extras = { actor: requestedBy?.trim() ?? DEFAULT_ACTOR, force: force ?? false, ...(httpRequestId == null ? {} : { httpRequestId }) };
+  if (taskId != null && externalId != null) return bad(`give either taskId or externalId, not both (got taskId ${taskId} and externalId ${JSON.stringify(externalId)})`);
+  if (taskId != null) return { ok: true, request: { target: organizationId == null ? { taskId } : { taskId, organizationId }, ...extras } };
+  if (externalId != null) {
+    if (organizationId == null) return bad("externalId needs organizationId: an external id is unique only within its organization");
+    return { ok: true, request: { target: { externalId, organizationId }, ...extras } };
   }
   return bad(`neither taskId nor externalId given; send ${SHAPE}`);
 }

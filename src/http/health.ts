@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisConnection } from "../queues/redis.js";
 import type { Db } from "../db/client.js";
 import type { Handler } from "./types.js";
 
@@ -25,7 +25,7 @@ async function check(probe: () => Promise<unknown>): Promise<"ok" | string> {
 }
 
 /** Readiness: Redis and PostgreSQL both answer. 503 names the one that does not. */
-export function readyz(deps: { db: Db; redis: Redis }): Handler {
+export function readyz(deps: { db: Db; redis: RedisConnection }): Handler {
   return async () => {
     const [redis, postgres] = await Promise.all([check(() => deps.redis.ping()), check(() => deps.db.$queryRaw`SELECT 1`)]);
     const ready = redis === "ok" && postgres === "ok";

@@ -1,7 +1,7 @@
 // The time of the last completed sweep, shared by every replica: one Redis key under the queue
 // prefix, written by whichever replica completes a sweep. All times here come from the Redis
 // server's clock, so replicas with skewed clocks agree on how long ago that was.
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../queues/redis.js";
 
 export const lastSweepKey = (prefix: string) => `${prefix}:task-watchdog:last-completed-sweep-ms`;
 /** What the last completed sweep held (JSON: SweepResult["held"], `{}` when nothing), for /health/sweeps. */

@@ -13,6 +13,7 @@ import type { Rule } from "../domain/rules.js";
 import { statusPlansFor, type StatusPlan } from "../domain/sweep-plan.js";
 import { statusName } from "../domain/status.js";
 import type { SweepResult } from "../sweep/run-sweep.js";
+import type { ReprocessJobOutcome } from "../queues/reprocess-worker.js";
 import type { SweepHealth } from "./last-sweep.js";
 import { withTimeout } from "./timeout.js";
 
@@ -24,7 +25,8 @@ const COLLECT_TIMEOUT_MS = 3000;
 
 export const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "waiting-children", "completed", "failed"] as const;
 
-export type ReprocessOutcome = "accepted" | "not_found" | "bad_request" | "unauthorized" | "error";
+/** Outcomes of PATCH …/restartprocessing calls; the jobs' own are ReprocessJobOutcome (queues/reprocess-worker.ts). */
+export type ReprocessRequestOutcome = "accepted" | "not_found" | "bad_request" | "conflict" | "unauthorized" | "error";
 
 export interface MetricsDeps {
   db: Db;
@@ -49,7 +51,9 @@ export interface Metrics {
   onSweep(result: SweepResult): void;
   /** The sweep worker's "failed" event. */
   onSweepFailed(dryRun: boolean): void;
-  reprocessRequest(outcome: ReprocessOutcome): void;
+  reprocessRequest(outcome: ReprocessRequestOutcome): void;
+  /** For createReprocessWorker's onOutcome: one count per delivery of a reprocess job. */
+  reprocessJob(outcome: ReprocessJobOutcome): void;
   /** The HTTP server's onFault: a request refused before a handler, or a handler that threw. */
   httpFault(kind: string): void;
 }
@@ -109,7 +113,13 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
   const reprocessRequests = new Counter({
     name: "watchdog_reprocess_requests_total",
-    help: "Calls of PATCH …/restartprocessing, by outcome (accepted, not_found, bad_request, unauthorized, error).",
+    help: "Calls of PATCH …/restartprocessing, by outcome (accepted, not_found, bad_request, conflict, unauthorized, error).",
+    labelNames: ["outcome"],
+    registers,
+  });
+  const reprocessJobs = new Counter({
+    name: "watchdog_reprocess_jobs_total",
+    help: "Deliveries of task-reprocess jobs processed by this process, by outcome: applied, already_applied (a redelivery), bad_request, not_found, conflict (guard refused), retried (a fault, another attempt follows), failed (a fault on the last attempt).",
     labelNames: ["outcome"],
     registers,
   });
@@ -275,6 +285,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
     reprocessRequest(outcome) {
       reprocessRequests.inc({ outcome });
+    },
+    reprocessJob(outcome) {
+      reprocessJobs.inc({ outcome });
     },
     httpFault(kind) {
       httpFaults.inc({ kind });

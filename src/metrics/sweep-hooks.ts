@@ -1,6 +1,6 @@
 // What the sweep worker reports after each batch and sweep: metrics, and the shared "last
 // completed sweep" time behind watchdog_sweep_overdue and /health/sweeps. Hooks never throw.
-import type { Redis } from "ioredis";
+import type { RedisConnection as Redis } from "../queues/redis.js";
 import type { Logger } from "pino";
 import type { SweepWorkerDeps } from "../queues/sweep-worker.js";
 import type { SweepResult } from "../sweep/run-sweep.js";

@@ -1,16 +1,19 @@
-import { Queue, type ConnectionOptions, type Job } from "bullmq";
+import { Queue, type BackoffStrategy, type ConnectionOptions, type Job } from "bullmq";
 import { KEEP_COMPLETED, KEEP_FAILED, REPROCESS_JOB, REPROCESS_QUEUE } from "./names.js";
 
 /**
- * What a producer puts on `task-reprocess` (docs/contract.md, "Queues"). Either `taskId`, or `externalId` together
- * with `organizationId`. `organizationId` next to a `taskId` narrows the request to that
- * organization (a task of another organization is NotFound). See parseReprocessRequest for the rules.
+ * What a producer puts on `task-reprocess` (docs/reprocess.md, "Job data"; the contract: docs/contract.md, "Queues"). Either `taskId`, or
+ * `externalId` together with `organizationId`. `organizationId` next to a `taskId` narrows the
+ * request to that organization (a task of another organization is NotFound). `force` skips the
+ * reprocess guard (audited). See reprocessJobDataSchema for the rules.
  */
 export interface ReprocessJobData {
   taskId?: number;
   externalId?: string;
   organizationId?: number;
   requestedBy?: string;
+  force?: boolean;
+  httpRequestId?: string;
 }
 
 export interface ReprocessResult {
@@ -20,12 +23,24 @@ export interface ReprocessResult {
 }
 
 /**
- * Database or Redis faults are retried: 8 attempts, exponential backoff from 1 s
- * (1 + 2 + 4 + … + 64 s ≈ 2 min of outage survived). Bad input is never retried: the worker
- * fails it with BullMQ's UnrecoverableError.
+ * Database or Redis faults are retried, so an accepted request (HTTP 202) survives an outage of
+ * more than an hour: the delay doubles from 1 s and is capped at 5 min (1, 2, 4 … 256 s, then
+ * 300 s), over 24 attempts — 23 waits, 78.5 min in all (test/unit/reprocess-backoff.test.ts).
+ * BullMQ's own "exponential" has no cap (its 23rd wait would be 48 days), hence a strategy of our
+ * own, registered on the worker (settings.backoffStrategy). Bad input, unknown tasks and guard
+ * refusals are never retried: the worker fails them with BullMQ's UnrecoverableError.
  */
-export const REPROCESS_ATTEMPTS = 8;
-export const REPROCESS_BACKOFF = { type: "exponential", delay: 1000 } as const;
+export const REPROCESS_ATTEMPTS = 24;
+export const REPROCESS_FIRST_RETRY_DELAY_MS = 1000;
+export const REPROCESS_MAX_RETRY_DELAY_MS = 5 * 60_000;
+export const REPROCESS_BACKOFF = { type: "reprocess-capped-exponential", delay: REPROCESS_FIRST_RETRY_DELAY_MS } as const;
+
+/** The wait after the `attemptsMade`-th failed attempt (1-based), in ms. */
+export function reprocessRetryDelayMs(attemptsMade: number): number {
+  return Math.min(REPROCESS_MAX_RETRY_DELAY_MS, REPROCESS_FIRST_RETRY_DELAY_MS * 2 ** Math.max(0, attemptsMade - 1));
+}
+
+export const reprocessBackoffStrategy: BackoffStrategy = (attemptsMade) => reprocessRetryDelayMs(attemptsMade);
 
 /** The deduplication id of "reprocess task N": one per task while a request is waiting or running. */
 export const reprocessDedupeId = (taskId: number) => `reprocess-task-${taskId}`;

@@ -1,14 +1,22 @@
 import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
 import type { Logger } from "pino";
 import type { Db } from "../db/client.js";
-import { reprocessTask } from "../db/sql/reprocess-task.js";
+import { reprocessTask, type ReprocessTaskOutcome } from "../db/sql/reprocess-task.js";
+import { decideReprocess, guardThresholds } from "../domain/reprocess-guard.js";
 import { parseReprocessRequest } from "../domain/reprocess-request.js";
+import type { Rule } from "../domain/rules.js";
 import { REPROCESS_JOB, REPROCESS_QUEUE } from "./names.js";
-import type { ReprocessJobData, ReprocessResult } from "./reprocess-queue.js";
+import { reprocessBackoffStrategy, type ReprocessJobData, type ReprocessResult } from "./reprocess-queue.js";
+
+/** What became of one delivery of a reprocess job: `watchdog_reprocess_jobs_total{outcome}`. */
+export type ReprocessJobOutcome = "applied" | "already_applied" | "bad_request" | "not_found" | "conflict" | "failed" | "retried";
 
 export interface ReprocessProcessorDeps {
   db: Db;
   logger: Logger;
+  /** The effective rules: the guard judges "machine work in flight" by their thresholds. */
+  rules: readonly Rule[];
+  onOutcome?: (outcome: ReprocessJobOutcome) => void;
 }
 
 export interface ReprocessWorkerDeps extends ReprocessProcessorDeps {
@@ -24,35 +32,46 @@ export interface ReprocessWorkerDeps extends ReprocessProcessorDeps {
  */
 export const reprocessRequestId = (job: Job) => `${job.queueQualifiedName}:${job.id}:${job.timestamp}`;
 
-/** parse → database → result. Bad input and unknown tasks fail at once; anything else is retried by BullMQ. */
+const rejectedAs = (message: string): ReprocessJobOutcome => (message.startsWith("NotFound:") ? "not_found" : message.startsWith("Conflict:") ? "conflict" : "bad_request");
+
+/** parse → database (the guard decides on the locked row) → result. Bad input, unknown tasks and guard refusals fail at once; anything else is retried by BullMQ. */
 export function createReprocessProcessor(deps: ReprocessProcessorDeps): Processor<ReprocessJobData, ReprocessResult> {
+  const thresholds = guardThresholds(deps.rules);
   return async (job) => {
     const requestId = reprocessRequestId(job);
     const line = { jobId: job.id, requestId, attempt: job.attemptsMade + 1 };
-    const reject = (message: string): never => {
-      deps.logger.warn({ ...line, outcome: "rejected", reason: message }, "reprocess rejected");
+    const reject = (message: string, context: object = {}): never => {
+      deps.onOutcome?.(rejectedAs(message));
+      deps.logger.warn({ ...line, ...context, outcome: "rejected", reason: message }, "reprocess rejected");
       throw new UnrecoverableError(message);
     };
 
-    if (job.name !== REPROCESS_JOB) reject(`BadRequest: unknown job name ${JSON.stringify(job.name)} on ${REPROCESS_QUEUE}; the only job is "${REPROCESS_JOB}"`);
+    if (job.name !== REPROCESS_JOB) reject(`BadRequest: unknown job name ${JSON.stringify(job.name.slice(0, 80))} on ${REPROCESS_QUEUE}; the only job is "${REPROCESS_JOB}"`);
     const parsed = parseReprocessRequest(job.data);
     if (!parsed.ok) return reject(parsed.error);
-    const { target, actor } = parsed.request;
+    const { target, actor, force, httpRequestId } = parsed.request;
+    const context = { target, actor, ...(force ? { force } : {}), ...(httpRequestId === undefined ? {} : { httpRequestId }) };
 
-    let outcome;
+    let outcome: ReprocessTaskOutcome;
     try {
-      outcome = await reprocessTask(deps.db, target, { requestId, actor });
+      outcome = await reprocessTask(deps.db, target, { requestId, actor, force, httpRequestId, thresholds });
     } catch (error) {
       const willRetry = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
-      deps.logger.warn({ ...line, target, actor, outcome: willRetry ? "retrying" : "failed", err: error }, willRetry ? "reprocess attempt failed; will retry" : "reprocess failed; no attempts left");
+      deps.onOutcome?.(willRetry ? "retried" : "failed");
+      deps.logger.warn({ ...line, ...context, outcome: willRetry ? "retrying" : "failed", err: error }, willRetry ? "reprocess attempt failed; will retry" : "reprocess failed; no attempts left");
       throw error;
     }
-    if (outcome.kind === "notFound") return reject(outcome.message);
+    if (outcome.kind === "notFound") return reject(outcome.message, context);
+    if (outcome.kind === "conflict") {
+      const decision = decideReprocess({ ...outcome, force: false }, `task ${outcome.taskId}`);
+      return reject(decision.allowed ? `Conflict: the reprocess guard refused task ${outcome.taskId} (status ${outcome.status})` : decision.reason, { ...context, taskId: outcome.taskId, status: outcome.status });
+    }
 
     const result: ReprocessResult = { taskId: outcome.taskId, restartCount: outcome.restartCount, status: outcome.status };
+    deps.onOutcome?.(outcome.kind === "applied" ? "applied" : "already_applied");
     deps.logger.info(
-      { ...line, target, actor, outcome: outcome.kind, fromStatus: outcome.fromStatus, ...result },
-      outcome.kind === "applied" ? "task reprocessed" : "reprocess request already applied; returning its result",
+      { ...line, ...context, outcome: outcome.kind, fromStatus: outcome.fromStatus, ...(outcome.forced ? { forced: true } : {}), ...result },
+      outcome.kind === "applied" ? (outcome.forced ? "task reprocessed (forced)" : "task reprocessed") : "reprocess request already applied; returning its result",
     );
     return result;
   };
@@ -63,5 +82,6 @@ export function createReprocessWorker(deps: ReprocessWorkerDeps): Worker<Reproce
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency,
+    settings: { backoffStrategy: reprocessBackoffStrategy },
   });
 }

@@ -2,7 +2,7 @@
 // shared by the http-* and metrics* test files. Not a test file itself.
 import { Writable } from "node:stream";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
-import { buildRules } from "../../src/domain/rules.js";
+import { buildRules, type Rule } from "../../src/domain/rules.js";
 import { createLogger } from "../../src/logger.js";
 import { testConfig } from "../support/config.js";
 import { deletePrefix, uniquePrefix } from "../support/redis.js";
@@ -22,7 +22,7 @@ export interface RunningApp {
 }
 
 /** With `prefix` (another app's), the two act as replicas of one deployment. */
-export async function startApp(env: Record<string, string> = {}, options: { captureLogs?: boolean; prefix?: string } = {}): Promise<RunningApp> {
+export async function startApp(env: Record<string, string> = {}, options: { captureLogs?: boolean; prefix?: string; rules?: Rule[] } = {}): Promise<RunningApp> {
   const prefix = options.prefix ?? uniquePrefix();
   let captured = "";
   const destination = new Writable({
@@ -33,7 +33,7 @@ export async function startApp(env: Record<string, string> = {}, options: { capt
   });
   const config = testConfig(prefix, { API_TOKENS: `${ORG_7_TOKEN}:7,${ORG_8_TOKEN}:8`, BULL_BOARD_USER: BOARD_USER, BULL_BOARD_PASSWORD: BOARD_PASSWORD, ...env });
   const logger = createLogger(options.captureLogs ? { level: "debug", destination } : { level: "silent" });
-  const watchdog = await startWatchdog(config, buildRules(), logger);
+  const watchdog = await startWatchdog(config, options.rules ?? buildRules(), logger);
   return {
     watchdog,
     url: watchdog.httpUrl,

@@ -3,6 +3,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { TaskStatus as S } from "../../src/domain/status.js";
+import { buildRules } from "../../src/domain/rules.js";
 import { createReprocessQueue } from "../../src/queues/reprocess-queue.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
 import { createLogger } from "../../src/logger.js";
@@ -173,7 +174,7 @@ describe("the route itself", () => {
 
   it("is a plain handler: (input) → { status, headers }, callable without the server", async () => {
     const { org7 } = await tasks();
-    const handler = restartProcessing({ tokens: [{ token: ORG_7_TOKEN, organizationId: 7 }], db, queue, logger: createLogger({ level: "silent" }) });
+    const handler = restartProcessing({ tokens: [{ token: ORG_7_TOKEN, organizationId: 7 }], db, queue, rules: buildRules(), logger: createLogger({ level: "silent" }) });
     const input = (query: string) => ({ method: "PATCH", path: RESTART_PROCESSING_PATH, query: new URLSearchParams(query), headers: { authorization: bearer(ORG_7_TOKEN) } });
     expect(await handler(input(`taskId=${org7}`))).toMatchObject({ status: 202, headers: { "x-job-id": expect.any(String) } });
     expect(await handler(input("taskId=999999"))).toEqual({ status: 404 });

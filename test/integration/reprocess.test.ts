@@ -128,6 +128,17 @@ describe("when a reprocess request names an existing task", () => {
   });
 });
 
+describe("when the task is in a status this version does not know (a newer platform's)", () => {
+  it("the restart applies and the reason names the code, instead of failing every attempt on a NULL reason", async () => {
+    const [id] = await insertTasks(db, [{ status: 55, ageSeconds: 60 }]);
+    h.startWorker(db);
+    const job = await enqueueReprocess(h.queue, { taskId: id, requestedBy: "alice" });
+    expect(await h.finished(job)).toEqual({ taskId: id, restartCount: 1, status: S.QueuedForPreProcessing });
+    expect((await h.queue.getJob(job.id!))!.attemptsMade).toBe(1);
+    expect(await reprocessEventsOf(db, id!)).toMatchObject([{ from_status: 55, reason: "reprocess requested by alice: status 55 -> QueuedForPreProcessing, edits discarded" }]);
+  });
+});
+
 describe("the worker process", () => {
   it("startWatchdog runs the reprocess worker: requests on its QUEUE_PREFIX are applied, and close() stops it", async () => {
     const ids = await insertTasks(db, [1, 2, 3].map(() => ({ status: S.ProcessingFailed, ageSeconds: 60 })));
@@ -153,6 +164,9 @@ describe("when a request can never succeed, it fails once, at once, without retr
     { name: "taskId beyond integer", data: { taskId: 2147483648 }, reason: "BadRequest: taskId must be a whole number from 1 to 2147483647, got 2147483648" },
     { name: "organizationId as a string", data: { externalId: "INV-7", organizationId: "7" }, reason: "BadRequest: organizationId must be a JSON number" },
     { name: "a typo in a field name", data: { taskID: 1 }, reason: 'BadRequest: unknown field "taskID"' },
+    { name: "a NUL as externalId", data: { externalId: "\u0000", organizationId: 7 }, reason: "BadRequest: externalId must not contain NUL (U+0000)" },
+    { name: "a NUL inside externalId", data: { externalId: "INV-7\u0000", organizationId: 7 }, reason: "BadRequest: externalId must not contain NUL (U+0000)" },
+    { name: "a NUL in requestedBy", data: { taskId: 1, requestedBy: "\u0000" }, reason: "BadRequest: requestedBy must not contain control characters" },
     { name: "no task with that id", data: { taskId: 999_999 }, reason: "NotFound: no task 999999" },
     { name: "no task with that external id", data: { externalId: "NOPE", organizationId: 7 }, reason: 'NotFound: no task with externalId "NOPE" in organization 7' },
   ];
@@ -192,8 +206,8 @@ describe("organization isolation", () => {
     expect(await reprocessEventsOf(db, theirs!)).toEqual([]);
 
     expect(await findTask(db, { externalId: "ONLY-IN-1", organizationId: 2 })).toBeNull();
-    expect(await findTask(db, { externalId: "ONLY-IN-1", organizationId: 1 })).toEqual({ id: theirs, organizationId: 1 });
-    expect(await findTask(db, { taskId: theirs! })).toEqual({ id: theirs, organizationId: 1 });
+    expect(await findTask(db, { externalId: "ONLY-IN-1", organizationId: 1 })).toMatchObject({ id: theirs, organizationId: 1, workspaceId: 1, status: S.ToReview });
+    expect(await findTask(db, { taskId: theirs! })).toMatchObject({ id: theirs, organizationId: 1, statusAgeSeconds: expect.closeTo(60, -1) });
     expect(await findTask(db, { taskId: 2147483647 })).toBeNull();
   });
 });
@@ -206,7 +220,7 @@ describe("exactly once", () => {
 
   it("when the worker dies after the commit and BullMQ redelivers the job, the restart applies once and the job returns the first delivery's result", async () => {
     const [id] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60, edits: EDITS }]);
-    const processor = createReprocessProcessor({ db, logger: h.logger });
+    const processor = createReprocessProcessor({ db, logger: h.logger, rules: buildRules() });
     const job = await enqueueReprocess(h.queue, { taskId: id, requestedBy: "alice" });
 
     // First delivery: a worker takes the job, commits the restart, and "dies" before recording
@@ -235,7 +249,7 @@ describe("exactly once", () => {
 
   it("when two deliveries of one job run at the same moment, one applies and the other returns its result", async () => {
     const [id] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60 }]);
-    const processor = createReprocessProcessor({ db, logger: h.logger });
+    const processor = createReprocessProcessor({ db, logger: h.logger, rules: buildRules() });
     const job = (await enqueueReprocess(h.queue, { taskId: id })) as Job<ReprocessJobData, ReprocessResult>;
     const results = await Promise.all([processor(job, "a"), processor(job, "b")]);
     expect(results).toEqual([
@@ -248,7 +262,7 @@ describe("exactly once", () => {
 
   it("when a redelivered request named the task by an external id that has changed since, it still returns the first result", async () => {
     const [id] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60, organizationId: 5, externalId: "OLD" }]);
-    const processor = createReprocessProcessor({ db, logger: h.logger });
+    const processor = createReprocessProcessor({ db, logger: h.logger, rules: buildRules() });
     const job = (await enqueueReprocess(h.queue, { externalId: "OLD", organizationId: 5 })) as Job<ReprocessJobData, ReprocessResult>;
     const first = await processor(job, "a");
     await db.$executeRaw`UPDATE tasks SET external_id = 'NEW' WHERE id = ${id}::int`;
@@ -269,6 +283,8 @@ describe("exactly once", () => {
     expect(await h.finished(first)).toEqual({ taskId: id, restartCount: 1, status: S.QueuedForPreProcessing });
     expect(await reprocessEventsOf(db, id!)).toMatchObject([{ actor: "alice" }]);
 
+    // Later — past QueuedForPreProcessing's threshold, or the reprocess guard would refuse the restart of a restart.
+    await db.$executeRaw`UPDATE tasks SET status_changed_at = now() - interval '3 hours' WHERE id = ${id}::int`;
     const later = await enqueueReprocess(h.queue, { taskId: id }, { dedupeTaskId: id });
     expect(later.id).not.toBe(first.id);
     expect(await h.finished(later)).toMatchObject({ restartCount: 2 });

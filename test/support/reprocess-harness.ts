@@ -7,7 +7,8 @@ import { Writable } from "node:stream";
 import type { Db } from "../../src/db/client.js";
 import { REPROCESS_QUEUE } from "../../src/queues/names.js";
 import { createReprocessQueue, type ReprocessJobData, type ReprocessResult } from "../../src/queues/reprocess-queue.js";
-import { createReprocessWorker } from "../../src/queues/reprocess-worker.js";
+import { createReprocessWorker, type ReprocessJobOutcome } from "../../src/queues/reprocess-worker.js";
+import { buildRules, type Rule } from "../../src/domain/rules.js";
 import { createRedis } from "../../src/queues/redis.js";
 import { testDatabaseUrl } from "./db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "./redis.js";
@@ -32,8 +33,8 @@ export interface ReprocessHarness {
   lines: LogLine[];
   logger: ReturnType<typeof captureLogger>["logger"];
   connection: ReturnType<typeof createRedis>;
-  /** Starts the production worker (createReprocessWorker) against `db`. */
-  startWorker(db: Db, concurrency?: number): Worker<ReprocessJobData, ReprocessResult>;
+  /** Starts the production worker (createReprocessWorker) against `db`, with the default rules unless given. */
+  startWorker(db: Db, concurrency?: number, options?: { rules?: readonly Rule[]; onOutcome?: (outcome: ReprocessJobOutcome) => void }): Worker<ReprocessJobData, ReprocessResult>;
   /** Resolves with the result, or rejects with the failedReason once the job has finally failed. */
   finished(job: Job): Promise<ReprocessResult>;
   close(): Promise<void>;
@@ -55,8 +56,8 @@ export async function reprocessHarness(): Promise<ReprocessHarness> {
     lines,
     logger,
     connection,
-    startWorker(db, concurrency = 2) {
-      const worker = createReprocessWorker({ db, logger, connection, prefix, concurrency });
+    startWorker(db, concurrency = 2, options = {}) {
+      const worker = createReprocessWorker({ db, logger, connection, prefix, concurrency, rules: options.rules ?? buildRules(), onOutcome: options.onOutcome });
       workers.push(worker);
       return worker;
     },

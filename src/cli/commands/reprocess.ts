@@ -2,22 +2,27 @@ import { userInfo } from "node:os";
 import type { Config } from "../../config/settings.js";
 import { createDb } from "../../db/client.js";
 import { findTask } from "../../db/sql/find-task.js";
+import { decideReprocess, thresholdSecondsFor } from "../../domain/reprocess-guard.js";
 import { describeTarget, parseReprocessRequest } from "../../domain/reprocess-request.js";
+import type { Rule } from "../../domain/rules.js";
 import { REPROCESS_QUEUE } from "../../queues/names.js";
 import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../queues/reprocess-queue.js";
 import { CliError } from "../context.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
-/** Exit codes of `watchdog reprocess` besides 0 (README, "Reprocess requests"). */
+/** Exit codes of `watchdog reprocess` besides 0 (docs/reprocess.md, "Exit codes"). */
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_REQUEST = 2;
 export const EXIT_NOT_FOUND = 3;
+/** The reprocess guard refused (Conflict:); --force restarts it anyway. */
+export const EXIT_CONFLICT = 4;
 
 export interface ReprocessCommandOptions {
   taskId?: number;
   externalId?: string;
   organizationId?: number;
   requestedBy?: string;
+  force?: boolean;
   wait: boolean;
   timeoutMs: number;
 }
@@ -30,13 +35,19 @@ function whoAmI(): string {
   }
 }
 
-const exitCodeOf = (message: string) => (message.startsWith("BadRequest:") ? EXIT_BAD_REQUEST : message.startsWith("NotFound:") ? EXIT_NOT_FOUND : EXIT_FAILED);
+const EXIT_BY_PREFIX: readonly [string, number][] = [
+  ["BadRequest:", EXIT_BAD_REQUEST],
+  ["NotFound:", EXIT_NOT_FOUND],
+  ["Conflict:", EXIT_CONFLICT],
+];
+const exitCodeOf = (message: string) => EXIT_BY_PREFIX.find(([prefix]) => message.startsWith(prefix))?.[1] ?? EXIT_FAILED;
 
 /**
- * Checks the request and resolves the task here, so a typo or an unknown task is reported at once
- * (nothing is enqueued); then enqueues it deduplicated per task. With `wait`, prints the outcome.
+ * Checks the request, resolves the task and asks the reprocess guard here, so a typo, an unknown
+ * task or a refused one is reported at once (nothing is enqueued); then enqueues it deduplicated
+ * per task. With `wait`, prints the outcome (the worker decides the guard again on the locked row).
  */
-export async function enqueueReprocessCommand(config: Config, options: ReprocessCommandOptions): Promise<void> {
+export async function enqueueReprocessCommand(config: Config, rules: readonly Rule[], options: ReprocessCommandOptions): Promise<void> {
   if (options.taskId === undefined && options.externalId === undefined) {
     throw new CliError("BadRequest: say which task: --task-id N, or --external-id X --organization-id N", EXIT_BAD_REQUEST);
   }
@@ -48,6 +59,7 @@ export async function enqueueReprocessCommand(config: Config, options: Reprocess
     ...(options.externalId === undefined ? {} : { externalId: options.externalId }),
     ...(options.organizationId === undefined ? {} : { organizationId: options.organizationId }),
     requestedBy: options.requestedBy ?? whoAmI(),
+    ...(options.force ? { force: true } : {}),
   };
   const parsed = parseReprocessRequest(data);
   if (!parsed.ok) throw new CliError(parsed.error, EXIT_BAD_REQUEST);
@@ -61,6 +73,9 @@ export async function enqueueReprocessCommand(config: Config, options: Reprocess
       throw new CliError(`NotFound: no ${describeTarget(target)}`, EXIT_NOT_FOUND);
     }
     taskId = task.id;
+    const thresholdSeconds = thresholdSecondsFor(rules, task.status, task.workspaceId);
+    const decision = decideReprocess({ status: task.status, statusAgeSeconds: task.statusAgeSeconds, thresholdSeconds, force: options.force === true }, `task ${task.id}`);
+    if (!decision.allowed) throw new CliError(decision.reason, EXIT_CONFLICT);
   } finally {
     await db.$disconnect();
   }

@@ -1,0 +1,62 @@
+// The reprocess guard's decision for every kind of status, at the boundaries of its threshold, and
+// with force. Ages are by the database clock; the threshold is the effective rule's.
+import { describe, expect, it } from "vitest";
+import { decideReprocess, guardThresholds, thresholdSecondsFor } from "../../src/domain/reprocess-guard.js";
+import { buildRules } from "../../src/domain/rules.js";
+import { TaskStatus as S } from "../../src/domain/status.js";
+
+const H = 3600;
+
+describe("decideReprocess", () => {
+  it.each([
+    { name: "Deleting, any age", status: S.Deleting, age: 10 * H, threshold: H, refused: /^Conflict: task 7 is Deleting \(19\): a restart would bring back a task being deleted; request it with force/ },
+    { name: "Deleted, any age", status: S.Deleted, age: 100 * H, threshold: null, refused: /^Conflict: task 7 is Deleted \(20\)/ },
+    { name: "in flight, just started", status: S.ProcessingInProgress, age: 0, threshold: 4 * H, refused: /^Conflict: task 7 is ProcessingInProgress \(41\) for 0 s, not yet past its threshold of 14400 s: machine work is in flight/ },
+    { name: "in flight, exactly at its threshold (the sweep calls it stuck only past it)", status: S.ProcessingInProgress, age: 4 * H, threshold: 4 * H, refused: /not yet past its threshold/ },
+    { name: "queued, younger than its threshold", status: S.QueuedForPreProcessing, age: 60, threshold: 2 * H, refused: /QueuedForPreProcessing \(30\) for 60 s/ },
+    { name: "in flight with no rule for its status", status: S.ExportInProgress, age: 99 * H, threshold: null, refused: /no rule says when it counts as stuck/ },
+    { name: "in flight, a second past its threshold", status: S.ProcessingInProgress, age: 4 * H + 1, threshold: 4 * H, refused: null },
+    { name: "stable (ToReview)", status: S.ToReview, age: 1, threshold: null, refused: null },
+    { name: "stable (ProcessingFailed), young", status: S.ProcessingFailed, age: 0, threshold: null, refused: null },
+    { name: "archivable (Processed)", status: S.Processed, age: 0, threshold: 24 * H, refused: null },
+    { name: "a code this version does not know", status: 55, age: 0, threshold: null, refused: null },
+  ])("$name", ({ status, age, threshold, refused }) => {
+    const plain = decideReprocess({ status, statusAgeSeconds: age, thresholdSeconds: threshold, force: false }, "task 7");
+    const forced = decideReprocess({ status, statusAgeSeconds: age, thresholdSeconds: threshold, force: true }, "task 7");
+    if (refused === null) {
+      expect(plain).toEqual({ allowed: true, forced: false, overridden: null });
+      expect(forced).toEqual({ allowed: true, forced: true, overridden: null });
+    } else {
+      expect(plain.allowed).toBe(false);
+      expect(!plain.allowed && plain.reason).toMatch(refused);
+      // The forced counterpart restarts it, and says which refusal it overrode.
+      expect(forced).toMatchObject({ allowed: true, forced: true, overridden: expect.stringMatching(/^task 7 is /) });
+    }
+  });
+});
+
+describe("the effective threshold", () => {
+  const rules = buildRules({ ProcessingInProgress: { stuckAfter: "PT6H", workspaces: [{ workspaceIds: [7, 8], stuckAfter: "PT1H" }, { workspaceIds: [9], enabled: false, stuckAfter: "PT30M" }] } });
+
+  it("is the workspace override's for its workspaces (also when switched off there), the rule's elsewhere, none for a status without a rule", () => {
+    expect(thresholdSecondsFor(rules, S.ProcessingInProgress, 7)).toBe(H);
+    expect(thresholdSecondsFor(rules, S.ProcessingInProgress, 8)).toBe(H);
+    expect(thresholdSecondsFor(rules, S.ProcessingInProgress, 9)).toBe(1800);
+    expect(thresholdSecondsFor(rules, S.ProcessingInProgress, 1)).toBe(6 * H);
+    expect(thresholdSecondsFor(rules, S.ToReview, 1)).toBeNull();
+  });
+
+  it("as rows for SQL: each override's workspaces before the rule's default, transient statuses only", () => {
+    const g = guardThresholds(rules);
+    const rows = g.statuses.map((status, i) => [status, g.workspaceIds[i], g.seconds[i]]);
+    expect(rows.filter(([s]) => s === S.ProcessingInProgress)).toEqual([
+      [S.ProcessingInProgress, 7, H],
+      [S.ProcessingInProgress, 8, H],
+      [S.ProcessingInProgress, 9, 1800],
+      [S.ProcessingInProgress, null, 6 * H],
+    ]);
+    expect(g.statuses).not.toContain(S.Processed);
+    expect(g.statuses).not.toContain(S.Deleting);
+    expect(g.transient).toEqual([30, 31, 34, 40, 41, 60, 61]);
+  });
+});

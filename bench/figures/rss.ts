@@ -7,7 +7,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { build } from "esbuild";
 import type { Redis } from "ioredis";
@@ -24,7 +24,10 @@ export type ChildKind = "sweep" | "worker";
 export async function bundleChild(kind: ChildKind): Promise<string> {
   mkdirSync(OUT_DIR, { recursive: true });
   const outfile = `${OUT_DIR}/rss-child-${kind}.mjs`;
-  await build({ entryPoints: [`${ROOT}bench/rss-child-${kind}.ts`], outfile, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "error" });
+  // The sources find package.json and prisma/ two levels above their own file (src/<dir>/x.ts);
+  // the bundle lives elsewhere, so import.meta.url is pinned to such a place in the source tree.
+  const importMetaUrl = JSON.stringify(pathToFileURL(`${ROOT}src/bench-bundle/child.mjs`).href);
+  await build({ entryPoints: [`${ROOT}bench/rss-child-${kind}.ts`], outfile, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "error", define: { "import.meta.url": importMetaUrl } });
   return outfile;
 }
 

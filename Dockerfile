@@ -28,18 +28,19 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund
 
 FROM base AS runtime
-# HOST=0.0.0.0: a container's loopback is unreachable from outside, so the server listens on all
-# interfaces; the worker then refuses to start without BULL_BOARD_USER and BULL_BOARD_PASSWORD.
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
+# Both listeners on 0.0.0.0: a container's loopback is unreachable from outside (the API for its
+# callers, the ops listener for probes and Prometheus); the worker then refuses to start without
+# BULL_BOARD_USER and BULL_BOARD_PASSWORD. Publish only the API port where callers are external.
+ENV NODE_ENV=production API_HOST=0.0.0.0 API_PORT=3000 OPS_HOST=0.0.0.0 OPS_PORT=3001
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY prisma/migrations ./prisma/migrations
 USER node
-EXPOSE 3000
-# No curl in a slim image: Node's own fetch asks /healthz (liveness; /readyz also checks Redis and PostgreSQL).
+EXPOSE 3000 3001
+# No curl in a slim image: Node's own fetch asks the ops listener's /healthz (liveness; /readyz also checks Redis and PostgreSQL).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.OPS_PORT || 3001) + '/healthz').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
 # Exec form: node is PID 1 and receives SIGTERM itself (graceful shutdown within SHUTDOWN_TIMEOUT).
 # Any other CLI command replaces CMD: `docker run … <image> migrate`, `… sweep --dry-run --wait`.
 ENTRYPOINT ["node", "dist/cli/main.js"]

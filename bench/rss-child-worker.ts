@@ -21,7 +21,7 @@ function statusKb(field: "VmHWM" | "RssAnon" | "RssFile"): number {
 
 const [databaseUrl, redisUrl, prefix, batchSize] = process.argv.slice(2);
 if (!databaseUrl || !redisUrl || !prefix || !batchSize) throw new Error("usage: rss-child-worker <databaseUrl> <redisUrl> <queuePrefix> <batchSize>");
-const config = loadConfig({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, PORT: "0", SWEEP_SCHEDULE_ENABLED: "false", SWEEP_BATCH_SIZE: batchSize, LOG_LEVEL: "info" });
+const config = loadConfig({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false", SWEEP_BATCH_SIZE: batchSize, LOG_LEVEL: "info" });
 // Production logs a line per sweep and per batch to stdout; here they go to /dev/null (stdout carries the report).
 const logger = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
 const watchdog = await startWatchdog(config, backlogRules(), logger);

@@ -6,25 +6,26 @@ import { ConfigError } from "./config/load-config.js";
 import { exposureProblems } from "./config/cross-checks.js";
 import type { Rule } from "./domain/rules.js";
 import { createDb, type Db } from "./db/client.js";
-import { createRedis } from "./queues/redis.js";
+import { createRedis, type RedisConnection } from "./queues/redis.js";
 import { createSweepQueue, scheduleSweep, unscheduleSweep } from "./queues/sweep-queue.js";
 import { createSweepWorker } from "./queues/sweep-worker.js";
 import { createReprocessQueue } from "./queues/reprocess-queue.js";
 import { createReprocessWorker } from "./queues/reprocess-worker.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
-import { healthz, readyz } from "./http/health.js";
-import { bullBoardMount } from "./http/bull-board.js";
-import { metricsHandler } from "./http/metrics.js";
-import { sweepHealthHandler } from "./http/sweep-health.js";
-import { restartProcessing, RESTART_PROCESSING_PATH } from "./http/restart-processing.js";
-import { readApiRoutes } from "./http/read-api/routes.js";
+import { apiRoutes, opsMounts, opsRoutes, type RouteDeps } from "./http/routes.js";
+import type { Route } from "./http/types.js";
 import { createMetrics } from "./metrics/metrics.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
 import { buildInfo } from "./metrics/build-info.js";
 
 export interface Watchdog {
-  readonly httpUrl: string;
+  /** The external API listener (API_HOST:API_PORT). */
+  readonly apiUrl: string;
+  /** The ops listener (OPS_HOST:OPS_PORT): health, metrics, Bull Board. */
+  readonly opsUrl: string;
+  /** What each listener serves (the board is a mount of the ops listener, not listed). */
+  readonly routes: { readonly api: readonly Route[]; readonly ops: readonly Route[] };
   readonly db: Db;
   /** Graceful stop: no new jobs, the batch in flight finishes, connections close. Safe to call twice. */
   close(): Promise<void>;
@@ -63,20 +64,29 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     } else {
       await unscheduleSweep(sweepQueue);
     }
-    // The queue is what the HTTP endpoint enqueues on; it closes after the server (reverse order).
-    const reprocessQueue = createReprocessQueue(redis, config.queuePrefix);
-    cleanups.push({ name: "reprocess queue", run: () => reprocessQueue.close() });
     // Without a listener BullMQ prints a queue's connection errors to stderr, past the logger.
-    for (const queue of [sweepQueue, reprocessQueue]) queue.on("error", (error) => logger.warn({ err: error, queue: queue.name }, "queue connection error"));
+    sweepQueue.on("error", (error) => logger.warn({ err: error, queue: sweepQueue.name }, "queue connection error"));
 
+    // Everything served over HTTP uses a connection of its own that fails fast (purpose "request"):
+    // a caller gets a 503 within seconds while Redis is away, and no command of theirs is queued
+    // to run after they were told it failed. The queues on it are producers only.
+    const requestRedis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes, purpose: "request" });
+    requestRedis.on("error", (error) => logger.debug({ err: error }, "redis connection error (HTTP connection)"));
+    cleanups.push({ name: "redis (HTTP)", run: () => requestRedis.quit() });
+    const httpQueues = [createSweepQueue(requestRedis, config.queuePrefix), createReprocessQueue(requestRedis, config.queuePrefix)] as const;
+    for (const queue of httpQueues) {
+      queue.on("error", (error) => logger.debug({ err: error, queue: queue.name }, "queue connection error (HTTP connection)"));
+      cleanups.push({ name: `${queue.name} queue (HTTP)`, run: () => queue.close() });
+    }
+    await readyWithin(requestRedis, 5000);
     // Overdue is judged by the Redis clock, shared by every replica; this start opens the grace period.
     const sweepHealth = sweepHealthCheck({
-      redis,
+      redis: requestRedis,
       prefix: config.queuePrefix,
       overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs,
       startedAtMs: await redisNowMs(redis),
     });
-    const metrics = createMetrics({ db, rules, queues: [sweepQueue, reprocessQueue], sweepHealth, logger, build: buildInfo(config.buildCommit) });
+    const metrics = createMetrics({ db, rules, queues: httpQueues, sweepHealth, logger, build: buildInfo(config.buildCommit) });
     const hooks = sweepHooks({ metrics, redis, prefix: config.queuePrefix, logger });
 
     const sweepWorker = createSweepWorker({
@@ -111,30 +121,17 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
     cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
 
-    const http: HttpServer = await startHttpServer({
-      host: config.host,
-      port: config.port,
-      logger,
-      onFault: metrics.httpFault,
-      routes: [
-        { method: "GET", path: "/healthz", handler: healthz },
-        { method: "GET", path: "/readyz", handler: readyz({ db, redis }) },
-        { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler(sweepHealth) },
-        { method: "GET", path: "/metrics", handler: metricsHandler(metrics.registry) },
-        {
-          method: "PATCH",
-          path: RESTART_PROCESSING_PATH,
-          handler: restartProcessing({ tokens: config.apiTokens ?? [], db, queue: reprocessQueue, rules, logger, onOutcome: metrics.reprocessRequest }),
-        },
-        ...readApiRoutes({ tokens: config.apiTokens ?? [], db, rules }),
-      ],
-      mounts: [bullBoardMount({ queues: [sweepQueue, reprocessQueue], readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config), logger })],
-    });
-    cleanups.push({ name: "http", run: () => http.close() });
+    const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: httpQueues, sweepHealth, metrics, logger };
+    const routes = { api: apiRoutes(routeDeps), ops: opsRoutes(routeDeps) };
+    const api: HttpServer = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault: metrics.httpFault, routes: routes.api });
+    cleanups.push({ name: "http (api)", run: () => api.close() });
+    const ops: HttpServer = await startHttpServer({ host: config.opsHost, port: config.opsPort, logger, onFault: metrics.httpFault, routes: routes.ops, mounts: opsMounts(routeDeps) });
+    cleanups.push({ name: "http (ops)", run: () => ops.close() });
 
     logger.info(
       {
-        http: http.url,
+        api: api.url,
+        ops: ops.url,
         sweepIntervalMs: config.sweepIntervalMs,
         sweepBatchSize: config.sweepBatchSize,
         scheduled: config.sweepScheduleEnabled,
@@ -145,14 +142,27 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       "watchdog started",
     );
     let closed: Promise<void> | undefined;
-    return { httpUrl: http.url, db, close: () => (closed ??= close()) };
+    return { apiUrl: api.url, opsUrl: ops.url, routes, db, close: () => (closed ??= close()) };
   } catch (error) {
     await close();
     throw error;
   }
 }
 
-/** Basic-auth credentials of the board, or undefined (config loading allows that on loopback only). */
-function boardCredentials(config: Config): { user: string; password: string } | undefined {
-  return config.bullBoardUser && config.bullBoardPassword ? { user: config.bullBoardUser, password: config.bullBoardPassword } : undefined;
+/**
+ * Waits (bounded) until the fail-fast connection is ready: without an offline queue, a command
+ * sent before the first connect fails. Past the bound the worker starts anyway and HTTP callers
+ * get 503 until it connects.
+ */
+function readyWithin(redis: RedisConnection, ms: number): Promise<void> {
+  if (redis.status === "ready") return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      redis.off("ready", done);
+      resolve();
+    }
+    redis.once("ready", done);
+  });
 }

@@ -12,6 +12,21 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
+/**
+ * Variables this version no longer reads. A deployment that still sets them would otherwise bind
+ * the defaults silently (loopback, where nothing outside can reach it): refused, naming the new ones.
+ */
+const RETIRED: Record<string, string> = {
+  HOST: "HOST is no longer read: the HTTP server is two listeners now, set API_HOST (the external API) and OPS_HOST (health, metrics, Bull Board)",
+  PORT: "PORT is no longer read: the HTTP server is two listeners now, set API_PORT (the external API, default 3000) and OPS_PORT (health, metrics, Bull Board, default 3001)",
+};
+
+export function retiredSettingProblems(env: NodeJS.ProcessEnv): string[] {
+  return Object.entries(RETIRED)
+    .filter(([name]) => env[name] !== undefined && env[name] !== "")
+    .map(([, message]) => message);
+}
+
 export function crossSettingProblems(config: Partial<Config>): string[] {
   const problems: string[] = [];
   const hasUser = config.bullBoardUser !== undefined;
@@ -40,13 +55,13 @@ function clusterProblems(config: Partial<Config>): string[] {
 
 /**
  * Checked by the worker before it listens (not by every command: `migrate` or `stuck` serve
- * nothing): an HTTP server beyond loopback must not serve the board without credentials.
+ * nothing): an ops listener beyond loopback must not serve the board without credentials.
  */
-export function exposureProblems(config: Pick<Config, "host" | "bullBoardUser" | "bullBoardPassword">): string[] {
+export function exposureProblems(config: Pick<Config, "opsHost" | "bullBoardUser" | "bullBoardPassword">): string[] {
   if (config.bullBoardUser !== undefined && config.bullBoardPassword !== undefined) return [];
-  if (isLoopbackHost(config.host)) return [];
+  if (isLoopbackHost(config.opsHost)) return [];
   return [
-    `HOST=${JSON.stringify(config.host)} exposes the HTTP server beyond this machine, and Bull Board (/admin/queues) has no credentials: ` +
-      `set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback HOST (127.0.0.1, ::1, localhost)`,
+    `OPS_HOST=${JSON.stringify(config.opsHost)} exposes the ops listener beyond this machine, and Bull Board (/admin/queues) has no credentials: ` +
+      `set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback OPS_HOST (127.0.0.1, ::1, localhost)`,
   ];
 }

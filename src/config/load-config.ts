@@ -1,5 +1,5 @@
 import { SETTINGS, type Config, type Setting } from "./settings.js";
-import { crossSettingProblems } from "./cross-checks.js";
+import { crossSettingProblems, retiredSettingProblems } from "./cross-checks.js";
 import { formatIssues } from "../validation/zod-issues.js";
 
 export class ConfigError extends Error {
@@ -15,7 +15,7 @@ export class ConfigError extends Error {
  * rather than read as unset: `PORT=` in a file of settings is more often a mistake than a wish.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const problems: string[] = [];
+  const problems: string[] = retiredSettingProblems(env);
   const config: Record<string, unknown> = {};
   for (const [key, setting] of Object.entries(SETTINGS) as [string, Setting][]) {
     const given = env[setting.env];

@@ -118,16 +118,28 @@ export const SETTINGS = {
     default: "false",
     schema: boolean(),
   },
-  host: {
-    env: "HOST",
-    doc: "Address the HTTP server binds. Loopback by default; `0.0.0.0` exposes it.",
+  apiHost: {
+    env: "API_HOST",
+    doc: "Address the external API listener binds (`PATCH …/restartprocessing` and the read API). Loopback by default; `0.0.0.0` exposes it.",
     default: "127.0.0.1",
     schema: text(),
   },
-  port: {
-    env: "PORT",
-    doc: "HTTP port for health, metrics, Bull Board and the API (0 picks a free port).",
+  apiPort: {
+    env: "API_PORT",
+    doc: "Port of the external API listener (0 picks a free port).",
     default: "3000",
+    schema: integer(0, 65535),
+  },
+  opsHost: {
+    env: "OPS_HOST",
+    doc: "Address the ops listener binds (`/healthz`, `/readyz`, `/health/sweeps`, `/metrics`, Bull Board). Loopback by default; beyond loopback Bull Board needs BULL_BOARD_USER and BULL_BOARD_PASSWORD.",
+    default: "127.0.0.1",
+    schema: text(),
+  },
+  opsPort: {
+    env: "OPS_PORT",
+    doc: "Port of the ops listener (0 picks a free port).",
+    default: "3001",
     schema: integer(0, 65535),
   },
   sweepIntervalMs: {
@@ -186,7 +198,7 @@ export const SETTINGS = {
   },
   bullBoardUser: {
     env: "BULL_BOARD_USER",
-    doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when HOST is not loopback.",
+    doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when OPS_HOST is not loopback.",
     default: undefined,
     schema: text(),
   },

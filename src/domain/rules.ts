@@ -1,6 +1,8 @@
 // What counts as stuck, and where a stuck task goes (docs/contract.md, "Rules"). Pure: no I/O, no clock.
 import { describeStatuses, findStatus, statusName, TaskStatus, type StatusInfo } from "./status.js";
 import { parsePositiveDuration } from "./duration.js";
+import { formatIssues } from "../validation/zod-issues.js";
+import { RULES_SHAPE_EXAMPLE, ruleOverrideSchema, rulesWrapperSchema, type RuleOverride } from "./rules-schema.js";
 
 export type RuleAction =
   /** Set `to`; with `toPreviousIfStable`, go back to previous_status instead when that is stable. */
@@ -86,91 +88,117 @@ export const DEFAULT_RULES: readonly DefaultRule[] = [
 ];
 
 /**
- * Overrides as they come from a rules file or RULES_JSON, keyed by status name or code:
+ * Overrides as they come from a rules file or RULES_JSON, keyed by status name or code (the shape
+ * is src/domain/rules-schema.ts; docs/rules.schema.json is generated from it):
  * { "ProcessingInProgress": { "stuckAfter": "PT6H", "workspaces": [{ "workspaceIds": [7], "stuckAfter": "PT1H" }] } }
+ * or the same inside `{ "rules": … }`.
  */
 export type RuleOverrides = Record<string, unknown>;
 
-const RULE_FIELDS = new Set(["enabled", "stuckAfter", "action", "revertTo", "revertToPreviousIfStable", "hold", "workspaces"]);
-const OVERRIDE_FIELDS = new Set(["workspaceIds", "enabled", "stuckAfter", "hold"]);
-const HOLD_FIELDS = new Set(["maxTasks", "maxShare"]);
-const HOLD_EXAMPLE = `false, true (the defaults) or {"maxTasks": 500, "maxShare": 0.1}`;
+/** One source of overrides; later layers override the fields they name of earlier ones. */
+export interface RulesLayer {
+  /** Named in every message about this layer ("RULES_FILE (rules.json)", "RULES_JSON"). */
+  readonly source?: string;
+  readonly overrides: unknown;
+}
+
+/** A rule with every layer applied, before its fields are judged together. */
+type MergedRule = Omit<RuleOverride, "enabled"> & { enabled: boolean };
+
+/** The effective rules: the defaults with `overrides` applied. Throws RulesError listing every problem. */
+export function buildRules(overrides: RuleOverrides = {}): Rule[] {
+  return buildRulesFromLayers([{ overrides }]);
+}
 
 /**
- * The effective rules: the defaults with `overrides` applied, checked against the invariants of
- * docs/contract.md ("Rules"). Throws RulesError listing every problem, each naming its rule and how to fix it.
+ * The defaults, then each layer in turn: a layer overrides only the fields it names of a rule (a
+ * `workspaces` list or a `hold` object replaces the lower one whole). Then each rule is checked
+ * against the invariants of docs/contract.md ("Rules"). Throws RulesError listing every problem,
+ * each naming its source, its rule and how to fix it.
  */
-export function buildRules(overrides: RuleOverrides = {}): Rule[] {
+export function buildRulesFromLayers(layers: readonly RulesLayer[]): Rule[] {
   const problems: string[] = [];
-  const merged = new Map<number, { status: number; enabled: unknown; stuckAfter: unknown; action: unknown; revertTo: unknown; revertToPreviousIfStable: unknown; hold: unknown; workspaces: unknown }>();
+  const merged = new Map<number, MergedRule>();
   for (const d of DEFAULT_RULES) {
     merged.set(d.status, {
-      status: d.status,
       enabled: true,
-      stuckAfter: d.stuckAfter,
+      stuckAfter: { text: d.stuckAfter, seconds: (parsePositiveDuration(d.stuckAfter) as { seconds: number }).seconds },
       action: d.action.kind,
-      revertTo: d.action.kind === "revert" ? d.action.to : undefined,
-      revertToPreviousIfStable: d.action.kind === "revert" ? d.action.toPreviousIfStable : undefined,
-      hold: undefined,
+      ...(d.action.kind === "revert" ? { revertTo: d.action.to, revertToPreviousIfStable: d.action.toPreviousIfStable } : {}),
       workspaces: [],
     });
   }
-
-  if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides)) {
-    throw new RulesError([`the rules must be an object keyed by status name, e.g. {"ProcessingInProgress": {"stuckAfter": "PT6H"}}`]);
+  for (const layer of layers) {
+    for (const [code, fields] of parseLayer(layer, problems)) {
+      const base = merged.get(code) ?? { enabled: true, workspaces: [] };
+      const next: MergedRule = { ...base, ...fields, enabled: fields.enabled ?? base.enabled };
+      // Choosing a new target without saying otherwise means exactly that target.
+      if (fields.revertTo !== undefined && fields.revertToPreviousIfStable === undefined) next.revertToPreviousIfStable = false;
+      merged.set(code, next);
+    }
   }
-  for (const [key, value] of Object.entries(overrides)) {
-    const status = findStatus(key);
-    if (!status) {
-      problems.push(`rule "${key}": unknown status; use a TaskStatus name or code, e.g. "ProcessingInProgress" or "41"`);
-      continue;
-    }
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      problems.push(`rule "${status.name}": expected an object such as {"stuckAfter": "PT2H"}, got ${JSON.stringify(value)}`);
-      continue;
-    }
-    const fields = value as Record<string, unknown>;
-    const unknown = Object.keys(fields).filter((f) => !RULE_FIELDS.has(f));
-    if (unknown.length > 0) {
-      problems.push(`rule "${status.name}": unknown field(s) ${unknown.map((f) => `"${f}"`).join(", ")}; allowed: ${[...RULE_FIELDS].join(", ")}`);
-      continue;
-    }
-    const base = merged.get(status.code) ?? {
-      status: status.code,
-      enabled: true,
-      stuckAfter: undefined,
-      action: status.kind === "archivable" ? "moveToHistory" : "revert",
-      revertTo: undefined,
-      revertToPreviousIfStable: false,
-      hold: undefined,
-      workspaces: [],
-    };
-    const next = { ...base, ...fields };
-    // Choosing a new target without saying otherwise means exactly that target.
-    if ("revertTo" in fields && !("revertToPreviousIfStable" in fields)) next.revertToPreviousIfStable = false;
-    merged.set(status.code, next);
-  }
-
   const rules: Rule[] = [];
-  for (const raw of [...merged.values()].sort((a, b) => a.status - b.status)) {
-    const rule = checkRule(raw, findStatus(raw.status) as StatusInfo, problems);
+  for (const [code, raw] of [...merged.entries()].sort(([a], [b]) => a - b)) {
+    const rule = checkRule(raw, findStatus(code) as StatusInfo, problems);
     if (rule) rules.push(rule);
   }
   if (problems.length > 0) throw new RulesError(problems);
   return rules;
 }
 
-function checkRule(raw: Record<string, unknown>, status: StatusInfo, problems: string[]): Rule | undefined {
+/** The rules of one layer by status code, each parsed by its schema; problems are listed, their rules left out. */
+function parseLayer(layer: RulesLayer, problems: string[]): Map<number, RuleOverride> {
+  const at = layer.source ? `${layer.source}: ` : "";
+  const result = new Map<number, RuleOverride>();
+  let record: Record<string, unknown>;
+  const raw = layer.overrides;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    problems.push(`${layer.source ?? "the rules"} must be a JSON object keyed by status name, e.g. ${RULES_SHAPE_EXAMPLE}`);
+    return result;
+  }
+  if ("rules" in raw || "$schema" in raw) {
+    const wrapper = rulesWrapperSchema.safeParse(raw, { reportInput: true });
+    if (!wrapper.success) {
+      problems.push(...formatIssues(wrapper.error, { schema: rulesWrapperSchema }).map((p) => `${at}${p}`));
+      return result;
+    }
+    record = wrapper.data.rules;
+  } else {
+    record = raw as Record<string, unknown>;
+  }
+  const keyOf = new Map<number, string>();
+  for (const [key, value] of Object.entries(record)) {
+    const status = findStatus(key);
+    if (!status) {
+      problems.push(`${at}rule "${key}": unknown status; use a TaskStatus name or code, e.g. "ProcessingInProgress" or "41"`);
+      continue;
+    }
+    const where = `${at}rule "${status.name}"`;
+    const earlier = keyOf.get(status.code);
+    if (earlier !== undefined) {
+      problems.push(`${where} is given twice (${JSON.stringify(earlier)} and ${JSON.stringify(key)}); keep one`);
+      result.delete(status.code);
+      continue;
+    }
+    keyOf.set(status.code, key);
+    const parsed = ruleOverrideSchema.safeParse(value, { reportInput: true });
+    if (!parsed.success) {
+      problems.push(...formatIssues(parsed.error, { schema: ruleOverrideSchema, label: "the rule" }).map((p) => `${where}: ${p}`));
+      continue;
+    }
+    result.set(status.code, parsed.data);
+  }
+  return result;
+}
+
+function checkRule(raw: MergedRule, status: StatusInfo, problems: string[]): Rule | undefined {
   const where = `rule "${status.name}"`;
-  const before = problems.length;
   if (status.kind === "stable") {
     problems.push(`${where}: ${status.name} is a stable status (a person acts on it); the sweep never touches it. Remove the rule`);
     return undefined;
   }
-  if (typeof raw.enabled !== "boolean") problems.push(`${where}: "enabled" must be true or false, got ${JSON.stringify(raw.enabled)}`);
-
-  const threshold = parsePositiveDuration(raw.stuckAfter);
-  if ("error" in threshold) problems.push(`${where}: "stuckAfter" ${threshold.error}, got ${JSON.stringify(raw.stuckAfter)}`);
+  const before = problems.length;
+  if (!raw.stuckAfter) problems.push(`${where}: stuckAfter must be an ISO-8601 duration such as "PT2H"; this status has no default threshold`);
 
   let action: RuleAction | undefined;
   if (raw.action === "moveToHistory") {
@@ -179,120 +207,44 @@ function checkRule(raw: Record<string, unknown>, status: StatusInfo, problems: s
     } else {
       action = { kind: "moveToHistory" };
     }
-  } else if (raw.action === "revert") {
-    const target = raw.revertTo === undefined ? undefined : findStatus(raw.revertTo as string | number);
-    if (!target) {
-      problems.push(`${where}: "revertTo" must name a stable status (${describeStatuses("stable")}), got ${JSON.stringify(raw.revertTo)}`);
-    } else if (target.kind !== "stable") {
-      problems.push(`${where}: cannot revert to ${target.name} (${target.code}), a ${target.kind} status; a revert target must be stable: ${describeStatuses("stable")}`);
-    } else if (typeof raw.revertToPreviousIfStable !== "boolean") {
-      problems.push(`${where}: "revertToPreviousIfStable" must be true or false, got ${JSON.stringify(raw.revertToPreviousIfStable)}`);
-    } else {
-      action = { kind: "revert", to: target.code, toPreviousIfStable: raw.revertToPreviousIfStable };
-    }
   } else if (raw.action === "flag") {
     action = { kind: "flag" };
   } else {
-    problems.push(`${where}: "action" must be "revert", "moveToHistory" or "flag", got ${JSON.stringify(raw.action)}`);
+    const target = raw.revertTo === undefined ? undefined : findStatus(raw.revertTo);
+    if (!target) {
+      problems.push(`${where}: revertTo must name a stable status (${describeStatuses("stable")}), got ${raw.revertTo === undefined ? "nothing" : JSON.stringify(raw.revertTo)}`);
+    } else if (target.kind !== "stable") {
+      problems.push(`${where}: cannot revert to ${target.name} (${target.code}), a ${target.kind} status; a revert target must be stable: ${describeStatuses("stable")}`);
+    } else {
+      action = { kind: "revert", to: target.code, toPreviousIfStable: raw.revertToPreviousIfStable ?? false };
+    }
   }
+  if (problems.length > before || !action || !raw.stuckAfter) return undefined;
 
-  const hold = action ? checkHold(raw.hold, defaultHoldFor(action), where, problems) : undefined;
-  const workspaces = checkWorkspaceOverrides(raw.workspaces, where, hold ?? null, problems);
-  if (problems.length > before || !action || "error" in threshold || !workspaces || hold === undefined) return undefined;
+  const hold = holdFrom(raw.hold, defaultHoldFor(action));
   return {
     status: status.code,
-    enabled: raw.enabled as boolean,
-    stuckAfter: String(raw.stuckAfter),
-    stuckAfterSeconds: threshold.seconds,
+    enabled: raw.enabled,
+    stuckAfter: raw.stuckAfter.text,
+    stuckAfterSeconds: raw.stuckAfter.seconds,
     action,
     hold,
-    workspaces,
+    workspaces: (raw.workspaces ?? []).map((o) => ({
+      workspaceIds: [...o.workspaceIds],
+      enabled: o.enabled ?? true,
+      stuckAfter: o.stuckAfter?.text ?? "",
+      stuckAfterSeconds: o.stuckAfter?.seconds ?? 0,
+      hold: holdFrom(o.hold, hold),
+    })),
   };
 }
 
-/**
- * `hold` as written: omitted → `inherited`; false → off; true → the defaults; an object names the
- * limits it sets (an omitted field is no such limit). undefined = refused (the problem is listed).
- */
-function checkHold(raw: unknown, inherited: HoldLimit | null, where: string, problems: string[]): HoldLimit | null | undefined {
+/** `hold` as written: omitted → `inherited`; false or null → off; true → the defaults; an object names the limits it sets. */
+function holdFrom(raw: RuleOverride["hold"], inherited: HoldLimit | null): HoldLimit | null {
   if (raw === undefined) return inherited;
   if (raw === false || raw === null) return null;
   if (raw === true) return DEFAULT_HOLD;
-  if (typeof raw !== "object" || Array.isArray(raw)) {
-    problems.push(`${where}: "hold" must be ${HOLD_EXAMPLE}, got ${JSON.stringify(raw)}`);
-    return undefined;
-  }
-  const fields = raw as Record<string, unknown>;
-  const unknown = Object.keys(fields).filter((f) => !HOLD_FIELDS.has(f));
-  if (unknown.length > 0) {
-    problems.push(`${where}: "hold" has unknown field(s) ${unknown.map((f) => `"${f}"`).join(", ")}; allowed: ${[...HOLD_FIELDS].join(", ")}`);
-    return undefined;
-  }
-  const maxTasks = fields.maxTasks ?? null;
-  const maxShare = fields.maxShare ?? null;
-  const before = problems.length;
-  if (maxTasks !== null && !(Number.isSafeInteger(maxTasks) && (maxTasks as number) >= 0 && (maxTasks as number) <= 2_147_483_647)) {
-    problems.push(`${where}: "hold.maxTasks" must be a whole number from 0 to 2147483647, got ${JSON.stringify(fields.maxTasks)}`);
-  }
-  if (maxShare !== null && !(typeof maxShare === "number" && maxShare > 0 && maxShare <= 1)) {
-    problems.push(`${where}: "hold.maxShare" must be a number above 0 and at most 1 (a share of the status's inbox tasks), got ${JSON.stringify(fields.maxShare)}`);
-  }
-  if (maxTasks === null && maxShare === null) {
-    problems.push(`${where}: "hold" sets no limit; give "maxTasks" and/or "maxShare", or write "hold": false to switch it off`);
-  }
-  if (problems.length > before) return undefined;
-  return { maxTasks: maxTasks as number | null, maxShare: maxShare as number | null };
-}
-
-function checkWorkspaceOverrides(raw: unknown, where: string, ruleHold: HoldLimit | null, problems: string[]): WorkspaceOverride[] | undefined {
-  if (!Array.isArray(raw)) {
-    problems.push(`${where}: "workspaces" must be a list such as [{"workspaceIds": [7], "stuckAfter": "PT30M"}]`);
-    return undefined;
-  }
-  const seen = new Set<number>();
-  const result: WorkspaceOverride[] = [];
-  raw.forEach((entry: unknown, i) => {
-    const at = `${where} workspaces[${i}]`;
-    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-      problems.push(`${at}: expected an object such as {"workspaceIds": [7], "stuckAfter": "PT30M"}`);
-      return;
-    }
-    const o = entry as Record<string, unknown>;
-    const unknown = Object.keys(o).filter((f) => !OVERRIDE_FIELDS.has(f));
-    if (unknown.length > 0) {
-      problems.push(`${at}: unknown field(s) ${unknown.map((f) => `"${f}"`).join(", ")}; allowed: ${[...OVERRIDE_FIELDS].join(", ")}`);
-      return;
-    }
-    const ids = o.workspaceIds;
-    if (!Array.isArray(ids) || ids.length === 0 || !ids.every((id) => Number.isSafeInteger(id) && id > 0 && id <= 2_147_483_647)) {
-      problems.push(`${at}: "workspaceIds" must be a non-empty list of positive integer workspace ids, got ${JSON.stringify(ids)}`);
-      return;
-    }
-    for (const id of ids as number[]) {
-      if (seen.has(id)) problems.push(`${at}: workspace ${id} appears in more than one override of this rule; list it once`);
-      seen.add(id);
-    }
-    const enabled = o.enabled ?? true;
-    if (typeof enabled !== "boolean") {
-      problems.push(`${at}: "enabled" must be true or false, got ${JSON.stringify(o.enabled)}`);
-      return;
-    }
-    let stuckAfter = "";
-    let stuckAfterSeconds = 0;
-    if (enabled || o.stuckAfter !== undefined) {
-      const t = parsePositiveDuration(o.stuckAfter);
-      if ("error" in t) {
-        problems.push(`${at}: "stuckAfter" ${t.error}, got ${JSON.stringify(o.stuckAfter)}`);
-        return;
-      }
-      stuckAfter = String(o.stuckAfter);
-      stuckAfterSeconds = t.seconds;
-    }
-    const hold = checkHold(o.hold, ruleHold, at, problems);
-    if (hold === undefined) return;
-    result.push({ workspaceIds: [...(ids as number[])], enabled, stuckAfter, stuckAfterSeconds, hold });
-  });
-  return result;
+  return { maxTasks: raw.maxTasks ?? null, maxShare: raw.maxShare ?? null };
 }
 
 /**

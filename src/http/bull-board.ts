@@ -1,20 +1,27 @@
-// Bull Board under /admin/queues: its express router is the only express in the process, mounted
-// as a raw handler behind HTTP Basic auth (Bull Board has no security of its own). Without
-// credentials it is served unauthenticated, which config loading allows on a loopback HOST only.
+// Bull Board under /admin/queues on the ops listener: its express router is the only express in
+// the process, mounted as a raw handler behind HTTP Basic auth (Bull Board has no security of its
+// own). Without credentials it is served unauthenticated, which start-up allows on a loopback
+// OPS_HOST only. Its queues sit on the fail-fast connection, and an answer is bounded: while Redis
+// is away the board's API answers 503 instead of hanging.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Queue } from "bullmq";
+import type { RedisConnection } from "../queues/redis.js";
 import type { Logger } from "pino";
 import { basicAuthMatches } from "./credentials.js";
 import type { Mount } from "./types.js";
 
 export const BOARD_PATH = "/admin/queues";
 const REALM = "task-watchdog Bull Board";
+/** A board request still unanswered after this is answered 503 (Redis slow or frozen). */
+export const BOARD_TIMEOUT_MS = 5000;
 
 export interface BoardOptions {
   queues: readonly Queue[];
   readOnly: boolean;
   /** undefined = no authentication (loopback only; enforced by config loading). */
   credentials: { user: string; password: string } | undefined;
+  /** The queues' connection: while it is not ready the board is 503 at once. */
+  redis: RedisConnection;
   logger: Logger;
 }
 
@@ -40,6 +47,11 @@ async function loadBoard(options: BoardOptions): Promise<Handle> {
   const app = express();
   app.disable("x-powered-by");
   app.use(BOARD_PATH, serverAdapter.getRouter());
+  // A failed Redis call inside the board (express 5 forwards rejected handlers here): 503, not express' HTML 500.
+  app.use((error: unknown, _req: unknown, res: ServerResponse, _next: unknown) => {
+    options.logger.warn({ err: error }, "Bull Board request failed");
+    unavailable(res, "Bull Board could not read the queues (Redis unavailable); try again later\n");
+  });
   return app;
 }
 
@@ -55,15 +67,26 @@ export function bullBoardMount(options: BoardOptions): Mount {
         res.end("authentication required: use BULL_BOARD_USER and BULL_BOARD_PASSWORD\n");
         return;
       }
+      if (options.redis.status !== "ready") return unavailable(res, "Redis is unavailable: the board cannot read the queues; try again later\n");
+      const timer = setTimeout(() => unavailable(res, `Bull Board: no answer from Redis within ${BOARD_TIMEOUT_MS} ms; try again later\n`), BOARD_TIMEOUT_MS);
+      res.once("close", () => clearTimeout(timer));
       (board ??= loadBoard(options)).then(
         (app) => app(req, res),
         (error: unknown) => {
           options.logger.error({ err: error }, "Bull Board could not be loaded");
           board = undefined; // try again on the next request
-          res.writeHead(503, { "content-type": "text/plain; charset=utf-8" });
-          res.end("Bull Board could not be loaded; see the worker's log\n");
+          unavailable(res, "Bull Board could not be loaded; see the worker's log\n");
         },
       );
     },
   };
+}
+
+function unavailable(res: ServerResponse, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "5" });
+  res.end(text);
 }

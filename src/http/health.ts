@@ -1,33 +1,35 @@
 import type { RedisConnection } from "../queues/redis.js";
 import type { Db } from "../db/client.js";
+import { coalesced } from "../metrics/coalesce.js";
+import { withTimeout } from "../metrics/timeout.js";
 import type { Handler } from "./types.js";
 
 /** Liveness: the process is up and its event loop answers. */
 export const healthz: Handler = () => ({ status: 200, body: { status: "ok" } });
 
 const CHECK_TIMEOUT_MS = 2000;
+/** One check's answer serves every probe of the next second. */
+const READY_CACHE_MS = 1000;
 
-async function check(probe: () => Promise<unknown>): Promise<"ok" | string> {
-  let timer: NodeJS.Timeout | undefined;
+async function check(name: string, probe: () => Promise<unknown>): Promise<"ok" | string> {
   try {
-    await Promise.race([
-      probe(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-      }),
-    ]);
+    await withTimeout(CHECK_TIMEOUT_MS, name, probe());
     return "ok";
   } catch (error) {
     return (error as Error).message || String(error);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
-/** Readiness: Redis and PostgreSQL both answer. 503 names the one that does not. */
+/**
+ * Readiness: Redis and PostgreSQL both answer. 503 names the one that does not. Each dependency's
+ * probe is coalesced: however many probes arrive (several kubelets, a flood), at most one PING and
+ * one `SELECT 1` are in flight, and a frozen dependency is never sent a second one beside the first.
+ */
 export function readyz(deps: { db: Db; redis: RedisConnection }): Handler {
+  const pingRedis = coalesced(READY_CACHE_MS, () => deps.redis.ping());
+  const pingPostgres = coalesced(READY_CACHE_MS, () => deps.db.$queryRaw`SELECT 1`);
   return async () => {
-    const [redis, postgres] = await Promise.all([check(() => deps.redis.ping()), check(() => deps.db.$queryRaw`SELECT 1`)]);
+    const [redis, postgres] = await Promise.all([check("redis", pingRedis), check("postgres", pingPostgres)]);
     const ready = redis === "ok" && postgres === "ok";
     return { status: ready ? 200 : 503, body: { status: ready ? "ready" : "not ready", checks: { redis, postgres } } };
   };

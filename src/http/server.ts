@@ -126,7 +126,8 @@ function send(res: ServerResponse, out: HttpOutput): void {
     if (!res.writableEnded) res.end();
     return;
   }
-  const headers: Record<string, string> = { ...out.headers };
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(out.headers ?? {})) headers[name] = headerSafe(value);
   let payload: string | undefined;
   if (typeof out.body === "string") {
     payload = out.body;
@@ -137,4 +138,13 @@ function send(res: ServerResponse, out: HttpOutput): void {
   }
   res.writeHead(out.status, headers);
   res.end(payload);
+}
+
+/**
+ * A header value Node will send: anything outside printable ASCII (a reason quoting a client's
+ * DEL, "€" or a lone surrogate) is written as `\uXXXX`, as JSON would. Node throws on such
+ * characters instead, and the client would get a dropped connection in place of its 400.
+ */
+export function headerSafe(value: string): string {
+  return value.replace(/[^\x20-\x7e\t]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

@@ -6,6 +6,8 @@ export interface HttpInput {
   path: string;
   query: URLSearchParams;
   headers: IncomingMessage["headers"];
+  /** The request's id (its well-formed X-Request-Id, or one generated), also in the response. */
+  requestId?: string;
 }
 
 export interface HttpOutput {

@@ -15,10 +15,17 @@ import { statusName } from "../domain/status.js";
 import type { SweepResult } from "../sweep/run-sweep.js";
 import type { ReprocessJobOutcome } from "../queues/reprocess-worker.js";
 import type { SweepHealth } from "./last-sweep.js";
+import { coalesced } from "./coalesce.js";
 import { withTimeout } from "./timeout.js";
 
 /** How long one count of stuck tasks serves scrapes: several Prometheus servers cost one query. */
 export const STUCK_CACHE_MS = 5000;
+
+/**
+ * Queue counts are not kept after they settle (a scrape shows the state of its moment), only
+ * shared while in flight: concurrent scrapes cost Redis one round of counts.
+ */
+const QUEUE_CACHE_MS = 0;
 
 /** A collector slower than this is reported as failed, so a scrape answers while Redis or Postgres is away. */
 const COLLECT_TIMEOUT_MS = 3000;
@@ -26,7 +33,7 @@ const COLLECT_TIMEOUT_MS = 3000;
 export const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "waiting-children", "completed", "failed"] as const;
 
 /** Outcomes of PATCH …/restartprocessing calls; the jobs' own are ReprocessJobOutcome (queues/reprocess-worker.ts). */
-export type ReprocessRequestOutcome = "accepted" | "not_found" | "bad_request" | "conflict" | "unauthorized" | "error";
+export type ReprocessRequestOutcome = "accepted" | "not_found" | "bad_request" | "conflict" | "unauthorized" | "unavailable" | "error";
 
 export interface MetricsDeps {
   db: Db;
@@ -113,7 +120,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
   const reprocessRequests = new Counter({
     name: "watchdog_reprocess_requests_total",
-    help: "Calls of PATCH …/restartprocessing, by outcome (accepted, not_found, bad_request, conflict, unauthorized, error).",
+    help: "Calls of PATCH …/restartprocessing, by outcome (accepted, not_found, bad_request, conflict, unauthorized, unavailable, error).",
     labelNames: ["outcome"],
     registers,
   });
@@ -131,7 +138,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
 
   // Both sweep gauges come from one Redis round trip per scrape (collectors run concurrently).
-  const sweepHealth = cachedFor(1000, deps.sweepHealth);
+  const sweepHealth = coalesced(1000, deps.sweepHealth);
   const lastCompleted: Gauge = new Gauge({
     name: "watchdog_last_sweep_completed_timestamp_seconds",
     help: "Unix time of the last sweep completed by any replica (shared through Redis); 0 until one completes or when Redis cannot be read.",
@@ -157,7 +164,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   const plans = statusPlansFor(deps.rules);
   // One cached read per scrape serves both gauges below: the count and the oldest entry time per status.
-  const countStuck = cachedFor(STUCK_CACHE_MS, async () => {
+  const countStuck = coalesced(STUCK_CACHE_MS, async () => {
     const byStatus = new Map<string, { count: number; oldestSinceMs: number | null }>();
     // One statement per status, whatever its workspace overrides; they add up under its name.
     for (const plan of plans) {
@@ -244,13 +251,14 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
   for (const plan of plans) held.set({ status: plan.statusName }, 0);
 
+  const jobCounts = coalesced(QUEUE_CACHE_MS, () => Promise.all(deps.queues.map(async (q) => [q.name, await q.getJobCounts(...QUEUE_STATES)] as const)));
   const queueJobs: Gauge = new Gauge({
     name: "watchdog_queue_jobs",
     help: "Jobs in each BullMQ queue, by queue and state.",
     labelNames: ["queue", "state"],
     registers,
     collect: guarded("queue_jobs", () => queueJobs, async () => {
-      const all = await Promise.all(deps.queues.map(async (q) => [q.name, await q.getJobCounts(...QUEUE_STATES)] as const));
+      const all = await jobCounts();
       queueJobs.reset();
       for (const [queue, counts] of all) for (const state of QUEUE_STATES) queueJobs.set({ queue, state }, counts[state] ?? 0);
     }),
@@ -293,20 +301,4 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       httpFaults.inc({ kind });
     },
   };
-}
-
-/** `load` shared by every caller for `ms` after it started; a failure is not kept. */
-function cachedFor<T>(ms: number, load: () => Promise<T>): (() => Promise<T>) & { invalidate(): void } {
-  let cached: { at: number; value: Promise<T> } | undefined;
-  const get = () => {
-    if (!cached || performance.now() - cached.at > ms) {
-      const entry = { at: performance.now(), value: load() };
-      cached = entry;
-      entry.value.catch(() => {
-        if (cached === entry) cached = undefined;
-      });
-    }
-    return cached.value;
-  };
-  return Object.assign(get, { invalidate: () => (cached = undefined) });
 }

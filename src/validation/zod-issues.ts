@@ -54,18 +54,31 @@ const quoted = (keys: readonly string[]) => {
  * message lists the allowed ones.
  */
 export function formatIssues(error: z.ZodError, options: { schema?: z.ZodType; label?: string } = {}): string[] {
-  return error.issues.map((issue) => {
+  return error.issues.flatMap(fittingBranch).map((issue) => {
     const where = pathName(issue.path, options.label);
     if (issue.code === "unrecognized_keys") {
       const allowed = objectAt(options.schema, issue.path);
       const list = allowed ? `; allowed: ${Object.keys(allowed.shape).join(", ")} (names are case-sensitive)` : "";
       return `${issue.path.length === 0 ? "" : `${where}: `}unknown field${issue.keys.length > 1 ? "s" : ""} ${quoted(issue.keys)}${list}`;
     }
-    const received = "input" in issue ? `, got ${describeValue(issue.input)}` : "";
+    // "got an object" says nothing a schema's own check on an object or list could not say better.
+    const opaque = issue.code === "custom" && typeof issue.input === "object" && issue.input !== null;
+    const received = "input" in issue && !opaque ? `, got ${describeValue(issue.input)}` : "";
     // zod's own wording ("Invalid input: expected number, received string") is replaced by the schema's where it gave one.
     const message = issue.message.startsWith("Invalid input") || issue.message.startsWith("Too ") ? defaultMessage(issue) : issue.message;
     return `${where} ${message}${message.includes(", got ") ? "" : received}`;
   });
+}
+
+/**
+ * A union none of whose options matched: when exactly one option took the value's type (a `hold`
+ * object with a bad field, not a boolean), its issues say what is wrong; otherwise the union's own.
+ */
+function fittingBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) return [issue];
+  const fitting = issue.errors.filter((issues) => issues.length > 0 && !issues.some((i) => i.path.length === 0 && i.code === "invalid_type"));
+  if (fitting.length !== 1) return [issue];
+  return fitting[0]!.flatMap((i) => fittingBranch({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
 }
 
 function defaultMessage(issue: z.core.$ZodIssue): string {

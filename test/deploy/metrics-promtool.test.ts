@@ -20,7 +20,7 @@ afterAll(async () => {
 
 it("when /metrics is scraped with stuck tasks present, promtool check metrics finds no problem", async () => {
   await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * 3600 }]);
-  const text = await (await fetch(`${app.url}/metrics`)).text();
+  const text = await (await fetch(`${app.opsUrl}/metrics`)).text();
   expect(text).toMatch(/^watchdog_oldest_stuck_age_seconds\{status="ProcessingInProgress"\} /m);
   expect(text).toMatch(/^watchdog_build_info\{/m);
   const run = promtool(["check", "metrics"], text);

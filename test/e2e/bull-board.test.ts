@@ -43,7 +43,7 @@ describe("Bull Board in a browser", () => {
       const page = await context.newPage();
       const challenge = page.waitForEvent("response");
       // A person would see the login prompt here; headless Chromium, with nothing to answer it, gives up.
-      await expect(page.goto(`${app.url}/admin/queues`)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
+      await expect(page.goto(`${app.opsUrl}/admin/queues`)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
       const response = await challenge;
       expect(response.status()).toBe(401);
       expect(await response.headerValue("www-authenticate")).toMatch(/^Basic realm=/);
@@ -67,13 +67,13 @@ describe("Bull Board in a browser", () => {
     const context = await browser.newContext({ httpCredentials: { username: BOARD_USER, password: BOARD_PASSWORD }, viewport: { width: 1400, height: 900 } });
     try {
       const page = await context.newPage();
-      const response = await page.goto(`${app.url}/admin/queues`);
+      const response = await page.goto(`${app.opsUrl}/admin/queues`);
       expect(response?.status()).toBe(200);
       // The overview lists both queues once the UI's own API calls (same credentials) answered.
       await page.getByText("Task watchdog", { exact: true }).first().waitFor({ timeout: 15_000 });
       for (const queue of ["task-watchdog", "task-reprocess"]) await page.getByRole("link", { name: queue, exact: true }).first().waitFor({ timeout: 15_000 });
 
-      await page.goto(`${app.url}/admin/queues/queue/task-watchdog?status=completed`);
+      await page.goto(`${app.opsUrl}/admin/queues/queue/task-watchdog?status=completed`);
       await page.getByText("sweep", { exact: true }).first().waitFor({ timeout: 15_000 });
       const body = await page.locator("body").innerText();
       expect(body).toMatch(/COMPLETED\s*1/i);

@@ -1,4 +1,4 @@
-// Starts the whole worker in-process (startWatchdog) on a free port with its own queue prefix;
+// Starts the whole worker in-process (startWatchdog) on free ports (API and ops listeners) with its own queue prefix;
 // shared by the http-* and metrics* test files. Not a test file itself.
 import { Writable } from "node:stream";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
@@ -14,7 +14,10 @@ export const BOARD_PASSWORD = "board-password-ZQ93";
 
 export interface RunningApp {
   watchdog: Watchdog;
-  url: string;
+  /** The external API listener. */
+  apiUrl: string;
+  /** The ops listener: health, metrics, Bull Board. */
+  opsUrl: string;
   prefix: string;
   /** Everything the app logged (JSON lines), when started with `captureLogs`. */
   logs(): string;
@@ -36,7 +39,8 @@ export async function startApp(env: Record<string, string> = {}, options: { capt
   const watchdog = await startWatchdog(config, options.rules ?? buildRules(), logger);
   return {
     watchdog,
-    url: watchdog.httpUrl,
+    apiUrl: watchdog.apiUrl,
+    opsUrl: watchdog.opsUrl,
     prefix,
     logs: () => captured,
     async stop() {

@@ -1,5 +1,5 @@
 // Bull Board under /admin/queues: Basic auth in front, both queues shown, read-only mode, and the
-// refusal to start exposed without credentials.
+// refusal to start with the ops listener exposed without credentials.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSweepQueue } from "../../src/queues/sweep-queue.js";
@@ -9,7 +9,7 @@ import { runCli } from "../support/worker-process.js";
 import { basic, BOARD_PASSWORD, BOARD_USER, startApp, type RunningApp } from "./http-app.js";
 
 const board = (app: RunningApp, path = "", authorization?: string, method = "GET") =>
-  fetch(`${app.url}/admin/queues${path}`, { method, headers: authorization ? { authorization } : {} });
+  fetch(`${app.opsUrl}/admin/queues${path}`, { method, headers: authorization ? { authorization } : {} });
 
 describe("with BULL_BOARD_USER and BULL_BOARD_PASSWORD set", () => {
   let app: RunningApp;
@@ -54,8 +54,8 @@ describe("with BULL_BOARD_USER and BULL_BOARD_PASSWORD set", () => {
   });
 
   it("other paths stay outside the board: /healthz needs no board credentials", async () => {
-    expect((await fetch(`${app.url}/healthz`)).status).toBe(200);
-    expect((await fetch(`${app.url}/admin/queuesX`)).status).toBe(404);
+    expect((await fetch(`${app.opsUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${app.opsUrl}/admin/queuesX`)).status).toBe(404);
   });
 });
 
@@ -80,8 +80,8 @@ describe("with BULL_BOARD_READ_ONLY=true", () => {
 });
 
 describe("without credentials", () => {
-  it("on a loopback HOST the board is served without authentication", async () => {
-    const app = await startApp({ BULL_BOARD_USER: "", BULL_BOARD_PASSWORD: "", HOST: "127.0.0.1" });
+  it("on a loopback OPS_HOST the board is served without authentication", async () => {
+    const app = await startApp({ BULL_BOARD_USER: "", BULL_BOARD_PASSWORD: "", OPS_HOST: "127.0.0.1" });
     try {
       expect((await board(app)).status).toBe(200);
       expect((await board(app, "/api/queues")).status).toBe(200);
@@ -90,25 +90,36 @@ describe("without credentials", () => {
     }
   });
 
-  it("on an exposed HOST the worker refuses to start, naming the variables, and never listens", async () => {
+  it("on an exposed OPS_HOST the worker refuses to start, naming the variables, and never listens", async () => {
     const cli = runCli(["start"], {
       DATABASE_URL: testDatabaseUrl(),
       REDIS_URL: testRedisUrl(),
       QUEUE_PREFIX: uniquePrefix(),
-      HOST: "0.0.0.0",
-      PORT: "0",
+      OPS_HOST: "0.0.0.0",
+      API_PORT: "0",
+      OPS_PORT: "0",
       SWEEP_SCHEDULE_ENABLED: "false",
     });
     expect(await cli.exited).toEqual({ code: 1, signal: null });
-    expect(cli.stderr()).toContain('HOST="0.0.0.0" exposes the HTTP server beyond this machine');
-    expect(cli.stderr()).toContain("set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback HOST");
+    expect(cli.stderr()).toContain('OPS_HOST="0.0.0.0" exposes the ops listener beyond this machine');
+    expect(cli.stderr()).toContain("set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback OPS_HOST");
     expect(cli.lines().some((l) => l.msg === "watchdog started")).toBe(false);
   });
 
-  it("on an exposed HOST with credentials the worker starts, and the board asks for them", async () => {
-    const app = await startApp({ HOST: "0.0.0.0" });
+  it("an exposed API_HOST alone needs no board credentials: the board is not on that listener", async () => {
+    const app = await startApp({ BULL_BOARD_USER: "", BULL_BOARD_PASSWORD: "", API_HOST: "0.0.0.0" });
     try {
-      const port = new URL(app.url).port;
+      const port = new URL(app.apiUrl).port;
+      expect((await fetch(`http://127.0.0.1:${port}/admin/queues`)).status).toBe(404);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it("on an exposed OPS_HOST with credentials the worker starts, and the board asks for them", async () => {
+    const app = await startApp({ OPS_HOST: "0.0.0.0" });
+    try {
+      const port = new URL(app.opsUrl).port;
       expect((await fetch(`http://127.0.0.1:${port}/admin/queues`)).status).toBe(401);
       expect((await fetch(`http://127.0.0.1:${port}/admin/queues`, { headers: { authorization: basic(BOARD_USER, BOARD_PASSWORD) } })).status).toBe(200);
     } finally {

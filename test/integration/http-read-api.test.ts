@@ -27,7 +27,7 @@ afterAll(async () => {
 beforeEach(() => resetTables(db));
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-const get = (path: string, query: string, headers: Record<string, string> = bearer(ORG_7_TOKEN)) => fetch(`${app.url}${path}${query}`, { headers });
+const get = (path: string, query: string, headers: Record<string, string> = bearer(ORG_7_TOKEN)) => fetch(`${app.apiUrl}${path}${query}`, { headers });
 
 async function ok<T extends z.ZodType>(schema: T, response: Response): Promise<z.output<T>> {
   const body = await response.json();
@@ -328,7 +328,7 @@ describe("refusals", () => {
   });
 
   it("405 with Allow: GET for another method", async () => {
-    const response = await fetch(`${app.url}${TASK_STATUS_PATH}?taskId=1`, { method: "DELETE", headers: bearer(ORG_7_TOKEN) });
+    const response = await fetch(`${app.apiUrl}${TASK_STATUS_PATH}?taskId=1`, { method: "DELETE", headers: bearer(ORG_7_TOKEN) });
     expect(response.status).toBe(405);
     expect(response.headers.get("allow")).toBe("GET");
   });

@@ -10,20 +10,20 @@ beforeAll(async () => {
 });
 afterAll(() => app.stop());
 
-const alive = async () => (await fetch(`${app.url}/healthz`)).status;
+const alive = async () => (await fetch(`${app.opsUrl}/healthz`)).status;
 
 describe("when the request target is absolute-form with a bad authority", () => {
   it.each(["http://%zz/", "http://[", "http://a:99999/admin/queues", "http://[::1/healthz", "//%zz/", "http://a b/", "https://@/x", "http:"])(
     "GET %s is 400 and the server goes on answering",
     async (target) => {
-      const answer = await rawRequest(app.url, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const answer = await rawRequest(app.opsUrl, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       expect(answer.status).toBe(400);
       expect(await alive()).toBe(200);
     },
   );
 
   it("a good absolute-form target is served like its origin-form", async () => {
-    const answer = await rawRequest(app.url, `GET http://example.com/healthz HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n`);
+    const answer = await rawRequest(app.opsUrl, `GET http://example.com/healthz HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n`);
     expect(answer.status).toBe(200);
   });
 });
@@ -36,7 +36,7 @@ describe("when the request line or a header is malformed", () => {
     ["a NUL in a header value", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n"],
     ["an oversized header", `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`],
   ])("%s: a 4xx and the connection closes; the server goes on answering", async (_case, bytes) => {
-    const answer = await rawRequest(app.url, bytes);
+    const answer = await rawRequest(app.opsUrl, bytes);
     expect(answer.status).toBeGreaterThanOrEqual(400);
     expect(answer.status).toBeLessThan(500);
     expect(await alive()).toBe(200);
@@ -45,9 +45,9 @@ describe("when the request line or a header is malformed", () => {
 
 describe("what the operator sees", () => {
   it("each refused target is counted in watchdog_http_faults_total{kind=\"bad_target\"}", async () => {
-    const count = async () => sample(await (await fetch(`${app.url}/metrics`)).text(), "watchdog_http_faults_total", { kind: "bad_target" }) ?? 0;
+    const count = async () => sample(await (await fetch(`${app.opsUrl}/metrics`)).text(), "watchdog_http_faults_total", { kind: "bad_target" }) ?? 0;
     const before = await count();
-    await rawRequest(app.url, `GET http://%zz/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await rawRequest(app.opsUrl, `GET http://%zz/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     expect((await count()) - before).toBe(1);
   });
 });

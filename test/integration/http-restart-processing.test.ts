@@ -35,7 +35,7 @@ afterEach(async () => {
 });
 
 const restart = (query: string, authorization?: string, method = "PATCH") =>
-  fetch(`${app.url}${RESTART_PROCESSING_PATH}${query}`, { method, headers: authorization ? { authorization } : {} });
+  fetch(`${app.apiUrl}${RESTART_PROCESSING_PATH}${query}`, { method, headers: authorization ? { authorization } : {} });
 const bearer = (token: string) => `Bearer ${token}`;
 
 async function tasks() {
@@ -106,7 +106,14 @@ describe("when the request is malformed", () => {
   it.each([
     ["", /give taskId or externalId/],
     ["?taskId=1&externalId=X", /exactly one of taskId or externalId/],
-    ["?taskId=1&taskId=2", /exactly one/],
+    ["?taskId=1&taskId=2", /taskId must be given once/],
+    ["?externalId=A&externalId=A", /externalId must be given once/],
+    ["?externalId=%00", /externalId must not contain NUL or other control characters, got the string "\\u0000"/],
+    ["?externalId=h-1%00", /externalId must not contain NUL/],
+    ["?externalId=a%0Ab", /externalId must not contain NUL/],
+    ["?externalId=a%7Fb", /externalId must not contain NUL/],
+    ["?taskId=7&dryRun=true&confirm=false", /unknown fields "dryRun", "confirm"; allowed: taskId, externalId/],
+    ["?taskid=7", /unknown field "taskid"/],
     ["?taskId=abc", /taskId must be a whole number from 1 to 2147483647/],
     ["?taskId=0", /taskId must be a whole number/],
     ["?taskId=-5", /taskId must be a whole number/],
@@ -115,11 +122,21 @@ describe("when the request is malformed", () => {
     ["?taskId=", /taskId must be a whole number/],
     ["?externalId=", /externalId must be 1 to 1000 characters/],
     [`?externalId=${"x".repeat(1001)}`, /externalId must be 1 to 1000 characters/],
-  ])("%s is 400 with an empty body and the reason in X-Error", async (query, reason) => {
+  ])("%s is 400 with an empty body and the reason in X-Error; nothing is enqueued", async (query, reason) => {
+    await tasks(); // task 1 exists: a parameter that was ignored would enqueue its restart
     const response = await restart(query, bearer(ORG_7_TOKEN));
     expect(response.status).toBe(400);
     expect(await response.text()).toBe("");
     expect(response.headers.get("x-error")).toMatch(reason);
+    expect(await queue.count()).toBe(0);
+  });
+
+  it("an externalId with characters beyond Latin-1 is looked up, and the reason header stays valid when it is refused", async () => {
+    await tasks();
+    expect((await restart(`?externalId=${encodeURIComponent("€-1")}`, bearer(ORG_7_TOKEN))).status).toBe(404);
+    const refused = await restart(`?externalId=${encodeURIComponent("€\u0000")}`, bearer(ORG_7_TOKEN));
+    expect(refused.status).toBe(400);
+    expect(refused.headers.get("x-error")).toMatch(/externalId must not contain NUL/);
   });
 });
 
@@ -143,7 +160,7 @@ describe("when the caller is not authenticated", () => {
   it("with no API_TOKENS configured every call is 401", async () => {
     const bare = await startApp({ API_TOKENS: "" });
     try {
-      const response = await fetch(`${bare.url}${RESTART_PROCESSING_PATH}?taskId=1`, { method: "PATCH", headers: { authorization: bearer(ORG_7_TOKEN) } });
+      const response = await fetch(`${bare.apiUrl}${RESTART_PROCESSING_PATH}?taskId=1`, { method: "PATCH", headers: { authorization: bearer(ORG_7_TOKEN) } });
       expect(response.status).toBe(401);
     } finally {
       await bare.stop();
@@ -182,7 +199,7 @@ describe("the route itself", () => {
 
   it("counts every call by outcome in watchdog_reprocess_requests_total", async () => {
     const { org7 } = await tasks();
-    const scrape = async () => (await fetch(`${app.url}/metrics`)).text();
+    const scrape = async () => (await fetch(`${app.opsUrl}/metrics`)).text();
     const before = await scrape();
     const count = (text: string, outcome: string) => sample(text, "watchdog_reprocess_requests_total", { outcome }) ?? 0;
     await restart(`?taskId=${org7}`, bearer(ORG_7_TOKEN));

@@ -34,11 +34,11 @@ async function app(env: Record<string, string> = {}, prefix?: string) {
 }
 
 async function health(a: RunningApp) {
-  const response = await fetch(`${a.url}/health/sweeps`);
+  const response = await fetch(`${a.opsUrl}/health/sweeps`);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-const overdueMetric = async (a: RunningApp) => sample(await (await fetch(`${a.url}/metrics`)).text(), "watchdog_sweep_overdue");
+const overdueMetric = async (a: RunningApp) => sample(await (await fetch(`${a.opsUrl}/metrics`)).text(), "watchdog_sweep_overdue");
 
 /** Pretends the last completed sweep happened `secondsAgo` ago (by the Redis clock). */
 async function lastSweepWas(prefix: string, secondsAgo: number) {
@@ -137,12 +137,12 @@ describe("when sweeps stop completing", () => {
       const down = await health(a);
       expect(down.status).toBe(503);
       expect(down.body).toMatchObject({ status: "unknown", error: expect.stringMatching(/cannot read the last sweep from Redis/) });
-      const scrape = await fetch(`${a.url}/metrics`);
+      const scrape = await fetch(`${a.opsUrl}/metrics`);
       expect(scrape.status).toBe(200);
       const text = await scrape.text();
       expect(sample(text, "watchdog_sweep_overdue")).toBe(1);
       // Collectors run side by side, so the failure is counted by the time of the next scrape.
-      const next = await (await fetch(`${a.url}/metrics`)).text();
+      const next = await (await fetch(`${a.opsUrl}/metrics`)).text();
       expect(sample(next, "watchdog_metrics_collect_errors_total", { collector: "sweep_overdue" })).toBeGreaterThanOrEqual(1);
       proxy.restore();
       await expect.poll(async () => (await health(a)).status, { timeout: 10_000, interval: 100 }).toBe(200);

@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 const scrape = async () => {
-  const response = await fetch(`${app.url}/metrics`);
+  const response = await fetch(`${app.opsUrl}/metrics`);
   expect(response.status).toBe(200);
   expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
   return response.text();

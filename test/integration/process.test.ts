@@ -20,7 +20,7 @@ let env: Record<string, string>;
 
 beforeEach(async () => {
   prefix = uniquePrefix();
-  env = { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, PORT: "0", SWEEP_SCHEDULE_ENABLED: "false" };
+  env = { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false" };
   await resetTables(db);
 });
 afterEach(() => deletePrefix(prefix));
@@ -28,9 +28,9 @@ afterAll(() => db.$disconnect());
 
 describe("start-up validation", () => {
   it("a bad setting stops the process before it connects, naming the variable, what was given and what is allowed", async () => {
-    const cli = runCli(["start"], { ...env, PORT: "http", SWEEP_INTERVAL: "5m" });
+    const cli = runCli(["start"], { ...env, API_PORT: "http", SWEEP_INTERVAL: "5m" });
     expect(await cli.exited).toEqual({ code: 1, signal: null });
-    expect(cli.stderr()).toContain('PORT="http" must be a whole number from 0 to 65535');
+    expect(cli.stderr()).toContain('API_PORT="http" must be a whole number from 0 to 65535');
     expect(cli.stderr()).toContain('SWEEP_INTERVAL="5m" is not an ISO-8601 duration; write e.g. "PT30M"');
   });
 

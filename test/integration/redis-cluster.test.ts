@@ -55,11 +55,11 @@ describe("on a Redis Cluster of three masters", () => {
   it("the scheduled sweep reverts a stuck task, and /metrics and /health/sweeps see the completed sweep", async () => {
     const [id] = await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * H }]);
     await expect.poll(async () => (await getTask(db, id!)).status, { timeout: 10_000, interval: 100 }).toBe(S.ProcessingFailed);
-    await expect.poll(async () => sample(await (await fetch(`${app.url}/metrics`)).text(), "watchdog_last_sweep_completed_timestamp_seconds"), { timeout: 5000, interval: 100 }).toBeGreaterThan(0);
-    const metrics = await (await fetch(`${app.url}/metrics`)).text();
+    await expect.poll(async () => sample(await (await fetch(`${app.opsUrl}/metrics`)).text(), "watchdog_last_sweep_completed_timestamp_seconds"), { timeout: 5000, interval: 100 }).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${app.opsUrl}/metrics`)).text();
     expect(sample(metrics, "watchdog_queue_jobs", { queue: "task-watchdog", state: "completed" })).toBeGreaterThan(0);
     expect(metrics).not.toMatch(/^watchdog_metrics_collect_errors_total\{/m);
-    const health = await fetch(`${app.url}/health/sweeps`);
+    const health = await fetch(`${app.opsUrl}/health/sweeps`);
     expect(health.status).toBe(200);
   });
 
@@ -77,17 +77,17 @@ describe("on a Redis Cluster of three masters", () => {
 
   it("PATCH restartprocessing enqueues on the cluster and the worker reprocesses the task", async () => {
     const [id] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60, organizationId: 7 }]);
-    const response = await fetch(`${app.url}${RESTART_PROCESSING_PATH}?taskId=${id}`, { method: "PATCH", headers: { authorization: `Bearer ${ORG_7_TOKEN}` } });
+    const response = await fetch(`${app.apiUrl}${RESTART_PROCESSING_PATH}?taskId=${id}`, { method: "PATCH", headers: { authorization: `Bearer ${ORG_7_TOKEN}` } });
     expect(response.status).toBe(202);
     await expect.poll(async () => (await getTask(db, id!)).restart_count, { timeout: 10_000, interval: 100 }).toBe(1);
     expect((await getTask(db, id!)).status).toBe(S.QueuedForPreProcessing);
   });
 
   it("/readyz answers ready and the board lists both queues", async () => {
-    const ready = await fetch(`${app.url}/readyz`);
+    const ready = await fetch(`${app.opsUrl}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ checks: { redis: "ok", postgres: "ok" } });
-    const api = await fetch(`${app.url}/admin/queues/api/queues`, { headers: { authorization: basic(BOARD_USER, BOARD_PASSWORD) } });
+    const api = await fetch(`${app.opsUrl}/admin/queues/api/queues`, { headers: { authorization: basic(BOARD_USER, BOARD_PASSWORD) } });
     expect(api.status).toBe(200);
     const { queues } = (await api.json()) as { queues: { name: string }[] };
     expect(queues.map((q) => q.name).sort()).toEqual(["task-reprocess", "task-watchdog"]);

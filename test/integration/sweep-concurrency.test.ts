@@ -46,7 +46,7 @@ describe("when two worker processes run several sweeps at once over thousands of
 
     // A backlog on purpose, not an outage: the hold (tested in sweep-hold.test.ts) is off here.
     const noHold = JSON.stringify(Object.fromEntries(statuses.map((s) => [String(s), { hold: false }])));
-    const env = { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, PORT: "0", SWEEP_SCHEDULE_ENABLED: "false", SWEEP_BATCH_SIZE: "200", RULES_JSON: noHold };
+    const env = { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false", SWEEP_BATCH_SIZE: "200", RULES_JSON: noHold };
     const workers: CliProcess[] = [runCli(["start"], env), runCli(["start"], env)];
     const redis = createRedis(testRedisUrl());
     const queue = new Queue<SweepJobData>(SWEEP_QUEUE, { connection: redis, prefix });

@@ -65,6 +65,10 @@ describe("docker-compose.yml", () => {
     expect(resolved.code, resolved.output).toBe(0);
     expect(resolved.output).toMatch(/- --appendonly\n\s+- "yes"/);
     expect(resolved.output).toMatch(/migrate:\n\s+condition: service_completed_successfully/);
+    // Both listeners published on the host's loopback; the health check asks the ops listener.
+    expect(resolved.output).toContain("- 127.0.0.1:3000:3000/tcp");
+    expect(resolved.output).toContain("- 127.0.0.1:3001:3001/tcp");
+    expect(resolved.output).toContain("http://127.0.0.1:3001/healthz");
   });
 
   for (const missing of ["POSTGRES_PASSWORD", "BULL_BOARD_USER", "BULL_BOARD_PASSWORD"] as const) {
@@ -108,6 +112,7 @@ describe("the image's steps outside a container, on a clean copy", () => {
       const prefix = uniquePrefix();
       cleanups.push(() => deletePrefix(prefix));
       const port = String(await freePort());
+      const apiPort = String(await freePort());
       const env = {
         ...BASE_ENV,
         ...image.env,
@@ -115,16 +120,17 @@ describe("the image's steps outside a container, on a clean copy", () => {
         DATABASE_URL: databaseUrl.toString(),
         REDIS_URL: testRedisUrl(),
         QUEUE_PREFIX: prefix,
-        PORT: port,
+        API_PORT: apiPort,
+        OPS_PORT: port,
         LOG_LEVEL: "info",
       };
-      // As compose's `migrate` service runs it: the image's HOST=0.0.0.0 and no board credentials (it serves no HTTP).
+      // As compose's `migrate` service runs it: the image's OPS_HOST=0.0.0.0 and no board credentials (it serves no HTTP).
       const { BULL_BOARD_USER: _u, BULL_BOARD_PASSWORD: _p, ...withoutBoard } = env;
       const migrate = await run(hostArgv([...image.entrypoint, "migrate"]), { cwd: image.dir, env: withoutBoard });
       expect(migrate.code, migrate.output).toBe(0);
       expect(JSON.parse(migrate.output)).toMatchObject({ createdDatabase: true, applied: readdirSync(join(ROOT, "prisma/migrations")).filter((n) => /^\d/.test(n)).sort() });
 
-      // The image listens on HOST=0.0.0.0: without the board's credentials it must not start.
+      // The image's ops listener is on 0.0.0.0: without the board's credentials it must not start.
       const refused = await run(hostArgv([...image.entrypoint, ...image.cmd]), { cwd: image.dir, env: withoutBoard });
       expect(refused.code).toBe(1);
       expect(refused.output).toContain("BULL_BOARD_PASSWORD");
@@ -151,6 +157,8 @@ describe("the image's steps outside a container, on a clean copy", () => {
       expect(healthy, `no 200 from /healthz within 30 s:\n${logs}`).toBe(true);
       const healthcheck = await run(hostArgv(image.healthcheck), { cwd: image.dir, env });
       expect(healthcheck.code, healthcheck.output).toBe(0);
+      // The API listener answers on its own port; the ops paths are not there.
+      expect((await fetch(`http://127.0.0.1:${apiPort}/healthz`)).status).toBe(404);
 
       worker.kill("SIGTERM");
       expect(await exited, logs).toEqual({ code: 0, signal: null });

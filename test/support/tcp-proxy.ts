@@ -1,6 +1,8 @@
 // A TCP proxy in front of a real service (PostgreSQL by default), to stage an outage for ONE
 // client without stopping the shared server other tests use: point the client at `url(...)`,
-// `cut()` drops every open connection and resets new ones, `restore()` forwards again.
+// `cut()` drops every open connection and resets new ones, `freeze()` keeps every connection open
+// but forwards nothing either way (a dependency that stopped answering), `restore()` forwards
+// again (what a freeze held is delivered then, unless its connection closed meanwhile).
 import net from "node:net";
 
 export interface TcpProxy {
@@ -9,9 +11,13 @@ export interface TcpProxy {
   url(serviceUrl: string): string;
   /** Drops every open connection (both ends) and resets every new one until restore(). */
   cut(): void;
+  /** Connections stay open (new ones are accepted) but no byte is forwarded until restore(). */
+  freeze(): void;
   restore(): void;
   /** Connections accepted and forwarded so far (not counting refused ones). */
   readonly forwarded: number;
+  /** Bytes received from clients so far (forwarded or held by a freeze). */
+  readonly clientBytes: number;
   /** Stops listening and drops every connection. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -19,7 +25,27 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number } = { host: "127.0.0.1", port: 5432 }): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
   let down = false;
+  let frozen = false;
   let forwarded = 0;
+  let clientBytes = 0;
+  /** What a freeze held, in order; a write to a socket closed meanwhile is dropped. */
+  let held: { to: net.Socket; chunk: Buffer | null }[] = [];
+
+  const deliver = (to: net.Socket, chunk: Buffer | null) => {
+    if (to.destroyed) return;
+    if (chunk === null) to.end();
+    else to.write(chunk);
+  };
+  const relay = (from: net.Socket, to: net.Socket, fromClient: boolean) => {
+    from.on("data", (chunk: Buffer) => {
+      if (fromClient) clientBytes += chunk.length;
+      if (frozen) held.push({ to, chunk });
+      else deliver(to, chunk);
+    });
+    from.on("end", () => (frozen ? held.push({ to, chunk: null }) : deliver(to, null)));
+    // One end gone: the other goes too, and nothing held for it is delivered later.
+    from.on("close", () => to.destroy());
+  };
 
   const server = net.createServer((client) => {
     if (down) {
@@ -37,8 +63,8 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
         upstream.destroy();
       });
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    relay(client, upstream, true);
+    relay(upstream, client, false);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -49,6 +75,7 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
   const dropAll = () => {
     for (const socket of open) socket.resetAndDestroy();
     open.clear();
+    held = [];
   };
   let closed: Promise<void> | undefined;
 
@@ -64,11 +91,21 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
       down = true;
       dropAll();
     },
+    freeze() {
+      frozen = true;
+    },
     restore() {
       down = false;
+      frozen = false;
+      const pending = held;
+      held = [];
+      for (const { to, chunk } of pending) deliver(to, chunk);
     },
     get forwarded() {
       return forwarded;
+    },
+    get clientBytes() {
+      return clientBytes;
     },
     close() {
       closed ??= new Promise<void>((resolve) => {

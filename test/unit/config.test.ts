@@ -20,8 +20,8 @@ describe("loadConfig", () => {
     expect(loadConfig({})).toMatchObject({
       databaseUrl: "postgresql://postgres@127.0.0.1:5432/task_watchdog",
       redisUrl: "redis://127.0.0.1:6379/0",
-      host: "127.0.0.1",
-      port: 3000,
+      apiHost: "127.0.0.1",
+      apiPort: 3000,
       sweepIntervalMs: 60_000,
       sweepBatchSize: 1000,
       logLevel: "info",
@@ -30,8 +30,8 @@ describe("loadConfig", () => {
   });
 
   it.each([
-    ["PORT", "abc", /PORT="abc" must be a whole number from 0 to 65535/],
-    ["PORT", "70000", /PORT="70000" must be a whole number/],
+    ["API_PORT", "abc", /API_PORT="abc" must be a whole number from 0 to 65535/],
+    ["OPS_PORT", "70000", /OPS_PORT="70000" must be a whole number/],
     ["SWEEP_BATCH_SIZE", "0", /SWEEP_BATCH_SIZE="0" must be a whole number from 1 to 50000/],
     ["SWEEP_BATCH_SIZE", "1e3", /SWEEP_BATCH_SIZE="1e3" must be a whole number/],
     ["SWEEP_INTERVAL", "60s", /SWEEP_INTERVAL="60s" is not an ISO-8601 duration; write e\.g\. "PT30M"/],
@@ -49,7 +49,7 @@ describe("loadConfig", () => {
     ["DATABASE_URL", "postgresql://app:PW@127.0.0.1:5432", /DATABASE_URL=\(value hidden\) names no database/],
     ["DATABASE_URL", "postgresql://app:PW@127.0.0.1:5432/", /DATABASE_URL=\(value hidden\) names no database/],
     ["LOG_PRETTY", "maybe", /LOG_PRETTY="maybe" must be true or false \(also 1\/0, yes\/no, on\/off; any case\)/],
-    ["PORT", "", /PORT is set but empty; unset it or give a value/],
+    ["API_PORT", "", /API_PORT is set but empty; unset it or give a value/],
     ["RULES_FILE", "   ", /RULES_FILE is set but empty; unset it or give a value/],
   ])("%s=%s is refused naming the variable and what is allowed", (name, value, message) => {
     expect(problemsOf(() => loadConfig({ [name]: value }))).toMatch(message);
@@ -73,8 +73,19 @@ describe("loadConfig", () => {
     }
   });
 
+  it.each([
+    ["HOST", "0.0.0.0", /HOST is no longer read: .*set API_HOST \(the external API\) and OPS_HOST \(health, metrics, Bull Board\)/],
+    ["PORT", "3000", /PORT is no longer read: .*set API_PORT \(the external API, default 3000\) and OPS_PORT \(health, metrics, Bull Board, default 3001\)/],
+  ])("the retired %s is refused, naming the variables that replace it", (name, value, message) => {
+    expect(problemsOf(() => loadConfig({ [name]: value }))).toMatch(message);
+  });
+
+  it("the two listeners default to loopback 3000 (API) and 3001 (ops)", () => {
+    expect(loadConfig({})).toMatchObject({ apiHost: "127.0.0.1", apiPort: 3000, opsHost: "127.0.0.1", opsPort: 3001 });
+  });
+
   it("never echoes a secret, and lists every problem at once", () => {
-    const message = problemsOf(() => loadConfig({ DATABASE_URL: "mysql://root:hunter2@db/x", PORT: "-1" }));
+    const message = problemsOf(() => loadConfig({ DATABASE_URL: "mysql://root:hunter2@db/x", API_PORT: "-1" }));
     expect(message).not.toContain("hunter2");
     expect(message.split("\n  - ")).toHaveLength(3);
   });
@@ -93,6 +104,29 @@ describe("loadRules", () => {
     const rules = loadRules({ rulesFile: file, rulesJson: JSON.stringify({ ProcessingInProgress: { stuckAfter: "PT8H" } }) });
     expect(rules.find((r) => r.status === 70)?.stuckAfterSeconds).toBe(48 * 3600);
     expect(rules.find((r) => r.status === 41)?.stuckAfterSeconds).toBe(8 * 3600);
+  });
+
+  it("RULES_JSON overrides only the fields it names of the file's rule; a workspace list is replaced whole", () => {
+    const file = join(dir, "deep.json");
+    writeFileSync(
+      file,
+      JSON.stringify({ rules: { ProcessingInProgress: { stuckAfter: "PT6H", workspaces: [{ workspaceIds: [7], enabled: false }] }, Processed: { stuckAfter: "PT48H" } } }),
+    );
+    const onlyEnabled = loadRules({ rulesFile: file, rulesJson: JSON.stringify({ ProcessingInProgress: { enabled: true } }) });
+    expect(onlyEnabled.find((r) => r.status === 41)).toMatchObject({ enabled: true, stuckAfter: "PT6H", stuckAfterSeconds: 6 * 3600, workspaces: [{ workspaceIds: [7], enabled: false }] });
+    const newList = loadRules({ rulesFile: file, rulesJson: JSON.stringify({ ProcessingInProgress: { workspaces: [{ workspaceIds: [8], stuckAfter: "PT1H" }] } }) });
+    expect(newList.find((r) => r.status === 41)).toMatchObject({ stuckAfterSeconds: 6 * 3600, workspaces: [{ workspaceIds: [8], stuckAfterSeconds: 3600 }] });
+    expect(newList.find((r) => r.status === 70)?.stuckAfterSeconds).toBe(48 * 3600);
+  });
+
+  it.each([
+    ["rules null", { rules: null }, /RULES_JSON: rules must be an object keyed by status name, e\.g\. .*, got (null|an array)/],
+    ["rules a list", { rules: [] }, /RULES_JSON: rules must be an object keyed by status name, e\.g\. .*, got (null|an array)/],
+    ["the same rule by code and by name", { "41": { stuckAfter: "PT5H" }, ProcessingInProgress: { stuckAfter: "PT6H" } }, /RULES_JSON: rule "ProcessingInProgress" is given twice \("41" and "ProcessingInProgress"\)/],
+    ["a threshold past the bound", { ProcessingInProgress: { stuckAfter: "P30000D" } }, /rule "ProcessingInProgress": stuckAfter must be at most P3650D/],
+    ["an override's threshold past the bound", { ProcessingInProgress: { workspaces: [{ workspaceIds: [3], stuckAfter: "P4000D" }] } }, /rule "ProcessingInProgress": workspaces\[0\]\.stuckAfter must be at most P3650D/],
+  ])("refuses %s, naming the source and the rule", (_, value, message) => {
+    expect(problemsOf(() => loadRules({ rulesJson: JSON.stringify(value) }))).toMatch(message);
   });
 
   it("names the source of a broken file or JSON", () => {

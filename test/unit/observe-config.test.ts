@@ -51,7 +51,7 @@ describe("API_TOKENS", () => {
   });
 });
 
-describe("Bull Board exposure (HOST × BULL_BOARD_USER/PASSWORD)", () => {
+describe("Bull Board exposure (OPS_HOST × BULL_BOARD_USER/PASSWORD)", () => {
   it.each(["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"])("%s is loopback", (host) => {
     expect(isLoopbackHost(host)).toBe(true);
   });
@@ -59,26 +59,30 @@ describe("Bull Board exposure (HOST × BULL_BOARD_USER/PASSWORD)", () => {
     expect(isLoopbackHost(host)).toBe(false);
   });
 
-  it("when HOST is exposed and no credentials are set, the worker's start-up gate names the variables", () => {
-    const [text] = exposureProblems(loadConfig({ HOST: "0.0.0.0" }));
-    expect(text).toMatch(/HOST="0\.0\.0\.0" exposes the HTTP server beyond this machine/);
-    expect(text).toMatch(/set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback HOST/);
-    expect(exposureProblems(loadConfig({ HOST: "0.0.0.0", BULL_BOARD_USER: "ops", BULL_BOARD_PASSWORD: "a-long-password" }))).toEqual([]);
-    expect(exposureProblems(loadConfig({ HOST: "127.0.0.1" }))).toEqual([]);
+  it("when OPS_HOST is exposed and no credentials are set, the worker's start-up gate names the variables", () => {
+    const [text] = exposureProblems(loadConfig({ OPS_HOST: "0.0.0.0" }));
+    expect(text).toMatch(/OPS_HOST="0\.0\.0\.0" exposes the ops listener beyond this machine/);
+    expect(text).toMatch(/set BULL_BOARD_USER and BULL_BOARD_PASSWORD, or bind a loopback OPS_HOST/);
+    expect(exposureProblems(loadConfig({ OPS_HOST: "0.0.0.0", BULL_BOARD_USER: "ops", BULL_BOARD_PASSWORD: "a-long-password" }))).toEqual([]);
+    expect(exposureProblems(loadConfig({ OPS_HOST: "127.0.0.1" }))).toEqual([]);
   });
 
-  it("commands that serve nothing (migrate, stuck, rules) load an exposed HOST without board credentials", () => {
-    expect(loadConfig({ HOST: "0.0.0.0" }).host).toBe("0.0.0.0");
+  it("an exposed API_HOST needs no board credentials: the board is served on the ops listener only", () => {
+    expect(exposureProblems(loadConfig({ API_HOST: "0.0.0.0" }))).toEqual([]);
   });
 
-  it("when HOST is exposed with credentials, or loopback without, the configuration loads", () => {
-    expect(loadConfig({ HOST: "0.0.0.0", BULL_BOARD_USER: "ops", BULL_BOARD_PASSWORD: "a-long-password" })).toMatchObject({
-      host: "0.0.0.0",
+  it("commands that serve nothing (migrate, stuck, rules) load an exposed OPS_HOST without board credentials", () => {
+    expect(loadConfig({ OPS_HOST: "0.0.0.0" }).opsHost).toBe("0.0.0.0");
+  });
+
+  it("when OPS_HOST is exposed with credentials, or loopback without, the configuration loads", () => {
+    expect(loadConfig({ OPS_HOST: "0.0.0.0", BULL_BOARD_USER: "ops", BULL_BOARD_PASSWORD: "a-long-password" })).toMatchObject({
+      opsHost: "0.0.0.0",
       bullBoardUser: "ops",
       bullBoardPassword: "a-long-password",
       bullBoardReadOnly: false,
     });
-    expect(loadConfig({ HOST: "::1" }).bullBoardUser).toBeUndefined();
+    expect(loadConfig({ OPS_HOST: "::1" }).bullBoardUser).toBeUndefined();
   });
 
   it("a user without a password (or the reverse) is refused, even on loopback", () => {

@@ -1,0 +1,84 @@
+// Two listeners: the external API (API_HOST:API_PORT) and ops (OPS_HOST:OPS_PORT: health,
+// metrics, Bull Board). A path of one is a 404 on the other, and the ops endpoints a flood of
+// probes can reach cost the dependencies at most one check in flight.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
+import { testDatabaseUrl } from "../support/db.js";
+import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
+import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, startApp, type RunningApp } from "./http-app.js";
+
+const OPS_PATHS = ["/healthz", "/readyz", "/health/sweeps", "/metrics", "/admin/queues", "/admin/queues/api/queues"];
+
+describe("when the worker runs", () => {
+  let app: RunningApp;
+  beforeAll(async () => {
+    app = await startApp();
+  });
+  afterAll(() => app.stop());
+
+  it("the two listeners are on different ports", () => {
+    expect(new URL(app.apiUrl).port).not.toBe(new URL(app.opsUrl).port);
+  });
+
+  it.each(OPS_PATHS)("%s answers on the ops listener and is a 404 on the API listener, even with the board's credentials", async (path) => {
+    const auth = { authorization: basic(BOARD_USER, BOARD_PASSWORD) };
+    expect((await fetch(`${app.opsUrl}${path}`, { headers: auth })).status).not.toBe(404);
+    const onApi = await fetch(`${app.apiUrl}${path}`, { headers: auth });
+    expect(onApi.status).toBe(404);
+  });
+
+  it("the external API answers on the API listener and is a 404 on the ops listener", async () => {
+    const init = { method: "PATCH", headers: { authorization: `Bearer ${ORG_7_TOKEN}` } };
+    expect((await fetch(`${app.apiUrl}${RESTART_PROCESSING_PATH}?taskId=999999`, init)).status).toBe(404); // no such task: the route answered
+    const onOps = await fetch(`${app.opsUrl}${RESTART_PROCESSING_PATH}?taskId=999999`, init);
+    expect(onOps.status).toBe(404);
+    expect(await onOps.json()).toEqual({ error: "not found" });
+  });
+
+  it("each listener's routes are a plain list of { method, path, handler }", () => {
+    const list = (routes: readonly { method: string; path: string }[]) => routes.map((r) => `${r.method} ${r.path}`).sort();
+    expect(list(app.watchdog.routes.api)).toContain(`PATCH ${RESTART_PROCESSING_PATH}`);
+    expect(list(app.watchdog.routes.ops)).toEqual(["GET /health/sweeps", "GET /healthz", "GET /metrics", "GET /readyz"]);
+    for (const r of [...app.watchdog.routes.api, ...app.watchdog.routes.ops]) expect(typeof r.handler).toBe("function");
+  });
+});
+
+describe("when PostgreSQL stops answering and /readyz is flooded", () => {
+  let proxy: TcpProxy;
+  let app: RunningApp;
+  beforeAll(async () => {
+    proxy = await startTcpProxy();
+    app = await startApp({ DATABASE_URL: proxy.url(testDatabaseUrl()) });
+  });
+  afterAll(async () => {
+    proxy.restore();
+    await app.stop();
+    await proxy.close();
+  });
+
+  it("50 concurrent probes cost PostgreSQL no more than the one check already in flight, and each answers 503 within 3 s", async () => {
+    expect((await fetch(`${app.opsUrl}/readyz`)).status).toBe(200);
+    proxy.freeze();
+    // The first probe past the last answer's short cache sends the one check that now hangs.
+    await expect.poll(async () => (await fetch(`${app.opsUrl}/readyz`)).status, { timeout: 10_000, interval: 100 }).toBe(503);
+    const sentBefore = proxy.clientBytes;
+
+    const started = performance.now();
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        const response = await fetch(`${app.opsUrl}/readyz`);
+        return { status: response.status, body: (await response.json()) as { checks: { postgres: string; redis: string } }, ms: performance.now() - started };
+      }),
+    );
+    for (const a of answers) {
+      expect(a.status).toBe(503);
+      expect(a.body.checks).toEqual({ redis: "ok", postgres: "postgres: no answer within 2000 ms" });
+      expect(a.ms).toBeLessThan(3000);
+    }
+    expect(proxy.clientBytes - sentBefore).toBe(0);
+
+    // Thawed: the check in flight returns and readiness comes back by itself.
+    proxy.restore();
+    await expect.poll(async () => (await fetch(`${app.opsUrl}/readyz`)).status, { timeout: 10_000, interval: 100 }).toBe(200);
+  });
+});

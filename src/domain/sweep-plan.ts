@@ -15,6 +15,23 @@ export interface Thresholds {
   readonly workspaceIds: readonly number[];
   readonly seconds: readonly (number | null)[];
   readonly probeOf: readonly number[];
+  /**
+   * True: exactly the listed workspaces, nothing else (the rule's own seconds unused). A sweep acts
+   * on the workspaces its count found stuck, so its batches need not look at the others again.
+   */
+  readonly onlyListed?: boolean;
+}
+
+/** The thresholds of exactly these (stuck) workspaces. */
+export function listedThresholds(workspaces: readonly { workspaceId: number; seconds: number; probe: number }[]): Thresholds {
+  return {
+    defaultSeconds: null,
+    defaultProbe: -1,
+    workspaceIds: workspaces.map((w) => w.workspaceId),
+    seconds: workspaces.map((w) => w.seconds),
+    probeOf: workspaces.map((w) => w.probe),
+    onlyListed: true,
+  };
 }
 
 export interface StatusPlan {
@@ -67,16 +84,6 @@ function buildPlans(rules: readonly Rule[]): StatusPlan[] {
     plans.push({ status: rule.status, statusName: statusName(rule.status), action: rule.action, probes, thresholds, minSeconds: Math.min(...probes.map((p) => p.stuckAfterSeconds)) });
   }
   return plans;
-}
-
-/** The same thresholds with the given probes switched off (held or paused probes act on nothing). */
-export function withoutProbes(t: Thresholds, off: ReadonlySet<number>): Thresholds {
-  if (off.size === 0) return t;
-  return {
-    ...t,
-    defaultSeconds: off.has(t.defaultProbe) ? null : t.defaultSeconds,
-    seconds: t.seconds.map((s, i) => (off.has(t.probeOf[i]!) ? null : s)),
-  };
 }
 
 /** True when every probe is switched off: the status has nothing to act on. */

@@ -6,7 +6,7 @@
 // others go on. One status's failure is logged and reported; the other statuses still run.
 import type { Logger } from "pino";
 import type { Rule } from "../domain/rules.js";
-import { allOff, holdDecision, probeWorkspaces, statusPlansFor, withoutProbes, type StatusPlan } from "../domain/sweep-plan.js";
+import { allOff, holdDecision, listedThresholds, probeWorkspaces, statusPlansFor, type StatusPlan } from "../domain/sweep-plan.js";
 import { statusName } from "../domain/status.js";
 import type { Db } from "../db/client.js";
 import { revertStuckTasks, type BatchInput, type BatchOutcome } from "../db/sql/revert-stuck-tasks.js";
@@ -188,7 +188,8 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
     return;
   }
 
-  const thresholds = withoutProbes(plan.thresholds, off);
+  // Act on the workspaces just counted (minus held probes'): the batches need not look for them again.
+  const thresholds = listedThresholds(stuck.workspaces.filter((w) => !off.has(w.probe)));
   if (allOff(thresholds)) return;
   const input: BatchInput = {
     plan,

@@ -16,7 +16,7 @@ import { flagStuckTasks } from "../../src/db/sql/flag-stuck-tasks.js";
 import { moveFinishedTasksToHistory } from "../../src/db/sql/move-finished-tasks-to-history.js";
 import { revertStuckTasks } from "../../src/db/sql/revert-stuck-tasks.js";
 import { buildRules } from "../../src/domain/rules.js";
-import { statusPlansFor, type StatusPlan } from "../../src/domain/sweep-plan.js";
+import { listedThresholds, statusPlansFor, type StatusPlan } from "../../src/domain/sweep-plan.js";
 import { seedRange, truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 
@@ -74,9 +74,9 @@ async function statementOf(send: (db: Db) => Promise<unknown>): Promise<Prisma.S
   return recorded;
 }
 
-const batchStatement = (plan: StatusPlan) =>
+const batchStatement = (plan: StatusPlan, thresholds = plan.thresholds) =>
   statementOf((stand) => {
-    const input = { plan, thresholds: plan.thresholds, limit: 1000, sweepId: "plan-test" };
+    const input = { plan, thresholds, limit: 1000, sweepId: "plan-test" };
     if (plan.action.kind === "revert") return revertStuckTasks(stand, { ...input, escalateAfter: 3 });
     return plan.action.kind === "moveToHistory" ? moveFinishedTasksToHistory(stand, input) : flagStuckTasks(stand, input);
   });
@@ -138,6 +138,15 @@ describe("given a realistic, analyzed tasks table", () => {
       expect(candidates[0]!.indexes).toEqual([WORKSPACE_INDEX]);
     },
   );
+
+  it("as a sweep sends it (the stuck workspaces its count found), the batch statement ranges over the per-workspace index only", async () => {
+    const plan = defaultPlans.find((p) => p.statusName === "ProcessingInProgress")!;
+    const listed = listedThresholds([11, 12, 13].map((workspaceId) => ({ workspaceId, seconds: 14_400, probe: 0 })));
+    const scans = taskScans(await explain(db, await batchStatement(plan, listed)));
+    expect(scans.filter((s) => s.within === "CTE candidates").map((s) => s.indexes)).toEqual([[WORKSPACE_INDEX]]);
+    // Nothing else reads tasks but the update's lookup of the locked rows by id: no loose scan, no range of the other index.
+    expect(scans.filter((s) => s.within !== "CTE candidates" && s.nodeType !== "ModifyTable").flatMap((s) => s.indexes)).toEqual(["tasks_pkey"]);
+  });
 
   it("the hold's, the dry run's and `watchdog stuck`'s count reads the inbox indexes only", async () => {
     const plan = narrowedPlans.find((p) => p.statusName === "ProcessingInProgress")!;

@@ -22,6 +22,8 @@ export interface StuckCount {
 export interface StuckByProbe {
   /** Keyed by the probe's index in plan.probes. */
   byProbe: Map<number, StuckCount>;
+  /** The workspaces with stuck tasks, with the threshold and probe that apply there. */
+  workspaces: { workspaceId: number; seconds: number; probe: number }[];
 }
 
 export async function countInboxPopulation(db: Db, status: number): Promise<number> {
@@ -32,10 +34,10 @@ export async function countInboxPopulation(db: Db, status: number): Promise<numb
 export async function countStuckByProbe(db: Db, plan: StatusPlan, options: { sampleSize?: number; onlyUnflagged?: boolean } = {}): Promise<StuckByProbe> {
   const sampleSize = options.sampleSize ?? 5;
   const extra = options.onlyUnflagged ? notFlaggedThisEpisode : Prisma.empty;
-  const rows = await db.$queryRaw<{ probe: number; count: number; oldest: Date | null; sample_ids: number[] | null }[]>`
+  const rows = await db.$queryRaw<{ probe: number; count: number; oldest: Date | null; sample_ids: number[] | null; workspaces: { workspace_id: number; seconds: number }[] }[]>`
     WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, plan.thresholds, plan.minSeconds)},
     per_ws AS (
-      SELECT sw.probe, x.count, x.oldest, x.sample_ids
+      SELECT sw.workspace_id, sw.seconds, sw.probe, x.count, x.oldest, x.sample_ids
       FROM stuck_ws sw
       CROSS JOIN LATERAL (
         SELECT count(*)::int AS count, min(c.status_changed_at) AS oldest,
@@ -46,12 +48,17 @@ export async function countStuckByProbe(db: Db, plan: StatusPlan, options: { sam
     ), per_probe AS (
       SELECT p.probe, sum(p.count)::int AS count, min(p.oldest) AS oldest,
              ARRAY(SELECT s.id FROM per_ws q CROSS JOIN LATERAL unnest(q.sample_ids) WITH ORDINALITY AS s(id, n)
-                   WHERE q.probe = p.probe ORDER BY q.oldest, s.n LIMIT ${sampleSize}::int) AS sample_ids
+                   WHERE q.probe = p.probe ORDER BY q.oldest, s.n LIMIT ${sampleSize}::int) AS sample_ids,
+             jsonb_agg(jsonb_build_object('workspace_id', p.workspace_id, 'seconds', p.seconds)) AS workspaces
       FROM per_ws p
       GROUP BY p.probe
     )
-    SELECT pp.probe, pp.count, pp.oldest, pp.sample_ids FROM per_probe pp`;
+    SELECT pp.probe, pp.count, pp.oldest, pp.sample_ids, pp.workspaces FROM per_probe pp`;
   const byProbe = new Map<number, StuckCount>();
-  for (const r of rows) byProbe.set(r.probe, { count: r.count, oldestSince: r.oldest, sampleTaskIds: r.sample_ids ?? [] });
-  return { byProbe };
+  const workspaces: StuckByProbe["workspaces"] = [];
+  for (const r of rows) {
+    byProbe.set(r.probe, { count: r.count, oldestSince: r.oldest, sampleTaskIds: r.sample_ids ?? [] });
+    for (const w of r.workspaces) workspaces.push({ workspaceId: w.workspace_id, seconds: Number(w.seconds), probe: r.probe });
+  }
+  return { byProbe, workspaces };
 }

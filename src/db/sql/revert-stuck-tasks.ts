@@ -1,6 +1,6 @@
 // revertStuckTasks — one batch of one revert status, as one statement (so one transaction).
 //
-// In:   the status plan with the thresholds to act on (held or paused probes switched off), batch
+// In:   the status plan with the thresholds to act on (the stuck workspaces, held probes' left out), batch
 //       size, sweep id, the probes released by an operator (and by whom), the escalation count.
 // Locks: up to `limit` stuck task rows, FOR UPDATE SKIP LOCKED (stuck-workspaces.ts: candidatesCte);
 //        a row whose status changed since the snapshot fails the re-check and is left alone.
@@ -29,7 +29,7 @@ export interface BatchOutcome {
 
 export interface BatchInput {
   plan: StatusPlan;
-  /** The thresholds to act on: plan.thresholds with held and paused probes switched off. */
+  /** The thresholds to act on: in a sweep, the stuck workspaces its count found, held probes' left out (listedThresholds). */
   thresholds: Thresholds;
   limit: number;
   sweepId: string;

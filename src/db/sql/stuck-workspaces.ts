@@ -25,6 +25,13 @@ import type { Thresholds } from "../../domain/sweep-plan.js";
  */
 export function stuckWorkspacesCtes(status: number, t: Thresholds, minSeconds: number, suffix = ""): Prisma.Sql {
   const [oldestWs, thresholds, stuckWs] = ["oldest_ws", "thresholds", "stuck_ws"].map((name) => Prisma.raw(name + suffix)) as [Prisma.Sql, Prisma.Sql, Prisma.Sql];
+  if (t.onlyListed) {
+    // The workspaces a count just found stuck: no need to look for them again.
+    return Prisma.sql`${stuckWs} AS (
+      SELECT * FROM unnest(${[...t.workspaceIds]}::int[], ${[...t.seconds]}::bigint[], ${[...t.probeOf]}::int[]) AS s(workspace_id, seconds, probe)
+      WHERE s.seconds IS NOT NULL
+    )`;
+  }
   return Prisma.sql`${oldestWs} AS (
       (SELECT t.workspace_id, t.status_changed_at AS oldest
        FROM tasks t

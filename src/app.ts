@@ -51,7 +51,12 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
 
   try {
     // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
-    const db = createDb(config.databaseUrl, { max: config.reprocessConcurrency + 5 });
+    const db = createDb(config.databaseUrl, {
+      max: config.reprocessConcurrency + 5,
+      statementTimeoutMs: config.databaseStatementTimeoutMs,
+      connectTimeoutMs: config.databaseConnectTimeoutMs,
+      logger,
+    });
     cleanups.push({ name: "postgres", run: () => db.$disconnect() });
     const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
     redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));

@@ -184,6 +184,18 @@ export const SETTINGS = {
     default: undefined,
     schema: text(),
   },
+  databaseStatementTimeoutMs: {
+    env: "DATABASE_STATEMENT_TIMEOUT",
+    doc: "PostgreSQL cancels any statement of the worker running longer (statement_timeout), and ends a session idle in a transaction that long; the client gives up 2 s later when the server cannot answer at all (frozen). The attempt fails: a reprocess is retried, a sweep tries again next interval. Must exceed the longest sweep batch (ISO-8601 duration).",
+    default: "PT30S",
+    schema: durationMs(),
+  },
+  databaseConnectTimeoutMs: {
+    env: "DATABASE_CONNECT_TIMEOUT",
+    doc: "Opening a PostgreSQL connection, or waiting for a free one of the pool, fails after this (ISO-8601 duration).",
+    default: "PT10S",
+    schema: durationMs(),
+  },
   shutdownTimeoutMs: {
     env: "SHUTDOWN_TIMEOUT",
     doc: "How long a graceful shutdown may take before it is forced (ISO-8601 duration).",

@@ -44,6 +44,15 @@ async function loadBoard(options: BoardOptions): Promise<Handle> {
     serverAdapter,
     options: { uiConfig: { boardTitle: "Task watchdog" } },
   });
+  // The board's API answers its own failures with a 500 quoting the error; a failed Redis call is
+  // an unavailable dependency (503), and the error goes to the log, not to the browser.
+  serverAdapter.setErrorHandler((error: Error & { statusCode?: number }) => {
+    // The board's own 4xx (a queue or job that does not exist) keep their status.
+    if (error.statusCode !== undefined && error.statusCode < 500) return { status: error.statusCode as 404, body: { error: error.message } };
+    options.logger.warn({ err: error }, "Bull Board request failed");
+    // Its type lists a handful of statuses (not 503); the adapter passes any to express' res.status().
+    return { status: 503 as unknown as 500, body: { error: "Bull Board could not read the queues (Redis unavailable); try again later" } };
+  });
   const app = express();
   app.disable("x-powered-by");
   app.use(BOARD_PATH, serverAdapter.getRouter());

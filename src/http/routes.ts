@@ -14,6 +14,8 @@ import type { RedisConnection } from "../queues/redis.js";
 import { bullBoardMount } from "./bull-board.js";
 import { healthz, readyz } from "./health.js";
 import { metricsHandler } from "./metrics.js";
+import { OPENAPI_PATH } from "./openapi/document.js";
+import { openApiHandler } from "./openapi/route.js";
 import { readApiRoutes } from "./read-api/routes.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./restart-processing.js";
 import { sweepHealthHandler } from "./sweep-health.js";
@@ -51,6 +53,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       }),
     },
     ...readApiRoutes({ tokens: deps.config.apiTokens ?? [], db: deps.db, rules: deps.rules }),
+    { method: "GET", path: OPENAPI_PATH, handler: openApiHandler() },
   ];
 }
 

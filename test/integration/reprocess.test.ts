@@ -11,7 +11,7 @@ import { KEEP_COMPLETED, KEEP_FAILED, REPROCESS_JOB } from "../../src/queues/nam
 import { enqueueReprocess, REPROCESS_ATTEMPTS, REPROCESS_BACKOFF, reprocessDedupeId, type ReprocessJobData, type ReprocessResult } from "../../src/queues/reprocess-queue.js";
 import { createReprocessProcessor, reprocessRequestId } from "../../src/queues/reprocess-worker.js";
 import { testConfig } from "../support/config.js";
-import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
 import {
   addAssignments,
   assignmentsOf,
@@ -257,6 +257,31 @@ describe("exactly once", () => {
       { taskId: id, restartCount: 1, status: S.QueuedForPreProcessing },
     ]);
     expect(await reprocessEventsOf(db, id!)).toHaveLength(1);
+    expect(h.lines.map((l) => l.outcome).sort()).toEqual(["alreadyApplied", "applied"]);
+  });
+
+  // Both deliveries are parked behind a row lock, so both statements start before either commits:
+  // the second sees no event in its snapshot and meets the row the first restarted.
+  it.each([
+    { name: "the second is refused by the guard (the row is fresh in QueuedForPreProcessing)", force: false },
+    { name: "forced, the second's INSERT hits the unique request id", force: true },
+  ])("when two deliveries of one request wait on the same row lock: $name, and returns the first's result", async ({ force }) => {
+    const [id] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60, edits: EDITS }]);
+    const processor = createReprocessProcessor({ db, logger: h.logger, rules: buildRules() });
+    const job = (await enqueueReprocess(h.queue, { taskId: id, requestedBy: "alice", force })) as Job<ReprocessJobData, ReprocessResult>;
+    const platform = await holdTransaction(`SELECT 1 FROM tasks WHERE id = ${id} FOR UPDATE`);
+    let results: ReprocessResult[];
+    try {
+      const deliveries = Promise.all([processor(job, "a"), processor(job, "b")]);
+      await waitForLockWaiter(db, 10_000, 2);
+      await platform.release();
+      results = await deliveries;
+    } finally {
+      await platform.release();
+    }
+    expect(results).toEqual([0, 1].map(() => ({ taskId: id, restartCount: 1, status: S.QueuedForPreProcessing })));
+    expect(await reprocessEventsOf(db, id!)).toHaveLength(1);
+    expect((await reprocessRow(db, id!)).restart_count).toBe(1);
     expect(h.lines.map((l) => l.outcome).sort()).toEqual(["alreadyApplied", "applied"]);
   });
 

@@ -65,7 +65,7 @@ export async function enqueueReprocessCommand(config: Config, rules: readonly Ru
   if (!parsed.ok) throw new CliError(parsed.error, EXIT_BAD_REQUEST);
   const { target } = parsed.request;
 
-  const db = createDb(config.databaseUrl, { max: 1 });
+  const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   let taskId: number;
   try {
     const task = await findTask(db, target);

@@ -15,7 +15,7 @@ import { table } from "../format.js";
  * out: a platform with thousands of them gets the lines that matter.
  */
 export async function printStuck(config: Config, rules: readonly Rule[], json: boolean): Promise<void> {
-  const db = createDb(config.databaseUrl, { max: 1 });
+  const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
     const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`) as [{ now: Date }];
     const report = [];

@@ -2,6 +2,9 @@
 // the tests parse every real response with them (strictly), so the two cannot drift apart.
 import { z } from "zod";
 
+/** The named schemas of the OpenAPI document's components (a registry of its own, not zod's global one). */
+export const apiSchemas = z.registry<{ id: string }>();
+
 const instant = (description: string) => z.iso.datetime({ offset: true }).meta({ description });
 const nullableInstant = (description: string) => instant(description).nullable();
 
@@ -30,8 +33,7 @@ export const TaskStatusBody = z
     stuckAfterSeconds: z.int().nullable().meta({ description: "The effective threshold of its status in its workspace; null when no enabled rule watches it." }),
     stuckSince: nullableInstant("When it became stuck (statusChangedAt + stuckAfterSeconds), when it is."),
     checkedAt: instant("The database time at which this answer was computed."),
-  })
-  .meta({ id: "TaskStatus" });
+  });
 
 const nextCursor = z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last page." });
 
@@ -39,8 +41,7 @@ export const TaskStatusListBody = z
   .strictObject({
     tasks: z.array(TaskStatusBody),
     nextCursor,
-  })
-  .meta({ id: "TaskStatusList" });
+  });
 
 export const TaskEventBody = z
   .strictObject({
@@ -57,15 +58,19 @@ export const TaskEventBody = z
     stuckSince: nullableInstant("For an automatic action: since when the task had been in the status it was taken out of."),
     details: z.unknown().meta({ description: "Further facts of the event (JSON), or null." }),
     createdAt: instant("When the event was written."),
-  })
-  .meta({ id: "TaskEvent" });
+  });
 
 export const TaskEventListBody = z
   .strictObject({
     taskId: z.int(),
     events: z.array(TaskEventBody).meta({ description: "Oldest first." }),
     nextCursor,
-  })
-  .meta({ id: "TaskEventList" });
+  });
 
-export const ErrorBody = z.strictObject({ error: z.string().meta({ description: "Why the request was refused; the same text as X-Error." }) }).meta({ id: "Error" });
+export const ErrorBody = z.strictObject({ error: z.string().meta({ description: "Why the request was refused; the same text as X-Error." }) });
+
+apiSchemas.add(TaskStatusBody, { id: "TaskStatus" });
+apiSchemas.add(TaskStatusListBody, { id: "TaskStatusList" });
+apiSchemas.add(TaskEventBody, { id: "TaskEvent" });
+apiSchemas.add(TaskEventListBody, { id: "TaskEventList" });
+apiSchemas.add(ErrorBody, { id: "Error" });

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // The `watchdog` command. Every subcommand validates configuration first; see --help.
-import { Command, InvalidArgumentError, Option } from "commander";
-import { parsePositiveDuration } from "../domain/duration.js";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { isoDuration, parsePositiveDuration } from "../domain/duration.js";
+import { MAX_SETTING_DURATION } from "../config/settings.js";
+import { EXIT } from "./exit-codes.js";
+import { packageVersion } from "./version.js";
 import { ConfigError, redactUrl } from "../config/load-config.js";
 import { loadConfig } from "../config/load-config.js";
 import { migrate, MigrationError } from "../db/migrate.js";
@@ -13,11 +16,14 @@ import { printStuck } from "./commands/stuck.js";
 import { enqueueSweepCommand } from "./commands/sweep.js";
 import { enqueueReprocessCommand } from "./commands/reprocess.js";
 
+/** An ISO-8601 duration option, in milliseconds; its help shows the default as written (`PT1M`). */
 const durationOption = (value: string): number => {
-  const d = parsePositiveDuration(value);
-  if ("error" in d) throw new InvalidArgumentError(d.error);
+  const d = parsePositiveDuration(value, MAX_SETTING_DURATION);
+  if ("error" in d) throw new InvalidArgumentError(`the duration ${d.error}`);
   return d.seconds * 1000;
 };
+const timeoutOption = (what: string, defaultMs: number) =>
+  new Option("--timeout <duration>", what).argParser(durationOption).default(defaultMs, isoDuration(defaultMs / 1000));
 
 const idOption = (value: string): number => {
   if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > 2_147_483_647) throw new InvalidArgumentError("must be a whole number from 1 to 2147483647");
@@ -25,13 +31,25 @@ const idOption = (value: string): number => {
 };
 
 const program = new Command("watchdog")
-  .description("Finds tasks stuck in a transient status and reverts them or moves them to history.\nConfiguration comes from environment variables; see the README.")
-  .showHelpAfterError()
-  .configureOutput({ outputError: (text, write) => write(text) });
+  .description(
+    "Finds tasks stuck in a transient status and reverts them or moves them to history.\n" +
+      "Configuration comes from environment variables (docs/configuration.md).\n" +
+      "Exit codes: 0 ok, 1 failure, 2 bad request or usage, 3 not found, 4 conflict (docs/cli.md).",
+  )
+  .version(packageVersion(), "-V, --version", "print the version")
+  // Argument errors: one line and a pointer to --help (printed in the catch below), exit code 2.
+  .exitOverride()
+  .configureOutput({ outputError: () => undefined });
 
 program
   .command("start")
-  .description("Run the worker: the scheduled sweep, the queues' workers and the HTTP server (health, metrics).")
+  .description(
+    "Run the worker until SIGTERM/SIGINT: the scheduled sweep (every SWEEP_INTERVAL, one replica at a time), the workers of the\n" +
+      "task-watchdog (sweep) and task-reprocess queues, and two HTTP listeners: the external API on API_HOST:API_PORT\n" +
+      "(PATCH /api/v1.0/external/sdtask/restartprocessing, the read API, /api/openapi.json) and the ops listener on OPS_HOST:OPS_PORT\n" +
+      "(/healthz, /readyz, /health/sweeps, /metrics, Bull Board at /admin/queues).\n" +
+      "Checks Redis, PostgreSQL and the schema first. The first signal stops gracefully within SHUTDOWN_TIMEOUT, a second forces it.",
+  )
   .action(async () => {
     const { config, rules, logger } = loadContext();
     await runWorkerProcess(config, rules, logger);
@@ -42,7 +60,7 @@ program
   .description("Enqueue a manual sweep on the task-watchdog queue (a running worker executes it).")
   .option("--dry-run", "report what would be done, change nothing", false)
   .option("--wait", "wait for the result and print it", false)
-  .option("--timeout <duration>", "with --wait: give up after this ISO-8601 duration", durationOption, 60_000)
+  .addOption(timeoutOption("with --wait: give up waiting after this ISO-8601 duration (the sweep stays queued)", 60_000))
   .action(async (options: { dryRun: boolean; wait: boolean; timeout: number }) => {
     const { config } = loadContext();
     await enqueueSweepCommand(config, { dryRun: options.dryRun, wait: options.wait, timeoutMs: options.timeout });
@@ -61,7 +79,7 @@ program
   .option("--requested-by <name>", "who asks, for the audit trail (default: cli:<your user name>)")
   .option("--force", "restart even when the reprocess guard refuses (Deleting/Deleted, work in flight); audited as forced", false)
   .option("--wait", "wait for the outcome and print it", false)
-  .addOption(new Option("--timeout <duration>", "with --wait: give up waiting after this ISO-8601 duration (the request stays queued)").argParser(durationOption).default(30_000, "PT30S"))
+  .addOption(timeoutOption("with --wait: give up waiting after this ISO-8601 duration (the request stays queued)", 30_000))
   .action(async (options: { taskId?: number; externalId?: string; organizationId?: number; requestedBy?: string; force: boolean; wait: boolean; timeout: number }) => {
     const { config, rules } = loadContext();
     await enqueueReprocessCommand(config, rules, { ...options, timeoutMs: options.timeout });
@@ -97,11 +115,21 @@ program
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof CommanderError) {
+    // --help and --version end here with 0; no command at all printed the help (to stderr).
+    if (error.exitCode === 0) return;
+    if (error.code !== "commander.help") {
+      const command = program.commands.find((c) => c.name() === process.argv[2]);
+      console.error(`watchdog: ${error.message.replace(/^error: /, "")}; see \`watchdog ${command ? `${command.name()} ` : ""}--help\``);
+    }
+    process.exitCode = EXIT.usage;
+    return;
+  }
   if (error instanceof ConfigError || error instanceof CliError || error instanceof MigrationError) {
     console.error(`watchdog: ${error.message}`);
-    process.exitCode = error instanceof CliError ? error.exitCode : 1;
+    process.exitCode = error instanceof CliError ? error.exitCode : EXIT.failed;
     return;
   }
   console.error("watchdog:", error);
-  process.exitCode = 1;
+  process.exitCode = EXIT.failed;
 });

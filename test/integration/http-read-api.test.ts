@@ -251,7 +251,8 @@ describe("GET …/sdtask/events", () => {
     expect(pages.map((p) => p.length)).toEqual([2, 2, 2]);
     const events = pages.flat();
     expect(events.map((e) => e.reason)).toEqual(["stuck 1 h", "stuck 2 h", "stuck 3 h", "stuck 4 h", "stuck 5 h", "reprocess requested"]);
-    expect(events.map((e) => BigInt(e.id))).toEqual(events.map((e) => BigInt(e.id)).sort((a, b) => (a < b ? -1 : 1)));
+    const ids = events.map((e) => BigInt(e.id.replace(/^evt_/, "")));
+    expect(ids).toEqual([...ids].sort((a, b) => (a < b ? -1 : 1)));
     expect(events[0]).toMatchObject({ kind: "AUTO_REVERTED", fromStatus: 41, fromStatusName: "ProcessingInProgress", toStatus: 42, toStatusName: "ProcessingFailed", actor: "watchdog", sweepId: "sweep-1", details: { n: 1 }, requestId: null });
     expect(events[5]).toMatchObject({ kind: "REPROCESSED", requestId: "r-2", stuckSince: null, details: null });
 

@@ -157,6 +157,6 @@ describe("the CLI", () => {
   it("`sweep --wait` without a running worker gives up with a message that says why", async () => {
     const sweep = runCli(["sweep", "--wait", "--timeout", "PT1S"], env);
     expect(await sweep.exited).toMatchObject({ code: 1 });
-    expect(sweep.stderr()).toMatch(/did not finish within 1000 ms: is a worker running/);
+    expect(sweep.stderr()).toMatch(/did not finish within PT1S: is a worker running/);
   });
 });

@@ -66,14 +66,14 @@ describe("watchdog reprocess", () => {
       code: 2,
       stderr: expect.stringContaining("BadRequest: give either taskId or externalId, not both"),
     });
-    expect(await run(["--task-id", "0"])).toMatchObject({ code: 1, stderr: expect.stringContaining("argument '0' is invalid. must be a whole number from 1 to 2147483647") });
+    expect(await run(["--task-id", "0"])).toMatchObject({ code: 2, stderr: expect.stringContaining("argument '0' is invalid. must be a whole number from 1 to 2147483647") });
   });
 
   it("--wait without a worker gives up after --timeout with a hint, and the request stays queued", async () => {
     const [id] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60 }]);
     const out = await run(["--task-id", String(id), "--wait", "--timeout", "PT1S"]);
     expect(out.code).toBe(1);
-    expect(out.stderr).toMatch(/did not finish within 1000 ms; it stays queued\. Is a worker running/);
+    expect(out.stderr).toMatch(/did not finish within PT1S; it stays queued\. Is a worker running/);
     expect(await h.queue.getJobCounts("waiting")).toEqual({ waiting: 1 });
   });
 });

@@ -8,6 +8,7 @@ import type { Rule } from "../../domain/rules.js";
 import { REPROCESS_QUEUE } from "../../queues/names.js";
 import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../queues/reprocess-queue.js";
 import { CliError } from "../context.js";
+import { isoDuration } from "../../domain/duration.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
 /** Exit codes of `watchdog reprocess` besides 0 (docs/reprocess.md, "Exit codes"). */
@@ -92,7 +93,7 @@ export async function enqueueReprocessCommand(config: Config, rules: readonly Ru
     case "completed":
       return console.log(JSON.stringify({ jobId: job.id, ...(outcome.result as object) }));
     case "timedOut":
-      throw new CliError(`reprocess job ${job.id} for task ${taskId} did not finish within ${options.timeoutMs} ms; it stays queued. ${NO_WORKER_HINT[0]!.toUpperCase()}${NO_WORKER_HINT.slice(1)}`);
+      throw new CliError(`reprocess job ${job.id} for task ${taskId} did not finish within ${isoDuration(options.timeoutMs / 1000)}; it stays queued. ${NO_WORKER_HINT[0]!.toUpperCase()}${NO_WORKER_HINT.slice(1)}`);
     case "failed":
       throw new CliError(`reprocess job ${job.id} failed: ${outcome.message}`, exitCodeOf(outcome.message));
   }

@@ -4,9 +4,15 @@ import { formatDuration } from "../../domain/duration.js";
 import { statusName } from "../../domain/status.js";
 import { table } from "../format.js";
 
+/** A rule for `rules --json`: statuses by name and code, as `stuck --json` gives them. */
+export function ruleJson(rule: Rule) {
+  const action = rule.action.kind === "revert" ? { ...rule.action, to: statusName(rule.action.to), toCode: rule.action.to } : rule.action;
+  return { status: statusName(rule.status), code: rule.status, enabled: rule.enabled, stuckAfter: rule.stuckAfter, stuckAfterSeconds: rule.stuckAfterSeconds, action, hold: rule.hold, workspaces: rule.workspaces };
+}
+
 export function printRules(rules: readonly Rule[], json: boolean): void {
   if (json) {
-    console.log(JSON.stringify(rules, null, 2));
+    console.log(JSON.stringify(rules.map(ruleJson), null, 2));
     return;
   }
   const rows = rules.flatMap((r) => [

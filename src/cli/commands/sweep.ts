@@ -2,6 +2,7 @@ import type { Config } from "../../config/settings.js";
 import { createSweepQueue, enqueueSweep } from "../../queues/sweep-queue.js";
 import { SWEEP_QUEUE } from "../../queues/names.js";
 import { CliError } from "../context.js";
+import { isoDuration } from "../../domain/duration.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
 /** Enqueues a manual sweep; with `wait`, waits for a worker to run it and prints the result. */
@@ -18,7 +19,7 @@ export async function enqueueSweepCommand(config: Config, options: { dryRun: boo
     case "completed":
       return console.log(JSON.stringify(outcome.result, null, 2));
     case "timedOut":
-      throw new CliError(`sweep job ${job.id} did not finish within ${options.timeoutMs} ms: ${NO_WORKER_HINT}`);
+      throw new CliError(`sweep job ${job.id} did not finish within ${isoDuration(options.timeoutMs / 1000)}: ${NO_WORKER_HINT}`);
     case "failed":
       throw new CliError(`sweep job ${job.id} failed: ${outcome.message}`);
   }

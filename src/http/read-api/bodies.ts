@@ -45,7 +45,10 @@ export const TaskStatusListBody = z
 
 export const TaskEventBody = z
   .strictObject({
-    id: z.string().regex(/^[0-9]+$/).meta({ description: "The event's id (a 64-bit integer, as a string): unique, and increasing within a task." }),
+    id: z
+      .string()
+      .regex(/^evt_[0-9]+$/)
+      .meta({ description: "The event's id, `evt_<number>`: unique, increasing within a task, and the same as the `webhook-id` of its webhook deliveries." }),
     kind: z.string().meta({ description: "AUTO_REVERTED, MOVED_TO_HISTORY, REPROCESSED, FLAGGED, or a kind a later version adds." }),
     fromStatus: z.int(),
     fromStatusName: z.string(),

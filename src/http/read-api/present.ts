@@ -40,7 +40,8 @@ export function presentTask(row: TaskStatusRow, rules: readonly Rule[]): z.input
 
 export function presentEvent(row: TaskEventRow): z.input<typeof TaskEventBody> {
   return {
-    id: String(row.id),
+    // The events relay names an event the same way (its webhook-id), so the two can be matched.
+    id: `evt_${String(row.id)}`,
     kind: row.kind,
     fromStatus: row.from_status,
     fromStatusName: statusName(row.from_status),

@@ -1,0 +1,55 @@
+// The `watchdog` command's conventions (docs/cli.md): --version, ISO-8601 --timeout with its
+// default written as a duration, argument errors as one line with exit code 2, JSON that names
+// statuses and codes.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { testDatabaseUrl } from "../support/db.js";
+import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { runCli } from "../support/worker-process.js";
+
+const env = () => ({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: uniquePrefix(), LOG_LEVEL: "silent" });
+
+async function run(args: string[]) {
+  const cli = runCli(args, env());
+  const exit = await cli.exited;
+  return { code: exit.code, stderr: cli.stderr(), stdout: cli.lines().map((l) => (l.raw ? l.msg : JSON.stringify(l))).join("\n") };
+}
+
+describe.concurrent("watchdog", () => {
+  it("--version prints the package's version and exits 0", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+    expect(await run(["--version"])).toMatchObject({ code: 0, stdout: version, stderr: "" });
+  });
+
+  it.each([
+    [["sweep", "--bogus"], "watchdog: unknown option '--bogus'; see `watchdog sweep --help`\n"],
+    [["sweep", "--timeout", "60000"], /^watchdog: option '--timeout <duration>' argument '60000' is invalid\. the duration is not an ISO-8601 duration.*; see `watchdog sweep --help`\n$/],
+    [["reprocess", "--task-id", "x"], /^watchdog: option '--task-id <id>' argument 'x' is invalid\. .*; see `watchdog reprocess --help`\n$/],
+    [["no-such-command"], "watchdog: unknown command 'no-such-command'; see `watchdog --help`\n"],
+  ])("an argument error (%j) is one line pointing at --help, with exit code 2", async (args, message) => {
+    const out = await run(args);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(message);
+    expect(out.stderr).not.toContain("Usage:");
+  });
+
+  it("--timeout is an ISO-8601 duration everywhere, its default written as one", async () => {
+    expect((await run(["sweep", "--help"])).stdout).toMatch(/--timeout <duration>[\s\S]*\(default: PT1M\)/);
+    expect((await run(["reprocess", "--help"])).stdout).toMatch(/--timeout <duration>[\s\S]*\(default: PT30S\)/);
+  });
+
+  it("start --help names everything the worker serves", async () => {
+    const help = (await run(["start", "--help"])).stdout.replace(/\s+/g, " ");
+    for (const served of ["task-watchdog", "task-reprocess", "/healthz", "/readyz", "/health/sweeps", "/metrics", "/admin/queues", "restartprocessing", "SHUTDOWN_TIMEOUT"]) {
+      expect(help).toContain(served);
+    }
+  });
+
+  it("rules --json names each status and its code, as stuck --json does", async () => {
+    const out = await run(["rules", "--json"]);
+    expect(out.code).toBe(0);
+    const rules = JSON.parse(out.stdout) as Record<string, unknown>[];
+    expect(rules.find((r) => r.code === 41)).toMatchObject({ status: "ProcessingInProgress", stuckAfter: "PT4H", action: { kind: "revert", to: "ProcessingFailed", toCode: 42 } });
+    expect(rules.find((r) => r.code === 70)).toMatchObject({ status: "Processed", action: { kind: "moveToHistory" } });
+  });
+});

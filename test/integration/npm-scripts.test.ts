@@ -1,0 +1,91 @@
+// The npm wrappers as docs/cli.md shows them: `npm run -s watchdog -- … --json` prints pure JSON
+// (pipes into jq), and SIGTERM to the `npm start` process stops the worker (no orphan left serving).
+// Runs the built CLI, so it builds dist/ first (as `npm run build` would, without the client generation).
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+import { testDatabaseUrl } from "../support/db.js";
+import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const env = (prefix: string) => ({
+  PATH: process.env.PATH ?? "",
+  HOME: process.env.HOME ?? "/tmp",
+  DATABASE_URL: testDatabaseUrl(),
+  REDIS_URL: testRedisUrl(),
+  QUEUE_PREFIX: prefix,
+  API_PORT: "0",
+  OPS_PORT: "0",
+  SWEEP_SCHEDULE_ENABLED: "false",
+  LOG_LEVEL: "info",
+});
+
+/** PIDs whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        // "pid (comm) state ppid …": comm may hold spaces, so split after the closing parenthesis.
+        return Number(readFileSync(`/proc/${d}/stat`, "utf8").split(") ")[1]!.split(" ")[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+beforeAll(() => {
+  execFileSync(process.execPath, [fileURLToPath(new URL("../../node_modules/typescript/bin/tsc", import.meta.url)), "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "ignore" });
+}, 120_000);
+
+describe("npm scripts", () => {
+  it.each([
+    ["npm", ["run", "-s", "watchdog", "--", "rules", "--json"]],
+    ["npx", ["--no-install", "watchdog", "rules", "--json"]],
+  ])("`%s %s` prints JSON and nothing else on stdout", (command, args) => {
+    const run = spawnSync(command, args, { cwd: ROOT, env: env(uniquePrefix()), encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    expect(run.status, run.stderr).toBe(0);
+    const stdout = run.stdout;
+    expect(() => JSON.parse(stdout)).not.toThrow();
+    expect(JSON.parse(stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ status: "ProcessingInProgress", code: 41 })]));
+  }, 30_000);
+
+  it("SIGTERM to the `npm start` process stops the worker it started", async () => {
+    const prefix = uniquePrefix();
+    const npm = spawn("npm", ["start"], { cwd: ROOT, env: env(prefix), stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    npm.stdout!.on("data", (c: Buffer) => (out += c.toString("utf8")));
+    npm.stderr!.on("data", (c: Buffer) => (out += c.toString("utf8")));
+    const npmExited = new Promise((resolve) => npm.on("exit", resolve));
+    let worker: number[] = [];
+    try {
+      for (let i = 0; !out.includes('"msg":"watchdog started"'); i++) {
+        if (i > 600) throw new Error(`no "watchdog started" within 30 s: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const descendants = (pid: number): number[] => childrenOf(pid).flatMap((c) => [c, ...descendants(c)]);
+      worker = descendants(npm.pid!);
+      expect(worker.length).toBeGreaterThan(0);
+      npm.kill("SIGTERM");
+      for (let i = 0; worker.some(alive) && i < 300; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(worker.filter(alive), `still running after SIGTERM to npm: ${out}`).toEqual([]);
+      expect(out).toContain('"msg":"shut down cleanly"');
+      await npmExited;
+    } finally {
+      for (const pid of worker) if (alive(pid)) process.kill(pid, "SIGKILL");
+      if (alive(npm.pid!)) npm.kill("SIGKILL");
+      await deletePrefix(prefix);
+    }
+  }, 60_000);
+});

@@ -3,7 +3,8 @@
 // of any size never becomes one giant transaction. Before acting on a status the sweep counts its
 // stuck tasks per probe (the rule, or one of its workspace overrides): a probe with more than its
 // hold limit acts on none of them (an outage is not fixed by reverting the first thousand), the
-// others go on. One status's failure is logged and reported; the other statuses still run.
+// others go on. One status's failing statement is logged and reported and the other statuses
+// still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
 import type { Rule } from "../domain/rules.js";
 import { allOff, holdDecision, listedThresholds, probeWorkspaces, statusPlansFor, type StatusPlan } from "../domain/sweep-plan.js";
@@ -14,6 +15,7 @@ import { moveFinishedTasksToHistory } from "../db/sql/move-finished-tasks-to-his
 import { flagStuckTasks } from "../db/sql/flag-stuck-tasks.js";
 import { countInboxPopulation, countStuckByProbe, type StuckCount } from "../db/sql/count-stuck-by-probe.js";
 import { findStatusesWithStuckTasks } from "../db/sql/find-statuses-with-stuck-tasks.js";
+import { isStatementError } from "../db/statement-error.js";
 
 export interface StatusSummary {
   action: StatusPlan["action"]["kind"];
@@ -112,6 +114,8 @@ export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOpt
     try {
       await sweepStatus(db, plan, result, options);
     } catch (error) {
+      // A frozen or lost database fails the whole sweep (BullMQ records it); only a statement's own error is isolated.
+      if (!isStatementError(error)) throw error;
       fail(result, plan, error, options);
     }
     if (result.interrupted) break;
@@ -127,12 +131,14 @@ export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOpt
 async function statusesWithWork(db: Db, plans: readonly StatusPlan[], result: SweepResult, options: SweepOptions): Promise<StatusPlan[]> {
   try {
     return await findStatusesWithStuckTasks(db, plans);
-  } catch {
+  } catch (error) {
+    if (!isStatementError(error)) throw error;
     const withWork: StatusPlan[] = [];
     for (const plan of plans) {
       try {
         withWork.push(...(await findStatusesWithStuckTasks(db, [plan])));
       } catch (error) {
+        if (!isStatementError(error)) throw error;
         fail(result, plan, error, options);
       }
     }

@@ -59,7 +59,7 @@ describe("a report-only rule (action flag)", () => {
 describe("escalation", () => {
   it("the 3rd automatic revert of a task says it needs support, in the reason, the event, the result and the metric", async () => {
     const rules = buildRules();
-    const metrics = createMetrics({ db, rules, queues: [], sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }), logger: createLogger({ level: "silent" }), build: { version: "test", commit: "test" } });
+    const metrics = createMetrics({ db, rules, queues: [], sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }), logger: createLogger({ level: "silent" }), build: { version: "test", commit: "test" }, pauses: async () => [] });
     const [task] = await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * H }]);
     const escalatedPerSweep = [];
     for (let i = 1; i <= 4; i++) {

@@ -42,7 +42,7 @@ async function statusCounts(): Promise<Record<number, number>> {
 }
 
 function metricsFor(rules: readonly Rule[]) {
-  return createMetrics({ db, rules, queues: [], sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }), logger: createLogger({ level: "silent" }), build: { version: "test", commit: "test" } });
+  return createMetrics({ db, rules, queues: [], sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }), logger: createLogger({ level: "silent" }), build: { version: "test", commit: "test" }, pauses: async () => [] });
 }
 
 async function metricValue(registry: Awaited<ReturnType<typeof metricsFor>>["registry"], name: string, status: string): Promise<number | undefined> {

@@ -3,7 +3,9 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
+import { exportedMetricNames, metricNamesIn } from "../support/exported-metrics.js";
 import { promtool } from "../support/promtool.js";
+import { startApp, type RunningApp } from "../integration/http-app.js";
 
 const dir = fileURLToPath(new URL("../../deploy/prometheus/", import.meta.url));
 const rulesFile = `${dir}watchdog-rules.yml`;
@@ -31,5 +33,18 @@ it("every alert has a unit test where it fires and one where it stays quiet", ()
   for (const alert of alerts) {
     expect(cases.some((c) => c.alert === alert && !c.quiet), `${alert} needs a firing case`).toBe(true);
     expect(cases.some((c) => c.alert === alert && c.quiet), `${alert} needs a quiet case`).toBe(true);
+  }
+});
+
+it("when /metrics of the running worker is scraped, every metric a rule names is exported", async () => {
+  const app: RunningApp = await startApp();
+  try {
+    const exported = exportedMetricNames(await (await fetch(`${app.opsUrl}/metrics`)).text());
+    const exprs = [...readFileSync(rulesFile, "utf8").matchAll(/^\s*expr: (?:\|\n)?([\s\S]*?)\n\s*(?:for|labels):/gm)].map((m) => m[1]!);
+    expect(exprs.length).toBeGreaterThanOrEqual(8);
+    const missing = exprs.flatMap(metricNamesIn).filter((name) => !exported.has(name));
+    expect(missing).toEqual([]);
+  } finally {
+    await app.stop();
   }
 });

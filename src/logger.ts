@@ -1,4 +1,5 @@
 import { pino, type Logger } from "pino";
+import { traceLogFields } from "./tracing/log-context.js";
 
 /** Paths whose values never reach a log line, wherever they appear. */
 export const REDACT_PATHS = [
@@ -20,6 +21,13 @@ export const REDACT_PATHS = [
   "*.apiTokens",
   "bullBoardPassword",
   "*.bullBoardPassword",
+  // Webhook signing secrets (whsec_…) and the setting that carries them.
+  "secret",
+  "*.secret",
+  "webhooksJson",
+  "*.webhooksJson",
+  "webhook-signature",
+  "*.webhook-signature",
 ];
 
 /**
@@ -29,8 +37,10 @@ export const REDACT_PATHS = [
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"']*:)[^\s@"'/]+@/gi;
 const AUTH_SCHEMES = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{16,}=*/g;
 
+const WEBHOOK_SECRETS = /whsec_[A-Za-z0-9+/=]+/g;
+
 export function scrubSecrets(line: string): string {
-  return line.replace(URL_CREDENTIALS, "$1[redacted]@").replace(AUTH_SCHEMES, "$1 [redacted]");
+  return line.replace(URL_CREDENTIALS, "$1[redacted]@").replace(AUTH_SCHEMES, "$1 [redacted]").replace(WEBHOOK_SECRETS, "whsec_[redacted]");
 }
 
 /** Every finished line passes through scrubSecrets on its way to `inner`. */
@@ -39,7 +49,8 @@ function scrubbing(inner: pino.DestinationStream): pino.DestinationStream {
 }
 
 export function createLogger(options: { level: string; pretty?: boolean; destination?: pino.DestinationStream }): Logger {
-  const base = { level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { service: "task-watchdog" } };
+  // mixin: inside a traced request or job, each line carries its trace_id and span_id (none when tracing is off).
+  const base = { level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { service: "task-watchdog" }, mixin: traceLogFields };
   if (options.destination) return pino(base, scrubbing(options.destination));
   if (options.pretty) return pino(base, scrubbing(pino.transport({ target: "pino-pretty", options: { colorize: true } })));
   return pino(base, scrubbing(pino.destination({ dest: 1, sync: true })));

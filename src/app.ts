@@ -94,7 +94,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // to run after they were told it failed. The queues on it are producers only.
     const requestRedis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes, purpose: "request" });
     requestRedis.on("error", (error) => logger.debug({ err: error }, "redis connection error (HTTP connection)"));
-    cleanups.push({ name: "redis (HTTP)", run: () => requestRedis.quit() });
+    // disconnect, not quit: a producer connection has nothing worth flushing, and quit would wait on a connection that is down.
+    cleanups.push({ name: "redis (HTTP)", run: async () => requestRedis.disconnect() });
     const httpQueues = [createSweepQueue(requestRedis, config.queuePrefix), createReprocessQueue(requestRedis, config.queuePrefix)] as const;
     // The board and the queue-depth metric also show the events and webhooks queues (failed deliveries).
     const boardQueues = [

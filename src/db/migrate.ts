@@ -85,6 +85,11 @@ interface Migration {
   checksum: string;
 }
 
+/** The migrations on disk, by name, in the order they apply. */
+export function migrationNames(dir: string): string[] {
+  return readMigrations(dir).map((m) => m.name);
+}
+
 function readMigrations(dir: string): Migration[] {
   if (!existsSync(dir)) throw new MigrationError(`no migrations folder at ${dir}`);
   return readdirSync(dir, { withFileTypes: true })

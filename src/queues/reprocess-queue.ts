@@ -40,6 +40,9 @@ export function reprocessRetryDelayMs(attemptsMade: number): number {
   return Math.min(REPROCESS_MAX_RETRY_DELAY_MS, REPROCESS_FIRST_RETRY_DELAY_MS * 2 ** Math.max(0, attemptsMade - 1));
 }
 
+/** Every reprocess job's options (producers adding jobs in bulk use the same). */
+export const REPROCESS_JOB_OPTIONS = { attempts: REPROCESS_ATTEMPTS, backoff: REPROCESS_BACKOFF, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } as const;
+
 export const reprocessBackoffStrategy: BackoffStrategy = (attemptsMade) => reprocessRetryDelayMs(attemptsMade);
 
 /** The deduplication id of "reprocess task N": one per task while a request is waiting or running. */
@@ -57,10 +60,7 @@ export function createReprocessQueue(connection: ConnectionOptions, prefix: stri
  */
 export async function enqueueReprocess(queue: Queue<ReprocessJobData>, data: ReprocessJobData, options: { dedupeTaskId?: number } = {}): Promise<Job> {
   const added = await queue.add(REPROCESS_JOB, data, {
-    attempts: REPROCESS_ATTEMPTS,
-    backoff: REPROCESS_BACKOFF,
-    removeOnComplete: KEEP_COMPLETED,
-    removeOnFail: KEEP_FAILED,
+    ...REPROCESS_JOB_OPTIONS,
     ...(options.dedupeTaskId === undefined ? {} : { deduplication: { id: reprocessDedupeId(options.dedupeTaskId) } }),
   });
   if (options.dedupeTaskId === undefined) return added;

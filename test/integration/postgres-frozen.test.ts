@@ -63,6 +63,7 @@ describe("when PostgreSQL freezes", () => {
 
     proxy.restore();
     await expect(frozenDb.$queryRaw`SELECT 1 AS ok`).resolves.toEqual([{ ok: 1 }]);
+    console.log(`frozen: open connection failed after ${Math.round(onOpen.ms)} ms, new connections after ${both.map((b) => Math.round(b.ms)).join("/")} ms`);
   });
 
   it("a reprocess attempt fails within its timeout and is retried; after the restore it applies once and whole, with no help", async () => {
@@ -76,6 +77,7 @@ describe("when PostgreSQL freezes", () => {
       const job = await enqueueReprocess(h.queue, { taskId: id, requestedBy: "alice" });
       await expect.poll(async () => (await h.queue.getJob(job.id!))!.attemptsMade, { timeout: FAILS_WITHIN_MS + 1000, interval: 50 }).toBeGreaterThanOrEqual(1);
       expect(performance.now() - started).toBeLessThan(FAILS_WITHIN_MS + 1000);
+      console.log(`frozen: reprocess attempt 1 failed and was rescheduled after ${Math.round(performance.now() - started)} ms`);
       expect(h.lines.find((l) => l.jobId === job.id)).toMatchObject({ outcome: "retrying", msg: "reprocess attempt failed; will retry" });
       // Frozen, nothing reached the database: the task is as it was.
       expect(await reprocessRow(db, id!)).toMatchObject({ status: S.ToReview, restart_count: 0, edits: { a: 1 } });
@@ -101,6 +103,7 @@ describe("when PostgreSQL freezes", () => {
     const sweep = await timed(runSweep(frozenDb, buildRules(), { sweepId: "frozen", dryRun: false, batchSize: 20 }));
     expect(sweep.error).toBeDefined();
     expect(sweep.ms).toBeLessThan(FAILS_WITHIN_MS);
+    console.log(`frozen: sweep failed after ${Math.round(sweep.ms)} ms`);
     proxy.restore();
 
     const stillStuck = async () => (await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM tasks WHERE status = ${S.ProcessingInProgress}::smallint`)[0]!.n;

@@ -213,9 +213,10 @@ describe("organization isolation", () => {
 });
 
 describe("exactly once", () => {
-  it("enqueued jobs retry faults with exponential backoff and are kept for a bounded time and count", async () => {
+  it("enqueued jobs retry faults for over an hour (24 attempts, the capped backoff the worker knows) and are kept for a bounded time and count", async () => {
     const job = await enqueueReprocess(h.queue, { taskId: 1 });
     expect(job.opts).toMatchObject({ attempts: REPROCESS_ATTEMPTS, backoff: REPROCESS_BACKOFF, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED });
+    expect(job.opts).toMatchObject({ attempts: 24, backoff: { type: "reprocess-capped-exponential", delay: 1000 } });
   });
 
   it("when the worker dies after the commit and BullMQ redelivers the job, the restart applies once and the job returns the first delivery's result", async () => {

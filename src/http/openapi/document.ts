@@ -84,6 +84,7 @@ export function openApiDocument(): Record<string, unknown> {
       { name: "read API", description: "Find the tasks that are stuck (mirrors the platform's GET Task Status, GET Task Status List, GET Task Status List Paginated)." },
       { name: "reprocess", description: "Reprocess a task (mirrors the platform's PATCH restartprocessing)." },
       { name: "ops", description: "The ops listener: health, readiness, sweep health, metrics, Bull Board." },
+      { name: "document", description: "This document." },
     ],
     paths: {
       [TASK_STATUS_PATH]: {
@@ -148,7 +149,7 @@ export function openApiDocument(): Record<string, unknown> {
       },
       [OPENAPI_PATH]: {
         get: {
-          tags: ["ops"],
+          tags: ["document"],
           operationId: "getOpenApiDocument",
           summary: "This document",
           security: [],

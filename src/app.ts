@@ -27,8 +27,16 @@ export interface Watchdog {
   /** What each listener serves (the board is a mount of the ops listener, not listed). */
   readonly routes: { readonly api: readonly Route[]; readonly ops: readonly Route[] };
   readonly db: Db;
-  /** Graceful stop: no new jobs, the batch in flight finishes, connections close. Safe to call twice. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop: both workers stop taking jobs at once, the batch and requests in flight finish,
+   * listeners and connections close. Safe to call twice. Resolves with the steps that failed (each logged).
+   */
+  close(): Promise<ShutdownReport>;
+}
+
+export interface ShutdownReport {
+  /** Names of the shutdown steps that failed; empty when the worker shut down cleanly. */
+  readonly failed: readonly string[];
 }
 
 export async function startWatchdog(config: Config, rules: readonly Rule[], logger: Logger): Promise<Watchdog> {
@@ -36,17 +44,29 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   const exposure = exposureProblems(config);
   if (exposure.length > 0) throw new ConfigError(exposure);
   const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
+  // The workers stop fetching together, first: while one drains, the other must not take a job
+  // (a sweep taken now would stop at once and be stored as done, losing its interval for every replica).
+  const workers: { name: string; close: () => Promise<unknown> }[] = [];
   let stopping = false;
-  const close = async () => {
+  const close = async (): Promise<ShutdownReport> => {
     stopping = true;
-    // Reverse order of start: stop taking work before closing what the work needs.
-    for (const step of cleanups.splice(0).reverse()) {
+    const failed: string[] = [];
+    const guarded = async (name: string, run: () => Promise<unknown>) => {
       try {
-        await step.run();
+        await run();
       } catch (error) {
-        logger.warn({ err: error, step: step.name }, "shutdown step failed");
+        failed.push(name);
+        logger.warn({ err: error, step: name }, "shutdown step failed");
       }
-    }
+    };
+    const draining = Promise.all(workers.splice(0).map((w) => guarded(w.name, w.close)));
+    // Then the reverse order of start: the listeners first, the connections the work needs last.
+    const rest = cleanups.splice(0).reverse();
+    const beforeWorkers = rest.filter((step) => step.name.startsWith("http"));
+    for (const step of beforeWorkers) await guarded(step.name, step.run);
+    await draining;
+    for (const step of rest.filter((s) => !beforeWorkers.includes(s))) await guarded(step.name, step.run);
+    return { failed };
   };
 
   try {
@@ -110,7 +130,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       logger.error({ jobId: job?.id, err: error }, "sweep failed");
     });
     sweepWorker.on("error", (error) => logger.error({ err: error }, "sweep worker error"));
-    cleanups.push({ name: "sweep worker", run: () => sweepWorker.close() });
+    workers.push({ name: "sweep worker", close: () => sweepWorker.close() });
 
     // The processor logs one line per request with its outcome; here only the worker's own faults.
     const reprocessWorker = createReprocessWorker({
@@ -123,7 +143,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       onOutcome: metrics.reprocessJob,
     });
     reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
-    cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
+    workers.push({ name: "reprocess worker", close: () => reprocessWorker.close() });
 
     const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: httpQueues, sweepHealth, metrics, logger };
     const routes = { api: apiRoutes(routeDeps), ops: opsRoutes(routeDeps) };
@@ -145,7 +165,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       },
       "watchdog started",
     );
-    let closed: Promise<void> | undefined;
+    let closed: Promise<ShutdownReport> | undefined;
     return { apiUrl: api.url, opsUrl: ops.url, routes, db, close: () => (closed ??= close()) };
   } catch (error) {
     await close();

@@ -20,10 +20,15 @@ export async function runWorkerProcess(config: Config, rules: readonly Rule[], l
     }, config.shutdownTimeoutMs);
     deadline.unref();
     running.close().then(
-      () => {
+      ({ failed }) => {
         clearTimeout(deadline);
-        logger.info("shut down cleanly");
-        process.exitCode = 0;
+        if (failed.length === 0) {
+          logger.info("shut down cleanly");
+          process.exitCode = 0;
+        } else {
+          logger.error({ failed }, "shut down, but some steps failed");
+          process.exitCode = 1;
+        }
       },
       (error: unknown) => {
         clearTimeout(deadline);

@@ -18,6 +18,7 @@ import { createMetrics } from "./metrics/metrics.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
 import { buildInfo } from "./metrics/build-info.js";
+import { throttledErrorLog } from "./log-safety.js";
 
 export interface Watchdog {
   /** The external API listener (API_HOST:API_PORT). */
@@ -79,7 +80,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     });
     cleanups.push({ name: "postgres", run: () => db.$disconnect() });
     const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
-    redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
+    // One outage reaches every client and worker of this connection: each logs its first error, then a summary per 10 s.
+    redis.on("error", throttledErrorLog(logger, "redis connection error"));
     cleanups.push({ name: "redis", run: () => redis.quit() });
 
     const sweepQueue = createSweepQueue(redis, config.queuePrefix);
@@ -90,7 +92,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       await unscheduleSweep(sweepQueue);
     }
     // Without a listener BullMQ prints a queue's connection errors to stderr, past the logger.
-    sweepQueue.on("error", (error) => logger.warn({ err: error, queue: sweepQueue.name }, "queue connection error"));
+    sweepQueue.on("error", throttledErrorLog(logger, "queue connection error", { queue: sweepQueue.name }));
 
     // Everything served over HTTP uses a connection of its own that fails fast (purpose "request"):
     // a caller gets a 503 within seconds while Redis is away, and no command of theirs is queued
@@ -129,7 +131,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       hooks.onFailed(job?.data?.dryRun === true);
       logger.error({ jobId: job?.id, err: error }, "sweep failed");
     });
-    sweepWorker.on("error", (error) => logger.error({ err: error }, "sweep worker error"));
+    sweepWorker.on("error", throttledErrorLog(logger, "sweep worker error"));
     workers.push({ name: "sweep worker", close: () => sweepWorker.close() });
 
     // The processor logs one line per request with its outcome; here only the worker's own faults.
@@ -142,7 +144,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       concurrency: config.reprocessConcurrency,
       onOutcome: metrics.reprocessJob,
     });
-    reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
+    reprocessWorker.on("error", throttledErrorLog(logger, "reprocess worker error"));
     workers.push({ name: "reprocess worker", close: () => reprocessWorker.close() });
 
     const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: httpQueues, sweepHealth, metrics, logger };

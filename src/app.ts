@@ -15,7 +15,9 @@ import { startHttpServer, type HttpServer } from "./http/server.js";
 import { apiRoutes, opsMounts, opsRoutes, type RouteDeps } from "./http/routes.js";
 import type { Route } from "./http/types.js";
 import { createMetrics } from "./metrics/metrics.js";
+import { coalesced } from "./metrics/coalesce.js";
 import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
+import { findPauses } from "./db/sql/find-pauses.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
 import { buildInfo } from "./metrics/build-info.js";
 import { throttledErrorLog } from "./log-safety.js";
@@ -113,7 +115,9 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs,
       startedAtMs: await redisNowMs(redis),
     });
-    const metrics = createMetrics({ db, rules, queues: httpQueues, sweepHealth, logger, build: buildInfo(config.buildCommit) });
+    // The pause state (PostgreSQL) for /metrics and /health/sweeps: one query serves a second of requests.
+    const pauses = coalesced(1000, async () => (await findPauses(db)).open);
+    const metrics = createMetrics({ db, rules, queues: httpQueues, sweepHealth, pauses, logger, build: buildInfo(config.buildCommit) });
     const hooks = sweepHooks({ metrics, redis, prefix: config.queuePrefix, logger });
 
     const sweepWorker = createSweepWorker({
@@ -147,7 +151,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     reprocessWorker.on("error", throttledErrorLog(logger, "reprocess worker error"));
     workers.push({ name: "reprocess worker", close: () => reprocessWorker.close() });
 
-    const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: httpQueues, sweepHealth, metrics, logger };
+    const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: httpQueues, sweepHealth, pauses, metrics, logger };
     const routes = { api: apiRoutes(routeDeps), ops: opsRoutes(routeDeps) };
     const api: HttpServer = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault: metrics.httpFault, routes: routes.api });
     cleanups.push({ name: "http (api)", run: () => api.close() });

@@ -17,6 +17,8 @@ import { printRules } from "./commands/rules.js";
 import { printStuck } from "./commands/stuck.js";
 import { enqueueSweepCommand } from "./commands/sweep.js";
 import { enqueueReprocessCommand } from "./commands/reprocess.js";
+import { pauseCommand, resumeCommand } from "./commands/pause.js";
+import { printStatus } from "./commands/status.js";
 
 /** An ISO-8601 duration option, in milliseconds; its help shows the default as written (`PT1M`). */
 const durationOption = (value: string): number => {
@@ -63,9 +65,45 @@ program
   .option("--dry-run", "report what would be done, change nothing", false)
   .option("--wait", "wait for the result and print it", false)
   .addOption(timeoutOption("with --wait: give up waiting after this ISO-8601 duration (the sweep stays queued)", 60_000))
-  .action(async (options: { dryRun: boolean; wait: boolean; timeout: number }) => {
+  .option("--release <status>", "act on this status's held tasks anyway, for this one sweep (repeatable; needs --by)", (value: string, previous: string[] = []) => [...previous, value])
+  .option("--by <name>", "with --release: who checked the held tasks (recorded in every event)")
+  .action(async (options: { dryRun: boolean; wait: boolean; timeout: number; release?: string[]; by?: string }) => {
+    const { config, rules } = loadContext();
+    await enqueueSweepCommand(config, rules, { dryRun: options.dryRun, wait: options.wait, timeoutMs: options.timeout, release: options.release, by: options.by });
+  });
+
+program
+  .command("pause")
+  .description(
+    "Pause the sweep for every rule, or one (PostgreSQL: every replica honours it at its next sweep). A paused sweep still runs and reports what it would do; it acts on none of it.\n" +
+      "Pausing what is already paused replaces that pause (no gap). Exit codes: 2 bad arguments, 1 anything else.",
+  )
+  .option("--rule <status>", "pause only this rule (status name or code); default: every rule")
+  .option("--for <duration>", "ISO-8601 duration after which the pause ends by itself (database clock); default: until resumed")
+  .option("--reason <text>", "why (required; shown in status, logs and /health/sweeps)")
+  .option("--by <name>", "who pauses (required; audited)")
+  .action(async (options: { rule?: string; for?: string; reason?: string; by?: string }) => {
+    const { config, rules } = loadContext();
+    await pauseCommand(config, rules, options);
+  });
+
+program
+  .command("resume")
+  .description("End the pause of one rule (--rule), or every pause. Exit codes: 2 bad arguments, 3 nothing (of that rule) was paused, 1 anything else.")
+  .option("--rule <status>", "resume only this rule's pause (status name or code); default: every pause")
+  .option("--by <name>", "who resumes (required; audited)")
+  .action(async (options: { rule?: string; by?: string }) => {
+    const { config, rules } = loadContext();
+    await resumeCommand(config, rules, options);
+  });
+
+program
+  .command("status")
+  .description("Read-only: is the watchdog acting? What is paused, what the last sweep held, whether sweeps are overdue, the recent pauses.")
+  .option("--json", "print JSON", false)
+  .action(async (options: { json: boolean }) => {
     const { config } = loadContext();
-    await enqueueSweepCommand(config, { dryRun: options.dryRun, wait: options.wait, timeoutMs: options.timeout });
+    await printStatus(config, options.json);
   });
 
 program

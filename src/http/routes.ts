@@ -6,8 +6,9 @@ import type { Queue } from "bullmq";
 import type { Logger } from "pino";
 import type { Config } from "../config/settings.js";
 import type { Db } from "../db/client.js";
+import type { Pause } from "../domain/pause.js";
 import type { Rule } from "../domain/rules.js";
-import type { SweepHealth } from "../metrics/last-sweep.js";
+import { readLastSweepHeld, type SweepHealth } from "../metrics/last-sweep.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ReprocessJobData } from "../queues/reprocess-queue.js";
 import type { RedisConnection } from "../queues/redis.js";
@@ -32,6 +33,8 @@ export interface RouteDeps {
   /** Every queue, on that connection, for the board. */
   queues: readonly Queue[];
   sweepHealth: () => Promise<SweepHealth>;
+  /** The pauses in force now (PostgreSQL). */
+  pauses: () => Promise<readonly Pause[]>;
   metrics: Metrics;
   logger: Logger;
 }
@@ -62,7 +65,7 @@ export function opsRoutes(deps: RouteDeps): Route[] {
   return [
     { method: "GET", path: "/healthz", handler: healthz },
     { method: "GET", path: "/readyz", handler: readyz({ db: deps.db, redis: deps.redis }) },
-    { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler(deps.sweepHealth) },
+    { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler({ lastSweep: deps.sweepHealth, held: () => readLastSweepHeld(deps.redis, deps.config.queuePrefix), pauses: deps.pauses }) },
     { method: "GET", path: "/metrics", handler: metricsHandler(deps.metrics.registry) },
   ];
 }

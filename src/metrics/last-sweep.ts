@@ -4,6 +4,17 @@
 import type { RedisConnection as Redis } from "../queues/redis.js";
 
 export const lastSweepKey = (prefix: string) => `${prefix}:task-watchdog:last-completed-sweep-ms`;
+/** What the last completed sweep held (JSON: SweepResult["held"], `{}` when nothing), for /health/sweeps. */
+export const lastSweepHeldKey = (prefix: string) => `${prefix}:task-watchdog:last-completed-sweep-held`;
+
+/** A held status as the last completed sweep saw it (see SweepResult["held"] in src/sweep/run-sweep.ts). */
+export interface LastSweepHeld {
+  stuck: number;
+  limit: number;
+  maxTasks: number | null;
+  maxShare: number | null;
+  population: number | null;
+}
 
 /** The Redis server's clock, in epoch milliseconds. */
 export async function redisNowMs(redis: Redis): Promise<number> {
@@ -11,8 +22,25 @@ export async function redisNowMs(redis: Redis): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
-export async function recordSweepCompleted(redis: Redis, prefix: string): Promise<void> {
-  await redis.set(lastSweepKey(prefix), String(await redisNowMs(redis)));
+/** The time and what was held, written together so a reader never pairs one sweep's time with another's holds. */
+export async function recordSweepCompleted(redis: Redis, prefix: string, held: Readonly<Record<string, LastSweepHeld>> = {}): Promise<void> {
+  const now = await redisNowMs(redis);
+  await redis.multi().set(lastSweepKey(prefix), String(now)).set(lastSweepHeldKey(prefix), JSON.stringify(held)).exec();
+}
+
+/**
+ * Per status name, what the last completed sweep held (empty when nothing, or nothing is
+ * recorded). For the /health/sweeps handler: not OK while this is not empty.
+ */
+export async function readLastSweepHeld(redis: Redis, prefix: string): Promise<Record<string, LastSweepHeld>> {
+  const raw = await redis.get(lastSweepHeldKey(prefix));
+  if (raw === null) return {};
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, LastSweepHeld>) : {};
+  } catch {
+    return {};
+  }
 }
 
 export async function readLastSweepCompletedMs(redis: Redis, prefix: string): Promise<number | null> {

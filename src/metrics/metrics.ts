@@ -12,6 +12,7 @@ import { countStuckTasks } from "../db/sql/count-stuck-tasks.js";
 import { probesFor, type Probe, type Rule } from "../domain/rules.js";
 import { statusName } from "../domain/status.js";
 import type { SweepResult } from "../sweep/run-sweep.js";
+import { pauseRule, type Pause } from "../domain/pause.js";
 import type { ReprocessJobOutcome } from "../queues/reprocess-worker.js";
 import type { SweepHealth } from "./last-sweep.js";
 import { coalesced } from "./coalesce.js";
@@ -39,6 +40,8 @@ export interface MetricsDeps {
   rules: readonly Rule[];
   queues: readonly Queue[];
   sweepHealth: () => Promise<SweepHealth>;
+  /** The pauses in force now (PostgreSQL, shared by every replica). */
+  pauses: () => Promise<readonly Pause[]>;
   logger: Logger;
   /** For watchdog_build_info. */
   build: BuildInfo;
@@ -215,6 +218,20 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     registers,
   });
   buildInfo.set({ version: deps.build.version, node: process.version, commit: deps.build.commit }, 1);
+
+  // Every rule has a series (0 or 1), so a dashboard shows the switch before anyone flips it.
+  const pauseLabels = ["all", ...deps.rules.map((r) => statusName(r.status))];
+  const paused: Gauge = new Gauge({
+    name: "watchdog_paused",
+    help: 'Pause switch (watchdog pause / resume): 1 while a pause is in force, by rule ("all" or a status name), else 0. Read from PostgreSQL, shared by every replica.',
+    labelNames: ["rule"],
+    registers,
+    collect: guarded("paused", () => paused, async () => {
+      const open = new Set((await deps.pauses()).map((p) => pauseRule(p.status)));
+      paused.reset();
+      for (const rule of new Set([...pauseLabels, ...open])) paused.set({ rule }, open.has(rule) ? 1 : 0);
+    }),
+  });
 
   const jobCounts = coalesced(QUEUE_CACHE_MS, () => Promise.all(deps.queues.map(async (q) => [q.name, await q.getJobCounts(...QUEUE_STATES)] as const)));
   const queueJobs: Gauge = new Gauge({

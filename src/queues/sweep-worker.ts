@@ -3,10 +3,17 @@ import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type 
 import type { Logger } from "pino";
 import type { Db } from "../db/client.js";
 import type { Rule } from "../domain/rules.js";
+import { noticePauses } from "../db/sql/notice-pauses.js";
+import { describePause, pauseRule, pauseScope } from "../domain/pause.js";
 import { parseSweepJobData } from "../domain/sweep-request.js";
+import { statusName } from "../domain/status.js";
 import { runSweep, type SweepResult, type SweepOptions } from "../sweep/run-sweep.js";
 import { SWEEP_JOB, SWEEP_QUEUE } from "./names.js";
 import type { SweepJobData } from "./sweep-queue.js";
+import { sweepProgress } from "./sweep-progress.js";
+
+/** The job's result: the sweep's, and who paused it and why when it ran paused. */
+export type SweepJobResult = SweepResult & { pauses?: ReturnType<typeof describePause>[] };
 
 export interface SweepWorkerDeps {
   db: Db;
@@ -21,8 +28,8 @@ export interface SweepWorkerDeps {
   onSweep?: (result: SweepResult) => void;
 }
 
-export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, SweepResult> {
-  const processor = async (job: Job<SweepJobData, SweepResult>, token?: string): Promise<SweepResult> => {
+export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, SweepJobResult> {
+  const processor = async (job: Job<SweepJobData, SweepJobResult>, token?: string): Promise<SweepJobResult> => {
     // Taken in the moment shutdown began: put it back at once for another replica (or this one,
     // restarted) instead of starting a sweep that would stop at once and count as done.
     if (deps.stopping()) {
@@ -35,18 +42,45 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
       deps.logger.warn({ jobId: job.id, reason: parsed.error }, "sweep job rejected");
       throw new UnrecoverableError(parsed.error);
     }
-    const { dryRun } = parsed.request;
-    const result = await runSweep(deps.db, deps.rules, {
-      sweepId: randomUUID(),
-      dryRun,
-      batchSize: deps.batchSize,
-      shouldStop: deps.stopping,
-      onBatch: deps.onBatch,
-    });
-    deps.logger.info({ jobId: job.id, scheduled: job.repeatJobKey !== undefined, ...result }, dryRun ? "dry-run sweep finished" : "sweep finished");
+    const { dryRun, release } = parsed.request;
+    const sweepId = randomUUID();
+
+    // The pause state, read fresh by every sweep on every replica (one query on a small index).
+    const pauses = await noticePauses(deps.db);
+    for (const p of pauses.expired) deps.logger.info({ sweepId, pause: describePause(p) }, `pause of ${pauseRule(p.status)} expired; the sweep acts on it again`);
+    const pause = pauseScope(pauses.open);
+    const paused = pauses.open.map(describePause);
+    if (pause) {
+      deps.logger.warn(
+        { jobId: job.id, sweepId, paused },
+        `sweep paused (${paused.map((p) => p.rule).join(", ")}): reporting what it would do, acting on none of it; \`watchdog resume --by <name>\` lifts it`,
+      );
+    }
+    if (release) deps.logger.info({ jobId: job.id, sweepId, release: [...release.statuses].map(statusName), releasedBy: release.by }, "sweep releases held statuses for this sweep");
+
+    const progress = sweepProgress(job, deps.logger);
+    let result: SweepResult;
+    try {
+      result = await runSweep(deps.db, deps.rules, {
+        sweepId,
+        dryRun,
+        batchSize: deps.batchSize,
+        shouldStop: deps.stopping,
+        ...(pause ? { pause } : {}),
+        ...(release ? { release } : {}),
+        onBatch: (target, outcomes) => {
+          deps.onBatch?.(target, outcomes);
+          progress.onBatch(target, outcomes);
+        },
+      });
+    } finally {
+      await progress.flush();
+    }
+    const done: SweepJobResult = pause ? { ...result, pauses: paused } : result;
+    deps.logger.info({ jobId: job.id, scheduled: job.repeatJobKey !== undefined, ...done }, dryRun ? "dry-run sweep finished" : "sweep finished");
     deps.onSweep?.(result);
-    return result;
+    return done;
   };
   // One sweep at a time per replica; replicas may overlap safely (rows are claimed with SKIP LOCKED).
-  return new Worker<SweepJobData, SweepResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1 });
+  return new Worker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1 });
 }

@@ -26,6 +26,8 @@ export interface SweepResult {
   reverted: number;
   movedToHistory: number;
   byStatus: Record<string, StatusSummary>;
+  /** Paused statuses that had stuck tasks: what would have been done; nothing was. */
+  paused: Record<string, { stuck: number; sampleTaskIds: number[] }>;
   durationMs: number;
   /** True when a shutdown stopped the sweep between batches; the next sweep picks up the rest. */
   interrupted: boolean;
@@ -35,6 +37,10 @@ export interface SweepOptions {
   sweepId: string;
   dryRun: boolean;
   batchSize: number;
+  /** Paused statuses (or all) report what they would do and act on none. */
+  pause?: { all: boolean; statuses: ReadonlySet<number> };
+  /** Held probes of these statuses act anyway, for this sweep (the hold lands with the sweep helper's change). */
+  release?: { statuses: ReadonlySet<number>; by: string };
   /** Checked between batches: true stops the sweep after the batch in flight. */
   shouldStop?: () => boolean;
   /** Called after every committed batch (metrics, progress). */
@@ -45,13 +51,21 @@ const MAX_SAMPLE_IDS = 10;
 
 export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOptions): Promise<SweepResult> {
   const started = performance.now();
-  const result: SweepResult = { sweepId: options.sweepId, dryRun: options.dryRun, reverted: 0, movedToHistory: 0, byStatus: {}, durationMs: 0, interrupted: false };
+  const result: SweepResult = { sweepId: options.sweepId, dryRun: options.dryRun, reverted: 0, movedToHistory: 0, byStatus: {}, paused: {}, durationMs: 0, interrupted: false };
   // One round trip says which probes have stuck tasks; a quiet sweep ends there, and the batch
   // statements run only where there is work (see find-probes-with-stuck-tasks.ts).
   for (const probe of await findProbesWithStuckTasks(db, probesFor(rules))) {
     if (options.shouldStop?.()) {
       result.interrupted = true;
       break;
+    }
+    if (options.pause?.all || options.pause?.statuses.has(probe.status)) {
+      const stuck = await countStuckTasks(db, probe, MAX_SAMPLE_IDS);
+      if (stuck.count === 0) continue;
+      const entry = (result.paused[probe.statusName] ??= { stuck: 0, sampleTaskIds: [] });
+      entry.stuck += stuck.count;
+      entry.sampleTaskIds.push(...stuck.sampleTaskIds.slice(0, MAX_SAMPLE_IDS - entry.sampleTaskIds.length));
+      continue;
     }
     if (options.dryRun) {
       const stuck = await countStuckTasks(db, probe, MAX_SAMPLE_IDS);

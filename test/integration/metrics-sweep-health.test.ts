@@ -56,7 +56,7 @@ async function sweep(a: RunningApp, data: { dryRun?: unknown } = {}) {
 describe("while sweeps complete", () => {
   it("a fresh start with no sweep yet is within its grace period: 200", async () => {
     const a = await app();
-    expect(await health(a)).toEqual({ status: 200, body: { status: "ok", lastCompletedAt: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 } });
+    expect(await health(a)).toEqual({ status: 200, body: { status: "ok", problems: [], lastCompletedAt: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180, held: {}, paused: [] } });
     expect(await overdueMetric(a)).toBe(0);
   });
 

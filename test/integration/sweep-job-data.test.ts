@@ -1,7 +1,9 @@
 // Sweep job data through the real worker: a typo never turns a requested preview into a real
 // sweep. Each bad job fails once with BadRequest (never retried) and changes nothing.
 import type { Job } from "bullmq";
-import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { enqueueSweepCommand } from "../../src/cli/commands/sweep.js";
+import { testConfig } from "../support/config.js";
 import { buildRules } from "../../src/domain/rules.js";
 import { TaskStatus as S } from "../../src/domain/status.js";
 import { createRedis } from "../../src/queues/redis.js";
@@ -77,5 +79,33 @@ describe("when sweep job data is well formed", () => {
     const done = await finished(await queue.add(SWEEP_JOB, { dryRun: true }));
     expect(done.returnvalue).toMatchObject({ dryRun: true });
     expect(await getTask(db, stuck!)).toMatchObject({ status: S.QueuedForProcessing });
+  });
+});
+
+describe("when an operator releases a hold with `watchdog sweep --release`", () => {
+  const command = (options: { release?: string[]; by?: string }) => enqueueSweepCommand(testConfig(prefix), buildRules(), { dryRun: false, wait: false, timeoutMs: 1000, ...options });
+
+  it("then the job carries release and releasedBy, checked before anything is enqueued", async () => {
+    const printed: string[] = [];
+    const log = vi.spyOn(console, "log").mockImplementation((text: string) => void printed.push(text));
+    try {
+      await worker.close();
+      await command({ release: ["QueuedForProcessing", "41"], by: "ann" });
+    } finally {
+      log.mockRestore();
+    }
+    const [job] = await queue.getJobs(["waiting"]);
+    expect(job!.data).toEqual({ dryRun: false, release: ["QueuedForProcessing", "41"], releasedBy: "ann" });
+    expect(JSON.parse(printed[0]!)).toMatchObject({ enqueued: true, release: ["QueuedForProcessing", "41"], releasedBy: "ann" });
+  });
+
+  it.each([
+    [{ release: ["QueuedForProcessing"] }, /^BadRequest: --release needs --by <name>/],
+    [{ by: "ann" }, /^BadRequest: --by goes with --release/],
+    [{ release: ["ToReview"], by: "ann" }, /^BadRequest: --release names ToReview, which has no rule/],
+    [{ release: ["QueuedForProcessing"], by: " " }, /^BadRequest: --by must not be empty/],
+  ])("then %j is a usage error (exit 2) and nothing is enqueued", async (options, message) => {
+    await expect(command(options)).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(message) });
+    expect(await queue.count()).toBe(0);
   });
 });

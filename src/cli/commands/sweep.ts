@@ -1,21 +1,42 @@
 import type { Config } from "../../config/settings.js";
-import { createSweepQueue, enqueueSweep } from "../../queues/sweep-queue.js";
+import type { Rule } from "../../domain/rules.js";
+import { parseSweepJobData } from "../../domain/sweep-request.js";
+import { createSweepQueue, enqueueSweep, type SweepJobData } from "../../queues/sweep-queue.js";
 import { SWEEP_QUEUE } from "../../queues/names.js";
 import { CliError } from "../context.js";
+import { EXIT } from "../exit-codes.js";
 import { isoDuration } from "../../domain/duration.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
-/** Enqueues a manual sweep; with `wait`, waits for a worker to run it and prints the result. */
-export async function enqueueSweepCommand(config: Config, options: { dryRun: boolean; wait: boolean; timeoutMs: number }): Promise<void> {
+export interface SweepCommandOptions {
+  dryRun: boolean;
+  wait: boolean;
+  timeoutMs: number;
+  /** Status names or codes whose held probes act anyway, this once. */
+  release?: string[];
+  by?: string;
+}
+
+/**
+ * Enqueues a manual sweep; with `wait`, waits for a worker to run it and prints the result. The
+ * job data is checked here with the worker's own rules, so a mistake is a usage error (exit 2)
+ * and nothing is enqueued.
+ */
+export async function enqueueSweepCommand(config: Config, rules: readonly Rule[], options: SweepCommandOptions): Promise<void> {
+  if (options.by !== undefined && options.release === undefined) throw new CliError("BadRequest: --by goes with --release (who checked the held tasks); give --release <status>", EXIT.usage);
+  if (options.release !== undefined && options.by === undefined) throw new CliError("BadRequest: --release needs --by <name>: who checked the held tasks, for the audit trail", EXIT.usage);
+  const data: SweepJobData = { dryRun: options.dryRun, ...(options.release ? { release: options.release, releasedBy: options.by } : {}) };
+  const parsed = parseSweepJobData(data, rules);
+  if (!parsed.ok) throw new CliError(parsed.error.replace(/\breleasedBy\b/g, "--by").replace(/\brelease(\[\d+\])?(?!\w)/g, "--release"), EXIT.usage);
   const { job, outcome } = await submitJob(
     config,
     (redis) => createSweepQueue(redis, config.queuePrefix),
-    (queue) => enqueueSweep(queue, { dryRun: options.dryRun }),
+    (queue) => enqueueSweep(queue, data),
     options.wait ? options.timeoutMs : undefined,
   );
   switch (outcome.kind) {
     case "enqueued":
-      return console.log(JSON.stringify({ enqueued: true, queue: SWEEP_QUEUE, jobId: job.id, dryRun: options.dryRun }));
+      return console.log(JSON.stringify({ enqueued: true, queue: SWEEP_QUEUE, jobId: job.id, dryRun: options.dryRun, ...(options.release ? { release: options.release, releasedBy: options.by } : {}) }));
     case "completed":
       return console.log(JSON.stringify(outcome.result, null, 2));
     case "timedOut":

@@ -1,0 +1,99 @@
+// `watchdog status`: is the watchdog acting? What is paused (PostgreSQL), what the last sweep held
+// and whether sweeps are overdue (Redis, shared by every replica). Read-only; a human table or --json.
+import type { Config } from "../../config/settings.js";
+import { createDb } from "../../db/client.js";
+import { findPauses } from "../../db/sql/find-pauses.js";
+import { describePause, type Pause } from "../../domain/pause.js";
+import { formatDuration } from "../../domain/duration.js";
+import { readLastSweepCompletedMs, readLastSweepHeld, redisNowMs } from "../../metrics/last-sweep.js";
+import { withTimeout } from "../../metrics/timeout.js";
+import { createRedis } from "../../queues/redis.js";
+import { table } from "../format.js";
+import { CliError } from "../context.js";
+
+/** Ended pauses shown besides the ones in force: enough to answer "who resumed it, when?". */
+const RECENT_PAUSES = 5;
+const REDIS_TIMEOUT_MS = 5000;
+
+export async function printStatus(config: Config, json: boolean): Promise<void> {
+  const db = createDb(config.databaseUrl, { max: 1 });
+  // One attempt per command: a CLI must not wait for a Redis that is not there.
+  const redis = createRedis(config.redisUrl, { maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: true });
+  redis.on("error", () => undefined); // reported below, once, as the command's failure
+  try {
+    const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`) as [{ now: Date }];
+    const pauses = await findPauses(db, RECENT_PAUSES);
+    let lastMs: number | null;
+    let redisNow: number;
+    let held: Record<string, { stuck: number; limit: number }>;
+    try {
+      await withTimeout(REDIS_TIMEOUT_MS, "redis", redis.connect());
+      [lastMs, redisNow, held] = await withTimeout(REDIS_TIMEOUT_MS, "redis", Promise.all([readLastSweepCompletedMs(redis, config.queuePrefix), redisNowMs(redis), readLastSweepHeld(redis, config.queuePrefix)]));
+    } catch (error) {
+      throw new CliError(`cannot read the last sweep from Redis (REDIS_URL): ${(error as Error).message}`);
+    }
+    const overdueAfterMs = config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs;
+    const sinceMs = lastMs === null ? null : Math.max(0, redisNow - lastMs);
+    const report = {
+      at: now.toISOString(),
+      acting: pauses.open.length === 0 && Object.keys(held).length === 0 && sinceMs !== null && sinceMs <= overdueAfterMs,
+      paused: pauses.open.map(describePause),
+      held,
+      lastSweep: {
+        completedAt: lastMs === null ? null : new Date(lastMs).toISOString(),
+        secondsAgo: sinceMs === null ? null : Math.round(sinceMs / 1000),
+        overdueAfterSeconds: Math.round(overdueAfterMs / 1000),
+        // Nothing recorded (a fresh deployment, or a flushed Redis) counts as overdue here: no sweep is known to work.
+        overdue: sinceMs === null || sinceMs > overdueAfterMs,
+      },
+      recentPauses: pauses.recent.map(ended),
+    };
+    if (json) {
+      console.log(JSON.stringify(report, null, 2));
+      return;
+    }
+    console.log(human(report));
+  } finally {
+    redis.disconnect();
+    await db.$disconnect();
+  }
+}
+
+const ended = (p: Pause) => ({ ...describePause(p), ended: p.endedHow, endedAt: p.endedAt?.toISOString() ?? null, endedBy: p.endedBy });
+
+function human(r: {
+  at: string;
+  acting: boolean;
+  paused: ReturnType<typeof describePause>[];
+  held: Record<string, { stuck: number; limit: number }>;
+  lastSweep: { completedAt: string | null; secondsAgo: number | null; overdueAfterSeconds: number; overdue: boolean };
+  recentPauses: ReturnType<typeof ended>[];
+}): string {
+  const out: string[] = [];
+  out.push(r.acting ? `Acting: sweeps complete and nothing is paused or held (${r.at}, database clock).` : `NOT acting on everything (${r.at}, database clock):`);
+  if (r.paused.length > 0) {
+    out.push("", "Paused (watchdog resume [--rule <status>] --by <name> lifts it):");
+    out.push(table(["rule", "by", "since", "until", "reason"], r.paused.map((p) => [p.rule, p.by, p.since, p.until ?? "resumed", p.reason])));
+  } else {
+    out.push("", "Paused: nothing.");
+  }
+  const held = Object.entries(r.held);
+  if (held.length > 0) {
+    out.push("", "Held by the last sweep (too many stuck at once; watchdog sweep --release <status> --by <name> after checking):");
+    out.push(table(["status", "stuck", "limit"], held.map(([status, h]) => [status, h.stuck, h.limit])));
+  } else {
+    out.push("", "Held: nothing.");
+  }
+  const last = r.lastSweep;
+  out.push(
+    "",
+    last.completedAt === null
+      ? `Last sweep: none recorded in Redis (a fresh deployment, or Redis lost it): OVERDUE.`
+      : `Last sweep: completed ${formatDuration(last.secondsAgo ?? 0)} ago at ${last.completedAt}${last.overdue ? ` — OVERDUE (more than ${formatDuration(last.overdueAfterSeconds)})` : ""}.`,
+  );
+  if (r.recentPauses.length > 0) {
+    out.push("", "Recent pauses:");
+    out.push(table(["rule", "by", "since", "ended", "how", "ended by", "reason"], r.recentPauses.map((p) => [p.rule, p.by, p.since, p.endedAt ?? "-", p.ended ?? "-", p.endedBy ?? "-", p.reason])));
+  }
+  return out.join("\n");
+}

@@ -43,5 +43,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.OPS_PORT || 3001) + '/healthz').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
 # Exec form: node is PID 1 and receives SIGTERM itself (graceful shutdown within SHUTDOWN_TIMEOUT).
 # Any other CLI command replaces CMD: `docker run … <image> migrate`, `… sweep --dry-run --wait`.
-ENTRYPOINT ["node", "dist/cli/main.js"]
+# The preload starts OpenTelemetry tracing before the application loads, when OTEL_* variables ask
+# for it (docs/operations.md, Tracing); without them it does nothing.
+ENTRYPOINT ["node", "--import", "./dist/tracing/preload.js", "dist/cli/main.js"]
 CMD ["start"]

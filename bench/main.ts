@@ -10,6 +10,7 @@ import { buildRules, probesFor } from "../src/domain/rules.js";
 import { createRedis } from "../src/queues/redis.js";
 import { measureHistoryMove } from "./figures/history.js";
 import { measureRecovery } from "./figures/recovery.js";
+import { measureWebhookRecovery } from "./figures/webhooks.js";
 import { measureReprocess } from "./figures/reprocess.js";
 import { bundleChild, measureRss, type ChildRss } from "./figures/rss.js";
 import { measureSteadySweep } from "./figures/steady-sweep.js";
@@ -83,6 +84,8 @@ async function main(): Promise<void> {
     const incident = { from: rows.large - options.stuck + 1, to: rows.large };
     log(`recovery of ${options.stuck.toLocaleString()} stuck tasks (row by row: ${options.rowByRow.toLocaleString()})`);
     const recovery = await measureRecovery(dbs.large, pools.large, rules, incident, options);
+    log(`recovery of ${options.stuck.toLocaleString()} stuck tasks with the outbox relay and 50 organizations' webhooks on vs off`);
+    const webhooks = await measureWebhookRecovery(dbs.large, pools.large, urls.large, redis, rules, incident, options);
     log(`move to history of ${options.stuck.toLocaleString()} finished tasks`);
     const history = await measureHistoryMove(dbs.large, pools.large, rules, incident, options);
 
@@ -97,6 +100,8 @@ async function main(): Promise<void> {
     }
     figures.push(ratioFigure(`steady sweep flat: runSweep at ${L} rows vs at ${S} rows`, "ms/sweep", steadyLarge!.project, steadySmall!.project, "atMost", STEADY_FLAT_LIMIT));
     figures.push(ratioFigure(`recovery of ${k} stuck, batch ${options.batchSize}: runSweep vs set-based SQL per batch`, "tasks/s", recovery.project, recovery.setBased, "atLeast", 0.8));
+    figures.push(ratioFigure(`recovery of ${k} stuck: webhooks and events queue on vs off`, "tasks/s", webhooks.on, webhooks.off, "atLeast", 0.9));
+    figures.push(infoFigure(`webhook deliveries to a local receiver (50 organizations, 4 at a time) vs the recovery's events written`, "events/s", webhooks.deliveredPerSecond, webhooks.on));
     figures.push(ratioFigure(`recovery of ${k} stuck: runSweep vs row by row (${rowsLabel(options.rowByRow)} sample)`, "tasks/s", recovery.project, recovery.rowByRow, "atLeast", 20));
     figures.push(ratioFigure(`move to history of ${k} finished: runSweep vs set-based SQL per batch`, "tasks/s", history.project, history.setBased, "atLeast", 0.8));
     // CPU per task: what the wall-clock rates above cost, independent of the neighbours' load.

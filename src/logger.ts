@@ -1,5 +1,6 @@
 import { pino, type Logger } from "pino";
 import { safeErrorSerializer } from "./log-safety.js";
+import { traceLogFields } from "./tracing/log-context.js";
 
 /** Paths whose values never reach a log line, wherever they appear. */
 export const REDACT_PATHS = [
@@ -21,6 +22,13 @@ export const REDACT_PATHS = [
   "*.apiTokens",
   "bullBoardPassword",
   "*.bullBoardPassword",
+  // Webhook signing secrets (whsec_…) and the setting that carries them.
+  "secret",
+  "*.secret",
+  "webhooksJson",
+  "*.webhooksJson",
+  "webhook-signature",
+  "*.webhook-signature",
 ];
 
 /**
@@ -32,8 +40,10 @@ export const REDACT_PATHS = [
 const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"']*:)(?:[^\s/"\\]|\\.)*@/gi;
 const AUTH_SCHEMES = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{16,}=*/g;
 
+const WEBHOOK_SECRETS = /whsec_[A-Za-z0-9+/=]+/g;
+
 export function scrubSecrets(line: string): string {
-  return line.replace(URL_CREDENTIALS, "$1[redacted]@").replace(AUTH_SCHEMES, "$1 [redacted]");
+  return line.replace(URL_CREDENTIALS, "$1[redacted]@").replace(AUTH_SCHEMES, "$1 [redacted]").replace(WEBHOOK_SECRETS, "whsec_[redacted]");
 }
 
 /** Every finished line passes through scrubSecrets on its way to `inner`. */
@@ -43,11 +53,13 @@ function scrubbing(inner: pino.DestinationStream): pino.DestinationStream {
 
 export function createLogger(options: { level: string; pretty?: boolean; destination?: pino.DestinationStream }): Logger {
   // Errors go through safeErrorSerializer: library errors carry commands and options with credentials.
+  // mixin: inside a traced request or job, each line carries its trace_id and span_id (none when tracing is off).
   const base = {
     level: options.level,
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
     base: { service: "task-watchdog" },
     serializers: { err: safeErrorSerializer, error: safeErrorSerializer },
+    mixin: traceLogFields,
   };
   if (options.destination) return pino(base, scrubbing(options.destination));
   if (options.pretty) return pino(base, scrubbing(pino.transport({ target: "pino-pretty", options: { colorize: true } })));

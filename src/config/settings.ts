@@ -2,6 +2,7 @@
 // and its zod schema (a string in, the typed value out). docs/configuration.md is checked against
 // this list by test/unit/readme.test.ts. Each schema's messages say what is allowed; loadConfig
 // adds the variable's name and what was received (never for a secret).
+import { Duration } from "luxon";
 import { z } from "zod";
 import { durationSeconds, type DurationBound } from "../domain/duration.js";
 import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
@@ -74,6 +75,16 @@ const apiTokens = z.string().transform((raw, ctx): ApiToken[] => {
   }
   return parsed.value;
 });
+
+/** An ISO-8601 duration that may be under a second (PT0.2S), as milliseconds in [minMs, maxMs]: polling and retry delays. */
+export const shortDurationMs = (minMs: number, maxMs: number) =>
+  z.string().transform((raw, ctx) => {
+    const d = Duration.fromISO(raw.trim());
+    const ms = d.isValid && d.months === 0 && d.years === 0 ? d.as("milliseconds") : Number.NaN;
+    if (!Number.isNaN(ms) && ms >= minMs && ms <= maxMs) return Math.round(ms);
+    ctx.issues.push({ code: "custom", message: `must be an ISO-8601 duration from ${minMs} ms to ${Math.round(maxMs / 1000)} s, e.g. "PT1S" or "PT0.5S"`, input: raw });
+    return z.NEVER;
+  });
 
 const MIN_BOARD_PASSWORD_LENGTH = 12;
 
@@ -230,9 +241,70 @@ export const SETTINGS = {
   },
   buildCommit: {
     env: "WATCHDOG_COMMIT",
-    doc: "The commit this build was made from, shown as the `commit` label of `watchdog_build_info` (`unknown` when unset). The image sets it from its `WATCHDOG_COMMIT` build argument.",
+    doc: "The commit this build was made from, shown as the `commit` label of `watchdog_build_info` (`unknown` when unset); set it where you deploy, e.g. `WATCHDOG_COMMIT=$(git rev-parse --short HEAD)`.",
     default: undefined,
     schema: text(),
+  },
+  eventsQueueEnabled: {
+    env: "EVENTS_QUEUE_ENABLED",
+    doc: "Relay every task event to the BullMQ queue `task-watchdog-events` (see docs/events.md). Off by default: switch it on once a consumer takes the jobs, or they pile up in Redis.",
+    default: "false",
+    schema: boolean(),
+  },
+  outboxPollIntervalMs: {
+    env: "OUTBOX_POLL_INTERVAL",
+    doc: "How often each replica looks for new task events to relay (ISO-8601 duration, sub-second allowed).",
+    default: "PT1S",
+    schema: shortDurationMs(10, 3_600_000),
+  },
+  outboxBatchSize: {
+    env: "OUTBOX_BATCH_SIZE",
+    doc: "Events read and relayed per page.",
+    default: "500",
+    schema: integer(1, 10_000),
+  },
+  webhooksFile: {
+    env: "WEBHOOKS_FILE",
+    doc: 'Path of a JSON file of webhook endpoints: `[{ "organizationId": 7, "url": "https://…", "secret": "whsec_…" }]`. https only, except loopback.',
+    default: undefined,
+    schema: text(),
+  },
+  webhooksJson: {
+    env: "WEBHOOKS_JSON",
+    doc: "Webhook endpoints inline, same format as the file; added to it (one endpoint per organization). A secret: never logged.",
+    default: undefined,
+    secret: true,
+    schema: text(),
+  },
+  webhookTimeoutMs: {
+    env: "WEBHOOK_TIMEOUT",
+    doc: "How long one webhook request may take before it counts as failed (ISO-8601 duration).",
+    default: "PT10S",
+    schema: shortDurationMs(100, 300_000),
+  },
+  webhookRetryDelayMs: {
+    env: "WEBHOOK_RETRY_DELAY",
+    doc: "Wait before the first retry of a failed webhook; it doubles at each failure up to WEBHOOK_RETRY_MAX_DELAY (ISO-8601 duration).",
+    default: "PT10S",
+    schema: shortDurationMs(10, 3_600_000),
+  },
+  webhookRetryMaxDelayMs: {
+    env: "WEBHOOK_RETRY_MAX_DELAY",
+    doc: "Longest wait between two retries of a webhook (ISO-8601 duration).",
+    default: "PT1H",
+    schema: shortDurationMs(10, 24 * 3_600_000),
+  },
+  webhookRetryForMs: {
+    env: "WEBHOOK_RETRY_FOR",
+    doc: "How long one event is retried before it is given up (its job fails on the board, the next event goes out). Keep it at least P1D.",
+    default: "P3D",
+    schema: durationMs(),
+  },
+  webhookConcurrency: {
+    env: "WEBHOOK_CONCURRENCY",
+    doc: "Organizations whose webhooks one replica delivers at once (one organization's events always go out one at a time, in order).",
+    default: "4",
+    schema: integer(1, 100),
   },
 } as const satisfies Record<string, Setting>;
 

@@ -85,7 +85,7 @@ async function handle(deps: RestartProcessingDeps, input: HttpInput): Promise<[R
     deps.logger.warn({ err: error, taskId: task.id, organizationId }, "reprocess request not enqueued: Redis unavailable");
     return ["unavailable", { status: 503, headers: { "retry-after": "5", "x-error": "the request queue (Redis) is unavailable; nothing was enqueued, try again later" } }];
   }
-  deps.logger.info({ taskId: task.id, organizationId, jobId: job.id, requestedBy, ...(force ? { force } : {}) }, "reprocess requested over HTTP");
+  deps.logger.info({ taskId: task.id, organizationId, jobId: job.id, requestedBy, requestId: input.requestId, ...(force ? { force } : {}) }, "reprocess requested over HTTP");
   return ["accepted", { status: 202, headers: { "x-job-id": String(job.id) } }];
 }
 

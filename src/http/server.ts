@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "pino";
+import { requestLogger } from "./request-log.js";
 import { parseRequestTarget } from "./request-target.js";
 import type { HttpOutput, Mount, Route } from "./types.js";
 
@@ -37,8 +38,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       // counting must never be what breaks a request
     }
   };
+  const log = requestLogger(logger);
   const server = createServer((req, res) => {
     try {
+      log(req, res);
       dispatch(options, fault, req, res);
     } catch (error) {
       fault("listener_threw");
@@ -87,11 +90,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
 
 function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, req: IncomingMessage, res: ServerResponse): void {
   const { routes, mounts = [], logger } = options;
-  const started = performance.now();
   const target = parseRequestTarget(req.url);
-  res.on("finish", () => {
-    logger.info({ req: { method: req.method, path: target?.path ?? null }, status: res.statusCode, ms: Math.round(performance.now() - started) }, "http request");
-  });
+  const requestId = typeof req.id === "string" ? req.id : undefined;
   const respond = (out: HttpOutput) => send(res, out);
   if (!target) {
     fault("bad_target");
@@ -107,10 +107,10 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
     return respond({ status: 404, body: { error: "not found" } });
   }
   Promise.resolve()
-    .then(() => route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers }))
+    .then(() => route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers, ...(requestId ? { requestId } : {}) }))
     .then(respond, (error: unknown) => {
       fault("handler_failed");
-      logger.error({ err: error, path: target.path }, "http handler failed");
+      logger.error({ err: error, path: target.path, requestId }, "http handler failed");
       respond({ status: 500, body: { error: "internal error" } });
     })
     .catch((error: unknown) => {

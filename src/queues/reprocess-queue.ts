@@ -1,5 +1,6 @@
 import { Queue, type BackoffStrategy, type ConnectionOptions, type Job } from "bullmq";
 import { KEEP_COMPLETED, KEEP_FAILED, REPROCESS_JOB, REPROCESS_QUEUE } from "./names.js";
+import { queueTelemetry } from "./telemetry.js";
 
 /**
  * What a producer puts on `task-reprocess` (docs/reprocess.md, "Job data"; the contract: docs/contract.md, "Queues"). Either `taskId`, or
@@ -49,7 +50,7 @@ export const reprocessBackoffStrategy: BackoffStrategy = (attemptsMade) => repro
 export const reprocessDedupeId = (taskId: number) => `reprocess-task-${taskId}`;
 
 export function createReprocessQueue(connection: ConnectionOptions, prefix: string): Queue<ReprocessJobData, ReprocessResult> {
-  return new Queue<ReprocessJobData, ReprocessResult>(REPROCESS_QUEUE, { connection, prefix });
+  return new Queue<ReprocessJobData, ReprocessResult>(REPROCESS_QUEUE, { connection, prefix, ...queueTelemetry() });
 }
 
 /**

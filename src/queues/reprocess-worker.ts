@@ -7,6 +7,7 @@ import { parseReprocessRequest } from "../domain/reprocess-request.js";
 import type { Rule } from "../domain/rules.js";
 import { REPROCESS_JOB, REPROCESS_QUEUE } from "./names.js";
 import { reprocessBackoffStrategy, type ReprocessJobData, type ReprocessResult } from "./reprocess-queue.js";
+import { queueTelemetry } from "./telemetry.js";
 
 /** What became of one delivery of a reprocess job: `watchdog_reprocess_jobs_total{outcome}`. */
 export type ReprocessJobOutcome = "applied" | "already_applied" | "bad_request" | "not_found" | "conflict" | "failed" | "retried";
@@ -83,5 +84,6 @@ export function createReprocessWorker(deps: ReprocessWorkerDeps): Worker<Reproce
     prefix: deps.prefix,
     concurrency: deps.concurrency,
     settings: { backoffStrategy: reprocessBackoffStrategy },
+    ...queueTelemetry(),
   });
 }

@@ -1,5 +1,6 @@
 import { Queue, type ConnectionOptions } from "bullmq";
 import { KEEP_COMPLETED, KEEP_FAILED, SWEEP_JOB, SWEEP_QUEUE, SWEEP_SCHEDULER_ID } from "./names.js";
+import { queueTelemetry } from "./telemetry.js";
 
 /** What a producer may send; the worker checks it strictly (src/domain/sweep-request.ts). */
 export interface SweepJobData {
@@ -10,7 +11,7 @@ export interface SweepJobData {
 }
 
 export function createSweepQueue(connection: ConnectionOptions, prefix: string): Queue<SweepJobData> {
-  return new Queue<SweepJobData>(SWEEP_QUEUE, { connection, prefix });
+  return new Queue<SweepJobData>(SWEEP_QUEUE, { connection, prefix, ...queueTelemetry() });
 }
 
 /**

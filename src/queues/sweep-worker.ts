@@ -10,6 +10,7 @@ import { statusName } from "../domain/status.js";
 import { runSweep, type SweepResult, type SweepOptions } from "../sweep/run-sweep.js";
 import { SWEEP_JOB, SWEEP_QUEUE } from "./names.js";
 import type { SweepJobData } from "./sweep-queue.js";
+import { queueTelemetry } from "./telemetry.js";
 import { sweepProgress } from "./sweep-progress.js";
 
 /** The job's result: the sweep's, and who paused it and why when it ran paused. */
@@ -82,5 +83,5 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
     return done;
   };
   // One sweep at a time per replica; replicas may overlap safely (rows are claimed with SKIP LOCKED).
-  return new Worker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1 });
+  return new Worker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
 }

@@ -9,7 +9,7 @@ import { createReprocessQueue } from "../../src/queues/reprocess-queue.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
-import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, startApp, type RunningApp } from "./http-app.js";
+import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, sample, startApp, type RunningApp } from "./http-app.js";
 
 const db = testDb();
 let proxy: TcpProxy;
@@ -61,6 +61,8 @@ describe.each([
   it("PATCH restartprocessing answers 503 within 3 s, and when Redis returns no job exists and the task is unchanged", async () => {
     const [id] = await insertTasks(db, [{ status: S.ProcessingFailed, ageSeconds: 60, organizationId: 7 }]);
     const before = await row(id!);
+    const unavailable = async () => sample(await (await fetch(`${app.opsUrl}/metrics`)).text(), "watchdog_reprocess_requests_total", { outcome: "unavailable" }) ?? 0;
+    const unavailableBefore = await unavailable();
     outage();
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -76,6 +78,7 @@ describe.each([
       proxy.restore();
     }
     await provenRecovered();
+    expect((await unavailable()) - unavailableBefore).toBe(3);
     expect(await jobsFor(id!)).toEqual([]);
     expect(await row(id!)).toEqual(before);
     const events = await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM task_events WHERE task_id = ${id}`;

@@ -57,7 +57,12 @@ describe("when the request is accepted", () => {
     const jobId = response.headers.get("x-job-id");
     expect(jobId).toMatch(/^\d+$/);
     const job = await queue.getJob(jobId!);
-    expect(job?.data).toEqual({ taskId: org7, organizationId: 7, requestedBy: expect.stringMatching(/^api:org-7:[0-9a-f]{8}$/) });
+    expect(job?.data).toEqual({
+      taskId: org7,
+      organizationId: 7,
+      requestedBy: expect.stringMatching(/^api:org-7:[0-9a-f]{8}$/),
+      httpRequestId: response.headers.get("x-request-id"),
+    });
     expect(job!.data.requestedBy).not.toContain(ORG_7_TOKEN.slice(0, 8));
   });
 

@@ -1,6 +1,7 @@
 // The pause switch as an operator uses it: `watchdog pause` / `resume` / `status` from the real CLI,
 // honoured by every replica at its next sweep (state in PostgreSQL, not Redis), expiring by
 // itself by the database clock, audited row by row. Time moves by writing timestamps.
+import { createServer, type AddressInfo } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { pauseCommand, resumeCommand } from "../../src/cli/commands/pause.js";
@@ -116,6 +117,10 @@ describe("when an operator pauses the sweep with the CLI", () => {
     expect(status.code).toBe(0);
     expect(status.json()).toMatchObject({ acting: false, paused: [{ rule: "all", by: "ann", reason: "pre-processor outage INC-42" }] });
 
+    const table = await inProcess((config) => printStatus(config, false));
+    expect(table.out).toMatch(/^NOT acting on everything/);
+    expect(table.out).toMatch(/Paused \(watchdog resume .*\n.*rule +by +since +until +reason\n.*all +ann +\S+ +resumed +pre-processor outage INC-42/);
+
     const resumed = await cli("resume", "--by", "bob");
     expect(resumed.code).toBe(0);
     expect(resumed.json()).toMatchObject({ resumed: [{ rule: "all", by: "ann", ended: "RESUMED", endedBy: "bob" }], expired: [] });
@@ -212,6 +217,21 @@ describe("when the CLI is given bad arguments", () => {
   it("then resume without --by exits 2, and resume with nothing paused exits 3", async () => {
     expect(await inProcess((config, rules) => resumeCommand(config, rules, {}))).toMatchObject({ code: 2, err: "BadRequest: --by must be a string, got nothing" });
     expect(await inProcess((config, rules) => resumeCommand(config, rules, { by: "bob" }))).toMatchObject({ code: 3, err: "NotFound: nothing is paused" });
+  });
+});
+
+describe("when `watchdog status` cannot reach Redis", () => {
+  it("then it fails within seconds naming REDIS_URL instead of hanging", async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const started = performance.now();
+    const run = await inProcess((_config, _rules) => printStatus(testConfig(prefix, { REDIS_URL: `redis://127.0.0.1:${closed}` }), true));
+    expect(run).toMatchObject({ code: 1, err: expect.stringMatching(/^cannot read the last sweep from Redis \(REDIS_URL\)/) });
+    expect(performance.now() - started).toBeLessThan(8000);
   });
 });
 

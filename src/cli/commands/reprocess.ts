@@ -10,15 +10,16 @@ import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from ".
 import { CliError } from "../context.js";
 import { MIGRATIONS_DIR } from "../paths.js";
 import { checkPostgres } from "../../preflight.js";
+import { EXIT } from "../exit-codes.js";
 import { isoDuration } from "../../domain/duration.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
-/** Exit codes of `watchdog reprocess` besides 0 (docs/reprocess.md, "Exit codes"). */
-export const EXIT_FAILED = 1;
-export const EXIT_BAD_REQUEST = 2;
-export const EXIT_NOT_FOUND = 3;
+/** Exit codes of `watchdog reprocess` besides 0 (docs/reprocess.md, "Exit codes"): the CLI's own (src/cli/exit-codes.ts). */
+const EXIT_FAILED = EXIT.failed;
+const EXIT_BAD_REQUEST = EXIT.usage;
+const EXIT_NOT_FOUND = EXIT.notFound;
 /** The reprocess guard refused (Conflict:); --force restarts it anyway. */
-export const EXIT_CONFLICT = 4;
+const EXIT_CONFLICT = EXIT.conflict;
 
 export interface ReprocessCommandOptions {
   taskId?: number;

@@ -1,0 +1,194 @@
+// Signed webhooks per organization against a real local receiver (test/support/webhook-receiver.ts):
+// every event arrives signed with its organization's secret, once per id, in order per task; a
+// receiver that is down gets every event once it is back (retry delays shortened by configuration);
+// an event failing past WEBHOOK_RETRY_FOR is given up, visible on the board and in the metrics,
+// and the next events go out; two replicas relaying 10,000 events never deliver one twice at once.
+import { Queue } from "bullmq";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startWatchdog, type Watchdog } from "../../src/app.js";
+import { buildRules } from "../../src/domain/rules.js";
+import { TaskStatus as S } from "../../src/domain/status.js";
+import type { Db } from "../../src/db/client.js";
+import { createLogger } from "../../src/logger.js";
+import { WEBHOOKS_QUEUE } from "../../src/queues/names.js";
+import { runSweep } from "../../src/sweep/run-sweep.js";
+import { testConfig } from "../support/config.js";
+import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";
+
+const H = 3600;
+const rules = buildRules();
+const ORGS = [7, 8];
+let db: Db;
+let prefix: string;
+let receiver: WebhookReceiver;
+const watchdogs: Watchdog[] = [];
+
+beforeEach(async () => {
+  db = testDb();
+  await resetTables(db);
+  prefix = uniquePrefix();
+  receiver = await startWebhookReceiver([...ORGS, 9, 10]);
+});
+afterEach(async () => {
+  await Promise.all(watchdogs.splice(0).map((w) => w.close()));
+  await receiver.close();
+  await db.$disconnect();
+  await deletePrefix(prefix);
+});
+
+const start = async (env: Record<string, string> = {}, orgs = ORGS) => {
+  const w = await startWatchdog(
+    testConfig(prefix, { WEBHOOKS_JSON: webhooksJson(receiver, orgs), OUTBOX_POLL_INTERVAL: "PT0.05S", WEBHOOK_RETRY_DELAY: "PT0.1S", WEBHOOK_RETRY_MAX_DELAY: "PT0.2S", ...env }),
+    rules,
+    createLogger({ level: "silent" }),
+  );
+  watchdogs.push(w);
+  return w;
+};
+
+const sweep = () => runSweep(db, rules, { sweepId: `sweep-${Math.random()}`, dryRun: false, batchSize: 1000 });
+const eventIds = async () => (await db.$queryRaw<{ id: string }[]>`SELECT id::text FROM task_events ORDER BY id`).map((r) => `evt_${r.id}`);
+const distinctIds = () => receiver.ids;
+
+describe("signed webhooks", () => {
+  it("when a sweep reverts tasks of two organizations, each event arrives once, signed with its own organization's secret", async () => {
+    await start();
+    const ids = await insertTasks(db, [
+      ...Array.from({ length: 30 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 })),
+      ...Array.from({ length: 20 }, () => ({ status: S.QueuedForExport, ageSeconds: 2 * H, organizationId: 8 })),
+      { status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 99 }, // no endpoint: not sent anywhere
+    ]);
+    await sweep();
+    await receiver.waitFor((r) => r.delivered.length >= 50);
+    await new Promise((r) => setTimeout(r, 300)); // more relay rounds: nothing else may arrive
+    expect(receiver.delivered).toHaveLength(50);
+    const ofOrgs = await db.$queryRaw<{ id: string }[]>`SELECT 'evt_' || e.id AS id FROM task_events e JOIN tasks t ON t.id = e.task_id WHERE t.organization_id IN (7, 8)`;
+    expect([...distinctIds()].sort()).toEqual(ofOrgs.map((r) => r.id).sort());
+    for (const d of receiver.delivered) {
+      expect(d.verified, d.webhookId).toBe(true);
+      expect(d.verifiedWithOtherSecret).toBe(false);
+      expect(d.body.data.organizationId).toBe(d.organizationId);
+      expect(d.body.data.id).toBe(d.webhookId);
+      expect(d.body.type).toBe("task.auto_reverted");
+      expect(Math.abs(d.timestamp - Date.now() / 1000)).toBeLessThan(60);
+    }
+    expect(receiver.delivered.some((d) => d.body.data.taskId === ids.at(-1))).toBe(false);
+    expect(receiver.maxConcurrentPerId).toBe(1);
+  });
+
+  it("when the receiver is down for a while, deliveries are retried with backoff and every event arrives, in order per task", async () => {
+    receiver.mode = "down";
+    const w = await start();
+    const [task] = await insertTasks(db, [
+      { status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 },
+      ...Array.from({ length: 9 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 })),
+    ]);
+    await sweep();
+    await receiver.waitFor((r) => r.attempts >= 3); // failing, retried
+    // The board shows the delivery job waiting for its retry, with the reason.
+    const queue = new Queue(WEBHOOKS_QUEUE, { connection: { url: testRedisUrl() }, prefix });
+    const [job] = await queue.getJobs(["delayed", "active", "waiting"]);
+    expect(job?.failedReason ?? (await queue.getJob(job!.id!))?.failedReason).toMatch(/not delivered: http:\/\/127\.0\.0\.1:\d+\/hooks\/7 answered 503; attempt \d+/);
+    await queue.close();
+    const metrics = await (await fetch(`${w.opsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/watchdog_events_delivered_total\{target="webhook",outcome="failed"\} [1-9]/);
+    expect(metrics).toMatch(/watchdog_outbox_pending_events\{target="webhook"\} 10/);
+    expect(metrics).toMatch(/watchdog_outbox_oldest_pending_age_seconds\{target="webhook"\} [0-9.]+/);
+    expect(receiver.delivered).toHaveLength(0);
+
+    // Then a reprocess of the first task: its second event must arrive after its first.
+    await db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) VALUES (${task}, 'REPROCESSED', 42, 30, 'again', 'test')`;
+    receiver.mode = "ok";
+    await receiver.waitFor((r) => r.delivered.length >= 11);
+    expect(distinctIds()).toEqual(new Set(await eventIds()));
+    const ofTask = receiver.delivered.filter((d) => d.body.data.taskId === task).map((d) => d.body.data.kind);
+    expect(ofTask).toEqual(["AUTO_REVERTED", "REPROCESSED"]);
+    const after = await (await fetch(`${w.opsUrl}/metrics`)).text();
+    expect(after).toMatch(/watchdog_events_delivered_total\{target="webhook",outcome="delivered"\} 11/);
+  });
+
+  it("when one event keeps failing past WEBHOOK_RETRY_FOR, it is given up (a failed job on the board), and the next events go out", async () => {
+    receiver.mode = "down";
+    const w = await start({ WEBHOOK_RETRY_FOR: "PT1H" });
+    await insertTasks(db, Array.from({ length: 3 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 })));
+    await sweep();
+    await receiver.waitFor((r) => r.attempts >= 2);
+    const [first] = await eventIds();
+    // Time moves by writing the timestamp: the event has been failing for two hours.
+    await db.$executeRaw`UPDATE outbox_cursors SET failing_since = now() - interval '2 hours' WHERE target = 'webhook:7'`;
+    const queue = new Queue(WEBHOOKS_QUEUE, { connection: { url: testRedisUrl() }, prefix });
+    const deadline = Date.now() + 10_000;
+    while ((await queue.getJobs(["failed"])).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const [failed] = await queue.getJobs(["failed"]);
+    expect(failed?.failedReason).toMatch(new RegExp(`^gave up ${first} \\(task \\d+\\) after \\d+ attempts over 2 h: .*answered 503`));
+    await queue.close();
+    receiver.mode = "ok";
+    await receiver.waitFor((r) => r.delivered.length >= 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect([...distinctIds()].sort()).toEqual((await eventIds()).slice(1).sort());
+    const metrics = await (await fetch(`${w.opsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/watchdog_events_delivered_total\{target="webhook",outcome="given_up"\} 1/);
+  });
+
+  it("two replicas relaying 10,000 events deliver each of them, and never one twice at the same time", async () => {
+    const orgs = [7, 8, 9, 10];
+    await Promise.all([start({ WEBHOOK_CONCURRENCY: "4" }, orgs), start({ WEBHOOK_CONCURRENCY: "4" }, orgs)]);
+    const tasks = await insertTasks(db, Array.from({ length: 400 }, (_, i) => ({ status: S.ToReview, ageSeconds: 0, organizationId: orgs[i % 4] })));
+    // 10,000 events in 20 concurrent-ish transactions of 500.
+    await Promise.all(
+      Array.from({ length: 20 }, (_, batch) =>
+        db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor)
+          SELECT t, 'REPROCESSED', 50, 30, 'load ' || ${batch}::int || '/' || g, 'test'
+          FROM unnest(${tasks}::int[]) AS t, generate_series(1, 25) g
+          WHERE (t + g) % 20 = ${batch}::int`,
+      ),
+    );
+    const total = (await eventIds()).length;
+    expect(total).toBe(10_000);
+    receiver.delayMs = 1; // each request open a little longer: two deliveries of one id would overlap
+    await receiver.waitFor((r) => r.ids.size >= total, 60_000);
+    expect(distinctIds()).toEqual(new Set(await eventIds()));
+    expect(receiver.maxConcurrentPerId).toBe(1);
+    // Nothing crashed, so nothing was delivered twice at all (at least once allows it after a crash only).
+    expect(receiver.delivered).toHaveLength(total);
+    expect(receiver.delivered.every((d) => d.verified)).toBe(true);
+  }, 90_000);
+  it("shutdown with a delivery hanging: close() returns within WEBHOOK_TIMEOUT, twice is harmless, and no secret reaches a log line", async () => {
+    const lines: string[] = [];
+    const destination = { write: (line: string) => void lines.push(line) };
+    receiver.mode = "hang";
+    const w = await startWatchdog(
+      testConfig(prefix, { WEBHOOKS_JSON: webhooksJson(receiver, ORGS), OUTBOX_POLL_INTERVAL: "PT0.05S", WEBHOOK_TIMEOUT: "PT1S", LOG_LEVEL: "debug" }),
+      rules,
+      createLogger({ level: "debug", destination }),
+    );
+    await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 }]);
+    await sweep();
+    await receiver.waitFor((r) => r.attempts >= 1);
+    const started = performance.now();
+    await Promise.all([w.close(), w.close()]);
+    await w.close();
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(lines.some((l) => l.includes("webhook delivery failed"))).toBe(true); // the timed-out attempt
+    const all = lines.join("\n");
+    for (const org of ORGS) expect(all).not.toContain(receiver.secret(org).slice("whsec_".length, 20));
+  });
+  it("an organization with nothing pending keeps its position at the present, so its checks read only the latest events", async () => {
+    await start();
+    await insertTasks(db, Array.from({ length: 5 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 })));
+    await sweep();
+    await receiver.waitFor((r) => r.ids.size >= 5);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const [row] = await db.$queryRaw<{ behind: boolean }[]>`
+        SELECT EXISTS (SELECT 1 FROM task_events e WHERE NOT pg_visible_in_snapshot(e.txid::text::xid8, c.snap_from::pg_snapshot)) AS behind
+        FROM outbox_cursors c WHERE c.target = 'webhook:8'`;
+      if (row && !row.behind) break;
+      if (Date.now() > deadline) throw new Error("webhook:8 never moved past organization 7's events");
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(receiver.delivered.every((d) => d.organizationId === 7)).toBe(true);
+  });
+});

@@ -154,6 +154,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       db,
       rules,
       batchSize: config.sweepBatchSize,
+      escalateAfter: config.escalateAfterReverts,
       logger,
       connection: redis,
       prefix: config.queuePrefix,

@@ -20,6 +20,8 @@ export interface SweepWorkerDeps {
   db: Db;
   rules: readonly Rule[];
   batchSize: number;
+  /** ESCALATE_AFTER_REVERTS. */
+  escalateAfter?: number;
   logger: Logger;
   connection: ConnectionOptions;
   prefix: string;
@@ -66,6 +68,8 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
         sweepId,
         dryRun,
         batchSize: deps.batchSize,
+        escalateAfter: deps.escalateAfter,
+        logger: deps.logger,
         shouldStop: deps.stopping,
         ...(pause ? { pause } : {}),
         ...(release ? { release } : {}),

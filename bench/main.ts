@@ -14,6 +14,9 @@ import { measureWebhookRecovery } from "./figures/webhooks.js";
 import { measureReprocess } from "./figures/reprocess.js";
 import { bundleChild, measureRss, type ChildRss } from "./figures/rss.js";
 import { measureSteadySweep } from "./figures/steady-sweep.js";
+import { IGNORED_ROWS, measureIgnoredRows, measureOverrides, OVERRIDES } from "./figures/sweep-scaling.js";
+import { measureNeighbour } from "./figures/neighbour.js";
+import { backlogRules } from "./backlog-rules.js";
 import { stage } from "./incident.js";
 import { infoFigure, log, median, ratioFigure, type Figure } from "./measure.js";
 import { parseOptions, UsageError, type BenchOptions } from "./options.js";
@@ -83,11 +86,17 @@ async function main(): Promise<void> {
 
     const incident = { from: rows.large - options.stuck + 1, to: rows.large };
     log(`recovery of ${options.stuck.toLocaleString()} stuck tasks (row by row: ${options.rowByRow.toLocaleString()})`);
-    const recovery = await measureRecovery(dbs.large, pools.large, rules, incident, options);
+    const recovery = await measureRecovery(dbs.large, pools.large, backlogRules(), incident, options);
     log(`recovery of ${options.stuck.toLocaleString()} stuck tasks with the outbox relay and 50 organizations' webhooks on vs off`);
-    const webhooks = await measureWebhookRecovery(dbs.large, pools.large, urls.large, redis, rules, incident, options);
+    const webhooks = await measureWebhookRecovery(dbs.large, pools.large, urls.large, redis, backlogRules(), incident, options);
     log(`move to history of ${options.stuck.toLocaleString()} finished tasks`);
-    const history = await measureHistoryMove(dbs.large, pools.large, rules, incident, options);
+    const history = await measureHistoryMove(dbs.large, pools.large, backlogRules(), incident, options);
+    log(`neighbour cost: the platform's single-row update while ${options.stuck.toLocaleString()} stuck tasks are recovered vs idle`);
+    const neighbour = await measureNeighbour(dbs.large, pools.large, backlogRules(), incident, { reps: Math.min(options.reps, 3), batchSize: options.batchSize });
+    log(`quiet sweep with ${IGNORED_ROWS.toLocaleString()} ignored rows in a switched-off workspace vs without`);
+    const ignored = await measureIgnoredRows(dbs.large, pools.large, options.reps, options.batchSize);
+    log(`quiet sweep with ${OVERRIDES.toLocaleString()} workspace overrides on three rules vs none`);
+    const overridden = await measureOverrides(dbs.large, pools.large, options.reps, options.batchSize);
 
     const reprocessFigures = await reprocessThroughput(options, dbs.large, pools.large, incident.from);
 
@@ -104,6 +113,13 @@ async function main(): Promise<void> {
     figures.push(infoFigure(`webhook deliveries to a local receiver (50 organizations, 4 at a time) vs the recovery's events written`, "events/s", webhooks.deliveredPerSecond, webhooks.on));
     figures.push(ratioFigure(`recovery of ${k} stuck: runSweep vs row by row (${rowsLabel(options.rowByRow)} sample)`, "tasks/s", recovery.project, recovery.rowByRow, "atLeast", 20));
     figures.push(ratioFigure(`move to history of ${k} finished: runSweep vs set-based SQL per batch`, "tasks/s", history.project, history.setBased, "atLeast", 0.8));
+    figures.push(ratioFigure(`steady sweep, ${L} rows + ${rowsLabel(IGNORED_ROWS)} ignored rows in a switched-off workspace: vs without them`, "ms/sweep", ignored.with, ignored.without, "atMost", 1.2));
+    figures.push(infoFigure(`steady sweep, ${L} rows + ${rowsLabel(IGNORED_ROWS)} ignored rows: runSweep vs one raw query (no overrides)`, "ms/sweep", ignored.with, ignored.bound));
+    figures.push(ratioFigure(`steady sweep, ${L} rows, ${rowsLabel(OVERRIDES)} workspace overrides on 3 rules: vs no overrides`, "ms/sweep", overridden.with, overridden.without, "atMost", 2));
+    figures.push(infoFigure(`steady sweep, ${L} rows, ${rowsLabel(OVERRIDES)} workspace overrides: runSweep vs one raw query (no overrides)`, "ms/sweep", overridden.with, overridden.bound));
+    figures.push(ratioFigure(`neighbour: platform single-row status update p99 while recovering ${k} vs idle`, "ms", neighbour.recovery.p99, neighbour.idle.p99, "atMost", 2));
+    figures.push(infoFigure(`neighbour: platform single-row status update p50 while recovering ${k} vs idle`, "ms", neighbour.recovery.p50, neighbour.idle.p50));
+    figures.push({ ...infoFigure(`neighbour: longest batch statement (row locks held), batch ${options.batchSize}: vs the 100 ms target`, "ms", neighbour.longestBatchMs, 100), target: "project ≤ 100 ms", met: neighbour.longestBatchMs <= 100 });
     // CPU per task: what the wall-clock rates above cost, independent of the neighbours' load.
     const cpuVisible = await serverCpuVisible(pools.large);
     if (cpuVisible) {

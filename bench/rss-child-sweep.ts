@@ -1,10 +1,10 @@
-// Child process for the RSS figure: the sweep alone (Prisma client, default rules, runSweep), as
+// Child process for the RSS figure: the sweep alone (Prisma client, the default rules with the incident's hold off, runSweep), as
 // the issue asks: runs one full sweep and reports its own peak resident set size (VmHWM,
 // /proc/self/status). bench/rss-child-worker.ts measures the whole worker around it.
 // Usage: rss-child-sweep <databaseUrl> <redisUrl (unused)> <queuePrefix (unused)> <batchSize>; prints one JSON line.
 import { readFileSync } from "node:fs";
 import { createDb } from "../src/db/client.js";
-import { buildRules } from "../src/domain/rules.js";
+import { backlogRules } from "./backlog-rules.js";
 import { runSweep } from "../src/sweep/run-sweep.js";
 
 function statusKb(field: "VmHWM" | "RssAnon" | "RssFile"): number {
@@ -17,7 +17,7 @@ const [databaseUrl, , , batchSize] = process.argv.slice(2);
 if (!databaseUrl || !batchSize) throw new Error("usage: rss-child-sweep <databaseUrl> <redisUrl> <queuePrefix> <batchSize>");
 const db = createDb(databaseUrl);
 try {
-  const result = await runSweep(db, buildRules(), { sweepId: "bench-rss", dryRun: false, batchSize: Number(batchSize) });
+  const result = await runSweep(db, backlogRules(), { sweepId: "bench-rss", dryRun: false, batchSize: Number(batchSize) });
   process.stdout.write(`${JSON.stringify({ vmHwmKb: statusKb("VmHWM"), rssAnonKb: statusKb("RssAnon"), rssFileKb: statusKb("RssFile"), acted: result.reverted + result.movedToHistory })}\n`);
 } finally {
   await db.$disconnect();

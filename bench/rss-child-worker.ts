@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { pino } from "pino";
 import { startWatchdog } from "../src/app.js";
 import { loadConfig } from "../src/config/load-config.js";
-import { loadRules } from "../src/config/load-rules.js";
+import { backlogRules } from "./backlog-rules.js";
 import { createLogger } from "../src/logger.js";
 import { createRedis } from "../src/queues/redis.js";
 import { createSweepQueue, enqueueSweep } from "../src/queues/sweep-queue.js";
@@ -24,7 +24,7 @@ if (!databaseUrl || !redisUrl || !prefix || !batchSize) throw new Error("usage: 
 const config = loadConfig({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, QUEUE_PREFIX: prefix, API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false", SWEEP_BATCH_SIZE: batchSize, LOG_LEVEL: "info" });
 // Production logs a line per sweep and per batch to stdout; here they go to /dev/null (stdout carries the report).
 const logger = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
-const watchdog = await startWatchdog(config, loadRules({}), logger);
+const watchdog = await startWatchdog(config, backlogRules(), logger);
 const redis = createRedis(redisUrl);
 const queue = createSweepQueue(redis, prefix);
 try {

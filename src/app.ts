@@ -20,6 +20,7 @@ import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
 import { findPauses } from "./db/sql/find-pauses.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
 import { buildInfo } from "./metrics/build-info.js";
+import { throttledErrorLog } from "./log-safety.js";
 import { createOutboxMetrics } from "./metrics/outbox-metrics.js";
 import { loadWebhookEndpoints } from "./events/webhook-config.js";
 import { relayTargets, startOutboxRelay } from "./events/outbox-relay.js";
@@ -35,8 +36,16 @@ export interface Watchdog {
   /** What each listener serves (the board is a mount of the ops listener, not listed). */
   readonly routes: { readonly api: readonly Route[]; readonly ops: readonly Route[] };
   readonly db: Db;
-  /** Graceful stop: no new jobs, the batch in flight finishes, connections close. Safe to call twice. */
-  close(): Promise<void>;
+  /**
+   * Graceful stop: both workers stop taking jobs at once, the batch and requests in flight finish,
+   * listeners and connections close. Safe to call twice. Resolves with the steps that failed (each logged).
+   */
+  close(): Promise<ShutdownReport>;
+}
+
+export interface ShutdownReport {
+  /** Names of the shutdown steps that failed; empty when the worker shut down cleanly. */
+  readonly failed: readonly string[];
 }
 
 export async function startWatchdog(config: Config, rules: readonly Rule[], logger: Logger): Promise<Watchdog> {
@@ -45,17 +54,29 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   if (exposure.length > 0) throw new ConfigError(exposure);
   const webhookEndpoints = loadWebhookEndpoints(config);
   const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
+  // The workers stop fetching together, first: while one drains, the other must not take a job
+  // (a sweep taken now would stop at once and be stored as done, losing its interval for every replica).
+  const workers: { name: string; close: () => Promise<unknown> }[] = [];
   let stopping = false;
-  const close = async () => {
+  const close = async (): Promise<ShutdownReport> => {
     stopping = true;
-    // Reverse order of start: stop taking work before closing what the work needs.
-    for (const step of cleanups.splice(0).reverse()) {
+    const failed: string[] = [];
+    const guarded = async (name: string, run: () => Promise<unknown>) => {
       try {
-        await step.run();
+        await run();
       } catch (error) {
-        logger.warn({ err: error, step: step.name }, "shutdown step failed");
+        failed.push(name);
+        logger.warn({ err: error, step: name }, "shutdown step failed");
       }
-    }
+    };
+    const draining = Promise.all(workers.splice(0).map((w) => guarded(w.name, w.close)));
+    // Then the reverse order of start: the listeners first, the connections the work needs last.
+    const rest = cleanups.splice(0).reverse();
+    const beforeWorkers = rest.filter((step) => step.name.startsWith("http"));
+    for (const step of beforeWorkers) await guarded(step.name, step.run);
+    await draining;
+    for (const step of rest.filter((s) => !beforeWorkers.includes(s))) await guarded(step.name, step.run);
+    return { failed };
   };
 
   try {
@@ -68,7 +89,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     });
     cleanups.push({ name: "postgres", run: () => db.$disconnect() });
     const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
-    redis.on("error", (error) => logger.warn({ err: error }, "redis connection error"));
+    // One outage reaches every client and worker of this connection: each logs its first error, then a summary per 10 s.
+    redis.on("error", throttledErrorLog(logger, "redis connection error"));
     cleanups.push({ name: "redis", run: () => redis.quit() });
 
     const sweepQueue = createSweepQueue(redis, config.queuePrefix);
@@ -87,7 +109,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     if (webhooksQueue) cleanups.push({ name: "webhooks queue", run: () => webhooksQueue.close() });
 
     // Without a listener BullMQ prints a queue's connection errors to stderr, past the logger.
-    for (const queue of [sweepQueue, eventsQueue, webhooksQueue]) queue?.on("error", (error) => logger.warn({ err: error, queue: queue.name }, "queue connection error"));
+    for (const queue of [sweepQueue, eventsQueue, webhooksQueue]) queue?.on("error", throttledErrorLog(logger, "queue connection error", { queue: queue.name }));
 
     // Everything served over HTTP uses a connection of its own that fails fast (purpose "request"):
     // a caller gets a 503 within seconds while Redis is away, and no command of theirs is queued
@@ -132,6 +154,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       db,
       rules,
       batchSize: config.sweepBatchSize,
+      escalateAfter: config.escalateAfterReverts,
       logger,
       connection: redis,
       prefix: config.queuePrefix,
@@ -145,8 +168,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       hooks.onFailed(job?.data?.dryRun === true);
       logger.error({ jobId: job?.id, err: error }, "sweep failed");
     });
-    sweepWorker.on("error", (error) => logger.error({ err: error }, "sweep worker error"));
-    cleanups.push({ name: "sweep worker", run: () => sweepWorker.close() });
+    sweepWorker.on("error", throttledErrorLog(logger, "sweep worker error"));
+    workers.push({ name: "sweep worker", close: () => sweepWorker.close() });
 
     // The processor logs one line per request with its outcome; here only the worker's own faults.
     const reprocessWorker = createReprocessWorker({
@@ -158,8 +181,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       concurrency: config.reprocessConcurrency,
       onOutcome: metrics.reprocessJob,
     });
-    reprocessWorker.on("error", (error) => logger.error({ err: error }, "reprocess worker error"));
-    cleanups.push({ name: "reprocess worker", run: () => reprocessWorker.close() });
+    reprocessWorker.on("error", throttledErrorLog(logger, "reprocess worker error"));
+    workers.push({ name: "reprocess worker", close: () => reprocessWorker.close() });
 
     if (webhooksQueue) {
       const webhookWorker = createWebhookWorker({
@@ -204,7 +227,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       },
       "watchdog started",
     );
-    let closed: Promise<void> | undefined;
+    let closed: Promise<ShutdownReport> | undefined;
     return { apiUrl: api.url, opsUrl: ops.url, routes, db, close: () => (closed ??= close()) };
   } catch (error) {
     await close();

@@ -7,9 +7,10 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import type { Redis } from "ioredis";
 import { deletePrefix } from "../redis-keys.js";
 
@@ -21,10 +22,32 @@ const OUT_DIR = `${ROOT}node_modules/.cache/task-watchdog-bench`;
 export type ChildKind = "sweep" | "worker";
 
 /** Bundles bench/rss-child-<kind>.ts; returns the file to run with plain node. */
+const ownImportMetaUrl: Plugin = {
+  name: "own-import-meta-url",
+  setup(b) {
+    b.onLoad({ filter: /\/src\/.*\.ts$/ }, async (args) => {
+      const source = await readFile(args.path, "utf8");
+      return { contents: source.replaceAll("import.meta.url", JSON.stringify(pathToFileURL(args.path).href)), loader: "ts" };
+    });
+  },
+};
+
 export async function bundleChild(kind: ChildKind): Promise<string> {
   mkdirSync(OUT_DIR, { recursive: true });
   const outfile = `${OUT_DIR}/rss-child-${kind}.mjs`;
-  await build({ entryPoints: [`${ROOT}bench/rss-child-${kind}.ts`], outfile, bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "error" });
+  // Sources find package.json and prisma/ relative to their own file (import.meta.url); in one bundle
+  // every file would share the bundle's URL, so each source file keeps its own.
+  await build({
+    entryPoints: [`${ROOT}bench/rss-child-${kind}.ts`],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    logLevel: "error",
+    plugins: [ownImportMetaUrl],
+  });
   return outfile;
 }
 

@@ -17,7 +17,7 @@ const PROBE_SQL = `
   FOR UPDATE OF t SKIP LOCKED`;
 
 // All probes at once: does anything need doing at all? One round trip, one index probe per status.
-const SINGLE_SQL = `
+export const SINGLE_SQL = `
   SELECT p.status, x.id
   FROM unnest($1::smallint[], $2::int[]) AS p(status, stuck_after_seconds)
   CROSS JOIN LATERAL (

@@ -9,6 +9,8 @@ import { ConfigError, redactUrl } from "../config/load-config.js";
 import { loadConfig } from "../config/load-config.js";
 import { migrate, MigrationError } from "../db/migrate.js";
 import { runWorkerProcess } from "../main.js";
+import { describePostgresError, ServiceError } from "../service-errors.js";
+import { checkPostgres } from "../preflight.js";
 import { CliError, loadContext } from "./context.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { printRules } from "./commands/rules.js";
@@ -54,7 +56,7 @@ program
   )
   .action(async () => {
     const { config, rules, logger } = loadContext();
-    await runWorkerProcess(config, rules, logger);
+    await runWorkerProcess(config, rules, logger, MIGRATIONS_DIR);
   });
 
 program
@@ -129,6 +131,7 @@ program
   .option("--json", "print JSON", false)
   .action(async (options: { json: boolean }) => {
     const { config, rules } = loadContext();
+    await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
     await printStuck(config, rules, options.json);
   });
 
@@ -146,7 +149,10 @@ program
   .description("Create the database if missing and apply prisma/migrations (Prisma's bookkeeping; safe to run twice).")
   .action(async () => {
     const config = loadConfig();
-    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR);
+    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR).catch((error: unknown) => {
+      // The runner's own refusals are worded already; a connection or server failure is worded here (never the raw pg object).
+      throw error instanceof MigrationError ? error : new ServiceError(describePostgresError(error, config.databaseUrl), { cause: error });
+    });
     console.log(
       JSON.stringify({ database: redactUrl(config.databaseUrl), createdDatabase: result.createdDatabase, applied: result.applied, alreadyApplied: result.alreadyApplied.length }),
     );
@@ -163,7 +169,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.exitCode = EXIT.usage;
     return;
   }
-  if (error instanceof ConfigError || error instanceof CliError || error instanceof MigrationError) {
+  if (error instanceof ConfigError || error instanceof CliError || error instanceof MigrationError || error instanceof ServiceError) {
     console.error(`watchdog: ${error.message}`);
     process.exitCode = error instanceof CliError ? error.exitCode : EXIT.failed;
     return;

@@ -165,6 +165,12 @@ export const SETTINGS = {
     default: "1000",
     schema: integer(1, 50_000),
   },
+  escalateAfterReverts: {
+    env: "ESCALATE_AFTER_REVERTS",
+    doc: "The automatic revert that brings a task's count to this many (and every later one) says \"stuck again for the Nth time …; needs support\" and is counted in watchdog_tasks_escalated_total.",
+    default: "3",
+    schema: integer(1, 1000),
+  },
   sweepScheduleEnabled: {
     env: "SWEEP_SCHEDULE_ENABLED",
     doc: "Register the repeating sweep (job scheduler `task-watchdog-sweep`). `false` removes it; manual sweeps still run.",

@@ -8,8 +8,9 @@ import type { Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Db } from "../db/client.js";
 import type { BatchOutcome } from "../db/sql/revert-stuck-tasks.js";
-import { countStuckTasks } from "../db/sql/count-stuck-tasks.js";
-import { probesFor, type Probe, type Rule } from "../domain/rules.js";
+import { countStuckByProbe } from "../db/sql/count-stuck-by-probe.js";
+import type { Rule } from "../domain/rules.js";
+import { statusPlansFor, type StatusPlan } from "../domain/sweep-plan.js";
 import { statusName } from "../domain/status.js";
 import type { SweepResult } from "../sweep/run-sweep.js";
 import { pauseRule, type Pause } from "../domain/pause.js";
@@ -55,7 +56,7 @@ export interface BuildInfo {
 export interface Metrics {
   registry: Registry;
   /** For createSweepWorker's onBatch: counts what a committed batch changed. */
-  onBatch(probe: Probe, outcomes: BatchOutcome[]): void;
+  onBatch(plan: StatusPlan, outcomes: BatchOutcome[]): void;
   /** For createSweepWorker's onSweep. */
   onSweep(result: SweepResult): void;
   /** The sweep worker's "failed" event. */
@@ -164,17 +165,19 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     ),
   });
 
-  const probes = probesFor(deps.rules);
+  const plans = statusPlansFor(deps.rules);
   // One cached read per scrape serves both gauges below: the count and the oldest entry time per status.
   const countStuck = coalesced(STUCK_CACHE_MS, async () => {
     const byStatus = new Map<string, { count: number; oldestSinceMs: number | null }>();
-    // One index range count per probe; workspace overrides of one status add up under its name.
-    for (const probe of probes) {
-      const { count, oldestSince } = await countStuckTasks(deps.db, probe, 0);
-      const entry = byStatus.get(probe.statusName) ?? { count: 0, oldestSinceMs: null };
-      entry.count += count;
-      if (oldestSince !== null) entry.oldestSinceMs = Math.min(entry.oldestSinceMs ?? Infinity, oldestSince.getTime());
-      byStatus.set(probe.statusName, entry);
+    // One statement per status, whatever its workspace overrides; they add up under its name.
+    for (const plan of plans) {
+      const { byProbe } = await countStuckByProbe(deps.db, plan, { sampleSize: 0 });
+      const entry = { count: 0, oldestSinceMs: null as number | null };
+      for (const { count, oldestSince } of byProbe.values()) {
+        entry.count += count;
+        if (oldestSince !== null) entry.oldestSinceMs = Math.min(entry.oldestSinceMs ?? Infinity, oldestSince.getTime());
+      }
+      byStatus.set(plan.statusName, entry);
     }
     return byStatus;
   });
@@ -219,6 +222,37 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
   buildInfo.set({ version: deps.build.version, node: process.version, commit: deps.build.commit }, 1);
 
+  const held = new Gauge({
+    name: "watchdog_tasks_held",
+    help: "Stuck tasks the last sweep of this process held (acted on none of: more stuck than the rule's hold limit), by status. 0 once the hold lifts.",
+    labelNames: ["status"],
+    registers,
+  });
+  const holds = new Counter({
+    name: "watchdog_sweep_holds_total",
+    help: "Sweeps of this process that held a status (dry runs not counted), by status.",
+    labelNames: ["status"],
+    registers,
+  });
+  const flagged = new Counter({
+    name: "watchdog_tasks_flagged_total",
+    help: "Tasks flagged by report-only rules in sweeps of this process (once per stuck episode), by status.",
+    labelNames: ["status"],
+    registers,
+  });
+  const escalated = new Counter({
+    name: "watchdog_tasks_escalated_total",
+    help: "Automatic reverts that reached ESCALATE_AFTER_REVERTS for their task (\"needs support\"), by the status they were stuck in.",
+    labelNames: ["status"],
+    registers,
+  });
+  const statusFailures = new Counter({
+    name: "watchdog_sweep_status_failures_total",
+    help: "Statuses whose sweep statement failed (the sweep went on with the others), by status.",
+    labelNames: ["status"],
+    registers,
+  });
+  for (const plan of plans) held.set({ status: plan.statusName }, 0);
   // Every rule has a series (0 or 1), so a dashboard shows the switch before anyone flips it.
   const pauseLabels = ["all", ...deps.rules.map((r) => statusName(r.status))];
   const paused: Gauge = new Gauge({
@@ -248,14 +282,22 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   return {
     registry,
-    onBatch(probe, outcomes) {
+    onBatch(plan, outcomes) {
       for (const o of outcomes) {
         if (o.count === 0) continue;
-        if (probe.action.kind === "revert") reverted.inc({ from: probe.statusName, to: statusName(o.toStatus ?? probe.status) }, o.count);
-        else movedToHistory.inc({ status: probe.statusName }, o.count);
+        if (plan.action.kind === "revert") reverted.inc({ from: plan.statusName, to: statusName(o.toStatus ?? plan.status) }, o.count);
+        else if (plan.action.kind === "moveToHistory") movedToHistory.inc({ status: plan.statusName }, o.count);
+        else flagged.inc({ status: plan.statusName }, o.count);
+        if (o.escalated > 0) escalated.inc({ status: plan.statusName }, o.escalated);
       }
     },
     onSweep(result) {
+      for (const status of Object.keys(result.failed)) statusFailures.inc({ status });
+      if (!result.dryRun && !result.interrupted) {
+        held.reset();
+        for (const plan of plans) held.set({ status: plan.statusName }, result.held[plan.statusName]?.stuck ?? 0);
+        for (const status of Object.keys(result.held)) holds.inc({ status });
+      }
       // What was stuck a moment ago may be fixed now: the next scrape counts again.
       if (!result.dryRun) countStuck.invalidate();
       const dryRun = String(result.dryRun);

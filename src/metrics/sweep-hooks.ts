@@ -9,12 +9,12 @@ import type { Metrics } from "./metrics.js";
 
 export function sweepHooks(deps: { metrics: Metrics; redis: Redis; prefix: string; logger: Logger }): Required<Pick<SweepWorkerDeps, "onBatch" | "onSweep">> & { onFailed(dryRun: boolean): void } {
   return {
-    onBatch: (probe, outcomes) => deps.metrics.onBatch(probe, outcomes),
+    onBatch: (plan, outcomes) => deps.metrics.onBatch(plan, outcomes),
     onSweep: (result: SweepResult) => {
       deps.metrics.onSweep(result);
       // A dry run changes nothing and an interrupted sweep left work behind: neither proves sweeping works.
       if (result.dryRun || result.interrupted) return;
-      recordSweepCompleted(deps.redis, deps.prefix).catch((error: unknown) =>
+      recordSweepCompleted(deps.redis, deps.prefix, result.held).catch((error: unknown) =>
         deps.logger.warn({ err: error, sweepId: result.sweepId }, "could not record the completed sweep in Redis; /health/sweeps may turn red"),
       );
     },

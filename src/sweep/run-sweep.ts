@@ -1,16 +1,24 @@
-// One sweep: every probe of the rules, batch after batch until nothing is left (or a shutdown
+// One sweep: every status of the rules, batch after batch until nothing is left (or a shutdown
 // asks us to stop between batches). Each batch is one statement, so one transaction; a backlog
-// of any size never becomes one giant transaction.
-import { probesFor, type Probe, type Rule } from "../domain/rules.js";
+// of any size never becomes one giant transaction. Before acting on a status the sweep counts its
+// stuck tasks per probe (the rule, or one of its workspace overrides): a probe with more than its
+// hold limit acts on none of them (an outage is not fixed by reverting the first thousand), the
+// others go on. One status's failing statement is logged and reported and the other statuses
+// still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
+import type { Logger } from "pino";
+import type { Rule } from "../domain/rules.js";
+import { allOff, holdDecision, listedThresholds, probeWorkspaces, statusPlansFor, type StatusPlan } from "../domain/sweep-plan.js";
 import { statusName } from "../domain/status.js";
 import type { Db } from "../db/client.js";
-import { revertStuckTasks, type BatchOutcome } from "../db/sql/revert-stuck-tasks.js";
+import { revertStuckTasks, type BatchInput, type BatchOutcome } from "../db/sql/revert-stuck-tasks.js";
 import { moveFinishedTasksToHistory } from "../db/sql/move-finished-tasks-to-history.js";
-import { countStuckTasks } from "../db/sql/count-stuck-tasks.js";
-import { findProbesWithStuckTasks } from "../db/sql/find-probes-with-stuck-tasks.js";
+import { flagStuckTasks } from "../db/sql/flag-stuck-tasks.js";
+import { countInboxPopulation, countStuckByProbe, type StuckCount } from "../db/sql/count-stuck-by-probe.js";
+import { findStatusesWithStuckTasks } from "../db/sql/find-statuses-with-stuck-tasks.js";
+import { isStatementError } from "../db/statement-error.js";
 
 export interface StatusSummary {
-  action: Probe["action"]["kind"];
+  action: StatusPlan["action"]["kind"];
   count: number;
   /** Per target status name, for reverts (Deleting may go to several). */
   to?: Record<string, number>;
@@ -20,14 +28,40 @@ export interface StatusSummary {
   oldestSince?: string;
 }
 
+/** One held probe: more stuck than its limit, so the sweep acted on none of its tasks. */
+export interface HeldProbe {
+  /** "others" = the rule's own probe; else the override's workspace ids. */
+  workspaces: number[] | "others";
+  stuck: number;
+  limit: number;
+  maxTasks: number | null;
+  maxShare: number | null;
+  /** The status's inbox tasks, counted when maxShare is set; else null. */
+  population: number | null;
+}
+
+/** Per status: the totals over its held probes, and each of them. */
+export interface HeldStatus extends Omit<HeldProbe, "workspaces"> {
+  probes: HeldProbe[];
+}
+
 export interface SweepResult {
   sweepId: string;
   dryRun: boolean;
   reverted: number;
   movedToHistory: number;
+  flagged: number;
+  /** Reverts that reached ESCALATE_AFTER_REVERTS for their task ("needs support"). */
+  escalated: number;
   byStatus: Record<string, StatusSummary>;
+  /** Statuses with held probes: nothing of those probes was done (dry run: would be held). */
+  held: Record<string, HeldStatus>;
+  /** Statuses released from their hold for this sweep, by whom, and how many tasks that let through. */
+  released: Record<string, { by: string; count: number }>;
   /** Paused statuses that had stuck tasks: what would have been done; nothing was. */
   paused: Record<string, { stuck: number; sampleTaskIds: number[] }>;
+  /** Statuses whose statements failed (the others went on), with the error message. */
+  failed: Record<string, string>;
   durationMs: number;
   /** True when a shutdown stopped the sweep between batches; the next sweep picks up the rest. */
   interrupted: boolean;
@@ -37,62 +71,52 @@ export interface SweepOptions {
   sweepId: string;
   dryRun: boolean;
   batchSize: number;
+  /** The revert that brings a task's auto_revert_count to this is escalated (default 3). */
+  escalateAfter?: number;
   /** Paused statuses (or all) report what they would do and act on none. */
   pause?: { all: boolean; statuses: ReadonlySet<number> };
-  /** Held probes of these statuses act anyway, for this sweep (the hold lands with the sweep helper's change). */
+  /** Held probes of these statuses act anyway, for this sweep; each event's details carry releasedBy. */
   release?: { statuses: ReadonlySet<number>; by: string };
+  /** Held statuses are logged at warn, failed ones at error. */
+  logger?: Pick<Logger, "warn" | "error">;
   /** Checked between batches: true stops the sweep after the batch in flight. */
   shouldStop?: () => boolean;
   /** Called after every committed batch (metrics, progress). */
-  onBatch?: (probe: Probe, outcomes: BatchOutcome[]) => void;
+  onBatch?: (plan: StatusPlan, outcomes: BatchOutcome[]) => void;
 }
 
+export const DEFAULT_ESCALATE_AFTER = 3;
 const MAX_SAMPLE_IDS = 10;
 
 export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOptions): Promise<SweepResult> {
   const started = performance.now();
-  const result: SweepResult = { sweepId: options.sweepId, dryRun: options.dryRun, reverted: 0, movedToHistory: 0, byStatus: {}, paused: {}, durationMs: 0, interrupted: false };
-  // One round trip says which probes have stuck tasks; a quiet sweep ends there, and the batch
-  // statements run only where there is work (see find-probes-with-stuck-tasks.ts).
-  for (const probe of await findProbesWithStuckTasks(db, probesFor(rules))) {
+  const result: SweepResult = {
+    sweepId: options.sweepId,
+    dryRun: options.dryRun,
+    reverted: 0,
+    movedToHistory: 0,
+    flagged: 0,
+    escalated: 0,
+    byStatus: {},
+    held: {},
+    released: {},
+    paused: {},
+    failed: {},
+    durationMs: 0,
+    interrupted: false,
+  };
+  const plans = statusPlansFor(rules);
+  for (const plan of await statusesWithWork(db, plans, result, options)) {
     if (options.shouldStop?.()) {
       result.interrupted = true;
       break;
     }
-    if (options.pause?.all || options.pause?.statuses.has(probe.status)) {
-      const stuck = await countStuckTasks(db, probe, MAX_SAMPLE_IDS);
-      if (stuck.count === 0) continue;
-      const entry = (result.paused[probe.statusName] ??= { stuck: 0, sampleTaskIds: [] });
-      entry.stuck += stuck.count;
-      entry.sampleTaskIds.push(...stuck.sampleTaskIds.slice(0, MAX_SAMPLE_IDS - entry.sampleTaskIds.length));
-      continue;
-    }
-    if (options.dryRun) {
-      const stuck = await countStuckTasks(db, probe, MAX_SAMPLE_IDS);
-      if (stuck.count > 0) {
-        const summary = record(result, probe, [{ toStatus: probe.action.kind === "revert" ? probe.action.to : null, count: stuck.count, sampleTaskIds: stuck.sampleTaskIds }]);
-        const oldest = stuck.oldestSince?.toISOString();
-        if (oldest && (!summary.oldestSince || oldest < summary.oldestSince)) summary.oldestSince = oldest;
-        // A dry run cannot know a Deleting task's previous status without reading every row; say so.
-        if (probe.action.kind === "revert" && probe.action.toPreviousIfStable) summary.to = { [`previous status if stable, else ${statusName(probe.action.to)}`]: summary.count };
-      }
-      continue;
-    }
-    // Report-only rules are parsed already; their statement (FLAGGED events) lands with the migration that adds the kind.
-    if (probe.action.kind === "flag") continue;
-    const act = probe.action.kind === "revert" ? revertStuckTasks : moveFinishedTasksToHistory;
-    for (;;) {
-      const outcomes = await act(db, probe, options.batchSize, options.sweepId);
-      const done = outcomes.reduce((n, o) => n + o.count, 0);
-      if (done > 0) {
-        record(result, probe, outcomes);
-        options.onBatch?.(probe, outcomes);
-      }
-      if (done < options.batchSize) break;
-      if (options.shouldStop?.()) {
-        result.interrupted = true;
-        break;
-      }
+    try {
+      await sweepStatus(db, plan, result, options);
+    } catch (error) {
+      // A frozen or lost database fails the whole sweep (BullMQ records it); only a statement's own error is isolated.
+      if (!isStatementError(error)) throw error;
+      fail(result, plan, error, options);
     }
     if (result.interrupted) break;
   }
@@ -100,18 +124,161 @@ export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOpt
   return result;
 }
 
-function record(result: SweepResult, probe: Probe, outcomes: BatchOutcome[]): StatusSummary {
-  const summary = (result.byStatus[probe.statusName] ??= { action: probe.action.kind, count: 0, sampleTaskIds: [] });
+/**
+ * One round trip for every status (a quiet sweep ends here). If that statement fails, each
+ * status asks on its own, so one status's problem cannot hide the others' stuck tasks.
+ */
+async function statusesWithWork(db: Db, plans: readonly StatusPlan[], result: SweepResult, options: SweepOptions): Promise<StatusPlan[]> {
+  try {
+    return await findStatusesWithStuckTasks(db, plans);
+  } catch (error) {
+    if (!isStatementError(error)) throw error;
+    const withWork: StatusPlan[] = [];
+    for (const plan of plans) {
+      try {
+        withWork.push(...(await findStatusesWithStuckTasks(db, [plan])));
+      } catch (error) {
+        if (!isStatementError(error)) throw error;
+        fail(result, plan, error, options);
+      }
+    }
+    return withWork;
+  }
+}
+
+function fail(result: SweepResult, plan: StatusPlan, error: unknown, options: SweepOptions): void {
+  const message = error instanceof Error ? error.message : String(error);
+  result.failed[plan.statusName] = message;
+  options.logger?.error({ err: error, sweepId: result.sweepId, status: plan.statusName }, `sweep of ${plan.statusName} failed; the other statuses go on`);
+}
+
+async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, options: SweepOptions): Promise<void> {
+  const stuck = await countStuckByProbe(db, plan, { sampleSize: MAX_SAMPLE_IDS, onlyUnflagged: plan.action.kind === "flag" });
+  if (stuck.byProbe.size === 0) return;
+
+  // The hold: per probe, more stuck than max(maxTasks, maxShare × population) → none of it.
+  let population: number | null | undefined;
+  const off = new Set<number>();
+  const released: number[] = [];
+  const releasing = options.release?.statuses.has(plan.status) === true;
+  for (const [index, count] of stuck.byProbe) {
+    const hold = plan.probes[index]!.hold;
+    if (hold === null || count.count <= (hold.maxTasks ?? 0)) continue;
+    if (hold.maxShare !== null) population ??= await countInboxPopulation(db, plan.status);
+    const decision = holdDecision(hold, count.count, population ?? 0);
+    if (!decision?.held) continue;
+    if (releasing) {
+      released.push(index);
+      continue;
+    }
+    off.add(index);
+    addHeld(result, plan, { workspaces: probeWorkspaces(plan.probes[index]!), stuck: count.count, limit: decision.limit, maxTasks: hold.maxTasks, maxShare: hold.maxShare, population: hold.maxShare === null ? null : (population ?? null) });
+  }
+  const held = result.held[plan.statusName];
+  if (held) {
+    options.logger?.warn(
+      { sweepId: result.sweepId, status: plan.statusName, dryRun: options.dryRun, ...held },
+      `${options.dryRun ? "would hold" : "holding"} ${plan.statusName}: ${held.stuck} stuck, more than the limit of ${held.limit}; acting on none of them (an outage?). ` +
+        `It lifts by itself when fewer are stuck; after checking, release it for one sweep: watchdog sweep --release ${plan.statusName} --by <name>`,
+    );
+  }
+
+  const acting = [...stuck.byProbe].filter(([index]) => !off.has(index));
+  if (acting.length === 0) return;
+  if (options.pause?.all || options.pause?.statuses.has(plan.status)) {
+    result.paused[plan.statusName] = { stuck: sum(acting.map(([, c]) => c.count)), sampleTaskIds: samples(acting.map(([, c]) => c)) };
+    return;
+  }
+  if (options.dryRun) {
+    recordDryRun(result, plan, acting.map(([, c]) => c));
+    return;
+  }
+
+  // Act on the workspaces just counted (minus held probes'): the batches need not look for them again.
+  const thresholds = listedThresholds(stuck.workspaces.filter((w) => !off.has(w.probe)));
+  if (allOff(thresholds)) return;
+  const input: BatchInput = {
+    plan,
+    thresholds,
+    limit: options.batchSize,
+    sweepId: options.sweepId,
+    release: released.length > 0 ? { probes: released, by: options.release!.by } : undefined,
+  };
+  for (;;) {
+    const outcomes = await act(db, input, options.escalateAfter ?? DEFAULT_ESCALATE_AFTER);
+    const done = sum(outcomes.map((o) => o.count));
+    if (done > 0) {
+      record(result, plan, outcomes);
+      options.onBatch?.(plan, outcomes);
+    }
+    if (done < options.batchSize) break;
+    if (options.shouldStop?.()) {
+      result.interrupted = true;
+      break;
+    }
+  }
+  if (released.length > 0) {
+    const count = result.released[plan.statusName]?.count ?? 0;
+    result.released[plan.statusName] = { by: options.release!.by, count };
+  }
+}
+
+function act(db: Db, input: BatchInput, escalateAfter: number): Promise<BatchOutcome[]> {
+  switch (input.plan.action.kind) {
+    case "revert":
+      return revertStuckTasks(db, { ...input, escalateAfter });
+    case "moveToHistory":
+      return moveFinishedTasksToHistory(db, input);
+    case "flag":
+      return flagStuckTasks(db, input);
+  }
+}
+
+function addHeld(result: SweepResult, plan: StatusPlan, probe: HeldProbe): void {
+  const entry = (result.held[plan.statusName] ??= { stuck: 0, limit: 0, maxTasks: probe.maxTasks, maxShare: probe.maxShare, population: probe.population, probes: [] });
+  entry.probes.push(probe);
+  entry.stuck += probe.stuck;
+  entry.limit += probe.limit;
+  // The rule's own probe speaks for the status when it is held; otherwise the first held override.
+  if (probe.workspaces === "others") Object.assign(entry, { maxTasks: probe.maxTasks, maxShare: probe.maxShare, population: probe.population });
+}
+
+function recordDryRun(result: SweepResult, plan: StatusPlan, counts: StuckCount[]): void {
+  const count = sum(counts.map((c) => c.count));
+  if (count === 0) return;
+  const summary = record(result, plan, [{ toStatus: plan.action.kind === "revert" ? plan.action.to : null, count, escalated: 0, released: 0, sampleTaskIds: samples(counts) }]);
+  for (const c of counts) {
+    const oldest = c.oldestSince?.toISOString();
+    if (oldest && (!summary.oldestSince || oldest < summary.oldestSince)) summary.oldestSince = oldest;
+  }
+  // A dry run cannot know a Deleting task's previous status without reading every row; say so.
+  if (plan.action.kind === "revert" && plan.action.toPreviousIfStable) summary.to = { [`previous status if stable, else ${statusName(plan.action.to)}`]: summary.count };
+}
+
+function record(result: SweepResult, plan: StatusPlan, outcomes: BatchOutcome[]): StatusSummary {
+  const summary = (result.byStatus[plan.statusName] ??= { action: plan.action.kind, count: 0, sampleTaskIds: [] });
   for (const o of outcomes) {
     summary.count += o.count;
-    if (probe.action.kind === "revert") {
+    if (plan.action.kind === "revert") {
       result.reverted += o.count;
-      const to = statusName(o.toStatus ?? probe.status);
+      result.escalated += o.escalated;
+      const to = statusName(o.toStatus ?? plan.status);
       summary.to = { ...summary.to, [to]: (summary.to?.[to] ?? 0) + o.count };
-    } else {
+    } else if (plan.action.kind === "moveToHistory") {
       result.movedToHistory += o.count;
+    } else {
+      result.flagged += o.count;
+    }
+    if (o.released > 0 && !result.dryRun) {
+      const entry = (result.released[plan.statusName] ??= { by: "", count: 0 });
+      entry.count += o.released;
     }
     for (const id of o.sampleTaskIds) if (summary.sampleTaskIds.length < MAX_SAMPLE_IDS) summary.sampleTaskIds.push(id);
   }
   return summary;
 }
+
+const sum = (values: number[]) => values.reduce((n, v) => n + v, 0);
+/** Oldest first: the probes in the order of their oldest stuck task. */
+const samples = (counts: StuckCount[]) =>
+  [...counts].sort((a, b) => (a.oldestSince?.getTime() ?? 0) - (b.oldestSince?.getTime() ?? 0)).flatMap((c) => c.sampleTaskIds).slice(0, MAX_SAMPLE_IDS);

@@ -4,7 +4,8 @@
 import { Queue } from "bullmq";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
-import { buildRules, probesFor } from "../../src/domain/rules.js";
+import { buildRules } from "../../src/domain/rules.js";
+import { statusPlansFor } from "../../src/domain/sweep-plan.js";
 import { TaskStatus as S } from "../../src/domain/status.js";
 import { revertStuckTasks } from "../../src/db/sql/revert-stuck-tasks.js";
 import type { Db } from "../../src/db/client.js";
@@ -121,10 +122,10 @@ describe("the events queue", () => {
   it("when a batch rolls back, none of its events is relayed", async () => {
     await start();
     await insertTasks(db, Array.from({ length: 20 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H })));
-    const probe = probesFor(rules).find((p) => p.status === S.ProcessingInProgress)!;
+    const plan = statusPlansFor(rules).find((p) => p.status === S.ProcessingInProgress)!;
     await expect(
       db.$transaction(async (tx) => {
-        await revertStuckTasks(tx as unknown as Db, probe, 1000, "rolled-back");
+        await revertStuckTasks(tx as unknown as Db, { plan, thresholds: plan.thresholds, limit: 1000, sweepId: "rolled-back", escalateAfter: 3 });
         throw new Error("the batch fails after its statement");
       }),
     ).rejects.toThrow("the batch fails");

@@ -45,7 +45,8 @@ describe("shutdown", () => {
   it("on SIGTERM mid-backlog, finishes the batch in flight, leaves the rest for the next sweep, and exits 0", async () => {
     const total = 30_000;
     await insertTasks(db, Array.from({ length: total }, () => ({ status: S.QueuedForProcessing, ageSeconds: 3 * H })));
-    const worker = runCli(["start"], { ...env, SWEEP_BATCH_SIZE: "20" });
+    // A backlog on purpose, not an outage: the hold (sweep-hold.test.ts) is off for it.
+    const worker = runCli(["start"], { ...env, SWEEP_BATCH_SIZE: "20", RULES_JSON: JSON.stringify({ QueuedForProcessing: { hold: false } }) });
     await worker.waitForLog("watchdog started");
     const queue = new Queue(SWEEP_QUEUE, { connection: { url: testRedisUrl() }, prefix });
     await queue.add("sweep", {});
@@ -75,7 +76,7 @@ describe("shutdown", () => {
 
   it("a second signal forces the exit while a batch is stuck, and the batch is rolled back whole", async () => {
     await insertTasks(db, Array.from({ length: 5000 }, () => ({ status: S.QueuedForProcessing, ageSeconds: 3 * H })));
-    const worker = runCli(["start"], { ...env, SWEEP_BATCH_SIZE: "5" });
+    const worker = runCli(["start"], { ...env, SWEEP_BATCH_SIZE: "5", RULES_JSON: JSON.stringify({ QueuedForProcessing: { hold: false } }) });
     await worker.waitForLog("watchdog started");
     const queue = new Queue(SWEEP_QUEUE, { connection: { url: testRedisUrl() }, prefix });
     await queue.add("sweep", {});

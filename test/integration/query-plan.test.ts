@@ -1,6 +1,8 @@
 // The sweep's plans, not its clock: on a realistic table (bench/seed.ts's shape, 40,000 tasks, three
-// quarters of them in history, ANALYZEd), every statement a sweep sends finds its candidates
-// through tasks_inbox_status_changed_at_idx and never reads tasks sequentially. A change to the
+// quarters of them in history, ANALYZEd), every statement a sweep sends reads tasks through the two
+// inbox indexes only: the quiet check's first step through tasks_inbox_status_changed_at_idx, the
+// per-workspace judgement and the batches' candidates through
+// tasks_inbox_status_workspace_changed_at_idx; never sequentially. A change to the
 // SQL, the index or the rules that loses the index fails here, long before a benchmark would
 // notice. Statements are taken exactly as the project builds them (a Db stand-in records the
 // Prisma.Sql it is handed) and EXPLAINed, never re-typed; EXPLAIN without ANALYZE runs nothing.
@@ -8,15 +10,18 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Prisma } from "../../src/generated/prisma/client.js";
 import type { Db } from "../../src/db/client.js";
-import { countStuckTasks } from "../../src/db/sql/count-stuck-tasks.js";
-import { probesWithStuckTasksSql } from "../../src/db/sql/find-probes-with-stuck-tasks.js";
+import { countStuckByProbe } from "../../src/db/sql/count-stuck-by-probe.js";
+import { statusesWithStuckTasksSql } from "../../src/db/sql/find-statuses-with-stuck-tasks.js";
+import { flagStuckTasks } from "../../src/db/sql/flag-stuck-tasks.js";
 import { moveFinishedTasksToHistory } from "../../src/db/sql/move-finished-tasks-to-history.js";
 import { revertStuckTasks } from "../../src/db/sql/revert-stuck-tasks.js";
-import { buildRules, probesFor, type Probe } from "../../src/domain/rules.js";
+import { buildRules } from "../../src/domain/rules.js";
+import { listedThresholds, statusPlansFor, type StatusPlan } from "../../src/domain/sweep-plan.js";
 import { seedRange, truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 
 const INBOX_INDEX = "tasks_inbox_status_changed_at_idx";
+const WORKSPACE_INDEX = "tasks_inbox_status_workspace_changed_at_idx";
 const ROWS = 40_000;
 const db = testDb();
 
@@ -69,11 +74,16 @@ async function statementOf(send: (db: Db) => Promise<unknown>): Promise<Prisma.S
   return recorded;
 }
 
-const batchStatement = (probe: Probe) =>
-  statementOf((stand) => (probe.action.kind === "revert" ? revertStuckTasks(stand, probe, 1000, "plan-test") : moveFinishedTasksToHistory(stand, probe, 1000, "plan-test")));
+const batchStatement = (plan: StatusPlan, thresholds = plan.thresholds) =>
+  statementOf((stand) => {
+    const input = { plan, thresholds, limit: 1000, sweepId: "plan-test" };
+    if (plan.action.kind === "revert") return revertStuckTasks(stand, { ...input, escalateAfter: 3 });
+    return plan.action.kind === "moveToHistory" ? moveFinishedTasksToHistory(stand, input) : flagStuckTasks(stand, input);
+  });
 
-const defaultProbes = probesFor(buildRules());
-const narrowedProbes = probesFor(buildRules({ ProcessingInProgress: { workspaces: [{ workspaceIds: [11, 12], stuckAfter: "PT1H" }] } }));
+const defaultPlans = statusPlansFor(buildRules());
+const overrides = Array.from({ length: 50 }, (_, i) => ({ workspaceIds: [1000 + i], ...(i % 2 === 0 ? { stuckAfter: "PT1H" } : { enabled: false }) }));
+const narrowedPlans = statusPlansFor(buildRules({ ProcessingInProgress: { workspaces: [{ workspaceIds: [11, 12], stuckAfter: "PT1H" }, ...overrides] }, Processed: { action: "flag" } }));
 
 beforeAll(async () => {
   const client = new pg.Client({ connectionString: testDatabaseUrl() });
@@ -100,41 +110,58 @@ describe("given a realistic, analyzed tasks table", () => {
     expect(shape!.inbox).toBeLessThan(ROWS / 3);
   });
 
-  it.each([
-    { rules: "default rules", probes: defaultProbes },
-    { rules: "a rule narrowed to some workspaces", probes: narrowedProbes },
-  ])("when a sweep starts ($rules), its one read-only check probes every rule through the inbox index", async ({ probes }) => {
-    const scans = taskScans(await explain(db, probesWithStuckTasksSql(probes)));
-    expect(scans).toHaveLength(probes.length);
+  it("when a sweep starts with the default rules, its one read-only check is one descent of the inbox index per status", async () => {
+    const scans = taskScans(await explain(db, statusesWithStuckTasksSql(defaultPlans)));
+    expect(scans).toHaveLength(defaultPlans.length);
     for (const scan of scans) {
-      // An index, index-only or bitmap scan: each reads the index range of the stuck rows only.
-      expect(scan.nodeType).toMatch(/^(Index Scan|Index Only Scan|Bitmap Heap Scan)$/);
+      expect(scan.nodeType).toMatch(/^(Index Scan|Index Only Scan)$/);
       expect(scan.indexes).toEqual([INBOX_INDEX]);
     }
   });
 
-  it.each(defaultProbes.map((probe) => ({ status: probe.statusName, probe })))("when $status has stuck tasks, the batch statement finds them through the inbox index", async ({ probe }) => {
-    const scans = taskScans(await explain(db, await batchStatement(probe)));
-    expect(scans.filter((s) => s.nodeType.includes("Seq Scan"))).toEqual([]);
-    const candidates = scans.filter((s) => s.within === "CTE candidates");
-    expect(candidates).toHaveLength(1);
-    expect(candidates[0]!.indexes).toEqual([INBOX_INDEX]);
+  it("with workspace overrides, the check judges workspaces through the per-workspace index (a loose scan), never a probe per override", async () => {
+    const scans = taskScans(await explain(db, statusesWithStuckTasksSql(narrowedPlans)));
+    expect(scans.filter((s) => !/^(Index Scan|Index Only Scan)$/.test(s.nodeType))).toEqual([]);
+    // Per status without overrides: one descent; the status with 52 overrides: the same few nodes.
+    expect(scans.length).toBeLessThanOrEqual(narrowedPlans.length + 2);
+    const recursion = scans.filter((s) => s.indexes.includes(WORKSPACE_INDEX));
+    expect(recursion.length).toBe(2); // the loose scan's first step and its recursive step
   });
 
-  it("the dry run's and `watchdog stuck`'s count reads the inbox index only", async () => {
-    const probe = defaultProbes.find((p) => p.statusName === "ProcessingInProgress")!;
-    const scans = taskScans(await explain(db, await statementOf((stand) => countStuckTasks(stand, probe))));
+  it.each([...defaultPlans, ...narrowedPlans.filter((p) => p.thresholds.workspaceIds.length > 0 || p.action.kind === "flag")].map((plan) => ({ status: plan.statusName, kind: plan.action.kind, overrides: plan.thresholds.workspaceIds.length, plan })))(
+    "when $status ($kind, $overrides overrides) has stuck tasks, the batch statement takes them through the per-workspace index",
+    async ({ plan }) => {
+      const scans = taskScans(await explain(db, await batchStatement(plan)));
+      expect(scans.filter((s) => s.nodeType !== "ModifyTable" && !/^(Index Scan|Index Only Scan)$/.test(s.nodeType))).toEqual([]);
+      const candidates = scans.filter((s) => s.within === "CTE candidates");
+      expect(candidates).toHaveLength(1);
+      expect(candidates[0]!.indexes).toEqual([WORKSPACE_INDEX]);
+    },
+  );
+
+  it("as a sweep sends it (the stuck workspaces its count found), the batch statement ranges over the per-workspace index only", async () => {
+    const plan = defaultPlans.find((p) => p.statusName === "ProcessingInProgress")!;
+    const listed = listedThresholds([11, 12, 13].map((workspaceId) => ({ workspaceId, seconds: 14_400, probe: 0 })));
+    const scans = taskScans(await explain(db, await batchStatement(plan, listed)));
+    expect(scans.filter((s) => s.within === "CTE candidates").map((s) => s.indexes)).toEqual([[WORKSPACE_INDEX]]);
+    // Nothing else reads tasks but the update's lookup of the locked rows by id: no loose scan, no range of the other index.
+    expect(scans.filter((s) => s.within !== "CTE candidates" && s.nodeType !== "ModifyTable").flatMap((s) => s.indexes)).toEqual(["tasks_pkey"]);
+  });
+
+  it("the hold's, the dry run's and `watchdog stuck`'s count reads the inbox indexes only", async () => {
+    const plan = narrowedPlans.find((p) => p.statusName === "ProcessingInProgress")!;
+    const scans = taskScans(await explain(db, await statementOf((stand) => countStuckByProbe(stand, plan))));
     expect(scans.length).toBeGreaterThan(0);
-    for (const scan of scans) expect(scan.indexes).toEqual([INBOX_INDEX]);
+    for (const scan of scans) expect([[INBOX_INDEX], [WORKSPACE_INDEX]]).toContainEqual(scan.indexes);
   });
 
-  it("without the index (dropped in a transaction that is rolled back) the same check sees a sequential scan: it can fail", async () => {
+  it("without the indexes (dropped in a transaction that is rolled back) the same check sees a sequential scan: it can fail", async () => {
     const rollback = new Error("rollback");
     let scans: TaskScan[] = [];
     await expect(
       db.$transaction(async (tx) => {
-        await tx.$executeRawUnsafe(`DROP INDEX ${INBOX_INDEX}`);
-        scans = taskScans(await explain(tx, probesWithStuckTasksSql(defaultProbes)));
+        await tx.$executeRawUnsafe(`DROP INDEX ${INBOX_INDEX}, ${WORKSPACE_INDEX}`);
+        scans = taskScans(await explain(tx, statusesWithStuckTasksSql(defaultPlans)));
         throw rollback;
       }),
     ).rejects.toBe(rollback);

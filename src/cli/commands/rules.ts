@@ -1,4 +1,5 @@
-import { describeAction, probesFor, type Rule } from "../../domain/rules.js";
+import { describeAction, probesFor, type HoldLimit, type Rule } from "../../domain/rules.js";
+import { statusPlansFor } from "../../domain/sweep-plan.js";
 import { formatDuration } from "../../domain/duration.js";
 import { statusName } from "../../domain/status.js";
 import { table } from "../format.js";
@@ -15,15 +16,23 @@ export function printRules(rules: readonly Rule[], json: boolean): void {
     return;
   }
   const rows = rules.flatMap((r) => [
-    [`${statusName(r.status)} (${r.status})`, "all other workspaces", r.enabled ? r.stuckAfter : "off", r.enabled ? formatDuration(r.stuckAfterSeconds) : "-", describeAction(r.action)],
+    [`${statusName(r.status)} (${r.status})`, "all other workspaces", r.enabled ? r.stuckAfter : "off", r.enabled ? formatDuration(r.stuckAfterSeconds) : "-", describeHold(r.hold), describeAction(r.action)],
     ...r.workspaces.map((o) => [
       "",
       `workspaces ${o.workspaceIds.join(", ")}`,
       o.enabled ? o.stuckAfter : "off",
       o.enabled ? formatDuration(o.stuckAfterSeconds) : "-",
+      describeHold(o.hold),
       "",
     ]),
   ]);
-  console.log(table(["stuck in", "applies to", "threshold", "", "action"], rows));
-  console.log(`\n${probesFor(rules).length} index probes per sweep.`);
+  console.log(table(["stuck in", "applies to", "threshold", "", "hold when more than", "action"], rows));
+  const plans = statusPlansFor(rules);
+  console.log(`\n${plans.length} status(es) swept, one statement each whatever their workspace overrides; ${probesFor(rules).length} probe(s), each with its own hold.`);
+}
+
+function describeHold(hold: HoldLimit | null): string {
+  if (hold === null) return "off";
+  const parts = [hold.maxTasks === null ? null : `${hold.maxTasks}`, hold.maxShare === null ? null : `${hold.maxShare * 100}% of the status`].filter((p) => p !== null);
+  return parts.join(" or ");
 }

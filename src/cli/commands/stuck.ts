@@ -1,49 +1,79 @@
 import type { Config } from "../../config/settings.js";
-import { probesFor, type Rule } from "../../domain/rules.js";
+import type { Rule } from "../../domain/rules.js";
+import { holdDecision, probeWorkspaces, statusPlansFor } from "../../domain/sweep-plan.js";
 import { formatDuration } from "../../domain/duration.js";
+import { statusName } from "../../domain/status.js";
 import { createDb } from "../../db/client.js";
-import { countStuckTasks } from "../../db/sql/count-stuck-tasks.js";
+import { countInboxPopulation, countStuckByProbe } from "../../db/sql/count-stuck-by-probe.js";
+import { findEscalatedTasks } from "../../db/sql/find-escalated-tasks.js";
 import { table } from "../format.js";
 
-/** Read-only: per rule, how many tasks are stuck right now and since when the oldest. */
+/**
+ * Read-only: per rule and workspace override, how many tasks are stuck right now, since when the
+ * oldest, and whether the next sweep would hold them; then the tasks that need support (reverted
+ * ESCALATE_AFTER_REVERTS times or more and still warned). Overrides with nothing stuck are left
+ * out: a platform with thousands of them gets the lines that matter.
+ */
 export async function printStuck(config: Config, rules: readonly Rule[], json: boolean): Promise<void> {
   const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
     const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`) as [{ now: Date }];
     const report = [];
-    for (const probe of probesFor(rules)) {
-      const stuck = await countStuckTasks(db, probe);
-      report.push({
-        status: probe.statusName,
-        code: probe.status,
-        workspaces: probe.onlyWorkspaceIds ? probe.onlyWorkspaceIds.join(",") : "others",
-        action: probe.action.kind,
-        stuckAfterSeconds: probe.stuckAfterSeconds,
-        count: stuck.count,
-        oldestSince: stuck.oldestSince?.toISOString() ?? null,
-        oldestForSeconds: stuck.oldestSince ? Math.floor((now.getTime() - stuck.oldestSince.getTime()) / 1000) : null,
-        sampleTaskIds: stuck.sampleTaskIds,
-      });
+    for (const plan of statusPlansFor(rules)) {
+      const { byProbe } = await countStuckByProbe(db, plan);
+      let population: number | undefined;
+      for (const [index, probe] of plan.probes.entries()) {
+        const stuck = byProbe.get(index) ?? { count: 0, oldestSince: null, sampleTaskIds: [] };
+        if (probe.onlyWorkspaceIds !== null && stuck.count === 0) continue;
+        if (probe.hold?.maxShare != null && stuck.count > (probe.hold.maxTasks ?? 0)) population ??= await countInboxPopulation(db, plan.status);
+        const hold = holdDecision(probe.hold, stuck.count, population ?? 0);
+        report.push({
+          status: plan.statusName,
+          code: plan.status,
+          workspaces: probeWorkspaces(probe),
+          action: plan.action.kind,
+          stuckAfterSeconds: probe.stuckAfterSeconds,
+          count: stuck.count,
+          oldestSince: stuck.oldestSince?.toISOString() ?? null,
+          oldestForSeconds: stuck.oldestSince ? Math.floor((now.getTime() - stuck.oldestSince.getTime()) / 1000) : null,
+          sampleTaskIds: stuck.sampleTaskIds,
+          holdLimit: hold?.limit ?? null,
+          wouldHold: hold?.held ?? false,
+        });
+      }
     }
+    const escalated = await findEscalatedTasks(db, config.escalateAfterReverts);
     if (json) {
-      console.log(JSON.stringify({ at: now.toISOString(), stuck: report }, null, 2));
+      console.log(JSON.stringify({ at: now.toISOString(), stuck: report, needsSupport: { minReverts: config.escalateAfterReverts, ...escalated } }, null, 2));
       return;
     }
     console.log(
       table(
-        ["stuck in", "workspaces", "threshold", "stuck now", "oldest for", "e.g. task ids"],
+        ["stuck in", "workspaces", "threshold", "stuck now", "oldest for", "hold limit", "e.g. task ids"],
         report.map((r) => [
           `${r.status} (${r.code})`,
-          r.workspaces,
+          r.workspaces === "others" ? "others" : r.workspaces.join(","),
           formatDuration(r.stuckAfterSeconds),
           r.count,
           r.oldestForSeconds === null ? "-" : formatDuration(r.oldestForSeconds),
+          r.holdLimit === null ? "off" : r.wouldHold ? `${r.holdLimit}: WOULD HOLD` : r.holdLimit,
           r.sampleTaskIds.join(", "),
         ]),
       ),
     );
     const total = report.reduce((n, r) => n + r.count, 0);
     console.log(`\n${total} task(s) stuck at ${now.toISOString()} (database clock).`);
+    const held = report.filter((r) => r.wouldHold);
+    if (held.length > 0) console.log(`The next sweep would hold ${held.map((r) => r.status).join(", ")}: more stuck than the limit, so none of them would be acted on (see docs/safety.md).`);
+    console.log(`\n${escalated.total} task(s) need support (reverted ${config.escalateAfterReverts} times or more, still warned)${escalated.total > 0 ? ":" : "."}`);
+    if (escalated.tasks.length > 0) {
+      console.log(
+        table(
+          ["task", "status", "workspace", "reverts", "warning"],
+          escalated.tasks.map((t) => [t.id, `${statusName(t.status)} (${t.status})`, t.workspaceId, t.autoRevertCount, t.warningReason ?? ""]),
+        ),
+      );
+    }
   } finally {
     await db.$disconnect();
   }

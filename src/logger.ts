@@ -1,4 +1,5 @@
 import { pino, type Logger } from "pino";
+import { safeErrorSerializer } from "./log-safety.js";
 import { traceLogFields } from "./tracing/log-context.js";
 
 /** Paths whose values never reach a log line, wherever they appear. */
@@ -34,7 +35,9 @@ export const REDACT_PATHS = [
  * Credentials inside text that no path can name: `scheme://user:password@host` in an error
  * message or stack, and `Bearer …` / `Basic …` values quoted in a message.
  */
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"']*:)[^\s@"'/]+@/gi;
+// Greedy to the last "@" before a "/", a space or the end of a JSON string: a password may itself
+// contain "@" or a quote (escaped as \" inside a JSON line, which the match steps over).
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^\s:/@"']*:)(?:[^\s/"\\]|\\.)*@/gi;
 const AUTH_SCHEMES = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{16,}=*/g;
 
 const WEBHOOK_SECRETS = /whsec_[A-Za-z0-9+/=]+/g;
@@ -49,8 +52,15 @@ function scrubbing(inner: pino.DestinationStream): pino.DestinationStream {
 }
 
 export function createLogger(options: { level: string; pretty?: boolean; destination?: pino.DestinationStream }): Logger {
+  // Errors go through safeErrorSerializer: library errors carry commands and options with credentials.
   // mixin: inside a traced request or job, each line carries its trace_id and span_id (none when tracing is off).
-  const base = { level: options.level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { service: "task-watchdog" }, mixin: traceLogFields };
+  const base = {
+    level: options.level,
+    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    base: { service: "task-watchdog" },
+    serializers: { err: safeErrorSerializer, error: safeErrorSerializer },
+    mixin: traceLogFields,
+  };
   if (options.destination) return pino(base, scrubbing(options.destination));
   if (options.pretty) return pino(base, scrubbing(pino.transport({ target: "pino-pretty", options: { colorize: true } })));
   return pino(base, scrubbing(pino.destination({ dest: 1, sync: true })));

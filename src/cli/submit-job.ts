@@ -1,6 +1,7 @@
 import { QueueEvents, type Job, type Queue } from "bullmq";
 import type { Config } from "../config/settings.js";
 import { createRedis, duplicateRedis, type RedisConnection } from "../queues/redis.js";
+import { checkRedis } from "../preflight.js";
 
 export type JobOutcome = { kind: "enqueued" } | { kind: "completed"; result: unknown } | { kind: "failed"; message: string } | { kind: "timedOut" };
 
@@ -15,10 +16,16 @@ export async function submitJob<Q extends Queue>(
   enqueue: (queue: Q) => Promise<Job>,
   waitMs: number | undefined,
 ): Promise<{ job: Job; outcome: JobOutcome }> {
+  // Redis away: one line and exit 1 within seconds, instead of a command that waits forever.
+  await checkRedis(config);
   const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
   const queue = open(redis);
   const eventsRedis = waitMs === undefined ? undefined : duplicateRedis(redis);
   const events = eventsRedis ? new QueueEvents(queue.name, { connection: eventsRedis, prefix: config.queuePrefix }) : undefined;
+  // Every connection and client gets a listener: an unhandled error event would print the raw
+  // ioredis error (with the AUTH command's arguments) to stderr. A later failure ends the command anyway.
+  const ignore = () => undefined;
+  for (const emitter of [redis, eventsRedis, queue, events] as ({ on(event: "error", listener: () => void): unknown } | undefined)[]) emitter?.on("error", ignore);
   try {
     // Listen before enqueuing, so a fast worker's completion cannot be missed.
     await events?.waitUntilReady();

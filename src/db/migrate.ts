@@ -19,13 +19,24 @@ export interface MigrateResult {
   createdDatabase: boolean;
 }
 
-export async function migrate(databaseUrl: string, migrationsDir: string): Promise<MigrateResult> {
-  const createdDatabase = await createDatabaseIfMissing(databaseUrl);
+/**
+ * How long a migration's DDL may wait for a table lock. An `ALTER TABLE` queued behind a long
+ * transaction blocks every later query on that table while it waits; past this it gives up (and
+ * the migration is not applied: run it again when the transaction is gone).
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
+
+export interface MigrateOptions {
+  lockTimeoutMs?: number;
+}
+
+export async function migrate(databaseUrl: string, migrationsDir: string, options: MigrateOptions = {}): Promise<MigrateResult> {
   const migrations = readMigrations(migrationsDir);
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
+  const { client, createdDatabase } = await connectCreatingIfMissing(databaseUrl);
   try {
     await client.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK_ID]);
+    // Set after the advisory lock, which may rightly wait for another migrating replica.
+    await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS))}`);
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
       "id" varchar(36) PRIMARY KEY NOT NULL,
       "checksum" varchar(64) NOT NULL,
@@ -60,16 +71,29 @@ export async function migrate(databaseUrl: string, migrationsDir: string): Promi
         alreadyApplied.push(m.name);
         continue;
       }
+      // The bookkeeping row and the migration commit together: a crash anywhere leaves neither,
+      // never a row that claims a half-applied migration.
       const id = randomUUID();
-      await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())`, [id, m.checksum, m.name]);
       try {
-        // One multi-statement query runs as one implicit transaction: all of it or none.
+        await client.query("BEGIN");
+        await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())`, [id, m.checksum, m.name]);
         await client.query(m.sql);
+        await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
+        await client.query("COMMIT");
       } catch (error) {
-        await client.query(`UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1`, [id, String((error as Error).stack ?? error)]);
-        throw new MigrationError(`migration ${m.name} failed: ${(error as Error).message}`, { cause: error });
+        await client.query("ROLLBACK").catch(() => undefined);
+        const message = (error as Error).message;
+        if ((error as { code?: string }).code === "55P03") {
+          // Nothing was applied and nothing recorded: running again later is all it takes.
+          throw new MigrationError(
+            `migration ${m.name} waited longer than lock_timeout for a table lock (a long transaction holds it) and was not applied; nothing changed. Run \`npm run db:migrate\` again once it ends`,
+            { cause: error },
+          );
+        }
+        // A migration that fails on its own SQL is recorded as failed, as Prisma does (P3009 until resolved); none of it applied.
+        await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, logs) VALUES ($1, $2, $3, now(), $4)`, [id, m.checksum, m.name, message]);
+        throw new MigrationError(`migration ${m.name} failed: ${message}`, { cause: error });
       }
-      await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
       applied.push(m.name);
     }
     return { applied, alreadyApplied, createdDatabase };
@@ -85,6 +109,11 @@ interface Migration {
   checksum: string;
 }
 
+/** The migrations on disk, by name, in the order they apply. */
+export function migrationNames(dir: string): string[] {
+  return readMigrations(dir).map((m) => m.name);
+}
+
 function readMigrations(dir: string): Migration[] {
   if (!existsSync(dir)) throw new MigrationError(`no migrations folder at ${dir}`);
   return readdirSync(dir, { withFileTypes: true })
@@ -97,26 +126,43 @@ function readMigrations(dir: string): Migration[] {
     });
 }
 
-/** Creates the database named in `databaseUrl` when it does not exist; true when it did so. */
-export async function createDatabaseIfMissing(databaseUrl: string): Promise<boolean> {
+/**
+ * A connection to the target database. Only when it does not exist (3D000) does this connect to
+ * the `postgres` database to create it: managed hosts and poolers often refuse that one.
+ */
+async function connectCreatingIfMissing(databaseUrl: string): Promise<{ client: pg.Client; createdDatabase: boolean }> {
+  const connect = async () => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    client.on("error", () => undefined); // a lost connection fails the query in flight, which reports it
+    await client.connect();
+    return client;
+  };
+  try {
+    return { client: await connect(), createdDatabase: false };
+  } catch (error) {
+    if ((error as { code?: string }).code !== "3D000") throw error;
+  }
+  const createdDatabase = await createDatabase(databaseUrl);
+  return { client: await connect(), createdDatabase };
+}
+
+/** Creates the database named in `databaseUrl` (from the `postgres` database); true when this call created it. */
+async function createDatabase(databaseUrl: string): Promise<boolean> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.replace(/^\//, ""));
   if (!name) throw new MigrationError("DATABASE_URL names no database; add one, e.g. postgresql://postgres@127.0.0.1:5432/task_watchdog");
   url.pathname = "/postgres";
   const admin = new pg.Client({ connectionString: url.toString() });
+  admin.on("error", () => undefined);
   await admin.connect();
   try {
-    const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
-    if (rowCount) return false;
-    try {
-      await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
-    } catch (error) {
-      // Another process created it between our look and our CREATE: that is fine.
-      const code = (error as { code?: string }).code;
-      if (code !== "42P04" && code !== "23505") throw error;
-      return false;
-    }
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
     return true;
+  } catch (error) {
+    // Another process created it between our look and our CREATE: that is fine.
+    const code = (error as { code?: string }).code;
+    if (code !== "42P04" && code !== "23505") throw error;
+    return false;
   } finally {
     await admin.end();
   }

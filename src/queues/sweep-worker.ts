@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
 import type { Db } from "../db/client.js";
 import type { Rule } from "../domain/rules.js";
@@ -32,7 +32,13 @@ export interface SweepWorkerDeps {
 }
 
 export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, SweepJobResult> {
-  const processor = async (job: Job<SweepJobData, SweepJobResult>): Promise<SweepJobResult> => {
+  const processor = async (job: Job<SweepJobData, SweepJobResult>, token?: string): Promise<SweepJobResult> => {
+    // Taken in the moment shutdown began: put it back at once for another replica (or this one,
+    // restarted) instead of starting a sweep that would stop at once and count as done.
+    if (deps.stopping()) {
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
     if (job.name !== SWEEP_JOB) throw new UnrecoverableError(`BadRequest: unknown job name "${job.name}" on ${SWEEP_QUEUE}; the only job is "${SWEEP_JOB}"`);
     const parsed = parseSweepJobData(job.data, deps.rules);
     if (!parsed.ok) {

@@ -92,4 +92,27 @@ describe("migrate", () => {
     expect(rows[0]).toMatchObject({ finished: false, logs: expect.stringContaining("no_such_function") });
     await expect(migrate(url, dir)).rejects.toThrow(/started but did not finish \(Prisma P3009\).*prisma migrate resolve --rolled-back 20270101000000_broken/);
   });
+
+  it("DDL that waits behind a long transaction gives up after lock_timeout, records nothing, and applies on the next run", async () => {
+    const url = freshDatabaseUrl();
+    const dir = copyOfMigrations();
+    await migrate(url, dir);
+    mkdirSync(join(dir, "29990101000000_alter"));
+    writeFileSync(join(dir, "29990101000000_alter", "migration.sql"), "ALTER TABLE tasks ADD COLUMN lock_probe int;\n");
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query("SELECT 1 FROM tasks LIMIT 1"); // ACCESS SHARE until the transaction ends: the ALTER must wait
+      const started = Date.now();
+      await expect(migrate(url, dir, { lockTimeoutMs: 300 })).rejects.toThrow(/migration 29990101000000_alter waited longer than lock_timeout .* was not applied; nothing changed/);
+      expect(Date.now() - started).toBeLessThan(5000);
+      const rows = await query<{ n: number }>(url, `SELECT count(*)::int AS n FROM _prisma_migrations WHERE migration_name = '29990101000000_alter'`);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await holder.query("ROLLBACK");
+      await holder.end();
+    }
+    expect((await migrate(url, dir)).applied).toEqual(["29990101000000_alter"]);
+  });
 });

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BOARD_PATH } from "../../src/http/bull-board.js";
-import { openApiDocument, OPENAPI_PATH } from "../../src/http/openapi/document.js";
+import { Health, openApiDocument, OPENAPI_PATH, Readiness, SweepHealth } from "../../src/http/openapi/document.js";
 import { startApp, type RunningApp } from "./http-app.js";
 
 type Operations = Record<string, unknown> & { servers?: { url: string }[] };
@@ -66,6 +66,15 @@ describe("the OpenAPI document", () => {
       expect(operation.security, route.path).toBeUndefined(); // the document's default: bearerAuth
       expect(Object.keys(operation.responses[400]!.headers ?? {}), route.path).toContain("X-Error");
       expect(Object.keys(operation.responses[401]!.headers ?? {}), route.path).toContain("WWW-Authenticate");
+    }
+  });
+
+  it("the ops listener's real answers match the schemas described for them", async () => {
+    for (const [path, schema] of [["/healthz", Health], ["/readyz", Readiness], ["/health/sweeps", SweepHealth]] as const) {
+      const response = await fetch(`${app.opsUrl}${path}`);
+      const body: unknown = await response.json();
+      expect(Object.keys((document.paths[path]!.get as { responses: object }).responses), path).toContain(String(response.status));
+      expect(schema.safeParse(body).error?.issues ?? [], `${path}: ${JSON.stringify(body)}`).toEqual([]);
     }
   });
 

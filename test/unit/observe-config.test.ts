@@ -111,6 +111,8 @@ describe("log scrubbing", () => {
     ["Authorization: Bearer tok_A_0123456789abcdefghijklmnop", "Authorization: Bearer [redacted]"],
     ["Basic b3BzOmEtbG9uZy1wYXNzd29yZA==", "Basic [redacted]"],
     ["postgresql://postgres@127.0.0.1/x has no password", "postgresql://postgres@127.0.0.1/x has no password"],
+    ["redis://:p@ss@cache:6379/0", "redis://:[redacted]@cache:6379/0"],
+    ['{"msg":"failed: rediss://default:wr@ng\\"Pass@h:6380/0","x":"a@b"}', '{"msg":"failed: rediss://default:[redacted]@h:6380/0","x":"a@b"}'],
     ["Basic auth in front of the board", "Basic auth in front of the board"],
   ])("%s → %s", (line, scrubbed) => {
     expect(scrubSecrets(line)).toBe(scrubbed);

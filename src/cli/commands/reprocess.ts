@@ -8,6 +8,8 @@ import type { Rule } from "../../domain/rules.js";
 import { REPROCESS_QUEUE } from "../../queues/names.js";
 import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../queues/reprocess-queue.js";
 import { CliError } from "../context.js";
+import { MIGRATIONS_DIR } from "../paths.js";
+import { checkPostgres } from "../../preflight.js";
 import { EXIT } from "../exit-codes.js";
 import { isoDuration } from "../../domain/duration.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
@@ -67,6 +69,7 @@ export async function enqueueReprocessCommand(config: Config, rules: readonly Ru
   if (!parsed.ok) throw new CliError(parsed.error, EXIT_BAD_REQUEST);
   const { target } = parsed.request;
 
+  await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
   const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   let taskId: number;
   try {

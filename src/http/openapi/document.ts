@@ -18,23 +18,26 @@ import { componentSchemas, queryParameters, ref } from "./zod-openapi.js";
 export const OPENAPI_PATH = "/api/openapi.json";
 
 const opsSchemas = z.registry<{ id: string }>();
-const Health = z.strictObject({ status: z.literal("ok") });
-const Readiness = z.strictObject({
+export const Health = z.strictObject({ status: z.literal("ok") });
+export const Readiness = z.strictObject({
   status: z.enum(["ready", "not ready"]),
   checks: z.strictObject({
     redis: z.string().meta({ description: '"ok", or why Redis did not answer.' }),
     postgres: z.string().meta({ description: '"ok", or why PostgreSQL did not answer.' }),
   }),
 });
-const SweepHealth = z
+export const SweepHealth = z
   .looseObject({
-    status: z.string().meta({ description: '"ok", "overdue" or "unknown" (Redis could not say); other values name what else makes it not OK (a hold, a pause).' }),
-    lastCompletedAt: z.string().nullable().optional(),
-    secondsSinceLastCompleted: z.number().nullable().optional(),
-    overdueAfterSeconds: z.number().optional(),
-    error: z.string().optional(),
+    status: z.enum(["ok", "overdue", "held", "paused", "unknown"]).meta({ description: '"ok" (200); otherwise 503: no sweep completed within the overdue span, a status held, a rule paused, or Redis/PostgreSQL could not say ("unknown").' }),
+    error: z.string().optional().meta({ description: "Why the state is unknown." }),
+    problems: z.array(z.string()).meta({ description: "Each reason it is not OK, in words." }),
+    lastCompletedAt: z.string().nullable(),
+    secondsSinceLastCompleted: z.number().nullable(),
+    overdueAfterSeconds: z.number().nullable(),
+    held: z.record(z.string(), z.looseObject({ stuck: z.number(), limit: z.number() })).meta({ description: "Per status name, what the last completed sweep held (too many stuck at once)." }),
+    paused: z.array(z.looseObject({ rule: z.string(), by: z.string(), since: z.string(), until: z.string().nullable().optional(), reason: z.string() })).meta({ description: "The pauses in force." }),
   })
-  .meta({ description: "Sweep health for monitoring and alerting (not a Kubernetes probe). Further fields may be added." });
+  .meta({ description: "Sweep health for monitoring and alerting (not a Kubernetes probe); see docs/metrics.md. Further fields may be added." });
 opsSchemas.add(Health, { id: "Health" });
 opsSchemas.add(Readiness, { id: "Readiness" });
 opsSchemas.add(SweepHealth, { id: "SweepHealth" });
@@ -174,7 +177,7 @@ export function openApiDocument(): Record<string, unknown> {
         summary: "Whether sweeps complete (on any replica)",
         responses: {
           "200": { description: "Sweeps complete.", content: json(ref(opsSchemas, SweepHealth)) },
-          "503": { description: "No sweep completed within the overdue span, or Redis cannot say.", content: json(ref(opsSchemas, SweepHealth)) },
+          "503": { description: "Overdue, held, paused, or unknown: `problems` says each.", content: json(ref(opsSchemas, SweepHealth)) },
         },
       }),
       "/metrics": opsPath({

@@ -1,0 +1,52 @@
+// Shutdown: both workers stop taking jobs at once. While a reprocess request drains, a sweep that
+// falls due is not taken (and so not stored as done after stopping at once): it stays for another
+// replica. The report says which steps failed, so "shut down cleanly" is only said when none did.
+import { Queue } from "bullmq";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startWatchdog } from "../../src/app.js";
+import { buildRules } from "../../src/domain/rules.js";
+import { TaskStatus as S } from "../../src/domain/status.js";
+import { createLogger } from "../../src/logger.js";
+import { REPROCESS_JOB, REPROCESS_QUEUE, SWEEP_JOB, SWEEP_QUEUE } from "../../src/queues/names.js";
+import { testConfig } from "../support/config.js";
+import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
+import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+
+const db = testDb();
+let prefix: string;
+beforeEach(async () => {
+  prefix = uniquePrefix();
+  await resetTables(db);
+});
+afterEach(() => deletePrefix(prefix));
+afterAll(() => db.$disconnect());
+
+describe("shutdown", () => {
+  it("while a reprocess request drains, a sweep that falls due is left waiting, not taken and stored as done", async () => {
+    const [id] = await insertTasks(db, [{ status: S.ExportFailed, ageSeconds: 60 }]);
+    const watchdog = await startWatchdog(testConfig(prefix), buildRules(), createLogger({ level: "silent" }));
+    const reprocess = new Queue(REPROCESS_QUEUE, { connection: { url: testRedisUrl() }, prefix });
+    const sweeps = new Queue(SWEEP_QUEUE, { connection: { url: testRedisUrl() }, prefix });
+    // The reprocess request's UPDATE waits behind this lock: it is in flight while we shut down.
+    const blocker = await holdTransaction("LOCK TABLE tasks IN SHARE MODE");
+    try {
+      await reprocess.add(REPROCESS_JOB, { taskId: id, requestedBy: "test" });
+      while ((await reprocess.getJobCounts("active")).active === 0) await new Promise((r) => setTimeout(r, 20));
+      const closing = watchdog.close();
+      const sweep = await sweeps.add(SWEEP_JOB, {});
+      // Give a worker that still fetches every chance to take it (a negative can only be waited for).
+      await new Promise((r) => setTimeout(r, 1000));
+      await blocker.release();
+      expect(await closing).toEqual({ failed: [] });
+      // Never fetched, or fetched in the instant shutdown began and put straight back: due now, for any replica.
+      expect(["waiting", "delayed"]).toContain(await sweep.getState());
+      expect((await sweeps.getJob(sweep.id!))?.attemptsMade ?? 0).toBe(0);
+      expect((await reprocess.getJobCounts("completed")).completed).toBe(1);
+    } finally {
+      await blocker.release().catch(() => undefined);
+      await watchdog.close();
+      await reprocess.close();
+      await sweeps.close();
+    }
+  }, 30_000);
+});

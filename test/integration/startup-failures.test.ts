@@ -1,0 +1,119 @@
+// Start-up and the CLI against services that are missing, refuse us or are not prepared: each ends
+// with exit code 1 within 10 s, one line on stderr naming the variable and the fix, no stack trace,
+// and the worker never says it started. Real processes; the services are a closed port, a database
+// that does not exist, a fresh database nobody migrated, and a port someone else listens on.
+import { createServer, type Server } from "node:net";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDatabaseUrl } from "../support/db.js";
+import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { runCli } from "../support/worker-process.js";
+
+const BOUND_MS = 10_000;
+
+/** A port nothing listens on: bound once by us, then closed. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const withDatabase = (name: string) => {
+  const url = new URL(testDatabaseUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+};
+
+const fresh = `watchdog_unmigrated_${process.pid}_${Date.now()}`;
+let occupied: Server;
+let occupiedPort: number;
+
+beforeAll(async () => {
+  const admin = new pg.Client({ connectionString: testDatabaseUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(fresh)}`);
+  await admin.end();
+  occupied = createServer();
+  await new Promise<void>((resolve) => occupied.listen(0, "127.0.0.1", resolve));
+  occupiedPort = (occupied.address() as { port: number }).port;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => occupied.close(resolve));
+  const admin = new pg.Client({ connectionString: testDatabaseUrl() });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(fresh)}`);
+  await admin.end();
+});
+
+const baseEnv = () => ({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: uniquePrefix(), API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false" });
+
+async function fails(args: string[], env: Record<string, string>) {
+  const started = Date.now();
+  const cli = runCli(args, { ...baseEnv(), ...env });
+  const exit = await cli.exited;
+  const elapsedMs = Date.now() - started;
+  const problemLines = cli.stderr().trim().split("\n");
+  expect(exit, cli.stderr()).toEqual({ code: 1, signal: null });
+  expect(elapsedMs).toBeLessThan(BOUND_MS);
+  expect(problemLines, cli.stderr()).toHaveLength(1);
+  expect(cli.stderr()).not.toMatch(/^\s+at /m);
+  expect(cli.stderr()).not.toContain("[ioredis]");
+  expect(cli.lines().some((l) => l.msg === "watchdog started")).toBe(false);
+  return problemLines[0]!;
+}
+
+describe("start-up against missing or unprepared services", () => {
+  it("Redis unreachable: names REDIS_URL and says to start Redis", async () => {
+    const port = await closedPort();
+    expect(await fails(["start"], { REDIS_URL: `redis://127.0.0.1:${port}/0` })).toBe(
+      `watchdog: Redis at 127.0.0.1:${port} (REDIS_URL) refused the connection (nothing listens there) (ECONNREFUSED): start Redis or point REDIS_URL at it`,
+    );
+  });
+
+  it("PostgreSQL unreachable: names DATABASE_URL", async () => {
+    const port = await closedPort();
+    expect(await fails(["start"], { DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/x` })).toMatch(/^watchdog: PostgreSQL at 127\.0\.0\.1:\d+ \(DATABASE_URL\) refused the connection .*start PostgreSQL or point DATABASE_URL at it$/);
+  });
+
+  it("a database that does not exist: names it and says how to create it", async () => {
+    expect(await fails(["start"], { DATABASE_URL: withDatabase("no_such_database_here") })).toMatch(/has no database "no_such_database_here": run `npm run db:migrate` \(it creates the database\) or fix the name in DATABASE_URL$/);
+  });
+
+  it("a database nobody migrated: says to run the migration", async () => {
+    expect(await fails(["start"], { DATABASE_URL: withDatabase(fresh) })).toMatch(new RegExp(`the database "${fresh}" lacks \\d+ migration\\(s\\) \\(20261128000000_init.*\\): run \`npm run db:migrate\`$`));
+  });
+
+  it("a port in use: names the variable and the port", async () => {
+    expect(await fails(["start"], { API_PORT: String(occupiedPort) })).toBe(
+      `watchdog: API_HOST:API_PORT 127.0.0.1:${occupiedPort} is in use (EADDRINUSE): stop what listens there or choose another API_PORT`,
+    );
+  });
+
+  it("`sweep --wait` and `reprocess` with Redis unreachable fail at once instead of hanging", async () => {
+    const port = await closedPort();
+    expect(await fails(["sweep", "--wait"], { REDIS_URL: `redis://127.0.0.1:${port}/0` })).toMatch(/^watchdog: Redis at .*\(REDIS_URL\) refused the connection/);
+    expect(await fails(["reprocess", "--task-id", "1"], { DATABASE_URL: withDatabase(fresh) })).toMatch(/lacks \d+ migration/);
+  });
+
+  it("`migrate` against PostgreSQL unreachable is one line, not the pg error object", async () => {
+    const port = await closedPort();
+    expect(await fails(["migrate"], { DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/x` })).toMatch(/^watchdog: PostgreSQL at 127\.0\.0\.1:\d+ \(DATABASE_URL\) refused the connection/);
+  });
+
+  it("`stuck` on a database nobody migrated says to run the migration", async () => {
+    expect(await fails(["stuck"], { DATABASE_URL: withDatabase(fresh) })).toMatch(/run `npm run db:migrate`$/);
+  });
+});
+
+describe("signals during start-up", () => {
+  it("SIGTERM while the worker starts is honoured: it stops as soon as it is up, cleanly", async () => {
+    const cli = runCli(["start"], baseEnv());
+    await cli.waitForLog("start-up: checking Redis, PostgreSQL and the schema");
+    cli.proc.kill("SIGTERM");
+    expect(await cli.exited).toEqual({ code: 0, signal: null });
+    expect(cli.lines().some((l) => l.msg === "shut down cleanly"), JSON.stringify(cli.lines())).toBe(true);
+  }, 30_000);
+});

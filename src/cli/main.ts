@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+// The `watchdog` command. Every subcommand validates configuration first; see --help.
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { isoDuration, parsePositiveDuration } from "../domain/duration.js";
+import { MAX_SETTING_DURATION } from "../config/settings.js";
+import { EXIT } from "./exit-codes.js";
+import { packageVersion } from "./version.js";
+import { ConfigError, redactUrl } from "../config/load-config.js";
+import { loadConfig } from "../config/load-config.js";
+import { migrate, MigrationError } from "../db/migrate.js";
+import { runWorkerProcess } from "../worker-process.js";
+import { describePostgresError, ServiceError } from "../service-errors.js";
+import { checkPostgres } from "../preflight.js";
+import { CliError, loadContext } from "./context.js";
+import { MIGRATIONS_DIR } from "./paths.js";
+import { printRules } from "./commands/rules.js";
+import { printStuck } from "./commands/stuck.js";
+import { enqueueSweepCommand } from "./commands/sweep.js";
+import { enqueueReprocessCommand } from "./commands/reprocess.js";
+import { pauseCommand, resumeCommand } from "./commands/pause.js";
+import { printStatus } from "./commands/status.js";
+
+/** An ISO-8601 duration option, in milliseconds; its help shows the default as written (`PT1M`). */
+const durationOption = (value: string): number => {
+  const d = parsePositiveDuration(value, MAX_SETTING_DURATION);
+  if ("error" in d) throw new InvalidArgumentError(`the duration ${d.error}`);
+  return d.seconds * 1000;
+};
+const timeoutOption = (what: string, defaultMs: number) =>
+  new Option("--timeout <duration>", what).argParser(durationOption).default(defaultMs, isoDuration(defaultMs / 1000));
+
+const idOption = (value: string): number => {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > 2_147_483_647) throw new InvalidArgumentError("must be a whole number from 1 to 2147483647");
+  return Number(value);
+};
+
+const program = new Command("watchdog")
+  .description(
+    "Finds tasks stuck in a transient status and reverts them or moves them to history.\n" +
+      "Configuration comes from environment variables (docs/configuration.md).\n" +
+      "Exit codes: 0 ok, 1 failure, 2 bad request or usage, 3 not found, 4 conflict (docs/cli.md).",
+  )
+  .version(packageVersion(), "-V, --version", "print the version")
+  // Argument errors: one line and a pointer to --help (printed in the catch below), exit code 2.
+  .exitOverride()
+  .configureOutput({ outputError: () => undefined });
+
+program
+  .command("start")
+  .description(
+    "Run the worker until SIGTERM/SIGINT: the scheduled sweep (every SWEEP_INTERVAL, one replica at a time), the workers of the\n" +
+      "task-watchdog (sweep) and task-reprocess queues, and two HTTP listeners: the external API on API_HOST:API_PORT\n" +
+      "(PATCH /api/v1.0/external/sdtask/restartprocessing, the read API, /api/openapi.json) and the ops listener on OPS_HOST:OPS_PORT\n" +
+      "(/healthz, /readyz, /health/sweeps, /metrics, Bull Board at /admin/queues).\n" +
+      "Checks Redis, PostgreSQL and the schema first. The first signal stops gracefully within SHUTDOWN_TIMEOUT, a second forces it.",
+  )
+  .action(async () => {
+    const { config, rules, logger } = loadContext();
+    await runWorkerProcess(config, rules, logger, MIGRATIONS_DIR);
+  });
+
+program
+  .command("sweep")
+  .description("Enqueue a manual sweep on the task-watchdog queue (a running worker executes it).")
+  .option("--dry-run", "report what would be done, change nothing", false)
+  .option("--wait", "wait for the result and print it", false)
+  .addOption(timeoutOption("with --wait: give up waiting after this ISO-8601 duration (the sweep stays queued)", 60_000))
+  .option("--release <status>", "act on this status's held tasks anyway, for this one sweep (repeatable; needs --by)", (value: string, previous: string[] = []) => [...previous, value])
+  .option("--by <name>", "with --release: who checked the held tasks (recorded in every event)")
+  .action(async (options: { dryRun: boolean; wait: boolean; timeout: number; release?: string[]; by?: string }) => {
+    const { config, rules } = loadContext();
+    await enqueueSweepCommand(config, rules, { dryRun: options.dryRun, wait: options.wait, timeoutMs: options.timeout, release: options.release, by: options.by });
+  });
+
+program
+  .command("pause")
+  .description(
+    "Pause the sweep for every rule, or one (PostgreSQL: every replica honours it at its next sweep). A paused sweep still runs and reports what it would do; it acts on none of it.\n" +
+      "Pausing what is already paused replaces that pause (no gap). Exit codes: 2 bad arguments, 1 anything else.",
+  )
+  .option("--rule <status>", "pause only this rule (status name or code); default: every rule")
+  .option("--for <duration>", "ISO-8601 duration after which the pause ends by itself (database clock); default: until resumed")
+  .option("--reason <text>", "why (required; shown in status, logs and /health/sweeps)")
+  .option("--by <name>", "who pauses (required; audited)")
+  .action(async (options: { rule?: string; for?: string; reason?: string; by?: string }) => {
+    const { config, rules } = loadContext();
+    await pauseCommand(config, rules, options);
+  });
+
+program
+  .command("resume")
+  .description("End the pause of one rule (--rule), or every pause. Exit codes: 2 bad arguments, 3 nothing (of that rule) was paused, 1 anything else.")
+  .option("--rule <status>", "resume only this rule's pause (status name or code); default: every pause")
+  .option("--by <name>", "who resumes (required; audited)")
+  .action(async (options: { rule?: string; by?: string }) => {
+    const { config, rules } = loadContext();
+    await resumeCommand(config, rules, options);
+  });
+
+program
+  .command("status")
+  .description("Read-only: is the watchdog acting? What is paused, what the last sweep held, whether sweeps are overdue, the recent pauses.")
+  .option("--json", "print JSON", false)
+  .action(async (options: { json: boolean }) => {
+    const { config } = loadContext();
+    await printStatus(config, options.json);
+  });
+
+program
+  .command("reprocess")
+  .description(
+    "Request a reprocess of one task (queue task-reprocess): DESTRUCTIVE, its edits are discarded and processing restarts.\n" +
+      "Refused (exit 4) when the task is Deleting/Deleted or its machine work is in flight and not past its rule's threshold, unless --force.\n" +
+      "Exit codes: 2 bad request, 3 no such task, 4 refused by the reprocess guard, 1 anything else (job failed, timed out, configuration).",
+  )
+  .option("--task-id <id>", "the task's id", idOption)
+  .option("--external-id <id>", "the task's external id (needs --organization-id)")
+  .option("--organization-id <id>", "the organization of --external-id; with --task-id, the task must belong to it", idOption)
+  .option("--requested-by <name>", "who asks, for the audit trail (default: cli:<your user name>)")
+  .option("--force", "restart even when the reprocess guard refuses (Deleting/Deleted, work in flight); audited as forced", false)
+  .option("--wait", "wait for the outcome and print it", false)
+  .addOption(timeoutOption("with --wait: give up waiting after this ISO-8601 duration (the request stays queued)", 30_000))
+  .action(async (options: { taskId?: number; externalId?: string; organizationId?: number; requestedBy?: string; force: boolean; wait: boolean; timeout: number }) => {
+    const { config, rules } = loadContext();
+    await enqueueReprocessCommand(config, rules, { ...options, timeoutMs: options.timeout });
+  });
+
+program
+  .command("stuck")
+  .description("Read-only: per rule, how many tasks are stuck now and the oldest (database clock).")
+  .option("--json", "print JSON", false)
+  .action(async (options: { json: boolean }) => {
+    const { config, rules } = loadContext();
+    await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
+    await printStuck(config, rules, options.json);
+  });
+
+program
+  .command("rules")
+  .description("Print the effective rules: defaults with RULES_FILE / RULES_JSON applied.")
+  .option("--json", "print JSON", false)
+  .action((options: { json: boolean }) => {
+    const { rules } = loadContext();
+    printRules(rules, options.json);
+  });
+
+program
+  .command("migrate")
+  .description("Create the database if missing and apply prisma/migrations (Prisma's bookkeeping; safe to run twice).")
+  .action(async () => {
+    const config = loadConfig();
+    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR).catch((error: unknown) => {
+      // The runner's own refusals are worded already; a connection or server failure is worded here (never the raw pg object).
+      throw error instanceof MigrationError ? error : new ServiceError(describePostgresError(error, config.databaseUrl), { cause: error });
+    });
+    console.log(
+      JSON.stringify({ database: redactUrl(config.databaseUrl), createdDatabase: result.createdDatabase, applied: result.applied, alreadyApplied: result.alreadyApplied.length }),
+    );
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof CommanderError) {
+    // --help and --version end here with 0; no command at all printed the help (to stderr).
+    if (error.exitCode === 0) return;
+    if (error.code !== "commander.help") {
+      const command = program.commands.find((c) => c.name() === process.argv[2]);
+      console.error(`watchdog: ${error.message.replace(/^error: /, "")}; see \`watchdog ${command ? `${command.name()} ` : ""}--help\``);
+    }
+    process.exitCode = EXIT.usage;
+    return;
+  }
+  if (error instanceof ConfigError || error instanceof CliError || error instanceof MigrationError || error instanceof ServiceError) {
+    console.error(`watchdog: ${error.message}`);
+    process.exitCode = error instanceof CliError ? error.exitCode : EXIT.failed;
+    return;
+  }
+  console.error("watchdog:", error);
+  process.exitCode = EXIT.failed;
+});

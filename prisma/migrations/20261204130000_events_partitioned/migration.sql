@@ -49,7 +49,7 @@ CREATE TABLE "task_events_partitioned" (
 ) PARTITION BY RANGE ("created_at");
 
 -- Rows of an unexpected month (maintenance behind, a hand-written timestamp) land here instead of
--- failing the sweep's statement; watchdog_events_default_partition_rows says when it holds any.
+-- failing the sweep's statement; the retention timer logs a warning when it holds any.
 CREATE TABLE "task_events_default" PARTITION OF "task_events_partitioned" DEFAULT;
 
 -- One partition per month from the oldest event's month to three months ahead; the retention

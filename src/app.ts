@@ -1,33 +1,33 @@
 // Composition root: config → db → redis → queues → workers → http. startWatchdog() runs the
 // whole worker in-process (tests start and stop it); worker-process.ts adds signals and exit codes.
 import type { Logger } from "pino";
-import type { Config } from "./config/settings.js";
-import { ConfigError } from "./config/load-config.js";
-import { exposureProblems } from "./config/cross-checks.js";
-import type { Rule } from "./domain/rules.js";
-import { createDb, type Db } from "./db/client.js";
-import { createRedis, type RedisConnection } from "./queues/redis.js";
-import { createSweepQueue, scheduleSweep, unscheduleSweep } from "./queues/sweep-queue.js";
-import { createSweepWorker } from "./queues/sweep-worker.js";
-import { createReprocessQueue } from "./queues/reprocess-queue.js";
-import { createReprocessWorker } from "./queues/reprocess-worker.js";
-import { startHttpServer, type HttpServer } from "./http/server.js";
-import { apiRoutes, opsMounts, opsRoutes, type RouteDeps } from "./http/routes.js";
-import type { Route } from "./http/types.js";
-import { createMetrics } from "./metrics/metrics.js";
-import { coalesced } from "./lib/coalesce.js";
-import { closeWorkerWithin } from "./queues/close-worker.js";
-import { redisNowMs, sweepHealthCheck } from "./metrics/last-sweep.js";
-import { findPauses } from "./db/sql/find-pauses.js";
-import { sweepHooks } from "./metrics/sweep-hooks.js";
-import { buildInfo } from "./metrics/build-info.js";
-import { throttledErrorLog } from "./log-safety.js";
-import { createOutboxMetrics } from "./metrics/outbox-metrics.js";
-import { loadWebhookEndpoints } from "./events/webhook-config.js";
-import { relayTargets, startOutboxRelay } from "./events/outbox-relay.js";
-import { createWebhookWorker } from "./events/webhook-worker.js";
-import { createEventsQueue, createWebhooksQueue } from "./events/queues.js";
-import { createOutboxPool } from "./events/outbox-pool.js";
+import type { Config } from "./platform/config/settings.js";
+import { ConfigError } from "./platform/config/load-config.js";
+import { exposureProblems } from "./platform/config/cross-checks.js";
+import type { Rule } from "./rules/rules.js";
+import { createDb, type Db } from "./platform/db/client.js";
+import { createRedis, type RedisConnection } from "./platform/redis.js";
+import { createSweepQueue, scheduleSweep, unscheduleSweep } from "./sweep/sweep-queue.js";
+import { createSweepWorker } from "./sweep/sweep-worker.js";
+import { createReprocessQueue } from "./reprocess/reprocess-queue.js";
+import { createReprocessWorker } from "./reprocess/reprocess-worker.js";
+import { startHttpServer, type HttpServer } from "./api/server.js";
+import { apiRoutes, opsMounts, opsRoutes, type RouteDeps } from "./api/routes.js";
+import type { Route } from "./api/types.js";
+import { createMetrics } from "./ops/metrics.js";
+import { coalesced } from "./platform/coalesce.js";
+import { closeWorkerWithin } from "./platform/close-worker.js";
+import { redisNowMs, sweepHealthCheck } from "./sweep/last-sweep.js";
+import { findPauses } from "./sweep/sql/find-pauses.js";
+import { sweepHooks } from "./sweep/sweep-hooks.js";
+import { buildInfo } from "./ops/build-info.js";
+import { throttledErrorLog } from "./platform/log-safety.js";
+import { createOutboxMetrics } from "./outbox/outbox-metrics.js";
+import { loadWebhookEndpoints } from "./outbox/webhook-config.js";
+import { relayTargets, startOutboxRelay } from "./outbox/outbox-relay.js";
+import { createWebhookWorker } from "./outbox/webhook-worker.js";
+import { createEventsQueue, createWebhooksQueue } from "./outbox/queues.js";
+import { createOutboxPool } from "./outbox/outbox-pool.js";
 
 export interface Watchdog {
   /** The external API listener (API_HOST:API_PORT). */

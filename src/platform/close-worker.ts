@@ -1,5 +1,6 @@
 import type { Worker } from "bullmq";
 import type { Logger } from "pino";
+import { settlesWithin } from "./deadline.js";
 
 /**
  * A worker's graceful close, bounded. BullMQ 6.7's Worker.close() can wait for ever after Redis was
@@ -17,12 +18,5 @@ export async function closeWorkerWithin(worker: Worker, ms: number, logger: Logg
   throw new Error(`worker ${worker.name} did not close within ${2 * ms} ms, even disconnected`);
 }
 
-async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([work.then(() => true, () => true), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** Two bounded rounds of a worker's close (graceful, then disconnected) fit in the shutdown deadline. */
+export const workerCloseMs = (config: { shutdownTimeoutMs: number }) => Math.floor(config.shutdownTimeoutMs / 3);

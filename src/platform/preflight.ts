@@ -4,20 +4,12 @@
 import pg from "pg";
 import type { Config } from "./config/settings.js";
 import { migrationNames } from "./db/migrate.js";
+import { withTimeout } from "./deadline.js";
 import { createRedis } from "./redis.js";
 import { describePostgresError, describeRedisError, ServiceError } from "./service-errors.js";
 
 /** How long each check may take: start-up fails within about twice this. */
 export const PREFLIGHT_TIMEOUT_MS = 5000;
-
-const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} timed out`)), ms);
-    promise.then(
-      (value) => (clearTimeout(timer), resolve(value)),
-      (error: unknown) => (clearTimeout(timer), reject(error)),
-    );
-  });
 
 /** Connects once (no retry) and PINGs; a ServiceError naming REDIS_URL when that fails. */
 export async function checkRedis(config: Pick<Config, "redisUrl" | "redisClusterNodes">, timeoutMs = PREFLIGHT_TIMEOUT_MS): Promise<void> {
@@ -33,10 +25,10 @@ export async function checkRedis(config: Pick<Config, "redisUrl" | "redisCluster
   let reason: unknown;
   redis.on("error", (error: unknown) => (reason ??= error));
   try {
-    await within(
-      redis.connect().then(() => redis.ping()),
+    await withTimeout(
       timeoutMs,
       "Redis",
+      redis.connect().then(() => redis.ping()),
     );
   } catch (error) {
     throw new ServiceError(describeRedisError(reason ?? error, config.redisUrl));
@@ -54,7 +46,7 @@ export async function checkPostgres(databaseUrl: string, migrationsDir: string |
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   client.on("error", () => undefined); // a connection lost after the check: nothing to do, end() follows
   try {
-    await within(client.connect(), timeoutMs, "PostgreSQL");
+    await withTimeout(timeoutMs, "PostgreSQL", client.connect());
     if (migrationsDir === undefined) return;
     let applied: Set<string>;
     try {

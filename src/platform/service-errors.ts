@@ -1,6 +1,7 @@
 // One line for an operator when a service is missing, refuses us or is not prepared: what failed,
 // the variable to look at and the fix. Never the connection string (it may carry a password), and
 // never the library's error object (ioredis' carries the AUTH command and its arguments).
+import { DeadlineError } from "./deadline.js";
 
 /** A service problem worded for an operator; the CLI prints the message and exits 1. */
 export class ServiceError extends Error {
@@ -49,7 +50,7 @@ export function describePostgresError(error: unknown, databaseUrl: string): stri
   if (code === "57P03") return `${where} is starting up or shutting down: try again in a moment`;
   if (code && NETWORK_CODES[code]) return `${where} ${NETWORK_CODES[code]} (${code}): start PostgreSQL or point DATABASE_URL at it`;
   const message = error instanceof Error ? error.message : String(error);
-  if (/timeout|timed out/i.test(message)) return `${where} did not answer in time: check that it runs and DATABASE_URL points at it`;
+  if (error instanceof DeadlineError || /timeout|timed out/i.test(message)) return `${where} did not answer in time: check that it runs and DATABASE_URL points at it`;
   return `${where} failed: ${message.split("\n")[0]}${code ? ` (${code})` : ""}`;
 }
 
@@ -60,6 +61,6 @@ export function describeRedisError(error: unknown, redisUrl: string): string {
   const message = error instanceof Error ? error.message : String(error);
   if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(message)) return `${where} refused the credentials: fix the user and password in REDIS_URL`;
   if (code && NETWORK_CODES[code]) return `${where} ${NETWORK_CODES[code]} (${code}): start Redis or point REDIS_URL at it`;
-  if (/timed? ?out/i.test(message)) return `${where} did not answer in time: check that it runs and REDIS_URL points at it`;
+  if (error instanceof DeadlineError || /timed? ?out/i.test(message)) return `${where} did not answer in time: check that it runs and REDIS_URL points at it`;
   return `${where} failed: ${message.split("\n")[0]}`;
 }

@@ -21,7 +21,11 @@ const REQUEST_READY_MS = 5000;
 
 export interface Ops extends Component {
   readonly metrics: Metrics;
-  /** The fail-fast connection (purpose "request") for what HTTP callers read: health, last sweep. */
+  /**
+   * The fail-fast connection (purpose "request") of the API's reprocess queue; /readyz pings it and
+   * the health reads go over it, so "ready" means the API can enqueue. The API drops it when an
+   * enqueue overruns, so the command cannot run after the caller was told it failed.
+   */
   readonly requestRedis: RedisConnection;
   /** Every queue, each on a fail-fast connection of its own: producers only (board, queue depth, the API's enqueue). */
   readonly queues: { readonly reprocess: Queue<ReprocessJobData>; readonly all: readonly Queue[] };
@@ -34,8 +38,8 @@ export async function startOps(ctx: Context): Promise<Ops> {
   const { config, redis } = ctx;
   // Everything served over HTTP fails fast: a caller gets a 503 within seconds while Redis is away,
   // and no command of theirs is queued to run after they were told it failed.
-  const requestRedis = redis.connect("request", "http");
-  const reprocess = createReprocessQueue(redis.connect("request", "reprocess queue (HTTP)"), config.queuePrefix);
+  const requestRedis = redis.connect("request", "reprocess queue (HTTP)");
+  const reprocess = createReprocessQueue(requestRedis, config.queuePrefix);
   const all: Queue[] = [createSweepQueue(redis.connect("request", "sweep queue (HTTP)"), config.queuePrefix), reprocess];
   // The board and the queue-depth metric also show the events and webhooks queues (failed deliveries).
   if (config.eventsQueueEnabled) all.push(createEventsQueue(redis.connect("request", "events queue (HTTP)"), config.queuePrefix));

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { durationSeconds, type DurationBound } from "../../rules/duration.js";
 import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
 import { clusterNodes } from "./cluster-nodes.js";
-import { parseSecretKeys } from "../outbox/webhook-secret-box.js";
+import { parseSecretKeys } from "../../outbox/webhook-secret-box.js";
 
 export interface Setting<T = unknown> {
   readonly env: string;

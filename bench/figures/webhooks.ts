@@ -13,10 +13,10 @@ import { randomBytes } from "node:crypto";
 import { pino } from "pino";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import type { Db } from "../../src/db/client.js";
-import type { Rule } from "../../src/domain/rules.js";
-import { createEventsQueue } from "../../src/events/queues.js";
-import { startOutbox, type OutboxSettings } from "../../src/outbox/outbox.js";
+import type { Db } from "../../src/platform/db/client.js";
+import type { Rule } from "../../src/rules/rules.js";
+import { createEventsQueue } from "../../src/outbox/queues.js";
+import { runOutbox, type OutboxSettings } from "../../src/outbox/outbox.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { Registry } from "prom-client";
 import { countEvents, stage } from "../incident.js";
@@ -97,7 +97,7 @@ export async function measureWebhookRecovery(
       await pool.query("TRUNCATE outbox_cursors");
       const prefix = `bench-webhooks-${randomBytes(3).toString("hex")}`;
       const eventsQueue = createEventsQueue(redis, prefix);
-      const outbox = await startOutbox({ settings, logger, registry: new Registry(), eventsQueue, endpoints, deferWhile: () => sweeping });
+      const outbox = await runOutbox({ settings, logger, registry: new Registry(), eventsQueue, endpoints, deferWhile: () => sweeping });
       received = 0;
       try {
         const ms = await sweep(r, "on");

@@ -11,11 +11,11 @@
 // hands over after WEBHOOK_TARGET_BUDGET so organizations waiting behind it get their turn.
 import type pg from "pg";
 import type { Logger } from "pino";
-import { formatDuration } from "../domain/duration.js";
-import type { OutboxEventRow } from "../events/message.js";
-import { toEventMessage } from "../events/message.js";
-import { endpointLabel, sendWebhook, signer } from "../events/send-webhook.js";
-import type { WebhookEndpoint } from "../events/webhook-config.js";
+import { formatDuration } from "../rules/duration.js";
+import type { OutboxEventRow } from "./message.js";
+import { toEventMessage } from "./message.js";
+import { endpointLabel, sendWebhook, signer } from "./send-webhook.js";
+import type { WebhookEndpoint } from "./webhook-config.js";
 import { relayTarget, type PinnedCursor } from "./cursor-loop.js";
 import type { OutboxMetrics } from "./metrics.js";
 import { PositionWriter } from "./position-writer.js";

@@ -8,7 +8,7 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { withTimeout } from "../lib/with-timeout.js";
+import { withTimeout } from "../platform/deadline.js";
 import { outboxStats, type OutboxStats } from "./sql/outbox-stats.js";
 
 export type OutboxTargetKind = "queue" | "webhook";

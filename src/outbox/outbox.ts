@@ -1,5 +1,6 @@
-// The outbox as one component: its connections, the relay (dispatch and the events queue), the
-// webhook delivery and the retention of task_events, started in that order and closed in reverse.
+// The outbox's parts over their own connections: the relay (dispatch and the events queue), the
+// webhook delivery and the retention of task_events, started in that order and closed in reverse
+// (start.ts makes it the outbox component; the benchmark runs it alone).
 // Its connections are its own: the relay's pool (one connection per organization delivered at once,
 // plus dispatch and the queue) and one connection for the gauges, so a scrape never waits for a
 // delivery nor a delivery for a scrape. Nothing holds session state (no advisory locks, no
@@ -9,9 +10,9 @@ import { hostname } from "node:os";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { createOutboxPool } from "../events/outbox-pool.js";
-import type { TaskEventMessage } from "../events/message.js";
-import type { WebhookEndpoint } from "../events/webhook-config.js";
+import { createOutboxPool } from "./outbox-pool.js";
+import type { TaskEventMessage } from "./message.js";
+import type { WebhookEndpoint } from "./webhook-config.js";
 import { startWebhookDelivery } from "./delivery.js";
 import { createOutboxMetrics } from "./metrics.js";
 import { startOutboxRelay } from "./relay.js";
@@ -52,7 +53,7 @@ export interface Outbox {
 /** lease_owner of this process: host, pid and a random part (a restarted pid is another owner). */
 export const newLeaseOwner = () => `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
 
-export async function startOutbox(deps: OutboxDeps): Promise<Outbox> {
+export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
   const { settings, logger } = deps;
   const owner = newLeaseOwner();
   const poolOptions = { statementTimeoutMs: settings.databaseStatementTimeoutMs, connectTimeoutMs: settings.databaseConnectTimeoutMs };

@@ -14,8 +14,8 @@
 import type { Queue } from "bullmq";
 import type pg from "pg";
 import type { Logger } from "pino";
-import { KEEP_COMPLETED, KEEP_FAILED } from "../queues/names.js";
-import { toEventMessage, type TaskEventMessage } from "../events/message.js";
+import { KEEP_COMPLETED, KEEP_FAILED } from "../platform/queue-names.js";
+import { toEventMessage, type TaskEventMessage } from "./message.js";
 import { relayTarget } from "./cursor-loop.js";
 import { giveWay } from "./give-way.js";
 import type { OutboxMetrics, OutboxTargetKind } from "./metrics.js";

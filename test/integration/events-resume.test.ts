@@ -3,7 +3,7 @@
 // OUTBOX_LEASE, there is no job lock to wait for — and, because the organization's position moves
 // with each delivered event, only the events that were in flight at the kill are sent again.
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";

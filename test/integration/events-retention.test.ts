@@ -5,7 +5,7 @@
 import pg from "pg";
 import { pino } from "pino";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { runRetention } from "../../src/outbox/retention.js";
 import { createEventPartitions } from "../../src/outbox/sql/partitions.js";
 import { ensureTargets, QUEUE_TARGET } from "../../src/outbox/sql/targets.js";

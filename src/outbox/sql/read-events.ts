@@ -16,7 +16,7 @@
 // made every read rescan a minute of everybody's events. Now an open transaction costs one index
 // probe per read and delays only its own events. Each branch is an ordered range scan of
 // (organization_id, txid, id) — or (txid, id) for all organizations — stopped by the LIMIT.
-import type { OutboxEventRow } from "../../events/message.js";
+import type { OutboxEventRow } from "../message.js";
 import type { Queryable } from "./queryable.js";
 
 export interface BatchPosition {

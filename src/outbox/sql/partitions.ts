@@ -37,11 +37,12 @@ export interface PrunablePartition {
 /**
  * findPrunablePartitions — In: the retention cutoff (events created before it may go), the relay
  * targets that owe deliveries (dispatch and the queue, when on). Does: nothing.
- * Out: the monthly partitions wholly before the cutoff whose every event every target has passed:
- * its largest txid is below the oldest transaction any of those targets, or any webhook
- * organization still pending, may yet relay (pg_snapshot_xmin of their position). An undelivered
- * event keeps its partition. Cost: one index probe (max txid) per old partition.
- * Locks: none.
+ * Out: the monthly partitions wholly before the cutoff whose every event every one of those targets
+ * — and every webhook organization still pending — has passed: no event of the partition is still
+ * invisible in the target's position (snap_from). An undelivered event keeps its partition.
+ * Cost per old partition: one index probe (its largest txid) when it lies below every position's
+ * horizon; else one index range per target from that target's horizon (normally empty for a
+ * months-old partition). Locks: none.
  */
 export async function findPrunablePartitions(db: Queryable, cutoff: Date, owingTargets: readonly string[]): Promise<PrunablePartition[]> {
   const { rows } = await db.query<{ name: string }>(`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'task_events'::regclass`);
@@ -51,17 +52,22 @@ export async function findPrunablePartitions(db: Queryable, cutoff: Date, owingT
     .map((r) => ({ name: r.name, end: new Date(Date.UTC(Number(r.m[1]), Number(r.m[2]), 1)) }))
     .filter((p) => p.end.getTime() <= cutoff.getTime())
     .sort((a, b) => a.end.getTime() - b.end.getTime());
-  if (old.length === 0) return [];
-  const { rows: horizon } = await db.query<{ xmin: string | null }>(
-    `SELECT min(pg_snapshot_xmin(snap_from::pg_snapshot)::text::bigint)::text AS xmin FROM outbox_cursors WHERE target = ANY($1::text[]) OR pending`,
-    [owingTargets],
-  );
-  const xmin = horizon[0]?.xmin === null || horizon[0]?.xmin === undefined ? null : BigInt(horizon[0].xmin);
   const prunable: PrunablePartition[] = [];
   for (const p of old) {
-    const { rows: max } = await db.query<{ txid: string | null }>(`SELECT max(txid)::text AS txid FROM "${p.name}"`);
-    const txid = max[0]?.txid;
-    if (txid !== null && txid !== undefined && xmin !== null && BigInt(txid) >= xmin) break; // this one and the later ones are not all delivered
+    const { rows: owed } = await db.query<{ owed: boolean }>(
+      `WITH horizon AS (
+         SELECT c.target, c.snap_from::pg_snapshot AS snap FROM outbox_cursors c WHERE c.target = ANY($1::text[]) OR c.pending
+       ), top AS (SELECT max(txid) AS txid FROM "${p.name}")
+       SELECT EXISTS (
+         SELECT 1 FROM horizon h, top
+         WHERE top.txid >= pg_snapshot_xmin(h.snap)::text::bigint
+           AND EXISTS (SELECT 1 FROM "${p.name}" e
+                       WHERE e.txid >= pg_snapshot_xmin(h.snap)::text::bigint
+                         AND NOT pg_visible_in_snapshot(e.txid::text::xid8, h.snap))
+       ) AS owed`,
+      [owingTargets],
+    );
+    if (owed[0]?.owed) break; // this month, and the later ones, keep events a target has not passed
     prunable.push(p);
   }
   return prunable;

@@ -24,10 +24,10 @@ const SET_BASED_SQL = `
         warning_reason = $4::text || watchdog_humanize_seconds(floor(extract(epoch FROM now() - c.status_changed_at))::bigint) || $5::text
     FROM candidates c
     WHERE t.id = c.id AND t.status = c.status AND t.location = 'INBOX'
-    RETURNING t.id, t.status, c.status_changed_at, t.warning_reason
+    RETURNING t.id, t.organization_id, t.workspace_id, t.external_id, t.status, c.status_changed_at, t.warning_reason
   ), events AS (
-    INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since)
-    SELECT u.id, 'MOVED_TO_HISTORY', u.status, NULL, u.warning_reason, 'watchdog', 'bench-bound', u.status_changed_at FROM updated u
+    INSERT INTO task_events (task_id, organization_id, workspace_id, external_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since)
+    SELECT u.id, u.organization_id, u.workspace_id, u.external_id, 'MOVED_TO_HISTORY', u.status, NULL, u.warning_reason, 'watchdog', 'bench-bound', u.status_changed_at FROM updated u
   )
   SELECT count(*)::int AS n FROM updated`;
 

@@ -33,10 +33,10 @@ const SET_BASED_SQL = `
         warning_reason = $5::text || watchdog_humanize_seconds(floor(extract(epoch FROM now() - c.status_changed_at))::bigint) || $6::text
     FROM candidates c
     WHERE t.id = c.id AND t.status = c.status
-    RETURNING t.id, c.status AS from_status, c.status_changed_at, t.warning_reason
+    RETURNING t.id, t.organization_id, t.workspace_id, t.external_id, c.status AS from_status, c.status_changed_at, t.warning_reason
   ), events AS (
-    INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since)
-    SELECT u.id, 'AUTO_REVERTED', u.from_status, $4::smallint, u.warning_reason, 'watchdog', 'bench-bound', u.status_changed_at FROM updated u
+    INSERT INTO task_events (task_id, organization_id, workspace_id, external_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since)
+    SELECT u.id, u.organization_id, u.workspace_id, u.external_id, 'AUTO_REVERTED', u.from_status, $4::smallint, u.warning_reason, 'watchdog', 'bench-bound', u.status_changed_at FROM updated u
   )
   SELECT count(*)::int AS n FROM updated`;
 
@@ -48,10 +48,10 @@ const ONE_UPDATE_SQL = `
   UPDATE tasks SET status = $3::smallint, warning = true, auto_revert_count = auto_revert_count + 1,
          warning_reason = $4::text || watchdog_humanize_seconds(floor(extract(epoch FROM now() - $5::timestamptz))::bigint) || $6::text
   WHERE id = $1 AND status = $2::smallint
-  RETURNING warning_reason`;
+  RETURNING warning_reason, organization_id, workspace_id, external_id`;
 const ONE_EVENT_SQL = `
-  INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since)
-  VALUES ($1, 'AUTO_REVERTED', $2::smallint, $3::smallint, $4, 'watchdog', 'bench-row-by-row', $5)`;
+  INSERT INTO task_events (task_id, organization_id, workspace_id, external_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since)
+  VALUES ($1, $6, $7, $8, 'AUTO_REVERTED', $2::smallint, $3::smallint, $4, 'watchdog', 'bench-row-by-row', $5)`;
 
 export interface RecoveryRates {
   /** Tasks per second, median over repetitions. */
@@ -129,9 +129,11 @@ async function rowByRow(pool: pg.Pool, limit: number): Promise<void> {
   try {
     for (const task of rows) {
       await client.query("BEGIN");
-      const updated = await client.query<{ warning_reason: string }>(ONE_UPDATE_SQL, [task.id, task.status, TO_STATUS, REASON_HEAD, task.status_changed_at, REASON_TAIL]);
-      const reason = updated.rows[0]?.warning_reason;
-      if (reason !== undefined) await client.query(ONE_EVENT_SQL, [task.id, task.status, TO_STATUS, reason, task.status_changed_at]);
+      const updated = await client.query<{ warning_reason: string; organization_id: number; workspace_id: number; external_id: string | null }>(ONE_UPDATE_SQL, [
+        task.id, task.status, TO_STATUS, REASON_HEAD, task.status_changed_at, REASON_TAIL,
+      ]);
+      const row = updated.rows[0];
+      if (row) await client.query(ONE_EVENT_SQL, [task.id, task.status, TO_STATUS, row.warning_reason, task.status_changed_at, row.organization_id, row.workspace_id, row.external_id]);
       await client.query("COMMIT");
     }
   } finally {

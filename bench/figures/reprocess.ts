@@ -39,10 +39,10 @@ const REPROCESS_SQL = `
     UPDATE tasks t SET status = 30, status_changed_at = now(), restart_count = t.restart_count + 1, pre_processing_started_on = now(),
            edits = NULL, warning = false, warning_reason = NULL, location = 'INBOX', moved_to_history_at = NULL
     FROM locked l WHERE t.id = l.id
-    RETURNING t.id, t.restart_count, t.status
+    RETURNING t.id, t.restart_count, t.status, t.organization_id, t.workspace_id, t.external_id
   ), event AS (
-    INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, request_id, details)
-    SELECT u.id, 'REPROCESSED', l.status, u.status, 'reprocess requested by ' || $3::text, $3::text, $2::text,
+    INSERT INTO task_events (task_id, organization_id, workspace_id, external_id, kind, from_status, to_status, reason, actor, request_id, details)
+    SELECT u.id, u.organization_id, u.workspace_id, u.external_id, 'REPROCESSED', l.status, u.status, 'reprocess requested by ' || $3::text, $3::text, $2::text,
            jsonb_build_object('restartCount', u.restart_count, 'fromLocation', l.location, 'discardedEdits', l.edits,
                               'discardedWarning', l.warning, 'discardedWarningReason', l.warning_reason, 'assignmentsBefore', ab.list)
     FROM updated u, locked l, assignments_before ab

@@ -64,6 +64,7 @@ export async function measureWebhookRecovery(
     outboxPollIntervalMs: 200,
     outboxBatchSize: 500,
     outboxLeaseMs: 10_000,
+    webhookEndpointsRefreshMs: 30_000,
     eventsQueueMaxWaiting: 10_000_000,
     eventsRetentionMs: 90 * 86_400_000,
     webhookTimeoutMs: 10_000,

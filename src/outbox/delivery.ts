@@ -14,8 +14,8 @@ import type { Logger } from "pino";
 import { formatDuration } from "../rules/duration.js";
 import type { OutboxEventRow } from "./message.js";
 import { toEventMessage } from "./message.js";
-import { endpointLabel, sendWebhook, signer } from "./send-webhook.js";
-import type { WebhookEndpoint } from "./webhook-config.js";
+import { endpointLabel, sendWebhook } from "./send-webhook.js";
+import type { EndpointDirectory } from "./endpoint-directory.js";
 import { relayTarget, type PinnedCursor } from "./cursor-loop.js";
 import type { OutboxMetrics } from "./metrics.js";
 import { PositionWriter } from "./position-writer.js";
@@ -28,7 +28,7 @@ export interface WebhookDeliveryOptions {
   pool: pg.Pool;
   /** This process's id in lease_owner. */
   owner: string;
-  endpoints: readonly WebhookEndpoint[];
+  endpoints: EndpointDirectory;
   leaseMs: number;
   pollIntervalMs: number;
   /** Organizations delivered at once by this replica. */
@@ -65,8 +65,7 @@ export function webhookBackoff(firstMs: number, maxMs: number): (attempts: numbe
 
 export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDelivery {
   const { pool, owner, leaseMs, logger, metrics } = options;
-  const endpoints = new Map(options.endpoints.map((e) => [e.organizationId, { endpoint: e, sign: signer(e) }]));
-  const organizationIds = [...endpoints.keys()];
+  const endpoints = options.endpoints;
   const backoff = webhookBackoff(options.retryDelayMs, options.retryMaxDelayMs);
   const budgetMs = options.targetBudgetMs ?? 10_000;
   const deferring = giveWay(options.deferWhile);
@@ -82,7 +81,10 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
   let stopping = false;
 
   const sendPage = async (target: string, organizationId: number, rows: OutboxEventRow[], cursor: PinnedCursor, state: { failed: boolean }) => {
-    const { endpoint, sign } = endpoints.get(organizationId)!;
+    const entry = endpoints.get(organizationId);
+    if (!entry) return { done: 0, stop: true }; // its endpoint was disabled meanwhile
+    const { sign } = entry;
+    const endpoint = entry;
     let noted = 0;
     // An endpoint that is failing is probed with one request at a time until it answers again.
     const width = cursor.failingEventId === null ? options.endpointConcurrency : 1;
@@ -157,7 +159,7 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
     if (free <= 0) return;
     let cursors: TargetCursor[];
     try {
-      cursors = await claimDueTargets(pool, owner, leaseMs, organizationIds, free);
+      cursors = await claimDueTargets(pool, owner, leaseMs, endpoints.organizationIds(), free);
     } catch (error) {
       onError("claiming organizations")(error);
       return;

@@ -20,6 +20,8 @@ export interface OutboxMetrics {
   relayError(target: OutboxTargetKind): void;
   /** Whether the last look at the events queue found it at EVENTS_QUEUE_MAX_WAITING. */
   queueCapped(capped: boolean): void;
+  /** How many organizations this process delivers webhooks to (environment and database). */
+  endpoints(count: number): void;
 }
 
 /** Events counted up to this many per target per collection: enough to alert on, cheap in a backlog. */
@@ -44,6 +46,12 @@ export function createOutboxMetrics(deps: { registry: Registry; pool: pg.Pool | 
   const capped = new Gauge({
     name: "watchdog_events_queue_capped",
     help: "1 while the events queue holds EVENTS_QUEUE_MAX_WAITING jobs nobody took: the relay stopped adding to it and the events wait in the outbox (nothing is lost). Alert on it.",
+    registers,
+  });
+
+  const endpointCount = new Gauge({
+    name: "watchdog_webhook_endpoints",
+    help: "Webhook endpoints this process delivers to (WEBHOOKS_FILE / WEBHOOKS_JSON and, with WEBHOOK_SECRETS_KEY, the active ones kept in the database as of the last refresh).",
     registers,
   });
 
@@ -107,5 +115,6 @@ export function createOutboxMetrics(deps: { registry: Registry; pool: pg.Pool | 
     delivered: (target, outcome, count = 1) => delivered.inc({ target, outcome }, count),
     relayError: (target) => relayErrors.inc({ target }),
     queueCapped: (value) => capped.set(value ? 1 : 0),
+    endpoints: (count) => endpointCount.set(count),
   };
 }

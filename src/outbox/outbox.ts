@@ -17,7 +17,9 @@ import { startWebhookDelivery } from "./delivery.js";
 import { createOutboxMetrics } from "./metrics.js";
 import { startOutboxRelay } from "./relay.js";
 import { startRetention } from "./retention.js";
-import { DISPATCH_TARGET, QUEUE_TARGET } from "./sql/targets.js";
+import { DISPATCH_TARGET, ensureTargets, QUEUE_TARGET, webhookTarget } from "./sql/targets.js";
+import { endpointDirectory } from "./endpoint-directory.js";
+import type { SecretKeyring } from "./webhook-secret-box.js";
 
 export interface OutboxSettings {
   databaseUrl: string;
@@ -26,6 +28,7 @@ export interface OutboxSettings {
   outboxPollIntervalMs: number;
   outboxBatchSize: number;
   outboxLeaseMs: number;
+  webhookEndpointsRefreshMs: number;
   eventsQueueMaxWaiting: number;
   eventsRetentionMs: number;
   webhookTimeoutMs: number;
@@ -41,7 +44,10 @@ export interface OutboxDeps {
   logger: Logger;
   registry: Registry;
   eventsQueue: Queue<TaskEventMessage> | null;
+  /** Endpoints of WEBHOOKS_FILE / WEBHOOKS_JSON. */
   endpoints: readonly WebhookEndpoint[];
+  /** Opens the secrets of endpoints kept in the database (WEBHOOK_SECRETS_KEY); null: only the environment's. */
+  keyring?: SecretKeyring | null;
   /** True while this process sweeps (the outbox gives way, give-way.ts). */
   deferWhile?: () => boolean;
 }
@@ -72,18 +78,35 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     steps.push({ name: "outbox pool", close: () => pool.end() });
     const gaugePool = createOutboxPool(settings.databaseUrl, 1, logger, poolOptions);
     steps.push({ name: "outbox gauge pool", close: () => gaugePool.end() });
-    const relaysWebhooks = deps.endpoints.length > 0;
+    const keyring = deps.keyring ?? null;
+    const directory = endpointDirectory({ fromEnvironment: deps.endpoints, db: pool, keyring, logger });
+    let onEndpoints = (_count: number) => {};
+    const refresh = async () => {
+      const added = await directory.refresh();
+      onEndpoints(directory.organizationIds().length);
+      // A new organization starts with the events committed from now on.
+      if (added.length > 0) await ensureTargets(pool, [{ target: DISPATCH_TARGET, organizationId: null }, ...added.map((id) => ({ target: webhookTarget(id), organizationId: id }))]);
+      return added;
+    };
+    try {
+      await refresh();
+    } catch (error) {
+      logger.warn({ err: error }, "webhook endpoints could not be read from the database; trying again at the next refresh");
+    }
+    const relaysWebhooks = directory.organizationIds().length > 0 || keyring !== null;
     const metrics = createOutboxMetrics({
       registry: deps.registry,
       pool: gaugePool,
       logger,
       targets: [...(relaysWebhooks ? [DISPATCH_TARGET] : []), ...(deps.eventsQueue ? [QUEUE_TARGET] : [])],
     });
+    onEndpoints = metrics.endpoints;
+    metrics.endpoints(directory.organizationIds().length);
     const delivery = relaysWebhooks
       ? startWebhookDelivery({
           pool,
           owner,
-          endpoints: deps.endpoints,
+          endpoints: directory,
           leaseMs: settings.outboxLeaseMs,
           pollIntervalMs: settings.outboxPollIntervalMs,
           concurrency: settings.webhookConcurrency,
@@ -109,11 +132,28 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
       batchSize: settings.outboxBatchSize,
       eventsQueue: deps.eventsQueue,
       eventsQueueMaxWaiting: settings.eventsQueueMaxWaiting,
-      webhookOrganizationIds: deps.endpoints.map((e) => e.organizationId),
+      webhookOrganizationIds: directory.organizationIds,
       ...(delivery ? { onDispatched: delivery.wake } : {}),
       ...(deps.deferWhile ? { deferWhile: deps.deferWhile } : {}),
     });
     if (delivery) steps.push({ name: "webhook delivery", close: () => delivery.close() });
+    if (keyring) {
+      let lastError = "";
+      const timer = setInterval(() => {
+        refresh().then(
+          (added) => {
+            lastError = "";
+            if (added.length > 0) delivery?.wake();
+          },
+          (error: Error) => {
+            metrics.relayError("webhook");
+            if (error.message !== lastError) logger.warn({ err: error }, "webhook endpoints could not be read from the database; trying again at the next refresh");
+            lastError = error.message;
+          },
+        );
+      }, settings.webhookEndpointsRefreshMs);
+      steps.push({ name: "endpoint refresh", close: async () => clearInterval(timer) });
+    }
     steps.push({ name: "outbox relay", close: () => relay.close() });
     const retention = startRetention({
       pool,

@@ -34,8 +34,8 @@ export interface OutboxRelayOptions {
   eventsQueue: Queue<TaskEventMessage> | null;
   /** Jobs waiting in the events queue past which the relay stops adding. */
   eventsQueueMaxWaiting: number;
-  /** The organizations with an endpoint (their targets are created); empty: no dispatch. */
-  webhookOrganizationIds: readonly number[];
+  /** The organizations with an endpoint now (their targets exist); none: no dispatch. */
+  webhookOrganizationIds: () => readonly number[];
   /** Called after dispatch marked organizations (this replica's delivery looks for them at once). */
   onDispatched?: () => void;
   deferWhile?: () => boolean;
@@ -53,7 +53,7 @@ const DISPATCH_PAGE = 5000;
 
 /** Every target a relay with these options needs a row for. */
 export function relayTargets(options: Pick<OutboxRelayOptions, "eventsQueue" | "webhookOrganizationIds">): { target: string; organizationId: number | null }[] {
-  const webhooks = options.webhookOrganizationIds;
+  const webhooks = options.webhookOrganizationIds();
   return [
     ...(webhooks.length > 0 ? [{ target: DISPATCH_TARGET, organizationId: null }] : []),
     ...(options.eventsQueue ? [{ target: QUEUE_TARGET, organizationId: null }] : []),
@@ -67,7 +67,6 @@ export function relayTargets(options: Pick<OutboxRelayOptions, "eventsQueue" | "
  */
 export async function startOutboxRelay(options: OutboxRelayOptions): Promise<OutboxRelay> {
   const { pool, owner, leaseMs, metrics } = options;
-  const targets = relayTargets(options);
   const deferring = giveWay(options.deferWhile);
   let stopping = false;
   let ensured = false;
@@ -147,12 +146,12 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     if (deferring()) return;
     if (!ensured) {
       await guard("targets", "queue", async () => {
-        await ensureTargets(pool, targets);
+        await ensureTargets(pool, relayTargets(options));
         ensured = true;
       });
       if (!ensured) return;
     }
-    if (options.webhookOrganizationIds.length > 0) await guard(DISPATCH_TARGET, "webhook", dispatch);
+    if (options.webhookOrganizationIds().length > 0) await guard(DISPATCH_TARGET, "webhook", dispatch);
     const queue = options.eventsQueue;
     if (queue && !stopping) await guard(QUEUE_TARGET, "queue", () => relayQueue(queue));
   };
@@ -166,13 +165,11 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     }, delay);
   };
 
-  if (targets.length > 0) {
-    await guard("targets", "queue", async () => {
-      await ensureTargets(pool, targets);
-      ensured = true;
-    });
-    round = runRound().finally(schedule);
-  }
+  await guard("targets", "queue", async () => {
+    await ensureTargets(pool, relayTargets(options));
+    ensured = true;
+  });
+  round = runRound().finally(schedule);
 
   let closed: Promise<void> | undefined;
   return {

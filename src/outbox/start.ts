@@ -8,6 +8,7 @@ import type { Metrics } from "../ops/metrics.js";
 import { loadWebhookEndpoints } from "./webhook-config.js";
 import { createEventsQueue } from "./queues.js";
 import { runOutbox } from "./outbox.js";
+import { createKeyring } from "./webhook-secret-box.js";
 
 export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Component> {
   const { config, logger, redis } = ctx;
@@ -22,7 +23,8 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Compo
       eventsQueue.on("error", throttledErrorLog(logger, "queue connection error", { queue: eventsQueue.name }));
     }
     // Before the workers start: a target new to this database starts before the first event is written.
-    const outbox = await runOutbox({ settings: config, logger, registry: metrics.registry, eventsQueue, endpoints, deferWhile: ctx.sweeps.active });
+    const keyring = config.webhookSecretsKeys ? createKeyring(config.webhookSecretsKeys) : null;
+    const outbox = await runOutbox({ settings: config, logger, registry: metrics.registry, eventsQueue, endpoints, keyring, deferWhile: ctx.sweeps.active });
     // Stops with the workers, when shutdown begins: the requests in flight finish, positions are written.
     steps.push(["outbox", onShutdown(ctx, () => outbox.close())]);
     return { name: "outbox", close };

@@ -197,7 +197,7 @@ describe("the events queue", () => {
       batchSize: 100,
       eventsQueue: queue,
       eventsQueueMaxWaiting: 1000,
-      webhookOrganizationIds: [],
+      webhookOrganizationIds: () => [],
       deferWhile: () => sweeping,
     });
     try {

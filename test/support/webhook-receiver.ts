@@ -13,6 +13,8 @@ export interface ReceivedEvent {
   organizationId: number;
   webhookId: string;
   timestamp: number;
+  /** How many signatures webhook-signature carried (two during a secret rotation). */
+  signatures: number;
   body: { type: string; timestamp: string; data: Record<string, unknown> & { id: string; taskId: number; organizationId: number } };
   readonly verified: boolean;
   /** Verification with another organization's secret (must fail). */
@@ -101,6 +103,7 @@ export async function startWebhookReceiver(organizationIds: number[]): Promise<W
         organizationId,
         webhookId,
         timestamp: Number(headers["webhook-timestamp"]),
+        signatures: headers["webhook-signature"].split(" ").length,
         body: JSON.parse(payload),
         get verified() {
           return mine();

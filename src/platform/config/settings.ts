@@ -333,6 +333,12 @@ export const SETTINGS = {
     default: "4",
     schema: integer(1, 64),
   },
+  webhookEndpointsRefreshMs: {
+    env: "WEBHOOK_ENDPOINTS_REFRESH",
+    doc: "How often the endpoints kept in the database (`watchdog webhooks …`, with WEBHOOK_SECRETS_KEY) are read again: a created, rotated or disabled endpoint takes effect within this (ISO-8601 duration).",
+    default: "PT30S",
+    schema: shortDurationMs(100, 3_600_000),
+  },
   outboxLeaseMs: {
     env: "OUTBOX_LEASE",
     doc: "How long a replica's claim on an organization's deliveries (or on dispatch, the events queue, the retention) lasts without renewal: after a replica dies, another takes its work over within this (ISO-8601 duration).",

@@ -128,10 +128,10 @@ export async function reprocessTask(db: Db, target: ReprocessTarget, request: Re
               moved_to_history_at = NULL
           FROM task b
           WHERE t.id = b.id
-          RETURNING t.id, t.restart_count, t.status
+          RETURNING t.id, t.restart_count, t.status, t.organization_id, t.workspace_id, t.external_id
         ), event AS (
-          INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, request_id, details)
-          SELECT u.id, 'REPROCESSED', b.status, u.status,
+          INSERT INTO task_events (task_id, organization_id, workspace_id, external_id, kind, from_status, to_status, reason, actor, request_id, details)
+          SELECT u.id, u.organization_id, u.workspace_id, u.external_id, 'REPROCESSED', b.status, u.status,
                  CASE WHEN ${force}::boolean THEN 'forced reprocess requested by ' ELSE 'reprocess requested by ' END
                    || ${request.actor}::text || ': ' || ${nameOf(Prisma.sql`b.status`)}
                    || CASE WHEN b.location = 'HISTORY' THEN ' (in history)' ELSE '' END

@@ -29,10 +29,10 @@ export async function flagStuckTasks(db: Db, input: BatchInput): Promise<BatchOu
       FROM candidates c
       WHERE t.id = c.id AND t.status = c.status AND t.location = 'INBOX' AND t.status_changed_at = c.status_changed_at
         AND t.flagged_episode IS DISTINCT FROM t.status_changed_at   -- compare-and-set: once per episode
-      RETURNING t.id, t.status, c.status_changed_at AS stuck_since, t.warning_reason, c.probe = ANY(${releasedProbes}::int[]) AS released
+      RETURNING t.id, t.organization_id, t.workspace_id, t.external_id, t.status, c.status_changed_at AS stuck_since, t.warning_reason, c.probe = ANY(${releasedProbes}::int[]) AS released
     ), events AS (
-      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
-      SELECT u.id, 'FLAGGED', u.status, NULL, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
+      INSERT INTO task_events (task_id, organization_id, workspace_id, external_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
+      SELECT u.id, u.organization_id, u.workspace_id, u.external_id, 'FLAGGED', u.status, NULL, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
              CASE WHEN u.released THEN jsonb_build_object('releasedBy', ${input.release?.by ?? null}::text) END
       FROM updated u
     )

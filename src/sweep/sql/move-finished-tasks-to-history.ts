@@ -26,10 +26,10 @@ export async function moveFinishedTasksToHistory(db: Db, input: BatchInput): Pro
             || ' (threshold ' || watchdog_humanize_seconds(c.threshold_seconds) || '); moved to history'
       FROM candidates c
       WHERE t.id = c.id AND t.status = c.status AND t.location = 'INBOX'   -- compare-and-set
-      RETURNING t.id, t.status, c.status_changed_at AS stuck_since, t.warning_reason, c.probe = ANY(${releasedProbes}::int[]) AS released
+      RETURNING t.id, t.organization_id, t.workspace_id, t.external_id, t.status, c.status_changed_at AS stuck_since, t.warning_reason, c.probe = ANY(${releasedProbes}::int[]) AS released
     ), events AS (
-      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
-      SELECT u.id, 'MOVED_TO_HISTORY', u.status, NULL, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
+      INSERT INTO task_events (task_id, organization_id, workspace_id, external_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
+      SELECT u.id, u.organization_id, u.workspace_id, u.external_id, 'MOVED_TO_HISTORY', u.status, NULL, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
              CASE WHEN u.released THEN jsonb_build_object('releasedBy', ${input.release?.by ?? null}::text) END
       FROM updated u
     )

@@ -72,11 +72,11 @@ export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAft
           auto_revert_count = t.auto_revert_count + 1
       FROM planned p
       WHERE t.id = p.id AND t.status = p.status   -- compare-and-set, on a row we hold
-      RETURNING t.id, p.status AS from_status, p.to_status, p.status_changed_at AS stuck_since, t.warning_reason,
+      RETURNING t.id, t.organization_id, t.workspace_id, t.external_id, p.status AS from_status, p.to_status, p.status_changed_at AS stuck_since, t.warning_reason,
                 p.escalated, p.revert_count, p.released
     ), events AS (
-      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
-      SELECT u.id, 'AUTO_REVERTED', u.from_status, u.to_status, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
+      INSERT INTO task_events (task_id, organization_id, workspace_id, external_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
+      SELECT u.id, u.organization_id, u.workspace_id, u.external_id, 'AUTO_REVERTED', u.from_status, u.to_status, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
              NULLIF(jsonb_strip_nulls(jsonb_build_object(
                'escalated', CASE WHEN u.escalated THEN true END,
                'revertCount', CASE WHEN u.escalated THEN u.revert_count END,

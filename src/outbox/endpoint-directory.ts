@@ -1,0 +1,51 @@
+// The webhook endpoints the delivery signs for and posts to: those of WEBHOOKS_FILE / WEBHOOKS_JSON
+// (fixed at start) and, when WEBHOOK_SECRETS_KEY is set, those kept in PostgreSQL (managed with
+// `watchdog webhooks …`), read again every WEBHOOK_ENDPOINTS_REFRESH so an endpoint created, rotated or
+// disabled takes effect without a restart. An organization in both uses the database's. One read
+// per refresh for every endpoint (webhook-endpoints-store.ts); nothing per event.
+import type { Logger } from "pino";
+import { signer } from "./send-webhook.js";
+import type { Queryable } from "./sql/queryable.js";
+import type { WebhookEndpoint } from "./webhook-config.js";
+import { findActiveEndpoints } from "./webhook-endpoints-store.js";
+import type { SecretKeyring } from "./webhook-secret-box.js";
+
+export interface DirectoryEntry {
+  readonly organizationId: number;
+  readonly url: string;
+  readonly sign: ReturnType<typeof signer>;
+}
+
+export interface EndpointDirectory {
+  get(organizationId: number): DirectoryEntry | undefined;
+  organizationIds(): readonly number[];
+  /** Reads the database's endpoints again (a no-op without a keyring). Out: the organizations new since the last read. */
+  refresh(): Promise<number[]>;
+}
+
+export function endpointDirectory(options: { fromEnvironment: readonly WebhookEndpoint[]; db: Queryable; keyring: SecretKeyring | null; logger: Logger }): EndpointDirectory {
+  const fixed = new Map(options.fromEnvironment.map((e) => [e.organizationId, { organizationId: e.organizationId, url: e.url, sign: signer(e), key: `${e.url} ${e.secret}` }]));
+  let entries = new Map(fixed);
+  let ids: readonly number[] = [...entries.keys()];
+  return {
+    get: (organizationId) => entries.get(organizationId),
+    organizationIds: () => ids,
+    async refresh() {
+      if (!options.keyring) return [];
+      const stored = await findActiveEndpoints(options.db, options.keyring);
+      const next = new Map(fixed);
+      for (const e of stored) {
+        const key = `${e.url} ${e.secrets.join(" ")}`;
+        const known = entries.get(e.organizationId);
+        // Keep the signer when nothing changed: a refresh costs no HMAC key setup per endpoint.
+        next.set(e.organizationId, known && known.key === key ? known : { organizationId: e.organizationId, url: e.url, sign: signer({ secrets: e.secrets }), key });
+      }
+      const added = [...next.keys()].filter((id) => !entries.has(id));
+      const removed = [...entries.keys()].filter((id) => !next.has(id));
+      if (added.length + removed.length > 0) options.logger.info({ added: added.length, removed: removed.length, endpoints: next.size }, "webhook endpoints changed");
+      entries = next;
+      ids = [...entries.keys()];
+      return added;
+    },
+  };
+}

@@ -8,7 +8,8 @@
 // delivered per second from the end of the sweep to the last one received) shows how fast the
 // events follow.
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { pino } from "pino";
 import type { Redis } from "ioredis";
@@ -44,16 +45,8 @@ export async function measureWebhookRecovery(
   options: { reps: number; batchSize: number },
 ): Promise<WebhookRecovery> {
   const stuck = ids.to - ids.from + 1;
-  let received = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on("end", () => {
-      received += 1;
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const receiver = await startReceiverProcess();
+  const url = `http://127.0.0.1:${receiver.port}/hook`;
   const endpoints = ORGANIZATIONS.map((organizationId) => ({ organizationId, url, secret: `whsec_${randomBytes(32).toString("base64")}` }));
   const logger = pino({ level: "silent" });
   const rates = { off: [] as number[], on: [] as number[], delivered: [] as number[], written: [] as number[] };
@@ -99,14 +92,15 @@ export async function measureWebhookRecovery(
       const prefix = `bench-webhooks-${randomBytes(3).toString("hex")}`;
       const eventsQueue = createEventsQueue(redis, prefix);
       const outbox = await runOutbox({ settings, logger, registry: new Registry(), eventsQueue, endpoints, deferWhile: () => sweeping });
-      received = 0;
+      await receiver.reset();
       try {
         const ms = await sweep(r, "on");
         rates.written.push(stuck / (ms / 1000));
         // Every event reaches the receiver (bounded: a figure, not a hang).
         const sweepEnded = performance.now();
         const deadline = Date.now() + 120_000;
-        while (received < stuck && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        let received = 0;
+        while ((received = await receiver.count()) < stuck && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
         rates.delivered.push(received / ((performance.now() - sweepEnded) / 1000));
       } finally {
         await outbox.close();
@@ -121,8 +115,37 @@ export async function measureWebhookRecovery(
       for (const side of order) await runs[side](r);
     }
   } finally {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await receiver.close();
   }
   return { off: median(rates.off), on: median(rates.on), deliveredPerSecond: median(rates.delivered), writtenPerSecond: median(rates.written) };
+}
+
+/** The receiver runs in a child process (bench/webhook-receiver-child.mjs), as an endpoint would: its CPU is not the relay's. */
+async function startReceiverProcess(): Promise<{ port: number; count(): Promise<number>; reset(): Promise<void>; close(): Promise<void> }> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL("../webhook-receiver-child.mjs", import.meta.url))], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("error", reject);
+    child.stdout!.once("data", (chunk: Buffer) => resolve(JSON.parse(chunk.toString("utf8").split("\n")[0]!).port));
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const call = (method: string) =>
+    new Promise<string>((resolve, reject) => {
+      const request = http.request({ host: "127.0.0.1", port, path: "/count", method, agent }, (response) => {
+        let text = "";
+        response.on("data", (c: Buffer) => (text += c.toString("utf8")));
+        response.on("end", () => resolve(text));
+      });
+      request.on("error", reject);
+      request.end();
+    });
+  return {
+    port,
+    count: async () => Number(await call("GET")),
+    reset: async () => void (await call("DELETE")),
+    close: async () => {
+      agent.destroy();
+      child.kill("SIGTERM");
+      await new Promise((resolve) => child.once("exit", resolve));
+    },
+  };
 }

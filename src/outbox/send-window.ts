@@ -1,14 +1,16 @@
 // How one page of an organization's events goes out: up to `width` requests at once, in a sliding
 // window over the page's order. An event starts only when
-//  - it lies within `width` events of the last position written (so a kill re-sends at most
-//    `width` events: those in flight, or answered while their position was being written), and
+//  - it lies within 2 × `width` events of the last position written: a kill re-sends at most that
+//    many — the requests in flight and those answered while their position was being written. The
+//    position is written in the background (group commit), so requests do not wait for it unless
+//    the window is full; and
 //  - the previous event of the same task has been delivered (one task's events, in order).
 // The first failure stops new requests; those in flight finish. Pure apart from the callbacks.
 export type SendOutcome = { ok: true } | { ok: false; reason: string };
 
 export interface WindowCallbacks<Row> {
   send(row: Row): Promise<SendOutcome>;
-  /** Records that rows[0 .. prefix) are delivered; resolves true once that position is written. */
+  /** Records that rows[0 .. prefix) are delivered; resolves true once that position is written (not awaited by the sender). */
   commit(prefix: number): Promise<boolean>;
   /** True when the page must stop taking new events (shutdown, lease lost). */
   halted(): boolean;
@@ -36,12 +38,19 @@ export async function sendInWindow<Row extends { task_id: number }>(rows: readon
     return previous;
   });
   const stop = () => failure !== undefined || uncommitted || callbacks.halted();
+  const budget = 2 * width;
+  const writes: Promise<void>[] = [];
+  const signal = () => {
+    const waiting = moved;
+    moved = deferred();
+    waiting.resolve();
+  };
 
   const worker = async () => {
     while (!stop() && next < rows.length) {
       const index = next++;
       try {
-        while (index >= committed + width && !stop()) await moved.promise;
+        while (index >= committed + budget && !stop()) await moved.promise;
         const previous = previousOfTask[index];
         if (previous !== undefined) await finished[previous]!.promise;
         if (stop() || (previous !== undefined && !done[previous])) return;
@@ -53,18 +62,22 @@ export async function sendInWindow<Row extends { task_id: number }>(rows: readon
         done[index] = true;
         while (prefix < rows.length && done[prefix]) prefix += 1;
         const upTo = prefix;
-        // A position that could not be written stops the page: the window cannot slide past it.
-        if (await callbacks.commit(upTo)) committed = Math.max(committed, upTo);
-        else uncommitted = true;
+        writes.push(
+          callbacks.commit(upTo).then((ok) => {
+            // A position that could not be written stops the page: the window cannot slide past it.
+            if (ok) committed = Math.max(committed, upTo);
+            else uncommitted = true;
+            signal();
+          }),
+        );
       } finally {
         finished[index]!.resolve();
-        const waiting = moved;
-        moved = deferred();
-        waiting.resolve();
+        signal();
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(width, rows.length) }, worker));
+  await Promise.all(writes);
   return failure ? { prefix, failure } : { prefix };
 }
 

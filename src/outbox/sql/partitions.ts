@@ -40,9 +40,8 @@ export interface PrunablePartition {
  * Out: the monthly partitions wholly before the cutoff whose every event every one of those targets
  * — and every webhook organization still pending — has passed: no event of the partition is still
  * invisible in the target's position (snap_from). An undelivered event keeps its partition.
- * Cost per old partition: one index probe (its largest txid) when it lies below every position's
- * horizon; else one index range per target from that target's horizon (normally empty for a
- * months-old partition). Locks: none.
+ * Cost per old partition: two index probes per position that owes deliveries, whatever the
+ * partition's size. Locks: none.
  */
 export async function findPrunablePartitions(db: Queryable, cutoff: Date, owingTargets: readonly string[]): Promise<PrunablePartition[]> {
   const { rows } = await db.query<{ name: string }>(`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'task_events'::regclass`);
@@ -54,16 +53,16 @@ export async function findPrunablePartitions(db: Queryable, cutoff: Date, owingT
     .sort((a, b) => a.end.getTime() - b.end.getTime());
   const prunable: PrunablePartition[] = [];
   for (const p of old) {
+    // An event is not yet passed by a position iff its transaction began after the position's
+    // snapshot (txid >= xmax) or was in progress then (in xip): two index probes of (txid, id) per
+    // position, whatever the partition's size.
     const { rows: owed } = await db.query<{ owed: boolean }>(
-      `WITH horizon AS (
-         SELECT c.target, c.snap_from::pg_snapshot AS snap FROM outbox_cursors c WHERE c.target = ANY($1::text[]) OR c.pending
-       ), top AS (SELECT max(txid) AS txid FROM "${p.name}")
-       SELECT EXISTS (
-         SELECT 1 FROM horizon h, top
-         WHERE top.txid >= pg_snapshot_xmin(h.snap)::text::bigint
-           AND EXISTS (SELECT 1 FROM "${p.name}" e
-                       WHERE e.txid >= pg_snapshot_xmin(h.snap)::text::bigint
-                         AND NOT pg_visible_in_snapshot(e.txid::text::xid8, h.snap))
+      `SELECT EXISTS (
+         SELECT 1 FROM outbox_cursors c
+         WHERE (c.target = ANY($1::text[]) OR c.pending)
+           AND (EXISTS (SELECT 1 FROM "${p.name}" e WHERE e.txid >= pg_snapshot_xmax(c.snap_from::pg_snapshot)::text::bigint)
+                OR EXISTS (SELECT 1 FROM "${p.name}" e
+                           WHERE e.txid = ANY (ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(c.snap_from::pg_snapshot) AS x))))
        ) AS owed`,
       [owingTargets],
     );

@@ -183,6 +183,32 @@ describe("the events queue", () => {
       await proxy.close();
     }
   });
+  it("when the queue holds EVENTS_QUEUE_MAX_WAITING jobs nobody took, the relay stops adding (metric set), and the rest follow, in order, once consumers take jobs", async () => {
+    const w = await start({ EVENTS_QUEUE_MAX_WAITING: "5", OUTBOX_BATCH_SIZE: "2" });
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0 }]);
+    await db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) SELECT ${task}, 'REPROCESSED', 50, 30, 'event ' || g, 'test' FROM generate_series(1, 12) g`;
+    const capped = async () => /^watchdog_events_queue_capped 1$/m.test(await (await fetch(`${w.opsUrl}/metrics`)).text());
+    await until(capped, (c) => c);
+    // At the cap (checked before each page of OUTBOX_BATCH_SIZE): never more than the cap plus one page.
+    const held = await jobs();
+    expect(held.length).toBeGreaterThanOrEqual(5);
+    expect(held.length).toBeLessThanOrEqual(6);
+    // Nothing lost: the outbox still holds them (the gauge is at most 5 s old).
+    const pending = async () => Number(/^watchdog_outbox_pending_events\{target="queue"\} (\d+)$/m.exec(await (await fetch(`${w.opsUrl}/metrics`)).text())?.[1]);
+    await until(pending, (n) => n === 12 - held.length);
+    // A consumer takes the waiting jobs: the relay adds the rest.
+    const seen = held.map((j) => j.data.reason);
+    for (const j of await queue.getJobs(["waiting"])) await j.remove();
+    for (;;) {
+      const next = await until(jobs, (j) => j.length > 0);
+      seen.push(...next.map((j) => j.data.reason));
+      for (const j of await queue.getJobs(["waiting"])) await j.remove();
+      if (seen.length >= 12) break;
+    }
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => `event ${i + 1}`));
+    await until(capped, (c) => !c);
+  });
+
   it("while this process sweeps, the relay gives way; it catches up as soon as the sweep ends", async () => {
     const logger = createLogger({ level: "silent" });
     const pool = createOutboxPool(testDatabaseUrl(), 2, logger);

@@ -40,7 +40,8 @@ export interface PrunablePartition {
  * Out: the monthly partitions wholly before the cutoff whose every event every one of those targets
  * — and every webhook organization still pending — has passed: no event of the partition is still
  * invisible in the target's position (snap_from). An undelivered event keeps its partition.
- * Cost per old partition: two index probes per position that owes deliveries, whatever the
+ * Cost per old partition: two index descents (its lowest and highest txid) and one per
+ * transaction a position lists as in progress within that range (normally none), whatever the
  * partition's size. Locks: none.
  */
 export async function findPrunablePartitions(db: Queryable, cutoff: Date, owingTargets: readonly string[]): Promise<PrunablePartition[]> {
@@ -51,22 +52,34 @@ export async function findPrunablePartitions(db: Queryable, cutoff: Date, owingT
     .map((r) => ({ name: r.name, end: new Date(Date.UTC(Number(r.m[1]), Number(r.m[2]), 1)) }))
     .filter((p) => p.end.getTime() <= cutoff.getTime())
     .sort((a, b) => a.end.getTime() - b.end.getTime());
+  if (old.length === 0) return [];
+  // The positions that owe deliveries, as (xmax, in-progress txids): pg_snapshot's text is "xmin:xmax:xip,…".
+  const { rows: positions } = await db.query<{ snap: string }>(`SELECT snap_from AS snap FROM outbox_cursors WHERE target = ANY($1::text[]) OR pending`, [owingTargets]);
+  const parsed = positions.map((r) => {
+    const [, xmax, xip] = r.snap.split(":");
+    return { xmax: BigInt(xmax!), xip: (xip ?? "").split(",").filter(Boolean).map(BigInt) };
+  });
   const prunable: PrunablePartition[] = [];
   for (const p of old) {
-    // An event is not yet passed by a position iff its transaction began after the position's
-    // snapshot (txid >= xmax) or was in progress then (in xip): two index probes of (txid, id) per
-    // position, whatever the partition's size.
-    const { rows: owed } = await db.query<{ owed: boolean }>(
-      `SELECT EXISTS (
-         SELECT 1 FROM outbox_cursors c
-         WHERE (c.target = ANY($1::text[]) OR c.pending)
-           AND (EXISTS (SELECT 1 FROM "${p.name}" e WHERE e.txid >= pg_snapshot_xmax(c.snap_from::pg_snapshot)::text::bigint)
-                OR EXISTS (SELECT 1 FROM "${p.name}" e
-                           WHERE e.txid = ANY (ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(c.snap_from::pg_snapshot) AS x))))
-       ) AS owed`,
-      [owingTargets],
-    );
-    if (owed[0]?.owed) break; // this month, and the later ones, keep events a target has not passed
+    // min() and max() are one index descent each; the probes below force an ordered index scan
+    // (ORDER BY … LIMIT 1), so no plan ever reads the partition whatever its statistics say.
+    const { rows: range } = await db.query<{ low: string | null; high: string | null }>(`SELECT min(txid)::text AS low, max(txid)::text AS high FROM "${p.name}"`);
+    const low = range[0]?.low;
+    const high = range[0]?.high;
+    let owed = false;
+    if (low != null && high != null) {
+      const [min, max] = [BigInt(low), BigInt(high)];
+      // An event is not yet passed by a position iff its transaction began after the position's
+      // snapshot (txid >= xmax) or was in progress then (listed in it).
+      owed = parsed.some((position) => max >= position.xmax);
+      const candidates = [...new Set(parsed.flatMap((position) => position.xip.filter((x) => x >= min && x <= max)))];
+      for (const txid of candidates) {
+        if (owed) break;
+        const { rows: hit } = await db.query<{ txid: string }>(`SELECT txid::text FROM "${p.name}" WHERE txid >= $1::bigint ORDER BY txid LIMIT 1`, [txid.toString()]);
+        owed = hit[0]?.txid === txid.toString();
+      }
+    }
+    if (owed) break; // this month, and the later ones, keep events a target has not passed
     prunable.push(p);
   }
   return prunable;

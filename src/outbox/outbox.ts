@@ -1,8 +1,8 @@
 // The outbox's parts over their own connections: the relay (dispatch and the events queue), the
 // webhook delivery and the retention of task_events, started in that order and closed in reverse
 // (start.ts makes it the outbox component; the benchmark runs it alone).
-// Its connections are its own: the relay's pool (one connection per organization delivered at once,
-// plus dispatch and the queue) and one connection for the gauges, so a scrape never waits for a
+// Its connections are its own: the relay's pool (min(WEBHOOK_CONCURRENCY, 4) + 2: statements take a
+// connection and give it back, requests in flight hold none) and one connection for the gauges, so a scrape never waits for a
 // delivery nor a delivery for a scrape. Nothing holds session state (no advisory locks, no
 // prepared statements by name): both pools may point at PgBouncer in transaction mode.
 import { randomBytes } from "node:crypto";
@@ -74,7 +74,10 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     }
   };
   try {
-    const pool = createOutboxPool(settings.databaseUrl, settings.webhookConcurrency + 3, logger, poolOptions);
+    // Deliveries hold no connection while a request is in flight (each statement takes one and gives it
+    // back), so a few connections serve WEBHOOK_CONCURRENCY organizations: the connection budget of a
+    // replica does not grow with it (docs/performance.md, "Connections").
+    const pool = createOutboxPool(settings.databaseUrl, Math.min(settings.webhookConcurrency, 4) + 2, logger, poolOptions);
     steps.push({ name: "outbox pool", close: () => pool.end() });
     const gaugePool = createOutboxPool(settings.databaseUrl, 1, logger, poolOptions);
     steps.push({ name: "outbox gauge pool", close: () => gaugePool.end() });

@@ -323,7 +323,7 @@ export const SETTINGS = {
   },
   webhookConcurrency: {
     env: "WEBHOOK_CONCURRENCY",
-    doc: "Organizations whose webhooks one replica delivers at once (each holds one connection of the outbox's pool while it is delivered).",
+    doc: "Organizations whose webhooks one replica delivers at once; they share the outbox's few connections (a request in flight holds none).",
     default: "16",
     schema: integer(1, 100),
   },

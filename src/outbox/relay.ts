@@ -16,6 +16,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import { KEEP_COMPLETED, KEEP_FAILED } from "../platform/queue-names.js";
 import { toEventMessage, type TaskEventMessage } from "./message.js";
+import { settlesWithin } from "../platform/deadline.js";
 import { relayTarget } from "./cursor-loop.js";
 import { giveWay } from "./give-way.js";
 import type { OutboxMetrics, OutboxTargetKind } from "./metrics.js";
@@ -46,6 +47,8 @@ export interface OutboxRelay {
   close(): Promise<void>;
 }
 
+/** How long close() waits for the round in flight. */
+const CLOSE_WAIT_MS = 5000;
 /** Pages per target and round: shutdown and the other target get their turn. */
 const PAGES_PER_ROUND = 20;
 /** Dispatch reads only three narrow columns: bigger pages. */
@@ -177,7 +180,9 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
       (closed ??= (async () => {
         stopping = true;
         clearTimeout(timer);
-        await round.catch(() => undefined);
+        // A round stuck on Redis (addBulk waits for a reconnect) must not hold shutdown: what it was
+        // adding is re-added by the next relay (its position did not move), BullMQ keeping one job per id.
+        await settlesWithin(round, CLOSE_WAIT_MS);
         // Handed over at once, not after the lease: a replica taking over (a rolling deploy) starts now.
         for (const target of [DISPATCH_TARGET, QUEUE_TARGET]) await releaseTarget(pool, target, owner).catch(() => undefined);
       })()),

@@ -149,12 +149,19 @@ program
   .description("Create the database if missing and apply prisma/migrations (Prisma's bookkeeping; safe to run twice).")
   .action(async () => {
     const config = loadConfig();
-    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR).catch((error: unknown) => {
+    // Retries and invalid indexes dropped go to stderr as they happen: a long index build is not silent.
+    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR, { onProgress: (message) => console.error(`watchdog migrate: ${message}`) }).catch((error: unknown) => {
       // The runner's own refusals are worded already; a connection or server failure is worded here (never the raw pg object).
       throw error instanceof MigrationError ? error : new ServiceError(describePostgresError(error, config.databaseUrl), { cause: error });
     });
     console.log(
-      JSON.stringify({ database: redactUrl(config.databaseUrl), createdDatabase: result.createdDatabase, applied: result.applied, alreadyApplied: result.alreadyApplied.length }),
+      JSON.stringify({
+        database: redactUrl(config.databaseUrl),
+        createdDatabase: result.createdDatabase,
+        applied: result.applied,
+        alreadyApplied: result.alreadyApplied.length,
+        droppedInvalidIndexes: result.droppedInvalidIndexes,
+      }),
     );
   });
 

@@ -85,7 +85,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   try {
     // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
     const db = createDb(config.databaseUrl, {
-      max: config.reprocessConcurrency + 5,
+      max: config.databasePoolSize ?? config.reprocessConcurrency + 5,
       statementTimeoutMs: config.databaseStatementTimeoutMs,
       connectTimeoutMs: config.databaseConnectTimeoutMs,
       logger,

@@ -196,6 +196,12 @@ export const SETTINGS = {
     default: undefined,
     schema: text(),
   },
+  databasePoolSize: {
+    env: "DATABASE_POOL_SIZE",
+    doc: "PostgreSQL connections of the worker's main pool (sweep, reprocess, API, health), per replica; the outbox relay has WEBHOOK_CONCURRENCY + 2 of its own. Default: REPROCESS_CONCURRENCY + 5. At least REPROCESS_CONCURRENCY + 1 (each reprocess in flight holds one). Behind PgBouncer these are client connections; see docs/performance.md for the budget of many replicas.",
+    default: undefined,
+    schema: integer(2, 500),
+  },
   databaseStatementTimeoutMs: {
     env: "DATABASE_STATEMENT_TIMEOUT",
     doc: "PostgreSQL cancels any statement of the worker running longer (statement_timeout), and ends a session idle in a transaction that long; the client gives up 2 s later when the server cannot answer at all (frozen). The attempt fails: a reprocess is retried, a sweep tries again next interval. Must exceed the longest sweep batch (ISO-8601 duration).",

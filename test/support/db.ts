@@ -109,3 +109,8 @@ export async function holdTransaction(statement: string): Promise<{ release: () 
     },
   };
 }
+
+/** This run's database on a direct connection, even when the tests go through PgBouncer (TEST_DATABASE_VIA=pgbouncer). */
+export function directDatabaseUrl(): string {
+  return inject("directDatabaseUrl");
+}

@@ -17,6 +17,8 @@ export interface PgBouncer {
   readonly pid: number;
   /** Server connections PgBouncer opens to PostgreSQL for this database, at most. */
   readonly poolSize: number;
+  /** From PgBouncer's admin console: transactions it has passed on for this database, and the server connections it holds now. */
+  stats(): Promise<{ transactions: number; serverConnections: number; clientConnections: number }>;
   /** Stops it (SIGTERM, SIGKILL after 5 s) and removes its files. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -35,7 +37,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startPgBouncer(databaseUrl: string, options: { poolSize?: number } = {}): Promise<PgBouncer> {
+/**
+ * `roundRobin`: hand each transaction to the next server connection in turn instead of the last one
+ * used, so that a dependence on session state across transactions fails at once rather than by chance.
+ */
+export async function startPgBouncer(databaseUrl: string, options: { poolSize?: number; roundRobin?: boolean } = {}): Promise<PgBouncer> {
   const target = new URL(databaseUrl);
   const database = decodeURIComponent(target.pathname.slice(1));
   const user = decodeURIComponent(target.username || "postgres");
@@ -55,6 +61,7 @@ export async function startPgBouncer(databaseUrl: string, options: { poolSize?: 
       `listen_port = ${port}`,
       "unix_socket_dir =",
       "auth_type = trust",
+      `admin_users = ${user}`,
       `auth_file = ${join(dir, "users.txt")}`,
       "pool_mode = transaction",
       `default_pool_size = ${poolSize}`,
@@ -63,6 +70,7 @@ export async function startPgBouncer(databaseUrl: string, options: { poolSize?: 
       // on per transaction, so it drops it, and the timeouts come from the database's own settings.
       "ignore_startup_parameters = extra_float_digits,options",
       "server_reset_query =",
+      `server_round_robin = ${options.roundRobin ? 1 : 0}`,
       "",
     ].join("\n"),
     { mode: 0o644 },
@@ -114,5 +122,25 @@ export async function startPgBouncer(databaseUrl: string, options: { poolSize?: 
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { url: url.toString(), pid: child.pid!, poolSize, stop };
+  const stats = async () => {
+    const admin = new URL(url.toString());
+    admin.pathname = "/pgbouncer";
+    const client = new pg.Client({ connectionString: admin.toString() });
+    client.on("error", () => undefined);
+    await client.connect();
+    try {
+      // The admin console speaks the simple query protocol only: no parameters.
+      const totals = (await client.query<{ database: string; total_xact_count: string }>("SHOW STATS")).rows.find((r) => r.database === database);
+      const pools = (await client.query<{ database: string; cl_active: string; cl_waiting: string; sv_active: string; sv_idle: string; sv_used: string; sv_tested: string; sv_login: string }>("SHOW POOLS")).rows.filter((r) => r.database === database);
+      const sum = (pick: (r: (typeof pools)[number]) => string[]) => pools.reduce((n, r) => n + pick(r).reduce((m, v) => m + Number(v), 0), 0);
+      return {
+        transactions: Number(totals?.total_xact_count ?? 0),
+        serverConnections: sum((r) => [r.sv_active, r.sv_idle, r.sv_used, r.sv_tested, r.sv_login]),
+        clientConnections: sum((r) => [r.cl_active, r.cl_waiting]),
+      };
+    } finally {
+      await client.end();
+    }
+  };
+  return { url: url.toString(), pid: child.pid!, poolSize, stats, stop };
 }

@@ -12,6 +12,7 @@ import { readLastSweepHeld, type SweepHealth } from "../metrics/last-sweep.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ReprocessJobData } from "../queues/reprocess-queue.js";
 import type { RedisConnection } from "../queues/redis.js";
+import { createAuthenticator } from "../api/authenticate.js";
 import { bullBoardMount } from "./bull-board.js";
 import { healthz, readyz } from "./health.js";
 import { metricsHandler } from "./metrics.js";
@@ -41,12 +42,14 @@ export interface RouteDeps {
 
 /** API_HOST:API_PORT — the external API. */
 export function apiRoutes(deps: RouteDeps): Route[] {
+  // One authentication for every customer route: API_TOKENS, then the api_tokens table.
+  const authenticate = createAuthenticator({ tokens: deps.config.apiTokens ?? [], db: deps.db });
   return [
     {
       method: "PATCH",
       path: RESTART_PROCESSING_PATH,
       handler: restartProcessing({
-        tokens: deps.config.apiTokens ?? [],
+        authenticate,
         db: deps.db,
         queue: deps.reprocessQueue,
         redis: deps.redis,
@@ -55,7 +58,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         onOutcome: deps.metrics.reprocessRequest,
       }),
     },
-    ...readApiRoutes({ tokens: deps.config.apiTokens ?? [], db: deps.db, rules: deps.rules }),
+    ...readApiRoutes({ authenticate, db: deps.db, rules: deps.rules }),
     { method: "GET", path: OPENAPI_PATH, handler: openApiHandler() },
   ];
 }

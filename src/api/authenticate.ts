@@ -6,9 +6,9 @@
 // presented token compares with stored hashes, and learning bits of a hash brings no one closer to
 // a token of 256 random bits (nor to an API_TOKENS token, at least 24 characters).
 import type { IncomingHttpHeaders } from "node:http";
-import type { ApiToken } from "../config/api-tokens.js";
-import type { Db } from "../db/client.js";
-import { bearerToken } from "../http/credentials.js";
+import type { ApiToken } from "../platform/config/api-tokens.js";
+import type { Db } from "../platform/db/client.js";
+import { bearerToken } from "./credentials.js";
 import { FIND_TOKEN_ORGANIZATION_SQL, tokenSha256 } from "./api-tokens-store.js";
 
 export type Authentication =

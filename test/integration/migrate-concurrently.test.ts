@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
-import { migrate } from "../../src/db/migrate.js";
+import { migrate } from "../../src/platform/db/migrate.js";
 
 const adminUrl = inject("adminDatabaseUrl");
 const created: string[] = [];

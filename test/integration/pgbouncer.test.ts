@@ -5,11 +5,11 @@
 // (The rest of the suite can run through PgBouncer too: TEST_DATABASE_VIA=pgbouncer, test/support/global-setup.ts.)
 import { QueueEvents } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { SWEEP_QUEUE } from "../../src/queues/names.js";
-import { createRedis, type RedisConnection } from "../../src/queues/redis.js";
-import { createSweepQueue, enqueueSweep } from "../../src/queues/sweep-queue.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { SWEEP_QUEUE } from "../../src/platform/queue-names.js";
+import { createRedis, type RedisConnection } from "../../src/platform/redis.js";
+import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
 import { directDatabaseUrl, eventsOf, getTask, insertTasks, resetTables, testDb } from "../support/db.js";
 import { startPgBouncer, type PgBouncer } from "../support/pgbouncer.js";
 import { testRedisUrl } from "../support/redis.js";

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { Redis } from "ioredis";
 import type { TestProject } from "vitest/node";
-import { migrate } from "../../src/db/migrate.js";
+import { migrate } from "../../src/platform/db/migrate.js";
 import { MIGRATIONS_DIR } from "../../src/cli/paths.js";
 import { startPgBouncer, type PgBouncer } from "./pgbouncer.js";
 

@@ -105,7 +105,7 @@ async function startupMs(environment: Record<string, string>): Promise<number> {
         out += c.toString("utf8");
         if (out.includes('"msg":"watchdog started"')) resolve(performance.now() - started);
       });
-      void exited.then(() => reject(new Error(`watchdog start exited before it started: ${stderr.slice(-500)}`)));
+      void exited.then(() => reject(new Error(`watchdog start exited before it started: ${stderr.slice(0, 400)} … ${stderr.slice(-300)}`)));
     });
   } finally {
     child.kill("SIGTERM");

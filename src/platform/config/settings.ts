@@ -247,7 +247,7 @@ export const SETTINGS = {
   },
   apiTokens: {
     env: "API_TOKENS",
-    doc: `Bearer tokens of the HTTP API, each bound to one organization: \`<token>:<organizationId>,…\` (tokens of at least ${MIN_TOKEN_LENGTH} characters). For a small set-up: one environment string holds about 2,400 tokens at most (Linux's 128 KiB); many organizations keep their tokens in the database (`watchdog tokens …`), checked the same way. Neither set: the API answers 401.`,
+    doc: `Bearer tokens of the HTTP API, each bound to one organization: \`<token>:<organizationId>,…\` (tokens of at least ${MIN_TOKEN_LENGTH} characters). For a small set-up: one environment string holds about 2,400 tokens at most (Linux's 128 KiB); many organizations keep their tokens in the database (\`watchdog tokens …\`), checked the same way. Neither set: the API answers 401.`,
     default: undefined,
     secret: true,
     schema: apiTokens,

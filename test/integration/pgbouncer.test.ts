@@ -28,7 +28,7 @@ beforeAll(async () => {
   await resetTables(db);
   bouncer = await startPgBouncer(directDatabaseUrl(), { poolSize: SERVER_CONNECTIONS });
   receiver = await startWebhookReceiver([7]);
-  app = await startApp({ DATABASE_URL: bouncer.url, WEBHOOKS_JSON: webhooksJson(receiver, [7]), OUTBOX_POLL_INTERVAL: "PT0.05S" });
+  app = await startApp({ DATABASE_URL: bouncer.url, WEBHOOKS_JSON: webhooksJson(receiver, [7]), OUTBOX_POLL_INTERVAL: "PT0.05S" }, { captureLogs: true });
   redis = createRedis(testRedisUrl());
 }, 60_000);
 afterAll(async () => {
@@ -67,7 +67,7 @@ describe(`a worker whose DATABASE_URL is PgBouncer in transaction mode (${SERVER
     await expect.poll(async () => (await getTask(db, quiet!)).restart_count, { timeout: 10_000, interval: 100 }).toBe(1);
 
     // Relay: both events reach organization 7's endpoint, signed, once each.
-    await receiver.waitFor((r) => r.delivered.length >= 2, 15_000);
+    await receiver.waitFor((r) => r.delivered.length >= 2, 40_000);
     const written = [...(await eventsOf(db, stuck!)), ...(await eventsOf(db, quiet!))].map((e) => e.kind).sort();
     expect(written).toEqual(["AUTO_REVERTED", "REPROCESSED"]);
     expect(receiver.delivered.map((d) => d.body.type).sort()).toEqual(["task.auto_reverted", "task.reprocessed"]);
@@ -79,7 +79,7 @@ describe(`a worker whose DATABASE_URL is PgBouncer in transaction mode (${SERVER
     expect(after.serverConnections).toBeLessThanOrEqual(SERVER_CONNECTIONS);
     // No session state left behind on the shared server connections: no advisory lock held by an idle
     // one. KNOWN EXCEPTION, being removed by the relay rework (issue 19, item 1): the outbox relay's
-    // per-target session locks (src/events/target-lock.ts) can be left on a server connection when
+    // per-target session locks (src/outbox/target-lock.ts) can be left on a server connection when
     // the lock and the unlock land on different ones; they are told apart here and must go.
     const leaked = await db.$queryRaw<{ relay: boolean }[]>`
       SELECT EXISTS (
@@ -89,5 +89,17 @@ describe(`a worker whose DATABASE_URL is PgBouncer in transaction mode (${SERVER
       FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND a.datname = current_database() AND a.state = 'idle'`;
     expect(leaked.filter((l) => !l.relay)).toEqual([]);
+  }, 60_000);
+
+  it("warns at start that its timeouts are off when PgBouncer dropped them and the database sets none (and only then)", async () => {
+    // The timeouts the database itself gives a session that asks for none (TEST_DATABASE_VIA=pgbouncer sets them).
+    const [own] = await db.$queryRawUnsafe<{ value: string }[]>(`SELECT setting AS value FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) setting WHERE d.datname = current_database() AND setting LIKE 'statement_timeout=%'`);
+    const warned = app.logs().split("\n").some((line) => line.includes("PostgreSQL timeouts are off on the worker's connections"));
+    expect(warned).toBe(own === undefined);
+    // Connected directly, the start-up options hold: no warning.
+    const direct = await startApp({}, { captureLogs: true });
+    await direct.stop();
+    expect(direct.logs()).toContain("watchdog started");
+    expect(direct.logs()).not.toContain("PostgreSQL timeouts are off");
   });
 });

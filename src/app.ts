@@ -51,7 +51,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   };
   try {
     const ctx = add(startPlatform(config, rules, logger, shutdown.signal)).context;
-    await warnWhenTimeoutsAreOff(ctx.db, logger);
+    void warnWhenTimeoutsAreOff(ctx.db, logger); // not awaited: a frozen database must not hold up the start
     const ops = add(await startOps(ctx));
     add(await startOutbox(ctx, ops.metrics));
     add(await startSweep(ctx, ops.metrics));

@@ -26,7 +26,7 @@ let redis: RedisConnection;
 
 beforeAll(async () => {
   await resetTables(db);
-  bouncer = await startPgBouncer(directDatabaseUrl(), { poolSize: SERVER_CONNECTIONS });
+  bouncer = await startPgBouncer(directDatabaseUrl(), { poolSize: SERVER_CONNECTIONS, roundRobin: true });
   receiver = await startWebhookReceiver([7]);
   app = await startApp({ DATABASE_URL: bouncer.url, WEBHOOKS_JSON: webhooksJson(receiver, [7]), OUTBOX_POLL_INTERVAL: "PT0.05S" }, { captureLogs: true });
   redis = createRedis(testRedisUrl());
@@ -77,18 +77,11 @@ describe(`a worker whose DATABASE_URL is PgBouncer in transaction mode (${SERVER
     const after = await bouncer.stats();
     expect(after.transactions - before.transactions).toBeGreaterThan(10);
     expect(after.serverConnections).toBeLessThanOrEqual(SERVER_CONNECTIONS);
-    // No session state left behind on the shared server connections: no advisory lock held by an idle
-    // one. KNOWN EXCEPTION, being removed by the relay rework (issue 19, item 1): the outbox relay's
-    // per-target session locks (src/outbox/target-lock.ts) can be left on a server connection when
-    // the lock and the unlock land on different ones; they are told apart here and must go.
-    const leaked = await db.$queryRaw<{ relay: boolean }[]>`
-      SELECT EXISTS (
-        SELECT 1 FROM unnest(ARRAY['queue', 'webhook:7']) AS t(target),
-             LATERAL (SELECT hashtextextended('task-watchdog-outbox:' || t.target, 0) AS k) h
-        WHERE l.classid::text::bigint = ((h.k >> 32) & 4294967295) AND l.objid::text::bigint = (h.k & 4294967295)) AS relay
-      FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    // No session state left behind on the shared server connections: no advisory lock held by an idle one.
+    const leaked = await db.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND a.datname = current_database() AND a.state = 'idle'`;
-    expect(leaked.filter((l) => !l.relay)).toEqual([]);
+    expect(leaked[0]!.n).toBe(0);
   }, 60_000);
 
   it("warns at start that its timeouts are off when PgBouncer dropped them and the database sets none (and only then)", async () => {

@@ -23,6 +23,7 @@ import { parseOptions, UsageError, type BenchOptions } from "./options.js";
 import { serverCpuVisible } from "./cpu.js";
 import { describeEnvironment, printTable, writeResults } from "./report.js";
 import { runScale } from "./scale.js";
+import { startCompetitor } from "./competitor.js";
 import { freshenTransient, seedRange, tableShape, truncate, vacuumAnalyze } from "./seed.js";
 
 const RSS_LIMIT_MB = 150;
@@ -40,7 +41,15 @@ function smallDatabaseUrl(databaseUrl: string): string {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  if (options.scale) return runScale(options);
+  const competitor = options.loaded ? startCompetitor() : null;
+  try {
+    await (options.scale ? runScale(options) : runBench(options));
+  } finally {
+    competitor?.stop();
+  }
+}
+
+async function runBench(options: BenchOptions): Promise<void> {
   const loadAtStart = loadavg();
   const started = new Date();
   const rows = { small: Math.floor(options.rows / 10), large: options.rows };
@@ -158,6 +167,7 @@ async function main(): Promise<void> {
       writeResults(options.out, {
         date: started.toISOString(),
         durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
+        loaded: options.loaded,
         options: { rows: options.rows, smallRows: rows.small, stuck: options.stuck, rowByRow: options.rowByRow, jobs: options.jobs, reps: options.reps, batchSize: options.batchSize },
         ...environment,
         figures,

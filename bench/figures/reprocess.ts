@@ -20,7 +20,7 @@ import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from ".
 import { createReprocessWorker } from "../../src/reprocess/reprocess-worker.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { startCpuMeter } from "../cpu.js";
-import { median, timeMs, warm } from "../measure.js";
+import { sample, type Sample, timeMs, warm } from "../measure.js";
 import { deletePrefix } from "../redis-keys.js";
 
 // In: $1 task id, $2 request id, $3 actor. One statement = one transaction: locks the task row,
@@ -92,14 +92,14 @@ function projectSteps(pool: pg.Pool): Processor {
 
 export interface ReprocessRates {
   /** Jobs per second, median over repetitions. */
-  project: number;
-  bound: number;
+  project: Sample;
+  bound: Sample;
   /** Plain BullMQ + plain pg following the worker's protocol (BEGIN, lock timeout, statement, COMMIT). */
-  sameSteps: number;
+  sameSteps: Sample;
   /** Plain BullMQ + the bound's one statement sent through Prisma. */
-  oneStatementPrisma: number;
+  oneStatementPrisma: Sample;
   /** CPU (this process + the database backends; not Redis) per job, in µs, median over repetitions. */
-  cpuPerJob: { project: number; bound: number };
+  cpuPerJob: { project: Sample; bound: Sample };
 }
 
 export async function measureReprocess(
@@ -167,11 +167,11 @@ export async function measureReprocess(
     await connection.quit();
   }
   return {
-    project: median(rates.project),
-    bound: median(rates.bound),
-    sameSteps: median(rates.sameSteps),
-    oneStatementPrisma: median(rates.oneStatementPrisma),
-    cpuPerJob: { project: median(cpu.project), bound: median(cpu.bound) },
+    project: sample(rates.project),
+    bound: sample(rates.bound),
+    sameSteps: sample(rates.sameSteps),
+    oneStatementPrisma: sample(rates.oneStatementPrisma),
+    cpuPerJob: { project: sample(cpu.project), bound: sample(cpu.bound) },
   };
 }
 

@@ -22,16 +22,16 @@ import { createOutboxMetrics } from "../../src/outbox/outbox-metrics.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { Registry } from "prom-client";
 import { countEvents, stage } from "../incident.js";
-import { median, timeMs, warm } from "../measure.js";
+import { sample, type Sample, timeMs, warm } from "../measure.js";
 
 const ORGANIZATIONS = Array.from({ length: 50 }, (_, i) => i + 1); // bench/seed.ts: 1 + id % 50
 
 export interface WebhookRecovery {
   /** Tasks per second, median over repetitions. */
-  off: number;
-  on: number;
+  off: Sample;
+  on: Sample;
   /** Events delivered per second to the receiver while and after the sweep ran (median). */
-  deliveredPerSecond: number;
+  deliveredPerSecond: Sample;
 }
 
 export async function measureWebhookRecovery(
@@ -121,5 +121,5 @@ export async function measureWebhookRecovery(
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
-  return { off: median(rates.off), on: median(rates.on), deliveredPerSecond: median(rates.delivered) };
+  return { off: sample(rates.off), on: sample(rates.on), deliveredPerSecond: sample(rates.delivered) };
 }

@@ -1,7 +1,7 @@
 // How many tasks the next batch statement may take. A batch is one transaction holding its rows'
 // locks until it commits, and the platform's own writers queue behind those locks: the batch's time,
 // not its count, is what a neighbour feels. So the size follows the time: a batch that runs past
-// the budget (SWEEP_BATCH_TIME_BUDGET) shrinks the next one in proportion, a batch well inside it
+// the budget (SWEEP_BATCH_TIME_BUDGET_MS) shrinks the next one in proportion, a batch well inside it
 // grows the next one back towards SWEEP_BATCH_SIZE, and a batch cancelled by statement_timeout is
 // retried at a quarter of the size (River's maintenance services shrink their batches the same way
 // after timeouts). One sizing lives as long as the worker, so what a loaded database taught one

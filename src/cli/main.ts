@@ -18,6 +18,7 @@ import { printStuck } from "./commands/stuck.js";
 import { enqueueSweepCommand } from "./commands/sweep.js";
 import { enqueueReprocessCommand } from "./commands/reprocess.js";
 import { pauseCommand, resumeCommand } from "./commands/pause.js";
+import { MAX_ID } from "../platform/ids.js";
 import { printStatus } from "./commands/status.js";
 
 /** An ISO-8601 duration option, in milliseconds; its help shows the default as written (`PT1M`). */
@@ -30,7 +31,7 @@ const timeoutOption = (what: string, defaultMs: number) =>
   new Option("--timeout <duration>", what).argParser(durationOption).default(defaultMs, isoDuration(defaultMs / 1000));
 
 const idOption = (value: string): number => {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > 2_147_483_647) throw new InvalidArgumentError("must be a whole number from 1 to 2147483647");
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > MAX_ID) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_ID}`);
   return Number(value);
 };
 

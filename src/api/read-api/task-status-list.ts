@@ -5,7 +5,7 @@
 // exactly once over all pages, however tasks change status between the calls.
 import { z } from "zod";
 import { listTaskStatuses } from "./sql/list-task-statuses.js";
-import { MAX_ID } from "../../reprocess/reprocess-request.js";
+import { MAX_ID } from "../../platform/ids.js";
 import { findStatus } from "../../rules/status.js";
 import { stuckThresholds } from "../../rules/stuck.js";
 import type { Handler } from "../types.js";

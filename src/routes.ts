@@ -10,15 +10,15 @@ import { bullBoardMount } from "./ops/bull-board.js";
 import { healthz, readyz } from "./ops/health.js";
 import { metricsHandler } from "./ops/metrics-handler.js";
 import { sweepHealthHandler } from "./ops/sweep-health.js";
-import { OPENAPI_PATH } from "./api/openapi/document.js";
 import { openApiHandler } from "./api/openapi/route.js";
+import { listenersAt, OPENAPI_PATH, type Listeners as ListenerAddresses } from "./api/openapi/document.js";
 import { readApiRoutes } from "./api/read-api/routes.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./api/restart-processing.js";
 import { startHttpServer } from "./api/server.js";
 import type { Mount, Route } from "./api/types.js";
 
 /** API_HOST:API_PORT — the external API. */
-export function apiRoutes(ctx: Context, ops: Ops): Route[] {
+export function apiRoutes(ctx: Context, ops: Ops, listeners: () => ListenerAddresses | undefined = () => undefined): Route[] {
   const tokens = ctx.config.apiTokens ?? [];
   return [
     {
@@ -35,7 +35,7 @@ export function apiRoutes(ctx: Context, ops: Ops): Route[] {
       }),
     },
     ...readApiRoutes({ tokens, db: ctx.db, rules: ctx.rules }),
-    { method: "GET", path: OPENAPI_PATH, handler: openApiHandler() },
+    { method: "GET", path: OPENAPI_PATH, handler: openApiHandler(listeners) },
   ];
 }
 
@@ -64,11 +64,13 @@ export interface Listeners extends Component {
 
 export async function startListeners(ctx: Context, ops: Ops): Promise<Listeners> {
   const { config, logger } = ctx;
-  const routes = { api: apiRoutes(ctx, ops), ops: opsRoutes(ctx, ops) };
+  let addresses: ListenerAddresses | undefined;
+  const routes = { api: apiRoutes(ctx, ops, () => addresses), ops: opsRoutes(ctx, ops) };
   const onFault = ops.metrics.httpFault;
   const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault, routes: routes.api });
   try {
     const opsServer = await startHttpServer({ host: config.opsHost, port: config.opsPort, logger, onFault, routes: routes.ops, mounts: opsMounts(ctx, ops) });
+    addresses = listenersAt(api.url, opsServer.url);
     const close = () => closeSteps([["http (ops)", () => opsServer.close()], ["http (api)", () => api.close()]]);
     return { name: "http", apiUrl: api.url, opsUrl: opsServer.url, routes, close };
   } catch (error) {

@@ -66,6 +66,9 @@ export async function startListeners(ctx: Context, ops: Ops): Promise<Listeners>
   const { config, logger } = ctx;
   let addresses: ListenerAddresses | undefined;
   const routes = { api: apiRoutes(ctx, ops, () => addresses), ops: opsRoutes(ctx, ops) };
+  if ((config.apiTokens ?? []).length === 0) {
+    logger.warn("no API token is configured: the external API answers 401 to every request; set API_TOKENS (`<token>:<organizationId>,…`) to open it");
+  }
   const onFault = ops.metrics.httpFault;
   const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault, routes: routes.api });
   try {

@@ -10,7 +10,7 @@ import { loadConfig } from "../platform/config/load-config.js";
 import { migrate, MigrationError } from "../platform/db/migrate.js";
 import { runWorkerProcess } from "../worker-process.js";
 import { describePostgresError, ServiceError } from "../platform/service-errors.js";
-import { checkPostgres } from "../platform/preflight.js";
+import { checkPostgres, checkRedis } from "../platform/preflight.js";
 import { CliError, loadContext } from "./context.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { printRules } from "./commands/rules.js";
@@ -104,6 +104,9 @@ program
   .option("--json", "print JSON", false)
   .action(async (options: { json: boolean }) => {
     const { config } = loadContext();
+    // Both services first, bounded, each failure one line naming its variable and the fix.
+    await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
+    await checkRedis(config);
     await printStatus(config, options.json);
   });
 

@@ -10,3 +10,10 @@ it.each(Object.values(SETTINGS).map((s) => [s.env, s.default] as const))("docs/c
   expect(row, `add a row for ${env} to a table of docs/configuration.md`).toBeDefined();
   expect(row!.split("|")[2]!.trim()).toBe(fallback === undefined ? "—" : `\`${fallback}\``);
 });
+
+it("the README's psql lines connect where the worker does (DATABASE_URL), not to a hard-coded database", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const psql = readme.split("\n").filter((line) => /^\s*psql\b/.test(line));
+  expect(psql.length).toBeGreaterThan(0);
+  for (const line of psql) expect(line).toMatch(/^\s*psql "\$\{DATABASE_URL:-postgresql:\/\/postgres@127\.0\.0\.1:5432\/task_watchdog\}" /);
+});

@@ -32,6 +32,14 @@ async function until(what: string, timeoutMs: number, ok: () => boolean): Promis
 }
 
 export async function startRedisCluster(): Promise<RedisCluster> {
+  for (const binary of ["redis-server", "redis-cli"]) {
+    const found = spawnSync(binary, ["--version"], { encoding: "utf8", timeout: 10_000 });
+    if (found.error) {
+      throw new Error(
+        `${binary} is not on PATH: the Redis Cluster test starts three redis-server processes of its own and sets them up with redis-cli; install Redis (apt-get install -y redis-server, brew install redis) or put its bin directory on PATH (${(found.error as NodeJS.ErrnoException).code})`,
+      );
+    }
+  }
   const dir = mkdtempSync(join(tmpdir(), "wd-redis-cluster-"));
   const procs: ChildProcess[] = [];
   const ports: number[] = [];

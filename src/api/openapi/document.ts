@@ -181,28 +181,17 @@ function apiPaths(): Record<string, unknown> {
 
 function opsPaths(opsServer: object): Record<string, unknown> {
   const opsPath = (operation: Record<string, unknown>) => ({ servers: [opsServer], get: { tags: ["ops"], security: [], ...operation } });
+  /** A check that answers 200 or 503 with the same body. */
+  const check = (operationId: string, summary: string, schema: z.ZodType, ok: string, notOk: string) =>
+    opsPath({ operationId, summary, responses: { "200": { description: ok, content: json(ref(opsSchemas, schema)) }, "503": { description: notOk, content: json(ref(opsSchemas, schema)) } } });
   return {
     "/healthz": opsPath({
       operationId: "healthz",
       summary: "Liveness: the process and its event loop answer",
       responses: { "200": { description: "Alive.", content: json(ref(opsSchemas, Health)) } },
     }),
-    "/readyz": opsPath({
-      operationId: "readyz",
-      summary: "Readiness: Redis and PostgreSQL answer",
-      responses: {
-        "200": { description: "Ready.", content: json(ref(opsSchemas, Readiness)) },
-        "503": { description: "Not ready: `checks` names what does not answer.", content: json(ref(opsSchemas, Readiness)) },
-      },
-    }),
-    "/health/sweeps": opsPath({
-      operationId: "sweepHealth",
-      summary: "Whether sweeps complete (on any replica)",
-      responses: {
-        "200": { description: "Sweeps complete.", content: json(ref(opsSchemas, SweepHealth)) },
-        "503": { description: "Overdue, held, paused, or unknown: `problems` says each.", content: json(ref(opsSchemas, SweepHealth)) },
-      },
-    }),
+    "/readyz": check("readyz", "Readiness: Redis and PostgreSQL answer", Readiness, "Ready.", "Not ready: `checks` names what does not answer."),
+    "/health/sweeps": check("sweepHealth", "Whether sweeps complete (on any replica)", SweepHealth, "Sweeps complete.", "Overdue, held, paused, or unknown: `problems` says each."),
     "/metrics": opsPath({
       operationId: "metrics",
       summary: "Prometheus metrics",

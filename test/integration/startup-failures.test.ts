@@ -111,7 +111,8 @@ describe("start-up against missing or unprepared services", () => {
   });
 
   it("`status` against a host that is not PostgreSQL (it hangs up) names DATABASE_URL and the fix", async () => {
-    const hangsUp = createServer((socket) => socket.destroy());
+    // It reads the client's start-up packet, then closes cleanly (a FIN, not a reset).
+    const hangsUp = createServer((socket) => socket.once("data", () => socket.end()));
     await new Promise<void>((resolve) => hangsUp.listen(0, "127.0.0.1", resolve));
     const { port } = hangsUp.address() as { port: number };
     try {

@@ -1,6 +1,7 @@
 // A real Redis Cluster of three masters, started by the test on ports found at run time and
 // stopped by the PIDs it started. Each node's data and nodes-P.conf live in a temporary directory.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { requireRedisBinaries } from "./redis-binaries.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -32,14 +33,7 @@ async function until(what: string, timeoutMs: number, ok: () => boolean): Promis
 }
 
 export async function startRedisCluster(): Promise<RedisCluster> {
-  for (const binary of ["redis-server", "redis-cli"]) {
-    const found = spawnSync(binary, ["--version"], { encoding: "utf8", timeout: 10_000 });
-    if (found.error) {
-      throw new Error(
-        `${binary} is not on PATH: the Redis Cluster test starts three redis-server processes of its own and sets them up with redis-cli; install Redis (apt-get install -y redis-server, brew install redis) or put its bin directory on PATH (${(found.error as NodeJS.ErrnoException).code})`,
-      );
-    }
-  }
+  requireRedisBinaries();
   const dir = mkdtempSync(join(tmpdir(), "wd-redis-cluster-"));
   const procs: ChildProcess[] = [];
   const ports: number[] = [];

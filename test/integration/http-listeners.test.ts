@@ -89,7 +89,7 @@ describe("when no API token is configured", () => {
     const open = await startApp({}, { captureLogs: true });
     try {
       const warnings = (app: RunningApp) => app.logs().split("\n").filter((l) => l.includes("API_TOKENS")).map((l) => JSON.parse(l) as { level: number; msg: string });
-      expect(warnings(closed)).toEqual([expect.objectContaining({ level: 40, msg: expect.stringMatching(/^no API token is configured: the external API answers 401 to every request; set API_TOKENS/) })]);
+      expect(warnings(closed)).toEqual([expect.objectContaining({ level: 40, msg: expect.stringMatching(/^no API token is configured \(API_TOKENS is unset and the api_tokens table has no valid token\): the external API answers 401 to every request; set API_TOKENS or create one with `watchdog tokens create`$/) })]);
       expect(warnings(open)).toEqual([]);
       expect((await fetch(`${closed.apiUrl}${RESTART_PROCESSING_PATH}?taskId=1`, { method: "PATCH", headers: { authorization: `Bearer ${ORG_7_TOKEN}` } })).status).toBe(401);
     } finally {

@@ -162,8 +162,17 @@ export default defineScaleFigure({
         const p50 = { many: [] as number[], one: [] as number[] };
         for (let rep = 0; rep < ctx.reps; rep++) {
           // Alternate which goes first, so neither always runs on the warmer (or busier) moment.
-          const measure = [() => requests(manyWorker.apiUrl, path(many.taskId), many.token, count), () => requests(oneWorker.apiUrl, path(one.taskId), one.token, count)] as const;
-          const [m, o] = rep % 2 === 0 ? [await measure[0](), await measure[1]()] : (([b, a]) => [a, b])([await measure[1](), await measure[0]()]);
+          const ofMany = () => requests(manyWorker.apiUrl, path(many.taskId), many.token, count);
+          const ofOne = () => requests(oneWorker.apiUrl, path(one.taskId), one.token, count);
+          let m: number[];
+          let o: number[];
+          if (rep % 2 === 0) {
+            m = await ofMany();
+            o = await ofOne();
+          } else {
+            o = await ofOne();
+            m = await ofMany();
+          }
           p95.many.push(quantile(m, 0.95));
           p95.one.push(quantile(o, 0.95));
           p50.many.push(quantile(m, 0.5));

@@ -162,9 +162,15 @@ export const SETTINGS = {
   },
   sweepBatchSize: {
     env: "SWEEP_BATCH_SIZE",
-    doc: "Tasks changed per transaction; a backlog is drained batch after batch.",
+    doc: "Tasks changed per transaction at most; a backlog is drained batch after batch. The size adapts below this to SWEEP_BATCH_TIME_BUDGET_MS.",
     default: "1000",
     schema: integer(1, 50_000),
+  },
+  sweepBatchTimeBudgetMs: {
+    env: "SWEEP_BATCH_TIME_BUDGET_MS",
+    doc: "How long one batch may hold its rows' locks, in milliseconds: a slower batch shrinks the next, a fast one grows it back towards SWEEP_BATCH_SIZE; a batch cancelled by the statement timeout is retried at a quarter of its size.",
+    default: "100",
+    schema: integer(10, 60_000),
   },
   escalateAfterReverts: {
     env: "ESCALATE_AFTER_REVERTS",

@@ -38,7 +38,7 @@ export function endpointDirectory(options: { fromEnvironment: readonly WebhookEn
         const key = `${e.url} ${e.secrets.join(" ")}`;
         const known = entries.get(e.organizationId);
         // Keep the signer when nothing changed: a refresh costs no HMAC key setup per endpoint.
-        next.set(e.organizationId, known && known.key === key ? known : { organizationId: e.organizationId, url: e.url, sign: signer({ secrets: e.secrets }), key });
+        next.set(e.organizationId, known && known.key === key ? known : { organizationId: e.organizationId, url: e.url, sign: signer({ secret: e.secrets[0]!, secrets: e.secrets }), key });
       }
       const added = [...next.keys()].filter((id) => !entries.has(id));
       const removed = [...entries.keys()].filter((id) => !next.has(id));

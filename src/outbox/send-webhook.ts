@@ -13,13 +13,9 @@ export type SendOutcome = { ok: true; status: number } | { ok: false; reason: st
 
 const USER_AGENT = "task-watchdog-webhooks/1";
 
-/**
- * Signs with the endpoint's secret, or with each of its secrets during a rotation: one signature
- * per secret, space-separated in webhook-signature (Standard Webhooks), so a receiver holding either
- * verifies.
- */
-export function signer(endpoint: { readonly secret: string } | { readonly secrets: readonly string[] }): (message: TaskEventMessage, now: Date) => { body: string; headers: Record<string, string> } {
-  const webhooks = ("secrets" in endpoint ? endpoint.secrets : [endpoint.secret]).map((secret) => new Webhook(secret));
+export function signer(endpoint: Pick<WebhookEndpoint, "secret" | "secrets">): (message: TaskEventMessage, now: Date) => { body: string; headers: Record<string, string> } {
+  // Several secrets during a rotation: one signature each, space-separated; the receiver needs one to match.
+  const webhooks = (endpoint.secrets ?? [endpoint.secret]).map((secret) => new Webhook(secret));
   return (message, now) => {
     const body = webhookBody(message);
     return {
@@ -29,7 +25,7 @@ export function signer(endpoint: { readonly secret: string } | { readonly secret
         "user-agent": USER_AGENT,
         "webhook-id": message.id,
         "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
-        "webhook-signature": webhooks.map((w) => w.sign(message.id, now, body)).join(" "),
+        "webhook-signature": webhooks.map((webhook) => webhook.sign(message.id, now, body)).join(" "),
       },
     };
   };

@@ -6,13 +6,18 @@ import { closeSteps, onShutdown } from "../platform/component.js";
 import { throttledErrorLog } from "../platform/log-safety.js";
 import type { Metrics } from "../ops/metrics.js";
 import { loadWebhookEndpoints } from "./webhook-config.js";
+import { withDatabaseEndpoints } from "./database-endpoints.js";
 import { createEventsQueue } from "./queues.js";
 import { runOutbox } from "./outbox.js";
 import { createKeyring } from "./webhook-secret-box.js";
 
 export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Component> {
   const { config, logger, redis } = ctx;
+  // WEBHOOKS_FILE / WEBHOOKS_JSON. The database's endpoints are checked here (a missing
+  // WEBHOOK_SECRETS_KEY, an organization in both places stop the start), then read by the outbox's
+  // endpoint directory, again every WEBHOOK_ENDPOINTS_REFRESH.
   const endpoints = loadWebhookEndpoints(config);
+  await withDatabaseEndpoints(config, endpoints);
   const steps: [string, () => Promise<unknown>][] = [];
   const close = () => closeSteps(steps.splice(0).reverse());
   try {

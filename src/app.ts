@@ -28,6 +28,7 @@ import { relayTargets, startOutboxRelay } from "./events/outbox-relay.js";
 import { createWebhookWorker } from "./events/webhook-worker.js";
 import { createEventsQueue, createWebhooksQueue } from "./events/queues.js";
 import { createOutboxPool } from "./events/outbox-pool.js";
+import { startBulkLoop } from "./reprocess/bulk-loop.js";
 
 export interface Watchdog {
   /** The external API listener (API_HOST:API_PORT). */
@@ -187,6 +188,10 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     reprocessWorker.on("error", throttledErrorLog(logger, "reprocess worker error"));
     workers.push({ name: "reprocess worker", close: () => closeWorkerWithin(reprocessWorker, workerCloseMs, logger) });
 
+    // Bulk reprocesses: paced slices from PostgreSQL, on the same connections as the single requests.
+    const bulkLoop = startBulkLoop({ db, logger, rules, ratePerSecond: config.bulkReprocessRate, onSlice: metrics.bulkReprocessSlice });
+    workers.push({ name: "bulk reprocess loop", close: () => bulkLoop.close() });
+
     if (webhooksQueue) {
       const webhookWorker = createWebhookWorker({
         pool: outboxPool,
@@ -209,7 +214,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       cleanups.push({ name: "webhook worker", run: () => closeWorkerWithin(webhookWorker, workerCloseMs, logger) });
     }
 
-    const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: boardQueues, sweepHealth, pauses, metrics, logger };
+    const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: boardQueues, sweepHealth, pauses, metrics, logger, nudgeBulkLoop: bulkLoop.nudge };
     const routes = { api: apiRoutes(routeDeps), ops: opsRoutes(routeDeps) };
     const api: HttpServer = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault: metrics.httpFault, routes: routes.api });
     cleanups.push({ name: "http (api)", run: () => api.close() });

@@ -99,6 +99,6 @@ function authenticate(tokens: readonly ApiToken[], input: HttpInput): { ok: true
 }
 
 /** Names the token in audit trails without revealing it: 8 hex digits of its SHA-256. */
-function fingerprint(token: string): string {
+export function fingerprint(token: string): string {
   return createHash("sha256").update(token).digest("hex").slice(0, 8);
 }

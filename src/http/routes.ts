@@ -20,6 +20,7 @@ import { openApiHandler } from "./openapi/route.js";
 import { readApiRoutes } from "./read-api/routes.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./restart-processing.js";
 import { sweepHealthHandler } from "./sweep-health.js";
+import { bulkRoutes } from "../reprocess/bulk-http.js";
 import type { Mount, Route } from "./types.js";
 
 export interface RouteDeps {
@@ -37,6 +38,8 @@ export interface RouteDeps {
   pauses: () => Promise<readonly Pause[]>;
   metrics: Metrics;
   logger: Logger;
+  /** The bulk reprocess loop of this replica: an accepted bulk starts at once. */
+  nudgeBulkLoop?: () => void;
 }
 
 /** API_HOST:API_PORT — the external API. */
@@ -55,6 +58,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         onOutcome: deps.metrics.reprocessRequest,
       }),
     },
+    ...bulkRoutes({ tokens: deps.config.apiTokens ?? [], db: deps.db, rules: deps.rules, ...(deps.nudgeBulkLoop ? { nudge: deps.nudgeBulkLoop } : {}) }),
     ...readApiRoutes({ tokens: deps.config.apiTokens ?? [], db: deps.db, rules: deps.rules }),
     { method: "GET", path: OPENAPI_PATH, handler: openApiHandler() },
   ];

@@ -13,6 +13,7 @@ import type { TaskStatusFilter } from "../db/sql/list-task-statuses.js";
 import { MAX_EXTERNAL_ID_LENGTH, MAX_ID } from "../domain/reprocess-request.js";
 import { booleanParam, parseQuery, type Parsed } from "../http/read-api/query.js";
 import { TASK_FILTER_SHAPE, taskFilterOf } from "../http/read-api/task-status-list.js";
+import { apiSchemas } from "../http/read-api/bodies.js";
 import { formatIssues } from "../validation/zod-issues.js";
 
 /** The most tasks one bulk may hold (a list, or what a filter matches). */
@@ -41,6 +42,8 @@ export const BulkBody = z
     externalIds: list(externalId).optional().meta({ description: `External ids, at most ${MAX_BULK_TASKS}; applied in this order, a repeated id once.` }),
   })
   .meta({ description: "Select by ids: exactly one of taskIds or externalIds. Leave the body out to select by the query's filters instead." });
+
+apiSchemas.add(BulkBody, { id: "BulkReprocessIds" });
 
 export type BulkSelection =
   | { kind: "taskIds"; taskIds: number[] }

@@ -13,6 +13,9 @@ import { TASK_STATUS_PATH, TaskRefQuery } from "../read-api/task-status.js";
 import { RESTART_PROCESSING_PATH } from "../restart-processing.js";
 import { QUERY_SHAPE as RESTART_PROCESSING_QUERY } from "../restart-processing-query.js";
 import { BOARD_PATH } from "../bull-board.js";
+import { BulkPreviewBody, BulkProgressBody } from "../../reprocess/bulk-bodies.js";
+import { BULK_CANCEL_PATH, BULK_REPROCESS_PATH, BulkIdQuery } from "../../reprocess/bulk-http.js";
+import { BulkBody, BulkQuery } from "../../reprocess/bulk-request.js";
 import { componentSchemas, queryParameters, ref } from "./zod-openapi.js";
 
 export const OPENAPI_PATH = "/api/openapi.json";
@@ -150,6 +153,56 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      [BULK_REPROCESS_PATH]: {
+        post: {
+          tags: ["reprocess"],
+          operationId: "bulkReprocess",
+          summary: "Preview, or start, the reprocess of many tasks",
+          description:
+            "Select by ids (a JSON body `{\"taskIds\": [...]}` or `{\"externalIds\": [...]}`) or by the status list's filters in the query (the same parameters as GET …/statuslist, without paging). " +
+            "`dryRun=true` answers what the bulk would do and changes nothing. Otherwise an `Idempotency-Key` header is required: the same key and request again answer with the same bulk (`Idempotent-Replayed: true`), never a second one. " +
+            "The bulk is applied by the worker at the organization's pace (BULK_REPROCESS_RATE tasks per second, over all its bulks), each task through the same reprocess statement and guard as PATCH restartprocessing, once; each REPROCESSED event carries the bulk's id in `details.bulkId`. Reprocessing is destructive: people's edits are discarded.",
+          parameters: [
+            { name: "Idempotency-Key", in: "header", required: false, description: "Required unless dryRun=true: a unique key per bulk (e.g. a UUID), the same one when the request is retried. Printable ASCII, at most 200 characters.", schema: { type: "string", maxLength: 200 } },
+            ...queryParameters(BulkQuery.shape, { lists: ["status"] }),
+          ],
+          requestBody: { required: false, description: "Ids to reprocess; leave out to select by the query's filters.", content: json(ref(apiSchemas, BulkBody)) },
+          responses: {
+            "200": { description: "dryRun=true: the preview.", content: json(ref(apiSchemas, BulkPreviewBody)) },
+            "202": {
+              description: "Accepted: the bulk (with the preview as it stood) and where to follow it. Also the answer to the same Idempotency-Key and request again.",
+              headers: { Location: header("Location"), "Idempotent-Replayed": header("Idempotent-Replayed") },
+              content: json(ref(apiSchemas, BulkProgressBody)),
+            },
+            ...readApiRefusals,
+            "413": error("The body is over 2 MiB."),
+            "415": error("A body that is not application/json."),
+            "422": error("The Idempotency-Key started a bulk for a different request; or the selection matches more than 50,000 tasks, or none."),
+          },
+        },
+        get: {
+          tags: ["reprocess"],
+          operationId: "getBulkReprocess",
+          summary: "A bulk reprocess's progress",
+          parameters: queryParameters(BulkIdQuery.shape),
+          responses: { "200": { description: "The bulk: applied, refused, not found, pending.", content: json(ref(apiSchemas, BulkProgressBody)) }, ...readApiRefusals, "404": error("No such bulk in the token's organization.") },
+        },
+      },
+      [BULK_CANCEL_PATH]: {
+        post: {
+          tags: ["reprocess"],
+          operationId: "cancelBulkReprocess",
+          summary: "Cancel a running bulk reprocess",
+          description: "Once this answers, none of the bulk's pending tasks is reprocessed (a slice being applied at that moment either committed before, and is counted, or is rolled back whole). Cancelling a cancelled bulk answers the same.",
+          parameters: queryParameters(BulkIdQuery.shape),
+          responses: {
+            "200": { description: "Cancelled: the counts as they stand; `pending` will never run.", content: json(ref(apiSchemas, BulkProgressBody)) },
+            ...readApiRefusals,
+            "404": error("No such bulk in the token's organization."),
+            "409": error("The bulk is already done."),
+          },
+        },
+      },
       [OPENAPI_PATH]: {
         get: {
           tags: ["document"],
@@ -208,6 +261,8 @@ export function openApiDocument(): Record<string, unknown> {
         "X-Job-Id": { description: "The id of the reprocess job on task-reprocess.", schema: { type: "string" } },
         "WWW-Authenticate": { description: "The authentication challenge.", schema: { type: "string" } },
         "Retry-After": { description: "Seconds to wait before sending the request again.", schema: { type: "string" } },
+        Location: { description: "Where to follow the bulk: GET …/restartprocessing/bulk?bulkId=….", schema: { type: "string" } },
+        "Idempotent-Replayed": { description: "`true` when this answer is the bulk an earlier request with the same Idempotency-Key started.", schema: { type: "string" } },
       },
     },
   };

@@ -1,7 +1,7 @@
 // The bulk reprocess endpoints' response bodies as zod schemas: the OpenAPI document is generated
 // from them and the tests parse every real response with them, strictly.
 import { z } from "zod";
-import { apiSchemas } from "../http/read-api/bodies.js";
+import { apiSchemas } from "../api/read-api/bodies.js";
 import type { BulkPreview } from "./bulk-preview.js";
 import type { Bulk } from "./sql/bulk-row.js";
 

@@ -9,9 +9,9 @@
 // over the second instead of a burst at its start), IDLE_MS apart otherwise; nudge() makes the
 // next tick come at once (this replica just accepted a bulk).
 import type { Logger } from "pino";
-import type { Db } from "../db/client.js";
-import { guardThresholds } from "../domain/reprocess-guard.js";
-import type { Rule } from "../domain/rules.js";
+import type { Db } from "../platform/db/client.js";
+import { guardThresholds } from "./reprocess-guard.js";
+import type { Rule } from "../rules/rules.js";
 import { applyBulkSlice, type SliceResult } from "./sql/apply-bulk-slice.js";
 import { runningBulkOrganizations } from "./sql/running-bulk-organizations.js";
 

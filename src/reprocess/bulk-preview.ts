@@ -3,8 +3,8 @@
 // age by the database clock) and the effective rules in, counts out. Each task is judged by the
 // reprocess guard itself (guardRefusal), as the single endpoint judges one task before it enqueues;
 // the worker decides again on the locked row, so a task may change between preview and bulk.
-import { DELETION_STATUSES, guardRefusal, thresholdSecondsFor } from "../domain/reprocess-guard.js";
-import type { Rule } from "../domain/rules.js";
+import { DELETION_STATUSES, guardRefusal, thresholdSecondsFor } from "./reprocess-guard.js";
+import type { Rule } from "../rules/rules.js";
 import type { SelectedTask } from "./sql/select-bulk-tasks.js";
 
 /** Why the guard refuses: a task being deleted; machine work in flight within its threshold; a transient status no rule covers. */

@@ -9,12 +9,12 @@
 // be asked for with a filter), an unknown field or parameter, a list over MAX_BULK_TASKS.
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { TaskStatusFilter } from "../db/sql/list-task-statuses.js";
-import { MAX_EXTERNAL_ID_LENGTH, MAX_ID } from "../domain/reprocess-request.js";
-import { booleanParam, parseQuery, type Parsed } from "../http/read-api/query.js";
-import { TASK_FILTER_SHAPE, taskFilterOf } from "../http/read-api/task-status-list.js";
-import { apiSchemas } from "../http/read-api/bodies.js";
-import { formatIssues } from "../validation/zod-issues.js";
+import type { TaskStatusFilter } from "../api/read-api/sql/list-task-statuses.js";
+import { MAX_EXTERNAL_ID_LENGTH, MAX_ID } from "./reprocess-request.js";
+import { booleanParam, parseQuery, type Parsed } from "../api/read-api/query.js";
+import { TASK_FILTER_SHAPE, taskFilterOf } from "../api/read-api/task-status-list.js";
+import { apiSchemas } from "../api/read-api/bodies.js";
+import { formatIssues } from "../platform/zod-issues.js";
 
 /** The most tasks one bulk may hold (a list, or what a filter matches). */
 export const MAX_BULK_TASKS = 50_000;
@@ -97,8 +97,8 @@ export function describeSelection(request: Pick<BulkRequest, "selection" | "forc
   if (f.warning !== null) filter.warning = f.warning;
   if (f.stuck !== null) filter.stuck = f.stuck;
   if (f.location !== null) filter.location = f.location;
-  if (f.changedSince !== null) filter.changedSince = f.changedSince.toISOString();
-  if (f.changedUntil !== null) filter.changedUntil = f.changedUntil.toISOString();
+  if (f.changedSince != null) filter.changedSince = f.changedSince.toISOString();
+  if (f.changedUntil != null) filter.changedUntil = f.changedUntil.toISOString();
   return { filter, force: request.force };
 }
 

@@ -1,9 +1,9 @@
 // What a bulk reprocess request does, for the HTTP endpoint and the CLI alike: preview it, or
 // accept it once per Idempotency-Key. The caller has authenticated the organization and parsed
 // the request (bulk-request.ts); this selects the tasks and answers.
-import type { Db } from "../db/client.js";
-import type { Rule } from "../domain/rules.js";
-import { stuckThresholds } from "../domain/stuck.js";
+import type { Db } from "../platform/db/client.js";
+import type { Rule } from "../rules/rules.js";
+import { stuckThresholds } from "../rules/stuck.js";
 import { describeSelection, MAX_BULK_TASKS, requestHash, type BulkRequest } from "./bulk-request.js";
 import { previewBulk, type BulkPreview } from "./bulk-preview.js";
 import type { Bulk } from "./sql/bulk-row.js";

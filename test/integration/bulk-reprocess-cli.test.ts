@@ -1,9 +1,9 @@
 // `watchdog bulk-reprocess start|status|cancel` as an operator runs it (child processes), with the
 // production pacing loop (startBulkLoop) of the test's own applying what the command accepted.
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { createLogger } from "../../src/logger.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { createLogger } from "../../src/platform/logger.js";
 import { startBulkLoop, type BulkLoop } from "../../src/reprocess/bulk-loop.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";

@@ -3,7 +3,7 @@
 // again: the slice is rolled back whole, the new process carries the bulk on from PostgreSQL, and
 // every task is reprocessed exactly once, within the pace across the restart.
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { paceFigures, postBulk, waitUntilFinished } from "../support/bulk.js";

@@ -5,7 +5,7 @@
 // This is the suite's one long test (about 50 s, by design: the pace is the point). Everything
 // else about bulks runs at a high rate in bulk-reprocess.test.ts; the kill test uses a small bulk.
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { paceFigures, postBulk, waitUntilFinished } from "../support/bulk.js";

@@ -4,10 +4,10 @@
 // Idempotency-Key, cancel, and every refusal. The pace itself and a killed worker have files of
 // their own (bulk-reprocess-pace.test.ts, bulk-reprocess-kill.test.ts).
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { STATUSES, TaskStatus as S } from "../../src/domain/status.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { STATUSES, TaskStatus as S } from "../../src/rules/status.js";
 import { BulkPreviewBody, BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
-import { BULK_REPROCESS_PATH } from "../../src/reprocess/bulk-http.js";
+import { BULK_REPROCESS_PATH } from "../../src/api/bulk-reprocess.js";
 import { insertTasks, resetTables, testDb, type TaskFixture } from "../support/db.js";
 import { bulkProgress, cancelBulk, paceFigures, postBulk, waitUntilFinished } from "../support/bulk.js";
 import { ORG_7_TOKEN, ORG_8_TOKEN, startApp, type RunningApp } from "./http-app.js";

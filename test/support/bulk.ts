@@ -1,8 +1,8 @@
 // Bulk reprocess over HTTP, and the figures the tests judge it by — read from the database's own
 // rows (the REPROCESSED events and the items' processed_at), never from the worker's word.
 import { expect } from "vitest";
-import type { Db } from "../../src/db/client.js";
-import { BULK_CANCEL_PATH, BULK_REPROCESS_PATH } from "../../src/reprocess/bulk-http.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { BULK_CANCEL_PATH, BULK_REPROCESS_PATH } from "../../src/api/bulk-reprocess.js";
 import { BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
 
 export interface BulkCall {

@@ -5,10 +5,10 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
-import type { Config } from "../../config/settings.js";
-import { createDb, type Db } from "../../db/client.js";
-import type { Rule } from "../../domain/rules.js";
-import { checkPostgres } from "../../preflight.js";
+import type { Config } from "../../platform/config/settings.js";
+import { createDb, type Db } from "../../platform/db/client.js";
+import type { Rule } from "../../rules/rules.js";
+import { checkPostgres } from "../../platform/preflight.js";
 import { presentBulk } from "../../reprocess/bulk-bodies.js";
 import { parseBulkRequest, parseIdempotencyKey } from "../../reprocess/bulk-request.js";
 import { askBulk } from "../../reprocess/bulk-service.js";

@@ -21,10 +21,10 @@
 //        worker killed mid-slice leaves nothing applied, and the next slice applies those items
 //        (exactly once: an item's outcome and its task's reprocess are one commit).
 // Out:   what the slice did (for the loop's log and metrics).
-import type { Db } from "../../db/client.js";
-import { reprocessTask, type ReprocessTaskOutcome } from "../../db/sql/reprocess-task.js";
-import { decideReprocess, type GuardThresholds } from "../../domain/reprocess-guard.js";
-import type { ReprocessTarget } from "../../domain/reprocess-request.js";
+import type { Db } from "../../platform/db/client.js";
+import { reprocessTask, type ReprocessTaskOutcome } from "./reprocess-task.js";
+import { decideReprocess, type GuardThresholds } from "../reprocess-guard.js";
+import type { ReprocessTarget } from "../reprocess-request.js";
 
 export interface SliceOptions {
   organizationId: number;

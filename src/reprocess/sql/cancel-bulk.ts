@@ -9,7 +9,7 @@
 // Out:   { cancelled: true, bulk } with the counts as they stand; { cancelled: false, bulk } when
 //        it was no longer running (done, or cancelled before); null when the organization has no
 //        such bulk.
-import type { Db } from "../../db/client.js";
+import type { Db } from "../../platform/db/client.js";
 import { BULK_COLUMNS, toBulk, type Bulk, type BulkRow } from "./bulk-row.js";
 import { findBulk } from "./find-bulk.js";
 

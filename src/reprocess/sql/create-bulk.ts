@@ -10,7 +10,7 @@
 //        was used; then (only in that case) reads the bulk the key names.
 // Out:   { created: true, bulk } or { created: false, bulk } (the earlier one; the caller compares
 //        its request hash).
-import type { Db } from "../../db/client.js";
+import type { Db } from "../../platform/db/client.js";
 import { BULK_COLUMNS, toBulk, type Bulk, type BulkRow } from "./bulk-row.js";
 
 export interface NewBulk {

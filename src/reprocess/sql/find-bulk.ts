@@ -1,6 +1,6 @@
 // findBulk — one bulk reprocess of an organization, with its progress. Read-only; another
 // organization's bulk is not found (ids cannot be probed).
-import type { Db } from "../../db/client.js";
+import type { Db } from "../../platform/db/client.js";
 import { BULK_COLUMNS, toBulk, type Bulk, type BulkRow } from "./bulk-row.js";
 
 export async function findBulk(db: Db, organizationId: number, bulkId: string): Promise<Bulk | null> {

@@ -1,7 +1,7 @@
 // runningBulkOrganizations — the organizations with a running bulk reprocess, for the pacing loop.
 // Read-only; reads the partial index bulk_reprocesses_running_idx (running bulks only), so an idle
 // deployment's tick costs one small index scan.
-import type { Db } from "../../db/client.js";
+import type { Db } from "../../platform/db/client.js";
 
 export async function runningBulkOrganizations(db: Db): Promise<number[]> {
   const rows = await db.$queryRaw<{ organization_id: number }[]>`

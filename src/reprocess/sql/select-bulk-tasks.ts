@@ -9,9 +9,9 @@
 //        in status by the database clock, whether edits or assignment work would be discarded),
 //        the ids that named no task of the organization, and whether more than `limit` matched.
 import { Prisma } from "../../generated/prisma/client.js";
-import type { Db } from "../../db/client.js";
-import { taskFilterSql } from "../../db/sql/list-task-statuses.js";
-import type { StuckThresholds } from "../../domain/stuck.js";
+import type { Db } from "../../platform/db/client.js";
+import { taskFilterSql } from "../../api/read-api/sql/list-task-statuses.js";
+import type { StuckThresholds } from "../../rules/stuck.js";
 import type { BulkSelection } from "../bulk-request.js";
 
 export interface SelectedTask {

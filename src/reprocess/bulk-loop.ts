@@ -5,9 +5,11 @@
 // (counted from the items' processed_at) — so a replica killed mid-slice loses nothing (the slice
 // rolls back) and any replica, or the same one restarted, carries on where it stopped.
 //
-// Ticks start TICK_MS apart while any bulk runs (slices of ceil(rate / 10) items: the pace spread
-// over the second instead of a burst at its start), IDLE_MS apart otherwise; nudge() makes the
-// next tick come at once (this replica just accepted a bulk).
+// Ticks start TICK_MS apart while any bulk runs, IDLE_MS apart otherwise; nudge() makes the next
+// tick come at once (this replica just accepted a bulk). A slice takes what the bulk's schedule has
+// earned since the last one (about rate / 10 per tick: the pace spread over the second instead of a
+// burst at its start), at most ceil(rate / 4): when slices run slower than a tick (a loaded
+// database), the next one takes more, so the bulk still keeps its pace.
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import { guardThresholds } from "./reprocess-guard.js";
@@ -35,7 +37,7 @@ export interface BulkLoop {
   close(): Promise<void>;
 }
 
-export const sliceSize = (ratePerSecond: number) => Math.max(1, Math.ceil(ratePerSecond / (1000 / TICK_MS)));
+export const sliceSize = (ratePerSecond: number) => Math.max(1, Math.ceil(ratePerSecond / 4));
 
 export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
   const thresholds = guardThresholds(options.rules);

@@ -82,7 +82,8 @@ it("killed -9 mid-slice and restarted: the slice rolls back, the bulk resumes, e
     await lock.release();
     // The dead process's transaction ends (rolled back) once its backend sees the closed socket.
     await expect.poll(async () => (await db.$queryRaw<{ n: number }[]>`
-      SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`)[0]!.n, { timeout: 10_000, interval: 50 }).toBe(0);
+      SELECT count(*)::int AS n FROM pg_locks
+      WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)[0]!.n, { timeout: 10_000, interval: 50 }).toBe(0);
     expect(await committed()).toEqual(before);
 
     const second = await startWorker();

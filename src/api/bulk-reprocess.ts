@@ -5,6 +5,7 @@
 //        Idempotency-Key and request (Idempotent-Replayed: true); 400 a bad parameter, body or key;
 //        401; 422 the same key with another request, a selection over MAX_BULK_TASKS, or none.
 //   GET  …/sdtask/restartprocessing/bulk?bulkId=…          200 its progress; 404
+//   GET  …/sdtask/restartprocessing/bulk/items?bulkId=…[&outcome=…][&limit=…][&cursor=…]   200 one page of its tasks; 404
 //   POST …/sdtask/restartprocessing/bulk/cancel?bulkId=…   200 cancelled (or already); 409 already done; 404
 //
 // Another organization's bulk is a 404, like a task of another organization.
@@ -14,18 +15,21 @@ import type { Db } from "../platform/db/client.js";
 import type { Rule } from "../rules/rules.js";
 import { bearerToken } from "./credentials.js";
 import { authenticate } from "./read-api/caller.js";
-import { parseQuery } from "./read-api/query.js";
+import { limitParam, parseQuery } from "./read-api/query.js";
+import { cursorParam, encodeCursor } from "./read-api/cursor.js";
+import { listBulkItems } from "../reprocess/sql/list-bulk-items.js";
 import { json, refusal } from "./read-api/responses.js";
 import { fingerprint } from "./restart-processing.js";
 import type { Handler, HttpInput, Route } from "./types.js";
 import { presentBulk } from "../reprocess/bulk-bodies.js";
-import { parseBulkRequest, parseIdempotencyKey } from "../reprocess/bulk-request.js";
+import { MAX_BULK_TASKS, parseBulkRequest, parseIdempotencyKey } from "../reprocess/bulk-request.js";
 import { askBulk } from "../reprocess/bulk-service.js";
 import { cancelBulk } from "../reprocess/sql/cancel-bulk.js";
 import { findBulk } from "../reprocess/sql/find-bulk.js";
 
 export const BULK_REPROCESS_PATH = "/api/v1.0/external/sdtask/restartprocessing/bulk";
 export const BULK_CANCEL_PATH = `${BULK_REPROCESS_PATH}/cancel`;
+export const BULK_ITEMS_PATH = `${BULK_REPROCESS_PATH}/items`;
 
 export interface BulkHttpDeps {
   tokens: readonly ApiToken[];
@@ -43,6 +47,13 @@ export const BulkIdQuery = z.strictObject({
     .meta({ description: "The bulk's id, from the 202 that accepted it." }),
 });
 
+export const BulkItemsQuery = z.strictObject({
+  ...BulkIdQuery.shape,
+  outcome: z.enum(["applied", "refused", "not_found", "pending"], { error: 'must be one of "applied", "refused", "not_found", "pending"' }).optional().meta({ description: "Only the tasks with this outcome." }),
+  limit: limitParam(1000, 100),
+  cursor: cursorParam("bulkItems", BigInt(MAX_BULK_TASKS)),
+});
+
 /** Who asks, for the audit trail: the organization and the token's fingerprint (never the token). */
 const actorOf = (organizationId: number, input: HttpInput) => `api:org-${organizationId}:${fingerprint(bearerToken(input.headers) ?? "")}`;
 
@@ -50,6 +61,7 @@ export function bulkRoutes(deps: BulkHttpDeps): Route[] {
   return [
     { method: "POST", path: BULK_REPROCESS_PATH, handler: requestBulkHandler(deps), body: "json" },
     { method: "GET", path: BULK_REPROCESS_PATH, handler: bulkProgressHandler(deps) },
+    { method: "GET", path: BULK_ITEMS_PATH, handler: bulkItemsHandler(deps) },
     { method: "POST", path: BULK_CANCEL_PATH, handler: cancelBulkHandler(deps) },
   ];
 }
@@ -98,6 +110,24 @@ function bulkProgressHandler(deps: BulkHttpDeps): Handler {
     if (!query.ok) return refusal(400, query.error);
     const bulk = await findBulk(deps.db, caller.organizationId, query.value.bulkId);
     return bulk ? json(presentBulk(bulk)) : refusal(404, NO_SUCH_BULK);
+  };
+}
+
+function bulkItemsHandler(deps: BulkHttpDeps): Handler {
+  return async (input) => {
+    const caller = authenticate(deps.tokens, input.headers);
+    if (!caller.ok) return caller.refusal;
+    const query = parseQuery(BulkItemsQuery, Object.keys(BulkItemsQuery.shape), input.query);
+    if (!query.ok) return refusal(400, query.error);
+    const q = query.value;
+    const bulk = await findBulk(deps.db, caller.organizationId, q.bulkId);
+    if (!bulk) return refusal(404, NO_SUCH_BULK);
+    const page = await listBulkItems(deps.db, bulk.id, q.outcome ?? null, Number(q.cursor ?? 0n), q.limit);
+    const last = page.items.at(-1);
+    return json({
+      items: page.items.map((i) => ({ ...i, processedAt: i.processedAt ? i.processedAt.toISOString() : null })),
+      nextCursor: page.more && last ? encodeCursor("bulkItems", last.position) : null,
+    });
   };
 }
 

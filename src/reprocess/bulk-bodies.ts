@@ -47,6 +47,23 @@ export const BulkProgressBody = z
   })
   .meta({ description: "A bulk reprocess and its progress." });
 
+export const BulkItemsBody = z
+  .strictObject({
+    items: z.array(
+      z.strictObject({
+        position: z.int().meta({ description: "Its place in the bulk's order, from 1." }),
+        taskId: z.int().nullable().meta({ description: "The task's id (null when it was asked for by external id)." }),
+        externalId: z.string().nullable().meta({ description: "The external id it was asked for by (null when asked for by task id or by a filter)." }),
+        outcome: z.enum(["applied", "refused", "not_found", "pending"]),
+        reason: z.string().nullable().meta({ description: "Why it was refused (the reprocess guard's words) or not found." }),
+        processedAt: z.iso.datetime({ offset: true }).nullable().meta({ description: "When it was processed: the instant of its REPROCESSED event." }),
+      }),
+    ),
+    nextCursor: z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last page." }),
+  })
+  .meta({ description: "A bulk's tasks and what became of each, in the order they are applied." });
+
+apiSchemas.add(BulkItemsBody, { id: "BulkReprocessItems" });
 apiSchemas.add(BulkPreviewBody, { id: "BulkReprocessPreview" });
 apiSchemas.add(BulkProgressBody, { id: "BulkReprocess" });
 

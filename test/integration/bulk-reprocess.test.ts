@@ -6,8 +6,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRules } from "../../src/rules/rules.js";
 import { STATUSES, TaskStatus as S } from "../../src/rules/status.js";
-import { BulkPreviewBody, BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
-import { BULK_REPROCESS_PATH } from "../../src/api/bulk-reprocess.js";
+import { BulkItemsBody, BulkPreviewBody, BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
+import { BULK_ITEMS_PATH, BULK_REPROCESS_PATH } from "../../src/api/bulk-reprocess.js";
 import { insertTasks, resetTables, testDb, type TaskFixture } from "../support/db.js";
 import { bulkProgress, cancelBulk, paceFigures, postBulk, waitUntilFinished } from "../support/bulk.js";
 import { ORG_7_TOKEN, ORG_8_TOKEN, startApp, type RunningApp } from "./http-app.js";
@@ -171,6 +171,20 @@ describe("a bulk reprocess", () => {
     // A refused item says why, in the guard's words.
     const [refused] = await db.$queryRaw<{ reason: string }[]>`SELECT reason FROM bulk_reprocess_items WHERE outcome = 'REFUSED' ORDER BY position LIMIT 1`;
     expect(refused!.reason).toMatch(/^Conflict: task \d+ is Deleting \(19\): a restart would bring back a task being deleted/);
+
+    // Its items, by outcome, in pages: every refused task with the guard's reason.
+    const refusedItems: { taskId: number | null; reason: string | null; outcome: string }[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await fetch(`${app.apiUrl}${BULK_ITEMS_PATH}?bulkId=${bulk.bulkId}&outcome=refused&limit=25${cursor ? `&cursor=${cursor}` : ""}`, { headers: { authorization: `Bearer ${ORG_7}` } });
+      const body = BulkItemsBody.parse(await page.json());
+      refusedItems.push(...body.items);
+      cursor = body.nextCursor;
+    } while (cursor !== null);
+    expect(refusedItems).toHaveLength(expected.deleting! + expected.in_flight!);
+    expect(refusedItems.every((i) => i.outcome === "refused" && /^Conflict: task \d+ is (Deleting|Deleted|ProcessingInProgress|ExportInProgress) /.test(i.reason ?? ""))).toBe(true);
+    const other = await fetch(`${app.apiUrl}${BULK_ITEMS_PATH}?bulkId=${bulk.bulkId}`, { headers: { authorization: `Bearer ${ORG_8_TOKEN}` } });
+    expect(other.status).toBe(404);
     expect(await db.$queryRaw`SELECT count(*)::int AS n FROM tasks WHERE organization_id = 8 AND restart_count > 0`).toEqual([{ n: 0 }]);
   });
 

@@ -13,8 +13,8 @@ import { TASK_STATUS_PATH, TaskRefQuery } from "../read-api/task-status.js";
 import { RESTART_PROCESSING_PATH } from "../restart-processing.js";
 import { QUERY_SHAPE as RESTART_PROCESSING_QUERY } from "../restart-processing-query.js";
 import { BOARD_PATH } from "../../ops/bull-board.js";
-import { BulkPreviewBody, BulkProgressBody } from "../../reprocess/bulk-bodies.js";
-import { BULK_CANCEL_PATH, BULK_REPROCESS_PATH, BulkIdQuery } from "../bulk-reprocess.js";
+import { BulkItemsBody, BulkPreviewBody, BulkProgressBody } from "../../reprocess/bulk-bodies.js";
+import { BULK_CANCEL_PATH, BULK_ITEMS_PATH, BULK_REPROCESS_PATH, BulkIdQuery, BulkItemsQuery } from "../bulk-reprocess.js";
 import { BulkBody, BulkQuery } from "../../reprocess/bulk-request.js";
 import { componentSchemas, queryParameters, ref } from "./zod-openapi.js";
 
@@ -186,6 +186,16 @@ export function openApiDocument(): Record<string, unknown> {
           summary: "A bulk reprocess's progress",
           parameters: queryParameters(BulkIdQuery.shape),
           responses: { "200": { description: "The bulk: applied, refused, not found, pending.", content: json(ref(apiSchemas, BulkProgressBody)) }, ...readApiRefusals, "404": error("No such bulk in the token's organization.") },
+        },
+      },
+      [BULK_ITEMS_PATH]: {
+        get: {
+          tags: ["reprocess"],
+          operationId: "listBulkReprocessItems",
+          summary: "A bulk reprocess's tasks and what became of each",
+          description: "In the order they are applied; filter by outcome to see, for example, which tasks the guard refused and why. Keyset pagination: pass `nextCursor` back as `cursor`.",
+          parameters: queryParameters(BulkItemsQuery.shape),
+          responses: { "200": { description: "One page of items.", content: json(ref(apiSchemas, BulkItemsBody)) }, ...readApiRefusals, "404": error("No such bulk in the token's organization.") },
         },
       },
       [BULK_CANCEL_PATH]: {

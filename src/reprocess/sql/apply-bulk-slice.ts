@@ -6,7 +6,8 @@
 // Locks: a transaction-level advisory lock per organization (pg_try_advisory_xact_lock: a replica
 //        that finds it taken skips this organization for this tick), so one slice per organization
 //        runs at a time across all replicas; the items' task rows (each reprocess statement locks
-//        its own); at the end the bulk row (UPDATE … WHERE state = 'RUNNING').
+//        its own, waiting at most SLICE_LOCK_TIMEOUT_MS: a row held elsewhere fails the slice, which
+//        is retried next tick); at the end the bulk row (UPDATE … WHERE state = 'RUNNING').
 // Pace:  every item the slice processes carries processed_at = now(), the transaction's start —
 //        the same instant as the REPROCESSED event the reprocess statement writes in it. Before
 //        taking items, the slice counts the organization's items processed in (now() - 1 s, now()]
@@ -48,6 +49,9 @@ type Outcome = "APPLIED" | "REFUSED" | "NOT_FOUND";
 
 class CancelledMidSlice extends Error {}
 
+/** How long a slice waits for a task row another transaction holds. */
+export const SLICE_LOCK_TIMEOUT_MS = 2000;
+
 const PACE_LOCK = (organizationId: number) => `task-watchdog-bulk-reprocess:${organizationId}`;
 
 export async function applyBulkSlice(db: Db, options: SliceOptions): Promise<SliceResult> {
@@ -57,6 +61,9 @@ export async function applyBulkSlice(db: Db, options: SliceOptions): Promise<Sli
       async (tx) => {
         const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtextextended(${PACE_LOCK(organizationId)}, 0)) AS locked`;
         if (!lock?.locked) return { kind: "busy" } as const;
+        // A task row someone else holds fails the slice after this (it is retried next tick) rather than
+        // after the connection's lock_timeout: meanwhile the slice holds its earlier tasks' rows.
+        await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = '${SLICE_LOCK_TIMEOUT_MS}ms'`);
         // A statement of its own, after the lock: its snapshot sees every slice committed before.
         const [pace] = await tx.$queryRaw<{ recent: number; out_of_order: boolean }[]>`
           SELECT count(*)::int AS recent, coalesce(max(processed_at) > now(), false) AS out_of_order

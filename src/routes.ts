@@ -13,6 +13,7 @@ import { sweepHealthHandler } from "./ops/sweep-health.js";
 import { OPENAPI_PATH } from "./api/openapi/document.js";
 import { openApiHandler } from "./api/openapi/route.js";
 import { readApiRoutes } from "./api/read-api/routes.js";
+import { createAuthenticator } from "./api/authenticate.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./api/restart-processing.js";
 import { bulkRoutes } from "./api/bulk-reprocess.js";
 import { startHttpServer } from "./api/server.js";
@@ -26,13 +27,14 @@ export interface RouteFeatures {
 
 /** API_HOST:API_PORT — the external API. */
 export function apiRoutes(ctx: Context, ops: Ops, features: RouteFeatures = {}): Route[] {
-  const tokens = ctx.config.apiTokens ?? [];
+  // One authentication for every customer route: API_TOKENS, then the api_tokens table.
+  const authenticate = createAuthenticator({ tokens: ctx.config.apiTokens ?? [], db: ctx.db });
   return [
     {
       method: "PATCH",
       path: RESTART_PROCESSING_PATH,
       handler: restartProcessing({
-        tokens,
+        authenticate,
         db: ctx.db,
         queue: ops.queues.reprocess,
         redis: ops.requestRedis,
@@ -41,8 +43,8 @@ export function apiRoutes(ctx: Context, ops: Ops, features: RouteFeatures = {}):
         onOutcome: ops.metrics.reprocessRequest,
       }),
     },
-    ...bulkRoutes({ tokens, db: ctx.db, rules: ctx.rules, ...(features.nudgeBulkLoop ? { nudge: features.nudgeBulkLoop } : {}) }),
-    ...readApiRoutes({ tokens, db: ctx.db, rules: ctx.rules }),
+    ...bulkRoutes({ authenticate, db: ctx.db, rules: ctx.rules, ...(features.nudgeBulkLoop ? { nudge: features.nudgeBulkLoop } : {}) }),
+    ...readApiRoutes({ authenticate, db: ctx.db, rules: ctx.rules }),
     { method: "GET", path: OPENAPI_PATH, handler: openApiHandler() },
   ];
 }

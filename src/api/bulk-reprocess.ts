@@ -10,17 +10,15 @@
 //
 // Another organization's bulk is a 404, like a task of another organization.
 import { z } from "zod";
-import type { ApiToken } from "../platform/config/api-tokens.js";
+import type { Authenticate } from "./authenticate.js";
 import type { Db } from "../platform/db/client.js";
 import type { Rule } from "../rules/rules.js";
-import { bearerToken } from "./credentials.js";
 import { authenticate } from "./read-api/caller.js";
 import { limitParam, parseQuery } from "./read-api/query.js";
 import { cursorParam, encodeCursor } from "./read-api/cursor.js";
 import { listBulkItems } from "../reprocess/sql/list-bulk-items.js";
 import { json, refusal } from "./read-api/responses.js";
-import { fingerprint } from "./restart-processing.js";
-import type { Handler, HttpInput, Route } from "./types.js";
+import type { Handler, Route } from "./types.js";
 import { presentBulk } from "../reprocess/bulk-bodies.js";
 import { MAX_BULK_TASKS, parseBulkRequest, parseIdempotencyKey } from "../reprocess/bulk-request.js";
 import { askBulk } from "../reprocess/bulk-service.js";
@@ -32,7 +30,8 @@ export const BULK_CANCEL_PATH = `${BULK_REPROCESS_PATH}/cancel`;
 export const BULK_ITEMS_PATH = `${BULK_REPROCESS_PATH}/items`;
 
 export interface BulkHttpDeps {
-  tokens: readonly ApiToken[];
+  /** The one authentication of the customer API. */
+  authenticate: Authenticate;
   db: Db;
   rules: readonly Rule[];
   nudge?: () => void;
@@ -54,8 +53,8 @@ export const BulkItemsQuery = z.strictObject({
   cursor: cursorParam("bulkItems", BigInt(MAX_BULK_TASKS)),
 });
 
-/** Who asks, for the audit trail: the organization and the token's fingerprint (never the token). */
-const actorOf = (organizationId: number, input: HttpInput) => `api:org-${organizationId}:${fingerprint(bearerToken(input.headers) ?? "")}`;
+/** Who asks, for the audit trail: the organization and the token's fingerprint (never the token), as restartprocessing names it. */
+const actorOf = (caller: { organizationId: number; fingerprint: string }) => `api:org-${caller.organizationId}:${caller.fingerprint}`;
 
 export function bulkRoutes(deps: BulkHttpDeps): Route[] {
   return [
@@ -68,7 +67,7 @@ export function bulkRoutes(deps: BulkHttpDeps): Route[] {
 
 function requestBulkHandler(deps: BulkHttpDeps): Handler {
   return async (input) => {
-    const caller = authenticate(deps.tokens, input.headers);
+    const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;
     const parsed = parseBulkRequest(input.query, input.body);
     if (!parsed.ok) return refusal(400, parsed.error);
@@ -82,7 +81,7 @@ function requestBulkHandler(deps: BulkHttpDeps): Handler {
       organizationId: caller.organizationId,
       request: parsed.value,
       ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-      requestedBy: actorOf(caller.organizationId, input),
+      requestedBy: actorOf(caller),
       ...(input.requestId ? { httpRequestId: input.requestId } : {}),
     });
     switch (answer.kind) {
@@ -104,7 +103,7 @@ function requestBulkHandler(deps: BulkHttpDeps): Handler {
 
 function bulkProgressHandler(deps: BulkHttpDeps): Handler {
   return async (input) => {
-    const caller = authenticate(deps.tokens, input.headers);
+    const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;
     const query = parseQuery(BulkIdQuery, ["bulkId"], input.query);
     if (!query.ok) return refusal(400, query.error);
@@ -115,7 +114,7 @@ function bulkProgressHandler(deps: BulkHttpDeps): Handler {
 
 function bulkItemsHandler(deps: BulkHttpDeps): Handler {
   return async (input) => {
-    const caller = authenticate(deps.tokens, input.headers);
+    const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;
     const query = parseQuery(BulkItemsQuery, Object.keys(BulkItemsQuery.shape), input.query);
     if (!query.ok) return refusal(400, query.error);
@@ -133,11 +132,11 @@ function bulkItemsHandler(deps: BulkHttpDeps): Handler {
 
 function cancelBulkHandler(deps: BulkHttpDeps): Handler {
   return async (input) => {
-    const caller = authenticate(deps.tokens, input.headers);
+    const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;
     const query = parseQuery(BulkIdQuery, ["bulkId"], input.query);
     if (!query.ok) return refusal(400, query.error);
-    const result = await cancelBulk(deps.db, caller.organizationId, query.value.bulkId, actorOf(caller.organizationId, input));
+    const result = await cancelBulk(deps.db, caller.organizationId, query.value.bulkId, actorOf(caller));
     if (!result) return refusal(404, NO_SUCH_BULK);
     if (!result.cancelled && result.bulk.state === "done") {
       return { ...refusal(409, `bulk ${result.bulk.id} is already done (${result.bulk.applied} applied, ${result.bulk.refused} refused, ${result.bulk.notFound} not found): nothing to cancel`) };

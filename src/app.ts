@@ -55,8 +55,8 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
     const ops = add(await startOps(ctx));
     add(await startOutbox(ctx, ops.metrics));
     add(await startSweep(ctx, ops.metrics));
-    add(startReprocess(ctx, ops.metrics));
-    const http = add(await startListeners(ctx, ops));
+    const reprocess = add(startReprocess(ctx, ops.metrics));
+    const http = add(await startListeners(ctx, ops, { nudgeBulkLoop: reprocess.nudgeBulkLoop }));
     logger.info(
       {
         api: http.apiUrl,

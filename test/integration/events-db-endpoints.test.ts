@@ -33,6 +33,8 @@ beforeEach(async () => {
 afterEach(async () => {
   await watchdog?.close();
   watchdog = undefined;
+  // Active endpoints left behind would stop every later worker of this database at start (no WEBHOOK_SECRETS_KEY there).
+  await pool.query("TRUNCATE webhook_secrets, webhook_endpoints CASCADE");
   await receiver.close();
   await deletePrefix(prefix);
 });

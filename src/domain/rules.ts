@@ -42,8 +42,11 @@ export function defaultHoldFor(action: RuleAction): HoldLimit | null {
 export interface WorkspaceOverride {
   readonly workspaceIds: readonly number[];
   readonly enabled: boolean;
+  /** The override's own threshold, else (a switched-off override that names none) the rule's. */
   readonly stuckAfter: string;
   readonly stuckAfterSeconds: number;
+  /** False when stuckAfter is the rule's (the override named none). */
+  readonly ownStuckAfter: boolean;
   /** The override's own limit; when the rules omit it, the rule's. */
   readonly hold: HoldLimit | null;
 }
@@ -232,8 +235,11 @@ function checkRule(raw: MergedRule, status: StatusInfo, problems: string[]): Rul
     workspaces: (raw.workspaces ?? []).map((o) => ({
       workspaceIds: [...o.workspaceIds],
       enabled: o.enabled ?? true,
-      stuckAfter: o.stuckAfter?.text ?? "",
-      stuckAfterSeconds: o.stuckAfter?.seconds ?? 0,
+      // A switched-off override without a threshold of its own keeps the rule's: the reprocess guard
+      // still judges "in flight" by it there (src/rules/resolve.ts).
+      stuckAfter: o.stuckAfter?.text ?? raw.stuckAfter!.text,
+      stuckAfterSeconds: o.stuckAfter?.seconds ?? raw.stuckAfter!.seconds,
+      ownStuckAfter: o.stuckAfter !== undefined,
       hold: holdFrom(o.hold, hold),
     })),
   };

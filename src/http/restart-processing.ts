@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import type { ApiToken } from "../config/api-tokens.js";
 import type { Db } from "../db/client.js";
 import { findTask, type TaskRef } from "../db/sql/find-task.js";
-import { decideReprocess, thresholdSecondsFor } from "../domain/reprocess-guard.js";
+import { decideReprocess, guardThresholdSeconds } from "../domain/reprocess-guard.js";
 import type { Rule } from "../domain/rules.js";
 import type { ReprocessRequestOutcome } from "../metrics/metrics.js";
 import { withTimeout } from "../lib/with-timeout.js";
@@ -69,7 +69,7 @@ async function handle(deps: RestartProcessingDeps, input: HttpInput): Promise<[R
 
   const task = await findTask(deps.db, ref);
   if (!task || task.organizationId !== organizationId) return ["not_found", { status: 404 }];
-  const thresholdSeconds = thresholdSecondsFor(deps.rules, task.status, task.workspaceId);
+  const thresholdSeconds = guardThresholdSeconds(deps.rules, task.status, task.workspaceId);
   const decision = decideReprocess({ status: task.status, statusAgeSeconds: task.statusAgeSeconds, thresholdSeconds, force }, `task ${task.id}`);
   if (!decision.allowed) return ["conflict", { status: 409, headers: { "x-error": decision.reason } }];
 

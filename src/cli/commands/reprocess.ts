@@ -2,7 +2,7 @@ import { userInfo } from "node:os";
 import type { Config } from "../../config/settings.js";
 import { createDb } from "../../db/client.js";
 import { findTask } from "../../db/sql/find-task.js";
-import { decideReprocess, thresholdSecondsFor } from "../../domain/reprocess-guard.js";
+import { decideReprocess, guardThresholdSeconds } from "../../domain/reprocess-guard.js";
 import { describeTarget, parseReprocessRequest } from "../../domain/reprocess-request.js";
 import type { Rule } from "../../domain/rules.js";
 import { REPROCESS_QUEUE } from "../../queues/names.js";
@@ -78,7 +78,7 @@ export async function enqueueReprocessCommand(config: Config, rules: readonly Ru
       throw new CliError(`NotFound: no ${describeTarget(target)}`, EXIT_NOT_FOUND);
     }
     taskId = task.id;
-    const thresholdSeconds = thresholdSecondsFor(rules, task.status, task.workspaceId);
+    const thresholdSeconds = guardThresholdSeconds(rules, task.status, task.workspaceId);
     const decision = decideReprocess({ status: task.status, statusAgeSeconds: task.statusAgeSeconds, thresholdSeconds, force: options.force === true }, `task ${task.id}`);
     if (!decision.allowed) throw new CliError(decision.reason, EXIT_CONFLICT);
   } finally {

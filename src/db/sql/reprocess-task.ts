@@ -2,7 +2,7 @@
 //
 // In:    the target ({ taskId [, organizationId] } or { externalId, organizationId }), the
 //        request id (unique per BullMQ job, stable across redeliveries of that job), the actor,
-//        `force`, the HTTP request id (optional) and the guard's thresholds (guardThresholds).
+//        `force`, the HTTP request id (optional) and the resolver's rows (src/rules/resolve.ts, thresholdRows).
 // Locks: the task row, FOR UPDATE (waiting at most LOCK_TIMEOUT_MS of the connection, e.g. behind a
 //        sweep batch; then the attempt fails and BullMQ retries it). Not taken when already applied.
 // Does:  status -> QueuedForPreProcessing (30) with status_changed_at = now() (also when it already
@@ -36,7 +36,9 @@
 // (Prisma's transaction bookkeeping and the extra round trips): bench "reprocess" figures.
 import { Prisma } from "../../generated/prisma/client.js";
 import { describeTarget, type ReprocessTarget } from "../../domain/reprocess-request.js";
-import { DELETION_STATUSES, type GuardThresholds } from "../../domain/reprocess-guard.js";
+import { DELETION_STATUSES, GUARDED_TRANSIENT_STATUSES } from "../../domain/reprocess-guard.js";
+import type { ThresholdRows } from "../../rules/resolve.js";
+import { resolvedRowSql } from "../../rules/threshold-rows-sql.js";
 import { STATUS_NAMES_JSON, TaskStatus } from "../../domain/status.js";
 import type { Db } from "../client.js";
 
@@ -51,7 +53,8 @@ export interface ReprocessTaskRequest {
   actor: string;
   force: boolean;
   httpRequestId?: string;
-  thresholds: GuardThresholds;
+  /** The resolver's rows (thresholdRows): the threshold of the task's status in its workspace, kept where the rule is off. */
+  thresholds: ThresholdRows;
 }
 
 const TO_STATUS = TaskStatus.QueuedForPreProcessing;
@@ -97,15 +100,11 @@ export async function reprocessTask(db: Db, target: ReprocessTarget, request: Re
           FROM tasks t WHERE ${where} AND NOT EXISTS (SELECT 1 FROM done)
           FOR UPDATE OF t
         ), verdict AS (
-          SELECT l.*, th.seconds AS threshold_seconds,
+          SELECT l.*, th.seconds::int AS threshold_seconds,
                  (l.status = ANY(${[...DELETION_STATUSES]}::int[])
-                  OR (l.status = ANY(${g.transient}::int[]) AND (th.seconds IS NULL OR l.age_seconds <= th.seconds))) AS refused
+                  OR (l.status = ANY(${[...GUARDED_TRANSIENT_STATUSES]}::int[]) AND (th.seconds IS NULL OR l.age_seconds <= th.seconds))) AS refused
           FROM locked l
-          LEFT JOIN LATERAL (
-            SELECT x.seconds FROM unnest(${g.statuses}::int[], ${g.workspaceIds}::int[], ${g.seconds}::int[]) AS x(status, workspace_id, seconds)
-            WHERE x.status = l.status AND (x.workspace_id = l.workspace_id OR x.workspace_id IS NULL)
-            ORDER BY x.workspace_id IS NULL LIMIT 1
-          ) th ON true
+          LEFT JOIN LATERAL ${resolvedRowSql(g, Prisma.sql`l.status`, Prisma.sql`l.workspace_id`)} th ON true
         ), task AS (
           SELECT * FROM verdict WHERE NOT refused OR ${force}::boolean
         ), assignments_before AS (

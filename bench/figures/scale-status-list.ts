@@ -6,9 +6,9 @@
 // any of those pages read (EXPLAIN (ANALYZE, BUFFERS)), against the page size.
 import pg from "pg";
 import { Prisma } from "../../src/generated/prisma/client.js";
-import { createDb, type Db } from "../../src/db/client.js";
-import { listTaskStatuses, listTaskStatusesSql } from "../../src/db/sql/list-task-statuses.js";
-import { buildRules } from "../../src/domain/rules.js";
+import { createDb, type Db } from "../../src/platform/db/client.js";
+import { listTaskStatuses, listTaskStatusesSql } from "../../src/api/read-api/sql/list-task-statuses.js";
+import { buildRules } from "../../src/rules/rules.js";
 import { thresholdRows } from "../../src/rules/resolve.js";
 import { limitFigure, quantile, ratioFigure, timeMs, type Figure } from "../measure.js";
 import { defineScaleFigure } from "../scale-figure.js";

@@ -11,7 +11,7 @@
 //   machine work finish sooner, so the reprocess guard keeps judging "in flight" by that threshold.
 // - `watched` is whether the sweep acts (and so whether the read API calls the task stuck).
 // - `hold` is the level hold of the probe that applies (null when off or not watched).
-import type { HoldLimit, Rule, RuleAction } from "../domain/rules.js";
+import type { HoldLimit, Rule, RuleAction } from "./rules.js";
 
 export interface Resolution {
   /** The status's rule; null when no rule covers the status (nothing judges it by age). */

@@ -4,10 +4,10 @@
 // (docs/reprocess.md), through every surface: the CLI (exit 4), HTTP (409) and the queue (Conflict,
 // decided on the locked row). `watchdog rules --json` shows what the guard uses, never an empty threshold.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { enqueueReprocess } from "../../src/queues/reprocess-queue.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { enqueueReprocess } from "../../src/reprocess/reprocess-queue.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { reprocessEventsOf, reprocessHarness, reprocessRow, type ReprocessHarness } from "../support/reprocess-harness.js";

@@ -5,9 +5,9 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Prisma } from "../../src/generated/prisma/client.js";
-import type { Db } from "../../src/db/client.js";
-import { listTaskStatusesSql, type TaskStatusFilter } from "../../src/db/sql/list-task-statuses.js";
-import { buildRules } from "../../src/domain/rules.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { listTaskStatusesSql, type TaskStatusFilter } from "../../src/api/read-api/sql/list-task-statuses.js";
+import { buildRules } from "../../src/rules/rules.js";
 import { thresholdRows } from "../../src/rules/resolve.js";
 import { seedRange, truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";

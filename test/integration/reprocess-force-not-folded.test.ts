@@ -2,9 +2,9 @@
 // waiting: per-task deduplication once returned the waiting job (and its data, force missing), so
 // the worker refused the task the operator had explicitly forced.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { createReprocessQueue } from "../../src/queues/reprocess-queue.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { createReprocessQueue } from "../../src/reprocess/reprocess-queue.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { holdRowLock, reprocessEventsOf, reprocessHarness, reprocessRow, waitForLockWaiter, type ReprocessHarness } from "../support/reprocess-harness.js";

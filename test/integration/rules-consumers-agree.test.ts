@@ -5,12 +5,12 @@
 // `watchdog stuck --json`. Tasks sit one minute either side of every threshold in play, in
 // workspaces with and without overrides. Time is written as timestamps, never slept.
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import type { Db } from "../../src/db/client.js";
-import { reprocessTask } from "../../src/db/sql/reprocess-task.js";
-import { decideReprocess, guardThresholdSeconds } from "../../src/domain/reprocess-guard.js";
-import { buildRules, type Rule } from "../../src/domain/rules.js";
-import { findStatus, TaskStatus as S } from "../../src/domain/status.js";
-import { TASK_STATUS_LIST_PATH } from "../../src/http/read-api/task-status-list.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { reprocessTask } from "../../src/reprocess/sql/reprocess-task.js";
+import { decideReprocess, guardThresholdSeconds } from "../../src/reprocess/reprocess-guard.js";
+import { buildRules, type Rule } from "../../src/rules/rules.js";
+import { findStatus, TaskStatus as S } from "../../src/rules/status.js";
+import { TASK_STATUS_LIST_PATH } from "../../src/api/read-api/task-status-list.js";
 import { isStuck, resolve, thresholdRows } from "../../src/rules/resolve.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb, type TaskFixture } from "../support/db.js";

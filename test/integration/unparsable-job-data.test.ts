@@ -4,10 +4,10 @@
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { REPROCESS_JOB, SWEEP_JOB, SWEEP_QUEUE } from "../../src/queues/names.js";
-import { REPROCESS_JOB_OPTIONS } from "../../src/queues/reprocess-queue.js";
-import { createSweepWorker } from "../../src/queues/sweep-worker.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { REPROCESS_JOB, SWEEP_JOB, SWEEP_QUEUE } from "../../src/platform/queue-names.js";
+import { REPROCESS_JOB_OPTIONS } from "../../src/reprocess/reprocess-queue.js";
+import { createSweepWorker } from "../../src/sweep/sweep-worker.js";
 import { resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { reprocessHarness, type ReprocessHarness } from "../support/reprocess-harness.js";

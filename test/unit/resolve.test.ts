@@ -3,10 +3,10 @@
 // on, off) × the override with or without a threshold of its own (an override that is on needs
 // one: the loader refuses it without).
 import { describe, expect, it } from "vitest";
-import { decideReprocess } from "../../src/domain/reprocess-guard.js";
-import { buildRules, DEFAULT_HOLD, RulesError } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { stuckVerdict } from "../../src/domain/stuck.js";
+import { decideReprocess } from "../../src/reprocess/reprocess-guard.js";
+import { buildRules, DEFAULT_HOLD, RulesError } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { stuckVerdict } from "../../src/rules/stuck.js";
 import { isStuck, resolve, thresholdRows, type ThresholdRows } from "../../src/rules/resolve.js";
 
 const H = 3600;

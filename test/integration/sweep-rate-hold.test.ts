@@ -8,13 +8,20 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRules } from "../../src/domain/rules.js";
 import { TaskStatus as S } from "../../src/domain/status.js";
 import { runSweep, type SweepOptions, type SweepResult } from "../../src/sweep/run-sweep.js";
-import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { createLogger } from "../../src/logger.js";
+import { createMetrics } from "../../src/metrics/metrics.js";
+import { sweepHealthHandler } from "../../src/http/sweep-health.js";
+import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { runCli } from "../support/worker-process.js";
+import { sample } from "./http-app.js";
 
 const db = testDb();
 beforeEach(() => resetTables(db));
 afterAll(() => db.$disconnect());
 
 const H = 3600;
+const HEALTHY = { overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 };
 const INTERVAL_SECONDS = 5 * 60;
 const PER_INTERVAL = 300;
 
@@ -41,9 +48,19 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
     const rules = buildRules();
     const logger = recordingLogger();
     const results: SweepResult[] = [];
+    const metrics = createMetrics({ db, rules, queues: [], sweepHealth: async () => HEALTHY, logger: createLogger({ level: "silent" }), build: { version: "test", commit: "test" }, pauses: async () => [] });
+    let stuckReport: { rateHolds: Record<string, unknown>[] } | undefined;
     for (let interval = 1; interval <= 20; interval++) {
       await insertTasks(db, Array.from({ length: PER_INTERVAL }, (_, i) => ({ status: S.ProcessingInProgress, ageSeconds: 4 * H + 60 + i, workspaceId: 1 + (i % 3) })));
-      results.push(await runSweep(db, rules, { sweepId: `burn-${interval}`, dryRun: false, batchSize: 1000, logger }));
+      const result = await runSweep(db, rules, { sweepId: `burn-${interval}`, dryRun: false, batchSize: 1000, logger });
+      metrics.onSweep(result);
+      results.push(result);
+      if (interval === 4) {
+        // What an operator sees now: `watchdog stuck --json` says the next sweep would hold it by its rate.
+        const cli = runCli(["stuck", "--json"], { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: uniquePrefix() });
+        expect((await cli.exited).code, cli.stderr()).toBe(0);
+        stuckReport = JSON.parse(cli.lines().map((l) => (l.raw ? l.msg : JSON.stringify(l))).join("\n"));
+      }
       await oneIntervalLater();
     }
     const name = "ProcessingInProgress";
@@ -59,6 +76,16 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
     const rateLines = logger.lines.filter((l) => l.level === "warn" && /rate limit/.test(l.msg));
     expect(rateLines.length).toBeGreaterThanOrEqual(1);
     expect(rateLines[0]!.msg).toMatch(/^holding ProcessingInProgress: 900 reverted in the last PT1H and 300 more stuck, more than the rate limit of 1000 .*watchdog sweep --release ProcessingInProgress --by <name>/);
+
+    // The metrics, /health/sweeps (from what the sweep recorded) and `watchdog stuck`.
+    const exposition = await metrics.registry.metrics();
+    expect(sample(exposition, "watchdog_sweep_rate_holds_total", { status: name })).toBe(1);
+    expect(sample(exposition, "watchdog_sweep_holds_total", { status: name })).toBe(17);
+    expect(sample(exposition, "watchdog_tasks_held", { status: name })).toBe(17 * PER_INTERVAL);
+    const health = await sweepHealthHandler({ lastSweep: async () => HEALTHY, held: async () => results[3]!.held, pauses: async () => [] })({} as never);
+    expect(health).toMatchObject({ status: 503, body: { status: "held" } });
+    expect((health.body as { problems: string[] }).problems).toEqual([expect.stringMatching(/^held: ProcessingInProgress \(300 stuck; rate hold: 900 reverted in the last PT1H, 300 more stuck, rate limit 1000\)/)]);
+    expect(stuckReport!.rateHolds).toEqual([expect.objectContaining({ status: name, reverts: 900, wouldRevert: 300, limit: 1000, wouldHold: true })]);
 
     // A dry run says the same, and changes nothing.
     const dry = await runSweep(db, rules, { sweepId: "burn-dry", dryRun: true, batchSize: 1000 });

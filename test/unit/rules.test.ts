@@ -89,7 +89,7 @@ describe("invariants checked at start-up", () => {
     ["hold with a fractional count", { Processed: { hold: { maxTasks: 2.5 } } }, /hold\.maxTasks must be a whole number.*got number 2\.5/],
     ["hold with a share above 1", { Processed: { hold: { maxShare: 1.5 } } }, /hold\.maxShare must be a number above 0 and at most 1.*got number 1\.5/],
     ["hold with a share of 0", { Processed: { hold: { maxShare: 0 } } }, /hold\.maxShare must be a number above 0/],
-    ["hold that sets no limit", { Processed: { hold: {} } }, /rule "Processed": hold sets no limit; give "maxTasks" and\/or "maxShare", or write "hold": false/],
+    ["hold that sets no limit", { Processed: { hold: {} } }, /rule "Processed": hold sets no limit; give "maxTasks" and\/or "maxShare" \(and "rate" for the rate hold\), or write "hold": false/],
     ["an override's bad hold", { Processed: { workspaces: [{ workspaceIds: [4], stuckAfter: "PT1H", hold: { maxShare: "half" } }] } }, /workspaces\[0\]\.hold\.maxShare must be a number.*got the string "half"/],
     ["a malformed duration", { Processed: { stuckAfter: "24h" } }, /rule "Processed": stuckAfter is not an ISO-8601 duration; write e\.g\. "PT30M", "PT2H" or "P1D", got the string "24h"/],
     ["a zero duration", { Processed: { stuckAfter: "PT0S" } }, /must be at least one second long/],

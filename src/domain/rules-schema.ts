@@ -52,11 +52,11 @@ const rateDuration = (min: number, max: DurationBound, example: string) =>
 export const MAX_RATE_WINDOW: DurationBound = { text: "P1D", seconds: 86_400 };
 export const MAX_RATE_BASELINE: DurationBound = { text: "P30D", seconds: 30 * 86_400 };
 
-/** The rate hold of a rule (per status): `false` switches it off; an object sets the fields it names, the rest are the defaults. */
+/** The rate hold of a rule (per status): `false` switches it off, `true` is the defaults; an object sets the fields it names, the rest are the defaults. */
 export const rateHoldSchema = z
   .union(
     [
-      z.literal(false),
+      z.boolean(),
       z.null(),
       z.strictObject({
         maxReverts: z.int({ error: `must be a whole number from 0 to ${MAX_ID}` }).min(0, { error: `must be a whole number from 0 to ${MAX_ID}` }).max(MAX_ID, { error: `must be a whole number from 0 to ${MAX_ID}` }).optional(),
@@ -65,11 +65,11 @@ export const rateHoldSchema = z
         baseline: rateDuration(3600, MAX_RATE_BASELINE, "P1D").optional(),
       }),
     ],
-    { error: 'must be false or {"maxReverts": 1000, "normalMultiple": 3, "window": "PT1H", "baseline": "P1D"}' },
+    { error: 'must be false, true (the defaults) or {"maxReverts": 1000, "normalMultiple": 3, "window": "PT1H", "baseline": "P1D"}' },
   )
   .meta({
     description:
-      "The rule's rate hold: reverts of the status within `window` may not pass max(maxReverts, normalMultiple × its normal reverts per window over `baseline`). false = off; omitted = the defaults.",
+      "The rule's rate hold: reverts of the status within `window` may not pass max(maxReverts, normalMultiple × its normal reverts per window over `baseline`). false = off; true or omitted = the defaults.",
   });
 
 export const holdSchema = z

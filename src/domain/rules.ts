@@ -293,7 +293,7 @@ function rateHoldFrom(raw: RuleOverride["hold"]): RateHold | null {
   if (raw === undefined || raw === true) return DEFAULT_RATE_HOLD;
   const rate = raw.rate;
   if (rate === false || rate === null) return null;
-  if (rate === undefined) return DEFAULT_RATE_HOLD;
+  if (rate === undefined || rate === true) return DEFAULT_RATE_HOLD;
   return {
     maxReverts: rate.maxReverts ?? DEFAULT_RATE_HOLD.maxReverts,
     normalMultiple: rate.normalMultiple ?? DEFAULT_RATE_HOLD.normalMultiple,

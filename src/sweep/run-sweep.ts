@@ -3,11 +3,14 @@
 // of any size never becomes one giant transaction. Before acting on a status the sweep counts its
 // stuck tasks per probe (the rule, or one of its workspace overrides): a probe with more than its
 // hold limit acts on none of them (an outage is not fixed by reverting the first thousand), the
-// others go on. One status's failing statement is logged and reported and the other statuses
+// others go on. Then the rate hold of a revert rule: when the status's reverts within its window
+// (every replica's, from status_revert_counts) plus what this sweep would revert pass its rate
+// limit, the sweep reverts none of the status (a slow burn). Every batch statement checks the
+// pauses itself, so a pause that commits during a sweep stops it before the next batch. One status's failing statement is logged and reported and the other statuses
 // still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
 import type { Rule } from "../rules/rules.js";
-import { allOff, holdDecision, listedThresholds, probeWorkspaces, statusPlansFor, type StatusPlan } from "./sweep-plan.js";
+import { allOff, holdDecision, listedThresholds, probeWorkspaces, rateDecision, statusPlansFor, type StatusPlan } from "./sweep-plan.js";
 import { statusName } from "../rules/status.js";
 import type { Db } from "../platform/db/client.js";
 import { revertStuckTasks, type BatchInput, type BatchOutcome } from "./sql/revert-stuck-tasks.js";
@@ -16,6 +19,8 @@ import { flagStuckTasks } from "./sql/flag-stuck-tasks.js";
 import { countInboxPopulation, countStuckByProbe, type StuckCount } from "./sql/count-stuck-by-probe.js";
 import { findStatusesWithStuckTasks } from "./sql/find-statuses-with-stuck-tasks.js";
 import { isStatementError } from "../platform/db/statement-error.js";
+import { countRecentReverts } from "./sql/count-recent-reverts.js";
+import { isPausedNow } from "./sql/is-paused-now.js";
 
 export interface StatusSummary {
   action: StatusPlan["action"]["kind"];
@@ -40,9 +45,26 @@ export interface HeldProbe {
   population: number | null;
 }
 
-/** Per status: the totals over its held probes, and each of them. */
+/** A status held by its rate hold: its reverts in the window plus what this sweep would revert pass the limit. */
+export interface RateHeld {
+  /** Reverts of the status within the window (every replica's). */
+  reverts: number;
+  /** Stuck tasks this sweep would have reverted (none were). */
+  wouldRevert: number;
+  /** max(maxReverts, floor(normalMultiple × normalPerWindow)). */
+  limit: number;
+  maxReverts: number;
+  normalMultiple: number;
+  /** The status's reverts over the baseline before the window, per window. */
+  normalPerWindow: number;
+  window: string;
+  baseline: string;
+}
+
+/** Per status: the totals over its held probes, and each of them; `rate` when the rate hold held it. */
 export interface HeldStatus extends Omit<HeldProbe, "workspaces"> {
   probes: HeldProbe[];
+  rate?: RateHeld;
 }
 
 export interface SweepResult {
@@ -62,6 +84,8 @@ export interface SweepResult {
   paused: Record<string, { stuck: number; sampleTaskIds: number[] }>;
   /** Statuses whose statements failed (the others went on), with the error message. */
   failed: Record<string, string>;
+  /** Statuses whose work a pause stopped during this sweep (committed after the sweep began): no batch started after it. */
+  pausedDuringSweep: string[];
   durationMs: number;
   /** True when a shutdown stopped the sweep between batches; the next sweep picks up the rest. */
   interrupted: boolean;
@@ -102,6 +126,7 @@ export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOpt
     released: {},
     paused: {},
     failed: {},
+    pausedDuringSweep: [],
     durationMs: 0,
     interrupted: false,
   };
@@ -183,7 +208,28 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
     );
   }
 
-  const acting = [...stuck.byProbe].filter(([index]) => !off.has(index));
+  let acting = [...stuck.byProbe].filter(([index]) => !off.has(index));
+  if (plan.action.kind === "revert" && plan.rateHold !== null && acting.length > 0) {
+    const rate = plan.rateHold;
+    const wouldRevert = sum(acting.map(([, c]) => c.count));
+    const history = await countRecentReverts(db, plan.status, rate.windowSeconds, rate.baselineSeconds);
+    const decision = rateDecision(rate, history, wouldRevert);
+    if (decision.held && releasing) {
+      for (const [index] of acting) if (!released.includes(index)) released.push(index);
+    } else if (decision.held) {
+      for (const [index] of acting) off.add(index);
+      acting = [];
+      const entry = (result.held[plan.statusName] ??= { stuck: 0, limit: 0, maxTasks: null, maxShare: null, population: null, probes: [] });
+      entry.stuck += wouldRevert;
+      entry.rate = { reverts: history.inWindow, wouldRevert, limit: decision.limit, maxReverts: rate.maxReverts, normalMultiple: rate.normalMultiple, normalPerWindow: decision.normalPerWindow, window: rate.window, baseline: rate.baseline };
+      options.logger?.warn(
+        { sweepId: result.sweepId, status: plan.statusName, dryRun: options.dryRun, rate: entry.rate },
+        `${options.dryRun ? "would hold" : "holding"} ${plan.statusName}: ${history.inWindow} reverted in the last ${rate.window} and ${wouldRevert} more stuck, more than the rate limit of ${decision.limit} ` +
+          `(the larger of ${rate.maxReverts} and ${rate.normalMultiple} × its normal ${decision.normalPerWindow} per ${rate.window} over the ${rate.baseline} before); acting on none of them (a slow outage?). ` +
+          `It lifts by itself as the window moves on; after checking, release it for one sweep: watchdog sweep --release ${plan.statusName} --by <name>`,
+      );
+    }
+  }
   if (acting.length === 0) return;
   if (options.pause?.all || options.pause?.statuses.has(plan.status)) {
     result.paused[plan.statusName] = { stuck: sum(acting.map(([, c]) => c.count)), sampleTaskIds: samples(acting.map(([, c]) => c)) };
@@ -211,7 +257,14 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
       record(result, plan, outcomes);
       options.onBatch?.(plan, outcomes);
     }
-    if (done < options.batchSize) break;
+    if (done < options.batchSize) {
+      // A short batch: the status is drained — or a pause came in (each batch checks in its own statement).
+      if (await isPausedNow(db, plan.status)) {
+        result.pausedDuringSweep.push(plan.statusName);
+        options.logger?.warn({ sweepId: result.sweepId, status: plan.statusName }, `a pause came in during the sweep: ${plan.statusName} stopped (no batch starts after a pause is committed); \`watchdog resume --by <name>\` lifts it`);
+      }
+      break;
+    }
     if (options.shouldStop?.()) {
       result.interrupted = true;
       break;

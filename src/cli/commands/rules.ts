@@ -7,7 +7,7 @@ import { table } from "../format.js";
 /** A rule for `rules --json`: statuses by name and code, as `stuck --json` gives them. */
 export function ruleJson(rule: Rule) {
   const action = rule.action.kind === "revert" ? { ...rule.action, to: statusName(rule.action.to), toCode: rule.action.to } : rule.action;
-  return { status: statusName(rule.status), code: rule.status, enabled: rule.enabled, stuckAfter: rule.stuckAfter, stuckAfterSeconds: rule.stuckAfterSeconds, action, hold: rule.hold, workspaces: rule.workspaces };
+  return { status: statusName(rule.status), code: rule.status, enabled: rule.enabled, stuckAfter: rule.stuckAfter, stuckAfterSeconds: rule.stuckAfterSeconds, action, hold: rule.hold, rateHold: rule.rateHold, workspaces: rule.workspaces };
 }
 
 export function printRules(rules: readonly Rule[], json: boolean): void {

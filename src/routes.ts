@@ -7,7 +7,7 @@ import { closeSteps } from "./platform/component.js";
 import type { Ops } from "./ops/start.js";
 import { readLastSweepHeld } from "./sweep/last-sweep.js";
 import { bullBoardMount } from "./ops/bull-board.js";
-import { healthz, readyz } from "./ops/health.js";
+import { healthz, readinessProbes, readyz, type ReadinessProbes } from "./ops/health.js";
 import { metricsHandler } from "./ops/metrics-handler.js";
 import { sweepHealthHandler } from "./ops/sweep-health.js";
 import { OPENAPI_PATH } from "./api/openapi/document.js";
@@ -15,10 +15,11 @@ import { openApiHandler } from "./api/openapi/route.js";
 import { readApiRoutes } from "./api/read-api/routes.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./api/restart-processing.js";
 import { startHttpServer } from "./api/server.js";
+import { API_READINESS_PATH } from "./api/readiness-path.js";
 import type { Mount, Route } from "./api/types.js";
 
 /** API_HOST:API_PORT — the external API. */
-export function apiRoutes(ctx: Context, ops: Ops): Route[] {
+export function apiRoutes(ctx: Context, ops: Ops, probes: ReadinessProbes = readinessProbes({ db: ctx.db, redis: ops.requestRedis })): Route[] {
   const tokens = ctx.config.apiTokens ?? [];
   return [
     {
@@ -36,15 +37,16 @@ export function apiRoutes(ctx: Context, ops: Ops): Route[] {
     },
     ...readApiRoutes({ tokens, db: ctx.db, rules: ctx.rules }),
     { method: "GET", path: OPENAPI_PATH, handler: openApiHandler() },
+    { method: "GET", path: API_READINESS_PATH, handler: readyz(probes, ["postgres"]) },
   ];
 }
 
 /** OPS_HOST:OPS_PORT — health, metrics and (as a mount) Bull Board. */
-export function opsRoutes(ctx: Context, ops: Ops): Route[] {
+export function opsRoutes(ctx: Context, ops: Ops, probes: ReadinessProbes = readinessProbes({ db: ctx.db, redis: ops.requestRedis })): Route[] {
   const held = () => readLastSweepHeld(ops.requestRedis, ctx.config.queuePrefix);
   return [
     { method: "GET", path: "/healthz", handler: healthz },
-    { method: "GET", path: "/readyz", handler: readyz({ db: ctx.db, redis: ops.requestRedis }) },
+    { method: "GET", path: "/readyz", handler: readyz(probes, ["redis", "postgres"]) },
     { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler({ lastSweep: ops.sweepHealth, held, pauses: ops.pauses }) },
     { method: "GET", path: "/metrics", handler: metricsHandler(ops.metrics.registry) },
   ];
@@ -64,7 +66,9 @@ export interface Listeners extends Component {
 
 export async function startListeners(ctx: Context, ops: Ops): Promise<Listeners> {
   const { config, logger } = ctx;
-  const routes = { api: apiRoutes(ctx, ops), ops: opsRoutes(ctx, ops) };
+  // One set of readiness probes for both listeners: one PING and one SELECT 1 in flight at most.
+  const probes = readinessProbes({ db: ctx.db, redis: ops.requestRedis });
+  const routes = { api: apiRoutes(ctx, ops, probes), ops: opsRoutes(ctx, ops, probes) };
   const onFault = ops.metrics.httpFault;
   const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault, routes: routes.api });
   try {

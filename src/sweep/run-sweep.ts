@@ -10,7 +10,7 @@
 // still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
 import type { Rule } from "../rules/rules.js";
-import { allOff, holdDecision, listedThresholds, probeWorkspaces, rateDecision, statusPlansFor, type StatusPlan } from "./sweep-plan.js";
+import { allOff, holdDecision, holdLimit, listedThresholds, probeWorkspaces, rateDecision, statusPlansFor, type StatusPlan } from "./sweep-plan.js";
 import { statusName } from "../rules/status.js";
 import type { Db } from "../platform/db/client.js";
 import { revertStuckTasks, type BatchInput, type BatchOutcome } from "./sql/revert-stuck-tasks.js";
@@ -37,7 +37,9 @@ export interface StatusSummary {
 export interface HeldProbe {
   /** "others" = the rule's own probe; else the override's workspace ids. */
   workspaces: number[] | "others";
+  /** Stuck tasks counted; with `atLeast`, counting stopped at limit + 1 (the hold needs no more). */
   stuck: number;
+  atLeast?: boolean;
   limit: number;
   maxTasks: number | null;
   maxShare: number | null;
@@ -177,12 +179,37 @@ function fail(result: SweepResult, plan: StatusPlan, error: unknown, options: Sw
   options.logger?.error({ err: error, sweepId: result.sweepId, status: plan.statusName }, `sweep of ${plan.statusName} failed; the other statuses go on`);
 }
 
+/**
+ * Where the level hold's count may stop: the largest limit + 1 of the status's probes (it needs to
+ * know "more than the limit", not how many more); null — count everything — when a probe has no
+ * level hold. Before the population is known a maxShare counts for nothing (the limit is maxTasks).
+ */
+function levelStopAt(plan: StatusPlan, population: number | null): number | null {
+  let stop = 0;
+  for (const probe of plan.probes) {
+    if (probe.hold === null) return null;
+    stop = Math.max(stop, (population === null ? (probe.hold.maxTasks ?? 0) : holdLimit(probe.hold, population)) + 1);
+  }
+  return stop;
+}
+
 async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, options: SweepOptions): Promise<void> {
-  const stuck = await countStuckByProbe(db, plan, { sampleSize: MAX_SAMPLE_IDS, onlyUnflagged: plan.action.kind === "flag" });
+  const count = (stopAt: number | null) => countStuckByProbe(db, plan, { sampleSize: MAX_SAMPLE_IDS, onlyUnflagged: plan.action.kind === "flag", stopAt });
+  let stopAt = levelStopAt(plan, null);
+  let stuck = await count(stopAt);
   if (stuck.byProbe.size === 0) return;
 
   // The hold: per probe, more stuck than max(maxTasks, maxShare × population) → none of it.
   let population: number | null | undefined;
+  // A share may raise a limit above maxTasks: with the population known, count on to the real limits.
+  if (stopAt !== null && plan.probes.some((p, i) => p.hold?.maxShare != null && (stuck.byProbe.get(i)?.count ?? 0) > (p.hold.maxTasks ?? 0))) {
+    population = await countInboxPopulation(db, plan.status);
+    const next = levelStopAt(plan, population);
+    if (next === null || next > stopAt) {
+      stopAt = next;
+      stuck = await count(stopAt);
+    }
+  }
   const off = new Set<number>();
   const released: number[] = [];
   const releasing = options.release?.statuses.has(plan.status) === true;
@@ -197,13 +224,23 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
       continue;
     }
     off.add(index);
-    addHeld(result, plan, { workspaces: probeWorkspaces(plan.probes[index]!), stuck: count.count, limit: decision.limit, maxTasks: hold.maxTasks, maxShare: hold.maxShare, population: hold.maxShare === null ? null : (population ?? null) });
+    // Counting stopped at a limit + 1: the probe has at least that many, maybe more.
+    const atLeast = stopAt !== null && count.count > decision.limit;
+    addHeld(result, plan, {
+      workspaces: probeWorkspaces(plan.probes[index]!),
+      stuck: atLeast ? decision.limit + 1 : count.count,
+      ...(atLeast ? { atLeast: true } : {}),
+      limit: decision.limit,
+      maxTasks: hold.maxTasks,
+      maxShare: hold.maxShare,
+      population: hold.maxShare === null ? null : (population ?? null),
+    });
   }
   const held = result.held[plan.statusName];
   if (held) {
     options.logger?.warn(
       { sweepId: result.sweepId, status: plan.statusName, dryRun: options.dryRun, ...held },
-      `${options.dryRun ? "would hold" : "holding"} ${plan.statusName}: ${held.stuck} stuck, more than the limit of ${held.limit}; acting on none of them (an outage?). ` +
+      `${options.dryRun ? "would hold" : "holding"} ${plan.statusName}: ${held.atLeast ? "at least " : ""}${held.stuck} stuck, more than the limit of ${held.limit}; acting on none of them (an outage?). ` +
         `It lifts by itself when fewer are stuck; after checking, release it for one sweep: watchdog sweep --release ${plan.statusName} --by <name>`,
     );
   }
@@ -292,6 +329,7 @@ function addHeld(result: SweepResult, plan: StatusPlan, probe: HeldProbe): void 
   entry.probes.push(probe);
   entry.stuck += probe.stuck;
   entry.limit += probe.limit;
+  if (probe.atLeast) entry.atLeast = true;
   // The rule's own probe speaks for the status when it is held; otherwise the first held override.
   if (probe.workspaces === "others") Object.assign(entry, { maxTasks: probe.maxTasks, maxShare: probe.maxShare, population: probe.population });
 }

@@ -68,8 +68,8 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
     expect(results.map((r) => r.byStatus[name]?.count ?? 0)).toEqual([300, 300, 300, ...Array(17).fill(0)]);
     expect(results.map((r) => name in r.held)).toEqual([false, false, false, ...Array(17).fill(true)]);
     expect(results[3]!.held[name]).toMatchObject({ stuck: 300, rate: { reverts: 900, wouldRevert: 300, limit: 1000, maxReverts: 1000, normalMultiple: 3, window: "PT1H" } });
-    // Later the level hold joins in (more than 500 stuck), and the rate hold still says why.
-    expect(results[19]!.held[name]).toMatchObject({ stuck: 17 * PER_INTERVAL });
+    // Later the level hold joins in: more than 10 % of the 5,100 in the inbox (its count stops at the limit + 1).
+    expect(results[19]!.held[name]).toMatchObject({ stuck: 511, atLeast: true, limit: 510, population: 17 * PER_INTERVAL });
     expect(await reverted()).toBe(900);
     expect(await db.$queryRaw`SELECT count(*)::int AS n FROM tasks WHERE status = ${S.ProcessingInProgress}::smallint`).toEqual([{ n: 17 * PER_INTERVAL }]);
     // One warn line per held sweep, naming the rate, the window and how to release.
@@ -81,7 +81,7 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
     const exposition = await metrics.registry.metrics();
     expect(sample(exposition, "watchdog_sweep_rate_holds_total", { status: name })).toBe(1);
     expect(sample(exposition, "watchdog_sweep_holds_total", { status: name })).toBe(17);
-    expect(sample(exposition, "watchdog_tasks_held", { status: name })).toBe(17 * PER_INTERVAL);
+    expect(sample(exposition, "watchdog_tasks_held", { status: name })).toBe(511);
     const health = await sweepHealthHandler({ lastSweep: async () => HEALTHY, held: async () => results[3]!.held, pauses: async () => [] })({} as never);
     expect(health).toMatchObject({ status: 503, body: { status: "held" } });
     expect((health.body as { problems: string[] }).problems).toEqual([expect.stringMatching(/^held: ProcessingInProgress \(300 stuck; rate hold: 900 reverted in the last PT1H, 300 more stuck, rate limit 1000\)/)]);

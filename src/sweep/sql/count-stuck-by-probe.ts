@@ -7,9 +7,12 @@
 //        not how many more: it passes its largest limit + 1); null counts every stuck task.
 // Locks: none, no writes. Used before acting (the hold), by dry runs, `watchdog stuck` and the
 //        stuck-tasks gauge.
-// Does:  stuck-workspaces.ts, then an index range count per stuck workspace, oldest first: proportional
-//        to the stuck rows, and with `stopAt` at most that many rows per stuck workspace (a probe's count
-//        is then at most `stopAt`). The population is an index-only count of the status's inbox rows.
+// Does:  stuck-workspaces.ts (one index descent per workspace with inbox tasks in the status), then
+//        an index range per stuck workspace over its stuck rows, oldest first. Every stuck row is read
+//        (counted, and ordered for the sample) unless `stopAt` is given: then at most that many rows per
+//        stuck workspace (a probe's count is then at most `stopAt`). Counting all of N stuck tasks costs
+//        N rows, which is why the gauge serves a count for STUCK_CACHE_MS. The population is an
+//        index-only count of the status's inbox rows.
 // Out:   one entry per probe index that has stuck tasks.
 import { Prisma } from "../../generated/prisma/client.js";
 import type { StatusPlan } from "../sweep-plan.js";

@@ -16,15 +16,23 @@ import { readApiRoutes } from "./api/read-api/routes.js";
 import { createAuthenticator } from "./api/authenticate.js";
 import { ANY_VALID_TOKEN_SQL } from "./api/api-tokens-store.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./api/restart-processing.js";
+import { bulkRoutes } from "./api/bulk-reprocess.js";
 import { startHttpServer } from "./api/server.js";
 import { API_READINESS_PATH } from "./api/readiness-path.js";
 import type { Mount, Route } from "./api/types.js";
+
+/** What the features give the routes beyond the context and ops. */
+export interface RouteFeatures {
+  /** The reprocess component's bulk loop: an accepted bulk starts at once on this replica. */
+  nudgeBulkLoop?: () => void;
+}
 
 /** API_HOST:API_PORT — the external API. */
 export function apiRoutes(
   ctx: Context,
   ops: Ops,
   listeners: () => ListenerAddresses | undefined = () => undefined,
+  features: RouteFeatures = {},
   probes: ReadinessProbes = readinessProbes({ db: ctx.db, redis: ops.requestRedis }),
 ): Route[] {
   // One authentication for every customer route: API_TOKENS, then the api_tokens table.
@@ -43,6 +51,7 @@ export function apiRoutes(
         onOutcome: ops.metrics.reprocessRequest,
       }),
     },
+    ...bulkRoutes({ authenticate, db: ctx.db, rules: ctx.rules, ...(features.nudgeBulkLoop ? { nudge: features.nudgeBulkLoop } : {}) }),
     ...readApiRoutes({ authenticate, db: ctx.db, rules: ctx.rules }),
     { method: "GET", path: OPENAPI_PATH, handler: openApiHandler(listeners) },
     { method: "GET", path: API_READINESS_PATH, handler: readyz(probes, ["postgres"]) },
@@ -72,12 +81,12 @@ export interface Listeners extends Component {
   readonly routes: { readonly api: readonly Route[]; readonly ops: readonly Route[] };
 }
 
-export async function startListeners(ctx: Context, ops: Ops): Promise<Listeners> {
+export async function startListeners(ctx: Context, ops: Ops, features: RouteFeatures = {}): Promise<Listeners> {
   const { config, logger } = ctx;
   let addresses: ListenerAddresses | undefined;
   // One set of readiness probes for both listeners: one PING and one SELECT 1 in flight at most.
   const probes = readinessProbes({ db: ctx.db, redis: ops.requestRedis });
-  const routes = { api: apiRoutes(ctx, ops, () => addresses, probes), ops: opsRoutes(ctx, ops, probes) };
+  const routes = { api: apiRoutes(ctx, ops, () => addresses, features, probes), ops: opsRoutes(ctx, ops, probes) };
   await warnWhenClosed(ctx);
   const onFault = ops.metrics.httpFault;
   const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault, routes: routes.api });

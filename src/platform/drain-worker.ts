@@ -1,0 +1,78 @@
+// A BullMQ worker whose shutdown cannot hang. BullMQ's graceful Worker.close() first ends the
+// blocking connection and waits for its `end` event; a connection between reconnect attempts (Redis
+// cut, restarting, or never reached) does not emit one on ioredis ≤ 6.0, and one mid-handshake waits
+// for BullMQ's own BZPOPMIN deadline (6–11 s): a close during a Redis outage waited for ever or past
+// its budget (taskforcesh/bullmq#4656, #2430; redis/ioredis#1247). So the steps are ours:
+//   1. stopFetching(): no new fetch (pause), and the fetch blocked in BZPOPMIN is dropped at once
+//      (its connection disconnected without waiting for anything), so no job arriving during the
+//      drain is taken;
+//   2. drain(ms): wait, bounded, for the jobs in flight — processed AND recorded in Redis as
+//      completed or failed (during an outage the record waits for Redis to return);
+//   3. close(true): BullMQ's force path, which waits on no connection. A job not recorded by then
+//      stays active in Redis and its lock expires: BullMQ's stalled-job check gives it to another
+//      replica (or to this one after a restart), as after a crash.
+import { Worker, type Job } from "bullmq";
+
+// BullMQ's own generics, kept as loose as its Worker's defaults.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class DrainableWorker<DataType = any, ResultType = any, NameType extends string = string> extends Worker<DataType, ResultType, NameType> {
+  /** Jobs taken (moved to active) and not yet recorded as completed or failed by this worker. */
+  readonly #inFlight = new Set<string>();
+  #whenIdle: (() => void)[] = [];
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    // "active" is emitted as the job is taken, before the main loop hands it to processJob: counting
+    // from here leaves no instant in which a taken job is not counted.
+    if (event === "active") this.#inFlight.add(String((args[0] as Job).id));
+    return (super.emit as (event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
+  }
+
+  override async processJob(job: Job<DataType, ResultType, NameType>, token: string, fetchNextCallback?: () => boolean): Promise<void | Job<DataType, ResultType, NameType>> {
+    this.#inFlight.add(String(job.id));
+    try {
+      return await super.processJob(job, token, fetchNextCallback);
+    } finally {
+      this.#inFlight.delete(String(job.id));
+      if (this.#inFlight.size === 0) for (const idle of this.#whenIdle.splice(0)) idle();
+    }
+  }
+
+  /** Jobs in flight right now (taken and not yet recorded). */
+  get jobsInFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Takes no new job from now on. Returns at once: it waits on no connection. */
+  async stopFetching(): Promise<void> {
+    await this.pause(true);
+    // Drops the BZPOPMIN in flight. Not awaited: on a connection that never became ready the
+    // backend would wait for it first.
+    void this.backend.disconnectBlocking(false).catch(() => undefined);
+  }
+
+  /** True when every job in flight was recorded within `ms`; false when time ran out first. */
+  async drain(ms: number): Promise<boolean> {
+    if (this.#inFlight.size === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    let idle: (() => void) | undefined;
+    const drained = await Promise.race([
+      new Promise<boolean>((resolve) => this.#whenIdle.push((idle = () => resolve(true)))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms)))),
+    ]);
+    clearTimeout(timer);
+    this.#whenIdle = this.#whenIdle.filter((w) => w !== idle);
+    return drained;
+  }
+
+  /**
+   * stopFetching, drain within `drainMs`, then BullMQ's force close. Resolves with whether the
+   * drain finished (false: jobs were left to the stalled-job check). Waits on no connection.
+   */
+  async shutdown(drainMs: number): Promise<{ drained: boolean; leftInFlight: number }> {
+    await this.stopFetching();
+    const drained = await this.drain(drainMs);
+    const leftInFlight = this.#inFlight.size;
+    await this.close(true);
+    return { drained, leftInFlight };
+  }
+}

@@ -4,10 +4,10 @@
 import { loadavg } from "node:os";
 import pg from "pg";
 import { MIGRATIONS_DIR } from "../src/cli/paths.js";
-import { createDb, type Db } from "../src/db/client.js";
-import { migrate } from "../src/db/migrate.js";
-import { buildRules, probesFor } from "../src/domain/rules.js";
-import { createRedis } from "../src/queues/redis.js";
+import { createDb, type Db } from "../src/platform/db/client.js";
+import { migrate } from "../src/platform/db/migrate.js";
+import { buildRules, probesFor } from "../src/rules/rules.js";
+import { createRedis } from "../src/platform/redis.js";
 import { measureHistoryMove } from "./figures/history.js";
 import { measureRecovery } from "./figures/recovery.js";
 import { measureWebhookRecovery } from "./figures/webhooks.js";
@@ -22,6 +22,7 @@ import { infoFigure, log, median, ratioFigure, type Figure } from "./measure.js"
 import { parseOptions, UsageError, type BenchOptions } from "./options.js";
 import { serverCpuVisible } from "./cpu.js";
 import { describeEnvironment, printTable, writeResults } from "./report.js";
+import { runScale } from "./scale.js";
 import { freshenTransient, seedRange, tableShape, truncate, vacuumAnalyze } from "./seed.js";
 
 const RSS_LIMIT_MB = 150;
@@ -39,6 +40,7 @@ function smallDatabaseUrl(databaseUrl: string): string {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (options.scale) return runScale(options);
   const loadAtStart = loadavg();
   const started = new Date();
   const rows = { small: Math.floor(options.rows / 10), large: options.rows };

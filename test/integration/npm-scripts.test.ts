@@ -6,8 +6,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { REPROCESS_JOB, REPROCESS_QUEUE } from "../../src/queues/names.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { REPROCESS_JOB, REPROCESS_QUEUE } from "../../src/platform/queue-names.js";
 import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 

@@ -7,8 +7,8 @@
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { REPROCESS_JOB, REPROCESS_QUEUE } from "../../src/queues/names.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { REPROCESS_JOB, REPROCESS_QUEUE } from "../../src/platform/queue-names.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { startOwnRedis, type OwnRedis } from "../support/redis-server.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";

@@ -5,7 +5,7 @@
 // scheduled sweeps resume within about one interval, without a restart.
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SWEEP_QUEUE, SWEEP_SCHEDULER_ID } from "../../src/queues/names.js";
+import { SWEEP_QUEUE, SWEEP_SCHEDULER_ID } from "../../src/platform/queue-names.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { startOwnRedis, type OwnRedis } from "../support/redis-server.js";
 import { uniquePrefix } from "../support/redis.js";

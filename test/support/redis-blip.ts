@@ -5,9 +5,9 @@
 // WITHOUT a restart of the worker: the scheduled sweep, a manual sweep, a reprocess request and a
 // webhook delivery. Returns the milliseconds from the restore to each, and the shutdown that follows.
 import { Queue } from "bullmq";
-import type { Db } from "../../src/db/client.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { REPROCESS_JOB, REPROCESS_QUEUE, SWEEP_JOB, SWEEP_QUEUE } from "../../src/queues/names.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { REPROCESS_JOB, REPROCESS_QUEUE, SWEEP_JOB, SWEEP_QUEUE } from "../../src/platform/queue-names.js";
 import { insertTasks, testDatabaseUrl } from "./db.js";
 import { startOwnRedis } from "./redis-server.js";
 import { uniquePrefix } from "./redis.js";

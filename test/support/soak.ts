@@ -12,10 +12,10 @@
 // deadline), and replica A's RSS flat.
 import { Queue } from "bullmq";
 import { readFileSync } from "node:fs";
-import type { Db } from "../../src/db/client.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { REPROCESS_JOB, REPROCESS_QUEUE, SWEEP_JOB, SWEEP_QUEUE } from "../../src/queues/names.js";
-import { REPROCESS_JOB_OPTIONS } from "../../src/queues/reprocess-queue.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { REPROCESS_JOB, REPROCESS_QUEUE, SWEEP_JOB, SWEEP_QUEUE } from "../../src/platform/queue-names.js";
+import { REPROCESS_JOB_OPTIONS } from "../../src/reprocess/reprocess-queue.js";
 import { insertTasks, testDatabaseUrl } from "./db.js";
 import { mulberry32 } from "./prng.js";
 import { startOwnRedis } from "./redis-server.js";

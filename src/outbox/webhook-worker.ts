@@ -5,7 +5,8 @@
 // WEBHOOK_RETRY_FOR is given up: the position moves past it and the job fails for good, visible on
 // the board; the relay then starts a job for the next events. The organization's advisory lock
 // makes sure no two jobs (a stalled one re-run, two replicas) deliver its events at once.
-import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
+import { DelayedError, UnrecoverableError, type ConnectionOptions, type Job, type Processor } from "bullmq";
+import { DrainableWorker } from "../platform/drain-worker.js";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { advanceOutboxCursor, currentSnapshot, finishOutboxBatch, pinOutboxBatch, readOutboxCursor, recordDeliveryFailure } from "./sql/outbox-cursors.js";
@@ -126,9 +127,9 @@ export interface WebhookWorkerOptions extends WebhookDeliveryOptions {
   retryMaxDelayMs: number;
 }
 
-export function createWebhookWorker(options: WebhookWorkerOptions): Worker<WebhookJobData, WebhookJobResult> {
+export function createWebhookWorker(options: WebhookWorkerOptions): DrainableWorker<WebhookJobData, WebhookJobResult> {
   const backoff = webhookBackoff(options.retryDelayMs, options.retryMaxDelayMs);
-  return new Worker<WebhookJobData, WebhookJobResult>(WEBHOOKS_QUEUE, createWebhookProcessor(options), {
+  return new DrainableWorker<WebhookJobData, WebhookJobResult>(WEBHOOKS_QUEUE, createWebhookProcessor(options), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,

@@ -12,6 +12,8 @@
 //      stays active in Redis and its lock expires: BullMQ's stalled-job check gives it to another
 //      replica (or to this one after a restart), as after a crash.
 import { Worker, type Job } from "bullmq";
+import { onShutdown, type Context } from "./component.js";
+import { ShutdownForced, type ShutdownBudget } from "./deadline.js";
 
 // BullMQ's own generics, kept as loose as its Worker's defaults.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -75,4 +77,18 @@ export class DrainableWorker<DataType = any, ResultType = any, NameType extends 
     await this.close(true);
     return { drained, leftInFlight };
   }
+}
+
+/**
+ * A worker's part in the one shutdown: it stops fetching the moment shutdown begins (together with
+ * every other worker: a sweep taken while another worker drains would stop at once and count as
+ * done), and its close drains within what is left of the budget, then force-closes. Rejects with
+ * ShutdownForced when jobs were still in flight at the deadline.
+ */
+export function shutdownWorker(ctx: Pick<Context, "shutdown">, worker: DrainableWorker): (budget: ShutdownBudget) => Promise<void> {
+  onShutdown(ctx, () => worker.stopFetching());
+  return async (budget) => {
+    const { drained, leftInFlight } = await worker.shutdown(budget.drainRemainingMs());
+    if (!drained) throw new ShutdownForced(`worker ${worker.name}: ${leftInFlight} job(s) still in flight at the shutdown deadline, left to BullMQ's stalled-job check (another replica or the next start takes them up)`);
+  };
 }

@@ -87,7 +87,7 @@ export interface RedisFactory {
   connect(purpose: RedisPurpose, name: string): RedisConnection;
   /** Waits, at most `ms`, until every `request` connection is ready: without an offline queue, a command sent before the first connect fails. */
   requestReadyWithin(ms: number): Promise<void>;
-  /** Ends every connection made: `quit` (bounded by `ms`, then `disconnect`) for the background ones, `disconnect` for the fail-fast ones. */
+  /** Ends every connection made: `quit` (bounded by `ms`, then `disconnect`) for the background ones that are connected, `disconnect` for the others. */
   close(ms: number): Promise<void>;
 }
 
@@ -110,8 +110,10 @@ export function redisFactory(config: Pick<Config, "redisUrl" | "redisClusterNode
       await Promise.all(
         made.splice(0).map(async ({ purpose, connection }) => {
           if (connection.status === "end") return;
-          // A fail-fast connection has nothing worth flushing, and quit would wait on a connection that is down.
-          if (purpose !== "request" && (await settlesWithin(connection.quit(), ms))) return;
+          // quit flushes what was sent, on a connection that is up. A fail-fast connection has nothing
+          // worth flushing, and on one that is not connected (reconnecting, or frozen past the time
+          // left) quit would only wait: disconnect ends it at once and fails what it still queues.
+          if (purpose !== "request" && connection.status === "ready" && ms > 0 && (await settlesWithin(connection.quit(), ms))) return;
           connection.disconnect();
         }),
       );

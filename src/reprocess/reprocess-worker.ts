@@ -1,4 +1,5 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
+import { UnrecoverableError, type ConnectionOptions, type Job, type Processor } from "bullmq";
+import { DrainableWorker } from "../platform/drain-worker.js";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import { reprocessTask, type ReprocessTaskOutcome } from "./sql/reprocess-task.js";
@@ -78,8 +79,8 @@ export function createReprocessProcessor(deps: ReprocessProcessorDeps): Processo
   };
 }
 
-export function createReprocessWorker(deps: ReprocessWorkerDeps): Worker<ReprocessJobData, ReprocessResult> {
-  return new Worker<ReprocessJobData, ReprocessResult>(REPROCESS_QUEUE, createReprocessProcessor(deps), {
+export function createReprocessWorker(deps: ReprocessWorkerDeps): DrainableWorker<ReprocessJobData, ReprocessResult> {
+  return new DrainableWorker<ReprocessJobData, ReprocessResult>(REPROCESS_QUEUE, createReprocessProcessor(deps), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency,

@@ -1,8 +1,8 @@
 // The reprocess component: the worker that applies reprocess requests (from the API, the CLI or
 // any producer on task-reprocess). Producers enqueue with enqueueReprocess (reprocess-queue.ts).
 import type { Component, Context } from "../platform/component.js";
-import { closeSteps, onShutdown } from "../platform/component.js";
-import { closeWorkerWithin, workerCloseMs } from "../platform/close-worker.js";
+import { closeSteps } from "../platform/component.js";
+import { shutdownWorker } from "../platform/drain-worker.js";
 import { throttledErrorLog } from "../platform/log-safety.js";
 import type { Metrics } from "../ops/metrics.js";
 import { createReprocessWorker } from "./reprocess-worker.js";
@@ -20,6 +20,6 @@ export function startReprocess(ctx: Context, metrics: Metrics): Component {
     onOutcome: metrics.reprocessJob,
   });
   worker.on("error", throttledErrorLog(logger, "reprocess worker error"));
-  const draining = onShutdown(ctx, () => closeWorkerWithin(worker, workerCloseMs(config), logger));
-  return { name: "reprocess", close: () => closeSteps([["reprocess worker", draining]]) };
+  const closeWorker = shutdownWorker(ctx, worker);
+  return { name: "reprocess", close: (budget) => closeSteps([["reprocess worker", () => closeWorker(budget)]]) };
 }

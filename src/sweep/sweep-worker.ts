@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, type ConnectionOptions, type Job } from "bullmq";
+import { DrainableWorker } from "../platform/drain-worker.js";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import type { Rule } from "../rules/rules.js";
@@ -31,7 +32,7 @@ export interface SweepWorkerDeps {
   onSweep?: (result: SweepResult) => void;
 }
 
-export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, SweepJobResult> {
+export function createSweepWorker(deps: SweepWorkerDeps): DrainableWorker<SweepJobData, SweepJobResult> {
   const processor = async (job: Job<SweepJobData, SweepJobResult>, token?: string): Promise<SweepJobResult> => {
     // Taken in the moment shutdown began: put it back at once for another replica (or this one,
     // restarted) instead of starting a sweep that would stop at once and count as done.
@@ -87,5 +88,5 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
     return done;
   };
   // One sweep at a time per replica; replicas may overlap safely (rows are claimed with SKIP LOCKED).
-  return new Worker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
+  return new DrainableWorker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
 }

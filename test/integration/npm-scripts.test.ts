@@ -8,6 +8,7 @@ import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { REPROCESS_JOB, REPROCESS_QUEUE } from "../../src/platform/queue-names.js";
+import { SAME_SIGNAL_WINDOW_MS } from "../../src/worker-process.js";
 import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
@@ -122,7 +123,7 @@ describe("npm scripts", () => {
       process.kill(-run.npm.pid!, "SIGINT");
       await run.until('"msg":"shutting down');
       // "A few seconds later": past the window in which duplicates of the first signal are ignored.
-      await new Promise((r) => setTimeout(r, 2500));
+      await new Promise((r) => setTimeout(r, SAME_SIGNAL_WINDOW_MS + 500));
       process.kill(-run.npm.pid!, "SIGINT");
       // npm exits with its script's code.
       expect(await run.exited).toMatchObject({ code: 130 });

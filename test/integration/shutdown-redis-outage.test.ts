@@ -13,6 +13,9 @@ import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } fr
 import { startOwnRedis, type OwnRedis } from "../support/redis-server.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { runCli, type CliProcess } from "../support/worker-process.js";
+import { startWebhookReceiver, webhooksJson } from "../support/webhook-receiver.js";
+import { runSweep } from "../../src/sweep/run-sweep.js";
+import { buildRules } from "../../src/rules/rules.js";
 import { uniquePrefix } from "../support/redis.js";
 
 const db = testDb();
@@ -81,11 +84,18 @@ const taskRow = async (id: number) =>
     SELECT restart_count, (SELECT count(*)::int FROM task_events e WHERE e.task_id = t.id) AS events FROM tasks t WHERE id = ${id}::int`)[0]!;
 
 describe("SIGTERM during a Redis outage", () => {
-  it("with Redis down and nothing in flight, the worker exits 0 within seconds, inside SHUTDOWN_TIMEOUT", async () => {
-    const worker = startWorker(redis.url);
+  it("with Redis down and nothing in flight, the worker exits 0 within seconds, inside SHUTDOWN_TIMEOUT — the outbox relay and webhook worker included", async () => {
+    const receiver = await startWebhookReceiver([7]);
+    closers.push(() => receiver.close());
+    const worker = startWorker(redis.url, { WEBHOOKS_JSON: webhooksJson(receiver, [7]), EVENTS_QUEUE_ENABLED: "true", OUTBOX_POLL_INTERVAL: "PT0.1S" });
     await worker.waitForLog("watchdog started");
     await redis.kill();
     await worker.waitForLine(redisErrorLogged, "a Redis connection error");
+    // An event to relay while Redis is away: the relay's round waits on its queue's connection.
+    await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * 3600, organizationId: 7 }]);
+    await runSweep(db, buildRules(), { sweepId: "outage", dryRun: false, batchSize: 100 });
+    // A round under way: it holds its target's advisory lock, and with the event pending it ends on Redis.
+    await expect.poll(async () => (await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()`)[0]!.n, { timeout: 10_000, interval: 20 }).toBeGreaterThan(0);
     const { code, ms } = await stopTimed(worker);
     console.info(`SIGTERM with Redis down: exit ${code} after ${ms} ms`);
     expect({ code, lines: worker.lines().filter((l) => (l.level as number) >= 50).map((l) => l.msg) }).toEqual({ code: 0, lines: [] });

@@ -21,6 +21,22 @@ export class DrainableWorker<DataType = any, ResultType = any, NameType extends 
   /** Jobs taken (moved to active) and not yet recorded as completed or failed by this worker. */
   readonly #inFlight = new Set<string>();
   #whenIdle: (() => void)[] = [];
+  /** Ends BullMQ's retry waits (runRetryDelay, 15 s) at the force close: its own only ends some of them. */
+  readonly #closed = new AbortController();
+
+  override delay(ms?: number, abortController?: Parameters<Worker["delay"]>[1]): Promise<void> {
+    return new Promise((resolve) => {
+      const signals = [abortController?.signal as AbortSignal | undefined, this.#closed.signal].filter((s): s is AbortSignal => s !== undefined);
+      const done = () => {
+        clearTimeout(timer);
+        for (const signal of signals) signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms || 1);
+      for (const signal of signals) signal.addEventListener("abort", done, { once: true });
+      if (signals.some((s) => s.aborted)) done();
+    });
+  }
 
   override emit(event: string | symbol, ...args: unknown[]): boolean {
     // "active" is emitted as the job is taken, before the main loop hands it to processJob: counting
@@ -74,7 +90,10 @@ export class DrainableWorker<DataType = any, ResultType = any, NameType extends 
     await this.stopFetching();
     const drained = await this.drain(drainMs);
     const leftInFlight = this.#inFlight.size;
-    await this.close(true);
+    const closing = this.close(true);
+    // After close() has marked the worker closing: a wait ended now retries nothing.
+    this.#closed.abort();
+    await closing;
     return { drained, leftInFlight };
   }
 }

@@ -21,6 +21,9 @@ export type RedisConnection = Redis | Cluster;
  */
 export type RedisPurpose = "worker" | "producer" | "request";
 
+/** A disconnected socket whose peer does not answer is destroyed after this. */
+export const DISCONNECT_TIMEOUT_MS = 300;
+
 /** A command for an HTTP caller answers or fails within this. */
 export const REQUEST_COMMAND_TIMEOUT_MS = 2000;
 
@@ -49,7 +52,10 @@ export function createRedis(redisUrl: string, options?: RedisOptions & { purpose
 export function createRedis(redisUrl: string, options: CreateRedisOptions): RedisConnection;
 export function createRedis(redisUrl: string, options: CreateRedisOptions = {}): RedisConnection {
   const { clusterNodes, purpose = "worker", ...rest } = options;
-  const redisOptions: RedisOptions = { lazyConnect: false, ...PURPOSE_OPTIONS[purpose], ...rest };
+  // disconnectTimeout: after disconnect(), how long ioredis waits for the peer to close the socket
+  // before destroying it (its default, 2 s, kept a shut-down process alive past SHUTDOWN_TIMEOUT when
+  // Redis was cut or frozen); this must fit the shutdown budget's margin (platform/deadline.ts).
+  const redisOptions: RedisOptions = { lazyConnect: false, disconnectTimeout: DISCONNECT_TIMEOUT_MS, ...PURPOSE_OPTIONS[purpose], ...rest };
   if (clusterNodes === undefined || clusterNodes.length === 0) return new Redis(redisUrl, redisOptions);
   return new Cluster(
     clusterNodes.map((n) => ({ host: n.host, port: n.port })),

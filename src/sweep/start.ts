@@ -11,6 +11,7 @@ import { createSweepQueue, scheduleSweep, unscheduleSweep } from "./sweep-queue.
 import { keepSweepScheduled } from "./keep-scheduled.js";
 import { createSweepWorker } from "./sweep-worker.js";
 import { sweepHooks } from "./sweep-hooks.js";
+import { adaptiveBatchSize } from "./batch-size.js";
 
 export async function startSweep(ctx: Context, metrics: Metrics): Promise<Component> {
   const { config, logger, redis } = ctx;
@@ -30,6 +31,7 @@ export async function startSweep(ctx: Context, metrics: Metrics): Promise<Compon
     db: ctx.db,
     rules: ctx.rules,
     batchSize: config.sweepBatchSize,
+    batchSizing: adaptiveBatchSize(config.sweepBatchSize, config.sweepBatchTimeBudgetMs),
     escalateAfter: config.escalateAfterReverts,
     logger,
     connection: redis.connect("worker", "sweep worker"),

@@ -15,12 +15,16 @@ import { Worker, type Job } from "bullmq";
 import { onShutdown, type Context } from "./component.js";
 import { ShutdownForced, type ShutdownBudget } from "./deadline.js";
 
+/** How often a drain looks whether the jobs in flight are done. */
+const DRAIN_POLL_MS = 25;
+
 // BullMQ's own generics, kept as loose as its Worker's defaults.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class DrainableWorker<DataType = any, ResultType = any, NameType extends string = string> extends Worker<DataType, ResultType, NameType> {
   /** Jobs taken (moved to active) and not yet recorded as completed or failed by this worker. */
   readonly #inFlight = new Set<string>();
-  #whenIdle: (() => void)[] = [];
+  /** moveToActive calls in flight: each may hand this worker a job. */
+  #fetching = 0;
   /** Ends BullMQ's retry waits (runRetryDelay, 15 s) at the force close: its own only ends some of them. */
   readonly #closed = new AbortController();
 
@@ -51,7 +55,15 @@ export class DrainableWorker<DataType = any, ResultType = any, NameType extends 
       return await super.processJob(job, token, fetchNextCallback);
     } finally {
       this.#inFlight.delete(String(job.id));
-      if (this.#inFlight.size === 0) for (const idle of this.#whenIdle.splice(0)) idle();
+    }
+  }
+
+  protected override async moveToActive(token: string, name?: string): Promise<Job<DataType, ResultType, NameType>> {
+    this.#fetching += 1;
+    try {
+      return await super.moveToActive(token, name);
+    } finally {
+      this.#fetching -= 1;
     }
   }
 
@@ -68,18 +80,21 @@ export class DrainableWorker<DataType = any, ResultType = any, NameType extends 
     void this.backend.disconnectBlocking(false).catch(() => undefined);
   }
 
-  /** True when every job in flight was recorded within `ms`; false when time ran out first. */
+  /**
+   * True when every job in flight was recorded within `ms`; false when time ran out first. A fetch
+   * (moveToActive) still in flight counts while the worker's connection is up: the job it takes must
+   * be processed, not dropped. On a connection that is not up it is left: a command not yet sent is
+   * failed by the disconnect, and a job a lost reply took is the stalled-job check's either way.
+   */
   async drain(ms: number): Promise<boolean> {
-    if (this.#inFlight.size === 0) return true;
-    let timer: NodeJS.Timeout | undefined;
-    let idle: (() => void) | undefined;
-    const drained = await Promise.race([
-      new Promise<boolean>((resolve) => this.#whenIdle.push((idle = () => resolve(true)))),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms)))),
-    ]);
-    clearTimeout(timer);
-    this.#whenIdle = this.#whenIdle.filter((w) => w !== idle);
-    return drained;
+    const deadline = Date.now() + Math.max(0, ms);
+    const connected = () => (this.opts.connection as { status?: string }).status === "ready";
+    const idle = () => this.#inFlight.size === 0 && (this.#fetching === 0 || !connected());
+    while (!idle()) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(DRAIN_POLL_MS, Math.max(1, deadline - Date.now()))));
+    }
+    return true;
   }
 
   /**

@@ -8,8 +8,14 @@ const SYSTEM = ["test/packaging/**", "test/e2e/**", "test/deploy/**"];
 // The soak (test/soak: Redis blips of 60 s and 5 min, faults injected at random under two replicas)
 // takes minutes: `npm run test:soak`, run once by .ci/run on Node 20.
 const SOAK = ["test/soak/**"];
-const suite = process.env.WATCHDOG_TEST_SOAK === "1" ? "soak" : process.env.WATCHDOG_TEST_SYSTEM === "1" ? "system" : "default";
-const include = { soak: ["test/soak/**/*.test.ts"], system: SYSTEM.map((g) => `${g.replace("/**", "")}/**/*.test.ts`), default: ["test/**/*.test.ts"] }[suite];
+// WATCHDOG_EXPERIMENTS=1: the one-off comparisons of bench/experiments/ (docs/design.md quotes their figures).
+const suite = process.env.WATCHDOG_EXPERIMENTS === "1" ? "experiments" : process.env.WATCHDOG_TEST_SOAK === "1" ? "soak" : process.env.WATCHDOG_TEST_SYSTEM === "1" ? "system" : "default";
+const include = {
+  experiments: ["bench/experiments/*.test.ts"],
+  soak: ["test/soak/**/*.test.ts"],
+  system: SYSTEM.map((g) => `${g.replace("/**", "")}/**/*.test.ts`),
+  default: ["test/**/*.test.ts"],
+}[suite];
 
 export default defineConfig({
   test: {

@@ -8,12 +8,14 @@ import { throttledErrorLog } from "../platform/log-safety.js";
 import type { RedisConnection } from "../platform/redis.js";
 import type { Metrics } from "../ops/metrics.js";
 import { loadWebhookEndpoints } from "./webhook-config.js";
+import { withDatabaseEndpoints } from "./database-endpoints.js";
 import { createEventsQueue } from "./queues.js";
 import { runOutbox } from "./outbox.js";
 
 export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Component> {
   const { config, logger, redis } = ctx;
-  const endpoints = loadWebhookEndpoints(config);
+  // WEBHOOKS_FILE / WEBHOOKS_JSON, then the endpoints kept in the database (read once, at start).
+  const endpoints = await withDatabaseEndpoints(config, loadWebhookEndpoints(config));
   const steps: [string, (budget: ShutdownBudget) => Promise<unknown>][] = [];
   const close = (budget: ShutdownBudget) => closeSteps(steps.splice(0).reverse().map(([name, run]) => [name, () => run(budget)] as const));
   try {

@@ -39,9 +39,8 @@ export async function startSweep(ctx: Context, metrics: Metrics): Promise<Compon
     stopping: () => ctx.shutdown.aborted,
     onBatch: hooks.onBatch,
     onSweep: hooks.onSweep,
+    activity: ctx.sweeps,
   });
-  worker.on("active", () => ctx.sweeps.begin());
-  for (const finished of ["completed", "failed"] as const) worker.on(finished, () => ctx.sweeps.end());
   worker.on("failed", (job, error) => {
     hooks.onFailed(job?.data?.dryRun === true);
     logger.error({ jobId: job?.id, err: error }, "sweep failed");

@@ -33,6 +33,12 @@ export interface SweepWorkerDeps {
   stopping: () => boolean;
   onBatch?: SweepOptions["onBatch"];
   onSweep?: (result: SweepResult) => void;
+  /**
+   * Told when a sweep starts and ends in this process (the outbox gives way meanwhile). Counted around
+   * the processor itself, not by the worker's events: a job whose completion cannot be recorded
+   * (Redis away longer than its lock) emits neither "completed" nor "failed", and would count for ever.
+   */
+  activity?: { begin(): void; end(): void };
 }
 
 export function createSweepWorker(deps: SweepWorkerDeps): DrainableWorker<SweepJobData, SweepJobResult> {
@@ -91,6 +97,14 @@ export function createSweepWorker(deps: SweepWorkerDeps): DrainableWorker<SweepJ
     deps.onSweep?.(result);
     return done;
   };
+  const counted = async (job: Job<SweepJobData, SweepJobResult>, token?: string): Promise<SweepJobResult> => {
+    deps.activity?.begin();
+    try {
+      return await processor(job, token);
+    } finally {
+      deps.activity?.end();
+    }
+  };
   // One sweep at a time per replica; replicas may overlap safely (rows are claimed with SKIP LOCKED).
-  return new DrainableWorker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
+  return new DrainableWorker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, counted, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
 }

@@ -7,7 +7,6 @@ import { ConfigError } from "./platform/config/load-config.js";
 import { exposureProblems } from "./platform/config/cross-checks.js";
 import { closeInReverse, startPlatform, type Component, type ShutdownOutcome } from "./platform/component.js";
 import { shutdownBudget } from "./platform/deadline.js";
-import { warnWhenTimeoutsAreOff } from "./platform/db/session-timeouts.js";
 import type { Db } from "./platform/db/client.js";
 import type { Rule } from "./rules/rules.js";
 import { loadWebhookEndpoints } from "./outbox/webhook-config.js";
@@ -54,12 +53,11 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   };
   try {
     const ctx = add(startPlatform(config, rules, logger, shutdown.signal)).context;
-    void warnWhenTimeoutsAreOff(ctx.db, logger); // not awaited: a frozen database must not hold up the start
     const ops = add(await startOps(ctx));
     add(await startOutbox(ctx, ops.metrics));
     add(await startSweep(ctx, ops.metrics));
-    add(startReprocess(ctx, ops.metrics));
-    const http = add(await startListeners(ctx, ops));
+    const reprocess = add(startReprocess(ctx, ops.metrics));
+    const http = add(await startListeners(ctx, ops, { nudgeBulkLoop: reprocess.nudgeBulkLoop }));
     logger.info(
       {
         api: http.apiUrl,

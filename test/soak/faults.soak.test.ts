@@ -19,4 +19,4 @@ it(`a ${minutes}-minute soak with faults (seed ${seed}): 0 lost, 0 double action
   expect(figures.doubles).toMatchObject({ tasksRevertedTwice: 0, tasksReprocessedTwice: 0, webhookIdsInFlightTwice: 0 });
   expect(figures.shutdowns.overDeadline).toBe(0);
   expect(figures.rssMb.last).toBeLessThan(figures.rssMb.first * 1.5);
-}, minutes * 60_000 + 300_000);
+}, minutes * 60_000 + 600_000);

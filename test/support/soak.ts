@@ -6,7 +6,7 @@
 //   PostgreSQL (behind a TCP proxy: the shared server is never touched): cut (every connection reset,
 //   as a restart looks to a client) or frozen;
 //   replica B: SIGKILL and restart, or SIGTERM (timed against SHUTDOWN_TIMEOUT) and restart.
-// Then every fault is healed and the run must settle: 0 lost (every stuck task reverted, every
+// Then every fault is healed and the run must settle (within 6 min: a retry waits up to 5): 0 lost (every stuck task reverted, every
 // reprocess request completed and applied, every event delivered), 0 double actions (no task reverted
 // or reprocessed twice, no webhook-id delivered twice at once), 0 hangs (every shutdown within its
 // deadline), and replica A's RSS flat.
@@ -27,6 +27,8 @@ import { runCli, type CliProcess } from "./worker-process.js";
 const ORGS = [7, 8];
 const H = 3600;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** Everything written must be done this long after the faults are healed. */
+const SETTLE_WITHIN_MS = 6 * 60_000;
 
 export type Fault = "redis cut" | "redis freeze" | "redis restart" | "postgres cut" | "postgres freeze" | "replica kill" | "replica restart";
 const FAULTS: Fault[] = ["redis cut", "redis freeze", "redis restart", "postgres cut", "postgres freeze", "replica kill", "replica restart"];
@@ -208,7 +210,8 @@ export async function soak(db: Db, options: { durationMs: number; seed: number; 
       return { ...counts!, undelivered: ids.filter((id) => !receiver.ids.has(id)).length, notCompleted: requested.length - completed };
     };
     let last = await state();
-    while (last.not_reverted + last.not_applied + last.undelivered + last.notCompleted > 0 && Date.now() - healedAt < 120_000) {
+    // A request whose attempt failed during a fault waits for its retry: up to 5 min (reprocess-queue.ts).
+    while (last.not_reverted + last.not_applied + last.undelivered + last.notCompleted > 0 && Date.now() - healedAt < SETTLE_WITHIN_MS) {
       await new Promise((r) => setTimeout(r, 500));
       last = await state();
     }

@@ -1,7 +1,7 @@
 import type { BatchSizing } from "./batch-size.js";
 import { randomUUID } from "node:crypto";
 import { DelayedError, UnrecoverableError, type ConnectionOptions, type Job } from "bullmq";
-import { DrainableWorker } from "../platform/drain-worker.js";
+import type { DrainableWorker } from "../platform/drain-worker.js";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import type { Rule } from "../rules/rules.js";
@@ -13,6 +13,7 @@ import { runSweep, type SweepResult, type SweepOptions } from "./run-sweep.js";
 import { SWEEP_JOB, SWEEP_QUEUE } from "../platform/queue-names.js";
 import type { SweepJobData } from "./sweep-queue.js";
 import { queueTelemetry } from "../platform/queue-telemetry.js";
+import { JobDataWorker, unparsableJobDataMessage } from "../platform/job-data-worker.js";
 import { sweepProgress } from "./sweep-progress.js";
 
 /** The job's result: the sweep's, and who paused it and why when it ran paused. */
@@ -50,7 +51,8 @@ export function createSweepWorker(deps: SweepWorkerDeps): DrainableWorker<SweepJ
       throw new DelayedError();
     }
     if (job.name !== SWEEP_JOB) throw new UnrecoverableError(`BadRequest: unknown job name "${job.name}" on ${SWEEP_QUEUE}; the only job is "${SWEEP_JOB}"`);
-    const parsed = parseSweepJobData(job.data, deps.rules);
+    const unparsable = unparsableJobDataMessage(job.data, '{} or {"dryRun": true}');
+    const parsed = unparsable === null ? parseSweepJobData(job.data, deps.rules) : ({ ok: false, error: unparsable } as const);
     if (!parsed.ok) {
       deps.logger.warn({ jobId: job.id, reason: parsed.error }, "sweep job rejected");
       throw new UnrecoverableError(parsed.error);
@@ -106,5 +108,5 @@ export function createSweepWorker(deps: SweepWorkerDeps): DrainableWorker<SweepJ
     }
   };
   // One sweep at a time per replica; replicas may overlap safely (rows are claimed with SKIP LOCKED).
-  return new DrainableWorker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, counted, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
+  return new JobDataWorker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, counted, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
 }

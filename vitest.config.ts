@@ -5,17 +5,22 @@ import { defineConfig } from "vitest/config";
 // promtool and `kubectl kustomize` against deploy/ and a real /metrics scrape) need more and
 // run under `npm run test:system`, which .ci/run runs too: their failure fails CI all the same.
 const SYSTEM = ["test/packaging/**", "test/e2e/**", "test/deploy/**"];
+// The soak (test/soak: Redis blips of 60 s and 5 min, faults injected at random under two replicas)
+// takes minutes: `npm run test:soak`, run once by .ci/run on Node 20.
+const SOAK = ["test/soak/**"];
+// WATCHDOG_EXPERIMENTS=1: the one-off comparisons of bench/experiments/ (docs/design.md quotes their figures).
+const suite = process.env.WATCHDOG_EXPERIMENTS === "1" ? "experiments" : process.env.WATCHDOG_TEST_SOAK === "1" ? "soak" : process.env.WATCHDOG_TEST_SYSTEM === "1" ? "system" : "default";
+const include = {
+  experiments: ["bench/experiments/*.test.ts"],
+  soak: ["test/soak/**/*.test.ts"],
+  system: SYSTEM.map((g) => `${g.replace("/**", "")}/**/*.test.ts`),
+  default: ["test/**/*.test.ts"],
+}[suite];
 
 export default defineConfig({
   test: {
-    // WATCHDOG_EXPERIMENTS=1: the one-off comparisons of bench/experiments/ (docs/design.md quotes their figures).
-    include:
-      process.env.WATCHDOG_EXPERIMENTS === "1"
-        ? ["bench/experiments/*.test.ts"]
-        : process.env.WATCHDOG_TEST_SYSTEM === "1"
-          ? SYSTEM.map((g) => `${g.replace("/**", "")}/**/*.test.ts`)
-          : ["test/**/*.test.ts"],
-    exclude: process.env.WATCHDOG_TEST_SYSTEM === "1" ? [] : SYSTEM,
+    include,
+    exclude: suite === "default" ? [...SYSTEM, ...SOAK] : [],
     globalSetup: ["test/support/global-setup.ts"],
     // Integration files share one database; they run one after another.
     fileParallelism: false,

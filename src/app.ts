@@ -1,11 +1,12 @@
 // The composition root: the components in start order over one small context. startWatchdog()
 // runs the whole worker in-process (tests start and stop it); worker-process.ts adds signals and
-// exit codes. Shutdown is the list in reverse, each component within SHUTDOWN_TIMEOUT.
+// exit codes. Shutdown is the list in reverse, all of it within one SHUTDOWN_TIMEOUT.
 import type { Logger } from "pino";
 import type { Config } from "./platform/config/settings.js";
 import { ConfigError } from "./platform/config/load-config.js";
 import { exposureProblems } from "./platform/config/cross-checks.js";
-import { closeInReverse, startPlatform, type Component } from "./platform/component.js";
+import { closeInReverse, startPlatform, type Component, type ShutdownOutcome } from "./platform/component.js";
+import { shutdownBudget } from "./platform/deadline.js";
 import type { Db } from "./platform/db/client.js";
 import type { Rule } from "./rules/rules.js";
 import { loadWebhookEndpoints } from "./outbox/webhook-config.js";
@@ -25,16 +26,18 @@ export interface Watchdog {
   readonly routes: { readonly api: readonly Route[]; readonly ops: readonly Route[] };
   readonly db: Db;
   /**
-   * Graceful stop: every worker stops taking jobs at once, the batch and requests in flight finish,
-   * listeners and connections close. Safe to call twice. Resolves with the components that failed (each logged).
+   * Graceful stop within SHUTDOWN_TIMEOUT: every worker stops taking jobs at once, the batch and
+   * requests in flight finish (until the drain deadline), listeners and connections close without
+   * waiting on one that is not connected. Safe to call twice. Resolves with what failed or was cut.
    */
   close(): Promise<ShutdownReport>;
 }
 
-export interface ShutdownReport {
-  /** Names of the components whose close failed or overran; empty when the worker shut down cleanly. */
-  readonly failed: readonly string[];
-}
+/**
+ * `failed`: components whose close failed (each logged); `forced`: components cut at the deadline,
+ * work in flight left to BullMQ's stalled-job check. Both empty: a clean shutdown.
+ */
+export type ShutdownReport = ShutdownOutcome;
 
 export async function startWatchdog(config: Config, rules: readonly Rule[], logger: Logger): Promise<Watchdog> {
   // Refuse before connecting anywhere: nothing to undo.
@@ -46,7 +49,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   const add = <C extends Component>(component: C): C => (started.push(component), component);
   const close = async (): Promise<ShutdownReport> => {
     shutdown.abort();
-    return { failed: await closeInReverse(started, config.shutdownTimeoutMs, logger) };
+    return closeInReverse(started, shutdownBudget(config.shutdownTimeoutMs), logger);
   };
   try {
     const ctx = add(startPlatform(config, rules, logger, shutdown.signal)).context;

@@ -1,7 +1,9 @@
 // The long-running worker process: checks its services, starts, and stops on signals. First
-// SIGTERM/SIGINT = graceful shutdown within SHUTDOWN_TIMEOUT (the batch in flight finishes),
-// second = forced exit. The handlers are installed before anything else: a signal during start-up
-// is honoured (the worker stops as soon as it is up, or does not start at all).
+// SIGTERM/SIGINT = graceful shutdown within SHUTDOWN_TIMEOUT (the batch in flight finishes); exit 0
+// clean, 124 cut at the deadline, 1 a step failed. A second signal (not the duplicate of the first
+// that npm or a process group delivers at once) forces the exit, 130. The handlers are installed
+// before anything else: a signal during start-up is honoured (the worker stops as soon as it is up,
+// or does not start at all).
 import type { Logger } from "pino";
 import { startWatchdog, type Watchdog } from "./app.js";
 import type { Config } from "./platform/config/settings.js";
@@ -10,41 +12,53 @@ import { checkPostgres, checkRedis } from "./platform/preflight.js";
 import { ServiceError } from "./platform/service-errors.js";
 import { exposureProblems } from "./platform/config/cross-checks.js";
 import { ConfigError } from "./platform/config/load-config.js";
+import { EXIT } from "./cli/exit-codes.js";
+
+/**
+ * Signals this soon after the first are the same request: a terminal's Ctrl-C reaches every process
+ * of its foreground group, so under `npm start` the worker gets SIGINT from the terminal AND from npm,
+ * which forwards it. A second signal after this is a person insisting: it forces the exit.
+ */
+export const SAME_SIGNAL_WINDOW_MS = 2000;
 
 export async function runWorkerProcess(config: Config, rules: readonly Rule[], logger: Logger, migrationsDir: string): Promise<void> {
   let watchdog: Watchdog | undefined;
   let stopRequested = false;
-  let signals = 0;
+  let firstSignalAt: number | undefined;
   const stop = (running: Watchdog) => {
+    // The shutdown fits SHUTDOWN_TIMEOUT by its own budget (src/platform/deadline.ts); this is the
+    // backstop for a handle that keeps the process alive after it, which would be a bug.
     const deadline = setTimeout(() => {
       logger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown deadline passed: forcing exit");
-      process.exit(1);
+      process.exit(EXIT.shutdownForced);
     }, config.shutdownTimeoutMs);
     deadline.unref();
     running.close().then(
-      ({ failed }) => {
-        clearTimeout(deadline);
-        if (failed.length === 0) {
-          logger.info("shut down cleanly");
-          process.exitCode = 0;
-        } else {
+      ({ failed, forced }) => {
+        if (forced.length > 0) {
+          logger.error({ forced, failed }, "shut down at the deadline: work in flight left to the stalled-job check");
+          process.exitCode = EXIT.shutdownForced;
+        } else if (failed.length > 0) {
           logger.error({ failed }, "shut down, but some steps failed");
-          process.exitCode = 1;
+          process.exitCode = EXIT.failed;
+        } else {
+          logger.info("shut down cleanly");
+          process.exitCode = EXIT.ok;
         }
       },
       (error: unknown) => {
-        clearTimeout(deadline);
         logger.error({ err: error }, "shutdown failed");
-        process.exitCode = 1;
+        process.exitCode = EXIT.failed;
       },
     );
   };
   const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
+    if (firstSignalAt !== undefined) {
+      if (Date.now() - firstSignalAt < SAME_SIGNAL_WINDOW_MS) return;
       logger.warn({ signal }, "second signal: forcing exit");
-      process.exit(130);
+      process.exit(EXIT.secondSignal);
     }
+    firstSignalAt = Date.now();
     stopRequested = true;
     if (watchdog) {
       logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "shutting down: finishing the batch in flight");

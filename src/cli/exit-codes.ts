@@ -12,4 +12,8 @@ export const EXIT = {
   notFound: 3,
   /** Refused by a guard (`Conflict:`). */
   conflict: 4,
+  /** `start` only: the shutdown was cut at SHUTDOWN_TIMEOUT; jobs in flight were left to BullMQ's stalled-job check (nothing lost, not clean). */
+  shutdownForced: 124,
+  /** `start` only: a second signal, more than a moment after the first, forced the exit at once. */
+  secondSignal: 130,
 } as const;

@@ -3,7 +3,9 @@
 // leases live in outbox_cursors, so the outbox runs through PgBouncer in transaction mode.
 import type { Component, Context } from "../platform/component.js";
 import { closeSteps, onShutdown } from "../platform/component.js";
+import { settlesWithin, ShutdownForced, shutdownBudget, withTimeout, type ShutdownBudget } from "../platform/deadline.js";
 import { throttledErrorLog } from "../platform/log-safety.js";
+import type { RedisConnection } from "../platform/redis.js";
 import type { Metrics } from "../ops/metrics.js";
 import { loadWebhookEndpoints } from "./webhook-config.js";
 import { withDatabaseEndpoints } from "./database-endpoints.js";
@@ -18,12 +20,13 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Compo
   // endpoint directory, again every WEBHOOK_ENDPOINTS_REFRESH.
   const endpoints = loadWebhookEndpoints(config);
   await withDatabaseEndpoints(config, endpoints);
-  const steps: [string, () => Promise<unknown>][] = [];
-  const close = () => closeSteps(steps.splice(0).reverse());
+  const steps: [string, (budget: ShutdownBudget) => Promise<unknown>][] = [];
+  const close = (budget: ShutdownBudget) => closeSteps(steps.splice(0).reverse().map(([name, run]) => [name, () => run(budget)] as const));
   try {
-    const eventsQueue = config.eventsQueueEnabled ? createEventsQueue(redis.connect("producer", "events queue"), config.queuePrefix) : null;
+    const eventsConnection = config.eventsQueueEnabled ? redis.connect("producer", "events queue") : null;
+    const eventsQueue = eventsConnection ? createEventsQueue(eventsConnection, config.queuePrefix) : null;
     if (eventsQueue) {
-      steps.push(["events queue", () => eventsQueue.close()]);
+      steps.push(["events queue", (budget) => withTimeout(budget.remainingMs(), "closing the events queue", eventsQueue.close())]);
       // Without a listener BullMQ prints a queue's connection errors to stderr, past the logger.
       eventsQueue.on("error", throttledErrorLog(logger, "queue connection error", { queue: eventsQueue.name }));
     }
@@ -31,10 +34,32 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Compo
     const keyring = config.webhookSecretsKeys ? createKeyring(config.webhookSecretsKeys) : null;
     const outbox = await runOutbox({ settings: config, logger, registry: metrics.registry, eventsQueue, endpoints, keyring, deferWhile: ctx.sweeps.active });
     // Stops with the workers, when shutdown begins: the requests in flight finish, positions are written.
-    steps.push(["outbox", onShutdown(ctx, () => outbox.close())]);
+    const stopping = onShutdown(ctx, () => {
+      cutIfDown(eventsConnection);
+      return outbox.close();
+    });
+    steps.push(["outbox", (budget) => closeOutbox(stopping(), eventsConnection, budget)]);
     return { name: "outbox", close };
   } catch (error) {
-    await close().catch(() => undefined);
+    await close(shutdownBudget(config.shutdownTimeoutMs)).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The relay's round may wait on the events queue's connection: a producer queues commands while
+ * disconnected. Cutting it loses nothing (a position moves only after the queue took the events; a
+ * page added twice is deduplicated by job id), so a round on a connected producer gets until the
+ * drain deadline, and one waiting on a producer that is not connected is cut at once.
+ */
+const cutIfDown = (connection: RedisConnection | null) => {
+  if (connection && connection.status !== "ready") connection.disconnect();
+};
+
+async function closeOutbox(closing: Promise<void>, eventsConnection: RedisConnection | null, budget: ShutdownBudget): Promise<void> {
+  cutIfDown(eventsConnection);
+  if (await settlesWithin(closing, budget.drainRemainingMs())) return closing;
+  eventsConnection?.disconnect();
+  if (await settlesWithin(closing, Math.min(1000, budget.remainingMs()))) return closing;
+  throw new ShutdownForced("outbox: its round or deliveries in flight did not end by the shutdown deadline; another replica (or the next start) takes them over once their lease ends");
 }

@@ -6,7 +6,7 @@ import type { Rule } from "../rules/rules.js";
 import { createDb, type Db } from "./db/client.js";
 import { warnWhenTimeoutsAreOff } from "./db/session-timeouts.js";
 import { redisFactory, type RedisFactory } from "./redis.js";
-import { withTimeout } from "./deadline.js";
+import { DeadlineError, ShutdownForced, withTimeout, type ShutdownBudget } from "./deadline.js";
 
 export interface Context {
   readonly config: Config;
@@ -21,10 +21,14 @@ export interface Context {
   readonly sweeps: ActivityCount;
 }
 
-/** A started feature: `close` is called once, in reverse start order, within a deadline. */
+/**
+ * A started feature: `close` is called once, in reverse start order, with what is left of the one
+ * shutdown budget (and cut off when that runs out). It rejects with ShutdownForced when it had to
+ * cut work in flight to fit.
+ */
 export interface Component {
   readonly name: string;
-  close(): Promise<void>;
+  close(budget: ShutdownBudget): Promise<void>;
 }
 
 export interface ActivityCount {
@@ -52,13 +56,13 @@ export function startPlatform(config: Config, rules: readonly Rule[], logger: Lo
   return {
     name: "platform",
     context: { config, rules, logger, db, redis, shutdown, sweeps: activityCount() },
-    close: () => closeSteps([["redis", () => redis.close(Math.floor(config.shutdownTimeoutMs / 3))], ["postgres", () => db.$disconnect()]]),
+    close: (budget) => closeSteps([["redis", () => redis.close(budget.remainingMs())], ["postgres", () => withTimeout(budget.remainingMs(), "closing the PostgreSQL pool", db.$disconnect())]]),
   };
 }
 
 /**
  * Runs every step in order, each guarded: a failing step does not skip the rest. Rejects at the
- * end naming the steps that failed.
+ * end naming the steps that failed: with ShutdownForced when one of them was cut at the deadline.
  */
 export async function closeSteps(steps: readonly (readonly [string, () => Promise<unknown> | unknown])[]): Promise<void> {
   const failed: { step: string; error: unknown }[] = [];
@@ -70,25 +74,44 @@ export async function closeSteps(steps: readonly (readonly [string, () => Promis
     }
   }
   if (failed.length > 0) {
+    const message = `${failed.map((f) => f.step).join(", ")} failed to close: ${failed.map((f) => (f.error instanceof Error ? f.error.message : String(f.error))).join("; ")}`;
+    if (failed.some((f) => isForced(f.error))) throw new ShutdownForced(message, { cause: new AggregateError(failed.map((f) => f.error)) });
     throw new AggregateError(
       failed.map((f) => f.error),
-      `${failed.map((f) => f.step).join(", ")} failed to close: ${failed.map((f) => (f.error instanceof Error ? f.error.message : String(f.error))).join("; ")}`,
+      message,
     );
   }
 }
 
-/** Closes `components` in reverse order, each within `ms`; the names of those that failed (each logged). */
-export async function closeInReverse(components: Component[], ms: number, logger: Logger): Promise<string[]> {
-  const failed: string[] = [];
+const isForced = (error: unknown) => error instanceof ShutdownForced || error instanceof DeadlineError;
+
+/** What a shutdown came to: the components whose close failed, and those cut at the deadline. */
+export interface ShutdownOutcome {
+  readonly failed: string[];
+  readonly forced: string[];
+}
+
+/**
+ * Closes `components` in reverse order within ONE budget: each gets what is left of it. A component
+ * still closing when the budget runs out is left (its connections are ended by the platform, last)
+ * and counted as forced, so the shutdown as a whole always ends inside SHUTDOWN_TIMEOUT.
+ */
+export async function closeInReverse(components: Component[], budget: ShutdownBudget, logger: Logger): Promise<ShutdownOutcome> {
+  const outcome: ShutdownOutcome = { failed: [], forced: [] };
   for (const component of components.splice(0).reverse()) {
     try {
-      await withTimeout(ms, `closing ${component.name}`, component.close());
+      await withTimeout(budget.remainingMs(), `closing ${component.name}`, component.close(budget));
     } catch (error) {
-      failed.push(component.name);
-      logger.warn({ err: error, step: component.name }, "shutdown step failed");
+      if (isForced(error)) {
+        outcome.forced.push(component.name);
+        logger.warn({ err: error, step: component.name }, "shutdown step cut at the deadline");
+      } else {
+        outcome.failed.push(component.name);
+        logger.warn({ err: error, step: component.name }, "shutdown step failed");
+      }
     }
   }
-  return failed;
+  return outcome;
 }
 
 /**

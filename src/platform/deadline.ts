@@ -42,3 +42,34 @@ export function emitsWithin(emitter: EventEmitter, event: string, ms: number, al
   const emitted = new Promise<void>((resolve) => emitter.once(event, (listener = resolve)));
   return settlesWithin(emitted, ms).finally(() => emitter.off(event, listener!));
 }
+
+/**
+ * Work was cut at the shutdown deadline: a job in flight left to BullMQ's stalled-job check (another
+ * replica, or this one after a restart, takes it up), or a close that could not finish in time.
+ * Nothing is lost, but the shutdown was not clean: the process exits 124 (docs/running.md).
+ */
+export class ShutdownForced extends Error {
+  override readonly name = "ShutdownForced";
+}
+
+/**
+ * One shutdown's time, shared by every component in turn: each takes what is left. Jobs in flight
+ * may finish until `drainRemainingMs` runs out; the rest (force-closing workers, queues, listeners,
+ * connections) must fit in what is left after it, and all of it inside SHUTDOWN_TIMEOUT with a
+ * margin for the process to exit.
+ */
+export interface ShutdownBudget {
+  /** Left for jobs in flight to finish (ms, ≥ 0). */
+  drainRemainingMs(): number;
+  /** Left for the whole shutdown (ms, ≥ 0). */
+  remainingMs(): number;
+}
+
+export function shutdownBudget(totalMs: number, startedAt = Date.now()): ShutdownBudget {
+  const end = startedAt + totalMs - Math.min(1000, totalMs / 10);
+  const drainEnd = end - Math.min(2000, totalMs / 5);
+  return {
+    drainRemainingMs: () => Math.max(0, drainEnd - Date.now()),
+    remainingMs: () => Math.max(0, end - Date.now()),
+  };
+}

@@ -3,7 +3,8 @@
 // working on it until the stalled check moves it back (and again, and again). Here such a job is
 // handed to the processor with an UnparsableJobData in place of its data, and the processor fails
 // it at once as a BadRequest (an UnrecoverableError: never retried).
-import { Worker, type Job, type JobJson } from "bullmq";
+import type { Job, JobJson } from "bullmq";
+import { DrainableWorker } from "./drain-worker.js";
 
 export class UnparsableJobData {
   constructor(
@@ -19,7 +20,8 @@ export function unparsableJobDataMessage(data: unknown, example: string): string
   return `BadRequest: job data is not JSON (${data.error}; it begins ${JSON.stringify(data.text)}): send a JSON object such as ${example}`;
 }
 
-export class JobDataWorker<DataType, ResultType> extends Worker<DataType, ResultType> {
+// A DrainableWorker too: its shutdown cannot hang (drain-worker.ts).
+export class JobDataWorker<DataType, ResultType> extends DrainableWorker<DataType, ResultType> {
   protected override createJob(json: JobJson, jobId: string): Job<DataType, ResultType, string> {
     try {
       return super.createJob(json, jobId);

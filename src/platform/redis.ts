@@ -21,6 +21,9 @@ export type RedisConnection = Redis | Cluster;
  */
 export type RedisPurpose = "worker" | "producer" | "request";
 
+/** A disconnected socket whose peer does not answer is destroyed after this. */
+export const DISCONNECT_TIMEOUT_MS = 300;
+
 /** A command for an HTTP caller answers or fails within this. */
 export const REQUEST_COMMAND_TIMEOUT_MS = 2000;
 
@@ -49,7 +52,10 @@ export function createRedis(redisUrl: string, options?: RedisOptions & { purpose
 export function createRedis(redisUrl: string, options: CreateRedisOptions): RedisConnection;
 export function createRedis(redisUrl: string, options: CreateRedisOptions = {}): RedisConnection {
   const { clusterNodes, purpose = "worker", ...rest } = options;
-  const redisOptions: RedisOptions = { lazyConnect: false, ...PURPOSE_OPTIONS[purpose], ...rest };
+  // disconnectTimeout: after disconnect(), how long ioredis waits for the peer to close the socket
+  // before destroying it (its default, 2 s, kept a shut-down process alive past SHUTDOWN_TIMEOUT when
+  // Redis was cut or frozen); this must fit the shutdown budget's margin (platform/deadline.ts).
+  const redisOptions: RedisOptions = { lazyConnect: false, disconnectTimeout: DISCONNECT_TIMEOUT_MS, ...PURPOSE_OPTIONS[purpose], ...rest };
   if (clusterNodes === undefined || clusterNodes.length === 0) return new Redis(redisUrl, redisOptions);
   return new Cluster(
     clusterNodes.map((n) => ({ host: n.host, port: n.port })),
@@ -87,7 +93,7 @@ export interface RedisFactory {
   connect(purpose: RedisPurpose, name: string): RedisConnection;
   /** Waits, at most `ms`, until every `request` connection is ready: without an offline queue, a command sent before the first connect fails. */
   requestReadyWithin(ms: number): Promise<void>;
-  /** Ends every connection made: `quit` (bounded by `ms`, then `disconnect`) for the background ones, `disconnect` for the fail-fast ones. */
+  /** Ends every connection made: `quit` (bounded by `ms`, then `disconnect`) for the background ones that are connected, `disconnect` for the others. */
   close(ms: number): Promise<void>;
 }
 
@@ -110,8 +116,10 @@ export function redisFactory(config: Pick<Config, "redisUrl" | "redisClusterNode
       await Promise.all(
         made.splice(0).map(async ({ purpose, connection }) => {
           if (connection.status === "end") return;
-          // A fail-fast connection has nothing worth flushing, and quit would wait on a connection that is down.
-          if (purpose !== "request" && (await settlesWithin(connection.quit(), ms))) return;
+          // quit flushes what was sent, on a connection that is up. A fail-fast connection has nothing
+          // worth flushing, and on one that is not connected (reconnecting, or frozen past the time
+          // left) quit would only wait: disconnect ends it at once and fails what it still queues.
+          if (purpose !== "request" && connection.status === "ready" && ms > 0 && (await settlesWithin(connection.quit(), ms))) return;
           connection.disconnect();
         }),
       );

@@ -1,4 +1,5 @@
-import { UnrecoverableError, type Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
+import { UnrecoverableError, type ConnectionOptions, type Job, type Processor } from "bullmq";
+import type { DrainableWorker } from "../platform/drain-worker.js";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import { JobDataWorker, unparsableJobDataMessage } from "../platform/job-data-worker.js";
@@ -82,7 +83,7 @@ export function createReprocessProcessor(deps: ReprocessProcessorDeps): Processo
   };
 }
 
-export function createReprocessWorker(deps: ReprocessWorkerDeps): Worker<ReprocessJobData, ReprocessResult> {
+export function createReprocessWorker(deps: ReprocessWorkerDeps): DrainableWorker<ReprocessJobData, ReprocessResult> {
   return new JobDataWorker<ReprocessJobData, ReprocessResult>(REPROCESS_QUEUE, createReprocessProcessor(deps), {
     connection: deps.connection,
     prefix: deps.prefix,

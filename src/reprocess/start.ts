@@ -3,7 +3,8 @@
 // Producers enqueue with enqueueReprocess (reprocess-queue.ts); bulks are accepted by askBulk.
 import type { Component, Context } from "../platform/component.js";
 import { closeSteps, onShutdown } from "../platform/component.js";
-import { closeWorkerWithin, workerCloseMs } from "../platform/close-worker.js";
+import { withTimeout } from "../platform/deadline.js";
+import { shutdownWorker } from "../platform/drain-worker.js";
 import { throttledErrorLog } from "../platform/log-safety.js";
 import type { Metrics } from "../ops/metrics.js";
 import { createReprocessWorker } from "./reprocess-worker.js";
@@ -27,9 +28,17 @@ export function startReprocess(ctx: Context, metrics: Metrics): Reprocess {
     onOutcome: metrics.reprocessJob,
   });
   worker.on("error", throttledErrorLog(logger, "reprocess worker error"));
-  const draining = onShutdown(ctx, () => closeWorkerWithin(worker, workerCloseMs(config), logger));
+  const closeWorker = shutdownWorker(ctx, worker);
   // Bulk reprocesses: paced slices from PostgreSQL; a slice in flight finishes (or rolls back) on close.
   const bulkLoop = startBulkLoop({ db: ctx.db, logger, rules: ctx.rules, ratePerSecond: config.bulkReprocessRate, onSlice: metrics.bulkReprocessSlice });
   const bulkStopping = onShutdown(ctx, () => bulkLoop.close());
-  return { name: "reprocess", nudgeBulkLoop: bulkLoop.nudge, close: () => closeSteps([["reprocess worker", draining], ["bulk reprocess loop", bulkStopping]]) };
+  return {
+    name: "reprocess",
+    nudgeBulkLoop: bulkLoop.nudge,
+    close: (budget) =>
+      closeSteps([
+        ["reprocess worker", () => closeWorker(budget)],
+        ["bulk reprocess loop", () => withTimeout(budget.remainingMs(), "closing the bulk reprocess loop", bulkStopping())],
+      ]),
+  };
 }

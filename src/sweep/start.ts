@@ -1,18 +1,22 @@
-// The sweep component: the repeating schedule on its queue, and the worker that runs one sweep at
-// a time (plan → statements → metrics and the shared "last completed sweep" in Redis).
+// The sweep component: the repeating schedule on its queue (put back whenever Redis lost it:
+// keep-scheduled.ts), and the worker that runs one sweep at a time (plan → statements → metrics and
+// the shared "last completed sweep" in Redis).
 import type { Component, Context } from "../platform/component.js";
-import { closeSteps, onShutdown } from "../platform/component.js";
-import { closeWorkerWithin, workerCloseMs } from "../platform/close-worker.js";
+import { closeSteps } from "../platform/component.js";
+import { withTimeout } from "../platform/deadline.js";
+import { shutdownWorker } from "../platform/drain-worker.js";
 import { throttledErrorLog } from "../platform/log-safety.js";
 import type { Metrics } from "../ops/metrics.js";
 import { createSweepQueue, scheduleSweep, unscheduleSweep } from "./sweep-queue.js";
+import { keepSweepScheduled } from "./keep-scheduled.js";
 import { createSweepWorker } from "./sweep-worker.js";
 import { sweepHooks } from "./sweep-hooks.js";
 import { adaptiveBatchSize } from "./batch-size.js";
 
 export async function startSweep(ctx: Context, metrics: Metrics): Promise<Component> {
   const { config, logger, redis } = ctx;
-  const queue = createSweepQueue(redis.connect("producer", "sweep queue"), config.queuePrefix);
+  const queueConnection = redis.connect("producer", "sweep queue");
+  const queue = createSweepQueue(queueConnection, config.queuePrefix);
   queue.on("error", throttledErrorLog(logger, "queue connection error", { queue: queue.name }));
   try {
     if (config.sweepScheduleEnabled) await scheduleSweep(queue, config.sweepIntervalMs);
@@ -21,6 +25,7 @@ export async function startSweep(ctx: Context, metrics: Metrics): Promise<Compon
     await queue.close().catch(() => undefined);
     throw error;
   }
+  const keeper = config.sweepScheduleEnabled ? keepSweepScheduled(queue, queueConnection, config.sweepIntervalMs, logger) : undefined;
   const hooks = sweepHooks({ metrics, redis: redis.connect("producer", "sweep state"), prefix: config.queuePrefix, logger });
   const worker = createSweepWorker({
     db: ctx.db,
@@ -34,15 +39,22 @@ export async function startSweep(ctx: Context, metrics: Metrics): Promise<Compon
     stopping: () => ctx.shutdown.aborted,
     onBatch: hooks.onBatch,
     onSweep: hooks.onSweep,
+    activity: ctx.sweeps,
   });
-  worker.on("active", () => ctx.sweeps.begin());
-  for (const finished of ["completed", "failed"] as const) worker.on(finished, () => ctx.sweeps.end());
   worker.on("failed", (job, error) => {
     hooks.onFailed(job?.data?.dryRun === true);
     logger.error({ jobId: job?.id, err: error }, "sweep failed");
   });
   worker.on("error", throttledErrorLog(logger, "sweep worker error"));
-  const draining = onShutdown(ctx, () => closeWorkerWithin(worker, workerCloseMs(config), logger));
-  return { name: "sweep", close: () => closeSteps([["sweep worker", draining], ["sweep queue", () => queue.close()]]) };
+  const closeWorker = shutdownWorker(ctx, worker);
+  return {
+    name: "sweep",
+    close: (budget) =>
+      closeSteps([
+        ["sweep schedule check", () => keeper?.stop()],
+        ["sweep worker", () => closeWorker(budget)],
+        ["sweep queue", () => withTimeout(budget.remainingMs(), "closing the sweep queue", queue.close())],
+      ]),
+  };
 }
 

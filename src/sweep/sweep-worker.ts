@@ -1,6 +1,7 @@
 import type { BatchSizing } from "./batch-size.js";
 import { randomUUID } from "node:crypto";
-import { DelayedError, UnrecoverableError, type Worker, type ConnectionOptions, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, type ConnectionOptions, type Job } from "bullmq";
+import type { DrainableWorker } from "../platform/drain-worker.js";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import type { Rule } from "../rules/rules.js";
@@ -33,9 +34,15 @@ export interface SweepWorkerDeps {
   stopping: () => boolean;
   onBatch?: SweepOptions["onBatch"];
   onSweep?: (result: SweepResult) => void;
+  /**
+   * Told when a sweep starts and ends in this process (the outbox gives way meanwhile). Counted around
+   * the processor itself, not by the worker's events: a job whose completion cannot be recorded
+   * (Redis away longer than its lock) emits neither "completed" nor "failed", and would count for ever.
+   */
+  activity?: { begin(): void; end(): void };
 }
 
-export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, SweepJobResult> {
+export function createSweepWorker(deps: SweepWorkerDeps): DrainableWorker<SweepJobData, SweepJobResult> {
   const processor = async (job: Job<SweepJobData, SweepJobResult>, token?: string): Promise<SweepJobResult> => {
     // Taken in the moment shutdown began: put it back at once for another replica (or this one,
     // restarted) instead of starting a sweep that would stop at once and count as done.
@@ -92,6 +99,14 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
     deps.onSweep?.(result);
     return done;
   };
+  const counted = async (job: Job<SweepJobData, SweepJobResult>, token?: string): Promise<SweepJobResult> => {
+    deps.activity?.begin();
+    try {
+      return await processor(job, token);
+    } finally {
+      deps.activity?.end();
+    }
+  };
   // One sweep at a time per replica; replicas may overlap safely (rows are claimed with SKIP LOCKED).
-  return new JobDataWorker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
+  return new JobDataWorker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, counted, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
 }

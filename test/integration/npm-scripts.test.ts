@@ -1,11 +1,15 @@
 // The npm wrappers as docs/cli.md shows them: `npm run -s watchdog -- … --json` prints pure JSON
 // (pipes into jq), and SIGTERM to the `npm start` process stops the worker (no orphan left serving).
 // Runs the built CLI, so it builds dist/ first (as `npm run build` would, without the client generation).
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { beforeAll, describe, expect, it } from "vitest";
-import { testDatabaseUrl } from "../support/db.js";
+import { Queue } from "bullmq";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { REPROCESS_JOB, REPROCESS_QUEUE } from "../../src/platform/queue-names.js";
+import { SAME_SIGNAL_WINDOW_MS } from "../../src/worker-process.js";
+import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -88,4 +92,77 @@ describe("npm scripts", () => {
       await deletePrefix(prefix);
     }
   }, 60_000);
+
+  // A terminal's Ctrl-C reaches every process of the foreground group: npm gets it AND forwards it to
+  // the worker, which so receives two SIGINTs at once. That is one request, not a second one.
+  it("one Ctrl-C (SIGINT to the process group of `npm start`) is one graceful shutdown: exit 0, nothing forced", async () => {
+    const run = startInGroup();
+    try {
+      await run.until('"msg":"watchdog started"');
+      process.kill(-run.npm.pid!, "SIGINT");
+      expect(await run.exited).toMatchObject({ code: 0 });
+      expect(run.out()).toContain('"msg":"shut down cleanly"');
+      expect(run.out()).not.toContain("forcing exit");
+    } finally {
+      await run.stop();
+    }
+  }, 60_000);
+
+  it("a second Ctrl-C seconds later, while a request is still draining, forces the exit (130)", async () => {
+    const db = testDb();
+    await resetTables(db);
+    const run = startInGroup();
+    const queue = new Queue(REPROCESS_QUEUE, { connection: { url: testRedisUrl() }, prefix: run.prefix });
+    const [id] = await insertTasks(db, [{ status: S.ExportFailed, ageSeconds: 60 }]);
+    // The request's UPDATE waits behind this lock: the graceful shutdown waits for it.
+    const blocker = await holdTransaction("LOCK TABLE tasks IN SHARE MODE");
+    try {
+      await run.until('"msg":"watchdog started"');
+      const job = await queue.add(REPROCESS_JOB, { taskId: id, requestedBy: "test" });
+      await expect.poll(() => job.getState(), { timeout: 10_000, interval: 50 }).toBe("active");
+      process.kill(-run.npm.pid!, "SIGINT");
+      await run.until('"msg":"shutting down');
+      // "A few seconds later": past the window in which duplicates of the first signal are ignored.
+      await new Promise((r) => setTimeout(r, SAME_SIGNAL_WINDOW_MS + 500));
+      process.kill(-run.npm.pid!, "SIGINT");
+      // npm exits with its script's code.
+      expect(await run.exited).toMatchObject({ code: 130 });
+      expect(run.out()).toContain("second signal: forcing exit");
+    } finally {
+      await blocker.release();
+      await queue.close();
+      await run.stop();
+      await db.$disconnect();
+    }
+  }, 60_000);
 });
+
+/** `npm start` as a terminal's foreground job: a process group of its own (signal it with -pgid). */
+function startInGroup() {
+  const prefix = uniquePrefix();
+  const npm = spawn("npm", ["start"], { cwd: ROOT, env: env(prefix), stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let out = "";
+  npm.stdout!.on("data", (c: Buffer) => (out += c.toString("utf8")));
+  npm.stderr!.on("data", (c: Buffer) => (out += c.toString("utf8")));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => npm.on("exit", (code, signal) => resolve({ code, signal })));
+  let worker: number[] = [];
+  const descendants = (pid: number): number[] => childrenOf(pid).flatMap((c) => [c, ...descendants(c)]);
+  return {
+    npm: npm as ChildProcess,
+    prefix,
+    exited,
+    out: () => out,
+    async until(text: string) {
+      for (let i = 0; !out.includes(text); i++) {
+        if (i > 600) throw new Error(`no ${JSON.stringify(text)} within 30 s: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (worker.length === 0) worker = descendants(npm.pid!);
+    },
+    async stop() {
+      for (const pid of worker) if (alive(pid)) process.kill(pid, "SIGKILL");
+      if (alive(npm.pid!)) npm.kill("SIGKILL");
+      await deletePrefix(prefix);
+    },
+  };
+}

@@ -37,7 +37,7 @@ describe("shutdown", () => {
       // Give a worker that still fetches every chance to take it (a negative can only be waited for).
       await new Promise((r) => setTimeout(r, 1000));
       await blocker.release();
-      expect(await closing).toEqual({ failed: [] });
+      expect(await closing).toEqual({ failed: [], forced: [] });
       // Never fetched, or fetched in the instant shutdown began and put straight back: due now, for any replica.
       expect(["waiting", "delayed"]).toContain(await sweep.getState());
       expect((await sweeps.getJob(sweep.id!))?.attemptsMade ?? 0).toBe(0);

@@ -10,6 +10,8 @@ export interface CliProcess {
   lines: () => Record<string, unknown>[];
   stderr: () => string;
   waitForLog: (msg: string, timeoutMs?: number) => Promise<Record<string, unknown>>;
+  /** The first log line (seen or to come) for which `matches` holds. */
+  waitForLine: (matches: (line: Record<string, unknown>) => boolean, what: string, timeoutMs?: number) => Promise<Record<string, unknown>>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -34,7 +36,7 @@ export function runCli(args: string[], env: Record<string, string>): CliProcess 
   const parsed: Record<string, unknown>[] = [];
   let stdoutRest = "";
   let stderr = "";
-  const waiters: { msg: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+  const waiters: { matches: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   proc.stdout!.on("data", (chunk: Buffer) => {
     const text = stdoutRest + chunk.toString("utf8");
     const parts = text.split("\n");
@@ -47,7 +49,7 @@ export function runCli(args: string[], env: Record<string, string>): CliProcess 
         line = { msg: part, raw: true };
       }
       parsed.push(line);
-      for (const w of waiters.filter((w) => w.msg === line.msg)) {
+      for (const w of waiters.filter((w) => w.matches(line))) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve(line);
       }
@@ -55,26 +57,28 @@ export function runCli(args: string[], env: Record<string, string>): CliProcess 
   });
   proc.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
+  const waitForLine = (matches: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 20_000): Promise<Record<string, unknown>> => {
+    const seen = parsed.find(matches);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms; stderr: ${stderr}; stdout: ${JSON.stringify(parsed.slice(-5))}`)), timeoutMs);
+      const done = (line: Record<string, unknown>) => {
+        clearTimeout(timer);
+        resolve(line);
+      };
+      waiters.push({ matches, resolve: done });
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`process exited before logging ${what}; stderr: ${stderr}`));
+      });
+    });
+  };
   return {
     proc,
     lines: () => parsed,
     stderr: () => stderr,
     exited,
-    waitForLog(msg, timeoutMs = 20_000) {
-      const seen = parsed.find((l) => l.msg === msg);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no "${msg}" log line within ${timeoutMs} ms; stderr: ${stderr}; stdout: ${JSON.stringify(parsed.slice(-5))}`)), timeoutMs);
-        const done = (line: Record<string, unknown>) => {
-          clearTimeout(timer);
-          resolve(line);
-        };
-        waiters.push({ msg, resolve: done });
-        void exited.then(() => {
-          clearTimeout(timer);
-          reject(new Error(`process exited before logging "${msg}"; stderr: ${stderr}`));
-        });
-      });
-    },
+    waitForLog: (msg, timeoutMs = 20_000) => waitForLine((l) => l.msg === msg, `"${msg}" log line`, timeoutMs),
+    waitForLine,
   };
 }

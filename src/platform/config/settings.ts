@@ -228,7 +228,7 @@ export const SETTINGS = {
   },
   shutdownTimeoutMs: {
     env: "SHUTDOWN_TIMEOUT",
-    doc: "How long a graceful shutdown may take before it is forced (ISO-8601 duration).",
+    doc: "The whole graceful shutdown fits in this (ISO-8601 duration): work in flight gets all but the last 20% (at most 2 s) and is left to another replica past it (exit 124).",
     default: "PT30S",
     schema: durationMs(),
   },

@@ -17,6 +17,7 @@ import { toEventMessage } from "./message.js";
 import { endpointLabel, sendWebhook, signer } from "./send-webhook.js";
 import { webhookTarget, withTargetLock } from "./target-lock.js";
 import type { WebhookEndpoint } from "./webhook-config.js";
+import { createReplayProcessor, recordGivenUp, refusalOfGivenUpJob, REPLAY_JOB } from "../outbox/replay.js";
 
 export interface WebhookJobData {
   organizationId: number;
@@ -56,7 +57,13 @@ export function webhookBackoff(firstMs: number, maxMs: number): (attemptsMade: n
 export function createWebhookProcessor(options: WebhookDeliveryOptions): Processor<WebhookJobData, WebhookJobResult> {
   const endpoints = new Map(options.endpoints.map((e) => [e.organizationId, { endpoint: e, sign: signer(e) }]));
   const budgetMs = options.jobBudgetMs ?? 20_000;
+  const replay = createReplayProcessor(options);
   return async (job: Job<WebhookJobData, WebhookJobResult>, token?: string) => {
+    // Replays (src/outbox/replay.ts) share the queue, its worker and its backoff.
+    if (job.name === REPLAY_JOB) return replay(job as unknown as Job<{ replayId: string }>);
+    // A Retry from the board of a job that gave up an event would deliver nothing: refused, with the way to replay.
+    const refusal = await refusalOfGivenUpJob(options.pool, job.id);
+    if (refusal) throw new UnrecoverableError(refusal);
     const organizationId = job.data?.organizationId;
     const entry = typeof organizationId === "number" ? endpoints.get(organizationId) : undefined;
     if (job.name !== WEBHOOK_JOB || !entry) {
@@ -95,6 +102,7 @@ export function createWebhookProcessor(options: WebhookDeliveryOptions): Process
           const failingFor = formatDuration(failure.failingForSeconds);
           const line = { organizationId: endpoint.organizationId, endpoint: endpointLabel(endpoint), eventId: message.id, taskId: message.taskId, attempts: failure.attempts, failingForSeconds: Math.round(failure.failingForSeconds), reason: outcome.reason };
           if (failure.failingForSeconds * 1000 >= options.retryForMs) {
+            await recordGivenUp(client, { eventId: row.id, organizationId: endpoint.organizationId, jobId: job.id, attempts: failure.attempts, lastError: outcome.reason });
             await advanceOutboxCursor(client, target, snapTo, row, 0);
             options.metrics.delivered("webhook", "given_up");
             options.logger.error(line, "webhook given up: the event failed for longer than WEBHOOK_RETRY_FOR; the next events go out");

@@ -106,8 +106,11 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
     if (samePath.length > 0) return respond({ status: 405, headers: { allow: samePath.map((r) => r.method).join(", ") }, body: { error: `use ${samePath.map((r) => r.method).join(" or ")}` } });
     return respond({ status: 404, body: { error: "not found" } });
   }
-  Promise.resolve()
-    .then(() => route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers, ...(requestId ? { requestId } : {}) }))
+  (route.body ? readBody(req) : Promise.resolve(undefined))
+    .then((body) => {
+      if (body === null) return { status: 413, headers: { connection: "close" }, body: { error: `request body larger than ${MAX_BODY_BYTES} bytes` } };
+      return route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers, ...(requestId ? { requestId } : {}), ...(body !== undefined ? { body } : {}) });
+    })
     .then(respond, (error: unknown) => {
       fault("handler_failed");
       logger.error({ err: error, path: target.path, requestId }, "http handler failed");
@@ -119,6 +122,29 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
       logger.error({ err: error, path: target.path }, "http response failed");
       res.destroy();
     });
+}
+
+/** The most a route's body may be (a form or a JSON request of an operator; never an upload). */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** The body as UTF-8 text, or null when it is larger than MAX_BODY_BYTES (the rest is not read). */
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        req.removeAllListeners("data");
+        req.resume();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
 }
 
 function send(res: ServerResponse, out: HttpOutput): void {

@@ -8,6 +8,8 @@ export interface HttpInput {
   headers: IncomingMessage["headers"];
   /** The request's id (its well-formed X-Request-Id, or one generated), also in the response. */
   requestId?: string;
+  /** The body as text (UTF-8), read for a route that declares `body: true`; at most MAX_BODY_BYTES. */
+  body?: string;
 }
 
 export interface HttpOutput {
@@ -23,6 +25,8 @@ export interface Route {
   method: string;
   path: string;
   handler: Handler;
+  /** Read the request body first (forms, JSON): without it a handler never waits on the client's upload. */
+  body?: boolean;
 }
 
 /** A raw mount (e.g. Bull Board's express router) for every path under `prefix`. */

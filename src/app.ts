@@ -28,6 +28,7 @@ import { relayTargets, startOutboxRelay } from "./events/outbox-relay.js";
 import { createWebhookWorker } from "./events/webhook-worker.js";
 import { createEventsQueue, createWebhooksQueue } from "./events/queues.js";
 import { createOutboxPool } from "./events/outbox-pool.js";
+import { WEBHOOKS_QUEUE } from "./queues/names.js";
 
 export interface Watchdog {
   /** The external API listener (API_HOST:API_PORT). */
@@ -209,7 +210,24 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
       cleanups.push({ name: "webhook worker", run: () => closeWorkerWithin(webhookWorker, workerCloseMs, logger) });
     }
 
-    const routeDeps: RouteDeps = { config, db, rules, redis: requestRedis, reprocessQueue: httpQueues[1], queues: boardQueues, sweepHealth, pauses, metrics, logger };
+    const routeDeps: RouteDeps = {
+      config,
+      db,
+      rules,
+      redis: requestRedis,
+      reprocessQueue: httpQueues[1],
+      queues: boardQueues,
+      sweepHealth,
+      pauses,
+      metrics,
+      logger,
+      console: {
+        sweepQueue: httpQueues[0],
+        webhooksQueue: boardQueues.find((q) => q.name === WEBHOOKS_QUEUE) ?? null,
+        webhookOrganizationIds: webhookEndpoints.map((e) => e.organizationId),
+        relayTargets: relayTargets(relayOptions),
+      },
+    };
     const routes = { api: apiRoutes(routeDeps), ops: opsRoutes(routeDeps) };
     const api: HttpServer = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault: metrics.httpFault, routes: routes.api });
     cleanups.push({ name: "http (api)", run: () => api.close() });

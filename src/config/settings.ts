@@ -238,6 +238,12 @@ export const SETTINGS = {
     default: "false",
     schema: boolean(),
   },
+  consoleActionsEnabled: {
+    env: "CONSOLE_ACTIONS_ENABLED",
+    doc: "The operator console (`/admin/console`, behind Bull Board's credentials) offers pause, resume, release and webhook replay, and `POST /admin/events/replay` is open. Off by default: the console only shows.",
+    default: "false",
+    schema: boolean(),
+  },
   apiTokens: {
     env: "API_TOKENS",
     doc: `Bearer tokens of the HTTP API, each bound to one organization: \`<token>:<organizationId>,…\` (tokens of at least ${MIN_TOKEN_LENGTH} characters). Unset: the API answers 401.`,

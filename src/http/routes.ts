@@ -21,6 +21,9 @@ import { readApiRoutes } from "./read-api/routes.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./restart-processing.js";
 import { sweepHealthHandler } from "./sweep-health.js";
 import type { Mount, Route } from "./types.js";
+import { consoleRoutes } from "../ops/console/routes.js";
+import type { SweepJobData } from "../queues/sweep-queue.js";
+import { WEBHOOK_JOB_ATTEMPTS } from "../events/webhook-worker.js";
 
 export interface RouteDeps {
   config: Config;
@@ -37,6 +40,13 @@ export interface RouteDeps {
   pauses: () => Promise<readonly Pause[]>;
   metrics: Metrics;
   logger: Logger;
+  /** The operator console's queues and targets (on the fail-fast connection). */
+  console: {
+    sweepQueue: Queue<SweepJobData>;
+    webhooksQueue: Queue | null;
+    webhookOrganizationIds: readonly number[];
+    relayTargets: readonly { target: string; organizationId: number | null }[];
+  };
 }
 
 /** API_HOST:API_PORT — the external API. */
@@ -60,18 +70,35 @@ export function apiRoutes(deps: RouteDeps): Route[] {
   ];
 }
 
-/** OPS_HOST:OPS_PORT — health, metrics and (as a mount) Bull Board. */
+/** OPS_HOST:OPS_PORT — health, metrics, the operator console, the replay endpoint and (as a mount) Bull Board. */
 export function opsRoutes(deps: RouteDeps): Route[] {
   return [
     { method: "GET", path: "/healthz", handler: healthz },
     { method: "GET", path: "/readyz", handler: readyz({ db: deps.db, redis: deps.redis }) },
     { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler({ lastSweep: deps.sweepHealth, held: () => readLastSweepHeld(deps.redis, deps.config.queuePrefix), pauses: deps.pauses }) },
     { method: "GET", path: "/metrics", handler: metricsHandler(deps.metrics.registry) },
+    ...consoleRoutes({
+      db: deps.db,
+      rules: deps.rules,
+      redis: deps.redis,
+      prefix: deps.config.queuePrefix,
+      escalateAfter: deps.config.escalateAfterReverts,
+      targets: deps.console.relayTargets,
+      credentials: boardCredentials(deps.config),
+      actionsEnabled: deps.config.consoleActionsEnabled,
+      sweepQueue: deps.console.sweepQueue,
+      webhooksQueue: deps.console.webhooksQueue,
+      webhookOrganizationIds: deps.console.webhookOrganizationIds,
+      replayAttempts: WEBHOOK_JOB_ATTEMPTS,
+      logger: deps.logger,
+    }),
   ];
 }
 
+/** Bull Board's credentials, which the console shares; undefined = none (loopback only). */
+const boardCredentials = (config: Config) => (config.bullBoardUser && config.bullBoardPassword ? { user: config.bullBoardUser, password: config.bullBoardPassword } : undefined);
+
 export function opsMounts(deps: RouteDeps): Mount[] {
   const { config } = deps;
-  const credentials = config.bullBoardUser && config.bullBoardPassword ? { user: config.bullBoardUser, password: config.bullBoardPassword } : undefined;
-  return [bullBoardMount({ queues: deps.queues, readOnly: config.bullBoardReadOnly, credentials, redis: deps.redis, logger: deps.logger })];
+  return [bullBoardMount({ queues: deps.queues, readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config), redis: deps.redis, logger: deps.logger })];
 }

@@ -42,7 +42,11 @@ form.act{display:grid;gap:8px;max-width:32rem;padding:8px 0}label{display:grid;g
 input,select,button{font:inherit;padding:8px;min-height:44px;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
 button{background:var(--accent);color:#fff;border:0;font-weight:600;cursor:pointer}fieldset{border:1px solid var(--line);border-radius:6px}
 ul.trail{margin:4px 0;padding-left:18px;font-size:.88rem}
-@media (max-width:48em){body{font-size:17px}main{padding:8px 10px 48px}th,td{padding:6px 5px}}
+@media (max-width:48em){body{font-size:17px}main{padding:8px 10px 48px}
+table,tbody,tr,td{display:block;width:100%}thead{position:absolute;left:-9999px}tr{border:1px solid var(--line);border-radius:6px;margin:0 0 10px;padding:4px 0}
+td{border:0;padding:3px 10px;display:grid;grid-template-columns:minmax(7em,40%) 1fr;gap:8px}td.n{text-align:left}
+td::before{content:attr(data-label);color:var(--muted);font-weight:600}td:not([data-label])::before{content:""}td:empty{display:none}}
+ul.attention{margin:8px 0;padding-left:20px}
 `;
 
 const SECTIONS = [
@@ -63,10 +67,13 @@ function layout(title: string, body: Html): Html {
 <main id="main">${body}</main></body></html>`;
 }
 
+/** On a phone each row becomes a card whose cells carry their column's name (data-label, shown by the style). */
 const table = (head: readonly string[], rows: readonly Html[][], empty: string): Html =>
   rows.length === 0
     ? `<p class="muted">${esc(empty)}</p>`
-    : `<div class="scroll"><table><thead><tr>${head.map((h) => `<th scope="col">${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.map((r) => `<tr>${r.join("")}</tr>`).join("")}</tbody></table></div>`;
+    : `<div class="scroll"><table><thead><tr>${head.map((h) => `<th scope="col">${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows
+        .map((r) => `<tr>${r.map((cell, i) => (head[i] ? cell.replace(/^<td/, `<td data-label="${esc(head[i])}"`) : cell)).join("")}</tr>`)
+        .join("")}</tbody></table></div>`;
 const td = (v: unknown, cls = "") => `<td${cls ? ` class="${cls}"` : ""}>${esc(v)}</td>`;
 const tdHtml = (html: Html) => `<td>${html}</td>`;
 const time = (d: Date | string | null | undefined) => (d ? `<time datetime="${esc(new Date(d).toISOString())}">${esc(new Date(d).toISOString().replace(".000Z", "Z"))}</time>` : "—");
@@ -110,6 +117,7 @@ export function renderConsole(state: ConsoleState, rules: readonly RuleChoice[],
     join([
       notice,
       `<p class="muted">As of ${time(state.at)} (database clock). Reload the page to refresh.</p>`,
+      attention(state),
       mode,
       rulesSection(state, o),
       pausesSection(state, rules, o),
@@ -120,6 +128,22 @@ export function renderConsole(state: ConsoleState, rules: readonly RuleChoice[],
       auditSection(state),
     ]),
   );
+}
+
+/** What needs a person now, first on the page (on a phone, before any table). */
+function attention(state: ConsoleState): Html {
+  const items: Html[] = [];
+  if (state.held.ok) for (const [status, h] of Object.entries(state.held.value)) items.push(`<a href="#rules">${esc(status)} is held</a>: ${esc(h.stuck)} stuck, limit ${esc(h.limit)}`);
+  if (state.pauses.ok) for (const p of state.pauses.value.open) items.push(`<a href="#pauses">${p.status === null ? "every rule is" : `${esc(statusName(p.status))} is`} paused</a> by ${esc(p.pausedBy)}: ${esc(p.reason)}`);
+  if (state.givenUp.ok && state.givenUp.value.total > 0) items.push(`<a href="#given-up">${esc(state.givenUp.value.total)} webhook event(s) given up</a>`);
+  if (state.outbox.ok) for (const t of state.outbox.value) if (t.failingEventId) items.push(`<a href="#outbox">${t.organizationId === null ? "the events queue" : `organization ${esc(t.organizationId)}`}: deliveries failing</a>`);
+  if (state.sweeps.ok && state.sweeps.value[0]?.result?.interrupted) items.push(`<a href="#sweeps">the last sweep was interrupted</a>`);
+  if (state.escalated.ok && state.escalated.value.total > 0) items.push(`<a href="#escalated">${esc(state.escalated.value.total)} task(s) need support</a>`);
+  const failed = (["rules", "held", "pauses", "sweeps", "outbox", "givenUp"] as const).filter((k) => !state[k].ok);
+  if (failed.length > 0) items.push(`some parts could not be read (${esc(failed.join(", "))}): see below`);
+  return items.length === 0
+    ? `<p class="note ok" role="status">Nothing needs attention: nothing held, paused or given up.</p>`
+    : `<div class="note warn" role="status"><strong>Needs attention</strong><ul class="attention">${items.map((i) => `<li>${i}</li>`).join("")}</ul></div>`;
 }
 
 function rulesSection(state: ConsoleState, o: PageOptions): Html {

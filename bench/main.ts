@@ -22,6 +22,7 @@ import { infoFigure, log, median, ratioFigure, type Figure } from "./measure.js"
 import { parseOptions, UsageError, type BenchOptions } from "./options.js";
 import { serverCpuVisible } from "./cpu.js";
 import { describeEnvironment, printTable, writeResults } from "./report.js";
+import { runScale } from "./scale.js";
 import { freshenTransient, seedRange, tableShape, truncate, vacuumAnalyze } from "./seed.js";
 
 const RSS_LIMIT_MB = 150;
@@ -39,6 +40,7 @@ function smallDatabaseUrl(databaseUrl: string): string {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (options.scale) return runScale(options);
   const loadAtStart = loadavg();
   const started = new Date();
   const rows = { small: Math.floor(options.rows / 10), large: options.rows };

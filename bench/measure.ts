@@ -68,3 +68,18 @@ export function log(message: string): void {
 export async function warm(run: (sql: string) => Promise<unknown>, connections: number): Promise<void> {
   await Promise.all(Array.from({ length: connections }, () => run("SELECT count(*) FROM tasks WHERE id = 1 AND pg_sleep(0.01) IS NOT NULL")));
 }
+
+/**
+ * A figure whose target is an absolute bound on the project's value (p95 ≤ 100 ms), shown beside
+ * its same-run baseline (`bound`) so the reader sees what it grew from.
+ */
+export function limitFigure(name: string, unit: string, project: number, baseline: number, limit: number): Figure {
+  return { name, unit, project: round(project), bound: round(baseline), ratio: round(project / baseline), target: `project ≤ ${limit} ${unit}`, met: project <= limit };
+}
+
+/** The q-quantile (0..1) of `values`, nearest rank. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) throw new Error("quantile of nothing");
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}

@@ -17,10 +17,20 @@ export interface BenchOptions {
   redisUrl: string;
   /** Where the JSON goes; null prints the table only. */
   out: string | null;
+  /** `--scale`: the scale run (bench/scale.ts) instead of the normal one. */
+  scale: boolean;
+  /** `--quick`: the CI-sized variant of either run. */
+  quick: boolean;
+  /** `--only a,b`: with --scale, only these scale figures (bench/figures/scale-<name>.ts). */
+  only: string[] | null;
+  /** `--reuse-db`: with --scale, keep each figure's database from the last run instead of recreating it. */
+  reuseDb: boolean;
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--rows N] [--stuck N] [--row-by-row N] [--jobs N] [--reps N]
                           [--batch-size N] [--database-url URL] [--redis-url URL] [--out FILE | --no-out]
+       npm run bench -- --scale [--quick] [--only NAME,…] [--reuse-db] [--reps N] [--database-url URL]
+                          [--redis-url URL] [--out FILE | --no-out]
 
   --quick          100,000 rows (small size 10,000), 10,000 stuck, 1,000 jobs, 3 repetitions: a CI-sized
                    run of a minute or two
@@ -35,7 +45,14 @@ const USAGE = `usage: npm run bench -- [--quick] [--rows N] [--stuck N] [--row-b
                    TRUNCATED: never point them at real data
   --redis-url      default $BENCH_REDIS_URL or redis://127.0.0.1:6379/0 (keys under a random wdbench-* prefix)
   --out FILE       JSON results (default bench/results/latest.json for a full run, bench/results/quick.json
-                   for --quick); --no-out writes nothing`;
+                   for --quick, bench/results/scale.json for --scale, scale-quick.json for both); --no-out writes nothing
+
+  --scale          the scale run: every bench/figures/scale-*.ts against the targets of docs/performance.md,
+                   "Scale"; each figure in its own database <database-url>_scale_<name>, dropped and created
+                   afresh (sized for minutes on 2 cores; --quick for a smoke run)
+  --only NAME,…    with --scale: only these figures (the part of the file name after "scale-")
+  --reuse-db       with --scale: keep each figure's database from the previous run (a figure reuses a
+                   fixture it recognises, e.g. to iterate on a measurement without seeding again)`;
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -48,7 +65,7 @@ export class UsageError extends Error {
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const values = new Map<string, string>();
   const flags = new Set<string>();
-  const valued = new Set(["--rows", "--stuck", "--row-by-row", "--jobs", "--reps", "--batch-size", "--database-url", "--redis-url", "--out"]);
+  const valued = new Set(["--rows", "--stuck", "--row-by-row", "--jobs", "--reps", "--batch-size", "--database-url", "--redis-url", "--out", "--only"]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--help" || arg === "-h") throw new UsageError(USAGE, true);
@@ -57,13 +74,20 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       const value = inline ?? argv[++i];
       if (value === undefined) throw new UsageError(`${name} needs a value\n\n${USAGE}`);
       values.set(name, value);
-    } else if (name === "--quick" || name === "--no-out") {
+    } else if (["--quick", "--no-out", "--scale", "--reuse-db"].includes(name)) {
       flags.add(name);
     } else {
       throw new UsageError(`unknown option "${arg}"\n\n${USAGE}`);
     }
   }
   const quick = flags.has("--quick");
+  const scale = flags.has("--scale");
+  for (const scaleOnly of ["--only", "--reuse-db"]) {
+    if (!scale && (values.has(scaleOnly) || flags.has(scaleOnly))) throw new UsageError(`${scaleOnly} belongs to the scale run: add --scale`);
+  }
+  const only = values.get("--only")?.split(",").map((n) => n.trim()).filter((n) => n !== "") ?? null;
+  if (only !== null && only.length === 0) throw new UsageError(`--only needs at least one figure name, e.g. --only status-list`);
+  const defaultOut = scale ? (quick ? "bench/results/scale-quick.json" : "bench/results/scale.json") : quick ? "bench/results/quick.json" : "bench/results/latest.json";
   const int = (name: string, fallback: number, min: number): number => {
     const raw = values.get(name);
     if (raw === undefined) return fallback;
@@ -85,6 +109,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     batchSize: int("--batch-size", 1000, 1),
     databaseUrl: values.get("--database-url") ?? env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/task_watchdog_bench",
     redisUrl: values.get("--redis-url") ?? env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379/0",
-    out: flags.has("--no-out") ? null : (values.get("--out") ?? (quick ? "bench/results/quick.json" : "bench/results/latest.json")),
+    out: flags.has("--no-out") ? null : (values.get("--out") ?? defaultOut),
+    scale,
+    quick,
+    only,
+    reuseDb: flags.has("--reuse-db"),
   };
 }

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { durationSeconds, type DurationBound } from "../domain/duration.js";
 import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
 import { clusterNodes } from "./cluster-nodes.js";
+import { parseSecretKeys } from "../outbox/webhook-secret-box.js";
 
 export interface Setting<T = unknown> {
   readonly env: string;
@@ -287,6 +288,20 @@ export const SETTINGS = {
     default: undefined,
     secret: true,
     schema: text(),
+  },
+  webhookSecretsKeys: {
+    env: "WEBHOOK_SECRETS_KEY",
+    doc: "The key that seals the signing secrets of webhook endpoints kept in the database (`watchdog webhooks …`): the base64 of 32 bytes (`openssl rand -base64 32`). Several keys, comma-separated, while rotating it: the first seals, all open. Not needed for WEBHOOKS_FILE / WEBHOOKS_JSON.",
+    default: undefined,
+    secret: true,
+    schema: z.string().transform((raw, ctx): Buffer[] => {
+      const parsed = parseSecretKeys(raw);
+      if ("error" in parsed) {
+        ctx.issues.push({ code: "custom", message: parsed.error, input: raw });
+        return z.NEVER;
+      }
+      return parsed.value;
+    }),
   },
   webhookTimeoutMs: {
     env: "WEBHOOK_TIMEOUT",

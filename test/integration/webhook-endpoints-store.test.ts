@@ -1,0 +1,114 @@
+// Webhook endpoints kept in PostgreSQL: what the relay reads (findActiveEndpoints) after each
+// change an operator makes, with the secrets sealed at rest. Time moves by writing expires_at.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { createEndpoint, disableEndpoint, listEndpoints, rotateSecret } from "../../src/outbox/webhook-endpoints-admin.js";
+import { findActiveEndpoints } from "../../src/outbox/webhook-endpoints-store.js";
+import { createKeyring, generateWebhookSecret, parseSecretKeys, WebhookSecretsKeyError } from "../../src/outbox/webhook-secret-box.js";
+import { testDatabaseUrl } from "../support/db.js";
+
+const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
+afterAll(() => pool.end());
+const newKey = () => randomBytes(32);
+const sealingKey = newKey();
+const keyring = createKeyring([sealingKey]);
+
+beforeEach(async () => {
+  await pool.query(`TRUNCATE webhook_secrets, webhook_endpoints RESTART IDENTITY CASCADE`);
+});
+
+async function create(organizationId: number, url = `https://hooks.example.com/org-${organizationId}`) {
+  const secret = generateWebhookSecret();
+  const result = await createEndpoint(pool, keyring, { organizationId, url, secret, by: "test" });
+  if (!("created" in result)) throw new Error("not created");
+  return { secret, url };
+}
+
+describe("findActiveEndpoints", () => {
+  it("when endpoints are created, returns each organization's url and secret, all or only those asked for", async () => {
+    const seven = await create(7);
+    const twelve = await create(12);
+    expect(await findActiveEndpoints(pool, keyring)).toEqual([
+      { organizationId: 7, url: seven.url, secrets: [seven.secret] },
+      { organizationId: 12, url: twelve.url, secrets: [twelve.secret] },
+    ]);
+    expect(await findActiveEndpoints(pool, keyring, [12, 99])).toEqual([{ organizationId: 12, url: twelve.url, secrets: [twelve.secret] }]);
+    expect(await findActiveEndpoints(pool, keyring, [])).toEqual([]);
+  });
+
+  it("keeps no secret in the clear: the row holds neither the secret nor its key material", async () => {
+    const { secret } = await create(7);
+    const { rows } = await pool.query<{ dump: string }>(`SELECT row_to_json(s)::text AS dump FROM webhook_secrets s`);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.dump).not.toContain(secret);
+    expect(rows[0]!.dump).not.toContain(secret.slice("whsec_".length, "whsec_".length + 16));
+  });
+
+  it("when a secret is rotated with an overlap, returns both (newest first) until the old one's expiry, then only the new one", async () => {
+    const { secret: old } = await create(7);
+    const fresh = generateWebhookSecret();
+    const rotated = await rotateSecret(pool, keyring, { organizationId: 7, secret: fresh, overlapSeconds: 3600 });
+    expect(rotated?.previousValidUntil).toBeInstanceOf(Date);
+    expect((await findActiveEndpoints(pool, keyring))[0]!.secrets).toEqual([fresh, old]);
+    await pool.query(`UPDATE webhook_secrets SET expires_at = now() - interval '1 second' WHERE expires_at IS NOT NULL`);
+    expect((await findActiveEndpoints(pool, keyring))[0]!.secrets).toEqual([fresh]);
+  });
+
+  it("when rotated with no overlap, the old secret stops at once", async () => {
+    await create(7);
+    const fresh = generateWebhookSecret();
+    await rotateSecret(pool, keyring, { organizationId: 7, secret: fresh, overlapSeconds: 0 });
+    expect((await findActiveEndpoints(pool, keyring))[0]!.secrets).toEqual([fresh]);
+  });
+
+  it("when an endpoint is disabled, leaves it out; the organization may then get a new one", async () => {
+    await create(7);
+    const second = await createEndpoint(pool, keyring, { organizationId: 7, url: "https://elsewhere.example.com/x", secret: generateWebhookSecret(), by: "test" });
+    expect(second).toEqual({ existing: expect.any(String) });
+    expect(await disableEndpoint(pool, { organizationId: 7, by: "alice" })).toEqual({ id: expect.any(String) });
+    expect(await findActiveEndpoints(pool, keyring)).toEqual([]);
+    expect(await disableEndpoint(pool, { organizationId: 7, by: "alice" })).toBeNull();
+    const { url } = await create(7, "https://elsewhere.example.com/x");
+    expect((await findActiveEndpoints(pool, keyring)).map((e) => e.url)).toEqual([url]);
+    const listed = await listEndpoints(pool, { all: true });
+    expect(listed.map((e) => [e.organizationId, e.disabledBy])).toEqual([[7, "alice"], [7, null]]);
+    expect(JSON.stringify(listed)).not.toMatch(/whsec_|sealed/);
+  });
+
+  it("when the key that sealed a secret is missing, says which key and organization, never the secret", async () => {
+    await create(7);
+    const other = createKeyring([newKey()]);
+    const error = await findActiveEndpoints(pool, other).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WebhookSecretsKeyError);
+    expect((error as Error).message).toMatch(new RegExp(`organization 7 was sealed with key ${keyring.sealingKeyId}, which WEBHOOK_SECRETS_KEY does not hold`));
+    // With the old key listed after a new one, it opens again: the key can be rotated.
+    const rotating = createKeyring([newKey(), sealingKey]);
+    expect((await findActiveEndpoints(pool, rotating))[0]!.organizationId).toBe(7);
+  });
+
+  it("a sealed secret copied into another organization's endpoint does not open", async () => {
+    await create(7);
+    await create(8);
+    await pool.query(`UPDATE webhook_secrets SET sealed_secret = (SELECT sealed_secret FROM webhook_secrets WHERE endpoint_id = 1) WHERE endpoint_id = 2`);
+    await expect(findActiveEndpoints(pool, keyring, [8])).rejects.toThrow(/organization 8 does not open with key/);
+  });
+});
+
+describe("WEBHOOK_SECRETS_KEY", () => {
+  it("takes base64 keys of 32 bytes, comma-separated; the first seals and every one opens", () => {
+    const [a, b] = [newKey(), newKey()];
+    const parsed = parseSecretKeys(`${a.toString("base64")}, ${b.toString("base64")}`);
+    expect(parsed).toEqual({ value: [a, b] });
+    const old = createKeyring([b]);
+    const sealed = old.seal("whsec_x", 3);
+    expect(createKeyring([a, b]).open(sealed.keyId, sealed.sealed, 3)).toBe("whsec_x");
+  });
+
+  it("refuses a key of the wrong length, naming which entry and how to make one", () => {
+    expect(parseSecretKeys(`${newKey().toString("base64")},${randomBytes(16).toString("base64")}`)).toEqual({
+      error: expect.stringMatching(/^key 2 of 2 is not the base64 of 32 bytes; make one with `openssl rand -base64 32`/),
+    });
+    expect(parseSecretKeys("not base64!")).toEqual({ error: expect.stringMatching(/^key 1 of 1/) });
+  });
+});

@@ -164,7 +164,7 @@ describe("operator console: actions", () => {
       { action: "pause", actor: "alice", reason: "OCR vendor outage", via: "console", details: expect.objectContaining({ rule: "ProcessingInProgress" }) },
       { action: "resume", actor: "bob", reason: "vendor back", via: "console", details: expect.objectContaining({ resumed: ["ProcessingInProgress"] }) },
     ]);
-    expect((await openConsole(a)).html).toMatch(/<td>resume<\/td><td>bob<\/td><td>vendor back<\/td>/);
+    expect((await openConsole(a)).html).toMatch(/<td data-label="Action">resume<\/td><td data-label="By">bob<\/td><td data-label="Why">vendor back<\/td>/);
   });
 
   it("release of a held status queues one sweep that acts on it, released by the name given", async () => {

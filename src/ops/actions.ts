@@ -4,14 +4,14 @@
 // shared schemas (pauseInputSchema, resumeInputSchema, releaseInputSchema, replayInputSchema).
 import type { Queue } from "bullmq";
 import { z } from "zod";
-import type { Db } from "../db/client.js";
-import { pauseSweeps } from "../db/sql/pause-sweeps.js";
-import { resumeSweeps } from "../db/sql/resume-sweeps.js";
-import { describePause, MAX_PAUSE_REASON_LENGTH, pauseRule, type Pause } from "../domain/pause.js";
-import type { Rule } from "../domain/rules.js";
-import { statusName } from "../domain/status.js";
-import { actorName, ruleStatus } from "../domain/sweep-request.js";
-import { enqueueSweep, type SweepJobData } from "../queues/sweep-queue.js";
+import type { Db } from "../platform/db/client.js";
+import { pauseSweeps } from "../sweep/sql/pause-sweeps.js";
+import { resumeSweeps } from "../sweep/sql/resume-sweeps.js";
+import { describePause, MAX_PAUSE_REASON_LENGTH, pauseRule, type Pause } from "../sweep/pause.js";
+import type { Rule } from "../rules/rules.js";
+import { statusName } from "../rules/status.js";
+import { actorName, ruleStatus } from "../sweep/sweep-request.js";
+import { enqueueSweep, type SweepJobData } from "../sweep/sweep-queue.js";
 import { requestReplay, type ReplayDeps, type ReplayOutcome } from "../outbox/replay.js";
 import type { ReplayRequest } from "../outbox/replay-request.js";
 import { ActionError, recordOperatorAction, type ActionVia } from "../platform/operator-actions.js";

@@ -4,8 +4,8 @@
 // Exactly one selection: some events by id; one organization's events in a time range; or every
 // given-up event (of one organization, or of all). Always who and why: a replay is audited.
 import { z } from "zod";
-import { actorName } from "../domain/sweep-request.js";
-import { MAX_PAUSE_REASON_LENGTH } from "../domain/pause.js";
+import { actorName } from "../sweep/sweep-request.js";
+import { MAX_PAUSE_REASON_LENGTH } from "../sweep/pause.js";
 
 /** A replay sends at most this many events; a wider selection is refused (narrow the range, or replay in parts). */
 export const MAX_REPLAY_EVENTS = 10_000;

@@ -13,13 +13,13 @@
 // Replay reads the delivery state; it does not move any organization's position: live delivery
 // goes on beside it (a replayed event may arrive after later ones — it is a copy, by id).
 import { UnrecoverableError, type Job, type Queue } from "bullmq";
-import type { Db } from "../db/client.js";
-import type { Queryable } from "../db/sql/read-outbox-events.js";
-import { toEventMessage, type OutboxEventRow } from "../events/message.js";
-import { sendWebhook, signer } from "../events/send-webhook.js";
-import type { WebhookEndpoint } from "../events/webhook-config.js";
-import { formatDuration } from "../domain/duration.js";
-import { KEEP_COMPLETED, KEEP_FAILED } from "../queues/names.js";
+import type { Db } from "../platform/db/client.js";
+import type { Queryable } from "./sql/read-outbox-events.js";
+import { toEventMessage, type OutboxEventRow } from "./message.js";
+import { sendWebhook, signer } from "./send-webhook.js";
+import type { WebhookEndpoint } from "./webhook-config.js";
+import { formatDuration } from "../rules/duration.js";
+import { KEEP_COMPLETED, KEEP_FAILED } from "../platform/queue-names.js";
 import { ActionError, recordOperatorAction, type ActionVia } from "../platform/operator-actions.js";
 import { describeSelection, MAX_REPLAY_EVENTS, type ReplayRequest, type ReplaySelection } from "./replay-request.js";
 

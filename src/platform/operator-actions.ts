@@ -2,7 +2,7 @@
 // release of a held status, replay of webhook events. One writer, called by the shared action
 // functions (src/ops/actions.ts) whichever way the action came: the CLI, the operator console or
 // the ops endpoint. Rows are only ever inserted.
-import type { Db } from "../db/client.js";
+import type { Db } from "./db/client.js";
 
 export type OperatorActionKind = "pause" | "resume" | "release" | "replay";
 /** Where an action came from. */

@@ -1,10 +1,10 @@
 // What is stuck right now, per rule and workspace override: how many, since when the oldest, the
 // threshold, the action, and whether the next sweep would hold them. Read-only; for
 // `watchdog stuck` and the operator console (one report, two views).
-import type { Db } from "../db/client.js";
-import { countInboxPopulation, countStuckByProbe } from "../db/sql/count-stuck-by-probe.js";
-import type { Rule } from "../domain/rules.js";
-import { holdDecision, probeWorkspaces, statusPlansFor } from "../domain/sweep-plan.js";
+import type { Db } from "../platform/db/client.js";
+import { countInboxPopulation, countStuckByProbe } from "./sql/count-stuck-by-probe.js";
+import type { Rule } from "../rules/rules.js";
+import { holdDecision, probeWorkspaces, statusPlansFor } from "./sweep-plan.js";
 
 export interface StuckReportRow {
   status: string;

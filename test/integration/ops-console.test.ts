@@ -6,9 +6,9 @@
 import { Redis } from "ioredis";
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { lastSweepHeldKey } from "../../src/metrics/last-sweep.js";
-import { SWEEP_QUEUE } from "../../src/queues/names.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { lastSweepHeldKey } from "../../src/sweep/last-sweep.js";
+import { SWEEP_QUEUE } from "../../src/platform/queue-names.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";

@@ -5,10 +5,10 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Prisma } from "../../src/generated/prisma/client.js";
-import type { Db } from "../../src/db/client.js";
-import { listTaskStatusesSql, type TaskStatusFilter } from "../../src/db/sql/list-task-statuses.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { stuckThresholds } from "../../src/domain/stuck.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { listTaskStatusesSql, type TaskStatusFilter } from "../../src/api/read-api/sql/list-task-statuses.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { stuckThresholds } from "../../src/rules/stuck.js";
 import { seedRange, truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 

@@ -1,16 +1,16 @@
 // `watchdog events replay` and `watchdog events given-up`: webhook replay from the command line.
 // The replay itself is src/outbox/replay.ts, shared with the operator console and the ops endpoint
 // (same checks, same audit record); a running worker sends it.
-import type { Config } from "../../config/settings.js";
-import { createDb } from "../../db/client.js";
-import { createWebhooksQueue } from "../../events/queues.js";
-import { loadWebhookEndpoints } from "../../events/webhook-config.js";
-import { WEBHOOK_JOB_ATTEMPTS } from "../../events/webhook-worker.js";
+import type { Config } from "../../platform/config/settings.js";
+import { createDb } from "../../platform/db/client.js";
+import { createWebhooksQueue } from "../../outbox/queues.js";
+import { loadWebhookEndpoints } from "../../outbox/webhook-config.js";
+import { WEBHOOK_JOB_ATTEMPTS } from "../../outbox/webhook-worker.js";
 import { replayAction } from "../../ops/actions.js";
 import { listGivenUp } from "../../outbox/replay.js";
 import { replayInputSchema } from "../../outbox/replay-request.js";
-import { checkRedis } from "../../preflight.js";
-import { createRedis } from "../../queues/redis.js";
+import { checkRedis } from "../../platform/preflight.js";
+import { createRedis } from "../../platform/redis.js";
 import { table } from "../format.js";
 import { asCli, parseOptions } from "./pause.js";
 

@@ -2,13 +2,13 @@
 // reads it at the start of its next sweep. Neither needs Redis or a running worker. The work is
 // src/ops/actions.ts, shared with the operator console (same statements, same audit record).
 import type { z } from "zod";
-import type { Config } from "../../config/settings.js";
-import { createDb } from "../../db/client.js";
-import { pauseInputSchema, resumeInputSchema } from "../../domain/pause.js";
-import type { Rule } from "../../domain/rules.js";
+import type { Config } from "../../platform/config/settings.js";
+import { createDb } from "../../platform/db/client.js";
+import { pauseInputSchema, resumeInputSchema } from "../../sweep/pause.js";
+import type { Rule } from "../../rules/rules.js";
 import { pauseAction, resumeAction } from "../../ops/actions.js";
 import { ActionError } from "../../platform/operator-actions.js";
-import { formatIssues } from "../../validation/zod-issues.js";
+import { formatIssues } from "../../platform/zod-issues.js";
 import { CliError } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 

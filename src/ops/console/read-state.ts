@@ -1,16 +1,16 @@
 // Reads what the console shows. Read-only, each section on its own and bounded in time: a section
 // that fails or is slow shows its error, the page still answers.
 import type { Queue } from "bullmq";
-import type { Db } from "../../db/client.js";
-import { findEscalatedTasks } from "../../db/sql/find-escalated-tasks.js";
-import { findPauses } from "../../db/sql/find-pauses.js";
-import { listTaskEvents } from "../../db/sql/list-task-events.js";
-import { outboxPending } from "../../db/sql/outbox-cursors.js";
-import type { Queryable } from "../../db/sql/read-outbox-events.js";
-import type { Rule } from "../../domain/rules.js";
-import { withTimeout } from "../../lib/with-timeout.js";
-import { readLastSweepHeld } from "../../metrics/last-sweep.js";
-import type { RedisConnection } from "../../queues/redis.js";
+import type { Db } from "../../platform/db/client.js";
+import { findEscalatedTasks } from "../../sweep/sql/find-escalated-tasks.js";
+import { findPauses } from "../../sweep/sql/find-pauses.js";
+import { listTaskEvents } from "../../api/read-api/sql/list-task-events.js";
+import { outboxPending } from "../../outbox/sql/outbox-cursors.js";
+import type { Queryable } from "../../outbox/sql/read-outbox-events.js";
+import type { Rule } from "../../rules/rules.js";
+import { withTimeout } from "../../platform/deadline.js";
+import { readLastSweepHeld } from "../../sweep/last-sweep.js";
+import type { RedisConnection } from "../../platform/redis.js";
 import { listGivenUp, listReplays } from "../../outbox/replay.js";
 import { listOperatorActions } from "../../platform/operator-actions.js";
 import { stuckReport } from "../../sweep/stuck-report.js";

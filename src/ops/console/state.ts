@@ -1,10 +1,10 @@
 // What the operator console shows, as plain data: read by readConsoleState (console-state-read.ts),
 // drawn by the pure views (views.ts). Each section is read on its own: one that fails (Redis away,
 // a slow statement) shows its error and the others still show.
-import type { Pause } from "../../domain/pause.js";
-import type { EscalatedTask } from "../../db/sql/find-escalated-tasks.js";
-import type { TaskEventRow } from "../../db/sql/list-task-events.js";
-import type { LastSweepHeld } from "../../metrics/last-sweep.js";
+import type { Pause } from "../../sweep/pause.js";
+import type { EscalatedTask } from "../../sweep/sql/find-escalated-tasks.js";
+import type { TaskEventRow } from "../../api/read-api/sql/list-task-events.js";
+import type { LastSweepHeld } from "../../sweep/last-sweep.js";
 import type { GivenUpEvent, ReplaySummary } from "../../outbox/replay.js";
 import type { OperatorAction } from "../../platform/operator-actions.js";
 import type { StuckReportRow } from "../../sweep/stuck-report.js";

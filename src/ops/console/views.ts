@@ -2,9 +2,9 @@
 // request to anywhere else (the style is inline), usable on a phone (one column below 48em, wide
 // tables scroll on their own) and with a keyboard (native forms and <details>, every field with a
 // <label>, a skip link, visible focus). Every value from the database or a request is escaped.
-import { formatDuration } from "../../domain/duration.js";
-import { pauseRule, type Pause } from "../../domain/pause.js";
-import { statusName } from "../../domain/status.js";
+import { formatDuration } from "../../rules/duration.js";
+import { pauseRule, type Pause } from "../../sweep/pause.js";
+import { statusName } from "../../rules/status.js";
 import type { ConsoleState, RuleChoice, Section } from "./state.js";
 
 export const CONSOLE_PATH = "/admin/console";

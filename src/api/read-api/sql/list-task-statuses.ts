@@ -1,0 +1,61 @@
+// listTaskStatuses — one page of one organization's tasks, for GET …/sdtask/statuslist. Read-only.
+//
+// In:    organizationId (the caller's token's), optional filters (statuses, warning, location,
+//        stuck-now), afterId (keyset: the last id of the previous page, 0 for the first) and limit.
+//        Order is id ascending: an id never changes, so a task that exists throughout is listed
+//        exactly once over all pages however tasks change status between them (a sort key that
+//        moves — status_changed_at — would let a task jump back behind the cursor or ahead of it).
+//        Access path: tasks_organization_id_id_idx (organization_id, id), read from afterId on.
+//        Stuck-now joins the effective thresholds as data (stuckThresholds: one row per enabled
+//        rule, one per overridden workspace): the same verdict as src/rules/stuck.ts, by the
+//        database clock, at a cost independent of how many overrides exist.
+// Locks: none (a plain snapshot read).
+// Out:   up to `limit` rows, and whether more follow.
+import { Prisma } from "../../../generated/prisma/client.js";
+import type { StuckThresholds } from "../../../rules/stuck.js";
+import type { Db } from "../../../platform/db/client.js";
+import { TASK_STATUS_COLUMNS, type TaskStatusRow } from "./task-status-columns.js";
+
+export interface TaskStatusFilter {
+  readonly statuses: readonly number[] | null;
+  readonly warning: boolean | null;
+  readonly location: "INBOX" | "HISTORY" | null;
+  readonly stuck: boolean | null;
+}
+
+export interface TaskStatusPage {
+  readonly tasks: TaskStatusRow[];
+  readonly more: boolean;
+}
+
+export function listTaskStatusesSql(organizationId: number, filter: TaskStatusFilter, thresholds: StuckThresholds, afterId: number, limit: number): Prisma.Sql {
+  const stuckJoin =
+    filter.stuck === null
+      ? Prisma.empty
+      : Prisma.sql`
+    LEFT JOIN jsonb_to_recordset(${JSON.stringify(thresholds.defaults)}::jsonb) AS d("status" smallint, "stuckAfterSeconds" int)
+      ON d.status = t.status
+    LEFT JOIN jsonb_to_recordset(${JSON.stringify(thresholds.overrides)}::jsonb) AS o("status" smallint, "workspaceId" int, "stuckAfterSeconds" int)
+      ON o.status = t.status AND o."workspaceId" = t.workspace_id`;
+  const conditions: Prisma.Sql[] = [Prisma.sql`t.organization_id = ${organizationId}::int`, Prisma.sql`t.id > ${afterId}::int`];
+  if (filter.statuses !== null) conditions.push(Prisma.sql`t.status = ANY(${[...filter.statuses]}::smallint[])`);
+  if (filter.warning !== null) conditions.push(Prisma.sql`t.warning = ${filter.warning}::boolean`);
+  if (filter.location !== null) conditions.push(Prisma.sql`t.location = ${filter.location}::task_location`);
+  if (filter.stuck !== null) {
+    // An override row decides alone (its NULL threshold switches the rule off for the workspace).
+    const stuck = Prisma.sql`(t.location = 'INBOX' AND t.status_changed_at < now() -
+      (CASE WHEN o.status IS NOT NULL THEN o."stuckAfterSeconds" ELSE d."stuckAfterSeconds" END) * interval '1 second')`;
+    conditions.push(filter.stuck ? Prisma.sql`${stuck} IS TRUE` : Prisma.sql`${stuck} IS NOT TRUE`);
+  }
+  return Prisma.sql`
+    SELECT ${TASK_STATUS_COLUMNS}
+    FROM tasks t ${stuckJoin}
+    WHERE ${Prisma.join(conditions, " AND ")}
+    ORDER BY t.id
+    LIMIT ${limit + 1}::int`;
+}
+
+export async function listTaskStatuses(db: Db, organizationId: number, filter: TaskStatusFilter, thresholds: StuckThresholds, afterId: number, limit: number): Promise<TaskStatusPage> {
+  const rows = await db.$queryRaw<TaskStatusRow[]>(listTaskStatusesSql(organizationId, filter, thresholds, afterId, limit));
+  return { tasks: rows.slice(0, limit), more: rows.length > limit };
+}

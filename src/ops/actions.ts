@@ -54,9 +54,10 @@ export async function resumeAction(db: Db, input: { rule?: number; by: string; r
  * Release: one sweep now acts on these statuses' held tasks anyway (`releasedBy` in each event).
  * The sweep job is queued first; the audit record names it.
  */
-export async function releaseAction(db: Db, queue: Queue<SweepJobData>, input: { release: number[]; by: string; reason?: string }, via: ActionVia, extra: { dryRun?: boolean } = {}) {
+export async function releaseAction(db: Db, queue: Queue<SweepJobData>, input: { release: number[]; by: string; reason?: string }, via: ActionVia, extra: { dryRun?: boolean; given?: (string | number)[] } = {}) {
   const statuses = [...new Set(input.release)].map(statusName);
-  const job = await enqueueSweep(queue, { dryRun: extra.dryRun ?? false, release: statuses, releasedBy: input.by });
+  // The job data keeps the statuses as the operator wrote them (name or code), as before there was an audit record.
+  const job = await enqueueSweep(queue, { dryRun: extra.dryRun ?? false, release: extra.given ?? statuses, releasedBy: input.by });
   await recordOperatorAction(db, { action: "release", actor: input.by, reason: input.reason ?? null, via, details: { statuses, sweepJobId: job.id, dryRun: extra.dryRun ?? false } });
   return { job, statuses };
 }

@@ -76,6 +76,22 @@ describe("operator console: who may see it", () => {
     expect(await actions()).toEqual([]);
   });
 
+  it("without configured credentials (loopback only) it answers loopback Host names only: a rebound DNS name gets 401", async () => {
+    const a = await start({ BULL_BOARD_USER: "", BULL_BOARD_PASSWORD: "" });
+    const port = new URL(a.opsUrl).port;
+    const status = async (host: string) => {
+      const { request } = await import("node:http");
+      return new Promise<number>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, path: "/admin/console", headers: { host } }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
+        req.on("error", reject);
+        req.end();
+      });
+    };
+    expect(await status(`127.0.0.1:${port}`)).toBe(200);
+    expect(await status(`localhost:${port}`)).toBe(200);
+    expect(await status(`attacker.example:${port}`)).toBe(401);
+  });
+
   it("the console is not served on the external API listener", async () => {
     const a = await start();
     expect((await fetch(`${a.apiUrl}/admin/console`, { headers: { authorization: AUTH } })).status).toBe(404);

@@ -40,7 +40,7 @@ export async function enqueueSweepCommand(config: Config, rules: readonly Rule[]
   const { job, outcome } = await submitJob(
     config,
     (redis) => createSweepQueue(redis, config.queuePrefix),
-    async (queue) => (release && db ? (await releaseAction(db, queue, release, "cli", { dryRun: options.dryRun })).job : enqueueSweep(queue, data)),
+    async (queue) => (release && db ? (await releaseAction(db, queue, release, "cli", { dryRun: options.dryRun, given: options.release })).job : enqueueSweep(queue, data)),
     options.wait ? options.timeoutMs : undefined,
   ).finally(() => db?.$disconnect());
   switch (outcome.kind) {

@@ -22,6 +22,7 @@ import { statusName } from "../../rules/status.js";
 import { basicAuthMatches, secretEquals } from "../../api/credentials.js";
 import type { HttpInput, HttpOutput, Route } from "../../api/types.js";
 import { listGivenUp } from "../../outbox/replay.js";
+import { isLoopbackHost } from "../../outbox/webhook-config.js";
 import { replayInputSchema } from "../../outbox/replay-request.js";
 import { ActionError } from "../../platform/operator-actions.js";
 import type { SweepJobData } from "../../sweep/sweep-queue.js";
@@ -115,7 +116,9 @@ function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
 const STATUS_OF = { BadRequest: 400, NotFound: 404, Conflict: 409 } as const;
 
 export function consoleRoutes(deps: ConsoleDeps): Route[] {
-  const authorised = (input: HttpInput) => !deps.credentials || basicAuthMatches(input.headers, deps.credentials);
+  // Without credentials (a loopback OPS_HOST only), the Host must be a loopback name too: a page on
+  // another site cannot reach this console by pointing its own name at 127.0.0.1 (DNS rebinding).
+  const authorised = (input: HttpInput) => (deps.credentials ? basicAuthMatches(input.headers, deps.credentials) : isLoopbackHost((input.headers.host ?? "").replace(/:\d+$/, "")));
   const ruleChoices = deps.rules.map((r) => ({ code: r.status, name: statusName(r.status) }));
   const replayDeps = () => ({ db: deps.db, queue: deps.webhooksQueue, organizationIds: deps.webhookOrganizationIds, attempts: deps.replayAttempts });
 

@@ -1,6 +1,8 @@
 // What is stuck right now, per rule and workspace override: how many, since when the oldest, the
-// threshold, the action, and whether the next sweep would hold them. Read-only; for
-// `watchdog stuck` and the operator console (one report, two views).
+// threshold, the action, and whether the next sweep would hold them. Read-only; for the operator
+// console. `watchdog stuck` (src/cli/commands/stuck.ts) builds the same rows inline, with the rate
+// hold being added there: it should call this once both have landed (left apart to keep the two
+// changes from colliding).
 import type { Db } from "../platform/db/client.js";
 import { countInboxPopulation, countStuckByProbe } from "./sql/count-stuck-by-probe.js";
 import type { Rule } from "../rules/rules.js";

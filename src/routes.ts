@@ -19,9 +19,8 @@ import type { Mount, Route } from "./api/types.js";
 import type { Queue } from "bullmq";
 import { consoleRoutes, type ConsoleDeps } from "./ops/console/routes.js";
 import { loadWebhookEndpoints } from "./outbox/webhook-config.js";
-import { QUEUE_TARGET, webhookTarget } from "./outbox/target-lock.js";
-import { WEBHOOK_JOB_ATTEMPTS } from "./outbox/webhook-worker.js";
-import { SWEEP_QUEUE, WEBHOOKS_QUEUE } from "./platform/queue-names.js";
+import { REPLAY_JOB_ATTEMPTS } from "./outbox/replay.js";
+import { SWEEP_QUEUE, WEBHOOK_REPLAYS_QUEUE } from "./platform/queue-names.js";
 import type { SweepJobData } from "./sweep/sweep-queue.js";
 
 /** API_HOST:API_PORT — the external API. */
@@ -68,13 +67,13 @@ function consoleDeps(ctx: Context, ops: Ops): ConsoleDeps {
     redis: ops.requestRedis,
     prefix: config.queuePrefix,
     escalateAfter: config.escalateAfterReverts,
-    targets: [...(config.eventsQueueEnabled ? [{ target: QUEUE_TARGET, organizationId: null }] : []), ...organizationIds.map((organizationId) => ({ target: webhookTarget(organizationId), organizationId }))],
+    eventsQueueEnabled: config.eventsQueueEnabled,
+    webhookOrganizationIds: organizationIds,
     credentials: boardCredentials(config),
     actionsEnabled: config.consoleActionsEnabled,
     sweepQueue: ops.queues.all.find((q) => q.name === SWEEP_QUEUE) as Queue<SweepJobData>,
-    webhooksQueue: ops.queues.all.find((q) => q.name === WEBHOOKS_QUEUE) ?? null,
-    webhookOrganizationIds: organizationIds,
-    replayAttempts: WEBHOOK_JOB_ATTEMPTS,
+    replayQueue: ops.queues.all.find((q) => q.name === WEBHOOK_REPLAYS_QUEUE) ?? null,
+    replayAttempts: REPLAY_JOB_ATTEMPTS,
     logger: ctx.logger,
   };
 }

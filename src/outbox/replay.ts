@@ -3,28 +3,32 @@
 // it has seen takes a replayed event it already has as a duplicate.
 //
 // A replay is a row per event in webhook_replays under one operator action (the audit record:
-// who, why, which events), written in one transaction, then one job `replay-<id>` on the webhooks
-// queue. The webhooks worker sends the rows still pending and marks each delivered; a failed
-// request fails the job and BullMQ retries it with the webhooks' backoff until WEBHOOK_RETRY_FOR
-// has passed since the request, then the rest are abandoned (visible in the console and on the
-// board). A Retry of that job from Bull Board sends the undelivered rows again; a Retry of a job
-// with nothing left to send is refused with a reason, never completed empty.
+// who, why, which events), written in one transaction, then one job `replay-<id>` on the queue
+// task-watchdog-webhook-replays. Its worker (one per replica, started by the outbox component)
+// sends the rows still pending and marks each delivered; a failed request fails the job and BullMQ
+// retries it with the webhooks' backoff until WEBHOOK_RETRY_FOR has passed since the request, then
+// the rest are abandoned (visible in the console and on the board). A Retry of that job from Bull
+// Board sends the undelivered rows again; a Retry of a job with nothing left to send is refused
+// with a reason, never completed empty.
 //
 // Replay reads the delivery state; it does not move any organization's position: live delivery
 // goes on beside it (a replayed event may arrive after later ones — it is a copy, by id).
-import { UnrecoverableError, type Job, type Queue } from "bullmq";
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
-import type { Queryable } from "./sql/read-outbox-events.js";
+import type { Queryable } from "./sql/queryable.js";
 import { toEventMessage, type OutboxEventRow } from "./message.js";
 import { sendWebhook, signer } from "./send-webhook.js";
 import type { WebhookEndpoint } from "./webhook-config.js";
 import { formatDuration } from "../rules/duration.js";
-import { KEEP_COMPLETED, KEEP_FAILED } from "../platform/queue-names.js";
+import { KEEP_COMPLETED, KEEP_FAILED, REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE } from "../platform/queue-names.js";
+import { webhookBackoff } from "./delivery.js";
 import { ActionError, recordOperatorAction, type ActionVia } from "../platform/operator-actions.js";
 import { describeSelection, MAX_REPLAY_EVENTS, type ReplayRequest, type ReplaySelection } from "./replay-request.js";
 
-/** The job name on the webhooks queue; data = { replayId }. */
-export const REPLAY_JOB = "replay";
+export { REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE };
+/** A replay job is retried until WEBHOOK_RETRY_FOR has passed since the request (by time, not by count). */
+export const REPLAY_JOB_ATTEMPTS = 1_000_000;
 export const replayJobId = (replayId: string) => `replay-${replayId}`;
 /** Serialises replay requests, so two at once never both take the same pending event. */
 const REPLAY_LOCK_KEY = 7_000_021;
@@ -45,7 +49,7 @@ export interface ReplayOutcome {
 
 export interface ReplayDeps {
   db: Db;
-  /** The webhooks queue; null when no webhook endpoint is configured. */
+  /** The replays queue; null when no webhook endpoint is configured. */
   queue: Pick<Queue, "add"> | null;
   /** Organizations with an endpoint. */
   organizationIds: readonly number[];
@@ -107,7 +111,7 @@ export async function requestReplay(deps: ReplayDeps, request: ReplayRequest, vi
     const chosen = candidates.filter((c) => !pending.has(c.event_id));
     if (chosen.length === 0) {
       const what = selection.kind === "givenUp" ? "no given-up event is waiting for a replay" : "the selection has no events";
-      throw new ActionError("NotFound", pending.size > 0 ? `every selected event is already in a replay that has not finished (${pending.size}); see the console or the webhooks queue` : what);
+      throw new ActionError("NotFound", pending.size > 0 ? `every selected event is already in a replay that has not finished (${pending.size}); see the console or the queue task-watchdog-webhook-replays` : what);
     }
     const organizationIds = [...new Set(chosen.map((c) => c.organization_id))].sort((a, b) => a - b);
     const replayId = await recordOperatorAction(tx, {
@@ -124,7 +128,7 @@ export async function requestReplay(deps: ReplayDeps, request: ReplayRequest, vi
   });
   const jobId = replayJobId(written.replayId);
   try {
-    await deps.queue.add(REPLAY_JOB, { replayId: written.replayId }, { jobId, attempts: deps.attempts, backoff: { type: "webhook" }, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED });
+    await deps.queue.add(REPLAY_JOB, { replayId: written.replayId }, { jobId, attempts: deps.attempts, backoff: { type: "replay" }, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED });
   } catch (error) {
     // The rows must not hold their events as "pending" for a job that does not exist.
     await deps.db.$executeRaw`UPDATE webhook_replays SET abandoned_at = now(), last_error = 'could not be queued (Redis)' WHERE replay_id = ${written.replayId}::bigint AND delivered_at IS NULL`;
@@ -162,7 +166,7 @@ export function createReplayProcessor(options: ReplayProcessorOptions): (job: Jo
   const endpoints = new Map(options.endpoints.map((e) => [e.organizationId, { endpoint: e, sign: signer(e) }]));
   return async (job) => {
     const replayId = job.data?.replayId;
-    if (typeof replayId !== "string" || !/^\d+$/.test(replayId)) throw new UnrecoverableError(`BadRequest: job ${job.id} has no replayId (job data ${JSON.stringify(job.data)})`);
+    if (job.name !== REPLAY_JOB || typeof replayId !== "string" || !/^\d+$/.test(replayId)) throw new UnrecoverableError(`BadRequest: job ${job.name} ${job.id} is not a replay (job data ${JSON.stringify(job.data)})`);
     const { rows } = await options.pool.query<{ event_id: string; organization_id: number; age_seconds: number }>(
       `SELECT event_id::text, organization_id, extract(epoch FROM now() - requested_at)::float8 AS age_seconds
        FROM webhook_replays WHERE replay_id = $1::bigint AND delivered_at IS NULL ORDER BY event_id`,
@@ -206,7 +210,6 @@ export interface GivenUpEvent {
   givenUpAt: Date;
   attempts: number;
   lastError: string | null;
-  jobId: string | null;
   /** A replay holds it and has not finished. */
   replayPending: boolean;
 }
@@ -216,8 +219,8 @@ export interface GivenUpEvent {
  * how many in all. No locks.
  */
 export async function listGivenUp(db: Pick<Db, "$queryRaw">, limit: number): Promise<{ total: number; events: GivenUpEvent[] }> {
-  const rows = await db.$queryRaw<{ event_id: string; organization_id: number; given_up_at: Date; attempts: number; last_error: string | null; job_id: string | null; pending: boolean; total: number }[]>`
-    SELECT g.event_id::text, g.organization_id, g.given_up_at, g.attempts, g.last_error, g.job_id,
+  const rows = await db.$queryRaw<{ event_id: string; organization_id: number; given_up_at: Date; attempts: number; last_error: string | null; pending: boolean; total: number }[]>`
+    SELECT g.event_id::text, g.organization_id, g.given_up_at, g.attempts, g.last_error,
            EXISTS (SELECT 1 FROM webhook_replays r WHERE r.event_id = g.event_id AND r.delivered_at IS NULL AND r.abandoned_at IS NULL) AS pending,
            count(*) OVER ()::int AS total
     FROM webhook_given_up g
@@ -225,7 +228,7 @@ export async function listGivenUp(db: Pick<Db, "$queryRaw">, limit: number): Pro
     ORDER BY g.given_up_at, g.event_id LIMIT ${limit}::int`;
   return {
     total: rows[0]?.total ?? 0,
-    events: rows.map((r) => ({ eventId: `evt_${r.event_id}`, organizationId: r.organization_id, givenUpAt: r.given_up_at, attempts: r.attempts, lastError: r.last_error, jobId: r.job_id, replayPending: r.pending })),
+    events: rows.map((r) => ({ eventId: `evt_${r.event_id}`, organizationId: r.organization_id, givenUpAt: r.given_up_at, attempts: r.attempts, lastError: r.last_error, replayPending: r.pending })),
   };
 }
 
@@ -255,25 +258,39 @@ export async function listReplays(db: Pick<Db, "$queryRaw">, limit: number): Pro
 }
 
 /**
- * The two hooks of the live delivery (webhook-worker.ts). recordGivenUp: the event it gives up,
- * and which job gave it up. givenUpByJob: what a job gave up earlier — a Retry of that job from
- * Bull Board would send nothing (the position moved past the event), so it is refused with this.
+ * recordGivenUp — the one hook in the live delivery (delivery.ts): the event it gives up, so it can
+ * be listed and replayed. Re-giving-up the same event (a replay of it failed the same way) renews the row.
  */
-export async function recordGivenUp(db: Queryable, entry: { eventId: string; organizationId: number; jobId: string | undefined; attempts: number; lastError: string }): Promise<void> {
+export async function recordGivenUp(db: Queryable, entry: { eventId: string; organizationId: number; attempts: number; lastError: string }): Promise<void> {
   await db.query(
-    `INSERT INTO webhook_given_up (event_id, organization_id, job_id, attempts, last_error) VALUES ($1::bigint, $2::int, $3, $4::int, left($5, 500))
-     ON CONFLICT (event_id) DO UPDATE SET job_id = EXCLUDED.job_id, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, given_up_at = now()`,
-    [entry.eventId, entry.organizationId, entry.jobId ?? null, entry.attempts, entry.lastError],
+    `INSERT INTO webhook_given_up (event_id, organization_id, attempts, last_error) VALUES ($1::bigint, $2::int, $3::int, left($4, 500))
+     ON CONFLICT (event_id) DO UPDATE SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, given_up_at = now()`,
+    [entry.eventId, entry.organizationId, entry.attempts, entry.lastError],
   );
 }
 
-export async function refusalOfGivenUpJob(db: Queryable, jobId: string | undefined): Promise<string | null> {
-  if (!jobId) return null;
-  const { rows } = await db.query<{ event_id: string; given_up_at: Date }>(`SELECT event_id::text, given_up_at FROM webhook_given_up WHERE job_id = $1 ORDER BY event_id LIMIT 1`, [jobId]);
-  const row = rows[0];
-  if (!row) return null;
-  return (
-    `Refused: this delivery job gave up evt_${row.event_id} at ${row.given_up_at.toISOString()} and the organization's position has moved past it, so a retry here would send nothing. ` +
-    `Replay it instead: watchdog events replay --event evt_${row.event_id} --by <name> --reason <why>, or from the operator console (/admin/console)`
-  );
+export function createReplayQueue(connection: ConnectionOptions, prefix: string): Queue<ReplayJobData> {
+  return new Queue<ReplayJobData>(WEBHOOK_REPLAYS_QUEUE, { connection, prefix });
+}
+
+export interface ReplayWorkerOptions extends ReplayProcessorOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  retryDelayMs: number;
+  retryMaxDelayMs: number;
+  logger: Logger;
+}
+
+/** The replays' worker: one replay at a time per replica, retried with the webhooks' backoff. */
+export function createReplayWorker(options: ReplayWorkerOptions): Worker<ReplayJobData, { delivered: number }> {
+  const backoff = webhookBackoff(options.retryDelayMs, options.retryMaxDelayMs);
+  const worker = new Worker<ReplayJobData, { delivered: number }>(WEBHOOK_REPLAYS_QUEUE, createReplayProcessor(options), {
+    connection: options.connection,
+    prefix: options.prefix,
+    concurrency: 1,
+    settings: { backoffStrategy: (attemptsMade) => backoff(attemptsMade) },
+  });
+  worker.on("failed", (job, error) => options.logger.warn({ jobId: job?.id, err: { message: error.message } }, "webhook replay attempt failed"));
+  worker.on("error", (error) => options.logger.error({ err: error }, "webhook replay worker error"));
+  return worker;
 }

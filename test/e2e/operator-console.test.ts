@@ -46,8 +46,8 @@ beforeAll(async () => {
     INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, created_at)
     VALUES (${task}, 'AUTO_REVERTED', 42, 30, 'stuck in ProcessingInProgress for 5 h', 'watchdog', now() - interval '3 days') RETURNING id::text`;
   givenUpEvent = `evt_${event!.id}`;
-  await db.$executeRaw`INSERT INTO webhook_given_up (event_id, organization_id, job_id, attempts, last_error, given_up_at)
-    VALUES (${event!.id}::bigint, 7, 'webhook-7-1', 41, 'http://127.0.0.1/hooks/7 answered 503', now() - interval '10 minutes')`;
+  await db.$executeRaw`INSERT INTO webhook_given_up (event_id, organization_id, attempts, last_error, given_up_at)
+    VALUES (${event!.id}::bigint, 7, 41, 'http://127.0.0.1/hooks/7 answered 503', now() - interval '10 minutes')`;
   // A task that keeps coming back: escalated, with its trail.
   await db.$executeRaw`UPDATE tasks SET warning = true, warning_reason = 'reverted 3 times: needs support', auto_revert_count = 3 WHERE id = ${escalated}`;
   await db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, created_at)

@@ -1,9 +1,9 @@
 // Webhook replay end to end, against a real receiver (test/support/webhook-receiver.ts) and a whole
 // worker: the receiver is down past WEBHOOK_RETRY_FOR (time moved by writing failing_since), every
-// event is given up; a Retry of a given-up delivery job from the board is refused with the way to
-// replay (never completed with nothing sent); `watchdog events replay --given-up` (a child process,
-// as an operator runs it) sends each given-up event once more with its original webhook-id and a
-// valid signature; the replay is audited; asking again finds nothing left to replay.
+// event is given up (and recorded); `watchdog events replay --given-up` (a child process, as an
+// operator runs it) sends each given-up event once more with its original webhook-id and a valid
+// signature; the replay is audited; asking again finds nothing left to replay. A replay job retried
+// from the board with nothing left to send is refused with the reason, never completed empty.
 import { Queue } from "bullmq";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
@@ -11,7 +11,7 @@ import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import type { Db } from "../../src/platform/db/client.js";
 import { createLogger } from "../../src/platform/logger.js";
-import { WEBHOOKS_QUEUE } from "../../src/platform/queue-names.js";
+import { WEBHOOK_REPLAYS_QUEUE } from "../../src/platform/queue-names.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { testConfig } from "../support/config.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
@@ -32,7 +32,7 @@ beforeEach(async () => {
   await resetTables(db);
   prefix = uniquePrefix();
   receiver = await startWebhookReceiver([7]);
-  queue = new Queue(WEBHOOKS_QUEUE, { connection: { url: testRedisUrl() }, prefix });
+  queue = new Queue(WEBHOOK_REPLAYS_QUEUE, { connection: { url: testRedisUrl() }, prefix });
 });
 afterEach(async () => {
   await watchdog?.close();
@@ -80,16 +80,7 @@ describe("webhook replay", () => {
     expect(listed.code).toBe(0);
     expect(listed.stdout.map((l) => l.msg).join("\n")).toMatch(/^3 given-up event\(s\)\. Replay them: watchdog events replay --given-up/m);
 
-    // Bull Board's Retry on a job that gave up: refused, with the reason and the way to replay; nothing sent.
-    const [failed] = await queue.getJobs(["failed"]);
-    expect(failed?.failedReason).toMatch(/^gave up evt_/);
-    const attemptsBefore = receiver.attempts;
     receiver.mode = "ok";
-    await failed!.retry();
-    await expect.poll(async () => (await queue.getJob(failed!.id!))?.failedReason, { timeout: 10_000 }).toMatch(/^Refused: this delivery job gave up evt_\d+ .* watchdog events replay --event evt_\d+/);
-    expect(await (await queue.getJob(failed!.id!))!.getState()).toBe("failed");
-    expect(receiver.attempts).toBe(attemptsBefore);
-
     const replayed = await cli(["events", "replay", "--given-up", "--by", "alice", "--reason", "endpoint fixed after the outage"]);
     expect(replayed).toMatchObject({ code: 0, stderr: "" });
     expect(replayed.stdout[0]).toMatchObject({ events: 3, alreadyPending: 0, organizationIds: [7] });
@@ -111,7 +102,7 @@ describe("webhook replay", () => {
     const again = await cli(["events", "replay", "--given-up", "--by", "alice", "--reason", "again"]);
     expect(again).toMatchObject({ code: 3, stderr: "watchdog: NotFound: no given-up event is waiting for a replay\n" });
     expect(receiver.delivered).toHaveLength(3);
-  });
+  }, 90_000); // four CLI child processes (tsx start-up) on a shared machine
 
   it("a replay sent while the receiver is still down is retried until it arrives; a Retry of a replay with nothing left to send is refused", async () => {
     watchdog = await startWatchdog(testConfig(prefix, env()), rules, createLogger({ level: "silent" }));
@@ -139,5 +130,5 @@ describe("webhook replay", () => {
     expect(await cli(["events", "replay", "--event", id!, "--by", "bob"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--reason/) });
     expect(await cli(["events", "replay", "--by", "bob", "--reason", "x"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/say which events to replay/) });
     expect((await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM operator_actions`)[0]!.n).toBe(1);
-  });
+  }, 90_000); // four CLI child processes (tsx start-up) on a shared machine
 });

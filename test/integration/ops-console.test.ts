@@ -207,7 +207,7 @@ describe("operator console: actions", () => {
     const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
     // Written before the worker starts (its relay's cursor then starts after it): only the replay sends it.
     const [event] = await db.$queryRaw<{ id: string }[]>`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, created_at) VALUES (${task}, 'REPROCESSED', 42, 30, 'again', 'test', now() - interval '1 day') RETURNING id::text`;
-    await db.$executeRaw`INSERT INTO webhook_given_up (event_id, organization_id, job_id, attempts, last_error) VALUES (${event!.id}::bigint, 7, 'webhook-7-1', 12, 'answered 503')`;
+    await db.$executeRaw`INSERT INTO webhook_given_up (event_id, organization_id, attempts, last_error) VALUES (${event!.id}::bigint, 7, 12, 'answered 503')`;
     const a = await start();
     const { cookie, token, html } = await openConsole(a);
     expect(html).toContain(`evt_${event!.id}`);

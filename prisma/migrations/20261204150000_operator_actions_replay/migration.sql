@@ -22,27 +22,24 @@ CREATE TABLE "operator_actions" (
 CREATE INDEX "operator_actions_created_at_idx" ON "operator_actions" ("created_at");
 
 -- An event the webhook delivery gave up (it failed for longer than WEBHOOK_RETRY_FOR; the
--- organization's position moved past it). Before this table the only trace was the failed job's
--- reason in Redis. job_id is the delivery job that gave up, so a Retry of that job from Bull Board
--- is recognised and refused with the way to replay instead of completing with nothing sent.
--- No foreign key to task_events: that table's retention must stay free to drop old rows.
+-- organization's position moved past it): what to replay. Before this table the only trace was a
+-- log line and a counter. No foreign key to task_events: its retention drops whole partitions.
 CREATE TABLE "webhook_given_up" (
     "event_id" BIGINT NOT NULL,
     "organization_id" INTEGER NOT NULL,
-    "job_id" TEXT,
     "attempts" INTEGER NOT NULL,
     "last_error" TEXT,
     "given_up_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
     CONSTRAINT "webhook_given_up_pkey" PRIMARY KEY ("event_id")
 );
-CREATE INDEX "webhook_given_up_job_id_idx" ON "webhook_given_up" ("job_id");
 CREATE INDEX "webhook_given_up_organization_id_given_up_at_idx" ON "webhook_given_up" ("organization_id", "given_up_at");
 
--- One row per event of a replay (operator_actions.id = the replay's id). The replay job of the
--- webhooks queue sends the rows still pending, each with its event's original webhook-id, and
--- marks them delivered; abandoned_at is set when the replay itself fails past WEBHOOK_RETRY_FOR
--- (or could not be queued). An event already pending in a replay is not added to another one.
+-- One row per event of a replay (operator_actions.id = the replay's id). The replay's job (queue
+-- task-watchdog-webhook-replays) sends the rows still pending, each with its event's original
+-- webhook-id, and marks them delivered; abandoned_at is set when the replay itself fails past
+-- WEBHOOK_RETRY_FOR (or could not be queued). An event already pending in a replay is not added to
+-- another one.
 CREATE TABLE "webhook_replays" (
     "replay_id" BIGINT NOT NULL,
     "event_id" BIGINT NOT NULL,

@@ -267,7 +267,7 @@ export function openApiDocument(): Record<string, unknown> {
           tags: ["ops"],
           operationId: "replayEvents",
           summary: "Replay webhook events (as `watchdog events replay`)",
-          description: "Each event is sent again with its original webhook-id and a fresh signature by a job `replay-<id>` on task-watchdog-webhooks; audited. Needs CONSOLE_ACTIONS_ENABLED=true.",
+          description: "Each event is sent again with its original webhook-id and a fresh signature by a job `replay-<id>` on task-watchdog-webhook-replays; audited. Needs CONSOLE_ACTIONS_ENABLED=true.",
           security: boardAuth,
           requestBody: { required: true, content: { "application/json": { schema: replaySelection } } },
           responses: {

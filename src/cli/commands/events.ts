@@ -3,11 +3,9 @@
 // (same checks, same audit record); a running worker sends it.
 import type { Config } from "../../platform/config/settings.js";
 import { createDb } from "../../platform/db/client.js";
-import { createWebhooksQueue } from "../../outbox/queues.js";
 import { loadWebhookEndpoints } from "../../outbox/webhook-config.js";
-import { WEBHOOK_JOB_ATTEMPTS } from "../../outbox/webhook-worker.js";
 import { replayAction } from "../../ops/actions.js";
-import { listGivenUp } from "../../outbox/replay.js";
+import { createReplayQueue, listGivenUp, REPLAY_JOB_ATTEMPTS } from "../../outbox/replay.js";
 import { replayInputSchema } from "../../outbox/replay-request.js";
 import { checkRedis } from "../../platform/preflight.js";
 import { createRedis } from "../../platform/redis.js";
@@ -38,16 +36,16 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
   const db = createDb(config.databaseUrl, { max: 1 });
   try {
     if (endpoints.length === 0) {
-      console.log(JSON.stringify(await asCli(() => replayAction({ db, queue: null, organizationIds: [], attempts: WEBHOOK_JOB_ATTEMPTS }, request, "cli"))));
+      console.log(JSON.stringify(await asCli(() => replayAction({ db, queue: null, organizationIds: [], attempts: REPLAY_JOB_ATTEMPTS }, request, "cli"))));
       return;
     }
     await checkRedis(config);
     const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
     redis.on("error", () => undefined); // a failure ends the command below, worded once
-    const queue = createWebhooksQueue(redis, config.queuePrefix);
+    const queue = createReplayQueue(redis, config.queuePrefix);
     queue.on("error", () => undefined);
     try {
-      const outcome = await asCli(() => replayAction({ db, queue, organizationIds: endpoints.map((e) => e.organizationId), attempts: WEBHOOK_JOB_ATTEMPTS }, request, "cli"));
+      const outcome = await asCli(() => replayAction({ db, queue, organizationIds: endpoints.map((e) => e.organizationId), attempts: REPLAY_JOB_ATTEMPTS }, request, "cli"));
       console.log(JSON.stringify(outcome));
     } finally {
       await queue.close();

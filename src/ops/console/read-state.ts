@@ -5,8 +5,9 @@ import type { Db } from "../../platform/db/client.js";
 import { findEscalatedTasks } from "../../sweep/sql/find-escalated-tasks.js";
 import { findPauses } from "../../sweep/sql/find-pauses.js";
 import { listTaskEvents } from "../../api/read-api/sql/list-task-events.js";
-import { outboxPending } from "../../outbox/sql/outbox-cursors.js";
-import type { Queryable } from "../../outbox/sql/read-outbox-events.js";
+import { outboxStats } from "../../outbox/sql/outbox-stats.js";
+import type { Queryable } from "../../outbox/sql/queryable.js";
+import { DISPATCH_TARGET, QUEUE_TARGET } from "../../outbox/sql/targets.js";
 import type { Rule } from "../../rules/rules.js";
 import { withTimeout } from "../../platform/deadline.js";
 import { readLastSweepHeld } from "../../sweep/last-sweep.js";
@@ -24,8 +25,9 @@ export interface ConsoleReadDeps {
   prefix: string;
   sweepQueue: Pick<Queue, "getJobs">;
   escalateAfter: number;
-  /** The relay's targets: the events queue (organizationId null) and each organization with a webhook. */
-  targets: readonly { target: string; organizationId: number | null }[];
+  eventsQueueEnabled: boolean;
+  /** Organizations with a webhook endpoint. */
+  webhookOrganizationIds: readonly number[];
 }
 
 const SECTION_TIMEOUT_MS = 5000;
@@ -79,28 +81,30 @@ async function readSweeps(queue: Pick<Queue, "getJobs">): Promise<SweepRun[]> {
     });
 }
 
-async function readOutbox(db: Db, targets: ConsoleReadDeps["targets"]): Promise<DeliveryState[]> {
-  if (targets.length === 0) return [];
-  const pending = new Map((await outboxPending(asQueryable(db), targets, PENDING_CAP)).map((p) => [p.target, p]));
-  const rows = await db.$queryRaw<{ target: string; failing_event_id: string | null; failing_since: Date | null; failed_attempts: number; last_error: string | null; delivered_count: number }[]>`
-    SELECT target, failing_event_id::text, failing_since, failed_attempts, last_error, delivered_count::float8 AS delivered_count
-    FROM outbox_cursors WHERE target = ANY(${targets.map((t) => t.target)}::text[])`;
-  const cursors = new Map(rows.map((r) => [r.target, r]));
-  return targets.map((t) => {
-    const c = cursors.get(t.target);
-    const p = pending.get(t.target);
-    return {
-      target: t.target,
-      organizationId: t.organizationId,
-      pending: p?.pending ?? 0,
-      oldestAgeSeconds: p?.oldestAgeSeconds ?? 0,
-      failingEventId: c?.failing_event_id ?? null,
-      failingSince: c?.failing_since ?? null,
-      failedAttempts: c?.failed_attempts ?? 0,
-      lastError: c?.last_error ?? null,
-      deliveredCount: Number(c?.delivered_count ?? 0),
-    };
-  });
+/** The events queue's and the dispatch's backlog (outboxStats), and each organization's delivery state (its outbox_cursors row). */
+async function readOutbox(db: Db, deps: ConsoleReadDeps): Promise<DeliveryState[]> {
+  const relayed = [...(deps.webhookOrganizationIds.length > 0 ? [DISPATCH_TARGET] : []), ...(deps.eventsQueueEnabled ? [QUEUE_TARGET] : [])];
+  const stats = relayed.length > 0 ? (await outboxStats(asQueryable(db), PENDING_CAP, relayed)).targets.filter((t) => relayed.includes(t.target)) : [];
+  const rows = await db.$queryRaw<{ target: string; organization_id: number; pending: boolean; pending_age: number | null; failing_event_id: string | null; failing_since: Date | null; failed_attempts: number; last_error: string | null; next_attempt_at: Date | null; delivered_count: number }[]>`
+    SELECT target, organization_id, pending, extract(epoch FROM now() - pending_since)::float8 AS pending_age, failing_event_id::text, failing_since,
+           failed_attempts, last_error, next_attempt_at, delivered_count::float8 AS delivered_count
+    FROM outbox_cursors WHERE organization_id = ANY(${[...deps.webhookOrganizationIds]}::int[]) ORDER BY organization_id`;
+  const none = { failingEventId: null, failingSince: null, failedAttempts: 0, lastError: null, nextAttemptAt: null, deliveredCount: null };
+  return [
+    ...stats.map((t) => ({ target: t.target, organizationId: null, pending: t.pending, oldestAgeSeconds: t.oldestAgeSeconds, ...none })),
+    ...rows.map((r) => ({
+      target: r.target,
+      organizationId: r.organization_id,
+      pending: r.pending ? null : 0,
+      oldestAgeSeconds: r.pending_age ?? 0,
+      failingEventId: r.failing_event_id,
+      failingSince: r.failing_since,
+      failedAttempts: r.failed_attempts,
+      lastError: r.last_error,
+      nextAttemptAt: r.failing_event_id ? r.next_attempt_at : null,
+      deliveredCount: Number(r.delivered_count),
+    })),
+  ];
 }
 
 export async function readConsoleState(deps: ConsoleReadDeps): Promise<ConsoleState> {
@@ -123,7 +127,7 @@ export async function readConsoleState(deps: ConsoleReadDeps): Promise<ConsoleSt
       );
       return { minReverts: deps.escalateAfter, total, tasks: withEvents };
     }),
-    section("outbox", () => readOutbox(db, deps.targets)),
+    section("outbox", () => readOutbox(db, deps)),
     section("given-up events", () => listGivenUp(db, 100)),
     section("replays", () => listReplays(db, 10)),
     section("operator actions", () => listOperatorActions(db, 30)),

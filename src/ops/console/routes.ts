@@ -41,9 +41,8 @@ export interface ConsoleDeps extends ConsoleReadDeps {
   credentials: { user: string; password: string } | undefined;
   actionsEnabled: boolean;
   sweepQueue: Queue<SweepJobData>;
-  /** null when no webhook is configured. */
-  webhooksQueue: Queue | null;
-  webhookOrganizationIds: readonly number[];
+  /** The webhook replays' queue; null when no webhook is configured. */
+  replayQueue: Queue | null;
   replayAttempts: number;
   logger: Logger;
 }
@@ -120,7 +119,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
   // another site cannot reach this console by pointing its own name at 127.0.0.1 (DNS rebinding).
   const authorised = (input: HttpInput) => (deps.credentials ? basicAuthMatches(input.headers, deps.credentials) : isLoopbackHost((input.headers.host ?? "").replace(/:\d+$/, "")));
   const ruleChoices = deps.rules.map((r) => ({ code: r.status, name: statusName(r.status) }));
-  const replayDeps = () => ({ db: deps.db, queue: deps.webhooksQueue, organizationIds: deps.webhookOrganizationIds, attempts: deps.replayAttempts });
+  const replayDeps = () => ({ db: deps.db, queue: deps.replayQueue, organizationIds: deps.webhookOrganizationIds, attempts: deps.replayAttempts });
 
   const page = async (input: HttpInput): Promise<HttpOutput> => {
     if (!authorised(input)) return unauthorized(false);

@@ -22,16 +22,21 @@ export interface SweepRun {
 }
 
 export interface DeliveryState {
+  /** `queue` (the events queue), `dispatch` (new events not yet marked for their organizations), `webhook:<id>`. */
   target: string;
-  /** null: the events queue. */
+  /** null: the queue or the dispatch. */
   organizationId: number | null;
-  pending: number;
+  /** Events not yet relayed (queue, dispatch; counted up to a cap); for an organization null = "some" (not counted), 0 = none. */
+  pending: number | null;
+  /** The oldest pending event's age (queue, dispatch), or how long the organization has had undelivered events. */
   oldestAgeSeconds: number;
   failingEventId: string | null;
   failingSince: Date | null;
   failedAttempts: number;
   lastError: string | null;
-  deliveredCount: number;
+  /** When a failing organization is tried again. */
+  nextAttemptAt: Date | null;
+  deliveredCount: number | null;
 }
 
 export interface ConsoleState {

@@ -267,15 +267,20 @@ function escalatedSection(state: ConsoleState): Html {
 }
 
 function outboxSection(state: ConsoleState): Html {
+  const label = (t: { target: string; organizationId: number | null }) => (t.organizationId !== null ? `organization ${t.organizationId}` : t.target === "queue" ? "events queue" : "dispatch (to the organizations)");
   const body = unavailable(state.outbox, (targets) =>
     table(
       ["Target", "Pending", "Oldest pending", "Delivered", "State"],
       targets.map((t) => [
-        td(t.organizationId === null ? "events queue" : `organization ${t.organizationId}`),
-        td(t.pending, "n"),
-        td(t.pending > 0 ? ago(t.oldestAgeSeconds) : "—"),
-        td(t.deliveredCount, "n"),
-        tdHtml(t.failingEventId ? `<span class="bad">failing since ${time(t.failingSince)}: evt_${esc(t.failingEventId)}, ${esc(t.failedAttempts)} attempt(s): ${esc(t.lastError ?? "")}</span>` : "ok"),
+        td(label(t)),
+        td(t.pending === null ? "yes" : t.pending, "n"),
+        td(t.pending === 0 ? "—" : ago(t.oldestAgeSeconds)),
+        td(t.deliveredCount ?? "—", "n"),
+        tdHtml(
+          t.failingEventId
+            ? `<span class="bad">failing since ${time(t.failingSince)}: evt_${esc(t.failingEventId)}, ${esc(t.failedAttempts)} attempt(s): ${esc(t.lastError ?? "")}${t.nextAttemptAt ? `; next try ${time(t.nextAttemptAt)}` : ""}</span>`
+            : "ok",
+        ),
       ]),
       "No relay target: neither the events queue nor any webhook is configured.",
     ),

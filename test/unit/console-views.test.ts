@@ -77,3 +77,17 @@ describe("console views", () => {
     expect(html).toContain('href="/admin/console"');
   });
 });
+
+describe("the rate hold's slot", () => {
+  it("is null (\"not in this version\") while no rule has a rate hold, and names the rate when the last sweep held a status by it", async () => {
+    const { rateHolds } = await import("../../src/ops/console/read-state.js");
+    const { buildRules } = await import("../../src/rules/rules.js");
+    const rules = buildRules();
+    const held = ok({ ProcessingInProgress: { stuck: 900, limit: 500, rate: { reverts: 420, window: "PT15M", wouldRevert: 300, limit: 400 } } });
+    const withRate = rules.some((r) => "rateHold" in r);
+    expect(rateHolds(rules, held)).toEqual(withRate ? ok({ ProcessingInProgress: { detail: "420 reverted in the last PT15M, 300 more stuck, rate limit 400" } }) : null);
+    const fake = rules.map((r) => ({ ...r, rateHold: null }));
+    expect(rateHolds(fake, held)).toEqual(ok({ ProcessingInProgress: { detail: "420 reverted in the last PT15M, 300 more stuck, rate limit 400" } }));
+    expect(rateHolds(fake, ok({}))).toEqual(ok({}));
+  });
+});

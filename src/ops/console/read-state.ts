@@ -107,6 +107,22 @@ async function readOutbox(db: Db, deps: ConsoleReadDeps): Promise<DeliveryState[
   ];
 }
 
+/**
+ * The rate hold, where this version has one (a rule with `rateHold`): the last sweep's held record
+ * then carries `rate` ({ reverts, window, wouldRevert, limit }) for a status it held by rate. Read
+ * defensively: without the rate hold, null (the console's slot says "not in this version").
+ */
+export function rateHolds(rules: readonly Rule[], held: Section<Record<string, unknown>>): ConsoleState["rateHeld"] {
+  if (!rules.some((r) => "rateHold" in r)) return null;
+  if (!held.ok) return held;
+  const out: Record<string, { detail: string }> = {};
+  for (const [status, h] of Object.entries(held.value)) {
+    const rate = (h as { rate?: { reverts?: unknown; window?: unknown; wouldRevert?: unknown; limit?: unknown } } | null)?.rate;
+    if (rate && typeof rate === "object") out[status] = { detail: `${String(rate.reverts)} reverted in the last ${String(rate.window)}, ${String(rate.wouldRevert)} more stuck, rate limit ${String(rate.limit)}` };
+  }
+  return { ok: true, value: out };
+}
+
 export async function readConsoleState(deps: ConsoleReadDeps): Promise<ConsoleState> {
   const { db } = deps;
   const [rules, held, pauses, sweeps, escalated, outbox, givenUp, replays, actions] = await Promise.all([
@@ -133,5 +149,5 @@ export async function readConsoleState(deps: ConsoleReadDeps): Promise<ConsoleSt
     section("operator actions", () => listOperatorActions(db, 30)),
   ]);
   const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`.catch(() => [{ now: new Date() }])) as [{ now: Date }];
-  return { at: now, rules, held, rateHeld: null, pauses, sweeps, escalated, outbox, givenUp, replays, actions };
+  return { at: now, rules, held, rateHeld: rateHolds(deps.rules, held), pauses, sweeps, escalated, outbox, givenUp, replays, actions };
 }

@@ -4,7 +4,8 @@
 // that no real id contains (control characters) is a 400 naming the parameter, not a 500.
 // To add a parameter, add it to QUERY_SHAPE (and to the OpenAPI document).
 import { z } from "zod";
-import { MAX_EXTERNAL_ID_LENGTH, MAX_ID as MAX_TASK_ID } from "../reprocess/reprocess-request.js";
+import { MAX_EXTERNAL_ID_LENGTH } from "../reprocess/reprocess-request.js";
+import { MAX_ID as MAX_TASK_ID } from "../platform/ids.js";
 import { formatIssues } from "../platform/zod-issues.js";
 
 /** C0 controls (NUL included) and DEL. */

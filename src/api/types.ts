@@ -8,8 +8,8 @@ export interface HttpInput {
   headers: IncomingMessage["headers"];
   /** The request's id (its well-formed X-Request-Id, or one generated), also in the response. */
   requestId?: string;
-  /** The body as text (UTF-8), read for a route that declares `body: true`; at most MAX_BODY_BYTES. */
-  body?: string;
+  /** A route that takes a JSON body: the parsed body, or undefined when none was sent; a "text" route: the body's text. */
+  body?: unknown;
 }
 
 export interface HttpOutput {
@@ -25,8 +25,12 @@ export interface Route {
   method: string;
   path: string;
   handler: Handler;
-  /** Read the request body first (forms, JSON): without it a handler never waits on the client's upload. */
-  body?: boolean;
+  /**
+   * "json": the server reads a JSON body (at most MAX_BODY_BYTES) before the handler runs; "text":
+   * the body's text, which the handler parses after its own checks (the console's forms and replay
+   * endpoint: credentials first); other routes never read one.
+   */
+  body?: "json" | "text";
 }
 
 /** A raw mount (e.g. Bull Board's express router) for every path under `prefix`. */

@@ -52,6 +52,8 @@ export interface Metrics extends SweepMetrics {
   reprocessJob(outcome: ReprocessJobOutcome): void;
   /** The HTTP server's onFault: a request refused before a handler, or a handler that threw. */
   httpFault(kind: string): void;
+  /** For startBulkLoop's onSlice: one count per slice by what it did, and the items it processed. */
+  bulkReprocessSlice(result: string, items: number): void;
 }
 
 export function createMetrics(deps: MetricsDeps): Metrics {
@@ -74,6 +76,17 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     name: "watchdog_reprocess_jobs_total",
     help: "Deliveries of task-reprocess jobs processed by this process, by outcome: applied, already_applied (a redelivery), bad_request, not_found, conflict (guard refused), retried (a fault, another attempt follows), failed (a fault on the last attempt).",
     labelNames: ["outcome"],
+    registers,
+  });
+  const bulkSlices = new Counter({
+    name: "watchdog_bulk_reprocess_slices_total",
+    help: "Slices of the bulk reprocess loop, by result: processed, paced (the organization's pace allowed nothing), busy (another replica had it), idle, cancelled (rolled back), failed (rolled back; retried next tick).",
+    labelNames: ["result"],
+    registers,
+  });
+  const bulkItems = new Counter({
+    name: "watchdog_bulk_reprocess_items_total",
+    help: "Items of bulk reprocesses processed (applied, refused or not found) by this process.",
     registers,
   });
   const httpFaults = new Counter({
@@ -109,5 +122,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     reprocessRequest: (outcome) => reprocessRequests.inc({ outcome }),
     reprocessJob: (outcome) => reprocessJobs.inc({ outcome }),
     httpFault: (kind) => httpFaults.inc({ kind }),
+    bulkReprocessSlice: (result, items) => {
+      bulkSlices.inc({ result });
+      if (items > 0) bulkItems.inc(items);
+    },
   };
 }

@@ -36,7 +36,7 @@ async function plan(runner: Pick<Db, "$queryRaw">, sql: Prisma.Sql): Promise<Pla
 /** The indexes a tasks scan reads: its own, or its bitmap index scans'. */
 const indexesOf = (scan: PlanNode) => nodes(scan).map((n) => n["Index Name"]).filter((i): i is string => i !== undefined);
 
-const none: TaskStatusFilter = { statuses: null, warning: null, location: null, stuck: null };
+const none: TaskStatusFilter = { statuses: null, warning: null, location: null, stuck: null, changedSince: null, changedUntil: null };
 
 beforeAll(async () => {
   const client = new pg.Client({ connectionString: testDatabaseUrl() });
@@ -64,7 +64,8 @@ describe("the list statement on a realistic table", () => {
     ["location", { ...none, location: "INBOX" as const }, 0],
     ["stuck now", { ...none, stuck: true }, 0],
     ["not stuck", { ...none, stuck: false }, 0],
-    ["everything at once", { statuses: [41], warning: false, location: "INBOX" as const, stuck: true }, 5000],
+    ["changed since and until", { ...none, changedSince: new Date(Date.now() - 86_400_000), changedUntil: new Date() }, 0],
+    ["everything at once", { ...none, statuses: [41], warning: false, location: "INBOX" as const, stuck: true }, 5000],
   ])("%s: reads the organization's tasks through its index, never sequentially", async (_case, filter, afterId) => {
     const scans = await plan(db, listTaskStatusesSql(7, filter, thresholds, afterId, 50));
     expect(scans.filter((n) => n["Node Type"].includes("Seq Scan") && n["Relation Name"] === "tasks")).toEqual([]);

@@ -134,14 +134,15 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
     if (!authorised(input)) return unauthorized(false);
     if (!deps.actionsEnabled) return html(403, renderMessage("Read-only", "Actions are off in this console: set CONSOLE_ACTIONS_ENABLED=true, or use the watchdog CLI."));
     const crossSite = crossSiteReason(input.headers);
-    const sent = new URLSearchParams(input.body ?? "").get("csrf") ?? "";
+    const text = typeof input.body === "string" ? input.body : "";
+    const sent = new URLSearchParams(text).get("csrf") ?? "";
     const expected = cookie(input.headers, CSRF_COOKIE);
     if (crossSite || !expected || !sent || !secretEquals(sent, expected)) {
       deps.logger.warn({ action: name, crossSite, token: expected ? (sent ? "mismatch" : "missing from form") : "no cookie" }, "operator console refused a POST (CSRF check)");
       return html(403, renderMessage("Refused", `This request did not come from the console's own page (${crossSite ?? "missing or wrong form token"}). Open the console and submit the form again.`));
     }
     try {
-      await act(formFields(input.body));
+      await act(formFields(text));
       return { status: 303, headers: { location: `${CONSOLE_PATH}?done=${name}#audit`, "cache-control": "no-store" } };
     } catch (error) {
       if (error instanceof ActionError) return html(STATUS_OF[error.kind], renderMessage(`Not done: ${name}`, error.message));
@@ -157,7 +158,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
     if (crossSite) return { status: 403, body: { error: `Forbidden: ${crossSite}` } };
     let json: unknown;
     try {
-      json = JSON.parse(input.body ?? "");
+      json = JSON.parse(typeof input.body === "string" ? input.body : "");
     } catch {
       return { status: 400, body: { error: 'BadRequest: the body is not JSON; send e.g. {"givenUp": true, "by": "alice", "reason": "endpoint fixed"}' } };
     }
@@ -177,19 +178,19 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
 
   return [
     { method: "GET", path: CONSOLE_PATH, handler: page },
-    { method: "POST", path: `${CONSOLE_PATH}/pause`, body: true, handler: formAction("pause", (f) => pauseAction(deps.db, parse(pauseInputSchema(deps.rules), f), "console")) },
-    { method: "POST", path: `${CONSOLE_PATH}/resume`, body: true, handler: formAction("resume", (f) => resumeAction(deps.db, parse(resumeInputSchema(deps.rules).extend({ reason: actionReason() }), f), "console")) },
+    { method: "POST", path: `${CONSOLE_PATH}/pause`, body: "text", handler: formAction("pause", (f) => pauseAction(deps.db, parse(pauseInputSchema(deps.rules), f), "console")) },
+    { method: "POST", path: `${CONSOLE_PATH}/resume`, body: "text", handler: formAction("resume", (f) => resumeAction(deps.db, parse(resumeInputSchema(deps.rules).extend({ reason: actionReason() }), f), "console")) },
     {
       method: "POST",
       path: `${CONSOLE_PATH}/release`,
-      body: true,
+      body: "text",
       handler: formAction("release", async (f) => {
         const { rule, ...rest } = f;
         return releaseAction(deps.db, deps.sweepQueue, parse(releaseInputSchema(deps.rules, "required"), { ...rest, release: rule === undefined ? [] : [rule] }), "console");
       }),
     },
-    { method: "POST", path: `${CONSOLE_PATH}/replay`, body: true, handler: formAction("replay", (f) => replayAction(replayDeps(), parse(replayInputSchema, f), "console")) },
-    { method: "POST", path: REPLAY_ENDPOINT, body: true, handler: replayEndpoint },
+    { method: "POST", path: `${CONSOLE_PATH}/replay`, body: "text", handler: formAction("replay", (f) => replayAction(replayDeps(), parse(replayInputSchema, f), "console")) },
+    { method: "POST", path: REPLAY_ENDPOINT, body: "text", handler: replayEndpoint },
     { method: "GET", path: GIVEN_UP_ENDPOINT, handler: givenUp },
   ];
 }

@@ -1,7 +1,7 @@
 // listTaskStatuses — one page of one organization's tasks, for GET …/sdtask/statuslist. Read-only.
 //
 // In:    organizationId (the caller's token's), optional filters (statuses, warning, location,
-//        stuck-now), afterId (keyset: the last id of the previous page, 0 for the first) and limit.
+//        stuck-now, status changed since/until), afterId (keyset: the last id of the previous page, 0 for the first) and limit.
 //        Order is id ascending: an id never changes, so a task that exists throughout is listed
 //        exactly once over all pages however tasks change status between them (a sort key that
 //        moves — status_changed_at — would let a task jump back behind the cursor or ahead of it).
@@ -21,6 +21,10 @@ export interface TaskStatusFilter {
   readonly warning: boolean | null;
   readonly location: "INBOX" | "HISTORY" | null;
   readonly stuck: boolean | null;
+  /** status_changed_at at or after this instant (absent: any). */
+  readonly changedSince?: Date | null;
+  /** status_changed_at before this instant (absent: any). */
+  readonly changedUntil?: Date | null;
 }
 
 export interface TaskStatusPage {
@@ -28,7 +32,11 @@ export interface TaskStatusPage {
   readonly more: boolean;
 }
 
-export function listTaskStatusesSql(organizationId: number, filter: TaskStatusFilter, thresholds: StuckThresholds, afterId: number, limit: number): Prisma.Sql {
+/**
+ * The filter as SQL over `tasks t`: the FROM items it needs and the WHERE conditions. The status
+ * list pages with it; a bulk reprocess selects its tasks with it (src/reprocess/sql/select-bulk-tasks.ts).
+ */
+export function taskFilterSql(organizationId: number, filter: TaskStatusFilter, thresholds: StuckThresholds): { from: Prisma.Sql; conditions: Prisma.Sql[] } {
   const stuckJoin =
     filter.stuck === null
       ? Prisma.empty
@@ -37,20 +45,27 @@ export function listTaskStatusesSql(organizationId: number, filter: TaskStatusFi
       ON d.status = t.status
     LEFT JOIN jsonb_to_recordset(${JSON.stringify(thresholds.overrides)}::jsonb) AS o("status" smallint, "workspaceId" int, "stuckAfterSeconds" int)
       ON o.status = t.status AND o."workspaceId" = t.workspace_id`;
-  const conditions: Prisma.Sql[] = [Prisma.sql`t.organization_id = ${organizationId}::int`, Prisma.sql`t.id > ${afterId}::int`];
+  const conditions: Prisma.Sql[] = [Prisma.sql`t.organization_id = ${organizationId}::int`];
   if (filter.statuses !== null) conditions.push(Prisma.sql`t.status = ANY(${[...filter.statuses]}::smallint[])`);
   if (filter.warning !== null) conditions.push(Prisma.sql`t.warning = ${filter.warning}::boolean`);
   if (filter.location !== null) conditions.push(Prisma.sql`t.location = ${filter.location}::task_location`);
+  if (filter.changedSince != null) conditions.push(Prisma.sql`t.status_changed_at >= ${filter.changedSince}::timestamptz`);
+  if (filter.changedUntil != null) conditions.push(Prisma.sql`t.status_changed_at < ${filter.changedUntil}::timestamptz`);
   if (filter.stuck !== null) {
     // An override row decides alone (its NULL threshold switches the rule off for the workspace).
     const stuck = Prisma.sql`(t.location = 'INBOX' AND t.status_changed_at < now() -
       (CASE WHEN o.status IS NOT NULL THEN o."stuckAfterSeconds" ELSE d."stuckAfterSeconds" END) * interval '1 second')`;
     conditions.push(filter.stuck ? Prisma.sql`${stuck} IS TRUE` : Prisma.sql`${stuck} IS NOT TRUE`);
   }
+  return { from: Prisma.sql`tasks t ${stuckJoin}`, conditions };
+}
+
+export function listTaskStatusesSql(organizationId: number, filter: TaskStatusFilter, thresholds: StuckThresholds, afterId: number, limit: number): Prisma.Sql {
+  const { from, conditions } = taskFilterSql(organizationId, filter, thresholds);
   return Prisma.sql`
     SELECT ${TASK_STATUS_COLUMNS}
-    FROM tasks t ${stuckJoin}
-    WHERE ${Prisma.join(conditions, " AND ")}
+    FROM ${from}
+    WHERE ${Prisma.join([...conditions, Prisma.sql`t.id > ${afterId}::int`], " AND ")}
     ORDER BY t.id
     LIMIT ${limit + 1}::int`;
 }

@@ -9,7 +9,7 @@ import { Prisma } from "../../src/generated/prisma/client.js";
 import { createDb, type Db } from "../../src/platform/db/client.js";
 import { listTaskStatuses, listTaskStatusesSql } from "../../src/api/read-api/sql/list-task-statuses.js";
 import { buildRules } from "../../src/rules/rules.js";
-import { stuckThresholds } from "../../src/rules/stuck.js";
+import { thresholdRows } from "../../src/rules/resolve.js";
 import { limitFigure, quantile, ratioFigure, timeMs, type Figure } from "../measure.js";
 import { defineScaleFigure } from "../scale-figure.js";
 import { BIG_ORG, seedSkewedTasks, SMALL_ORG, STATUS_LIST_FILTERS, type ListFilter } from "../skewed-tasks.js";
@@ -18,7 +18,7 @@ const PAGE_SIZE = 50; // the API's default
 const P95_LIMIT_MS = 100;
 const ROWS_READ_LIMIT = 10;
 
-const thresholds = stuckThresholds(buildRules());
+const thresholds = thresholdRows(buildRules());
 
 interface PlanNode {
   "Relation Name"?: string;

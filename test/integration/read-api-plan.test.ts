@@ -8,13 +8,13 @@ import { Prisma } from "../../src/generated/prisma/client.js";
 import type { Db } from "../../src/platform/db/client.js";
 import { listTaskStatusesSql, type TaskStatusFilter } from "../../src/api/read-api/sql/list-task-statuses.js";
 import { buildRules } from "../../src/rules/rules.js";
-import { stuckThresholds } from "../../src/rules/stuck.js";
+import { thresholdRows } from "../../src/rules/resolve.js";
 import { seedRange, truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 
 const INDEX = "tasks_organization_id_id_idx";
 const db = testDb();
-const thresholds = stuckThresholds(buildRules({ ProcessingInProgress: { workspaces: [{ workspaceIds: [71, 72], stuckAfter: "PT1H" }] } }));
+const thresholds = thresholdRows(buildRules({ ProcessingInProgress: { workspaces: [{ workspaceIds: [71, 72], stuckAfter: "PT1H" }] } }));
 
 interface PlanNode {
   "Node Type": string;

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { listTaskStatuses, type TaskStatusFilter } from "./sql/list-task-statuses.js";
 import { MAX_ID } from "../../platform/ids.js";
 import { findStatus } from "../../rules/status.js";
-import { stuckThresholds } from "../../rules/stuck.js";
+import { thresholdRows } from "../../rules/resolve.js";
 import type { Handler } from "../types.js";
 import { authenticate } from "./caller.js";
 import { cursorParam, encodeCursor } from "./cursor.js";
@@ -76,7 +76,7 @@ export const TaskStatusListQuery = z.strictObject({
 
 export function taskStatusList(deps: ReadApiDeps): Handler {
   // The rules are fixed for the process's life: their thresholds as rows are computed once.
-  const thresholds = stuckThresholds(deps.rules);
+  const thresholds = thresholdRows(deps.rules);
   return async (input) => {
     const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;

@@ -20,6 +20,12 @@ import { bulkRoutes } from "./api/bulk-reprocess.js";
 import { startHttpServer } from "./api/server.js";
 import { API_READINESS_PATH } from "./api/readiness-path.js";
 import type { Mount, Route } from "./api/types.js";
+import type { Queue } from "bullmq";
+import { consoleRoutes, type ConsoleDeps } from "./ops/console/routes.js";
+import { loadWebhookEndpoints } from "./outbox/webhook-config.js";
+import { REPLAY_JOB_ATTEMPTS } from "./outbox/replay.js";
+import { SWEEP_QUEUE, WEBHOOK_REPLAYS_QUEUE } from "./platform/queue-names.js";
+import type { SweepJobData } from "./sweep/sweep-queue.js";
 
 /** What the features give the routes beyond the context and ops. */
 export interface RouteFeatures {
@@ -58,7 +64,7 @@ export function apiRoutes(
   ];
 }
 
-/** OPS_HOST:OPS_PORT — health, metrics and (as a mount) Bull Board. */
+/** OPS_HOST:OPS_PORT — health, metrics, the operator console and replay endpoint, and (as a mount) Bull Board. */
 export function opsRoutes(ctx: Context, ops: Ops, probes: ReadinessProbes = readinessProbes({ db: ctx.db, redis: ops.requestRedis })): Route[] {
   const held = () => readLastSweepHeld(ops.requestRedis, ctx.config.queuePrefix);
   return [
@@ -66,13 +72,37 @@ export function opsRoutes(ctx: Context, ops: Ops, probes: ReadinessProbes = read
     { method: "GET", path: "/readyz", handler: readyz(probes, ["redis", "postgres"]) },
     { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler({ lastSweep: ops.sweepHealth, held, pauses: ops.pauses }) },
     { method: "GET", path: "/metrics", handler: metricsHandler(ops.metrics.registry) },
+    ...consoleRoutes(consoleDeps(ctx, ops)),
   ];
 }
 
+/** The operator console and the replay endpoint: the board's credentials, the producers' queues on fail-fast connections. */
+function consoleDeps(ctx: Context, ops: Ops): ConsoleDeps {
+  const { config } = ctx;
+  const organizationIds = loadWebhookEndpoints(config).map((e) => e.organizationId);
+  return {
+    db: ctx.db,
+    rules: ctx.rules,
+    redis: ops.requestRedis,
+    prefix: config.queuePrefix,
+    escalateAfter: config.escalateAfterReverts,
+    eventsQueueEnabled: config.eventsQueueEnabled,
+    webhookOrganizationIds: organizationIds,
+    credentials: boardCredentials(config),
+    actionsEnabled: config.consoleActionsEnabled,
+    sweepQueue: ops.queues.all.find((q) => q.name === SWEEP_QUEUE) as Queue<SweepJobData>,
+    replayQueue: ops.queues.all.find((q) => q.name === WEBHOOK_REPLAYS_QUEUE) ?? null,
+    replayAttempts: REPLAY_JOB_ATTEMPTS,
+    logger: ctx.logger,
+  };
+}
+
+/** Bull Board's credentials, which the console shares; undefined = none (loopback only, enforced at start). */
+const boardCredentials = (config: Context["config"]) => (config.bullBoardUser && config.bullBoardPassword ? { user: config.bullBoardUser, password: config.bullBoardPassword } : undefined);
+
 export function opsMounts(ctx: Context, ops: Ops): Mount[] {
   const { config } = ctx;
-  const credentials = config.bullBoardUser && config.bullBoardPassword ? { user: config.bullBoardUser, password: config.bullBoardPassword } : undefined;
-  return [bullBoardMount({ queues: ops.queues.all, readOnly: config.bullBoardReadOnly, credentials, redis: ops.requestRedis, logger: ctx.logger })];
+  return [bullBoardMount({ queues: ops.queues.all, readOnly: config.bullBoardReadOnly, credentials: boardCredentials(config), redis: ops.requestRedis, logger: ctx.logger })];
 }
 
 export interface Listeners extends Component {

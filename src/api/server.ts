@@ -115,7 +115,7 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
     if (samePath.length > 0) return respond({ status: 405, headers: { allow: samePath.map((r) => r.method).join(", ") }, body: { error: `use ${samePath.map((r) => r.method).join(" or ")}` } });
     return respond({ status: 404, body: { error: "not found" } });
   }
-  (route.body === "json" ? readJsonBody(req) : Promise.resolve({ ok: true as const, body: undefined }))
+  (route.body === "json" ? readJsonBody(req) : route.body === "text" ? readTextBody(req) : Promise.resolve({ ok: true as const, body: undefined }))
     .then((read) => {
       if (!read.ok) return read.refusal;
       return route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers, ...(requestId ? { requestId } : {}), ...(read.body === undefined ? {} : { body: read.body }) });
@@ -143,6 +143,31 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
 const bodyRefusal = (status: number, error: string): { ok: false; refusal: HttpOutput } => ({ ok: false, refusal: { status, headers: { "x-error": error, connection: "close" }, body: { error } } });
+
+/** The body as text (the handler parses it): 413 past MAX_BODY_BYTES. */
+function readTextBody(req: IncomingMessage): Promise<{ ok: true; body: string } | { ok: false; refusal: HttpOutput }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (result: { ok: true; body: string } | { ok: false; refusal: HttpOutput }) => {
+      if (done) return;
+      done = true;
+      resolve(result);
+    };
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        finish(bodyRefusal(413, `the body is over ${MAX_BODY_BYTES} bytes`));
+        req.resume();
+        return;
+      }
+      if (!done) chunks.push(chunk);
+    });
+    req.on("error", () => finish(bodyRefusal(400, "the body could not be read")));
+    req.on("end", () => finish({ ok: true, body: Buffer.concat(chunks).toString("utf8") }));
+  });
+}
 
 /** The request's JSON body: undefined when empty; 413 past MAX_BODY_BYTES, 415 when not JSON, 400 when it does not parse. */
 function readJsonBody(req: IncomingMessage): Promise<{ ok: true; body: unknown } | { ok: false; refusal: HttpOutput }> {

@@ -8,7 +8,7 @@ export interface HttpInput {
   headers: IncomingMessage["headers"];
   /** The request's id (its well-formed X-Request-Id, or one generated), also in the response. */
   requestId?: string;
-  /** A route that takes a JSON body: the parsed body, or undefined when none was sent. */
+  /** A route that takes a JSON body: the parsed body, or undefined when none was sent; a "text" route: the body's text. */
   body?: unknown;
 }
 
@@ -25,8 +25,12 @@ export interface Route {
   method: string;
   path: string;
   handler: Handler;
-  /** "json": the server reads a JSON body (at most MAX_BODY_BYTES) before the handler runs; other routes never read one. */
-  body?: "json";
+  /**
+   * "json": the server reads a JSON body (at most MAX_BODY_BYTES) before the handler runs; "text":
+   * the body's text, which the handler parses after its own checks (the console's forms and replay
+   * endpoint: credentials first); other routes never read one.
+   */
+  body?: "json" | "text";
 }
 
 /** A raw mount (e.g. Bull Board's express router) for every path under `prefix`. */

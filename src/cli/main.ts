@@ -20,6 +20,7 @@ import { enqueueReprocessCommand } from "./commands/reprocess.js";
 import { pauseCommand, resumeCommand } from "./commands/pause.js";
 import { MAX_ID } from "../platform/ids.js";
 import { printStatus } from "./commands/status.js";
+import { givenUpCommand, replayCommand } from "./commands/events.js";
 import { bulkCancelCommand, bulkStartCommand, bulkStatusCommand } from "./commands/bulk-reprocess.js";
 import {
   createTokenCommand,
@@ -80,9 +81,10 @@ program
   .addOption(timeoutOption("with --wait: give up waiting after this ISO-8601 duration (the sweep stays queued)", 60_000))
   .option("--release <status>", "act on this status's held tasks anyway, for this one sweep (repeatable; needs --by)", (value: string, previous: string[] = []) => [...previous, value])
   .option("--by <name>", "with --release: who checked the held tasks (recorded in every event)")
-  .action(async (options: { dryRun: boolean; wait: boolean; timeout: number; release?: string[]; by?: string }) => {
+  .option("--reason <text>", "with --release: why they may go (audited in operator_actions)")
+  .action(async (options: { dryRun: boolean; wait: boolean; timeout: number; release?: string[]; by?: string; reason?: string }) => {
     const { config, rules } = loadContext();
-    await enqueueSweepCommand(config, rules, { dryRun: options.dryRun, wait: options.wait, timeoutMs: options.timeout, release: options.release, by: options.by });
+    await enqueueSweepCommand(config, rules, { dryRun: options.dryRun, wait: options.wait, timeoutMs: options.timeout, release: options.release, by: options.by, reason: options.reason });
   });
 
 program
@@ -105,9 +107,40 @@ program
   .description("End the pause of one rule (--rule), or every pause. Exit codes: 2 bad arguments, 3 nothing (of that rule) was paused, 1 anything else.")
   .option("--rule <status>", "resume only this rule's pause (status name or code); default: every pause")
   .option("--by <name>", "who resumes (required; audited)")
-  .action(async (options: { rule?: string; by?: string }) => {
+  .option("--reason <text>", "why (audited in operator_actions)")
+  .action(async (options: { rule?: string; by?: string; reason?: string }) => {
     const { config, rules } = loadContext();
     await resumeCommand(config, rules, options);
+  });
+
+const events = program.command("events").description("Webhook events: list the given-up ones, replay (docs/operations.md, WatchdogEventsGivenUp).");
+
+events
+  .command("replay")
+  .description(
+    "Send webhook events once more, each with its original webhook-id and a fresh signature (a running worker sends them; audited).\n" +
+      "Choose one: --event (repeatable), --organization with --since and --until, or --given-up [--organization].\n" +
+      "Exit codes: 2 bad arguments, 3 nothing to replay (unknown event, none given up), 1 anything else.",
+  )
+  .option("--event <id>", "an event id such as evt_42 (repeatable)", (value: string, previous: string[] = []) => [...previous, value])
+  .option("--organization <id>", "whose events (with --since/--until, or to narrow --given-up)")
+  .option("--since <time>", "ISO-8601: events created at or after this time")
+  .option("--until <time>", "ISO-8601: events created before this time")
+  .option("--given-up", "every given-up event no replay has delivered yet", false)
+  .option("--by <name>", "who replays (required; audited)")
+  .option("--reason <text>", "why (required; audited)")
+  .action(async (options: { event?: string[]; organization?: string; since?: string; until?: string; givenUp: boolean; by?: string; reason?: string }) => {
+    const { config } = loadContext();
+    await replayCommand(config, options);
+  });
+
+events
+  .command("given-up")
+  .description("Read-only: the webhook events given up (failed past WEBHOOK_RETRY_FOR) that no replay has delivered yet.")
+  .option("--json", "print JSON", false)
+  .action(async (options: { json: boolean }) => {
+    const { config } = loadContext();
+    await givenUpCommand(config, options.json);
   });
 
 program

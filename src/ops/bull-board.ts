@@ -42,7 +42,8 @@ async function loadBoard(options: BoardOptions): Promise<Handle> {
   createBullBoard({
     queues: options.queues.map((q) => new BullMQAdapter(q, { readOnlyMode: options.readOnly })),
     serverAdapter,
-    options: { uiConfig: { boardTitle: "Task watchdog" } },
+    // The operator console sits beside the board, behind the same credentials: linked from the board's header.
+    options: { uiConfig: { boardTitle: "Task watchdog", miscLinks: [{ text: "Operator console", url: "/admin/console" }] } },
   });
   // The board's API answers its own failures with a 500 quoting the error; a failed Redis call is
   // an unavailable dependency (503), and the error goes to the log, not to the browser.

@@ -9,6 +9,8 @@ import { coalesced } from "../platform/coalesce.js";
 import { createSweepQueue } from "../sweep/sweep-queue.js";
 import { createReprocessQueue, type ReprocessJobData } from "../reprocess/reprocess-queue.js";
 import { createEventsQueue } from "../outbox/queues.js";
+import { createReplayQueue } from "../outbox/replay.js";
+import { loadWebhookEndpoints } from "../outbox/webhook-config.js";
 import { redisNowMs, sweepHealthCheck, type SweepHealth } from "../sweep/last-sweep.js";
 import { findPauses } from "../sweep/sql/find-pauses.js";
 import type { Pause } from "../sweep/pause.js";
@@ -43,6 +45,8 @@ export async function startOps(ctx: Context): Promise<Ops> {
   // The board and the queue-depth metric also show the events queue (webhook deliveries live in
   // PostgreSQL: the outbox's metrics and outbox_cursors show them).
   if (config.eventsQueueEnabled) all.push(createEventsQueue(redis.connect("request", "events queue (HTTP)"), config.queuePrefix));
+  // The webhook replays (jobs replay-<id>): the operator console and the ops endpoint add them, the board shows them.
+  if (loadWebhookEndpoints(config).length > 0) all.push(createReplayQueue(redis.connect("request", "webhook replays queue (HTTP)"), config.queuePrefix));
   for (const queue of all) queue.on("error", (error) => ctx.logger.debug({ err: error, queue: queue.name }, "queue connection error (HTTP connection)"));
   const close = () => closeSteps(all.map((q) => [`${q.name} queue (HTTP)`, () => q.close()] as const));
   try {

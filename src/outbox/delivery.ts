@@ -23,6 +23,7 @@ import { readEventsPage } from "./sql/read-events.js";
 import { claimDueTargets, recordFailure, releaseTarget, renewLeases, writePositions, type TargetCursor } from "./sql/targets.js";
 import { giveWay } from "./give-way.js";
 import { sendInWindow } from "./send-window.js";
+import { recordGivenUp } from "./replay.js";
 
 export interface WebhookDeliveryOptions {
   pool: pg.Pool;
@@ -113,7 +114,8 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
     const failed = await recordFailure(pool, target, owner, row.id, failure.reason);
     const line = { organizationId, endpoint: endpointLabel(endpoint), eventId: message.id, taskId: message.taskId, attempts: failed.attempts, failingForSeconds: Math.round(failed.failingForSeconds), reason: failure.reason };
     if (failed.failingForSeconds * 1000 >= options.retryForMs && prefix === failure.index) {
-      // Past WEBHOOK_RETRY_FOR: move past it; the next events go out.
+      // Past WEBHOOK_RETRY_FOR: move past it; the next events go out. Recorded first, for the replay (replay.ts).
+      await recordGivenUp(pool, { eventId: row.id, organizationId, attempts: failed.attempts, lastError: failure.reason });
       await writePositions(pool, owner, leaseMs, [{ target, snapTo: cursor.snapTo, last: row, count: 0 }]);
       await releaseTarget(pool, target, owner, 0);
       metrics.delivered("webhook", "given_up");

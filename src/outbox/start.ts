@@ -12,6 +12,9 @@ import { withDatabaseEndpoints } from "./database-endpoints.js";
 import { createEventsQueue } from "./queues.js";
 import { runOutbox } from "./outbox.js";
 import { createKeyring } from "./webhook-secret-box.js";
+import { createOutboxPool } from "./outbox-pool.js";
+import { createReplayWorker } from "./replay.js";
+import { shutdownWorker } from "../platform/drain-worker.js";
 
 export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Component> {
   const { config, logger, redis } = ctx;
@@ -39,6 +42,25 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Compo
       return outbox.close();
     });
     steps.push(["outbox", (budget) => closeOutbox(stopping(), eventsConnection, budget)]);
+    if (endpoints.length > 0) {
+      // Webhook replays (replay.ts): their own queue, worker and two connections, beside the live delivery.
+      const replayPool = createOutboxPool(config.databaseUrl, 2, logger, { statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
+      steps.push(["webhook replay pool", () => replayPool.end()]);
+      const replays = createReplayWorker({
+        pool: replayPool,
+        endpoints,
+        timeoutMs: config.webhookTimeoutMs,
+        retryForMs: config.webhookRetryForMs,
+        retryDelayMs: config.webhookRetryDelayMs,
+        retryMaxDelayMs: config.webhookRetryMaxDelayMs,
+        stopping: () => ctx.shutdown.aborted,
+        connection: redis.connect("worker", "webhook replay worker"),
+        prefix: config.queuePrefix,
+        logger,
+      });
+      const closeReplays = shutdownWorker(ctx, replays);
+      steps.push(["webhook replay worker", (budget) => closeReplays(budget)]);
+    }
     return { name: "outbox", close };
   } catch (error) {
     await close(shutdownBudget(config.shutdownTimeoutMs)).catch(() => undefined);

@@ -11,3 +11,7 @@ export const KEEP_FAILED = { age: 7 * 24 * 3600, count: 5000 } as const;
 
 /** Every task event, for the platform's own consumers (job id = the event's `evt_<id>`). */
 export const EVENTS_QUEUE = "task-watchdog-events";
+
+/** Webhook replays asked by operators (src/outbox/replay.ts): one job `replay-<id>` per replay, retried with backoff. */
+export const WEBHOOK_REPLAYS_QUEUE = "task-watchdog-webhook-replays";
+export const REPLAY_JOB = "replay";

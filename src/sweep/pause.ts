@@ -72,7 +72,7 @@ export function pauseInputSchema(rules: readonly Rule[]) {
   return z.object({ rule: ruleStatus(rules).optional(), for: forSeconds.optional(), reason, by: actorName() });
 }
 
-/** `watchdog resume` options. */
+/** `watchdog resume` options; the reason is optional on the CLI (it was not asked for at first), required in the console. */
 export function resumeInputSchema(rules: readonly Rule[]) {
-  return z.object({ rule: ruleStatus(rules).optional(), by: actorName() });
+  return z.object({ rule: ruleStatus(rules).optional(), by: actorName(), reason: reason.optional() });
 }

@@ -38,7 +38,19 @@ describe("when the worker runs", () => {
   it("each listener's routes are a plain list of { method, path, handler }", () => {
     const list = (routes: readonly { method: string; path: string }[]) => routes.map((r) => `${r.method} ${r.path}`).sort();
     expect(list(app.watchdog.routes.api)).toContain(`PATCH ${RESTART_PROCESSING_PATH}`);
-    expect(list(app.watchdog.routes.ops)).toEqual(["GET /health/sweeps", "GET /healthz", "GET /metrics", "GET /readyz"]);
+    expect(list(app.watchdog.routes.ops)).toEqual([
+      "GET /admin/console",
+      "GET /admin/events/given-up",
+      "GET /health/sweeps",
+      "GET /healthz",
+      "GET /metrics",
+      "GET /readyz",
+      "POST /admin/console/pause",
+      "POST /admin/console/release",
+      "POST /admin/console/replay",
+      "POST /admin/console/resume",
+      "POST /admin/events/replay",
+    ]);
     for (const r of [...app.watchdog.routes.api, ...app.watchdog.routes.ops]) expect(typeof r.handler).toBe("function");
   });
 });

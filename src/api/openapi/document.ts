@@ -13,6 +13,7 @@ import { TASK_STATUS_PATH, TaskRefQuery } from "../read-api/task-status.js";
 import { RESTART_PROCESSING_PATH } from "../restart-processing.js";
 import { QUERY_SHAPE as RESTART_PROCESSING_QUERY } from "../restart-processing-query.js";
 import { BOARD_PATH } from "../../ops/bull-board.js";
+import { consoleOpenApiPaths } from "../../ops/console/openapi.js";
 import { API_READINESS_PATH } from "../readiness-path.js";
 import { BulkItemsBody, BulkPreviewBody, BulkProgressBody } from "../../reprocess/bulk-bodies.js";
 import { BULK_CANCEL_PATH, BULK_ITEMS_PATH, BULK_REPROCESS_PATH, BulkIdQuery, BulkItemsQuery } from "../bulk-reprocess.js";
@@ -307,6 +308,7 @@ function opsPaths(opsServer: object): Record<string, unknown> {
         "503": { description: "The board could not be loaded; see the worker's log." },
       },
     }),
+    ...consoleOpenApiPaths(opsServer),
   };
 }
 

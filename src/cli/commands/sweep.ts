@@ -7,6 +7,9 @@ import { CliError } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { isoDuration } from "../../rules/duration.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
+import { createDb } from "../../platform/db/client.js";
+import { releaseAction, releaseInputSchema } from "../../ops/actions.js";
+import { parseOptions } from "./pause.js";
 
 export interface SweepCommandOptions {
   dryRun: boolean;
@@ -15,6 +18,8 @@ export interface SweepCommandOptions {
   /** Status names or codes whose held probes act anyway, this once. */
   release?: string[];
   by?: string;
+  /** Why the held tasks may go (with --release; audited). */
+  reason?: string;
 }
 
 /**
@@ -28,12 +33,16 @@ export async function enqueueSweepCommand(config: Config, rules: readonly Rule[]
   const data: SweepJobData = { dryRun: options.dryRun, ...(options.release ? { release: options.release, releasedBy: options.by } : {}) };
   const parsed = parseSweepJobData(data, rules);
   if (!parsed.ok) throw new CliError(parsed.error.replace(/\breleasedBy\b/g, "--by").replace(/\brelease(\[\d+\])?(?!\w)/g, "--release"), EXIT.usage);
+  if (options.reason !== undefined && options.release === undefined) throw new CliError("BadRequest: --reason goes with --release (why the held tasks may go); give --release <status>", EXIT.usage);
+  // A release is an operator action (src/ops/actions.ts, shared with the console): audited in operator_actions.
+  const release = options.release ? parseOptions(releaseInputSchema(rules, "optional"), { release: options.release, by: options.by, reason: options.reason }) : undefined;
+  const db = release ? createDb(config.databaseUrl, { max: 1 }) : undefined;
   const { job, outcome } = await submitJob(
     config,
     (redis) => createSweepQueue(redis, config.queuePrefix),
-    (queue) => enqueueSweep(queue, data),
+    async (queue) => (release && db ? (await releaseAction(db, queue, release, "cli", { dryRun: options.dryRun, given: options.release })).job : enqueueSweep(queue, data)),
     options.wait ? options.timeoutMs : undefined,
-  );
+  ).finally(() => db?.$disconnect());
   switch (outcome.kind) {
     case "enqueued":
       return console.log(JSON.stringify({ enqueued: true, queue: SWEEP_QUEUE, jobId: job.id, dryRun: options.dryRun, ...(options.release ? { release: options.release, releasedBy: options.by } : {}) }));

@@ -257,6 +257,12 @@ export const SETTINGS = {
     default: "false",
     schema: boolean(),
   },
+  consoleActionsEnabled: {
+    env: "CONSOLE_ACTIONS_ENABLED",
+    doc: "The operator console (`/admin/console`, behind Bull Board's credentials) offers pause, resume, release and webhook replay, and `POST /admin/events/replay` is open. Off by default: the console only shows.",
+    default: "false",
+    schema: boolean(),
+  },
   apiTokens: {
     env: "API_TOKENS",
     doc: `Bearer tokens of the HTTP API, each bound to one organization: \`<token>:<organizationId>,…\` (tokens of at least ${MIN_TOKEN_LENGTH} characters). For a small set-up: one environment string holds about 2,400 tokens at most (Linux's 128 KiB); many organizations keep their tokens in the database (\`watchdog tokens …\`), checked the same way. Neither set: the API answers 401.`,

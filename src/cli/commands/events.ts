@@ -1,0 +1,81 @@
+// `watchdog events replay` and `watchdog events given-up`: webhook replay from the command line.
+// The replay itself is src/outbox/replay.ts, shared with the operator console and the ops endpoint
+// (same checks, same audit record); a running worker sends it.
+import type { Config } from "../../platform/config/settings.js";
+import { createDb } from "../../platform/db/client.js";
+import { loadWebhookEndpoints } from "../../outbox/webhook-config.js";
+import { replayAction } from "../../ops/actions.js";
+import { createReplayQueue, listGivenUp, REPLAY_JOB_ATTEMPTS } from "../../outbox/replay.js";
+import { replayInputSchema } from "../../outbox/replay-request.js";
+import { checkRedis } from "../../platform/preflight.js";
+import { createRedis } from "../../platform/redis.js";
+import { table } from "../format.js";
+import { asCli, parseOptions } from "./pause.js";
+
+export interface ReplayOptions {
+  event?: string[];
+  organization?: string;
+  since?: string;
+  until?: string;
+  givenUp: boolean;
+  by?: string;
+  reason?: string;
+}
+
+export async function replayCommand(config: Config, options: ReplayOptions): Promise<void> {
+  const request = parseOptions(replayInputSchema, {
+    ...(options.event ? { event: options.event } : {}),
+    ...(options.organization !== undefined ? { organization: options.organization } : {}),
+    ...(options.since !== undefined ? { since: options.since } : {}),
+    ...(options.until !== undefined ? { until: options.until } : {}),
+    ...(options.givenUp ? { givenUp: true } : {}),
+    by: options.by,
+    reason: options.reason,
+  });
+  const endpoints = loadWebhookEndpoints(config);
+  const db = createDb(config.databaseUrl, { max: 1 });
+  try {
+    if (endpoints.length === 0) {
+      console.log(JSON.stringify(await asCli(() => replayAction({ db, queue: null, organizationIds: [], attempts: REPLAY_JOB_ATTEMPTS }, request, "cli"))));
+      return;
+    }
+    await checkRedis(config);
+    const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
+    redis.on("error", () => undefined); // a failure ends the command below, worded once
+    const queue = createReplayQueue(redis, config.queuePrefix);
+    queue.on("error", () => undefined);
+    try {
+      const outcome = await asCli(() => replayAction({ db, queue, organizationIds: endpoints.map((e) => e.organizationId), attempts: REPLAY_JOB_ATTEMPTS }, request, "cli"));
+      console.log(JSON.stringify(outcome));
+    } finally {
+      await queue.close();
+      await redis.quit();
+    }
+  } finally {
+    await db.$disconnect();
+  }
+}
+
+export async function givenUpCommand(config: Config, json: boolean): Promise<void> {
+  const db = createDb(config.databaseUrl, { max: 1 });
+  try {
+    const { total, events } = await listGivenUp(db, 1000);
+    if (json) {
+      console.log(JSON.stringify({ total, events }, null, 2));
+      return;
+    }
+    if (total === 0) {
+      console.log("No given-up webhook event is waiting for a replay.");
+      return;
+    }
+    console.log(
+      table(
+        ["event", "organization", "given up at", "attempts", "replay", "last error"],
+        events.map((e) => [e.eventId, e.organizationId, e.givenUpAt.toISOString(), e.attempts, e.replayPending ? "pending" : "-", e.lastError ?? ""]),
+      ),
+    );
+    console.log(`\n${total} given-up event(s). Replay them: watchdog events replay --given-up --by <name> --reason <why>`);
+  } finally {
+    await db.$disconnect();
+  }
+}

@@ -1,0 +1,67 @@
+// What an operator can do to the watchdog, one function each, called by the `watchdog` CLI, the
+// operator console and the ops endpoint alike: the same checks, the same statements, the same
+// audit record (operator_actions, with where the action came from). Input arrives parsed by the
+// shared schemas (pauseInputSchema, resumeInputSchema, releaseInputSchema, replayInputSchema).
+import type { Queue } from "bullmq";
+import { z } from "zod";
+import type { Db } from "../platform/db/client.js";
+import { pauseSweeps } from "../sweep/sql/pause-sweeps.js";
+import { resumeSweeps } from "../sweep/sql/resume-sweeps.js";
+import { describePause, MAX_PAUSE_REASON_LENGTH, pauseRule, type Pause } from "../sweep/pause.js";
+import type { Rule } from "../rules/rules.js";
+import { statusName } from "../rules/status.js";
+import { actorName, ruleStatus } from "../sweep/sweep-request.js";
+import { enqueueSweep, type SweepJobData } from "../sweep/sweep-queue.js";
+import { requestReplay, type ReplayDeps, type ReplayOutcome } from "../outbox/replay.js";
+import type { ReplayRequest } from "../outbox/replay-request.js";
+import { ActionError, recordOperatorAction, type ActionVia } from "../platform/operator-actions.js";
+
+export const endedPause = (p: Pause) => ({ ...describePause(p), ended: p.endedHow, endedAt: p.endedAt?.toISOString() ?? null, endedBy: p.endedBy });
+
+/** A reason as every action takes it (optional where the CLI never asked for one). */
+export const actionReason = () =>
+  z
+    .string({ error: "must be a string" })
+    .trim()
+    .min(1, { error: "must not be empty: say why, for the audit trail" })
+    .max(MAX_PAUSE_REASON_LENGTH, { error: `must be at most ${MAX_PAUSE_REASON_LENGTH} characters` })
+    .refine((s) => !/\p{Cc}/u.test(s), { error: "must not contain control characters" });
+
+/** `watchdog sweep --release` and the console's release: the statuses, who checked, why. */
+export function releaseInputSchema(rules: readonly Rule[], reason: "required" | "optional") {
+  return z.object({ release: z.array(ruleStatus(rules)).min(1, { error: "must name at least one held status" }).max(100), by: actorName(), reason: reason === "required" ? actionReason() : actionReason().optional() });
+}
+
+export async function pauseAction(db: Db, input: { rule?: number; for?: number; reason: string; by: string }, via: ActionVia) {
+  const { pause, replaced } = await pauseSweeps(db, { status: input.rule ?? null, reason: input.reason, by: input.by, forSeconds: input.for ?? null });
+  await recordOperatorAction(db, { action: "pause", actor: input.by, reason: input.reason, via, details: { rule: pauseRule(pause.status), until: pause.expiresAt?.toISOString() ?? null, pauseId: pause.id, replaced: replaced?.id ?? null } });
+  return { paused: describePause(pause), replaced: replaced ? endedPause(replaced) : null };
+}
+
+/** Ends the open pause of one rule, or every one. NotFound when nothing (of that rule) was paused. */
+export async function resumeAction(db: Db, input: { rule?: number; by: string; reason?: string }, via: ActionVia) {
+  const pauses = await resumeSweeps(db, { status: input.rule ?? null, by: input.by });
+  const resumed = pauses.filter((p) => p.endedHow === "RESUMED");
+  if (resumed.length === 0) {
+    const what = input.rule === undefined ? "nothing is paused" : `${pauseRule(input.rule)} is not paused on its own (see \`watchdog status\`)`;
+    throw new ActionError("NotFound", `${what}${pauses.length > 0 ? "; its pause had already expired" : ""}`);
+  }
+  await recordOperatorAction(db, { action: "resume", actor: input.by, reason: input.reason ?? null, via, details: { rule: input.rule === undefined ? "every pause" : pauseRule(input.rule), resumed: resumed.map((p) => pauseRule(p.status)) } });
+  return { resumed: resumed.map(endedPause), expired: pauses.filter((p) => p.endedHow === "EXPIRED").map(endedPause) };
+}
+
+/**
+ * Release: one sweep now acts on these statuses' held tasks anyway (`releasedBy` in each event).
+ * The sweep job is queued first; the audit record names it.
+ */
+export async function releaseAction(db: Db, queue: Queue<SweepJobData>, input: { release: number[]; by: string; reason?: string }, via: ActionVia, extra: { dryRun?: boolean; given?: (string | number)[] } = {}) {
+  const statuses = [...new Set(input.release)].map(statusName);
+  // The job data keeps the statuses as the operator wrote them (name or code), as before there was an audit record.
+  const job = await enqueueSweep(queue, { dryRun: extra.dryRun ?? false, release: extra.given ?? statuses, releasedBy: input.by });
+  await recordOperatorAction(db, { action: "release", actor: input.by, reason: input.reason ?? null, via, details: { statuses, sweepJobId: job.id, dryRun: extra.dryRun ?? false } });
+  return { job, statuses };
+}
+
+export async function replayAction(deps: ReplayDeps, request: ReplayRequest, via: ActionVia): Promise<ReplayOutcome> {
+  return requestReplay(deps, request, via);
+}

@@ -1,0 +1,93 @@
+// What an operator may ask a webhook replay for, checked the same way for the CLI
+// (`watchdog events replay`), the operator console and the ops endpoint. Pure.
+//
+// Exactly one selection: some events by id; one organization's events in a time range; or every
+// given-up event (of one organization, or of all). Always who and why: a replay is audited.
+import { z } from "zod";
+import { actorName } from "../sweep/sweep-request.js";
+import { MAX_PAUSE_REASON_LENGTH } from "../sweep/pause.js";
+
+/** A replay sends at most this many events; a wider selection is refused (narrow the range, or replay in parts). */
+export const MAX_REPLAY_EVENTS = 10_000;
+
+export type ReplaySelection =
+  | { kind: "events"; eventIds: string[] }
+  | { kind: "range"; organizationId: number; since: Date; until: Date }
+  | { kind: "givenUp"; organizationId: number | null };
+
+export interface ReplayRequest {
+  selection: ReplaySelection;
+  by: string;
+  reason: string;
+}
+
+const eventId = z
+  .string({ error: "must be an event id such as evt_42" })
+  .trim()
+  .regex(/^(evt_)?[1-9]\d{0,18}$/, { error: "must be an event id such as evt_42 (the webhook-id a receiver saw)" })
+  .transform((s) => s.replace(/^evt_/, ""));
+
+const organizationId = z.union([z.number(), z.string().trim().regex(/^\d+$/, { error: "must be a whole number" }).transform(Number)], { error: "must be an organization id (a whole number)" }).pipe(
+  z.number().int().min(1, { error: "must be an organization id from 1 to 2147483647" }).max(2_147_483_647, { error: "must be an organization id from 1 to 2147483647" }),
+);
+
+const instant = z
+  .string({ error: "must be an ISO-8601 time such as 2026-12-04T10:00:00Z" })
+  .trim()
+  .refine((s) => /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), { error: "must be an ISO-8601 time such as 2026-12-04T10:00:00Z" })
+  .transform((s) => new Date(s));
+
+const reason = z
+  .string({ error: "must be a string" })
+  .trim()
+  .min(1, { error: "must not be empty: say why, for the audit trail" })
+  .max(MAX_PAUSE_REASON_LENGTH, { error: `must be at most ${MAX_PAUSE_REASON_LENGTH} characters` })
+  .refine((s) => !/\p{Cc}/u.test(s), { error: "must not contain control characters" });
+
+const flag = z.union([z.boolean(), z.enum(["true", "on", "1", "false", "off", "0", ""]).transform((s) => ["true", "on", "1"].includes(s))], { error: "must be true or false" });
+
+/** The fields, as the CLI's flags and the console's form name them: event, organization, since, until, givenUp, by, reason. */
+export const replayInputSchema = z
+  .object({
+    event: z.union([eventId, z.array(eventId).min(1).max(MAX_REPLAY_EVENTS)]).optional(),
+    organization: organizationId.optional(),
+    since: instant.optional(),
+    until: instant.optional(),
+    givenUp: flag.optional(),
+    by: actorName(),
+    reason,
+  })
+  .superRefine((v, ctx) => {
+    const modes = [v.event !== undefined, v.since !== undefined || v.until !== undefined, v.givenUp === true].filter(Boolean).length;
+    const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], input: undefined, message });
+    if (modes === 0) return issue("event", "or organization with since and until, or givenUp, is needed: say which events to replay");
+    if (modes > 1) return issue("event", "event, a time range (since/until) and givenUp are three ways to choose; use one");
+    if (v.event !== undefined && v.organization !== undefined) return issue("organization", "goes with a time range or givenUp, not with event ids");
+    if (v.since !== undefined || v.until !== undefined) {
+      if (v.organization === undefined) return issue("organization", "is needed with since/until (whose events)");
+      if (v.since === undefined) return issue("since", "is needed with until (the start of the range)");
+      if (v.until === undefined) return issue("until", "is needed with since (the end of the range)");
+      if (v.until <= v.since) return issue("until", "must be after since");
+    }
+  })
+  .transform((v): ReplayRequest => {
+    const selection: ReplaySelection =
+      v.event !== undefined
+        ? { kind: "events", eventIds: [...new Set(Array.isArray(v.event) ? v.event : [v.event])] }
+        : v.givenUp === true
+          ? { kind: "givenUp", organizationId: v.organization ?? null }
+          : { kind: "range", organizationId: v.organization!, since: v.since!, until: v.until! };
+    return { selection, by: v.by, reason: v.reason };
+  });
+
+/** How a selection reads in the audit trail and in answers. */
+export function describeSelection(s: ReplaySelection): Record<string, unknown> {
+  switch (s.kind) {
+    case "events":
+      return { events: s.eventIds.map((id) => `evt_${id}`) };
+    case "range":
+      return { organizationId: s.organizationId, since: s.since.toISOString(), until: s.until.toISOString() };
+    case "givenUp":
+      return { givenUp: true, organizationId: s.organizationId };
+  }
+}

@@ -1,0 +1,297 @@
+// Webhook replay: sends chosen events to their organization's endpoint once more, each with its
+// original `webhook-id` (evt_<id>) and a fresh, valid signature, so a receiver that keeps the ids
+// it has seen takes a replayed event it already has as a duplicate.
+//
+// A replay is a row per event in webhook_replays under one operator action (the audit record:
+// who, why, which events), written in one transaction, then one job `replay-<id>` on the queue
+// task-watchdog-webhook-replays. Its worker (one per replica, started by the outbox component)
+// sends the rows still pending and marks each delivered; a failed request fails the job and BullMQ
+// retries it with the webhooks' backoff until WEBHOOK_RETRY_FOR has passed since the request, then
+// the rest are abandoned (visible in the console and on the board). A Retry of that job from Bull
+// Board sends the undelivered rows again; a Retry of a job with nothing left to send is refused
+// with a reason, never completed empty.
+//
+// Replay reads the delivery state; it does not move any organization's position: live delivery
+// goes on beside it (a replayed event may arrive after later ones — it is a copy, by id).
+import { DrainableWorker } from "../platform/drain-worker.js";
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import type { Logger } from "pino";
+import type { Db } from "../platform/db/client.js";
+import type { Queryable } from "./sql/queryable.js";
+import { toEventMessage, type OutboxEventRow } from "./message.js";
+import { sendWebhook, signer } from "./send-webhook.js";
+import type { WebhookEndpoint } from "./webhook-config.js";
+import { formatDuration } from "../rules/duration.js";
+import { KEEP_COMPLETED, KEEP_FAILED, REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE } from "../platform/queue-names.js";
+import { webhookBackoff } from "./delivery.js";
+import { ActionError, recordOperatorAction, type ActionVia } from "../platform/operator-actions.js";
+import { describeSelection, MAX_REPLAY_EVENTS, type ReplayRequest, type ReplaySelection } from "./replay-request.js";
+
+export { REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE };
+/** A replay job is retried until WEBHOOK_RETRY_FOR has passed since the request (by time, not by count). */
+export const REPLAY_JOB_ATTEMPTS = 1_000_000;
+export const replayJobId = (replayId: string) => `replay-${replayId}`;
+/** Serialises replay requests, so two at once never both take the same pending event. */
+const REPLAY_LOCK_KEY = 7_000_021;
+
+export interface ReplayJobData {
+  replayId: string;
+}
+
+export interface ReplayOutcome {
+  replayId: string;
+  jobId: string;
+  /** Events put in this replay. */
+  events: number;
+  /** Events left out because a replay not yet finished already holds them. */
+  alreadyPending: number;
+  organizationIds: number[];
+}
+
+export interface ReplayDeps {
+  db: Db;
+  /** The replays queue; null when no webhook endpoint is configured. */
+  queue: Pick<Queue, "add"> | null;
+  /** Organizations with an endpoint. */
+  organizationIds: readonly number[];
+  /** Attempts of the replay job: by time (WEBHOOK_RETRY_FOR), as the deliveries. */
+  attempts: number;
+}
+
+type Candidate = { event_id: string; organization_id: number };
+
+/** The events a selection names, at most MAX_REPLAY_EVENTS + 1 (to tell "too many"). Read-only. */
+async function selectCandidates(tx: Pick<Db, "$queryRaw">, s: ReplaySelection): Promise<Candidate[]> {
+  const limit = MAX_REPLAY_EVENTS + 1;
+  switch (s.kind) {
+    case "events":
+      return tx.$queryRaw<Candidate[]>`
+        SELECT e.id::text AS event_id, t.organization_id FROM task_events e JOIN tasks t ON t.id = e.task_id
+        WHERE e.id = ANY(${s.eventIds}::bigint[]) ORDER BY e.id`;
+    case "range":
+      // The organization's tasks (tasks_organization_id_id_idx), then each one's events in the range (task_events_task_id_created_at_idx).
+      return tx.$queryRaw<Candidate[]>`
+        SELECT e.id::text AS event_id, t.organization_id FROM tasks t JOIN task_events e ON e.task_id = t.id
+        WHERE t.organization_id = ${s.organizationId}::int AND e.created_at >= ${s.since} AND e.created_at < ${s.until}
+        ORDER BY e.id LIMIT ${limit}::int`;
+    case "givenUp":
+      return tx.$queryRaw<Candidate[]>`
+        SELECT g.event_id::text AS event_id, g.organization_id FROM webhook_given_up g
+        WHERE (${s.organizationId}::int IS NULL OR g.organization_id = ${s.organizationId}::int)
+          AND NOT EXISTS (SELECT 1 FROM webhook_replays r WHERE r.event_id = g.event_id AND r.delivered_at >= g.given_up_at)
+        ORDER BY g.event_id LIMIT ${limit}::int`;
+  }
+}
+
+/**
+ * requestReplay — the one way a replay is asked for (CLI, console, ops endpoint). Checks the
+ * selection, writes the audit record and the replay's rows in one transaction, then queues the
+ * job. Nothing is written when anything is wrong: an unknown event id, an organization without
+ * an endpoint, too many events, nothing to replay.
+ */
+export async function requestReplay(deps: ReplayDeps, request: ReplayRequest, via: ActionVia): Promise<ReplayOutcome> {
+  if (!deps.queue) throw new ActionError("BadRequest", "no webhook endpoint is configured (WEBHOOKS_FILE / WEBHOOKS_JSON), so there is nothing to replay to");
+  const { selection } = request;
+  const withEndpoint = new Set(deps.organizationIds);
+  const written = await deps.db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT true AS locked FROM pg_advisory_xact_lock(${REPLAY_LOCK_KEY}::bigint)`;
+    const candidates = await selectCandidates(tx, selection);
+    if (selection.kind === "events") {
+      const found = new Set(candidates.map((c) => c.event_id));
+      const missing = selection.eventIds.filter((id) => !found.has(id));
+      if (missing.length > 0) throw new ActionError("NotFound", `no event ${missing.slice(0, 10).map((id) => `evt_${id}`).join(", ")}${missing.length > 10 ? ` (and ${missing.length - 10} more)` : ""} in task_events`);
+    }
+    if (candidates.length > MAX_REPLAY_EVENTS) throw new ActionError("BadRequest", `the selection has more than ${MAX_REPLAY_EVENTS} events; narrow it (a shorter time range, one organization) and replay in parts`);
+    const noEndpoint = [...new Set(candidates.map((c) => c.organization_id).filter((id) => !withEndpoint.has(id)))];
+    if (noEndpoint.length > 0) throw new ActionError("BadRequest", `organization ${noEndpoint.join(", ")} has no webhook endpoint configured (WEBHOOKS_FILE / WEBHOOKS_JSON): its events cannot be sent`);
+    const pending = new Set(
+      (await tx.$queryRaw<{ event_id: string }[]>`
+        SELECT DISTINCT event_id::text AS event_id FROM webhook_replays
+        WHERE event_id = ANY(${candidates.map((c) => c.event_id)}::bigint[]) AND delivered_at IS NULL AND abandoned_at IS NULL`).map((r) => r.event_id),
+    );
+    const chosen = candidates.filter((c) => !pending.has(c.event_id));
+    if (chosen.length === 0) {
+      const what = selection.kind === "givenUp" ? "no given-up event is waiting for a replay" : "the selection has no events";
+      throw new ActionError("NotFound", pending.size > 0 ? `every selected event is already in a replay that has not finished (${pending.size}); see the console or the queue task-watchdog-webhook-replays` : what);
+    }
+    const organizationIds = [...new Set(chosen.map((c) => c.organization_id))].sort((a, b) => a - b);
+    const replayId = await recordOperatorAction(tx, {
+      action: "replay",
+      actor: request.by,
+      reason: request.reason,
+      via,
+      details: { selection: describeSelection(selection), events: chosen.length, alreadyPending: pending.size, organizationIds },
+    });
+    await tx.$queryRaw`
+      INSERT INTO webhook_replays (replay_id, event_id, organization_id)
+      SELECT ${replayId}::bigint, e, o FROM unnest(${chosen.map((c) => c.event_id)}::bigint[], ${chosen.map((c) => c.organization_id)}::int[]) AS x(e, o)`;
+    return { replayId, events: chosen.length, alreadyPending: pending.size, organizationIds };
+  });
+  const jobId = replayJobId(written.replayId);
+  try {
+    await deps.queue.add(REPLAY_JOB, { replayId: written.replayId }, { jobId, attempts: deps.attempts, backoff: { type: "replay" }, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED });
+  } catch (error) {
+    // The rows must not hold their events as "pending" for a job that does not exist.
+    await deps.db.$executeRaw`UPDATE webhook_replays SET abandoned_at = now(), last_error = 'could not be queued (Redis)' WHERE replay_id = ${written.replayId}::bigint AND delivered_at IS NULL`;
+    throw error;
+  }
+  return { ...written, jobId };
+}
+
+/** Every column toEventMessage needs, for some event ids. No locks. */
+async function readEventsByIds(db: Queryable, ids: readonly string[]): Promise<Map<string, OutboxEventRow>> {
+  const { rows } = await db.query<OutboxEventRow>(
+    `SELECT e.id::text AS id, e.txid::text AS txid, e.task_id, t.organization_id, t.workspace_id, t.external_id, e.kind::text AS kind,
+            e.from_status, e.to_status, e.reason, e.actor, e.sweep_id, e.request_id, e.stuck_since, e.created_at, e.details
+     FROM task_events e JOIN tasks t ON t.id = e.task_id
+     WHERE e.id = ANY($1::bigint[])`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+export interface ReplayProcessorOptions {
+  pool: Queryable;
+  endpoints: readonly WebhookEndpoint[];
+  timeoutMs: number;
+  retryForMs: number;
+  stopping: () => boolean;
+}
+
+/**
+ * Sends a replay's undelivered events (abandoned ones too: a Retry from the board is a new
+ * attempt), in event order, marking each delivered. A failure fails the job (retried with
+ * backoff) or, past WEBHOOK_RETRY_FOR since the request, abandons the rest for good.
+ */
+export function createReplayProcessor(options: ReplayProcessorOptions): (job: Job<ReplayJobData>) => Promise<{ delivered: number }> {
+  const endpoints = new Map(options.endpoints.map((e) => [e.organizationId, { endpoint: e, sign: signer(e) }]));
+  return async (job) => {
+    const replayId = job.data?.replayId;
+    if (job.name !== REPLAY_JOB || typeof replayId !== "string" || !/^\d+$/.test(replayId)) throw new UnrecoverableError(`BadRequest: job ${job.name} ${job.id} is not a replay (job data ${JSON.stringify(job.data)})`);
+    const { rows } = await options.pool.query<{ event_id: string; organization_id: number; age_seconds: number }>(
+      `SELECT event_id::text, organization_id, extract(epoch FROM now() - requested_at)::float8 AS age_seconds
+       FROM webhook_replays WHERE replay_id = $1::bigint AND delivered_at IS NULL ORDER BY event_id`,
+      [replayId],
+    );
+    if (rows.length === 0) {
+      const { rows: all } = await options.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_replays WHERE replay_id = $1::bigint`, [replayId]);
+      throw new UnrecoverableError(all[0]?.n ? `Refused: replay ${replayId} has delivered all its ${all[0].n} events already; nothing to send. To send them again, ask for a new replay (watchdog events replay, or the console)` : `NotFound: replay ${replayId} has no events`);
+    }
+    const events = await readEventsByIds(options.pool, rows.map((r) => r.event_id));
+    let delivered = 0;
+    for (const row of rows) {
+      if (options.stopping()) throw new Error(`replay ${replayId}: stopped by shutdown after ${delivered} events; the rest go out on the next attempt`);
+      const event = events.get(row.event_id);
+      const entry = endpoints.get(row.organization_id);
+      if (!event || !entry) {
+        const why = !event ? "the event is no longer in task_events" : `organization ${row.organization_id} has no webhook endpoint configured now`;
+        await options.pool.query(`UPDATE webhook_replays SET abandoned_at = now(), last_error = $3 WHERE replay_id = $1::bigint AND event_id = $2::bigint`, [replayId, row.event_id, why]);
+        continue;
+      }
+      const outcome = await sendWebhook(entry.endpoint, entry.sign, toEventMessage(event), options.timeoutMs);
+      if (outcome.ok) {
+        await options.pool.query(`UPDATE webhook_replays SET delivered_at = now(), abandoned_at = NULL, attempts = attempts + 1, last_error = NULL WHERE replay_id = $1::bigint AND event_id = $2::bigint`, [replayId, row.event_id]);
+        delivered += 1;
+        continue;
+      }
+      await options.pool.query(`UPDATE webhook_replays SET attempts = attempts + 1, last_error = left($3, 500) WHERE replay_id = $1::bigint AND event_id = $2::bigint`, [replayId, row.event_id, outcome.reason]);
+      if (row.age_seconds * 1000 >= options.retryForMs) {
+        await options.pool.query(`UPDATE webhook_replays SET abandoned_at = now() WHERE replay_id = $1::bigint AND delivered_at IS NULL`, [replayId]);
+        throw new UnrecoverableError(`replay ${replayId} gave up after ${formatDuration(row.age_seconds)}: evt_${row.event_id}: ${outcome.reason}; ${delivered} sent this attempt. Retry this job to try the undelivered ones again`);
+      }
+      throw new Error(`replay ${replayId}: evt_${row.event_id} not delivered: ${outcome.reason}; ${delivered} sent this attempt, the rest on the next`);
+    }
+    return { delivered };
+  };
+}
+
+export interface GivenUpEvent {
+  eventId: string;
+  organizationId: number;
+  givenUpAt: Date;
+  attempts: number;
+  lastError: string | null;
+  /** A replay holds it and has not finished. */
+  replayPending: boolean;
+}
+
+/**
+ * listGivenUp — given-up events no replay has delivered since, oldest first (at most `limit`), and
+ * how many in all. No locks.
+ */
+export async function listGivenUp(db: Pick<Db, "$queryRaw">, limit: number): Promise<{ total: number; events: GivenUpEvent[] }> {
+  const rows = await db.$queryRaw<{ event_id: string; organization_id: number; given_up_at: Date; attempts: number; last_error: string | null; pending: boolean; total: number }[]>`
+    SELECT g.event_id::text, g.organization_id, g.given_up_at, g.attempts, g.last_error,
+           EXISTS (SELECT 1 FROM webhook_replays r WHERE r.event_id = g.event_id AND r.delivered_at IS NULL AND r.abandoned_at IS NULL) AS pending,
+           count(*) OVER ()::int AS total
+    FROM webhook_given_up g
+    WHERE NOT EXISTS (SELECT 1 FROM webhook_replays r WHERE r.event_id = g.event_id AND r.delivered_at >= g.given_up_at)
+    ORDER BY g.given_up_at, g.event_id LIMIT ${limit}::int`;
+  return {
+    total: rows[0]?.total ?? 0,
+    events: rows.map((r) => ({ eventId: `evt_${r.event_id}`, organizationId: r.organization_id, givenUpAt: r.given_up_at, attempts: r.attempts, lastError: r.last_error, replayPending: r.pending })),
+  };
+}
+
+export interface ReplaySummary {
+  replayId: string;
+  by: string;
+  reason: string | null;
+  at: Date;
+  events: number;
+  delivered: number;
+  abandoned: number;
+  lastError: string | null;
+}
+
+/** listReplays — the latest replays with their progress, newest first. No locks. */
+export async function listReplays(db: Pick<Db, "$queryRaw">, limit: number): Promise<ReplaySummary[]> {
+  const rows = await db.$queryRaw<{ id: string; actor: string; reason: string | null; created_at: Date; events: number; delivered: number; abandoned: number; last_error: string | null }[]>`
+    SELECT a.id::text, a.actor, a.reason, a.created_at, s.events, s.delivered, s.abandoned, s.last_error
+    FROM (SELECT * FROM operator_actions WHERE action = 'replay' ORDER BY id DESC LIMIT ${limit}::int) a
+    CROSS JOIN LATERAL (
+      SELECT count(*)::int AS events, count(r.delivered_at)::int AS delivered,
+             count(*) FILTER (WHERE r.delivered_at IS NULL AND r.abandoned_at IS NOT NULL)::int AS abandoned,
+             max(r.last_error) FILTER (WHERE r.delivered_at IS NULL) AS last_error
+      FROM webhook_replays r WHERE r.replay_id = a.id) s
+    ORDER BY a.id DESC`;
+  return rows.map((r) => ({ replayId: r.id, by: r.actor, reason: r.reason, at: r.created_at, events: r.events, delivered: r.delivered, abandoned: r.abandoned, lastError: r.last_error }));
+}
+
+/**
+ * recordGivenUp — the one hook in the live delivery (delivery.ts): the event it gives up, so it can
+ * be listed and replayed. Re-giving-up the same event (a replay of it failed the same way) renews the row.
+ */
+export async function recordGivenUp(db: Queryable, entry: { eventId: string; organizationId: number; attempts: number; lastError: string }): Promise<void> {
+  await db.query(
+    `INSERT INTO webhook_given_up (event_id, organization_id, attempts, last_error) VALUES ($1::bigint, $2::int, $3::int, left($4, 500))
+     ON CONFLICT (event_id) DO UPDATE SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, given_up_at = now()`,
+    [entry.eventId, entry.organizationId, entry.attempts, entry.lastError],
+  );
+}
+
+export function createReplayQueue(connection: ConnectionOptions, prefix: string): Queue<ReplayJobData> {
+  return new Queue<ReplayJobData>(WEBHOOK_REPLAYS_QUEUE, { connection, prefix });
+}
+
+export interface ReplayWorkerOptions extends ReplayProcessorOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  retryDelayMs: number;
+  retryMaxDelayMs: number;
+  logger: Logger;
+}
+
+/** The replays' worker: one replay at a time per replica, retried with the webhooks' backoff. */
+export function createReplayWorker(options: ReplayWorkerOptions): DrainableWorker<ReplayJobData, { delivered: number }> {
+  const backoff = webhookBackoff(options.retryDelayMs, options.retryMaxDelayMs);
+  const worker = new DrainableWorker<ReplayJobData, { delivered: number }>(WEBHOOK_REPLAYS_QUEUE, createReplayProcessor(options), {
+    connection: options.connection,
+    prefix: options.prefix,
+    concurrency: 1,
+    settings: { backoffStrategy: (attemptsMade) => backoff(attemptsMade) },
+  });
+  worker.on("failed", (job, error) => options.logger.warn({ jobId: job?.id, err: { message: error.message } }, "webhook replay attempt failed"));
+  worker.on("error", (error) => options.logger.error({ err: error }, "webhook replay worker error"));
+  return worker;
+}

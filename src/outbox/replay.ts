@@ -14,7 +14,7 @@
 // Replay reads the delivery state; it does not move any organization's position: live delivery
 // goes on beside it (a replayed event may arrive after later ones — it is a copy, by id).
 import { DrainableWorker } from "../platform/drain-worker.js";
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { Queue, UnrecoverableError, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import type { Queryable } from "./sql/queryable.js";

@@ -34,7 +34,7 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
   const migrations = readMigrations(migrationsDir);
   const { client, createdDatabase } = await connectCreatingIfMissing(databaseUrl);
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK_ID]);
+    await takeMigrateLock(client);
     // Set after the advisory lock, which may rightly wait for another migrating replica.
     await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS))}`);
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
@@ -71,9 +71,14 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
         alreadyApplied.push(m.name);
         continue;
       }
+      const id = randomUUID();
+      if (m.concurrently) {
+        await applyOutsideTransaction(client, id, m);
+        applied.push(m.name);
+        continue;
+      }
       // The bookkeeping row and the migration commit together: a crash anywhere leaves neither,
       // never a row that claims a half-applied migration.
-      const id = randomUUID();
       try {
         await client.query("BEGIN");
         await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())`, [id, m.checksum, m.name]);
@@ -103,10 +108,49 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
   }
 }
 
+/**
+ * Prisma's advisory lock, taken by polling rather than by a blocking pg_advisory_lock: a session
+ * blocked in that call holds a snapshot, and CREATE INDEX CONCURRENTLY in the migrating session
+ * waits for every such snapshot to end — a deadlock between two replicas migrating at once.
+ */
+async function takeMigrateLock(client: pg.Client): Promise<void> {
+  for (;;) {
+    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [PRISMA_MIGRATE_LOCK_ID]);
+    if (rows[0]!.locked) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 interface Migration {
   name: string;
   sql: string;
   checksum: string;
+  /** Holds a CONCURRENTLY statement, which PostgreSQL refuses inside a transaction (Prisma's rule: alone in its migration). */
+  concurrently: boolean;
+}
+
+/** SQL without its comments, for looking at the statements. */
+const withoutComments = (sql: string) => sql.replace(/--[^\n]*/g, "").replace(/\/\*[\s\S]*?\*\//g, "");
+
+/**
+ * A CONCURRENTLY migration: one statement, sent on its own (outside any transaction block). Its
+ * bookkeeping row is written first, so a crash or failure mid-build leaves it unfinished (P3009,
+ * with the error in `logs`): a failed concurrent build leaves an INVALID index to drop by hand.
+ */
+async function applyOutsideTransaction(client: pg.Client, id: string, m: Migration): Promise<void> {
+  await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())`, [id, m.checksum, m.name]);
+  try {
+    await client.query(m.sql);
+  } catch (error) {
+    const message = (error as Error).message;
+    await client.query(`UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1`, [id, message]);
+    throw new MigrationError(
+      `migration ${m.name} failed: ${message}. It ran outside a transaction (CONCURRENTLY): drop what it left half-built (an INVALID index: DROP INDEX CONCURRENTLY …), ` +
+        `then \`prisma migrate resolve --rolled-back ${m.name}\` and migrate again`,
+      { cause: error },
+    );
+  }
+  await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
 }
 
 /** The migrations on disk, by name, in the order they apply. */
@@ -122,7 +166,13 @@ function readMigrations(dir: string): Migration[] {
     .sort()
     .map((name) => {
       const bytes = readFileSync(join(dir, name, "migration.sql"));
-      return { name, sql: bytes.toString("utf8"), checksum: createHash("sha256").update(bytes).digest("hex") };
+      const sql = bytes.toString("utf8");
+      const statements = withoutComments(sql).split(";").filter((part) => part.trim() !== "");
+      const concurrently = /\bCONCURRENTLY\b/i.test(withoutComments(sql));
+      if (concurrently && statements.length > 1) {
+        throw new MigrationError(`migration ${name} mixes a CONCURRENTLY statement with others: PostgreSQL cannot run it inside a transaction, so give it a migration of its own`);
+      }
+      return { name, sql, checksum: createHash("sha256").update(bytes).digest("hex"), concurrently };
     });
 }
 

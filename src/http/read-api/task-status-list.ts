@@ -4,7 +4,7 @@
 // in id order, one page at a time. Keyset pagination: a task that exists throughout is listed
 // exactly once over all pages, however tasks change status between the calls.
 import { z } from "zod";
-import { listTaskStatuses } from "../../db/sql/list-task-statuses.js";
+import { listTaskStatuses, stuckLookup } from "../../db/sql/list-task-statuses.js";
 import { MAX_ID } from "../../domain/reprocess-request.js";
 import { findStatus } from "../../domain/status.js";
 import { stuckThresholds } from "../../domain/stuck.js";
@@ -47,8 +47,8 @@ export const TaskStatusListQuery = z.strictObject({
 });
 
 export function taskStatusList(deps: ReadApiDeps): Handler {
-  // The rules are fixed for the process's life: their thresholds as rows are computed once.
-  const thresholds = stuckThresholds(deps.rules);
+  // The rules are fixed for the process's life: their thresholds as a lookup are computed once.
+  const lookup = stuckLookup(stuckThresholds(deps.rules));
   return async (input) => {
     const caller = authenticate(deps.tokens, input.headers);
     if (!caller.ok) return caller.refusal;
@@ -56,8 +56,7 @@ export function taskStatusList(deps: ReadApiDeps): Handler {
     if (!query.ok) return refusal(400, query.error);
     const q = query.value;
     const filter = { statuses: q.status ?? null, warning: q.warning ?? null, location: q.location ?? null, stuck: q.stuck ?? null };
-    const page = await listTaskStatuses(deps.db, caller.organizationId, filter, thresholds, Number(q.cursor ?? 0n), q.limit);
-    const last = page.tasks.at(-1);
-    return json({ tasks: page.tasks.map((row) => presentTask(row, deps.rules)), nextCursor: page.more && last ? encodeCursor("tasks", last.id) : null });
+    const page = await listTaskStatuses(deps.db, caller.organizationId, filter, lookup, Number(q.cursor ?? 0n), q.limit);
+    return json({ tasks: page.tasks.map((row) => presentTask(row, deps.rules)), nextCursor: page.nextAfterId === null ? null : encodeCursor("tasks", page.nextAfterId) });
   };
 }

@@ -45,5 +45,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # Any other CLI command replaces CMD: `docker run … <image> migrate`, `… sweep --dry-run --wait`.
 # The preload starts OpenTelemetry tracing before the application loads, when OTEL_* variables ask
 # for it (docs/operations.md, Tracing); without them it does nothing.
-ENTRYPOINT ["node", "--import", "./dist/tracing/preload.js", "dist/cli/main.js"]
+ENTRYPOINT ["node", "--import", "./dist/platform/tracing/preload.js", "dist/cli/main.js"]
 CMD ["start"]

@@ -4,10 +4,10 @@
 import { loadavg } from "node:os";
 import pg from "pg";
 import { MIGRATIONS_DIR } from "../src/cli/paths.js";
-import { createDb, type Db } from "../src/db/client.js";
-import { migrate } from "../src/db/migrate.js";
-import { buildRules, probesFor } from "../src/domain/rules.js";
-import { createRedis } from "../src/queues/redis.js";
+import { createDb, type Db } from "../src/platform/db/client.js";
+import { migrate } from "../src/platform/db/migrate.js";
+import { buildRules, probesFor } from "../src/rules/rules.js";
+import { createRedis } from "../src/platform/redis.js";
 import { measureHistoryMove } from "./figures/history.js";
 import { measureRecovery } from "./figures/recovery.js";
 import { measureWebhookRecovery } from "./figures/webhooks.js";

@@ -3,7 +3,7 @@
 // /proc/self/status). bench/rss-child-worker.ts measures the whole worker around it.
 // Usage: rss-child-sweep <databaseUrl> <redisUrl (unused)> <queuePrefix (unused)> <batchSize>; prints one JSON line.
 import { readFileSync } from "node:fs";
-import { createDb } from "../src/db/client.js";
+import { createDb } from "../src/platform/db/client.js";
 import { backlogRules } from "./backlog-rules.js";
 import { runSweep } from "../src/sweep/run-sweep.js";
 

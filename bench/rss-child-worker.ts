@@ -7,11 +7,11 @@
 import { readFileSync } from "node:fs";
 import { pino } from "pino";
 import { startWatchdog } from "../src/app.js";
-import { loadConfig } from "../src/config/load-config.js";
+import { loadConfig } from "../src/platform/config/load-config.js";
 import { backlogRules } from "./backlog-rules.js";
-import { createLogger } from "../src/logger.js";
-import { createRedis } from "../src/queues/redis.js";
-import { createSweepQueue, enqueueSweep } from "../src/queues/sweep-queue.js";
+import { createLogger } from "../src/platform/logger.js";
+import { createRedis } from "../src/platform/redis.js";
+import { createSweepQueue, enqueueSweep } from "../src/sweep/sweep-queue.js";
 
 function statusKb(field: "VmHWM" | "RssAnon" | "RssFile"): number {
   const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith(`${field}:`));

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { Redis } from "ioredis";
 import { MIGRATIONS_DIR } from "../src/cli/paths.js";
-import { migrate } from "../src/db/migrate.js";
+import { migrate } from "../src/platform/db/migrate.js";
 import { log, type Figure } from "./measure.js";
 import type { BenchOptions } from "./options.js";
 import { UsageError } from "./options.js";

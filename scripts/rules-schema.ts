@@ -1,8 +1,8 @@
 // `npm run schema`: writes docs/rules.schema.json from the zod schema of the rules file
-// (src/domain/rules-schema.ts). test/unit/rules-schema.test.ts fails while the file is stale.
+// (src/rules/rules-schema.ts). test/unit/rules-schema.test.ts fails while the file is stale.
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { rulesJsonSchema } from "../src/domain/rules-schema.js";
+import { rulesJsonSchema } from "../src/rules/rules-schema.js";
 
 export const RULES_SCHEMA_PATH = fileURLToPath(new URL("../docs/rules.schema.json", import.meta.url));
 

@@ -4,10 +4,10 @@
 // is honoured (the worker stops as soon as it is up, or does not start at all).
 import type { Logger } from "pino";
 import { startWatchdog, type Watchdog } from "./app.js";
-import type { Config } from "./config/settings.js";
-import type { Rule } from "./domain/rules.js";
-import { checkPostgres, checkRedis } from "./preflight.js";
-import { ServiceError } from "./service-errors.js";
+import type { Config } from "./platform/config/settings.js";
+import type { Rule } from "./rules/rules.js";
+import { checkPostgres, checkRedis } from "./platform/preflight.js";
+import { ServiceError } from "./platform/service-errors.js";
 
 export async function runWorkerProcess(config: Config, rules: readonly Rule[], logger: Logger, migrationsDir: string): Promise<void> {
   let watchdog: Watchdog | undefined;

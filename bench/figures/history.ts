@@ -2,8 +2,8 @@
 // the default rules. Bound, in plain `pg`: one hand-written statement per batch doing the same
 // writes (location, moved_to_history_at, warning + reason, one MOVED_TO_HISTORY row each).
 import type pg from "pg";
-import type { Db } from "../../src/db/client.js";
-import type { Rule } from "../../src/domain/rules.js";
+import type { Db } from "../../src/platform/db/client.js";
+import type { Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { countEvents, stage } from "../incident.js";
 import { startCpuMeter } from "../cpu.js";

@@ -4,8 +4,8 @@
 // its row locks. A batch is one statement (autocommit): its locks are taken inside it and released
 // at its commit, so the wall time of each batch statement bounds how long any row stays locked.
 import type pg from "pg";
-import type { Db } from "../../src/db/client.js";
-import type { Rule } from "../../src/domain/rules.js";
+import type { Db } from "../../src/platform/db/client.js";
+import type { Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { stage } from "../incident.js";
 import { median } from "../measure.js";

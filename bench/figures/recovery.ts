@@ -5,8 +5,8 @@
 //  - row by row: what an ORM loop does, one transaction per task (UPDATE … RETURNING, INSERT
 //    event, COMMIT), on a sample of `rowByRow` tasks.
 import type pg from "pg";
-import type { Db } from "../../src/db/client.js";
-import type { Rule } from "../../src/domain/rules.js";
+import type { Db } from "../../src/platform/db/client.js";
+import type { Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { countEvents, stage } from "../incident.js";
 import { startCpuMeter } from "../cpu.js";

@@ -13,12 +13,12 @@ import { randomBytes } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
 import type pg from "pg";
 import { pino } from "pino";
-import type { Db } from "../../src/db/client.js";
-import { createLogger } from "../../src/logger.js";
-import { createRedis } from "../../src/queues/redis.js";
-import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../src/queues/reprocess-queue.js";
-import { createReprocessWorker } from "../../src/queues/reprocess-worker.js";
-import { buildRules } from "../../src/domain/rules.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { createRedis } from "../../src/platform/redis.js";
+import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../src/reprocess/reprocess-queue.js";
+import { createReprocessWorker } from "../../src/reprocess/reprocess-worker.js";
+import { buildRules } from "../../src/rules/rules.js";
 import { startCpuMeter } from "../cpu.js";
 import { median, timeMs, warm } from "../measure.js";
 import { deletePrefix } from "../redis-keys.js";
@@ -69,7 +69,7 @@ function oneStatementViaPrisma(db: Db): Processor {
   };
 }
 
-// The worker's protocol (src/db/sql/reprocess-task.ts): BEGIN; set the lock timeout; the one
+// The worker's protocol (src/reprocess/sql/reprocess-task.ts): BEGIN; set the lock timeout; the one
 // statement; COMMIT — four round trips in an explicit transaction, here through plain pg.
 function projectSteps(pool: pg.Pool): Processor {
   return async (job) => {

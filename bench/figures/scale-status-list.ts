@@ -6,10 +6,10 @@
 // any of those pages read (EXPLAIN (ANALYZE, BUFFERS)), against the page size.
 import pg from "pg";
 import { Prisma } from "../../src/generated/prisma/client.js";
-import { createDb, type Db } from "../../src/db/client.js";
-import { listTaskStatuses, listTaskStatusesSql, stuckLookup } from "../../src/db/sql/list-task-statuses.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { stuckThresholds } from "../../src/domain/stuck.js";
+import { createDb, type Db } from "../../src/platform/db/client.js";
+import { listTaskStatuses, listTaskStatusesSql, stuckLookup } from "../../src/api/read-api/sql/list-task-statuses.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { stuckThresholds } from "../../src/rules/stuck.js";
 import { limitFigure, quantile, ratioFigure, timeMs, type Figure } from "../measure.js";
 import { defineScaleFigure } from "../scale-figure.js";
 import { BIG_ORG, seedSkewedTasks, SMALL_ORG, STATUS_LIST_FILTERS, type ListFilter } from "../skewed-tasks.js";

@@ -2,8 +2,8 @@
 // table size. Project: runSweep with the default rules (10 probes, one statement each, through
 // Prisma). Bounds, in plain `pg`: the same 10 index probes as 10 queries, and all 10 in one query.
 import type pg from "pg";
-import type { Db } from "../../src/db/client.js";
-import type { Probe, Rule } from "../../src/domain/rules.js";
+import type { Db } from "../../src/platform/db/client.js";
+import type { Probe, Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { median, timeMs } from "../measure.js";
 

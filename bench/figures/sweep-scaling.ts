@@ -5,8 +5,8 @@
 //   (a) 200,000 inbox rows, days old, in a workspace whose override switches the rule off;
 //   (b) overrides for 5,000 workspaces on three rules (a threshold, a longer one, or off).
 import type pg from "pg";
-import type { Db } from "../../src/db/client.js";
-import { buildRules, type Rule } from "../../src/domain/rules.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { buildRules, type Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { median, timeMs } from "../measure.js";
 import { vacuumAnalyze } from "../seed.js";

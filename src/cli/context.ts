@@ -1,10 +1,10 @@
 // What every command needs: validated configuration, the rules, a logger. A bad setting ends the
 // command with the message and exit code 1, before anything connects anywhere.
-import { loadConfig } from "../config/load-config.js";
-import { loadRules } from "../config/load-rules.js";
-import type { Config } from "../config/settings.js";
-import type { Rule } from "../domain/rules.js";
-import { createLogger } from "../logger.js";
+import { loadConfig } from "../platform/config/load-config.js";
+import { loadRules } from "../rules/load-rules.js";
+import type { Config } from "../platform/config/settings.js";
+import type { Rule } from "../rules/rules.js";
+import { createLogger } from "../platform/logger.js";
 
 export class CliError extends Error {
   override name = "CliError";

@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 // The `watchdog` command. Every subcommand validates configuration first; see --help.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { isoDuration, parsePositiveDuration } from "../domain/duration.js";
-import { MAX_SETTING_DURATION } from "../config/settings.js";
+import { isoDuration, parsePositiveDuration } from "../rules/duration.js";
+import { MAX_SETTING_DURATION } from "../platform/config/settings.js";
 import { EXIT } from "./exit-codes.js";
 import { packageVersion } from "./version.js";
-import { ConfigError, redactUrl } from "../config/load-config.js";
-import { loadConfig } from "../config/load-config.js";
-import { migrate, MigrationError } from "../db/migrate.js";
+import { ConfigError, redactUrl } from "../platform/config/load-config.js";
+import { loadConfig } from "../platform/config/load-config.js";
+import { migrate, MigrationError } from "../platform/db/migrate.js";
 import { runWorkerProcess } from "../worker-process.js";
-import { describePostgresError, ServiceError } from "../service-errors.js";
-import { checkPostgres } from "../preflight.js";
+import { describePostgresError, ServiceError } from "../platform/service-errors.js";
+import { checkPostgres } from "../platform/preflight.js";
 import { CliError, loadContext } from "./context.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { printRules } from "./commands/rules.js";

@@ -1,7 +1,7 @@
 import { QueueEvents, type Job, type Queue } from "bullmq";
-import type { Config } from "../config/settings.js";
-import { createRedis, duplicateRedis, type RedisConnection } from "../queues/redis.js";
-import { checkRedis } from "../preflight.js";
+import type { Config } from "../platform/config/settings.js";
+import { createRedis, duplicateRedis, type RedisConnection } from "../platform/redis.js";
+import { checkRedis } from "../platform/preflight.js";
 
 export type JobOutcome = { kind: "enqueued" } | { kind: "completed"; result: unknown } | { kind: "failed"; message: string } | { kind: "timedOut" };
 

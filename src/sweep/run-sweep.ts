@@ -6,16 +6,16 @@
 // others go on. One status's failing statement is logged and reported and the other statuses
 // still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
-import type { Rule } from "../domain/rules.js";
-import { allOff, holdDecision, listedThresholds, probeWorkspaces, statusPlansFor, type StatusPlan } from "../domain/sweep-plan.js";
-import { statusName } from "../domain/status.js";
-import type { Db } from "../db/client.js";
-import { revertStuckTasks, type BatchInput, type BatchOutcome } from "../db/sql/revert-stuck-tasks.js";
-import { moveFinishedTasksToHistory } from "../db/sql/move-finished-tasks-to-history.js";
-import { flagStuckTasks } from "../db/sql/flag-stuck-tasks.js";
-import { countInboxPopulation, countStuckByProbe, type StuckCount } from "../db/sql/count-stuck-by-probe.js";
-import { findStatusesWithStuckTasks } from "../db/sql/find-statuses-with-stuck-tasks.js";
-import { isStatementError } from "../db/statement-error.js";
+import type { Rule } from "../rules/rules.js";
+import { allOff, holdDecision, listedThresholds, probeWorkspaces, statusPlansFor, type StatusPlan } from "./sweep-plan.js";
+import { statusName } from "../rules/status.js";
+import type { Db } from "../platform/db/client.js";
+import { revertStuckTasks, type BatchInput, type BatchOutcome } from "./sql/revert-stuck-tasks.js";
+import { moveFinishedTasksToHistory } from "./sql/move-finished-tasks-to-history.js";
+import { flagStuckTasks } from "./sql/flag-stuck-tasks.js";
+import { countInboxPopulation, countStuckByProbe, type StuckCount } from "./sql/count-stuck-by-probe.js";
+import { findStatusesWithStuckTasks } from "./sql/find-statuses-with-stuck-tasks.js";
+import { isStatementError } from "../platform/db/statement-error.js";
 
 export interface StatusSummary {
   action: StatusPlan["action"]["kind"];

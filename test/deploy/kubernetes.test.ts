@@ -13,7 +13,7 @@ import { Deployment } from "kubernetes-models/apps/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
-import { SETTINGS, type Setting } from "../../src/config/settings.js";
+import { SETTINGS, type Setting } from "../../src/platform/config/settings.js";
 import { startApp } from "../integration/http-app.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -103,7 +103,7 @@ describe("the Deployment agrees with the code", () => {
   const envValue = (name: string) => container.env?.find((e) => e.name === name)?.value;
   const port = (name: string) => container.ports?.find((p) => p.name === name)?.containerPort;
 
-  it("every variable it sets, directly or from its ConfigMap, is a setting of src/config/settings.ts", () => {
+  it("every variable it sets, directly or from its ConfigMap, is a setting of src/platform/config/settings.ts", () => {
     const names = [...(container.env ?? []).map((e) => e.name), ...Object.keys(configMap.data)];
     expect(names.filter((n) => setting(n) === undefined)).toEqual([]);
     expect(container.envFrom?.[0]?.configMapRef?.name).toBe(configMap.metadata.name);

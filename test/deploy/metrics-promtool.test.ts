@@ -1,7 +1,7 @@
 // `promtool check metrics` on a real scrape of the running worker: names, units, _total suffixes
 // and help texts follow Prometheus' conventions (the linter prints nothing when they do).
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { promtool } from "../support/promtool.js";
 import { startApp, type RunningApp } from "../integration/http-app.js";

@@ -3,9 +3,9 @@
 // queue holds each event once.
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
-import type { TaskEventMessage } from "../../src/events/message.js";
-import { EVENTS_QUEUE, SWEEP_QUEUE } from "../../src/queues/names.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import type { TaskEventMessage } from "../../src/outbox/message.js";
+import { EVENTS_QUEUE, SWEEP_QUEUE } from "../../src/platform/queue-names.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";

@@ -6,11 +6,11 @@
 import { Queue } from "bullmq";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import type { Db } from "../../src/db/client.js";
-import { createLogger } from "../../src/logger.js";
-import { WEBHOOKS_QUEUE } from "../../src/queues/names.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { WEBHOOKS_QUEUE } from "../../src/platform/queue-names.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { testConfig } from "../support/config.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";

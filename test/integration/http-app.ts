@@ -2,8 +2,8 @@
 // shared by the http-* and metrics* test files. Not a test file itself.
 import { Writable } from "node:stream";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
-import { buildRules, type Rule } from "../../src/domain/rules.js";
-import { createLogger } from "../../src/logger.js";
+import { buildRules, type Rule } from "../../src/rules/rules.js";
+import { createLogger } from "../../src/platform/logger.js";
 import { testConfig } from "../support/config.js";
 import { deletePrefix, uniquePrefix } from "../support/redis.js";
 

@@ -2,7 +2,7 @@
 // refusal to start with the ops listener exposed without credentials.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSweepQueue } from "../../src/queues/sweep-queue.js";
+import { createSweepQueue } from "../../src/sweep/sweep-queue.js";
 import { testDatabaseUrl } from "../support/db.js";
 import { testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";

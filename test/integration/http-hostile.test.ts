@@ -6,13 +6,13 @@
 // listeners still answer, no task changed, no job enqueued, no event written.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { TASK_EVENTS_PATH } from "../../src/http/read-api/task-events.js";
-import { TASK_STATUS_LIST_PATH } from "../../src/http/read-api/task-status-list.js";
-import { TASK_STATUS_PATH } from "../../src/http/read-api/task-status.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { createReprocessQueue } from "../../src/queues/reprocess-queue.js";
-import { createSweepQueue } from "../../src/queues/sweep-queue.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { TASK_EVENTS_PATH } from "../../src/api/read-api/task-events.js";
+import { TASK_STATUS_LIST_PATH } from "../../src/api/read-api/task-status-list.js";
+import { TASK_STATUS_PATH } from "../../src/api/read-api/task-status.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { createReprocessQueue } from "../../src/reprocess/reprocess-queue.js";
+import { createSweepQueue } from "../../src/sweep/sweep-queue.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { rawRequest, type RawAnswer } from "../support/raw-http.js";
 import { testRedisUrl } from "../support/redis.js";

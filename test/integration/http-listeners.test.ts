@@ -2,7 +2,7 @@
 // metrics, Bull Board). A path of one is a 404 on the other, and the ops endpoints a flood of
 // probes can reach cost the dependencies at most one check in flight.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
 import { testDatabaseUrl } from "../support/db.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, startApp, type RunningApp } from "./http-app.js";

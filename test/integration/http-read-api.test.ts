@@ -4,13 +4,13 @@
 // the schema the OpenAPI document is generated from, strictly.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { z } from "zod";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { TaskEventListBody, TaskStatusBody, TaskStatusListBody, ErrorBody } from "../../src/http/read-api/bodies.js";
-import { TASK_EVENTS_PATH } from "../../src/http/read-api/task-events.js";
-import { taskStatusList, TASK_STATUS_LIST_PATH } from "../../src/http/read-api/task-status-list.js";
-import { TASK_STATUS_PATH } from "../../src/http/read-api/task-status.js";
-import { encodeCursor } from "../../src/http/read-api/cursor.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { TaskEventListBody, TaskStatusBody, TaskStatusListBody, ErrorBody } from "../../src/api/read-api/bodies.js";
+import { TASK_EVENTS_PATH } from "../../src/api/read-api/task-events.js";
+import { taskStatusList, TASK_STATUS_LIST_PATH } from "../../src/api/read-api/task-status-list.js";
+import { TASK_STATUS_PATH } from "../../src/api/read-api/task-status.js";
+import { encodeCursor } from "../../src/api/read-api/cursor.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { ORG_7_TOKEN, ORG_8_TOKEN, startApp, type RunningApp } from "./http-app.js";
 

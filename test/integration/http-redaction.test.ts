@@ -4,11 +4,11 @@
 import { Writable } from "node:stream";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { createLogger } from "../../src/logger.js";
-import { createReprocessQueue } from "../../src/queues/reprocess-queue.js";
-import { createSweepQueue, enqueueSweep } from "../../src/queues/sweep-queue.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { createReprocessQueue } from "../../src/reprocess/reprocess-queue.js";
+import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, ORG_8_TOKEN, startApp, type RunningApp } from "./http-app.js";

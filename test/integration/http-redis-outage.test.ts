@@ -3,9 +3,9 @@
 // task unchanged). The board's API and /readyz are bounded the same way.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { createReprocessQueue } from "../../src/queues/reprocess-queue.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { createReprocessQueue } from "../../src/reprocess/reprocess-queue.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";

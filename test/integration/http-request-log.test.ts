@@ -3,9 +3,9 @@
 // log at debug only; no header value reaches the log.
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { createReprocessQueue } from "../../src/queues/reprocess-queue.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { createReprocessQueue } from "../../src/reprocess/reprocess-queue.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, startApp, type RunningApp } from "./http-app.js";

@@ -2,11 +2,11 @@
 // code, and a token only ever reaching its own organization's tasks.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { createReprocessQueue } from "../../src/queues/reprocess-queue.js";
-import { restartProcessing, RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { createLogger } from "../../src/logger.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { createReprocessQueue } from "../../src/reprocess/reprocess-queue.js";
+import { restartProcessing, RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { createLogger } from "../../src/platform/logger.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { ORG_7_TOKEN, ORG_8_TOKEN, sample, startApp, type RunningApp } from "./http-app.js";

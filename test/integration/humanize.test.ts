@@ -1,7 +1,7 @@
 // warning_reason is written by SQL (watchdog_humanize_seconds) while reports use formatDuration:
 // the two must read the same for every age.
 import { afterAll, expect, it } from "vitest";
-import { formatDuration } from "../../src/domain/duration.js";
+import { formatDuration } from "../../src/rules/duration.js";
 import { testDb } from "../support/db.js";
 
 const db = testDb();

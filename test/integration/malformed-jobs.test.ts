@@ -6,12 +6,12 @@
 // table, so a malformed sweep job that ran a real sweep would show at once.
 import { Queue, type Job, type Worker } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { REPROCESS_JOB, SWEEP_JOB, SWEEP_QUEUE } from "../../src/queues/names.js";
-import { REPROCESS_ATTEMPTS, REPROCESS_JOB_OPTIONS } from "../../src/queues/reprocess-queue.js";
-import type { ReprocessJobOutcome } from "../../src/queues/reprocess-worker.js";
-import { createSweepWorker } from "../../src/queues/sweep-worker.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { REPROCESS_JOB, SWEEP_JOB, SWEEP_QUEUE } from "../../src/platform/queue-names.js";
+import { REPROCESS_ATTEMPTS, REPROCESS_JOB_OPTIONS } from "../../src/reprocess/reprocess-queue.js";
+import type { ReprocessJobOutcome } from "../../src/reprocess/reprocess-worker.js";
+import { createSweepWorker } from "../../src/sweep/sweep-worker.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { reprocessHarness, type ReprocessHarness } from "../support/reprocess-harness.js";
 import { mulberry32 } from "../support/prng.js";

@@ -2,8 +2,8 @@
 // watchdog_sweep_overdue turns 1. Time moves by writing the stored "last completed sweep" back.
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { lastSweepKey, redisNowMs, sweepHealthCheck } from "../../src/metrics/last-sweep.js";
-import { createSweepQueue, enqueueSweep } from "../../src/queues/sweep-queue.js";
+import { lastSweepKey, redisNowMs, sweepHealthCheck } from "../../src/sweep/last-sweep.js";
+import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
 import { resetTables, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
@@ -134,7 +134,7 @@ describe("when sweeps stop completing", () => {
   it("when Redis cannot be reached, health says 503 unknown and the metric says overdue, both within seconds", { retry: 3, timeout: 20_000 }, async () => {
     const proxy = await startTcpProxy({ host: "127.0.0.1", port: 6379 });
     try {
-      // A short deadline: after the cut, a worker close may need its bounded second round (src/queues/close-worker.ts).
+      // A short deadline: after the cut, a worker close may need its bounded second round (src/platform/close-worker.ts).
       const a = await app({ REDIS_URL: proxy.url(testRedisUrl()), SHUTDOWN_TIMEOUT: "PT3S" });
       expect((await health(a)).status).toBe(200);
       proxy.cut();

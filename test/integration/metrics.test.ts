@@ -2,8 +2,8 @@
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { createSweepQueue, enqueueSweep } from "../../src/queues/sweep-queue.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { sample, startApp, type RunningApp } from "./http-app.js";

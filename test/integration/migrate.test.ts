@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { migrate } from "../../src/db/migrate.js";
+import { migrate } from "../../src/platform/db/migrate.js";
 import { MIGRATIONS_DIR } from "../../src/cli/paths.js";
 
 const adminUrl = inject("adminDatabaseUrl");

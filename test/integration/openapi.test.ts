@@ -4,8 +4,8 @@
 import { readFileSync } from "node:fs";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BOARD_PATH } from "../../src/http/bull-board.js";
-import { Health, openApiDocument, OPENAPI_PATH, Readiness, SweepHealth } from "../../src/http/openapi/document.js";
+import { BOARD_PATH } from "../../src/ops/bull-board.js";
+import { Health, openApiDocument, OPENAPI_PATH, Readiness, SweepHealth } from "../../src/api/openapi/document.js";
 import { startApp, type RunningApp } from "./http-app.js";
 
 type Operations = Record<string, unknown> & { servers?: { url: string }[] };

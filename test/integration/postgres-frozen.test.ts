@@ -4,10 +4,10 @@
 // the client's margin, the pool drops the dead connection, and work resumes by itself on restore.
 // Short timeouts (the production defaults are DATABASE_STATEMENT_TIMEOUT PT30S, DATABASE_CONNECT_TIMEOUT PT10S).
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CLIENT_TIMEOUT_MARGIN_MS, createDb, type Db } from "../../src/db/client.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { enqueueReprocess } from "../../src/queues/reprocess-queue.js";
+import { CLIENT_TIMEOUT_MARGIN_MS, createDb, type Db } from "../../src/platform/db/client.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { enqueueReprocess } from "../../src/reprocess/reprocess-queue.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { addAssignments, assignmentsOf, captureLogger, reprocessEventsOf, reprocessHarness, reprocessRow, type ReprocessHarness } from "../support/reprocess-harness.js";

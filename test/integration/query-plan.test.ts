@@ -9,14 +9,14 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Prisma } from "../../src/generated/prisma/client.js";
-import type { Db } from "../../src/db/client.js";
-import { countStuckByProbe } from "../../src/db/sql/count-stuck-by-probe.js";
-import { statusesWithStuckTasksSql } from "../../src/db/sql/find-statuses-with-stuck-tasks.js";
-import { flagStuckTasks } from "../../src/db/sql/flag-stuck-tasks.js";
-import { moveFinishedTasksToHistory } from "../../src/db/sql/move-finished-tasks-to-history.js";
-import { revertStuckTasks } from "../../src/db/sql/revert-stuck-tasks.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { listedThresholds, statusPlansFor, type StatusPlan } from "../../src/domain/sweep-plan.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { countStuckByProbe } from "../../src/sweep/sql/count-stuck-by-probe.js";
+import { statusesWithStuckTasksSql } from "../../src/sweep/sql/find-statuses-with-stuck-tasks.js";
+import { flagStuckTasks } from "../../src/sweep/sql/flag-stuck-tasks.js";
+import { moveFinishedTasksToHistory } from "../../src/sweep/sql/move-finished-tasks-to-history.js";
+import { revertStuckTasks } from "../../src/sweep/sql/revert-stuck-tasks.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { listedThresholds, statusPlansFor, type StatusPlan } from "../../src/sweep/sweep-plan.js";
 import { seedRange, truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 

@@ -8,9 +8,9 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Prisma } from "../../src/generated/prisma/client.js";
-import { listTaskStatuses, listTaskStatusesSql, stuckLookup, type TaskStatusFilter } from "../../src/db/sql/list-task-statuses.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { stuckThresholds, stuckVerdict } from "../../src/domain/stuck.js";
+import { listTaskStatuses, listTaskStatusesSql, stuckLookup, type TaskStatusFilter } from "../../src/api/read-api/sql/list-task-statuses.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { stuckThresholds, stuckVerdict } from "../../src/rules/stuck.js";
 import { BIG_ORG, seedSkewedTasks, SMALL_ORG, STATUS_LIST_FILTERS } from "../../bench/skewed-tasks.js";
 import { truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";

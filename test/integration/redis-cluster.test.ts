@@ -3,12 +3,12 @@
 // each queue's keys share one slot. Scheduled and manual sweeps, reprocess, health and the board.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config/load-config.js";
-import { ConfigError } from "../../src/config/load-config.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { createRedis, type RedisConnection } from "../../src/queues/redis.js";
-import { createSweepQueue, enqueueSweep } from "../../src/queues/sweep-queue.js";
+import { loadConfig } from "../../src/platform/config/load-config.js";
+import { ConfigError } from "../../src/platform/config/load-config.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { createRedis, type RedisConnection } from "../../src/platform/redis.js";
+import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
 import { getTask, insertTasks, resetTables, testDb } from "../support/db.js";
 import { startRedisCluster, type RedisCluster } from "../support/redis-cluster.js";
 import { BOARD_PASSWORD, BOARD_USER, basic, ORG_7_TOKEN, sample, startApp, type RunningApp } from "./http-app.js";

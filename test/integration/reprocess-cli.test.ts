@@ -1,6 +1,6 @@
 // `watchdog reprocess` as an operator runs it (a child process), against a worker of the test's own.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { reprocessEventsOf, reprocessHarness, reprocessRow, type ReprocessHarness } from "../support/reprocess-harness.js";

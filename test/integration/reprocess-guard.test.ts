@@ -3,11 +3,11 @@
 // locked row), the CLI (exit 4) and HTTP (409, the reason in X-Error) — and each forced counterpart
 // restarts it, audited as forced. Ages are written as timestamps (database clock), never slept.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { enqueueReprocess, REPROCESS_ATTEMPTS } from "../../src/queues/reprocess-queue.js";
-import type { ReprocessJobOutcome } from "../../src/queues/reprocess-worker.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { enqueueReprocess, REPROCESS_ATTEMPTS } from "../../src/reprocess/reprocess-queue.js";
+import type { ReprocessJobOutcome } from "../../src/reprocess/reprocess-worker.js";
 import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb, type TaskFixture } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { reprocessEventsOf, reprocessHarness, reprocessRow, waitForLockWaiter, type ReprocessHarness } from "../support/reprocess-harness.js";

@@ -3,9 +3,9 @@
 // staged with a TCP proxy in front of the shared PostgreSQL (test/support/tcp-proxy.ts): only this
 // test's worker loses its database; everyone else's tests keep theirs.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createDb, type Db } from "../../src/db/client.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { enqueueReprocess } from "../../src/queues/reprocess-queue.js";
+import { createDb, type Db } from "../../src/platform/db/client.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { enqueueReprocess } from "../../src/reprocess/reprocess-queue.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { addAssignments, assignmentsOf, holdRowLock, reprocessEventsOf, reprocessHarness, reprocessRow, waitForLockWaiter, type ReprocessHarness } from "../support/reprocess-harness.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";

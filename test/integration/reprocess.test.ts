@@ -4,12 +4,12 @@ import { randomUUID } from "node:crypto";
 import { Worker, type Job } from "bullmq";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWatchdog } from "../../src/app.js";
-import { findTask } from "../../src/db/sql/find-task.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { KEEP_COMPLETED, KEEP_FAILED, REPROCESS_JOB } from "../../src/queues/names.js";
-import { enqueueReprocess, REPROCESS_ATTEMPTS, REPROCESS_BACKOFF, reprocessDedupeId, type ReprocessJobData, type ReprocessResult } from "../../src/queues/reprocess-queue.js";
-import { createReprocessProcessor, reprocessRequestId } from "../../src/queues/reprocess-worker.js";
+import { findTask } from "../../src/reprocess/sql/find-task.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { KEEP_COMPLETED, KEEP_FAILED, REPROCESS_JOB } from "../../src/platform/queue-names.js";
+import { enqueueReprocess, REPROCESS_ATTEMPTS, REPROCESS_BACKOFF, reprocessDedupeId, type ReprocessJobData, type ReprocessResult } from "../../src/reprocess/reprocess-queue.js";
+import { createReprocessProcessor, reprocessRequestId } from "../../src/reprocess/reprocess-worker.js";
 import { testConfig } from "../support/config.js";
 import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
 import {

@@ -3,7 +3,7 @@
 // and every named index is there. Migrations are hand-written, so this is what catches drift.
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { LOCK_TIMEOUT_MS } from "../../src/db/client.js";
+import { LOCK_TIMEOUT_MS } from "../../src/platform/db/client.js";
 import { testDb } from "../support/db.js";
 
 const db = testDb();

@@ -1,6 +1,6 @@
 // `watchdog stuck` shows what the next sweep would hold and which tasks need support.
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";

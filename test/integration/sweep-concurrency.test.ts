@@ -4,12 +4,12 @@
 import { Queue, QueueEvents } from "bullmq";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { startWatchdog } from "../../src/app.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { createLogger } from "../../src/logger.js";
-import { SWEEP_QUEUE } from "../../src/queues/names.js";
-import { createRedis } from "../../src/queues/redis.js";
-import { enqueueSweep, type SweepJobData } from "../../src/queues/sweep-queue.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { SWEEP_QUEUE } from "../../src/platform/queue-names.js";
+import { createRedis } from "../../src/platform/redis.js";
+import { enqueueSweep, type SweepJobData } from "../../src/sweep/sweep-queue.js";
 import { runSweep, type SweepResult } from "../../src/sweep/run-sweep.js";
 import { testConfig } from "../support/config.js";
 import { eventsOf, getTask, holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";

@@ -1,12 +1,12 @@
 // Report-only rules flag each stuck episode once, however many sweeps see it; the Nth automatic
 // revert of a task is escalated; move-to-history skips a row another writer holds.
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { buildRules, type Rule } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { createLogger } from "../../src/logger.js";
-import { createMetrics } from "../../src/metrics/metrics.js";
-import { reprocessTask } from "../../src/db/sql/reprocess-task.js";
-import { guardThresholds } from "../../src/domain/reprocess-guard.js";
+import { buildRules, type Rule } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { createMetrics } from "../../src/ops/metrics.js";
+import { reprocessTask } from "../../src/reprocess/sql/reprocess-task.js";
+import { guardThresholds } from "../../src/reprocess/reprocess-guard.js";
 import { runSweep, type SweepOptions } from "../../src/sweep/run-sweep.js";
 import { getTask, holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
 

@@ -3,8 +3,8 @@
 // sweep recorded in Redis; pauses from PostgreSQL.
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { pauseSweeps } from "../../src/db/sql/pause-sweeps.js";
-import { lastSweepHeldKey, lastSweepKey, redisNowMs } from "../../src/metrics/last-sweep.js";
+import { pauseSweeps } from "../../src/sweep/sql/pause-sweeps.js";
+import { lastSweepHeldKey, lastSweepKey, redisNowMs } from "../../src/sweep/last-sweep.js";
 import { resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { startApp, type RunningApp } from "./http-app.js";
@@ -46,7 +46,7 @@ describe("when the last sweep held a status, or a pause is in force", () => {
     const first = await app();
     const second = await app({}, first.prefix);
     await lastSweepWas(first.prefix, 10);
-    // What the sweep that held wrote next to its completion time (src/metrics/last-sweep.ts).
+    // What the sweep that held wrote next to its completion time (src/sweep/last-sweep.ts).
     await redis.set(lastSweepHeldKey(first.prefix), JSON.stringify({ QueuedForPreProcessing: { stuck: 5000, limit: 500, maxTasks: 500, maxShare: 0.1, population: 5000 } }));
     for (const a of [first, second]) {
       const red = await health(a);

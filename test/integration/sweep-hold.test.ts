@@ -2,13 +2,13 @@
 // hold lifts by itself; an operator's release acts on what was held, with their name in every
 // event; a held status, a paused one or a failing one never stops the others.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildRules, type Rule } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { createLogger } from "../../src/logger.js";
-import { createMetrics } from "../../src/metrics/metrics.js";
-import { readLastSweepHeld } from "../../src/metrics/last-sweep.js";
-import { sweepHooks } from "../../src/metrics/sweep-hooks.js";
-import { createRedis } from "../../src/queues/redis.js";
+import { buildRules, type Rule } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { createMetrics } from "../../src/ops/metrics.js";
+import { readLastSweepHeld } from "../../src/sweep/last-sweep.js";
+import { sweepHooks } from "../../src/sweep/sweep-hooks.js";
+import { createRedis } from "../../src/platform/redis.js";
 import { runSweep, type SweepOptions } from "../../src/sweep/run-sweep.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";

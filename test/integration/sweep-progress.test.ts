@@ -2,12 +2,12 @@
 // one job log line per batch (Bull Board shows both).
 import { QueueEvents } from "bullmq";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { SWEEP_QUEUE } from "../../src/queues/names.js";
-import { createRedis } from "../../src/queues/redis.js";
-import { createSweepQueue, enqueueSweep } from "../../src/queues/sweep-queue.js";
-import { createSweepWorker } from "../../src/queues/sweep-worker.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { SWEEP_QUEUE } from "../../src/platform/queue-names.js";
+import { createRedis } from "../../src/platform/redis.js";
+import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
+import { createSweepWorker } from "../../src/sweep/sweep-worker.js";
 import { captureLogger } from "../support/reprocess-harness.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";

@@ -1,8 +1,8 @@
 // Every default rule (docs/contract.md, "Rules") against real PostgreSQL, at its boundaries. Fixtures are named by the
 // boundary they probe; time is moved by writing status_changed_at, never by sleeping.
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { eventsOf, getTask, insertTasks, resetTables, testDb } from "../support/db.js";
 

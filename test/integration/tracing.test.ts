@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, expect, it } from "vitest";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { ORG_7_TOKEN } from "./http-app.js";

@@ -1,5 +1,5 @@
-import { loadConfig } from "../../src/config/load-config.js";
-import type { Config } from "../../src/config/settings.js";
+import { loadConfig } from "../../src/platform/config/load-config.js";
+import type { Config } from "../../src/platform/config/settings.js";
 import { testDatabaseUrl } from "./db.js";
 import { testRedisUrl } from "./redis.js";
 

@@ -1,7 +1,7 @@
 // Test fixtures in the real database. Time moves by writing timestamps relative to the
 // DATABASE clock (now() - interval), never by sleeping.
 import { inject } from "vitest";
-import { createDb, type Db } from "../../src/db/client.js";
+import { createDb, type Db } from "../../src/platform/db/client.js";
 
 export function testDatabaseUrl(): string {
   return inject("databaseUrl");

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { Redis } from "ioredis";
 import type { TestProject } from "vitest/node";
-import { migrate } from "../../src/db/migrate.js";
+import { migrate } from "../../src/platform/db/migrate.js";
 import { MIGRATIONS_DIR } from "../../src/cli/paths.js";
 
 const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";

@@ -4,12 +4,12 @@ import { QueueEvents, type Job, type Queue, type Worker, type WorkerOptions } fr
 import pg from "pg";
 import { pino } from "pino";
 import { Writable } from "node:stream";
-import type { Db } from "../../src/db/client.js";
-import { REPROCESS_QUEUE } from "../../src/queues/names.js";
-import { createReprocessQueue, type ReprocessJobData, type ReprocessResult } from "../../src/queues/reprocess-queue.js";
-import { createReprocessWorker, type ReprocessJobOutcome } from "../../src/queues/reprocess-worker.js";
-import { buildRules, type Rule } from "../../src/domain/rules.js";
-import { createRedis } from "../../src/queues/redis.js";
+import type { Db } from "../../src/platform/db/client.js";
+import { REPROCESS_QUEUE } from "../../src/platform/queue-names.js";
+import { createReprocessQueue, type ReprocessJobData, type ReprocessResult } from "../../src/reprocess/reprocess-queue.js";
+import { createReprocessWorker, type ReprocessJobOutcome } from "../../src/reprocess/reprocess-worker.js";
+import { buildRules, type Rule } from "../../src/rules/rules.js";
+import { createRedis } from "../../src/platform/redis.js";
 import { testDatabaseUrl } from "./db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "./redis.js";
 

@@ -5,10 +5,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { exporter } from "./traced-preload.js";
 import { startWatchdog } from "../../src/app.js";
-import { loadConfig } from "../../src/config/load-config.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { RESTART_PROCESSING_PATH } from "../../src/http/restart-processing.js";
-import { createLogger } from "../../src/logger.js";
+import { loadConfig } from "../../src/platform/config/load-config.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { createLogger } from "../../src/platform/logger.js";
 
 const taskId = Number(process.env.TRACE_TASK_ID);
 const logs: string[] = [];

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, redactUrl } from "../../src/config/load-config.js";
-import { loadRules } from "../../src/config/load-rules.js";
+import { ConfigError, loadConfig, redactUrl } from "../../src/platform/config/load-config.js";
+import { loadRules } from "../../src/rules/load-rules.js";
 
 function problemsOf(fn: () => unknown): string {
   try {

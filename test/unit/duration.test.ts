@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration, isoDuration, parsePositiveDuration } from "../../src/domain/duration.js";
+import { formatDuration, isoDuration, parsePositiveDuration } from "../../src/rules/duration.js";
 
 describe("parsePositiveDuration", () => {
   it.each([

@@ -1,10 +1,10 @@
 // Settings of the HTTP surface (Bull Board credentials, API tokens) and log scrubbing: pure, table-tested.
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { parseApiTokens } from "../../src/config/api-tokens.js";
-import { exposureProblems, isLoopbackHost } from "../../src/config/cross-checks.js";
-import { ConfigError, loadConfig } from "../../src/config/load-config.js";
-import { createLogger, scrubSecrets } from "../../src/logger.js";
+import { parseApiTokens } from "../../src/platform/config/api-tokens.js";
+import { exposureProblems, isLoopbackHost } from "../../src/platform/config/cross-checks.js";
+import { ConfigError, loadConfig } from "../../src/platform/config/load-config.js";
+import { createLogger, scrubSecrets } from "../../src/platform/logger.js";
 
 const TOKEN_A = "tok_A_0123456789abcdefghijklmnop";
 const TOKEN_B = "tok_B_0123456789abcdefghijklmnop";

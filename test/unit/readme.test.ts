@@ -1,7 +1,7 @@
 // docs/configuration.md must list every setting with its real default.
 import { readFileSync } from "node:fs";
 import { expect, it } from "vitest";
-import { SETTINGS } from "../../src/config/settings.js";
+import { SETTINGS } from "../../src/platform/config/settings.js";
 
 const doc = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
 

@@ -1,6 +1,6 @@
 // The retry schedule of an accepted reprocess request: it must outlast an outage of an hour.
 import { describe, expect, it } from "vitest";
-import { REPROCESS_ATTEMPTS, REPROCESS_BACKOFF, reprocessBackoffStrategy, reprocessRetryDelayMs } from "../../src/queues/reprocess-queue.js";
+import { REPROCESS_ATTEMPTS, REPROCESS_BACKOFF, reprocessBackoffStrategy, reprocessRetryDelayMs } from "../../src/reprocess/reprocess-queue.js";
 
 const waits = Array.from({ length: REPROCESS_ATTEMPTS - 1 }, (_, i) => reprocessRetryDelayMs(i + 1));
 

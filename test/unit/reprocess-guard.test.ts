@@ -1,9 +1,9 @@
 // The reprocess guard's decision for every kind of status, at the boundaries of its threshold, and
 // with force. Ages are by the database clock; the threshold is the effective rule's.
 import { describe, expect, it } from "vitest";
-import { decideReprocess, guardThresholds, thresholdSecondsFor } from "../../src/domain/reprocess-guard.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { decideReprocess, guardThresholds, thresholdSecondsFor } from "../../src/reprocess/reprocess-guard.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 
 const H = 3600;
 

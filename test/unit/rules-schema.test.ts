@@ -3,9 +3,9 @@
 import { readFileSync } from "node:fs";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
-import { loadRules } from "../../src/config/load-rules.js";
-import { buildRules } from "../../src/domain/rules.js";
-import { rulesJsonSchema } from "../../src/domain/rules-schema.js";
+import { loadRules } from "../../src/rules/load-rules.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { rulesJsonSchema } from "../../src/rules/rules-schema.js";
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), "utf8");
 const checked = JSON.parse(read("docs/rules.schema.json")) as Record<string, unknown>;
@@ -15,7 +15,7 @@ const validate = new Ajv2020({ allErrors: true, strict: false }).compile(checked
 const jsonBlocks = (markdown: string) => [...markdown.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as unknown);
 
 describe("docs/rules.schema.json", () => {
-  it("is what `npm run schema` generates from src/domain/rules-schema.ts", () => {
+  it("is what `npm run schema` generates from src/rules/rules-schema.ts", () => {
     expect(checked, "docs/rules.schema.json is stale: run `npm run schema` and commit it").toEqual(JSON.parse(JSON.stringify(rulesJsonSchema())));
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { buildRules, DEFAULT_HOLD, describeAction, probesFor, RulesError, type Rule } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
+import { buildRules, DEFAULT_HOLD, describeAction, probesFor, RulesError, type Rule } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
 
 const rule = (rules: Rule[], status: number) => rules.find((r) => r.status === status);
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { effectiveStuckAfterSeconds, stuckThresholds, stuckVerdict, type TaskAge } from "../../src/domain/stuck.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { effectiveStuckAfterSeconds, stuckThresholds, stuckVerdict, type TaskAge } from "../../src/rules/stuck.js";
 
 // Defaults: ProcessingInProgress PT4H, Processed PT24H (archivable), ToReview stable (no rule).
 // Overrides: workspace 7 watched after PT1H, workspace 8 switched off; QueuedForExport disabled

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sweepProgress } from "../../src/queues/sweep-progress.js";
+import { sweepProgress } from "../../src/sweep/sweep-progress.js";
 
 const target = { statusName: "QueuedForProcessing", action: { kind: "revert" } };
 const batch = (count: number) => [{ toStatus: 42, count, sampleTaskIds: [] }] as never;

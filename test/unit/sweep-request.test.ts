@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { buildRules } from "../../src/domain/rules.js";
-import { TaskStatus as S } from "../../src/domain/status.js";
-import { parseSweepJobData } from "../../src/domain/sweep-request.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { parseSweepJobData } from "../../src/sweep/sweep-request.js";
 
 const rules = buildRules();
 const error = (data: unknown) => {

@@ -1,7 +1,7 @@
 // Tracing is off unless the standard OTEL_* variables switch it on.
 import { expect, it } from "vitest";
-import { startTracing } from "../../src/tracing/start.js";
-import { tracesExporterFrom } from "../../src/tracing/switch.js";
+import { startTracing } from "../../src/platform/tracing/start.js";
+import { tracesExporterFrom } from "../../src/platform/tracing/switch.js";
 
 it.each([
   [{}, undefined],

@@ -5,11 +5,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../src/config/load-config.js";
-import { isLoopbackHost, loadWebhookEndpoints } from "../../src/events/webhook-config.js";
-import { toEventMessage, webhookBody } from "../../src/events/message.js";
-import { webhookBackoff } from "../../src/events/webhook-worker.js";
-import { scrubSecrets } from "../../src/logger.js";
+import { ConfigError } from "../../src/platform/config/load-config.js";
+import { isLoopbackHost, loadWebhookEndpoints } from "../../src/outbox/webhook-config.js";
+import { toEventMessage, webhookBody } from "../../src/outbox/message.js";
+import { webhookBackoff } from "../../src/outbox/webhook-worker.js";
+import { scrubSecrets } from "../../src/platform/logger.js";
 
 const secret = `whsec_${randomBytes(32).toString("base64")}`;
 const problems = (json: unknown): string[] => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { formatIssues } from "../../src/validation/zod-issues.js";
+import { formatIssues } from "../../src/platform/zod-issues.js";
 
 const schema = z.strictObject({
   dryRun: z.boolean().optional(),

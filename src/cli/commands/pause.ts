@@ -1,13 +1,13 @@
 // `watchdog pause` and `watchdog resume`: write the pause state in PostgreSQL, where every replica
 // reads it at the start of its next sweep. Neither needs Redis or a running worker.
 import type { z } from "zod";
-import type { Config } from "../../config/settings.js";
-import { createDb } from "../../db/client.js";
-import { pauseSweeps } from "../../db/sql/pause-sweeps.js";
-import { resumeSweeps } from "../../db/sql/resume-sweeps.js";
-import { describePause, pauseInputSchema, pauseRule, resumeInputSchema, type Pause } from "../../domain/pause.js";
-import type { Rule } from "../../domain/rules.js";
-import { formatIssues } from "../../validation/zod-issues.js";
+import type { Config } from "../../platform/config/settings.js";
+import { createDb } from "../../platform/db/client.js";
+import { pauseSweeps } from "../../sweep/sql/pause-sweeps.js";
+import { resumeSweeps } from "../../sweep/sql/resume-sweeps.js";
+import { describePause, pauseInputSchema, pauseRule, resumeInputSchema, type Pause } from "../../sweep/pause.js";
+import type { Rule } from "../../rules/rules.js";
+import { formatIssues } from "../../platform/zod-issues.js";
 import { CliError } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 

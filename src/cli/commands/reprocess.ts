@@ -1,17 +1,17 @@
 import { userInfo } from "node:os";
-import type { Config } from "../../config/settings.js";
-import { createDb } from "../../db/client.js";
-import { findTask } from "../../db/sql/find-task.js";
-import { decideReprocess, thresholdSecondsFor } from "../../domain/reprocess-guard.js";
-import { describeTarget, parseReprocessRequest } from "../../domain/reprocess-request.js";
-import type { Rule } from "../../domain/rules.js";
-import { REPROCESS_QUEUE } from "../../queues/names.js";
-import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../queues/reprocess-queue.js";
+import type { Config } from "../../platform/config/settings.js";
+import { createDb } from "../../platform/db/client.js";
+import { findTask } from "../../reprocess/sql/find-task.js";
+import { decideReprocess, thresholdSecondsFor } from "../../reprocess/reprocess-guard.js";
+import { describeTarget, parseReprocessRequest } from "../../reprocess/reprocess-request.js";
+import type { Rule } from "../../rules/rules.js";
+import { REPROCESS_QUEUE } from "../../platform/queue-names.js";
+import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../reprocess/reprocess-queue.js";
 import { CliError } from "../context.js";
 import { MIGRATIONS_DIR } from "../paths.js";
-import { checkPostgres } from "../../preflight.js";
+import { checkPostgres } from "../../platform/preflight.js";
 import { EXIT } from "../exit-codes.js";
-import { isoDuration } from "../../domain/duration.js";
+import { isoDuration } from "../../rules/duration.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
 /** Exit codes of `watchdog reprocess` besides 0 (docs/reprocess.md, "Exit codes"): the CLI's own (src/cli/exit-codes.ts). */

@@ -1,7 +1,7 @@
-import { describeAction, probesFor, type HoldLimit, type Rule } from "../../domain/rules.js";
-import { statusPlansFor } from "../../domain/sweep-plan.js";
-import { formatDuration } from "../../domain/duration.js";
-import { statusName } from "../../domain/status.js";
+import { describeAction, probesFor, type HoldLimit, type Rule } from "../../rules/rules.js";
+import { statusPlansFor } from "../../sweep/sweep-plan.js";
+import { formatDuration } from "../../rules/duration.js";
+import { statusName } from "../../rules/status.js";
 import { table } from "../format.js";
 
 /** A rule for `rules --json`: statuses by name and code, as `stuck --json` gives them. */

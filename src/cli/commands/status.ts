@@ -1,13 +1,13 @@
 // `watchdog status`: is the watchdog acting? What is paused (PostgreSQL), what the last sweep held
 // and whether sweeps are overdue (Redis, shared by every replica). Read-only; a human table or --json.
-import type { Config } from "../../config/settings.js";
-import { createDb } from "../../db/client.js";
-import { findPauses } from "../../db/sql/find-pauses.js";
-import { describePause, type Pause } from "../../domain/pause.js";
-import { formatDuration } from "../../domain/duration.js";
-import { readLastSweepCompletedMs, readLastSweepHeld, redisNowMs } from "../../metrics/last-sweep.js";
-import { withTimeout } from "../../lib/with-timeout.js";
-import { createRedis } from "../../queues/redis.js";
+import type { Config } from "../../platform/config/settings.js";
+import { createDb } from "../../platform/db/client.js";
+import { findPauses } from "../../sweep/sql/find-pauses.js";
+import { describePause, type Pause } from "../../sweep/pause.js";
+import { formatDuration } from "../../rules/duration.js";
+import { readLastSweepCompletedMs, readLastSweepHeld, redisNowMs } from "../../sweep/last-sweep.js";
+import { withTimeout } from "../../platform/deadline.js";
+import { createRedis } from "../../platform/redis.js";
 import { table } from "../format.js";
 import { CliError } from "../context.js";
 

@@ -1,11 +1,11 @@
-import type { Config } from "../../config/settings.js";
-import type { Rule } from "../../domain/rules.js";
-import { holdDecision, probeWorkspaces, statusPlansFor } from "../../domain/sweep-plan.js";
-import { formatDuration } from "../../domain/duration.js";
-import { statusName } from "../../domain/status.js";
-import { createDb } from "../../db/client.js";
-import { countInboxPopulation, countStuckByProbe } from "../../db/sql/count-stuck-by-probe.js";
-import { findEscalatedTasks } from "../../db/sql/find-escalated-tasks.js";
+import type { Config } from "../../platform/config/settings.js";
+import type { Rule } from "../../rules/rules.js";
+import { holdDecision, probeWorkspaces, statusPlansFor } from "../../sweep/sweep-plan.js";
+import { formatDuration } from "../../rules/duration.js";
+import { statusName } from "../../rules/status.js";
+import { createDb } from "../../platform/db/client.js";
+import { countInboxPopulation, countStuckByProbe } from "../../sweep/sql/count-stuck-by-probe.js";
+import { findEscalatedTasks } from "../../sweep/sql/find-escalated-tasks.js";
 import { table } from "../format.js";
 
 /**

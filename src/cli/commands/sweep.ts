@@ -1,11 +1,11 @@
-import type { Config } from "../../config/settings.js";
-import type { Rule } from "../../domain/rules.js";
-import { parseSweepJobData } from "../../domain/sweep-request.js";
-import { createSweepQueue, enqueueSweep, type SweepJobData } from "../../queues/sweep-queue.js";
-import { SWEEP_QUEUE } from "../../queues/names.js";
+import type { Config } from "../../platform/config/settings.js";
+import type { Rule } from "../../rules/rules.js";
+import { parseSweepJobData } from "../../sweep/sweep-request.js";
+import { createSweepQueue, enqueueSweep, type SweepJobData } from "../../sweep/sweep-queue.js";
+import { SWEEP_QUEUE } from "../../platform/queue-names.js";
 import { CliError } from "../context.js";
 import { EXIT } from "../exit-codes.js";
-import { isoDuration } from "../../domain/duration.js";
+import { isoDuration } from "../../rules/duration.js";
 import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 
 export interface SweepCommandOptions {

@@ -1,0 +1,214 @@
+// The OpenAPI 3.1 document of the whole HTTP API: the external API listener (API_HOST/API_PORT:
+// the read API, restartprocessing, this document) and the ops listener (OPS_HOST/OPS_PORT:
+// health, readiness, sweep health, metrics, Bull Board). Query parameters and JSON bodies are
+// generated from the zod schemas the handlers parse and answer with; the rest is written here.
+// docs/openapi.json is this document, checked in (`npm run -s openapi > docs/openapi.json`);
+// test/integration/openapi.test.ts holds the two together and checks every served route is here.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { apiSchemas, ErrorBody, TaskEventListBody, TaskStatusBody, TaskStatusListBody } from "../read-api/bodies.js";
+import { TASK_EVENTS_PATH, TaskEventsQuery } from "../read-api/task-events.js";
+import { TASK_STATUS_LIST_PATH, TaskStatusListQuery } from "../read-api/task-status-list.js";
+import { TASK_STATUS_PATH, TaskRefQuery } from "../read-api/task-status.js";
+import { RESTART_PROCESSING_PATH } from "../restart-processing.js";
+import { QUERY_SHAPE as RESTART_PROCESSING_QUERY } from "../restart-processing-query.js";
+import { BOARD_PATH } from "../../ops/bull-board.js";
+import { componentSchemas, queryParameters, ref } from "./zod-openapi.js";
+
+export const OPENAPI_PATH = "/api/openapi.json";
+
+const opsSchemas = z.registry<{ id: string }>();
+export const Health = z.strictObject({ status: z.literal("ok") });
+export const Readiness = z.strictObject({
+  status: z.enum(["ready", "not ready"]),
+  checks: z.strictObject({
+    redis: z.string().meta({ description: '"ok", or why Redis did not answer.' }),
+    postgres: z.string().meta({ description: '"ok", or why PostgreSQL did not answer.' }),
+  }),
+});
+export const SweepHealth = z
+  .looseObject({
+    status: z.enum(["ok", "overdue", "held", "paused", "unknown"]).meta({ description: '"ok" (200); otherwise 503: no sweep completed within the overdue span, a status held, a rule paused, or Redis/PostgreSQL could not say ("unknown").' }),
+    error: z.string().optional().meta({ description: "Why the state is unknown." }),
+    problems: z.array(z.string()).meta({ description: "Each reason it is not OK, in words." }),
+    lastCompletedAt: z.string().nullable(),
+    secondsSinceLastCompleted: z.number().nullable(),
+    overdueAfterSeconds: z.number().nullable(),
+    held: z.record(z.string(), z.looseObject({ stuck: z.number(), limit: z.number() })).meta({ description: "Per status name, what the last completed sweep held (too many stuck at once)." }),
+    paused: z.array(z.looseObject({ rule: z.string(), by: z.string(), since: z.string(), until: z.string().nullable().optional(), reason: z.string() })).meta({ description: "The pauses in force." }),
+  })
+  .meta({ description: "Sweep health for monitoring and alerting (not a Kubernetes probe); see docs/metrics.md. Further fields may be added." });
+opsSchemas.add(Health, { id: "Health" });
+opsSchemas.add(Readiness, { id: "Readiness" });
+opsSchemas.add(SweepHealth, { id: "SweepHealth" });
+
+const version = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+
+const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
+const json = (schema: unknown) => ({ "application/json": { schema } });
+const error = (description: string, headers: Record<string, unknown> = {}) => ({
+  description,
+  headers: { "X-Error": header("X-Error"), ...headers },
+  content: json(ref(apiSchemas, ErrorBody)),
+});
+const readApiRefusals = {
+  "400": error("A bad parameter: unknown, given twice, malformed, out of range, or with control characters. The reason names it."),
+  "401": error("No valid bearer token.", { "WWW-Authenticate": header("WWW-Authenticate") }),
+};
+const notFound = { "404": error("No such task in the token's organization (another organization's task included).") };
+
+const opsServer = {
+  url: "http://{opsHost}:{opsPort}",
+  description: "The ops listener (OPS_HOST, OPS_PORT): keep it on loopback or an internal network.",
+  variables: { opsHost: { default: "127.0.0.1" }, opsPort: { default: "3001" } },
+};
+const opsPath = (operation: Record<string, unknown>) => ({ servers: [opsServer], get: { tags: ["ops"], security: [], ...operation } });
+
+/** Built once: the document is a pure function of the code. */
+export function openApiDocument(): Record<string, unknown> {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "task-watchdog",
+      version,
+      description:
+        "The watchdog's HTTP API. The external API (API_HOST:API_PORT) serves the platform's customers: find stuck tasks (the read API), then reprocess the ones they choose. " +
+        "The ops listener (OPS_HOST:OPS_PORT) serves health, readiness, metrics and Bull Board. A known path asked with another method answers 405 with `Allow`; an unknown path 404.",
+    },
+    servers: [
+      {
+        url: "http://{apiHost}:{apiPort}",
+        description: "The external API listener (API_HOST, API_PORT).",
+        variables: { apiHost: { default: "127.0.0.1" }, apiPort: { default: "3000" } },
+      },
+    ],
+    security: [{ bearerAuth: [] }],
+    tags: [
+      { name: "read API", description: "Find the tasks that are stuck (mirrors the platform's GET Task Status, GET Task Status List, GET Task Status List Paginated)." },
+      { name: "reprocess", description: "Reprocess a task (mirrors the platform's PATCH restartprocessing)." },
+      { name: "ops", description: "The ops listener: health, readiness, sweep health, metrics, Bull Board." },
+      { name: "document", description: "This document." },
+    ],
+    paths: {
+      [TASK_STATUS_PATH]: {
+        get: {
+          tags: ["read API"],
+          operationId: "getTaskStatus",
+          summary: "One task's status (mirrors GET Task Status)",
+          description: "Give exactly one of taskId or externalId. `stuck` is judged by the effective rules and the database clock, as the sweep judges it.",
+          parameters: queryParameters(TaskRefQuery.shape),
+          responses: { "200": { description: "The task.", content: json(ref(apiSchemas, TaskStatusBody)) }, ...readApiRefusals, ...notFound },
+        },
+      },
+      [TASK_STATUS_LIST_PATH]: {
+        get: {
+          tags: ["read API"],
+          operationId: "listTaskStatuses",
+          summary: "The organization's tasks, filtered, in pages (mirrors GET Task Status List Paginated)",
+          description:
+            "Tasks in id order. Keyset pagination: pass `nextCursor` back as `cursor`. A task that exists throughout is listed exactly once over all pages, however tasks change status between the calls. A page reads at most 10 rows per row of `limit`: where a filter matches few tasks a page can be short, even empty, with a `nextCursor` to go on from; follow it until it is null. Followed to the last page, this is GET Task Status List.",
+          parameters: queryParameters(TaskStatusListQuery.shape, { lists: ["status"] }),
+          responses: { "200": { description: "One page.", content: json(ref(apiSchemas, TaskStatusListBody)) }, ...readApiRefusals },
+        },
+      },
+      [TASK_EVENTS_PATH]: {
+        get: {
+          tags: ["read API"],
+          operationId: "listTaskEvents",
+          summary: "One task's audit trail, oldest first",
+          description: "Give exactly one of taskId or externalId. The watchdog's own record (task_events); the platform documents no counterpart.",
+          parameters: queryParameters(TaskEventsQuery.shape),
+          responses: { "200": { description: "One page of events.", content: json(ref(apiSchemas, TaskEventListBody)) }, ...readApiRefusals, ...notFound },
+        },
+      },
+      [RESTART_PROCESSING_PATH]: {
+        patch: {
+          tags: ["reprocess"],
+          operationId: "restartProcessing",
+          summary: "Reprocess one task (mirrors PATCH restartprocessing)",
+          description: "Give exactly one of taskId or externalId. Enqueues the reprocess; the worker applies it once. Bodies are empty, as the platform documents; a refusal says why in X-Error.",
+          parameters: queryParameters(RESTART_PROCESSING_QUERY, {
+            descriptions: {
+              taskId: "The task's id.",
+              externalId: "The task's external id (unique within your organization).",
+              force: "true: skip the reprocess guard (a task being deleted, or whose machine work is still in flight within its threshold); the reprocess is audited as forced.",
+            },
+          }),
+          responses: {
+            "202": { description: "Accepted: enqueued on task-reprocess. The same task asked again while it waits gives the same job.", headers: { "X-Job-Id": header("X-Job-Id") } },
+            "400": { description: "A bad parameter (unknown, given twice, malformed, control characters); the reason in X-Error.", headers: { "X-Error": header("X-Error") } },
+            "401": { description: "No valid bearer token.", headers: { "WWW-Authenticate": header("WWW-Authenticate") } },
+            "404": { description: "No such task in the token's organization (another organization's task included)." },
+            "409": {
+              description: "Refused by the reprocess guard: the task is Deleting or Deleted, or its machine work is in flight and not yet past its threshold (a restart would run paid work twice). The reason in X-Error; `force=true` overrides.",
+              headers: { "X-Error": header("X-Error") },
+            },
+            "503": {
+              description: "The request queue (Redis) is unavailable: nothing was enqueued, nothing will be applied later; send the request again.",
+              headers: { "X-Error": header("X-Error"), "Retry-After": header("Retry-After") },
+            },
+          },
+        },
+      },
+      [OPENAPI_PATH]: {
+        get: {
+          tags: ["document"],
+          operationId: "getOpenApiDocument",
+          summary: "This document",
+          security: [],
+          responses: { "200": { description: "The OpenAPI 3.1 document of the whole HTTP API.", content: { "application/json": { schema: { type: "object" } } } } },
+        },
+      },
+      "/healthz": opsPath({
+        operationId: "healthz",
+        summary: "Liveness: the process and its event loop answer",
+        responses: { "200": { description: "Alive.", content: json(ref(opsSchemas, Health)) } },
+      }),
+      "/readyz": opsPath({
+        operationId: "readyz",
+        summary: "Readiness: Redis and PostgreSQL answer",
+        responses: {
+          "200": { description: "Ready.", content: json(ref(opsSchemas, Readiness)) },
+          "503": { description: "Not ready: `checks` names what does not answer.", content: json(ref(opsSchemas, Readiness)) },
+        },
+      }),
+      "/health/sweeps": opsPath({
+        operationId: "sweepHealth",
+        summary: "Whether sweeps complete (on any replica)",
+        responses: {
+          "200": { description: "Sweeps complete.", content: json(ref(opsSchemas, SweepHealth)) },
+          "503": { description: "Overdue, held, paused, or unknown: `problems` says each.", content: json(ref(opsSchemas, SweepHealth)) },
+        },
+      }),
+      "/metrics": opsPath({
+        operationId: "metrics",
+        summary: "Prometheus metrics",
+        responses: { "200": { description: "The Prometheus text exposition.", content: { "text/plain": { schema: { type: "string" } } } } },
+      }),
+      [BOARD_PATH]: opsPath({
+        operationId: "bullBoard",
+        summary: "Bull Board (the UI, and its own API under this prefix)",
+        description: "HTTP Basic authentication with BULL_BOARD_USER / BULL_BOARD_PASSWORD (required unless OPS_HOST is loopback). Every path under this prefix belongs to the board.",
+        security: [{ boardBasic: [] }, {}],
+        responses: {
+          "200": { description: "The board's page.", content: { "text/html": { schema: { type: "string" } } } },
+          "401": { description: "Missing or wrong credentials.", headers: { "WWW-Authenticate": header("WWW-Authenticate") } },
+          "503": { description: "The board could not be loaded; see the worker's log." },
+        },
+      }),
+    },
+    components: {
+      schemas: { ...componentSchemas(apiSchemas), ...componentSchemas(opsSchemas) },
+      securitySchemes: {
+        bearerAuth: { type: "http", scheme: "bearer", description: "A token of API_TOKENS; it reaches its own organization's tasks only." },
+        boardBasic: { type: "http", scheme: "basic", description: "BULL_BOARD_USER and BULL_BOARD_PASSWORD." },
+      },
+      headers: {
+        "X-Error": { description: "Why the request was refused, in printable ASCII (other characters as \\uXXXX).", schema: { type: "string" } },
+        "X-Job-Id": { description: "The id of the reprocess job on task-reprocess.", schema: { type: "string" } },
+        "WWW-Authenticate": { description: "The authentication challenge.", schema: { type: "string" } },
+        "Retry-After": { description: "Seconds to wait before sending the request again.", schema: { type: "string" } },
+      },
+    },
+  };
+}

@@ -1,0 +1,74 @@
+// Query strings of the read API, parsed by strict zod schemas: an unknown parameter is refused by
+// name (a typo must not silently widen a filter), a parameter given twice is refused unless it is
+// a list, and text with control characters (a NUL cannot even be stored by PostgreSQL) is refused.
+// Every message names the parameter, what was received and what is allowed.
+import { z } from "zod";
+import { MAX_EXTERNAL_ID_LENGTH, MAX_ID } from "../../reprocess/reprocess-request.js";
+import { formatIssues } from "../../platform/zod-issues.js";
+
+export const LABEL = "the query";
+
+/** Text without control characters (C0, DEL, C1). */
+export const safeText = () => z.string().regex(/^[^\p{Cc}]*$/u, { error: "must not contain control characters (such as NUL)" });
+
+export const idParam = (what: string) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]{0,9}$/, { error: `must be a whole number from 1 to ${MAX_ID}` })
+    .refine((s) => Number(s) <= MAX_ID, { error: `must be a whole number from 1 to ${MAX_ID}` })
+    .transform(Number)
+    .meta({ description: what });
+
+export const externalIdParam = () =>
+  safeText()
+    .min(1, { error: `must be 1 to ${MAX_EXTERNAL_ID_LENGTH} characters` })
+    .max(MAX_EXTERNAL_ID_LENGTH, { error: `must be 1 to ${MAX_EXTERNAL_ID_LENGTH} characters` })
+    .refine((s) => s.trim() !== "", { error: "must not be blank" })
+    .meta({ description: "The task's external id (unique within your organization)." });
+
+export const booleanParam = (description: string) =>
+  z
+    .enum(["true", "false"], { error: 'must be one of "true", "false"' })
+    .transform((s) => s === "true")
+    .meta({ description });
+
+export const limitParam = (max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]*$/, { error: `must be a whole number from 1 to ${max}` })
+    .refine((s) => s.length <= 4 && Number(s) <= max, { error: `must be a whole number from 1 to ${max}` })
+    .transform(Number)
+    .optional()
+    .transform((n) => n ?? fallback)
+    .meta({ description: `Page size: a whole number from 1 to ${max}; ${fallback} when left out.` });
+
+/** Exactly one of taskId / externalId, as restartprocessing takes them. */
+export function oneTaskRef<T extends { taskId?: number | undefined; externalId?: string | undefined }>(query: T, ctx: z.RefinementCtx): void {
+  if ((query.taskId === undefined) === (query.externalId === undefined)) {
+    ctx.addIssue({ code: "custom", path: [], message: "must give exactly one of taskId or externalId", input: undefined });
+  }
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/**
+ * The query as an object for `schema`: each parameter once (a `lists` parameter may repeat and
+ * may hold comma-separated values), then the schema's own checks.
+ */
+export function parseQuery<S extends z.ZodType>(schema: S, shape: readonly string[], query: URLSearchParams, lists: readonly string[] = []): Parsed<z.output<S>> {
+  const record: Record<string, string | string[]> = {};
+  for (const key of new Set(query.keys())) {
+    const values = query.getAll(key);
+    if (lists.includes(key)) {
+      record[key] = values.flatMap((v) => v.split(","));
+    } else if (values.length > 1 && shape.includes(key)) {
+      return { ok: false, error: `${key} is given ${values.length} times; give it once` };
+    } else {
+      record[key] = values[0]!;
+    }
+  }
+  const parsed = schema.safeParse(record, { reportInput: true });
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const messages = formatIssues(parsed.error, { schema, label: LABEL }).map((m) => m.replace(/^unknown field/, "unknown query parameter").replace(/, got nothing$/, ""));
+  return { ok: false, error: [...new Set(messages)].join("; ") };
+}

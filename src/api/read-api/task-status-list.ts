@@ -1,0 +1,62 @@
+// GET /api/v1.0/external/sdtask/statuslist?status=…&warning=…&stuck=…&location=…&limit=…&cursor=…
+// Mirrors the platform's documented "GET Task Status List Paginated" (and, by following
+// nextCursor to the end, "GET Task Status List"): the token's organization's tasks, filtered,
+// in id order, one page at a time. Keyset pagination: a task that exists throughout is listed
+// exactly once over all pages, however tasks change status between the calls.
+import { z } from "zod";
+import { listTaskStatuses, stuckLookup } from "./sql/list-task-statuses.js";
+import { MAX_ID } from "../../reprocess/reprocess-request.js";
+import { findStatus } from "../../rules/status.js";
+import { stuckThresholds } from "../../rules/stuck.js";
+import type { Handler } from "../types.js";
+import { authenticate } from "./caller.js";
+import { cursorParam, encodeCursor } from "./cursor.js";
+import type { ReadApiDeps } from "./deps.js";
+import { presentTask } from "./present.js";
+import { booleanParam, limitParam, parseQuery, safeText } from "./query.js";
+import { json, refusal } from "./responses.js";
+
+export const TASK_STATUS_LIST_PATH = "/api/v1.0/external/sdtask/statuslist";
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+const MAX_STATUSES = 50;
+const SMALLINT_MAX = 32_767;
+
+/** A status code (any, a newer platform's too) or a known name, case-insensitive. */
+const statusValue = safeText()
+  .transform((text, ctx) => {
+    if (/^[0-9]{1,5}$/.test(text) && Number(text) <= SMALLINT_MAX) return Number(text);
+    const known = findStatus(text);
+    if (known && !/^\s*[0-9]/.test(text)) return known.code;
+    ctx.addIssue({ code: "custom", message: 'must be a TaskStatus code or name, e.g. 41 or "ProcessingInProgress"', input: text });
+    return z.NEVER;
+  });
+
+export const TaskStatusListQuery = z.strictObject({
+  status: z
+    .array(statusValue)
+    .min(1)
+    .max(MAX_STATUSES, { error: `must list at most ${MAX_STATUSES} statuses` })
+    .optional()
+    .meta({ description: "Only tasks in these statuses: codes or names, repeated (status=41&status=40) or comma-separated (status=41,QueuedForProcessing)." }),
+  warning: booleanParam("Only tasks with (true) or without (false) a warning.").optional(),
+  stuck: booleanParam("Only tasks that are (true) or are not (false) stuck now by the effective rules.").optional(),
+  location: z.enum(["INBOX", "HISTORY"], { error: 'must be one of "INBOX", "HISTORY"' }).optional().meta({ description: "Only tasks in the inbox or in history." }),
+  limit: limitParam(MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE),
+  cursor: cursorParam("tasks", BigInt(MAX_ID)),
+});
+
+export function taskStatusList(deps: ReadApiDeps): Handler {
+  // The rules are fixed for the process's life: their thresholds as a lookup are computed once.
+  const lookup = stuckLookup(stuckThresholds(deps.rules));
+  return async (input) => {
+    const caller = authenticate(deps.tokens, input.headers);
+    if (!caller.ok) return caller.refusal;
+    const query = parseQuery(TaskStatusListQuery, Object.keys(TaskStatusListQuery.shape), input.query, ["status"]);
+    if (!query.ok) return refusal(400, query.error);
+    const q = query.value;
+    const filter = { statuses: q.status ?? null, warning: q.warning ?? null, location: q.location ?? null, stuck: q.stuck ?? null };
+    const page = await listTaskStatuses(deps.db, caller.organizationId, filter, lookup, Number(q.cursor ?? 0n), q.limit);
+    return json({ tasks: page.tasks.map((row) => presentTask(row, deps.rules)), nextCursor: page.nextAfterId === null ? null : encodeCursor("tasks", page.nextAfterId) });
+  };
+}

@@ -1,0 +1,104 @@
+// PATCH /api/v1.0/external/sdtask/restartprocessing?taskId=… | ?externalId=… [&force=true]
+// Mirrors the platform's documented endpoint: 202 accepted (enqueued on task-reprocess; the job
+// id travels in X-Job-Id), 400 neither or both ids / a malformed value / an unknown or repeated
+// parameter, 401 no valid bearer token, 404 no such task in the token's organization — another
+// organization's task is a 404 too, so task ids cannot be probed; 409 the reprocess guard refuses
+// (the task is Deleting/Deleted, or its machine work is in flight) unless `force=true`; 503 when
+// Redis does not take the job within ENQUEUE_TIMEOUT_MS (the request may be sent again: a second
+// request for the same task collapses into the first job). Bodies are empty, as documented; a
+// 400, 409 or 503 says why in X-Error. The worker decides the guard again on the locked row.
+import { createHash } from "node:crypto";
+import type { Queue } from "bullmq";
+import type { Logger } from "pino";
+import type { ApiToken } from "../platform/config/api-tokens.js";
+import type { Db } from "../platform/db/client.js";
+import { findTask, type TaskRef } from "../reprocess/sql/find-task.js";
+import { decideReprocess, thresholdSecondsFor } from "../reprocess/reprocess-guard.js";
+import type { Rule } from "../rules/rules.js";
+import type { ReprocessRequestOutcome } from "../ops/metrics.js";
+import { withTimeout } from "../platform/deadline.js";
+import { enqueueReprocess, type ReprocessJobData } from "../reprocess/reprocess-queue.js";
+import type { RedisConnection } from "../platform/redis.js";
+import { bearerToken, secretEquals } from "./credentials.js";
+import { parseRestartProcessingQuery } from "./restart-processing-query.js";
+import type { Handler, HttpInput, HttpOutput } from "./types.js";
+
+export const RESTART_PROCESSING_PATH = "/api/v1.0/external/sdtask/restartprocessing";
+
+/** The add and its read-back together; the caller is answered (503) well within 3 s. */
+export const ENQUEUE_TIMEOUT_MS = 2500;
+
+export interface RestartProcessingDeps {
+  tokens: readonly ApiToken[];
+  db: Db;
+  /** On a fail-fast connection (createRedis purpose "request"). */
+  queue: Queue<ReprocessJobData>;
+  /** That connection: dropped when an add times out, so a command still in flight dies with its socket. */
+  redis?: RedisConnection;
+  /** The effective rules, for the reprocess guard's thresholds. */
+  rules: readonly Rule[];
+  logger: Logger;
+  onOutcome?: (outcome: ReprocessRequestOutcome) => void;
+}
+
+export function restartProcessing(deps: RestartProcessingDeps): Handler {
+  return async (input) => {
+    let outcome: ReprocessRequestOutcome = "error";
+    try {
+      const [result, out] = await handle(deps, input);
+      outcome = result;
+      return out;
+    } finally {
+      deps.onOutcome?.(outcome);
+    }
+  };
+}
+
+async function handle(deps: RestartProcessingDeps, input: HttpInput): Promise<[ReprocessRequestOutcome, HttpOutput]> {
+  const caller = authenticate(deps.tokens, input);
+  if (!caller.ok) {
+    const error = caller.presented ? `, error="invalid_token"` : "";
+    return ["unauthorized", { status: 401, headers: { "www-authenticate": `Bearer realm="task-watchdog"${error}` } }];
+  }
+  const organizationId = caller.token.organizationId;
+
+  const query = parseRestartProcessingQuery(input.query);
+  if (!query.ok) return ["bad_request", { status: 400, headers: { "x-error": query.error } }];
+  const { taskId, externalId, force = false } = query.value;
+  const ref: TaskRef = taskId !== undefined ? { taskId } : { externalId: externalId!, organizationId };
+
+  const task = await findTask(deps.db, ref);
+  if (!task || task.organizationId !== organizationId) return ["not_found", { status: 404 }];
+  const thresholdSeconds = thresholdSecondsFor(deps.rules, task.status, task.workspaceId);
+  const decision = decideReprocess({ status: task.status, statusAgeSeconds: task.statusAgeSeconds, thresholdSeconds, force }, `task ${task.id}`);
+  if (!decision.allowed) return ["conflict", { status: 409, headers: { "x-error": decision.reason } }];
+
+  const requestedBy = `api:org-${organizationId}:${fingerprint(caller.token.token)}`;
+  const data: ReprocessJobData = { taskId: task.id, organizationId, requestedBy, ...(force ? { force } : {}), ...(input.requestId ? { httpRequestId: input.requestId } : {}) };
+  let job: Awaited<ReturnType<typeof enqueueReprocess>>;
+  try {
+    job = await withTimeout(ENQUEUE_TIMEOUT_MS, "redis", enqueueReprocess(deps.queue, data, { dedupeTaskId: task.id }));
+  } catch (error) {
+    // A command written to a connection that stopped answering would run whenever the connection
+    // came back — after this caller was told it failed. Dropping the socket drops it too.
+    deps.redis?.disconnect(true);
+    deps.logger.warn({ err: error, taskId: task.id, organizationId }, "reprocess request not enqueued: Redis unavailable");
+    return ["unavailable", { status: 503, headers: { "retry-after": "5", "x-error": "the request queue (Redis) is unavailable; nothing was enqueued, try again later" } }];
+  }
+  deps.logger.info({ taskId: task.id, organizationId, jobId: job.id, requestedBy, requestId: input.requestId, ...(force ? { force } : {}) }, "reprocess requested over HTTP");
+  return ["accepted", { status: 202, headers: { "x-job-id": String(job.id) } }];
+}
+
+/** Every configured token is compared (in constant time), so timing says nothing about which matched. */
+function authenticate(tokens: readonly ApiToken[], input: HttpInput): { ok: true; token: ApiToken } | { ok: false; presented: boolean } {
+  const presented = bearerToken(input.headers);
+  if (presented === null) return { ok: false, presented: input.headers.authorization !== undefined };
+  let match: ApiToken | undefined;
+  for (const t of tokens) if (secretEquals(presented, t.token) && !match) match = t;
+  return match ? { ok: true, token: match } : { ok: false, presented: true };
+}
+
+/** Names the token in audit trails without revealing it: 8 hex digits of its SHA-256. */
+function fingerprint(token: string): string {
+  return createHash("sha256").update(token).digest("hex").slice(0, 8);
+}

@@ -1,0 +1,103 @@
+// What every feature gets (the context) and gives back (a component). The composition root
+// (src/app.ts) starts the components in order and closes them in reverse, each within a deadline.
+import type { Logger } from "pino";
+import type { Config } from "./config/settings.js";
+import type { Rule } from "../rules/rules.js";
+import { createDb, type Db } from "./db/client.js";
+import { redisFactory, type RedisFactory } from "./redis.js";
+import { withTimeout } from "./deadline.js";
+
+export interface Context {
+  readonly config: Config;
+  readonly rules: readonly Rule[];
+  readonly logger: Logger;
+  readonly db: Db;
+  /** Every Redis connection comes from here, one per worker, queue or client. */
+  readonly redis: RedisFactory;
+  /** Aborted when shutdown begins: every worker stops taking jobs at that moment, together. */
+  readonly shutdown: AbortSignal;
+  /** Sweeps of this process in progress: the outbox relay and the webhook deliveries give way to them. */
+  readonly sweeps: ActivityCount;
+}
+
+/** A started feature: `close` is called once, in reverse start order, within a deadline. */
+export interface Component {
+  readonly name: string;
+  close(): Promise<void>;
+}
+
+export interface ActivityCount {
+  begin(): void;
+  end(): void;
+  active(): boolean;
+}
+
+export function activityCount(): ActivityCount {
+  let n = 0;
+  return { begin: () => void (n += 1), end: () => void (n = Math.max(0, n - 1)), active: () => n > 0 };
+}
+
+/** The database and the Redis factory: the last component to close. */
+export function startPlatform(config: Config, rules: readonly Rule[], logger: Logger, shutdown: AbortSignal): Component & { context: Context } {
+  // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
+  const db = createDb(config.databaseUrl, {
+    max: config.reprocessConcurrency + 5,
+    statementTimeoutMs: config.databaseStatementTimeoutMs,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    logger,
+  });
+  const redis = redisFactory(config, logger);
+  return {
+    name: "platform",
+    context: { config, rules, logger, db, redis, shutdown, sweeps: activityCount() },
+    close: () => closeSteps([["redis", () => redis.close(Math.floor(config.shutdownTimeoutMs / 3))], ["postgres", () => db.$disconnect()]]),
+  };
+}
+
+/**
+ * Runs every step in order, each guarded: a failing step does not skip the rest. Rejects at the
+ * end naming the steps that failed.
+ */
+export async function closeSteps(steps: readonly (readonly [string, () => Promise<unknown> | unknown])[]): Promise<void> {
+  const failed: { step: string; error: unknown }[] = [];
+  for (const [step, run] of steps) {
+    try {
+      await run();
+    } catch (error) {
+      failed.push({ step, error });
+    }
+  }
+  if (failed.length > 0) {
+    throw new AggregateError(
+      failed.map((f) => f.error),
+      `${failed.map((f) => f.step).join(", ")} failed to close: ${failed.map((f) => (f.error instanceof Error ? f.error.message : String(f.error))).join("; ")}`,
+    );
+  }
+}
+
+/** Closes `components` in reverse order, each within `ms`; the names of those that failed (each logged). */
+export async function closeInReverse(components: Component[], ms: number, logger: Logger): Promise<string[]> {
+  const failed: string[] = [];
+  for (const component of components.splice(0).reverse()) {
+    try {
+      await withTimeout(ms, `closing ${component.name}`, component.close());
+    } catch (error) {
+      failed.push(component.name);
+      logger.warn({ err: error, step: component.name }, "shutdown step failed");
+    }
+  }
+  return failed;
+}
+
+/**
+ * Starts `stop` when shutdown begins (every worker stops taking jobs at that moment, together: a
+ * sweep taken while another worker drains would stop at once and count as done), or when the
+ * component is closed first; the returned function waits for it.
+ */
+export function onShutdown(ctx: Pick<Context, "shutdown">, stop: () => Promise<void>): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  const begin = () => (stopping ??= stop());
+  if (ctx.shutdown.aborted) void begin().catch(() => undefined);
+  else ctx.shutdown.addEventListener("abort", () => void begin().catch(() => undefined), { once: true });
+  return begin;
+}

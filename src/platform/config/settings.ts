@@ -1,0 +1,335 @@
+// Every setting of the worker in one place: its environment variable, what it does, its default
+// and its zod schema (a string in, the typed value out). docs/configuration.md is checked against
+// this list by test/unit/readme.test.ts. Each schema's messages say what is allowed; loadConfig
+// adds the variable's name and what was received (never for a secret).
+import { Duration } from "luxon";
+import { z } from "zod";
+import { durationSeconds, type DurationBound } from "../../rules/duration.js";
+import { MIN_TOKEN_LENGTH, parseApiTokens, type ApiToken } from "./api-tokens.js";
+import { clusterNodes } from "./cluster-nodes.js";
+import { parseSecretKeys } from "../../outbox/webhook-secret-box.js";
+
+export interface Setting<T = unknown> {
+  readonly env: string;
+  readonly doc: string;
+  /** The default as an operator would write it; undefined = not set. */
+  readonly default: string | undefined;
+  /** A secret is never logged nor echoed back in an error. */
+  readonly secret?: boolean;
+  /** From the variable's text to the value. */
+  readonly schema: z.ZodType<T, string>;
+}
+
+/** A whole number in [min, max]; "1e3", "-1", "1.5" are refused. */
+export const integer = (min: number, max: number) => {
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z.string().trim().regex(/^\d+$/, { error }).transform(Number).pipe(z.number().int().min(min, { error }).max(max, { error }));
+};
+
+/**
+ * Every duration setting feeds a JavaScript timer, whose delay is a signed 32-bit count of
+ * milliseconds (about 24.8 days): longer would fire at once. P24D stays below it.
+ */
+export const MAX_SETTING_DURATION: DurationBound = { text: "P24D", seconds: 24 * 86_400 };
+
+/** An ISO-8601 duration, as milliseconds. */
+export const durationMs = () => durationSeconds(MAX_SETTING_DURATION).transform((seconds) => seconds * 1000);
+
+export const BOOLEAN_WORDS = { truthy: ["true", "1", "yes", "on"], falsy: ["false", "0", "no", "off"] } as const;
+export const boolean = () =>
+  z
+    .string()
+    .trim()
+    .pipe(z.stringbool({ truthy: [...BOOLEAN_WORDS.truthy], falsy: [...BOOLEAN_WORDS.falsy], case: "insensitive", error: "must be true or false (also 1/0, yes/no, on/off; any case)" }));
+
+export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(", ")}` });
+
+export const text = () => z.string().trim().min(1, { error: "must not be blank" });
+
+/**
+ * A connection string: `<scheme>://[user[:password]@]host[:port]/path`, parsed by the WHATWG URL
+ * parser; the one message is the first thing missing. The `//` and the host are required:
+ * `postgres:pw@host/db` parses as a URL with no host at all, and every connection then fails.
+ * The value is a secret, so no message quotes any part of it.
+ */
+const connectionUrl = (options: { schemes: readonly string[]; example: string; needs?: ("user" | "database")[] }) =>
+  z.string().check((ctx) => {
+    const fail = (message: string): void => void ctx.issues.push({ code: "custom", message, input: ctx.value });
+    const schemes = options.schemes.map((s) => `${s}://`).join(" or ");
+    let url: URL;
+    try {
+      url = new URL(ctx.value);
+    } catch {
+      return fail(`must be a URL such as ${options.example}`);
+    }
+    if (!options.schemes.includes(url.protocol.replace(/:$/, ""))) return fail(`must start with ${schemes}, e.g. ${options.example}`);
+    if (!/^[a-z]+:\/\//i.test(ctx.value.trim()) || url.hostname === "") return fail(`must name a host after "${url.protocol}//", e.g. ${options.example}`);
+    if (options.needs?.includes("user") && url.username === "") return fail(`names no user; write ${options.example}`);
+    if (options.needs?.includes("database") && url.pathname.replace(/^\//, "") === "") return fail(`names no database; end it with /DATABASE, e.g. ${options.example}`);
+  });
+
+const apiTokens = z.string().transform((raw, ctx): ApiToken[] => {
+  const parsed = parseApiTokens(raw);
+  if ("error" in parsed) {
+    ctx.issues.push({ code: "custom", message: parsed.error, input: raw });
+    return z.NEVER;
+  }
+  return parsed.value;
+});
+
+/** An ISO-8601 duration that may be under a second (PT0.2S), as milliseconds in [minMs, maxMs]: polling and retry delays. */
+export const shortDurationMs = (minMs: number, maxMs: number) =>
+  z.string().transform((raw, ctx) => {
+    const d = Duration.fromISO(raw.trim());
+    const ms = d.isValid && d.months === 0 && d.years === 0 ? d.as("milliseconds") : Number.NaN;
+    if (!Number.isNaN(ms) && ms >= minMs && ms <= maxMs) return Math.round(ms);
+    ctx.issues.push({ code: "custom", message: `must be an ISO-8601 duration from ${minMs} ms to ${Math.round(maxMs / 1000)} s, e.g. "PT1S" or "PT0.5S"`, input: raw });
+    return z.NEVER;
+  });
+
+const MIN_BOARD_PASSWORD_LENGTH = 12;
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+export const SETTINGS = {
+  databaseUrl: {
+    env: "DATABASE_URL",
+    doc: "PostgreSQL connection string. `npm run db:migrate` creates the database when it is missing.",
+    default: "postgresql://postgres@127.0.0.1:5432/task_watchdog",
+    secret: true,
+    schema: connectionUrl({ schemes: ["postgresql", "postgres"], example: "postgresql://USER[:PASSWORD]@HOST:5432/DATABASE", needs: ["user", "database"] }),
+  },
+  redisUrl: {
+    env: "REDIS_URL",
+    doc: "Redis connection string; a DB index in the path (`/2`) is honoured.",
+    default: "redis://127.0.0.1:6379/0",
+    secret: true,
+    schema: connectionUrl({ schemes: ["redis", "rediss"], example: "redis://[USER:PASSWORD@]HOST:6379/0" }),
+  },
+  redisClusterNodes: {
+    env: "REDIS_CLUSTER_NODES",
+    doc: "Redis Cluster seed nodes, `host:port,host:port,…`. Set, every connection is an ioredis Cluster client; user, password and TLS (`rediss:`) then come from REDIS_URL, whose host is not used, and QUEUE_PREFIX must be braced (`{watchdog}`).",
+    default: undefined,
+    schema: clusterNodes,
+  },
+  queuePrefix: {
+    env: "QUEUE_PREFIX",
+    doc: "Prefix of every BullMQ key. Use `{watchdog}` (with braces) on a Redis Cluster.",
+    default: "bull",
+    schema: text(),
+  },
+  logLevel: {
+    env: "LOG_LEVEL",
+    doc: `pino log level: ${LOG_LEVELS.join(", ")}.`,
+    default: "info",
+    schema: oneOf(LOG_LEVELS),
+  },
+  logPretty: {
+    env: "LOG_PRETTY",
+    doc: "Human-readable logs (needs the dev dependency pino-pretty). JSON otherwise.",
+    default: "false",
+    schema: boolean(),
+  },
+  apiHost: {
+    env: "API_HOST",
+    doc: "Address the external API listener binds (`PATCH …/restartprocessing` and the read API). Loopback by default; `0.0.0.0` exposes it.",
+    default: "127.0.0.1",
+    schema: text(),
+  },
+  apiPort: {
+    env: "API_PORT",
+    doc: "Port of the external API listener (0 picks a free port).",
+    default: "3000",
+    schema: integer(0, 65535),
+  },
+  opsHost: {
+    env: "OPS_HOST",
+    doc: "Address the ops listener binds (`/healthz`, `/readyz`, `/health/sweeps`, `/metrics`, Bull Board). Loopback by default; beyond loopback Bull Board needs BULL_BOARD_USER and BULL_BOARD_PASSWORD.",
+    default: "127.0.0.1",
+    schema: text(),
+  },
+  opsPort: {
+    env: "OPS_PORT",
+    doc: "Port of the ops listener (0 picks a free port).",
+    default: "3001",
+    schema: integer(0, 65535),
+  },
+  sweepIntervalMs: {
+    env: "SWEEP_INTERVAL",
+    doc: "How often the scheduled sweep runs, across all replicas (ISO-8601 duration).",
+    default: "PT1M",
+    schema: durationMs(),
+  },
+  sweepBatchSize: {
+    env: "SWEEP_BATCH_SIZE",
+    doc: "Tasks changed per transaction; a backlog is drained batch after batch.",
+    default: "1000",
+    schema: integer(1, 50_000),
+  },
+  escalateAfterReverts: {
+    env: "ESCALATE_AFTER_REVERTS",
+    doc: "The automatic revert that brings a task's count to this many (and every later one) says \"stuck again for the Nth time …; needs support\" and is counted in watchdog_tasks_escalated_total.",
+    default: "3",
+    schema: integer(1, 1000),
+  },
+  sweepScheduleEnabled: {
+    env: "SWEEP_SCHEDULE_ENABLED",
+    doc: "Register the repeating sweep (job scheduler `task-watchdog-sweep`). `false` removes it; manual sweeps still run.",
+    default: "true",
+    schema: boolean(),
+  },
+  reprocessConcurrency: {
+    env: "REPROCESS_CONCURRENCY",
+    doc: "Reprocess requests (queue `task-reprocess`) one replica applies at once; each holds one database connection while it runs.",
+    default: "5",
+    schema: integer(1, 100),
+  },
+  rulesFile: {
+    env: "RULES_FILE",
+    doc: "Path of a JSON file of rule overrides (see Rules).",
+    default: undefined,
+    schema: text(),
+  },
+  rulesJson: {
+    env: "RULES_JSON",
+    doc: "Rule overrides inline, same format as the file; applied after it.",
+    default: undefined,
+    schema: text(),
+  },
+  databaseStatementTimeoutMs: {
+    env: "DATABASE_STATEMENT_TIMEOUT",
+    doc: "PostgreSQL cancels any statement of the worker running longer (statement_timeout), and ends a session idle in a transaction that long; the client gives up 2 s later when the server cannot answer at all (frozen). The attempt fails: a reprocess is retried, a sweep tries again next interval. Must exceed the longest sweep batch (ISO-8601 duration).",
+    default: "PT30S",
+    schema: durationMs(),
+  },
+  databaseConnectTimeoutMs: {
+    env: "DATABASE_CONNECT_TIMEOUT",
+    doc: "Opening a PostgreSQL connection, or waiting for a free one of the pool, fails after this (ISO-8601 duration).",
+    default: "PT10S",
+    schema: durationMs(),
+  },
+  shutdownTimeoutMs: {
+    env: "SHUTDOWN_TIMEOUT",
+    doc: "How long a graceful shutdown may take before it is forced (ISO-8601 duration).",
+    default: "PT30S",
+    schema: durationMs(),
+  },
+  sweepOverdueAfterMs: {
+    env: "SWEEP_OVERDUE_AFTER",
+    doc: "No sweep completed (on any replica) for this long turns `/health/sweeps` red and `watchdog_sweep_overdue` to 1 (ISO-8601 duration). Default: 3 × SWEEP_INTERVAL.",
+    default: undefined,
+    schema: durationMs(),
+  },
+  bullBoardUser: {
+    env: "BULL_BOARD_USER",
+    doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when OPS_HOST is not loopback.",
+    default: undefined,
+    schema: text(),
+  },
+  bullBoardPassword: {
+    env: "BULL_BOARD_PASSWORD",
+    doc: `Bull Board Basic-auth password (at least ${MIN_BOARD_PASSWORD_LENGTH} characters).`,
+    default: undefined,
+    secret: true,
+    schema: z.string().min(MIN_BOARD_PASSWORD_LENGTH, { error: `must be at least ${MIN_BOARD_PASSWORD_LENGTH} characters long` }),
+  },
+  bullBoardReadOnly: {
+    env: "BULL_BOARD_READ_ONLY",
+    doc: "Bull Board shows queues and jobs but offers no retry, clean, pause or remove.",
+    default: "false",
+    schema: boolean(),
+  },
+  apiTokens: {
+    env: "API_TOKENS",
+    doc: `Bearer tokens of the HTTP API, each bound to one organization: \`<token>:<organizationId>,…\` (tokens of at least ${MIN_TOKEN_LENGTH} characters). Unset: the API answers 401.`,
+    default: undefined,
+    secret: true,
+    schema: apiTokens,
+  },
+  buildCommit: {
+    env: "WATCHDOG_COMMIT",
+    doc: "The commit this build was made from, shown as the `commit` label of `watchdog_build_info` (`unknown` when unset); set it where you deploy, e.g. `WATCHDOG_COMMIT=$(git rev-parse --short HEAD)`.",
+    default: undefined,
+    schema: text(),
+  },
+  eventsQueueEnabled: {
+    env: "EVENTS_QUEUE_ENABLED",
+    doc: "Relay every task event to the BullMQ queue `task-watchdog-events` (see docs/events.md). Off by default: switch it on once a consumer takes the jobs, or they pile up in Redis.",
+    default: "false",
+    schema: boolean(),
+  },
+  outboxPollIntervalMs: {
+    env: "OUTBOX_POLL_INTERVAL",
+    doc: "How often each replica looks for new task events to relay (ISO-8601 duration, sub-second allowed).",
+    default: "PT1S",
+    schema: shortDurationMs(10, 3_600_000),
+  },
+  outboxBatchSize: {
+    env: "OUTBOX_BATCH_SIZE",
+    doc: "Events read and relayed per page.",
+    default: "500",
+    schema: integer(1, 10_000),
+  },
+  webhooksFile: {
+    env: "WEBHOOKS_FILE",
+    doc: 'Path of a JSON file of webhook endpoints: `[{ "organizationId": 7, "url": "https://…", "secret": "whsec_…" }]`. https only, except loopback.',
+    default: undefined,
+    schema: text(),
+  },
+  webhooksJson: {
+    env: "WEBHOOKS_JSON",
+    doc: "Webhook endpoints inline, same format as the file; added to it (one endpoint per organization). A secret: never logged.",
+    default: undefined,
+    secret: true,
+    schema: text(),
+  },
+  webhookSecretsKeys: {
+    env: "WEBHOOK_SECRETS_KEY",
+    doc: "The key that seals the signing secrets of webhook endpoints kept in the database (`watchdog webhooks …`): the base64 of 32 bytes (`openssl rand -base64 32`). Several keys, comma-separated, while rotating it: the first seals, all open. Not needed for WEBHOOKS_FILE / WEBHOOKS_JSON.",
+    default: undefined,
+    secret: true,
+    schema: z.string().transform((raw, ctx): Buffer[] => {
+      const parsed = parseSecretKeys(raw);
+      if ("error" in parsed) {
+        ctx.issues.push({ code: "custom", message: parsed.error, input: raw });
+        return z.NEVER;
+      }
+      return parsed.value;
+    }),
+  },
+  webhookTimeoutMs: {
+    env: "WEBHOOK_TIMEOUT",
+    doc: "How long one webhook request may take before it counts as failed (ISO-8601 duration).",
+    default: "PT10S",
+    schema: shortDurationMs(100, 300_000),
+  },
+  webhookRetryDelayMs: {
+    env: "WEBHOOK_RETRY_DELAY",
+    doc: "Wait before the first retry of a failed webhook; it doubles at each failure up to WEBHOOK_RETRY_MAX_DELAY (ISO-8601 duration).",
+    default: "PT10S",
+    schema: shortDurationMs(10, 3_600_000),
+  },
+  webhookRetryMaxDelayMs: {
+    env: "WEBHOOK_RETRY_MAX_DELAY",
+    doc: "Longest wait between two retries of a webhook (ISO-8601 duration).",
+    default: "PT1H",
+    schema: shortDurationMs(10, 24 * 3_600_000),
+  },
+  webhookRetryForMs: {
+    env: "WEBHOOK_RETRY_FOR",
+    doc: "How long one event is retried before it is given up (its job fails on the board, the next event goes out). Keep it at least P1D.",
+    default: "P3D",
+    schema: durationMs(),
+  },
+  webhookConcurrency: {
+    env: "WEBHOOK_CONCURRENCY",
+    doc: "Organizations whose webhooks one replica delivers at once (one organization's events always go out one at a time, in order).",
+    default: "4",
+    schema: integer(1, 100),
+  },
+} as const satisfies Record<string, Setting>;
+
+type Settings = typeof SETTINGS;
+export type Config = {
+  -readonly [K in keyof Settings]: Settings[K]["default"] extends string ? z.output<Settings[K]["schema"]> : z.output<Settings[K]["schema"]> | undefined;
+};

@@ -1,0 +1,72 @@
+// Before the worker starts: are Redis and PostgreSQL there, do they let us in, is the schema
+// migrated? Each check is bounded, so a missing service ends start-up within seconds with one line
+// naming the variable and the fix, instead of a worker that hangs, or logs "started" and then fails.
+import pg from "pg";
+import type { Config } from "./config/settings.js";
+import { migrationNames } from "./db/migrate.js";
+import { withTimeout } from "./deadline.js";
+import { createRedis } from "./redis.js";
+import { describePostgresError, describeRedisError, ServiceError } from "./service-errors.js";
+
+/** How long each check may take: start-up fails within about twice this. */
+export const PREFLIGHT_TIMEOUT_MS = 5000;
+
+/** Connects once (no retry) and PINGs; a ServiceError naming REDIS_URL when that fails. */
+export async function checkRedis(config: Pick<Config, "redisUrl" | "redisClusterNodes">, timeoutMs = PREFLIGHT_TIMEOUT_MS): Promise<void> {
+  const redis = createRedis(config.redisUrl, {
+    clusterNodes: config.redisClusterNodes,
+    purpose: "request",
+    lazyConnect: true,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+  });
+  // The error event carries the reason (ECONNREFUSED, WRONGPASS); without a listener ioredis prints it to stderr.
+  let reason: unknown;
+  redis.on("error", (error: unknown) => (reason ??= error));
+  try {
+    await withTimeout(
+      timeoutMs,
+      "Redis",
+      redis.connect().then(() => redis.ping()),
+    );
+  } catch (error) {
+    throw new ServiceError(describeRedisError(reason ?? error, config.redisUrl));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Connects, and (with `migrationsDir`) checks that every migration on disk is applied; a
+ * ServiceError naming DATABASE_URL and the fix when not. A database ahead of this code (a newer
+ * replica migrated it) is fine.
+ */
+export async function checkPostgres(databaseUrl: string, migrationsDir: string | undefined, timeoutMs = PREFLIGHT_TIMEOUT_MS): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  client.on("error", () => undefined); // a connection lost after the check: nothing to do, end() follows
+  try {
+    await withTimeout(timeoutMs, "PostgreSQL", client.connect());
+    if (migrationsDir === undefined) return;
+    let applied: Set<string>;
+    try {
+      const { rows } = await client.query<{ migration_name: string }>(`SELECT migration_name FROM "_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`);
+      applied = new Set(rows.map((r) => r.migration_name));
+    } catch (error) {
+      if ((error as { code?: string }).code === "42P01") applied = new Set();
+      else throw error;
+    }
+    const pending = migrationNames(migrationsDir).filter((name) => !applied.has(name));
+    if (pending.length > 0) {
+      const database = decodeURIComponent(new URL(databaseUrl).pathname.replace(/^\//, ""));
+      throw new ServiceError(
+        `PostgreSQL (DATABASE_URL): the database ${JSON.stringify(database)} lacks ${pending.length} migration(s) (${pending.slice(0, 3).join(", ")}${pending.length > 3 ? ", …" : ""}): run \`npm run db:migrate\``,
+      );
+    }
+  } catch (error) {
+    if (error instanceof ServiceError) throw error;
+    throw new ServiceError(describePostgresError(error, databaseUrl));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

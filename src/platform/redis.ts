@@ -1,0 +1,120 @@
+import { Cluster, Redis, type RedisOptions } from "ioredis";
+import type { Logger } from "pino";
+import type { ClusterNode } from "./config/cluster-nodes.js";
+import type { Config } from "./config/settings.js";
+import { emitsWithin, settlesWithin } from "./deadline.js";
+import { throttledErrorLog } from "./log-safety.js";
+
+/** A standalone connection or a Redis Cluster client: BullMQ, the board and our own keys take either. */
+export type RedisConnection = Redis | Cluster;
+
+/**
+ * How a connection behaves while Redis is away (its role):
+ * - `worker` (default): what a BullMQ worker requires (`maxRetriesPerRequest: null`, offline queue on):
+ *   commands wait for a reconnect instead of failing while Redis is briefly away.
+ * - `producer`: a queue or our own keys written by background work (the sweep's last-completed
+ *   time): like `worker`, a command waits for Redis to return rather than being lost.
+ * - `request`: for work done on behalf of an HTTP caller (enqueueing a reprocess, the board, health,
+ *   metrics). It fails fast instead of waiting: no offline queue (a command issued while disconnected
+ *   fails at once rather than running whenever Redis returns — after the caller was told it failed),
+ *   no retry of a command and a bounded command time.
+ */
+export type RedisPurpose = "worker" | "producer" | "request";
+
+/** A command for an HTTP caller answers or fails within this. */
+export const REQUEST_COMMAND_TIMEOUT_MS = 2000;
+
+const PURPOSE_OPTIONS: Record<RedisPurpose, RedisOptions> = {
+  worker: { maxRetriesPerRequest: null },
+  producer: { maxRetriesPerRequest: null },
+  request: { maxRetriesPerRequest: 0, enableOfflineQueue: false, commandTimeout: REQUEST_COMMAND_TIMEOUT_MS, connectTimeout: REQUEST_COMMAND_TIMEOUT_MS },
+};
+
+export interface CreateRedisOptions extends RedisOptions {
+  /** REDIS_CLUSTER_NODES: set, the connection is an ioredis Cluster seeded with these nodes. */
+  clusterNodes?: readonly ClusterNode[];
+  purpose?: RedisPurpose;
+}
+
+/**
+ * Every Redis connection of the worker comes from here; `purpose` picks how it behaves while
+ * Redis is away (above), other options override the purpose's.
+ *
+ * Standalone: the DB index in the URL path (redis://host:6379/2) is honoured by ioredis.
+ * Cluster: the nodes are the seeds (the client discovers the rest); user, password and TLS
+ * (`rediss:`) come from `redisUrl`, whose host and port are not used. A cluster has database 0 only,
+ * and every key of a queue must hash to one slot, hence the braced QUEUE_PREFIX (checked at load).
+ */
+export function createRedis(redisUrl: string, options?: RedisOptions & { purpose?: RedisPurpose }): Redis;
+export function createRedis(redisUrl: string, options: CreateRedisOptions): RedisConnection;
+export function createRedis(redisUrl: string, options: CreateRedisOptions = {}): RedisConnection {
+  const { clusterNodes, purpose = "worker", ...rest } = options;
+  const redisOptions: RedisOptions = { lazyConnect: false, ...PURPOSE_OPTIONS[purpose], ...rest };
+  if (clusterNodes === undefined || clusterNodes.length === 0) return new Redis(redisUrl, redisOptions);
+  return new Cluster(
+    clusterNodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      redisOptions: { ...credentialsOf(redisUrl), ...redisOptions },
+      lazyConnect: redisOptions.lazyConnect ?? false,
+      ...(purpose === "request" ? { enableOfflineQueue: false, maxRedirections: 4 } : {}),
+    },
+  );
+}
+
+function credentialsOf(redisUrl: string): Pick<RedisOptions, "username" | "password" | "tls"> {
+  const u = new URL(redisUrl);
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+  };
+}
+
+/** A second connection like `connection` (QueueEvents needs its own: it blocks on XREAD). */
+export function duplicateRedis(connection: RedisConnection): RedisConnection {
+  return connection instanceof Cluster ? connection.duplicate() : connection.duplicate();
+}
+
+/**
+ * Where the running worker gets its Redis connections: one per BullMQ worker, per queue and per
+ * client, never shared, so closing or disconnecting one (a worker's bounded close may disconnect
+ * its connections) cannot end another's. Each has an error listener: an outage is logged once, then
+ * summarised every 10 s, for all the background connections together (the fail-fast `request`
+ * ones log at debug: their callers already get a 503).
+ */
+export interface RedisFactory {
+  /** A new connection; `name` shows in logs. The factory closes it last (`close`). */
+  connect(purpose: RedisPurpose, name: string): RedisConnection;
+  /** Waits, at most `ms`, until every `request` connection is ready: without an offline queue, a command sent before the first connect fails. */
+  requestReadyWithin(ms: number): Promise<void>;
+  /** Ends every connection made: `quit` (bounded by `ms`, then `disconnect`) for the background ones, `disconnect` for the fail-fast ones. */
+  close(ms: number): Promise<void>;
+}
+
+export function redisFactory(config: Pick<Config, "redisUrl" | "redisClusterNodes">, logger: Logger): RedisFactory {
+  const made: { purpose: RedisPurpose; connection: RedisConnection }[] = [];
+  const backgroundError = throttledErrorLog(logger, "redis connection error");
+  return {
+    connect(purpose, name) {
+      const connection = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes, purpose });
+      if (purpose === "request") connection.on("error", (error) => logger.debug({ err: error, connection: name }, "redis connection error (HTTP connection)"));
+      else connection.on("error", backgroundError);
+      made.push({ purpose, connection });
+      return connection;
+    },
+    async requestReadyWithin(ms) {
+      const pending = made.filter((m) => m.purpose === "request").map((m) => m.connection);
+      await Promise.all(pending.map((c) => emitsWithin(c, "ready", ms, c.status === "ready")));
+    },
+    async close(ms) {
+      await Promise.all(
+        made.splice(0).map(async ({ purpose, connection }) => {
+          if (connection.status === "end") return;
+          // A fail-fast connection has nothing worth flushing, and quit would wait on a connection that is down.
+          if (purpose !== "request" && (await settlesWithin(connection.quit(), ms))) return;
+          connection.disconnect();
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// What each listener serves, as plain lists of { method, path, handler } (plus the board's raw
+// mount on the ops listener), and the listeners themselves: the last component to start, the first
+// to close. The external API listener may face customers; the ops listener (health, metrics, Bull
+// Board) stays on loopback or an internal network. A path of one listener is a 404 on the other.
+import type { Component, Context } from "./platform/component.js";
+import { closeSteps } from "./platform/component.js";
+import type { Ops } from "./ops/start.js";
+import { readLastSweepHeld } from "./sweep/last-sweep.js";
+import { bullBoardMount } from "./ops/bull-board.js";
+import { healthz, readyz } from "./ops/health.js";
+import { metricsHandler } from "./ops/metrics-handler.js";
+import { sweepHealthHandler } from "./ops/sweep-health.js";
+import { OPENAPI_PATH } from "./api/openapi/document.js";
+import { openApiHandler } from "./api/openapi/route.js";
+import { readApiRoutes } from "./api/read-api/routes.js";
+import { restartProcessing, RESTART_PROCESSING_PATH } from "./api/restart-processing.js";
+import { startHttpServer } from "./api/server.js";
+import type { Mount, Route } from "./api/types.js";
+
+/** API_HOST:API_PORT — the external API. */
+export function apiRoutes(ctx: Context, ops: Ops): Route[] {
+  const tokens = ctx.config.apiTokens ?? [];
+  return [
+    {
+      method: "PATCH",
+      path: RESTART_PROCESSING_PATH,
+      handler: restartProcessing({
+        tokens,
+        db: ctx.db,
+        queue: ops.queues.reprocess,
+        redis: ops.requestRedis,
+        rules: ctx.rules,
+        logger: ctx.logger,
+        onOutcome: ops.metrics.reprocessRequest,
+      }),
+    },
+    ...readApiRoutes({ tokens, db: ctx.db, rules: ctx.rules }),
+    { method: "GET", path: OPENAPI_PATH, handler: openApiHandler() },
+  ];
+}
+
+/** OPS_HOST:OPS_PORT — health, metrics and (as a mount) Bull Board. */
+export function opsRoutes(ctx: Context, ops: Ops): Route[] {
+  const held = () => readLastSweepHeld(ops.requestRedis, ctx.config.queuePrefix);
+  return [
+    { method: "GET", path: "/healthz", handler: healthz },
+    { method: "GET", path: "/readyz", handler: readyz({ db: ctx.db, redis: ops.requestRedis }) },
+    { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler({ lastSweep: ops.sweepHealth, held, pauses: ops.pauses }) },
+    { method: "GET", path: "/metrics", handler: metricsHandler(ops.metrics.registry) },
+  ];
+}
+
+export function opsMounts(ctx: Context, ops: Ops): Mount[] {
+  const { config } = ctx;
+  const credentials = config.bullBoardUser && config.bullBoardPassword ? { user: config.bullBoardUser, password: config.bullBoardPassword } : undefined;
+  return [bullBoardMount({ queues: ops.queues.all, readOnly: config.bullBoardReadOnly, credentials, redis: ops.requestRedis, logger: ctx.logger })];
+}
+
+export interface Listeners extends Component {
+  readonly apiUrl: string;
+  readonly opsUrl: string;
+  readonly routes: { readonly api: readonly Route[]; readonly ops: readonly Route[] };
+}
+
+export async function startListeners(ctx: Context, ops: Ops): Promise<Listeners> {
+  const { config, logger } = ctx;
+  const routes = { api: apiRoutes(ctx, ops), ops: opsRoutes(ctx, ops) };
+  const onFault = ops.metrics.httpFault;
+  const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault, routes: routes.api });
+  try {
+    const opsServer = await startHttpServer({ host: config.opsHost, port: config.opsPort, logger, onFault, routes: routes.ops, mounts: opsMounts(ctx, ops) });
+    const close = () => closeSteps([["http (ops)", () => opsServer.close()], ["http (api)", () => api.close()]]);
+    return { name: "http", apiUrl: api.url, opsUrl: opsServer.url, routes, close };
+  } catch (error) {
+    await api.close().catch(() => undefined);
+    throw error;
+  }
+}

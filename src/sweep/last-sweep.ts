@@ -1,0 +1,75 @@
+// The time of the last completed sweep, shared by every replica: one Redis key under the queue
+// prefix, written by whichever replica completes a sweep. All times here come from the Redis
+// server's clock, so replicas with skewed clocks agree on how long ago that was.
+import type { RedisConnection as Redis } from "../platform/redis.js";
+
+export const lastSweepKey = (prefix: string) => `${prefix}:task-watchdog:last-completed-sweep-ms`;
+/** What the last completed sweep held (JSON: SweepResult["held"], `{}` when nothing), for /health/sweeps. */
+export const lastSweepHeldKey = (prefix: string) => `${prefix}:task-watchdog:last-completed-sweep-held`;
+
+/** A held status as the last completed sweep saw it (see SweepResult["held"] in src/sweep/run-sweep.ts). */
+export interface LastSweepHeld {
+  stuck: number;
+  limit: number;
+  maxTasks: number | null;
+  maxShare: number | null;
+  population: number | null;
+}
+
+/** The Redis server's clock, in epoch milliseconds. */
+export async function redisNowMs(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** The time and what was held, written together so a reader never pairs one sweep's time with another's holds. */
+export async function recordSweepCompleted(redis: Redis, prefix: string, held: Readonly<Record<string, LastSweepHeld>> = {}): Promise<void> {
+  const now = await redisNowMs(redis);
+  await redis.multi().set(lastSweepKey(prefix), String(now)).set(lastSweepHeldKey(prefix), JSON.stringify(held)).exec();
+}
+
+/**
+ * Per status name, what the last completed sweep held (empty when nothing, or nothing is
+ * recorded). For the /health/sweeps handler: not OK while this is not empty.
+ */
+export async function readLastSweepHeld(redis: Redis, prefix: string): Promise<Record<string, LastSweepHeld>> {
+  const raw = await redis.get(lastSweepHeldKey(prefix));
+  if (raw === null) return {};
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, LastSweepHeld>) : {};
+  } catch {
+    return {};
+  }
+}
+
+export async function readLastSweepCompletedMs(redis: Redis, prefix: string): Promise<number | null> {
+  const raw = await redis.get(lastSweepKey(prefix));
+  const ms = raw === null ? NaN : Number(raw);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+export interface SweepHealth {
+  overdue: boolean;
+  lastCompletedAtMs: number | null;
+  /** Since the last completed sweep, or since this replica started when none is recorded. */
+  secondsSinceLastCompleted: number | null;
+  overdueAfterSeconds: number;
+}
+
+/**
+ * Overdue = no sweep completed anywhere within `overdueAfterMs`. A replica that just started (and
+ * finds nothing recorded, e.g. a fresh Redis) gets the same span of grace from its start.
+ */
+export function sweepHealthCheck(deps: { redis: Redis; prefix: string; overdueAfterMs: number; startedAtMs: number }): () => Promise<SweepHealth> {
+  return async () => {
+    const [now, last] = await Promise.all([redisNowMs(deps.redis), readLastSweepCompletedMs(deps.redis, deps.prefix)]);
+    const since = now - (last ?? deps.startedAtMs);
+    return {
+      overdue: since > deps.overdueAfterMs,
+      lastCompletedAtMs: last,
+      secondsSinceLastCompleted: last === null ? null : Math.max(0, Math.round(since / 1000)),
+      overdueAfterSeconds: Math.round(deps.overdueAfterMs / 1000),
+    };
+  };
+}

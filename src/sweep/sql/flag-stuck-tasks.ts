@@ -1,0 +1,43 @@
+// flagStuckTasks — one batch of one report-only status (action "flag"), as one statement.
+//
+// In:   see BatchInput (revert-stuck-tasks.ts).
+// Locks: up to `limit` stuck rows not yet flagged in this episode, FOR UPDATE SKIP LOCKED.
+// Does: warning + warning_reason, flagged_episode = status_changed_at (the episode is flagged;
+//       a status change starts a new one); status and location are unchanged, so the trigger
+//       leaves status_changed_at alone. One FLAGGED task_events row per task and episode.
+// Out:  one row: how many, how many released, and the first few task ids.
+// Cost: the stuck rows already flagged are walked (index only) by every sweep while they stay
+//       stuck: a report-only rule costs what its stuck tasks cost, like any other rule.
+import type { Db } from "../../platform/db/client.js";
+import type { BatchInput, BatchOutcome } from "./revert-stuck-tasks.js";
+import { candidatesCte, notFlaggedThisEpisode, stuckWorkspacesCtes } from "./stuck-workspaces.js";
+
+export async function flagStuckTasks(db: Db, input: BatchInput): Promise<BatchOutcome[]> {
+  const { plan, thresholds, limit, sweepId } = input;
+  if (plan.action.kind !== "flag") throw new TypeError(`flagStuckTasks: the rule for ${plan.statusName} is not report-only`);
+  const releasedProbes = [...(input.release?.probes ?? [])];
+  const rows = await db.$queryRaw<{ count: number; released: number; sample_ids: number[] | null }[]>`
+    WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, thresholds, plan.minSeconds)},
+    ${candidatesCte(plan.status, limit, notFlaggedThisEpisode)},
+    updated AS (
+      UPDATE tasks t
+      SET warning = true,
+          flagged_episode = t.status_changed_at,
+          warning_reason = 'stuck in ' || ${plan.statusName}::text || ' for '
+            || watchdog_humanize_seconds(floor(extract(epoch FROM now() - c.status_changed_at))::bigint)
+            || ' (threshold ' || watchdog_humanize_seconds(c.threshold_seconds) || '); flagged only (report-only rule), status unchanged'
+      FROM candidates c
+      WHERE t.id = c.id AND t.status = c.status AND t.location = 'INBOX' AND t.status_changed_at = c.status_changed_at
+        AND t.flagged_episode IS DISTINCT FROM t.status_changed_at   -- compare-and-set: once per episode
+      RETURNING t.id, t.status, c.status_changed_at AS stuck_since, t.warning_reason, c.probe = ANY(${releasedProbes}::int[]) AS released
+    ), events AS (
+      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
+      SELECT u.id, 'FLAGGED', u.status, NULL, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
+             CASE WHEN u.released THEN jsonb_build_object('releasedBy', ${input.release?.by ?? null}::text) END
+      FROM updated u
+    )
+    SELECT count(*)::int AS count, count(*) FILTER (WHERE u.released)::int AS released,
+           (array_agg(u.id ORDER BY u.id))[1:5] AS sample_ids FROM updated u`;
+  const row = rows[0];
+  return row && row.count > 0 ? [{ toStatus: null, count: row.count, escalated: 0, released: row.released, sampleTaskIds: row.sample_ids ?? [] }] : [];
+}

@@ -1,0 +1,92 @@
+// revertStuckTasks — one batch of one revert status, as one statement (so one transaction).
+//
+// In:   the status plan with the thresholds to act on (the stuck workspaces, held probes' left out), batch
+//       size, sweep id, the probes released by an operator (and by whom), the escalation count.
+// Locks: up to `limit` stuck task rows, FOR UPDATE SKIP LOCKED (stuck-workspaces.ts: candidatesCte);
+//        a row whose status changed since the snapshot fails the re-check and is left alone.
+// Does: status -> target (previous_status instead, when the rule allows and it is stable),
+//       warning + warning_reason, auto_revert_count + 1 (the trigger stamps status_changed_at and
+//       previous_status), and one AUTO_REVERTED task_events row per task. The revert that makes
+//       auto_revert_count reach `escalateAfter` (and every later one) says "stuck again for the Nth
+//       time …; needs support" and its event's details carry {escalated: true, revertCount};
+//       a released probe's events carry {releasedBy}.
+// Out:  one row per target status: how many, how many escalated, how many released, a few ids.
+import { Prisma } from "../../generated/prisma/client.js";
+import type { StatusPlan, Thresholds } from "../sweep-plan.js";
+import { STABLE_STATUS_CODES, STATUS_NAMES_JSON } from "../../rules/status.js";
+import type { Db } from "../../platform/db/client.js";
+import { candidatesCte, stuckWorkspacesCtes } from "./stuck-workspaces.js";
+
+export interface BatchOutcome {
+  toStatus: number | null;
+  count: number;
+  /** Reverts that reached the escalation count (0 for other actions). */
+  escalated: number;
+  /** Tasks of probes an operator released from their hold. */
+  released: number;
+  sampleTaskIds: number[];
+}
+
+export interface BatchInput {
+  plan: StatusPlan;
+  /** The thresholds to act on: in a sweep, the stuck workspaces its count found, held probes' left out (listedThresholds). */
+  thresholds: Thresholds;
+  limit: number;
+  sweepId: string;
+  /** Probe indexes acting despite their hold, and the operator who said so. */
+  release?: { probes: readonly number[]; by: string };
+}
+
+/** "st", "nd", "rd", "th" for a count in SQL: the 3rd, the 11th, the 22nd. */
+const ordinalSuffix = (n: Prisma.Sql) =>
+  Prisma.sql`CASE WHEN ${n} % 100 IN (11, 12, 13) THEN 'th' WHEN ${n} % 10 = 1 THEN 'st' WHEN ${n} % 10 = 2 THEN 'nd' WHEN ${n} % 10 = 3 THEN 'rd' ELSE 'th' END`;
+
+export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAfter: number }): Promise<BatchOutcome[]> {
+  const { plan, thresholds, limit, sweepId, escalateAfter } = input;
+  if (plan.action.kind !== "revert") throw new TypeError(`revertStuckTasks: the rule for ${plan.statusName} does not revert`);
+  const { to, toPreviousIfStable } = plan.action;
+  const releasedProbes = [...(input.release?.probes ?? [])];
+  const releasedBy = input.release?.by ?? null;
+  const rows = await db.$queryRaw<{ to_status: number; count: number; escalated: number; released: number; sample_ids: number[] }[]>`
+    WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, thresholds, plan.minSeconds)},
+    ${candidatesCte(plan.status, limit)},
+    planned AS (
+      SELECT c.id, c.status, c.status_changed_at, c.auto_revert_count + 1 AS revert_count,
+             c.auto_revert_count + 1 >= ${escalateAfter}::int AS escalated,
+             c.probe = ANY(${releasedProbes}::int[]) AS released,
+             CASE WHEN ${toPreviousIfStable}::boolean AND c.previous_status = ANY(${[...STABLE_STATUS_CODES]}::smallint[])
+                  THEN c.previous_status ELSE ${to}::smallint END AS to_status,
+             watchdog_humanize_seconds(floor(extract(epoch FROM now() - c.status_changed_at))::bigint) AS stuck_for,
+             watchdog_humanize_seconds(c.threshold_seconds) AS threshold
+      FROM candidates c
+    ), updated AS (
+      UPDATE tasks t
+      SET status = p.to_status,
+          warning = true,
+          warning_reason = CASE WHEN p.escalated
+            THEN 'stuck again for the ' || p.revert_count || ${ordinalSuffix(Prisma.sql`p.revert_count`)} || ' time: in ' || ${plan.statusName}::text
+                 || ' for ' || p.stuck_for || ' (threshold ' || p.threshold || '); reverted to ' || (${STATUS_NAMES_JSON}::jsonb ->> p.to_status::text)
+                 || '; needs support'
+            ELSE 'stuck in ' || ${plan.statusName}::text || ' for ' || p.stuck_for || ' (threshold ' || p.threshold || '); reverted to '
+                 || (${STATUS_NAMES_JSON}::jsonb ->> p.to_status::text) END,
+          auto_revert_count = t.auto_revert_count + 1
+      FROM planned p
+      WHERE t.id = p.id AND t.status = p.status   -- compare-and-set, on a row we hold
+      RETURNING t.id, p.status AS from_status, p.to_status, p.status_changed_at AS stuck_since, t.warning_reason,
+                p.escalated, p.revert_count, p.released
+    ), events AS (
+      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
+      SELECT u.id, 'AUTO_REVERTED', u.from_status, u.to_status, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
+             NULLIF(jsonb_strip_nulls(jsonb_build_object(
+               'escalated', CASE WHEN u.escalated THEN true END,
+               'revertCount', CASE WHEN u.escalated THEN u.revert_count END,
+               'releasedBy', CASE WHEN u.released THEN ${releasedBy}::text END)), '{}'::jsonb)
+      FROM updated u
+    )
+    SELECT u.to_status::int AS to_status, count(*)::int AS count,
+           count(*) FILTER (WHERE u.escalated)::int AS escalated, count(*) FILTER (WHERE u.released)::int AS released,
+           (array_agg(u.id ORDER BY u.id))[1:5] AS sample_ids
+    FROM updated u
+    GROUP BY u.to_status`;
+  return rows.map((r) => ({ toStatus: r.to_status, count: r.count, escalated: r.escalated, released: r.released, sampleTaskIds: r.sample_ids }));
+}

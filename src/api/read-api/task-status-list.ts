@@ -13,7 +13,7 @@ import { authenticate } from "./caller.js";
 import { cursorParam, encodeCursor } from "./cursor.js";
 import type { ReadApiDeps } from "./deps.js";
 import { presentTask } from "./present.js";
-import { booleanParam, limitParam, parseQuery, safeText } from "./query.js";
+import { booleanParam, limitParam, parseQuery, safeText } from "../query.js";
 import { json, refusal } from "./responses.js";
 
 export const TASK_STATUS_LIST_PATH = "/api/v1.0/external/sdtask/statuslist";

@@ -1,26 +1,29 @@
 // The Prometheus metrics of one worker process, in their own Registry. Counters and the sweep
 // histogram are per process (sum them across replicas); the gauges computed at scrape time
-// (stuck tasks, queue depths, last sweep, overdue) read shared state, so every replica reports
-// the same value (take max, not sum). A collector that fails is logged and counted, and its
+// (stuck tasks, held tasks, queue depths, last sweep, overdue, pauses) read shared state, so every
+// replica reports the same value (take max, not sum). The stuck counts are taken once per
+// SWEEP_INTERVAL for the whole deployment and shared through Redis (./stuck-counts.ts). A collector that fails is logged and counted, and its
 // metric is left empty for that scrape: a scrape never fails because Postgres hiccupped.
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Db } from "../platform/db/client.js";
 import type { BatchOutcome } from "../sweep/sql/revert-stuck-tasks.js";
-import { countStuckByProbe } from "../sweep/sql/count-stuck-by-probe.js";
+import { countStuckForGauges } from "./sql/count-stuck-for-gauges.js";
 import type { Rule } from "../rules/rules.js";
 import { statusPlansFor, type StatusPlan } from "../sweep/sweep-plan.js";
 import { statusName } from "../rules/status.js";
 import type { SweepResult } from "../sweep/run-sweep.js";
 import { pauseRule, type Pause } from "../sweep/pause.js";
 import type { ReprocessJobOutcome } from "../reprocess/reprocess-worker.js";
-import type { SweepHealth } from "../sweep/last-sweep.js";
+import type { LastSweepHeld, SweepHealth } from "../sweep/last-sweep.js";
+import type { RedisConnection } from "../platform/redis.js";
+import { sharedStuckCounts } from "./stuck-counts.js";
 import { coalesced } from "../platform/coalesce.js";
 import { withTimeout } from "../platform/deadline.js";
 
-/** How long one count of stuck tasks serves scrapes: several Prometheus servers cost one query. */
-export const STUCK_CACHE_MS = 5000;
+/** How long one read of the shared stuck counts serves this process's scrapes (both gauges of one scrape). */
+const STUCK_READ_CACHE_MS = 1000;
 
 /**
  * Queue counts are not kept after they settle (a scrape shows the state of its moment), only
@@ -41,6 +44,12 @@ export interface MetricsDeps {
   rules: readonly Rule[];
   queues: readonly Queue[];
   sweepHealth: () => Promise<SweepHealth>;
+  /** What the last completed sweep (on any replica) held, shared through Redis. */
+  lastSweepHeld: () => Promise<Readonly<Record<string, LastSweepHeld>>>;
+  /** Where the stuck counts are shared (the queue prefix's Redis), and how often the deployment counts them. */
+  redis: RedisConnection;
+  prefix: string;
+  stuckCountIntervalMs: number;
   /** The pauses in force now (PostgreSQL, shared by every replica). */
   pauses: () => Promise<readonly Pause[]>;
   logger: Logger;
@@ -51,6 +60,8 @@ export interface MetricsDeps {
 export interface BuildInfo {
   version: string;
   commit: string;
+  /** CELL: the `cell` label of every metric, when set. */
+  cell?: string | undefined;
 }
 
 export interface Metrics {
@@ -70,6 +81,8 @@ export interface Metrics {
 
 export function createMetrics(deps: MetricsDeps): Metrics {
   const registry = new Registry();
+  // Before any metric is registered: every series of this process carries its cell.
+  if (deps.build.cell !== undefined) registry.setDefaultLabels({ cell: deps.build.cell });
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges `_total`, which Prometheus reserves for counters (`promtool check
   // metrics` refuses them); each is the sum of its labelled twin (nodejs_active_handles{type}, …).
@@ -166,30 +179,42 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
 
   const plans = statusPlansFor(deps.rules);
-  // One cached read per scrape serves both gauges below: the count and the oldest entry time per status.
-  const countStuck = coalesced(STUCK_CACHE_MS, async () => {
-    const byStatus = new Map<string, { count: number; oldestSinceMs: number | null }>();
-    // One statement per status, whatever its workspace overrides; they add up under its name.
-    for (const plan of plans) {
-      const { byProbe } = await countStuckByProbe(deps.db, plan, { sampleSize: 0 });
-      const entry = { count: 0, oldestSinceMs: null as number | null };
-      for (const { count, oldestSince } of byProbe.values()) {
-        entry.count += count;
-        if (oldestSince !== null) entry.oldestSinceMs = Math.min(entry.oldestSinceMs ?? Infinity, oldestSince.getTime());
-      }
-      byStatus.set(plan.statusName, entry);
-    }
-    return byStatus;
+  const stuckCountSeconds = new Histogram({
+    name: "watchdog_stuck_count_seconds",
+    help: "Database time of the counts behind watchdog_tasks_stuck and watchdog_oldest_stuck_age_seconds, taken by this process (the deployment counts once per SWEEP_INTERVAL, on whichever replica a scrape gets there first): sum over replicas for the deployment's cost.",
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const stuckCounts = sharedStuckCounts({
+    redis: deps.redis,
+    prefix: deps.prefix,
+    intervalMs: deps.stuckCountIntervalMs,
+    onCounted: (seconds) => stuckCountSeconds.observe(seconds),
+    count: () => countStuckForGauges(deps.db, plans),
+  });
+  // Both gauges of one scrape share one read.
+  const countStuck = coalesced(STUCK_READ_CACHE_MS, async () => {
+    const counts = await stuckCounts.read();
+    if (counts === null) throw new Error("no stuck counts yet: another replica is counting; the next scrape has them");
+    return counts;
+  });
+  const stuckCountedAt: Gauge = new Gauge({
+    name: "watchdog_tasks_stuck_counted_timestamp_seconds",
+    help: "Unix time the counts behind watchdog_tasks_stuck were taken (once per SWEEP_INTERVAL for the deployment, shared through Redis).",
+    registers,
+    collect: guarded("tasks_stuck_counted", () => stuckCountedAt, async () => {
+      stuckCountedAt.set((await countStuck()).computedAtMs / 1000);
+    }),
   });
   const stuck: Gauge = new Gauge({
     name: "watchdog_tasks_stuck",
-    help: "Tasks stuck right now (older than their rule's threshold, waiting for the next sweep), by status. Cached a few seconds.",
+    help: "Tasks stuck (older than their rule's threshold, waiting for the next sweep), by status: counted once per SWEEP_INTERVAL for the whole deployment (and after a sweep that changed tasks), shared through Redis.",
     labelNames: ["status"],
     registers,
     collect: guarded("tasks_stuck", () => stuck, async () => {
-      const byStatus = await countStuck();
+      const { byStatus } = await countStuck();
       stuck.reset();
-      for (const [status, { count }] of byStatus) stuck.set({ status }, count);
+      for (const [status, { count }] of Object.entries(byStatus)) stuck.set({ status }, count);
     }),
   });
   const oldestStuckAge: Gauge = new Gauge({
@@ -198,11 +223,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ["status"],
     registers,
     collect: guarded("oldest_stuck_age", () => oldestStuckAge, async () => {
-      const byStatus = await countStuck();
-      // The entry time is cached with the count; the age is taken now, so it keeps growing between queries.
+      const { byStatus } = await countStuck();
+      // The entry time is cached with the count; the age is taken now, so it keeps growing between counts.
       const nowMs = Date.now();
       oldestStuckAge.reset();
-      for (const [status, { oldestSinceMs }] of byStatus) oldestStuckAge.set({ status }, oldestSinceMs === null ? 0 : Math.max(0, (nowMs - oldestSinceMs) / 1000));
+      for (const [status, { oldestSinceMs }] of Object.entries(byStatus)) oldestStuckAge.set({ status }, oldestSinceMs === null ? 0 : Math.max(0, (nowMs - oldestSinceMs) / 1000));
     }),
   });
   // Static: what each status's rule waits before acting, so alerts can compare ages with thresholds.
@@ -222,11 +247,17 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
   buildInfo.set({ version: deps.build.version, node: process.version, commit: deps.build.commit }, 1);
 
-  const held = new Gauge({
+  // Shared state, not this process's last sweep: a hold lifted by a sweep on another replica reads 0 here too.
+  const held: Gauge = new Gauge({
     name: "watchdog_tasks_held",
-    help: "Stuck tasks the last sweep of this process held (acted on none of: more stuck than the rule's hold limit), by status. 0 once the hold lifts.",
+    help: "Stuck tasks the last completed sweep (of any replica, shared through Redis) held: acted on none of them, more stuck than the rule's hold limit. By status; 0 once a sweep anywhere finds the hold lifted.",
     labelNames: ["status"],
     registers,
+    collect: guarded("tasks_held", () => held, async () => {
+      const last = await deps.lastSweepHeld();
+      held.reset();
+      for (const status of new Set([...plans.map((p) => p.statusName), ...Object.keys(last)])) held.set({ status }, last[status]?.stuck ?? 0);
+    }),
   });
   const holds = new Counter({
     name: "watchdog_sweep_holds_total",
@@ -252,7 +283,6 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ["status"],
     registers,
   });
-  for (const plan of plans) held.set({ status: plan.statusName }, 0);
   // Every rule has a series (0 or 1), so a dashboard shows the switch before anyone flips it.
   const pauseLabels = ["all", ...deps.rules.map((r) => statusName(r.status))];
   const paused: Gauge = new Gauge({
@@ -294,12 +324,13 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     onSweep(result) {
       for (const status of Object.keys(result.failed)) statusFailures.inc({ status });
       if (!result.dryRun && !result.interrupted) {
-        held.reset();
-        for (const plan of plans) held.set({ status: plan.statusName }, result.held[plan.statusName]?.stuck ?? 0);
         for (const status of Object.keys(result.held)) holds.inc({ status });
       }
-      // What was stuck a moment ago may be fixed now: the next scrape counts again.
-      if (!result.dryRun) countStuck.invalidate();
+      // What was stuck a moment ago may be fixed now: the next scrape (on any replica) counts again.
+      if (!result.dryRun) {
+        countStuck.invalidate();
+        stuckCounts.invalidate().catch((error: unknown) => deps.logger.warn({ err: error }, "could not ask for a fresh stuck count; the gauges catch up within SWEEP_INTERVAL"));
+      }
       const dryRun = String(result.dryRun);
       sweeps.inc({ outcome: result.interrupted ? "interrupted" : "completed", dry_run: dryRun });
       sweepDuration.observe({ dry_run: dryRun }, result.durationMs / 1000);

@@ -96,31 +96,34 @@ export function listTaskStatusesSql(organizationId: number, filter: TaskStatusFi
   // the planner misjudges how many match.
   // And `(x, id) > (x, after)` rather than `id > after`: the primary key cannot use that for a
   // range either (near the table's end, a range of the newest ids of every organization looked cheap).
+  // (Only for the organization's whole id range: with a status, both conditions are equalities and
+  // B-tree positions on (organization, status, after) directly; a row comparison there would not.)
   const org = Prisma.sql`t.organization_id BETWEEN ${organizationId}::int AND ${organizationId}::int`;
   const after = Prisma.sql`(t.organization_id, t.id) > (${organizationId}::int, ${afterId}::int)`;
   let budget: number;
   let rows: Prisma.Sql;
+  let order: Prisma.Sql;
   if (filter.warning !== true && ranges === null) {
     budget = scanBudget(limit, "rows");
+    order = Prisma.sql`t.organization_id, t.id`;
     rows = Prisma.sql`SELECT t.*, row_number() OVER (ORDER BY t.organization_id, t.id) AS read_no
       FROM (SELECT t.* FROM tasks t WHERE ${org} AND ${after} ORDER BY t.organization_id, t.id LIMIT ${budget}::int) t`;
   } else {
-    // Ids from a covering index (an index-only scan, which the planner prefers to filtering a
-    // wider index row by row), merged in id order and read lazily, then each row by its id.
+    // Ids from a covering index, every condition an index condition (an index-only scan, which
+    // the planner prefers to any index that would need the table to check a filter), merged in id
+    // order and read lazily, then each row by its id.
     budget = scanBudget(limit, "ids", ranges?.length ?? 1);
+    order = Prisma.sql`t.id`;
     const idRange = (extra: Prisma.Sql) =>
-      Prisma.sql`(SELECT t.organization_id, t.id FROM tasks t WHERE ${org} AND ${extra} ORDER BY t.organization_id, t.id LIMIT ${budget}::int)`;
+      Prisma.sql`(SELECT t.id FROM tasks t WHERE t.organization_id = ${organizationId}::int AND ${extra} AND t.id > ${afterId}::int ORDER BY t.id LIMIT ${budget}::int)`;
     const ids =
       ranges === null
-        ? idRange(Prisma.sql`t.warning AND ${after}`) // `warning` literally, so the planner can prove the partial index's predicate
-        : Prisma.join(
-            ranges.map((status) => idRange(Prisma.sql`t.status = ${status}::smallint AND (t.status, t.id) > (${status}::smallint, ${afterId}::int)`)),
-            " UNION ALL ",
-          );
+        ? idRange(Prisma.sql`t.warning`) // literally, so the planner can prove the partial index's predicate
+        : Prisma.join(ranges.map((status) => idRange(Prisma.sql`t.status = ${status}::smallint`)), " UNION ALL ");
     rows = Prisma.sql`SELECT t.*, s.read_no
-      FROM (SELECT s.organization_id, s.id, row_number() OVER (ORDER BY s.organization_id, s.id) AS read_no
-            FROM (SELECT s.organization_id, s.id FROM (${ids}) s ORDER BY s.organization_id, s.id LIMIT ${budget}::int) s) s
-      CROSS JOIN LATERAL (SELECT * FROM tasks t WHERE t.id = s.id AND t.organization_id = s.organization_id) t`;
+      FROM (SELECT s.id, row_number() OVER (ORDER BY s.id) AS read_no
+            FROM (SELECT s.id FROM (${ids}) s ORDER BY s.id LIMIT ${budget}::int) s) s
+      CROSS JOIN LATERAL (SELECT * FROM tasks t WHERE t.id = s.id) t`;
   }
 
   const conditions: Prisma.Sql[] = [];
@@ -143,7 +146,7 @@ export function listTaskStatusesSql(organizationId: number, filter: TaskStatusFi
     SELECT ${TASK_STATUS_COLUMNS}, t.read_no::int AS read_no, t.matched
     FROM (SELECT t.*, (${matched}) AS matched FROM (${rows}) t) t
     WHERE t.matched OR t.read_no = ${budget}::int
-    ORDER BY t.organization_id, t.id
+    ORDER BY ${order}
     LIMIT ${limit + 1}::int`,
   };
 }

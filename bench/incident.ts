@@ -25,7 +25,7 @@ export async function stage(pool: pg.Pool, incident: Incident, fromId: number, t
        WHERE id BETWEEN $1 AND $2`,
       incident === "processingInProgress" ? [fromId, toId, 41, 40, 5] : [fromId, toId, 70, 63, 25],
     );
-    await client.query("TRUNCATE task_events");
+    await client.query("TRUNCATE task_events, task_event_requests");
   } finally {
     await client.query("RESET session_replication_role").catch(() => undefined);
     client.release();

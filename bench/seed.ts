@@ -58,7 +58,7 @@ const ROW = `
 
 /** Empties the bench database (its own, see --database-url). */
 export async function truncate(pool: Queryable): Promise<void> {
-  await pool.query("TRUNCATE task_events, task_assignments, tasks RESTART IDENTITY CASCADE");
+  await pool.query("TRUNCATE task_events, task_event_requests, task_assignments, tasks RESTART IDENTITY CASCADE");
 }
 
 /** Inserts tasks with ids from..to (inclusive) in chunks, then their assignments; keeps the id sequence ahead. */

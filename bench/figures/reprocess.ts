@@ -126,7 +126,7 @@ export async function measureReprocess(
   // Every run starts from tasks under review: a task the previous run restarted is in
   // QueuedForPreProcessing since a moment, which the reprocess guard refuses (work in flight).
   const reset = async () => {
-    await pool.query("TRUNCATE task_events");
+    await pool.query("TRUNCATE task_events, task_event_requests");
     await pool.query("UPDATE tasks SET status = 50 WHERE id = ANY($1::int[]) AND status <> 50", [taskIds]);
   };
   const plain = async (name: "bound" | "sameSteps" | "oneStatementPrisma", processor: Processor, r: number) => {

@@ -8,8 +8,7 @@ import { closeSteps } from "../platform/component.js";
 import { coalesced } from "../platform/coalesce.js";
 import { createSweepQueue } from "../sweep/sweep-queue.js";
 import { createReprocessQueue, type ReprocessJobData } from "../reprocess/reprocess-queue.js";
-import { createEventsQueue, createWebhooksQueue } from "../outbox/queues.js";
-import { loadWebhookEndpoints } from "../outbox/webhook-config.js";
+import { createEventsQueue } from "../outbox/queues.js";
 import { readLastSweepHeld, redisNowMs, sweepHealthCheck, type SweepHealth } from "../sweep/last-sweep.js";
 import { findPauses } from "../sweep/sql/find-pauses.js";
 import type { Pause } from "../sweep/pause.js";
@@ -41,9 +40,9 @@ export async function startOps(ctx: Context): Promise<Ops> {
   const requestRedis = redis.connect("request", "reprocess queue (HTTP)");
   const reprocess = createReprocessQueue(requestRedis, config.queuePrefix);
   const all: Queue[] = [createSweepQueue(redis.connect("request", "sweep queue (HTTP)"), config.queuePrefix), reprocess];
-  // The board and the queue-depth metric also show the events and webhooks queues (failed deliveries).
+  // The board and the queue-depth metric also show the events queue (webhook deliveries live in
+  // PostgreSQL: the outbox's metrics and outbox_cursors show them).
   if (config.eventsQueueEnabled) all.push(createEventsQueue(redis.connect("request", "events queue (HTTP)"), config.queuePrefix));
-  if (loadWebhookEndpoints(config).length > 0) all.push(createWebhooksQueue(redis.connect("request", "webhooks queue (HTTP)"), config.queuePrefix));
   for (const queue of all) queue.on("error", (error) => ctx.logger.debug({ err: error, queue: queue.name }, "queue connection error (HTTP connection)"));
   const close = () => closeSteps(all.map((q) => [`${q.name} queue (HTTP)`, () => q.close()] as const));
   try {

@@ -1,9 +1,9 @@
 // What one task event looks like outside the watchdog: the job data on the events queue and the
-// `data` of a webhook's body. Pure: built from a row of readOutboxEvents. Documented in
+// `data` of a webhook's body. Pure: built from a row of readEventsPage. Documented in
 // docs/events.md; change both together (consumers parse it).
 import { findStatus } from "../rules/status.js";
 
-/** A row of task_events joined with its task, as readOutboxEvents returns it. */
+/** A row of task_events, as readEventsPage (src/outbox/sql/read-events.ts) returns it. */
 export interface OutboxEventRow {
   id: string; // bigint, as text
   txid: string; // bigint, as text

@@ -3,9 +3,10 @@ import type { Logger } from "pino";
 import { CLIENT_TIMEOUT_MARGIN_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, LOCK_TIMEOUT_MS } from "../platform/db/client.js";
 
 /**
- * The relay's own PostgreSQL connections (plain `pg`, not Prisma): a session-level advisory lock
- * needs the same connection from lock to unlock, which a Prisma call does not promise. The same
- * bounds as the worker's other connections (src/platform/db/client.ts): nothing waits forever.
+ * The outbox's own PostgreSQL connections (plain `pg`, not Prisma: its statements pass arrays and
+ * snapshots, and it needs no model). Every statement stands alone — leases live in a table, no
+ * session state — so the pool may point at PgBouncer in transaction mode. The same bounds as the
+ * worker's other connections (src/platform/db/client.ts): nothing waits forever.
  */
 export function createOutboxPool(databaseUrl: string, max: number, logger: Logger, options: { statementTimeoutMs?: number; connectTimeoutMs?: number } = {}): pg.Pool {
   const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;

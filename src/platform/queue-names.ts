@@ -11,6 +11,3 @@ export const KEEP_FAILED = { age: 7 * 24 * 3600, count: 5000 } as const;
 
 /** Every task event, for the platform's own consumers (job id = the event's `evt_<id>`). */
 export const EVENTS_QUEUE = "task-watchdog-events";
-/** One job per organization at a time, delivering its events to its webhook in order. */
-export const WEBHOOKS_QUEUE = "task-watchdog-webhooks";
-export const WEBHOOK_JOB = "deliver";

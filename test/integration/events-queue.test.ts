@@ -17,9 +17,9 @@ import { testConfig } from "../support/config.js";
 import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
 import { Registry } from "prom-client";
-import { startOutboxRelay } from "../../src/outbox/outbox-relay.js";
+import { startOutboxRelay } from "../../src/outbox/relay.js";
 import { createOutboxPool } from "../../src/outbox/outbox-pool.js";
-import { createOutboxMetrics } from "../../src/outbox/outbox-metrics.js";
+import { createOutboxMetrics } from "../../src/outbox/metrics.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 const H = 3600;
@@ -189,12 +189,15 @@ describe("the events queue", () => {
     let sweeping = true;
     const relay = await startOutboxRelay({
       pool,
+      owner: "test-relay",
       logger,
-      metrics: createOutboxMetrics({ registry: new Registry(), pool, targets: [], logger }),
+      metrics: createOutboxMetrics({ registry: new Registry(), pool: null, targets: [], logger }),
       intervalMs: 20,
+      leaseMs: 5000,
       batchSize: 100,
       eventsQueue: queue,
-      webhooks: null,
+      eventsQueueMaxWaiting: 1000,
+      webhookOrganizationIds: [],
       deferWhile: () => sweeping,
     });
     try {

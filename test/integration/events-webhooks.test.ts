@@ -3,18 +3,16 @@
 // receiver that is down gets every event once it is back (retry delays shortened by configuration);
 // an event failing past WEBHOOK_RETRY_FOR is given up, visible on the board and in the metrics,
 // and the next events go out; two replicas relaying 10,000 events never deliver one twice at once.
-import { Queue } from "bullmq";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import type { Db } from "../../src/platform/db/client.js";
 import { createLogger } from "../../src/platform/logger.js";
-import { WEBHOOKS_QUEUE } from "../../src/platform/queue-names.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { testConfig } from "../support/config.js";
-import { insertTasks, resetTables, testDb } from "../support/db.js";
-import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
+import { deletePrefix, uniquePrefix } from "../support/redis.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";
 
 const H = 3600;
@@ -87,14 +85,19 @@ describe("signed webhooks", () => {
     ]);
     await sweep();
     await receiver.waitFor((r) => r.attempts >= 3); // failing, retried
-    // The board shows the delivery job waiting for its retry, with the reason.
-    const queue = new Queue(WEBHOOKS_QUEUE, { connection: { url: testRedisUrl() }, prefix });
-    const [job] = await queue.getJobs(["delayed", "active", "waiting"]);
-    expect(job?.failedReason ?? (await queue.getJob(job!.id!))?.failedReason).toMatch(/not delivered: http:\/\/127\.0\.0\.1:\d+\/hooks\/7 answered 503; attempt \d+/);
-    await queue.close();
+    // The organization's row says which event fails, since when and why (no secret in it).
+    const failing = async () =>
+      (await db.$queryRaw<{ last_error: string | null; failed_attempts: number; pending: boolean }[]>`
+        SELECT last_error, failed_attempts, pending FROM outbox_cursors WHERE target = 'webhook:7'`)[0]!;
+    const deadline = Date.now() + 10_000;
+    while ((await failing()).failed_attempts < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const row = await failing();
+    expect(row!.last_error).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/hooks\/7 answered 503$/);
+    expect(row!.failed_attempts).toBeGreaterThanOrEqual(1);
+    expect(row!.pending).toBe(true);
     const metrics = await (await fetch(`${w.opsUrl}/metrics`)).text();
     expect(metrics).toMatch(/watchdog_events_delivered_total\{target="webhook",outcome="failed"\} [1-9]/);
-    expect(metrics).toMatch(/watchdog_outbox_pending_events\{target="webhook"\} 10/);
+    expect(metrics).toMatch(/watchdog_outbox_pending_organizations 1/);
     expect(metrics).toMatch(/watchdog_outbox_oldest_pending_age_seconds\{target="webhook"\} [0-9.]+/);
     expect(receiver.delivered).toHaveLength(0);
 
@@ -109,21 +112,26 @@ describe("signed webhooks", () => {
     expect(after).toMatch(/watchdog_events_delivered_total\{target="webhook",outcome="delivered"\} 11/);
   });
 
-  it("when one event keeps failing past WEBHOOK_RETRY_FOR, it is given up (a failed job on the board), and the next events go out", async () => {
+  it("when one event keeps failing past WEBHOOK_RETRY_FOR, it is given up (counted, its row cleared), and the next events go out", async () => {
     receiver.mode = "down";
     const w = await start({ WEBHOOK_RETRY_FOR: "PT1H" });
     await insertTasks(db, Array.from({ length: 3 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 })));
     await sweep();
-    await receiver.waitFor((r) => r.attempts >= 2);
     const [first] = await eventIds();
-    // Time moves by writing the timestamp: the event has been failing for two hours.
-    await db.$executeRaw`UPDATE outbox_cursors SET failing_since = now() - interval '2 hours' WHERE target = 'webhook:7'`;
-    const queue = new Queue(WEBHOOKS_QUEUE, { connection: { url: testRedisUrl() }, prefix });
+    // Its first failure is recorded; then time moves by writing the timestamp: it has been failing for two hours.
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const moved = await db.$executeRaw`UPDATE outbox_cursors SET failing_since = now() - interval '2 hours' WHERE target = 'webhook:7' AND failing_event_id IS NOT NULL`;
+      if (moved === 1) break;
+      if (Date.now() > deadline) throw new Error("the first failure was never recorded");
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const givenUp = async () => Number(/watchdog_events_delivered_total\{target="webhook",outcome="given_up"\} (\d+)/.exec(await (await fetch(`${w.opsUrl}/metrics`)).text())?.[1] ?? 0);
     const deadline = Date.now() + 10_000;
-    while ((await queue.getJobs(["failed"])).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    const [failed] = await queue.getJobs(["failed"]);
-    expect(failed?.failedReason).toMatch(new RegExp(`^gave up ${first} \\(task \\d+\\) after \\d+ attempts over 2 h: .*answered 503`));
-    await queue.close();
+    while ((await givenUp()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(await givenUp()).toBe(1);
+    // The position moved past it: the next attempt is the second event.
+    const [row] = await db.$queryRaw<{ after: string }[]>`SELECT 'evt_' || after_event_id AS after FROM outbox_cursors WHERE target = 'webhook:7'`;
+    expect(row!.after).toBe(first);
     receiver.mode = "ok";
     await receiver.waitFor((r) => r.delivered.length >= 2);
     await new Promise((r) => setTimeout(r, 300));
@@ -175,20 +183,60 @@ describe("signed webhooks", () => {
     const all = lines.join("\n");
     for (const org of ORGS) expect(all).not.toContain(receiver.secret(org).slice("whsec_".length, 20));
   });
-  it("an organization with nothing pending keeps its position at the present, so its checks read only the latest events", async () => {
+  it("an organization with nothing pending is never read nor leased: dispatch marks only the organizations that have new events", async () => {
     await start();
     await insertTasks(db, Array.from({ length: 5 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 })));
     await sweep();
     await receiver.waitFor((r) => r.ids.size >= 5);
+    const read = () =>
+      db.$queryRaw<{ target: string; mark_seq: bigint; pending: boolean; delivered: bigint }[]>`
+        SELECT target, mark_seq, pending, delivered_count AS delivered FROM outbox_cursors WHERE target LIKE 'webhook:%' ORDER BY target`;
     const deadline = Date.now() + 10_000;
-    for (;;) {
-      const [row] = await db.$queryRaw<{ behind: boolean }[]>`
-        SELECT EXISTS (SELECT 1 FROM task_events e WHERE NOT pg_visible_in_snapshot(e.txid::text::xid8, c.snap_from::pg_snapshot)) AS behind
-        FROM outbox_cursors c WHERE c.target = 'webhook:8'`;
-      if (row && !row.behind) break;
-      if (Date.now() > deadline) throw new Error("webhook:8 never moved past organization 7's events");
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    let rows = await read();
+    while (rows[0]!.delivered < 5n && Date.now() < deadline) rows = await new Promise((r) => setTimeout(r, 25)).then(read); // the last position write
+    expect(rows.map((r) => [r.target, r.mark_seq > 0n, r.delivered])).toEqual([
+      ["webhook:7", true, 5n],
+      ["webhook:8", false, 0n],
+    ]);
     expect(receiver.delivered.every((d) => d.organizationId === 7)).toBe(true);
+  });
+
+  it("an endpoint that refuses or hangs delays no other organization: theirs arrive while it is retried", async () => {
+    const hanging = await startWebhookReceiver([10]);
+    hanging.mode = "hang";
+    try {
+      const endpoints = JSON.parse(webhooksJson(receiver, [7, 8])) as { organizationId: number; url: string; secret: string }[];
+      endpoints.push({ organizationId: 9, url: "http://127.0.0.1:1/hooks/9", secret: receiver.secret(9) }); // nothing listens: refused
+      endpoints.push({ organizationId: 10, url: hanging.url(10), secret: hanging.secret(10) });
+      await start({ WEBHOOKS_JSON: JSON.stringify(endpoints), WEBHOOK_TIMEOUT: "PT2S", WEBHOOK_CONCURRENCY: "4" }, []);
+      await insertTasks(db, [9, 10, 9, 10, 7, 8].flatMap((organizationId) => Array.from({ length: 5 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId }))));
+      const started = Date.now();
+      await sweep();
+      await receiver.waitFor((r) => r.ids.size >= 10, 10_000);
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(new Set(receiver.delivered.map((d) => d.organizationId))).toEqual(new Set([7, 8]));
+      expect(hanging.attempts).toBeGreaterThanOrEqual(1);
+    } finally {
+      await Promise.all(watchdogs.splice(0).map((w) => w.close()));
+      await hanging.close();
+    }
+  });
+
+  it("a transaction left open elsewhere delays only its own events", async () => {
+    await start();
+    const [held, other] = await insertTasks(db, [
+      { status: S.ToReview, ageSeconds: 0, organizationId: 8 },
+      { status: S.ToReview, ageSeconds: 0, organizationId: 7 },
+    ]);
+    const open = await holdTransaction(`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) VALUES (${held}, 'REPROCESSED', 50, 30, 'held open', 'test')`);
+    try {
+      await db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) VALUES (${other}, 'REPROCESSED', 50, 30, 'committed', 'test')`;
+      await receiver.waitFor((r) => r.delivered.length >= 1, 10_000);
+      expect(receiver.delivered.map((d) => d.body.data.reason)).toEqual(["committed"]);
+    } finally {
+      await open.release();
+    }
+    await receiver.waitFor((r) => r.delivered.length >= 2, 10_000);
+    expect(receiver.delivered.map((d) => d.body.data.reason)).toEqual(["committed", "held open"]);
   });
 });

@@ -73,10 +73,15 @@ describe("schema.prisma against the migrated database", () => {
       data: { organizationId: 1, workspaceId: 2, displayName: "schema.pdf", status: 30, originalPayload: { pages: 3 }, externalId: "schema-test" },
     });
     await db.taskAssignment.create({ data: { taskId: task.id, userId: "u1", position: 1 } });
-    await db.taskEvent.create({ data: { taskId: task.id, kind: "REPROCESSED", fromStatus: 30, reason: "test", actor: "test", details: { edits: null } } });
-    const read = await db.task.findUniqueOrThrow({ where: { id: task.id }, include: { assignments: true, events: true } });
-    expect(read).toMatchObject({ location: "INBOX", warning: false, assignments: [{ status: "PENDING" }], events: [{ kind: "REPROCESSED" }] });
+    const event = await db.taskEvent.create({
+      data: { taskId: task.id, organizationId: 1, workspaceId: 2, kind: "REPROCESSED", fromStatus: 30, reason: "test", actor: "test", requestId: "schema-request", details: { edits: null } },
+    });
+    await db.taskEventRequest.findUniqueOrThrow({ where: { requestId: "schema-request" } });
+    const read = await db.task.findUniqueOrThrow({ where: { id: task.id }, include: { assignments: true } });
+    expect(read).toMatchObject({ location: "INBOX", warning: false, assignments: [{ status: "PENDING" }] });
     await db.task.delete({ where: { id: task.id } });
+    await db.taskEvent.delete({ where: { id_createdAt: { id: event.id, createdAt: event.createdAt } } });
+    await db.taskEventRequest.delete({ where: { requestId: "schema-request" } });
   });
 });
 

@@ -12,7 +12,7 @@ export function testDb(): Db {
 }
 
 export async function resetTables(db: Db): Promise<void> {
-  await db.$executeRawUnsafe(`TRUNCATE task_events, task_assignments, tasks, sweep_pauses, outbox_cursors RESTART IDENTITY CASCADE`);
+  await db.$executeRawUnsafe(`TRUNCATE task_events, task_event_requests, task_assignments, tasks, sweep_pauses, outbox_cursors RESTART IDENTITY CASCADE`);
 }
 
 export interface TaskFixture {

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/platform/config/load-config.js";
 import { isLoopbackHost, loadWebhookEndpoints } from "../../src/outbox/webhook-config.js";
 import { toEventMessage, webhookBody } from "../../src/outbox/message.js";
-import { webhookBackoff } from "../../src/outbox/webhook-worker.js";
+import { webhookBackoff } from "../../src/outbox/delivery.js";
 import { scrubSecrets } from "../../src/platform/logger.js";
 
 const secret = `whsec_${randomBytes(32).toString("base64")}`;

@@ -323,15 +323,39 @@ export const SETTINGS = {
   },
   webhookRetryForMs: {
     env: "WEBHOOK_RETRY_FOR",
-    doc: "How long one event is retried before it is given up (its job fails on the board, the next event goes out). Keep it at least P1D.",
+    doc: "How long one event is retried before it is given up (counted as given_up and logged; the next event goes out). Keep it at least P1D.",
     default: "P3D",
     schema: durationMs(),
   },
   webhookConcurrency: {
     env: "WEBHOOK_CONCURRENCY",
-    doc: "Organizations whose webhooks one replica delivers at once (one organization's events always go out one at a time, in order).",
-    default: "4",
+    doc: "Organizations whose webhooks one replica delivers at once (each holds one connection of the outbox's pool while it is delivered).",
+    default: "16",
     schema: integer(1, 100),
+  },
+  webhookEndpointConcurrency: {
+    env: "WEBHOOK_ENDPOINT_CONCURRENCY",
+    doc: "Requests in flight at once to one organization's endpoint. Events of one task always go one after the other, in order; 1 sends all of an organization's events in order.",
+    default: "4",
+    schema: integer(1, 64),
+  },
+  outboxLeaseMs: {
+    env: "OUTBOX_LEASE",
+    doc: "How long a replica's claim on an organization's deliveries (or on dispatch, the events queue, the retention) lasts without renewal: after a replica dies, another takes its work over within this (ISO-8601 duration).",
+    default: "PT10S",
+    schema: shortDurationMs(1000, 600_000),
+  },
+  eventsQueueMaxWaiting: {
+    env: "EVENTS_QUEUE_MAX_WAITING",
+    doc: "Jobs waiting in the events queue past which the relay stops adding to it (watchdog_events_queue_capped = 1, alert EventsQueueAtCap); the events wait in the outbox and are added once consumers catch up.",
+    default: "100000",
+    schema: integer(1, 100_000_000),
+  },
+  eventsRetentionMs: {
+    env: "EVENTS_RETENTION",
+    doc: "How long delivered task events are kept (ISO-8601 duration); pruned a month (one partition) at a time, never an undelivered one.",
+    default: "P90D",
+    schema: durationSeconds({ text: "P3650D", seconds: 3650 * 86_400 }).transform((seconds) => seconds * 1000),
   },
 } as const satisfies Record<string, Setting>;
 

@@ -1,0 +1,98 @@
+// The monthly partitions of task_events (prisma/migrations/20261204130000_events_partitioned):
+// created ahead, and dropped whole once delivered and older than the retention. Partitions are
+// named task_events_YYYY_MM and cover that UTC month; the default partition catches the rest.
+import type { Queryable } from "./queryable.js";
+
+const NAME = /^task_events_(\d{4})_(\d{2})$/;
+
+export const partitionName = (month: Date) => `task_events_${month.getUTCFullYear()}_${String(month.getUTCMonth() + 1).padStart(2, "0")}`;
+const addMonths = (month: Date, n: number) => new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + n, 1));
+
+/**
+ * createEventPartitions — In: how many months ahead of the current one. Does: creates the missing
+ * monthly partitions (a brief lock on task_events each, only when one is missing; the default
+ * partition is checked for rows of that month). Locks: as said. Out: the names created.
+ */
+export async function createEventPartitions(db: Queryable, now: Date, monthsAhead: number): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'task_events'::regclass`);
+  const existing = new Set(rows.map((r) => r.name));
+  const created: string[] = [];
+  const first = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  for (let n = 0; n <= monthsAhead; n += 1) {
+    const month = addMonths(first, n);
+    const name = partitionName(month);
+    if (existing.has(name)) continue;
+    await db.query(`CREATE TABLE IF NOT EXISTS "${name}" PARTITION OF task_events FOR VALUES FROM ('${month.toISOString()}') TO ('${addMonths(month, 1).toISOString()}')`);
+    created.push(name);
+  }
+  return created;
+}
+
+export interface PrunablePartition {
+  name: string;
+  /** The first instant after the partition's month. */
+  end: Date;
+}
+
+/**
+ * findPrunablePartitions — In: the retention cutoff (events created before it may go), the relay
+ * targets that owe deliveries (dispatch and the queue, when on). Does: nothing.
+ * Out: the monthly partitions wholly before the cutoff whose every event every one of those targets
+ * — and every webhook organization still pending — has passed: no event of the partition is still
+ * invisible in the target's position (snap_from). An undelivered event keeps its partition.
+ * Cost per old partition: one index probe (its largest txid) when it lies below every position's
+ * horizon; else one index range per target from that target's horizon (normally empty for a
+ * months-old partition). Locks: none.
+ */
+export async function findPrunablePartitions(db: Queryable, cutoff: Date, owingTargets: readonly string[]): Promise<PrunablePartition[]> {
+  const { rows } = await db.query<{ name: string }>(`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'task_events'::regclass`);
+  const old = rows
+    .map((r) => ({ name: r.name, m: NAME.exec(r.name) }))
+    .filter((r): r is { name: string; m: RegExpExecArray } => r.m !== null)
+    .map((r) => ({ name: r.name, end: new Date(Date.UTC(Number(r.m[1]), Number(r.m[2]), 1)) }))
+    .filter((p) => p.end.getTime() <= cutoff.getTime())
+    .sort((a, b) => a.end.getTime() - b.end.getTime());
+  const prunable: PrunablePartition[] = [];
+  for (const p of old) {
+    const { rows: owed } = await db.query<{ owed: boolean }>(
+      `WITH horizon AS (
+         SELECT c.target, c.snap_from::pg_snapshot AS snap FROM outbox_cursors c WHERE c.target = ANY($1::text[]) OR c.pending
+       ), top AS (SELECT max(txid) AS txid FROM "${p.name}")
+       SELECT EXISTS (
+         SELECT 1 FROM horizon h, top
+         WHERE top.txid >= pg_snapshot_xmin(h.snap)::text::bigint
+           AND EXISTS (SELECT 1 FROM "${p.name}" e
+                       WHERE e.txid >= pg_snapshot_xmin(h.snap)::text::bigint
+                         AND NOT pg_visible_in_snapshot(e.txid::text::xid8, h.snap))
+       ) AS owed`,
+      [owingTargets],
+    );
+    if (owed[0]?.owed) break; // this month, and the later ones, keep events a target has not passed
+    prunable.push(p);
+  }
+  return prunable;
+}
+
+/** dropPartition — drops one monthly partition: O(1) whatever its size. Locks: task_events briefly (lock_timeout bounds the wait). */
+export async function dropPartition(db: Queryable, name: string): Promise<void> {
+  if (!NAME.test(name)) throw new Error(`not a monthly partition of task_events: ${name}`);
+  await db.query(`DROP TABLE "${name}"`);
+}
+
+/**
+ * pruneRequestIds — In: the cutoff, a batch size. Does: deletes up to `limit` reprocess request ids
+ * older than the cutoff (their events are gone or going). Locks: those rows. Out: how many.
+ */
+export async function pruneRequestIds(db: Queryable, cutoff: Date, limit: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM task_event_requests WHERE request_id IN (SELECT request_id FROM task_event_requests WHERE created_at < $1 ORDER BY created_at LIMIT $2::int)`,
+    [cutoff, limit],
+  );
+  return rowCount ?? 0;
+}
+
+/** defaultPartitionRows — In: a cap. Out: how many rows (up to the cap) sit in the default partition. Locks: none. */
+export async function defaultPartitionRows(db: Queryable, cap: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM task_events_default LIMIT $1::int) x`, [cap]);
+  return rows[0]?.n ?? 0;
+}

@@ -1,0 +1,87 @@
+// Retention of task_events (src/outbox/retention.ts): a month older than EVENTS_RETENTION is
+// dropped whole once every relay target has passed its events; an undelivered event keeps its
+// month whatever its age; partitions are created ahead; old reprocess request ids go too. Time
+// moves by the `now` given to the run and by timestamps written in SQL.
+import pg from "pg";
+import { pino } from "pino";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { runRetention } from "../../src/outbox/retention.js";
+import { createEventPartitions } from "../../src/outbox/sql/partitions.js";
+import { ensureTargets, QUEUE_TARGET } from "../../src/outbox/sql/targets.js";
+import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+
+const db = testDb();
+const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
+afterAll(async () => {
+  await pool.end();
+  await db.$disconnect();
+});
+
+const DAY = 86_400_000;
+const monthsAgo = (n: number) => {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - n, 15));
+};
+const partitions = async () =>
+  (await pool.query<{ name: string }>(`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'task_events'::regclass ORDER BY 1`)).rows.map((r) => r.name);
+const options = { pool, owner: "retention-test", logger: pino({ level: "silent" }), retentionMs: 90 * DAY, leaseMs: 5000, relaysQueue: true, relaysWebhooks: false };
+
+beforeEach(async () => {
+  await resetTables(db);
+  // A month of five months ago, as an installation that has run for a while has.
+  await createEventPartitions(pool, monthsAgo(5), 0);
+});
+
+describe("events retention", () => {
+  it("when a month older than the retention holds an undelivered event it is kept; once the relay has passed it, the month is dropped and the others stay", async () => {
+    await ensureTargets(pool, [{ target: QUEUE_TARGET, organizationId: null }]);
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
+    const old = monthsAgo(5).toISOString();
+    await pool.query(`INSERT INTO task_events (task_id, kind, from_status, reason, actor, created_at) SELECT $1, 'FLAGGED', 50, 'old ' || g, 'test', $2::timestamptz FROM generate_series(1, 50) g`, [task, old]);
+    await pool.query(`INSERT INTO task_events (task_id, kind, from_status, reason, actor) VALUES ($1, 'FLAGGED', 50, 'recent', 'test')`, [task]);
+    const oldPartition = `task_events_${old.slice(0, 4)}_${old.slice(5, 7)}`;
+    expect(await partitions()).toContain(oldPartition);
+
+    const kept = await runRetention(options);
+    expect(kept?.dropped).toEqual([]);
+    expect((await pool.query(`SELECT count(*)::int AS n FROM task_events`)).rows[0].n).toBe(51);
+
+    // The queue's relay passed every event (its position is now).
+    await pool.query(`UPDATE outbox_cursors SET snap_from = pg_current_snapshot()::text, snap_to = NULL WHERE target = 'queue'`);
+    const run = await runRetention(options);
+    expect(run?.dropped).toEqual([oldPartition]);
+    expect(await partitions()).not.toContain(oldPartition);
+    expect((await pool.query(`SELECT reason FROM task_events`)).rows).toEqual([{ reason: "recent" }]);
+  });
+
+  it("when a webhook organization is still pending behind an old event, its month is kept", async () => {
+    await ensureTargets(pool, [{ target: "webhook:7", organizationId: 7 }]);
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
+    await pool.query(`INSERT INTO task_events (task_id, kind, from_status, reason, actor, created_at) VALUES ($1, 'FLAGGED', 50, 'old', 'test', $2)`, [task, monthsAgo(5)]);
+    await pool.query(`UPDATE outbox_cursors SET pending = true WHERE target = 'webhook:7'`);
+    expect((await runRetention({ ...options, relaysQueue: false }))?.dropped).toEqual([]);
+    await pool.query(`UPDATE outbox_cursors SET pending = false WHERE target = 'webhook:7'`);
+    expect((await runRetention({ ...options, relaysQueue: false }))?.dropped).toHaveLength(1);
+  });
+
+  it("creates the partitions of the next three months, and deletes request ids older than the retention", async () => {
+    const now = new Date();
+    const ahead = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 6, 10));
+    const run = await runRetention({ ...options, relaysQueue: false }, ahead);
+    expect(run?.created.length).toBeGreaterThanOrEqual(1);
+    const names = await partitions();
+    for (let n = 0; n <= 3; n += 1) {
+      const m = new Date(Date.UTC(ahead.getUTCFullYear(), ahead.getUTCMonth() + n, 1));
+      expect(names).toContain(`task_events_${m.getUTCFullYear()}_${String(m.getUTCMonth() + 1).padStart(2, "0")}`);
+    }
+    await pool.query(`INSERT INTO task_event_requests (request_id, event_id, created_at) VALUES ('old', 1, now() - interval '100 days'), ('new', 2, now())`);
+    expect((await runRetention({ ...options, relaysQueue: false }))?.requestIdsDeleted).toBe(1);
+    expect((await pool.query(`SELECT request_id FROM task_event_requests`)).rows).toEqual([{ request_id: "new" }]);
+  });
+
+  it("when another replica holds the retention lease, a run does nothing", async () => {
+    await runRetention(options);
+    expect(await runRetention({ ...options, owner: "another" })).toBeNull();
+  });
+});

@@ -10,6 +10,11 @@ export interface Figure {
   bound: number;
   /** project / bound, both measured in the same run. */
   ratio: number;
+  /**
+   * The spread over the repetitions behind a median: [lowest, highest] of each side. Absent for a
+   * figure measured once (or not over repetitions, like a peak).
+   */
+  spread?: { project: [number, number]; bound: [number, number] };
   /** The target for the ratio (or for `project`, where the figure says so). */
   target: string;
   met: boolean;
@@ -20,6 +25,27 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** A median over repetitions, with the spread it came from. */
+export interface Sample {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export function sample(values: readonly number[]): Sample {
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+}
+
+/** A figure's side: a single value, or a median over repetitions with its spread. */
+export type Value = number | Sample;
+
+const valueOf = (v: Value): number => (typeof v === "number" ? v : v.median);
+
+function spreadOf(project: Value, bound: Value): Pick<Figure, "spread"> {
+  const range = (v: Value): [number, number] => (typeof v === "number" ? [v, v] : [round(v.min), round(v.max)]);
+  return typeof project === "number" && typeof bound === "number" ? {} : { spread: { project: range(project), bound: range(bound) } };
 }
 
 /** Milliseconds `fn` takes. */
@@ -37,22 +63,24 @@ export function round(n: number, digits = 4): number {
 type Compare = "atMost" | "atLeast";
 
 /** A figure whose ratio (project / bound) must be at most / at least `limit`. */
-export function ratioFigure(name: string, unit: string, project: number, bound: number, compare: Compare, limit: number): Figure {
-  const ratio = project / bound;
+export function ratioFigure(name: string, unit: string, project: Value, bound: Value, compare: Compare, limit: number): Figure {
+  const ratio = valueOf(project) / valueOf(bound);
   return {
     name,
     unit,
-    project: round(project),
-    bound: round(bound),
+    project: round(valueOf(project)),
+    bound: round(valueOf(bound)),
     ratio: round(ratio),
+    ...spreadOf(project, bound),
     target: `${compare === "atMost" ? "≤" : "≥"} ${limit}×`,
     met: compare === "atMost" ? ratio <= limit : ratio >= limit,
   };
 }
 
 /** A figure shown for context, without a target. */
-export function infoFigure(name: string, unit: string, project: number, bound: number): Figure {
-  return { name, unit, project: round(project), bound: round(bound), ratio: round(project / bound), target: "—", met: true };
+export function infoFigure(name: string, unit: string, project: Value, bound: Value): Figure {
+  const [p, b] = [valueOf(project), valueOf(bound)];
+  return { name, unit, project: round(p), bound: round(b), ratio: round(p / b), ...spreadOf(project, bound), target: "—", met: true };
 }
 
 export function log(message: string): void {
@@ -73,8 +101,9 @@ export async function warm(run: (sql: string) => Promise<unknown>, connections: 
  * A figure whose target is an absolute bound on the project's value (p95 ≤ 100 ms), shown beside
  * its same-run baseline (`bound`) so the reader sees what it grew from.
  */
-export function limitFigure(name: string, unit: string, project: number, baseline: number, limit: number): Figure {
-  return { name, unit, project: round(project), bound: round(baseline), ratio: round(project / baseline), target: `project ≤ ${limit} ${unit}`, met: project <= limit };
+export function limitFigure(name: string, unit: string, project: Value, baseline: Value, limit: number): Figure {
+  const [p, b] = [valueOf(project), valueOf(baseline)];
+  return { name, unit, project: round(p), bound: round(b), ratio: round(p / b), ...spreadOf(project, baseline), target: `project ≤ ${limit} ${unit}`, met: p <= limit };
 }
 
 /** The q-quantile (0..1) of `values`, nearest rank. */

@@ -25,15 +25,19 @@ export interface BenchOptions {
   only: string[] | null;
   /** `--reuse-db`: with --scale, keep each figure's database from the last run instead of recreating it. */
   reuseDb: boolean;
+  /** `--loaded`: a CPU competitor busy on every core but one for the whole run (bench/competitor.ts). */
+  loaded: boolean;
 }
 
-const USAGE = `usage: npm run bench -- [--quick] [--rows N] [--stuck N] [--row-by-row N] [--jobs N] [--reps N]
+const USAGE = `usage: npm run bench -- [--quick] [--loaded] [--rows N] [--stuck N] [--row-by-row N] [--jobs N] [--reps N]
                           [--batch-size N] [--database-url URL] [--redis-url URL] [--out FILE | --no-out]
-       npm run bench -- --scale [--quick] [--only NAME,…] [--reuse-db] [--reps N] [--database-url URL]
+       npm run bench -- --scale [--quick] [--loaded] [--only NAME,…] [--reuse-db] [--reps N] [--database-url URL]
                           [--redis-url URL] [--out FILE | --no-out]
 
   --quick          100,000 rows (small size 10,000), 10,000 stuck, 1,000 jobs, 3 repetitions: a CI-sized
                    run of a minute or two
+  --loaded         run a CPU competitor (a busy loop) on every core but one for the whole run, as on a
+                   production machine that is shared; results go to a *-loaded.json beside the default
   --rows N         rows in the tasks table at the large size (default 1,000,000; the small size is N/10)
   --stuck N        tasks stuck in one status for recovery / history / RSS (default min(100,000, rows/10))
   --row-by-row N   tasks the naive row-by-row loop handles (default 5,000; 2,000 with --quick)
@@ -74,7 +78,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       const value = inline ?? argv[++i];
       if (value === undefined) throw new UsageError(`${name} needs a value\n\n${USAGE}`);
       values.set(name, value);
-    } else if (["--quick", "--no-out", "--scale", "--reuse-db"].includes(name)) {
+    } else if (["--quick", "--no-out", "--scale", "--reuse-db", "--loaded"].includes(name)) {
       flags.add(name);
     } else {
       throw new UsageError(`unknown option "${arg}"\n\n${USAGE}`);
@@ -87,7 +91,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   }
   const only = values.get("--only")?.split(",").map((n) => n.trim()).filter((n) => n !== "") ?? null;
   if (only !== null && only.length === 0) throw new UsageError(`--only needs at least one figure name, e.g. --only status-list`);
-  const defaultOut = scale ? (quick ? "bench/results/scale-quick.json" : "bench/results/scale.json") : quick ? "bench/results/quick.json" : "bench/results/latest.json";
+  const loaded = flags.has("--loaded");
+  const baseOut = scale ? (quick ? "bench/results/scale-quick" : "bench/results/scale") : quick ? "bench/results/quick" : "bench/results/latest";
+  const defaultOut = `${baseOut}${loaded ? "-loaded" : ""}.json`;
   const int = (name: string, fallback: number, min: number): number => {
     const raw = values.get(name);
     if (raw === undefined) return fallback;
@@ -114,5 +120,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     quick,
     only,
     reuseDb: flags.has("--reuse-db"),
+    loaded,
   };
 }

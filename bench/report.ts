@@ -34,11 +34,21 @@ export async function describeEnvironment(pool: pg.Pool, redis: Redis, loadAvera
 }
 
 export function printTable(figures: readonly Figure[]): string {
-  const header = ["figure", "unit", "project", "bound", "ratio", "target", ""];
-  const rows = figures.map((f) => [f.name, f.unit, fmt(f.project), fmt(f.bound), `${fmt(f.ratio)}×`, f.target, f.target === "—" ? "" : f.met ? "ok" : "MISSED"]);
+  const header = ["figure", "unit", "project", "bound", "ratio", "spread", "target", ""];
+  const rows = figures.map((f) => [f.name, f.unit, fmt(f.project), fmt(f.bound), `${fmt(f.ratio)}×`, spread(f), f.target, f.target === "—" ? "" : f.met ? "ok" : "MISSED"]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 && i <= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/**
+ * How far the repetitions behind each median spread: half the range as a share of the median,
+ * project / bound ("±3% / ±5%"); empty for a figure that is not a median over repetitions.
+ */
+function spread(f: Figure): string {
+  if (!f.spread) return "";
+  const half = ([lo, hi]: [number, number], mid: number) => `±${mid === 0 ? 0 : Math.round(((hi - lo) / 2 / Math.abs(mid)) * 100)}%`;
+  return `${half(f.spread.project, f.project)} / ${half(f.spread.bound, f.bound)}`;
 }
 
 function fmt(n: number): string {

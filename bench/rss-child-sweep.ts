@@ -1,4 +1,4 @@
-// Child process for the RSS figure: the sweep alone (Prisma client, the default rules with the incident's hold off, runSweep), as
+// Child process for the RSS figure: the sweep alone (the database client, the default rules with the incident's hold off, runSweep), as
 // the issue asks: runs one full sweep and reports its own peak resident set size (VmHWM,
 // /proc/self/status). bench/rss-child-worker.ts measures the whole worker around it.
 // Usage: rss-child-sweep <databaseUrl> <redisUrl (unused)> <queuePrefix (unused)> <batchSize>; prints one JSON line.

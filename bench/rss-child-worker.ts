@@ -1,4 +1,4 @@
-// Child process for the RSS figure: the whole worker (startWatchdog: Prisma, BullMQ workers,
+// Child process for the RSS figure: the whole worker (startWatchdog: database client, BullMQ workers,
 // HTTP server with Bull Board and metrics), the way `npm start` runs it. It asks for one manual
 // sweep on its queue, waits for it, and reports its own peak resident set size
 // (VmHWM, /proc/self/status; also what of it is anonymous memory and what is mapped files, mostly

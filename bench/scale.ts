@@ -117,6 +117,7 @@ export async function runScale(options: BenchOptions): Promise<void> {
       writeResults(options.out, {
         date: started.toISOString(),
         durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
+        loaded: options.loaded,
         options: { scale: true, quick: options.quick, reps: options.reps, only: options.only },
         ...environment,
         targets: SCALE_TARGETS.map((t) => ({ ...t, figures: runs.filter((r) => r.covers.includes(t.id)).map((r) => r.name) })),

@@ -7,7 +7,7 @@ import type { Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { countEvents, stage } from "../incident.js";
 import { startCpuMeter } from "../cpu.js";
-import { median, timeMs, warm } from "../measure.js";
+import { sample, type Sample, timeMs, warm } from "../measure.js";
 
 // In: $1 status, $2 threshold seconds, $3 batch size, $4/$5 reason head/tail.
 // Locks up to $3 finished inbox rows (SKIP LOCKED); moves them to history, one audit row each.
@@ -33,10 +33,10 @@ const SET_BASED_SQL = `
 
 export interface HistoryRates {
   /** Tasks per second, median over repetitions. */
-  project: number;
-  setBased: number;
+  project: Sample;
+  setBased: Sample;
   /** CPU (this process + the database backends) per task, in µs, median over repetitions. */
-  cpuPerTask: { project: number; setBased: number };
+  cpuPerTask: { project: Sample; setBased: Sample };
 }
 
 export async function measureHistoryMove(
@@ -82,5 +82,5 @@ export async function measureHistoryMove(
     if (r % 2 === 1) order.reverse(); // drift in the machine's load must not favour one side
     for (const name of order) await runs[name](r);
   }
-  return { project: median(rates.project), setBased: median(rates.setBased), cpuPerTask: { project: median(cpu.project), setBased: median(cpu.setBased) } };
+  return { project: sample(rates.project), setBased: sample(rates.setBased), cpuPerTask: { project: sample(cpu.project), setBased: sample(cpu.setBased) } };
 }

@@ -8,7 +8,7 @@ import type { Db } from "../../src/platform/db/client.js";
 import type { Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { stage } from "../incident.js";
-import { median } from "../measure.js";
+import { sample, type Sample } from "../measure.js";
 
 const PLATFORM_ROWS = 2_000;
 // Between two stable statuses (ToReview 50 ↔ PreProcessingDownloadFailed 33): a real status change, trigger and
@@ -16,8 +16,8 @@ const PLATFORM_ROWS = 2_000;
 const PLATFORM_UPDATE = `UPDATE tasks SET status = CASE WHEN status = 50 THEN 33 ELSE 50 END WHERE id = $1`;
 
 export interface NeighbourFigures {
-  idle: { p50: number; p99: number };
-  recovery: { p50: number; p99: number };
+  idle: { p50: Sample; p99: Sample };
+  recovery: { p50: Sample; p99: Sample };
   /** The longest batch statement of the recoveries, in ms. */
   longestBatchMs: number;
   updatesDuringRecovery: number;
@@ -80,8 +80,8 @@ export async function measureNeighbour(db: Db, pool: pg.Pool, rules: readonly Ru
     platform.release();
   }
   return {
-    idle: { p50: median(runs.idle.p50), p99: median(runs.idle.p99) },
-    recovery: { p50: median(runs.recovery.p50), p99: median(runs.recovery.p99) },
+    idle: { p50: sample(runs.idle.p50), p99: sample(runs.idle.p99) },
+    recovery: { p50: sample(runs.recovery.p50), p99: sample(runs.recovery.p99) },
     longestBatchMs,
     updatesDuringRecovery: Math.round(updatesDuringRecovery / options.reps),
   };

@@ -10,7 +10,7 @@ import type { Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { countEvents, stage } from "../incident.js";
 import { startCpuMeter } from "../cpu.js";
-import { median, timeMs, warm } from "../measure.js";
+import { sample, type Sample, timeMs, warm } from "../measure.js";
 
 const STUCK_STATUS = 41; // ProcessingInProgress
 const STUCK_AFTER_SECONDS = 4 * 3600;
@@ -55,11 +55,11 @@ const ONE_EVENT_SQL = `
 
 export interface RecoveryRates {
   /** Tasks per second, median over repetitions. */
-  project: number;
-  setBased: number;
-  rowByRow: number;
+  project: Sample;
+  setBased: Sample;
+  rowByRow: Sample;
   /** CPU (this process + the database backends) per task, in µs, median over repetitions. */
-  cpuPerTask: { project: number; setBased: number };
+  cpuPerTask: { project: Sample; setBased: Sample };
 }
 
 export async function measureRecovery(
@@ -116,10 +116,10 @@ export async function measureRecovery(
     for (const name of order) await runs[name](r);
   }
   return {
-    project: median(rates.project),
-    setBased: median(rates.setBased),
-    rowByRow: median(rates.rowByRow),
-    cpuPerTask: { project: median(cpu.project), setBased: median(cpu.setBased) },
+    project: sample(rates.project),
+    setBased: sample(rates.setBased),
+    rowByRow: sample(rates.rowByRow),
+    cpuPerTask: { project: sample(cpu.project), setBased: sample(cpu.setBased) },
   };
 }
 

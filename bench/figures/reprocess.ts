@@ -13,14 +13,16 @@ import { randomBytes } from "node:crypto";
 import { Queue, Worker, type Job } from "bullmq";
 import type pg from "pg";
 import { pino } from "pino";
+import { PrismaPg } from "@prisma/adapter-pg";
 import type { Db } from "../../src/platform/db/client.js";
+import { PrismaClient } from "../../src/generated/prisma/client.js";
 import { createLogger } from "../../src/platform/logger.js";
 import { createRedis } from "../../src/platform/redis.js";
 import { createReprocessQueue, enqueueReprocess, type ReprocessJobData } from "../../src/reprocess/reprocess-queue.js";
 import { createReprocessWorker } from "../../src/reprocess/reprocess-worker.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { startCpuMeter } from "../cpu.js";
-import { median, timeMs, warm } from "../measure.js";
+import { sample, type Sample, timeMs, warm } from "../measure.js";
 import { deletePrefix } from "../redis-keys.js";
 
 // In: $1 task id, $2 request id, $3 actor. One statement = one transaction: locks the task row,
@@ -61,7 +63,7 @@ function oneStatement(pool: pg.Pool): Processor {
   };
 }
 
-function oneStatementViaPrisma(db: Db): Processor {
+function oneStatementViaPrisma(db: PrismaClient): Processor {
   return async (job) => {
     const rows = await db.$queryRawUnsafe<unknown[]>(REPROCESS_SQL, job.data.taskId, requestIdOf(job), job.data.requestedBy);
     if (rows.length !== 1) throw new Error(`task ${job.data.taskId} was not reprocessed`);
@@ -92,14 +94,14 @@ function projectSteps(pool: pg.Pool): Processor {
 
 export interface ReprocessRates {
   /** Jobs per second, median over repetitions. */
-  project: number;
-  bound: number;
+  project: Sample;
+  bound: Sample;
   /** Plain BullMQ + plain pg following the worker's protocol (BEGIN, lock timeout, statement, COMMIT). */
-  sameSteps: number;
+  sameSteps: Sample;
   /** Plain BullMQ + the bound's one statement sent through Prisma. */
-  oneStatementPrisma: number;
+  oneStatementPrisma: Sample;
   /** CPU (this process + the database backends; not Redis) per job, in µs, median over repetitions. */
-  cpuPerJob: { project: number; bound: number };
+  cpuPerJob: { project: Sample; bound: Sample };
 }
 
 export async function measureReprocess(
@@ -110,12 +112,13 @@ export async function measureReprocess(
 ): Promise<ReprocessRates> {
   const prefix = `wdbench-${randomBytes(4).toString("hex")}`;
   const connection = createRedis(options.redisUrl);
+  // The attribution row's PrismaClient (the worker itself no longer runs one: src/platform/db/client.ts).
+  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: (pool as unknown as { options: { connectionString: string } }).options.connectionString, max: options.concurrency }) });
   const logger = createLogger({ level: "info", destination: pino.destination({ dest: "/dev/null", sync: true }) });
   const rates = { project: [] as number[], bound: [] as number[], sameSteps: [] as number[], oneStatementPrisma: [] as number[] };
   const cpu = { project: [] as number[], bound: [] as number[], sameSteps: [] as number[], oneStatementPrisma: [] as number[] };
   const timedDrain = async (side: keyof typeof rates, start: () => Worker) => {
-    const viaPrisma = side === "project" || side === "oneStatementPrisma";
-    await (viaPrisma ? warm((sql) => db.$queryRawUnsafe(sql), options.concurrency) : warm((sql) => pool.query(sql), options.concurrency));
+    await (side === "project" ? warm((sql) => db.$queryRawUnsafe(sql), options.concurrency) : side === "oneStatementPrisma" ? warm((sql) => prisma.$queryRawUnsafe(sql), options.concurrency) : warm((sql) => pool.query(sql), options.concurrency));
     const meter = await startCpuMeter(pool);
     const ms = await drain(start, taskIds.length);
     const used = await meter.stop();
@@ -154,7 +157,7 @@ export async function measureReprocess(
     },
     bound: (r) => plain("bound", oneStatement(pool), r),
     sameSteps: (r) => plain("sameSteps", projectSteps(pool), r),
-    oneStatementPrisma: (r) => plain("oneStatementPrisma", oneStatementViaPrisma(db), r),
+    oneStatementPrisma: (r) => plain("oneStatementPrisma", oneStatementViaPrisma(prisma), r),
   };
   try {
     for (let r = 0; r < options.reps; r++) {
@@ -165,13 +168,14 @@ export async function measureReprocess(
   } finally {
     await deletePrefix(connection, prefix);
     await connection.quit();
+    await prisma.$disconnect();
   }
   return {
-    project: median(rates.project),
-    bound: median(rates.bound),
-    sameSteps: median(rates.sameSteps),
-    oneStatementPrisma: median(rates.oneStatementPrisma),
-    cpuPerJob: { project: median(cpu.project), bound: median(cpu.bound) },
+    project: sample(rates.project),
+    bound: sample(rates.bound),
+    sameSteps: sample(rates.sameSteps),
+    oneStatementPrisma: sample(rates.oneStatementPrisma),
+    cpuPerJob: { project: sample(cpu.project), bound: sample(cpu.bound) },
   };
 }
 

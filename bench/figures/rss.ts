@@ -1,6 +1,6 @@
 // The worker's peak memory during recovery, in a child process — plain node on a bundle of the
 // child + src, the way it runs from dist/, without tsx's loader thread in the measurement — that
-// sweeps once and reports its own VmHWM. Two children: "sweep" (Prisma + runSweep, what the issue
+// sweeps once and reports its own VmHWM. Two children: "sweep" (database client + runSweep, what the issue
 // asks for) and "worker" (the whole startWatchdog: BullMQ workers, HTTP, Bull Board, metrics; the
 // sweep arrives as a job). Bound: the same child when nothing is stuck, i.e. what the process
 // needs anyway, so project / bound is what the recovery itself costs.

@@ -5,7 +5,7 @@ import type pg from "pg";
 import type { Db } from "../../src/platform/db/client.js";
 import type { Probe, Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
-import { median, timeMs } from "../measure.js";
+import { sample, timeMs, type Sample } from "../measure.js";
 
 // One probe: the candidate search of a sweep batch, index range scan on
 // tasks_inbox_status_changed_at_idx (status, status_changed_at) WHERE location = 'INBOX'.
@@ -28,9 +28,9 @@ export const SINGLE_SQL = `
 
 export interface SteadyTimes {
   /** Milliseconds per sweep, median over repetitions. */
-  project: number;
-  probes: number;
-  single: number;
+  project: Sample;
+  probes: Sample;
+  single: Sample;
 }
 
 export interface SteadyTarget {
@@ -75,5 +75,5 @@ export async function measureSteadySweep(targets: readonly SteadyTarget[], rules
     const order = r % 2 === 0 ? kinds : [...kinds].reverse();
     for (const kind of order) for (const [i, run] of runners.entries()) times[i]![kind].push(await perCall(run[kind]));
   }
-  return times.map((t) => ({ project: median(t.project), probes: median(t.probes), single: median(t.single) }));
+  return times.map((t) => ({ project: sample(t.project), probes: sample(t.probes), single: sample(t.single) }));
 }

@@ -8,7 +8,7 @@ import type pg from "pg";
 import type { Db } from "../../src/platform/db/client.js";
 import { buildRules, type Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
-import { median, timeMs } from "../measure.js";
+import { sample, type Sample, timeMs } from "../measure.js";
 import { vacuumAnalyze } from "../seed.js";
 import { SINGLE_SQL } from "./steady-sweep.js";
 
@@ -40,10 +40,10 @@ function rawBound(pool: pg.Pool, rules: readonly Rule[]) {
 }
 
 export interface ScalingTimes {
-  without: number;
-  with: number;
+  without: Sample;
+  with: Sample;
   /** The raw single query, for scale. */
-  bound: number;
+  bound: Sample;
 }
 
 /** (a): the same rules (a switched-off workspace), first without its rows, then with 200,000 of them. */
@@ -58,7 +58,7 @@ export async function measureIgnoredRows(db: Db, pool: pg.Pool, reps: number, ba
       times.sweep.push(await perCall(sweep));
       times.bound.push(await perCall(bound));
     }
-    return { sweep: median(times.sweep), bound: median(times.bound) };
+    return { sweep: sample(times.sweep), bound: sample(times.bound) };
   };
   const without = await measure();
   await pool.query(
@@ -95,5 +95,5 @@ export async function measureOverrides(db: Db, pool: pg.Pool, reps: number, batc
   const times = { without: [] as number[], with: [] as number[], bound: [] as number[] };
   const kinds = ["without", "with", "bound"] as const;
   for (let r = 0; r < reps; r++) for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) times[kind].push(await perCall(sides[kind]));
-  return { without: median(times.without), with: median(times.with), bound: median(times.bound) };
+  return { without: sample(times.without), with: sample(times.with), bound: sample(times.bound) };
 }

@@ -20,18 +20,18 @@ import { runOutbox, type OutboxSettings } from "../../src/outbox/outbox.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { Registry } from "prom-client";
 import { countEvents, stage } from "../incident.js";
-import { median, timeMs, warm } from "../measure.js";
+import { sample, type Sample, timeMs, warm } from "../measure.js";
 
 const ORGANIZATIONS = Array.from({ length: 50 }, (_, i) => i + 1); // bench/seed.ts: 1 + id % 50
 
 export interface WebhookRecovery {
   /** Tasks per second, median over repetitions. */
-  off: number;
-  on: number;
+  off: Sample;
+  on: Sample;
   /** Events delivered per second to the receiver after the sweep ended (median). */
-  deliveredPerSecond: number;
+  deliveredPerSecond: Sample;
   /** The recovery's events written per second, in the same repetitions (median). */
-  writtenPerSecond: number;
+  writtenPerSecond: Sample;
 }
 
 export async function measureWebhookRecovery(
@@ -123,5 +123,5 @@ export async function measureWebhookRecovery(
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
-  return { off: median(rates.off), on: median(rates.on), deliveredPerSecond: median(rates.delivered), writtenPerSecond: median(rates.written) };
+  return { off: sample(rates.off), on: sample(rates.on), deliveredPerSecond: sample(rates.delivered), writtenPerSecond: sample(rates.written) };
 }

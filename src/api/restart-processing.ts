@@ -7,10 +7,9 @@
 // Redis does not take the job within ENQUEUE_TIMEOUT_MS (the request may be sent again: a second
 // request for the same task collapses into the first job). Bodies are empty, as documented; a
 // 400, 409 or 503 says why in X-Error. The worker decides the guard again on the locked row.
-import { createHash } from "node:crypto";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
-import type { ApiToken } from "../platform/config/api-tokens.js";
+import { bearerChallenge, type Authenticate } from "./authenticate.js";
 import type { Db } from "../platform/db/client.js";
 import { findTask, type TaskRef } from "../reprocess/sql/find-task.js";
 import { decideReprocess, thresholdSecondsFor } from "../reprocess/reprocess-guard.js";
@@ -19,7 +18,6 @@ import type { ReprocessRequestOutcome } from "../ops/metrics.js";
 import { withTimeout } from "../platform/deadline.js";
 import { enqueueReprocess, type ReprocessJobData } from "../reprocess/reprocess-queue.js";
 import type { RedisConnection } from "../platform/redis.js";
-import { bearerToken, secretEquals } from "./credentials.js";
 import { parseRestartProcessingQuery } from "./restart-processing-query.js";
 import type { Handler, HttpInput, HttpOutput } from "./types.js";
 
@@ -29,7 +27,8 @@ export const RESTART_PROCESSING_PATH = "/api/v1.0/external/sdtask/restartprocess
 export const ENQUEUE_TIMEOUT_MS = 2500;
 
 export interface RestartProcessingDeps {
-  tokens: readonly ApiToken[];
+  /** The one authentication of the customer API. */
+  authenticate: Authenticate;
   db: Db;
   /** On a fail-fast connection (createRedis purpose "request"). */
   queue: Queue<ReprocessJobData>;
@@ -55,12 +54,9 @@ export function restartProcessing(deps: RestartProcessingDeps): Handler {
 }
 
 async function handle(deps: RestartProcessingDeps, input: HttpInput): Promise<[ReprocessRequestOutcome, HttpOutput]> {
-  const caller = authenticate(deps.tokens, input);
-  if (!caller.ok) {
-    const error = caller.presented ? `, error="invalid_token"` : "";
-    return ["unauthorized", { status: 401, headers: { "www-authenticate": `Bearer realm="task-watchdog"${error}` } }];
-  }
-  const organizationId = caller.token.organizationId;
+  const caller = await deps.authenticate(input.headers);
+  if (!caller.ok) return ["unauthorized", { status: 401, headers: { "www-authenticate": bearerChallenge(caller.presented) } }];
+  const organizationId = caller.organizationId;
 
   const query = parseRestartProcessingQuery(input.query);
   if (!query.ok) return ["bad_request", { status: 400, headers: { "x-error": query.error } }];
@@ -73,7 +69,7 @@ async function handle(deps: RestartProcessingDeps, input: HttpInput): Promise<[R
   const decision = decideReprocess({ status: task.status, statusAgeSeconds: task.statusAgeSeconds, thresholdSeconds, force }, `task ${task.id}`);
   if (!decision.allowed) return ["conflict", { status: 409, headers: { "x-error": decision.reason } }];
 
-  const requestedBy = `api:org-${organizationId}:${fingerprint(caller.token.token)}`;
+  const requestedBy = `api:org-${organizationId}:${caller.fingerprint}`;
   const data: ReprocessJobData = { taskId: task.id, organizationId, requestedBy, ...(force ? { force } : {}), ...(input.requestId ? { httpRequestId: input.requestId } : {}) };
   let job: Awaited<ReturnType<typeof enqueueReprocess>>;
   try {
@@ -87,18 +83,4 @@ async function handle(deps: RestartProcessingDeps, input: HttpInput): Promise<[R
   }
   deps.logger.info({ taskId: task.id, organizationId, jobId: job.id, requestedBy, requestId: input.requestId, ...(force ? { force } : {}) }, "reprocess requested over HTTP");
   return ["accepted", { status: 202, headers: { "x-job-id": String(job.id) } }];
-}
-
-/** Every configured token is compared (in constant time), so timing says nothing about which matched. */
-function authenticate(tokens: readonly ApiToken[], input: HttpInput): { ok: true; token: ApiToken } | { ok: false; presented: boolean } {
-  const presented = bearerToken(input.headers);
-  if (presented === null) return { ok: false, presented: input.headers.authorization !== undefined };
-  let match: ApiToken | undefined;
-  for (const t of tokens) if (secretEquals(presented, t.token) && !match) match = t;
-  return match ? { ok: true, token: match } : { ok: false, presented: true };
-}
-
-/** Names the token in audit trails without revealing it: 8 hex digits of its SHA-256. */
-function fingerprint(token: string): string {
-  return createHash("sha256").update(token).digest("hex").slice(0, 8);
 }

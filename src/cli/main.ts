@@ -19,6 +19,17 @@ import { enqueueSweepCommand } from "./commands/sweep.js";
 import { enqueueReprocessCommand } from "./commands/reprocess.js";
 import { pauseCommand, resumeCommand } from "./commands/pause.js";
 import { printStatus } from "./commands/status.js";
+import {
+  createTokenCommand,
+  createWebhookCommand,
+  listTokensCommand,
+  listWebhooksCommand,
+  revokeTokenCommand,
+  revokeWebhookCommand,
+  rotateTokenCommand,
+  rotateWebhookCommand,
+  testSendWebhookCommand,
+} from "./commands/tenants.js";
 
 /** An ISO-8601 duration option, in milliseconds; its help shows the default as written (`PT1M`). */
 const durationOption = (value: string): number => {
@@ -149,14 +160,93 @@ program
   .description("Create the database if missing and apply prisma/migrations (Prisma's bookkeeping; safe to run twice).")
   .action(async () => {
     const config = loadConfig();
-    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR).catch((error: unknown) => {
+    // Retries and invalid indexes dropped go to stderr as they happen: a long index build is not silent.
+    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR, { onProgress: (message) => console.error(`watchdog migrate: ${message}`) }).catch((error: unknown) => {
       // The runner's own refusals are worded already; a connection or server failure is worded here (never the raw pg object).
       throw error instanceof MigrationError ? error : new ServiceError(describePostgresError(error, config.databaseUrl), { cause: error });
     });
     console.log(
-      JSON.stringify({ database: redactUrl(config.databaseUrl), createdDatabase: result.createdDatabase, applied: result.applied, alreadyApplied: result.alreadyApplied.length }),
+      JSON.stringify({
+        database: redactUrl(config.databaseUrl),
+        createdDatabase: result.createdDatabase,
+        applied: result.applied,
+        alreadyApplied: result.alreadyApplied.length,
+        droppedInvalidIndexes: result.droppedInvalidIndexes,
+      }),
     );
   });
+
+// Tenants kept in PostgreSQL: API tokens and webhook endpoints per organization (docs/cli.md).
+const overlapOption = () =>
+  new Option("--overlap <duration>", "ISO-8601 duration the old one stays valid beside the new one (--overlap-none: it stops now)").argParser(durationOption).default(86_400_000, "P1D");
+const overlapSeconds = (options: { overlap: number; overlapNone: boolean }) => (options.overlapNone ? 0 : options.overlap / 1000);
+
+const tokens = program.command("tokens").description("API tokens kept in PostgreSQL (API_TOKENS stays for small set-ups): create, list, rotate, revoke. A token is printed once.");
+tokens
+  .command("create")
+  .description("Create a token for one organization and print it (once; only its SHA-256 is stored). Valid at once on every replica.")
+  .option("--organization-id <id>", "the organization it acts for", idOption)
+  .option("--label <text>", "a name for people (e.g. ci, billing-export)")
+  .option("--by <name>", "who creates it (required; audited)")
+  .action(async (options: { organizationId?: number; label?: string; by?: string }) => createTokenCommand(loadContext().config, options));
+tokens
+  .command("list")
+  .description("Valid tokens (with --all also revoked and expired ones): id, organization, fingerprint, label, dates. Never a token.")
+  .option("--organization-id <id>", "only this organization", idOption)
+  .option("--all", "include revoked and expired tokens", false)
+  .option("--json", "print JSON", false)
+  .action(async (options: { organizationId?: number; all: boolean; json: boolean }) => listTokensCommand(loadContext().config, options));
+tokens
+  .command("rotate")
+  .description("Create a new token for the token's organization and print it; the old one stays valid for --overlap. Exit 3: no valid token with that id.")
+  .option("--id <id>", "the token's id (watchdog tokens list)", idOption)
+  .addOption(overlapOption())
+  .option("--overlap-none", "the old token stops at once", false)
+  .option("--by <name>", "who rotates it (required; audited)")
+  .action(async (options: { id?: number; overlap: number; overlapNone: boolean; by?: string }) => rotateTokenCommand(loadContext().config, { ...options, overlapSeconds: overlapSeconds(options) }));
+tokens
+  .command("revoke")
+  .description("Revoke a token at once (every replica refuses it from its next request). Exit 3: no valid token with that id.")
+  .option("--id <id>", "the token's id (watchdog tokens list)", idOption)
+  .option("--by <name>", "who revokes it (required; audited)")
+  .action(async (options: { id?: number; by?: string }) => revokeTokenCommand(loadContext().config, options));
+
+const webhooks = program
+  .command("webhooks")
+  .description("Webhook endpoints kept in PostgreSQL, secrets sealed under WEBHOOK_SECRETS_KEY (WEBHOOKS_FILE/WEBHOOKS_JSON stay for small set-ups): create, list, rotate, revoke, test-send.");
+webhooks
+  .command("create")
+  .description("Create an organization's endpoint with a new secret and print the secret (once). Exit 4: it already has one.")
+  .option("--organization-id <id>", "whose events it receives", idOption)
+  .option("--url <url>", "https://… (plain http only for a loopback host)")
+  .option("--by <name>", "who creates it (required; audited)")
+  .action(async (options: { organizationId?: number; url?: string; by?: string }) => createWebhookCommand(loadContext().config, options));
+webhooks
+  .command("list")
+  .description("Active endpoints (with --all also revoked ones): organization, url, until when each secret is valid. Never a secret.")
+  .option("--organization-id <id>", "only this organization", idOption)
+  .option("--all", "include revoked endpoints", false)
+  .option("--json", "print JSON", false)
+  .action(async (options: { organizationId?: number; all: boolean; json: boolean }) => listWebhooksCommand(loadContext().config, options));
+webhooks
+  .command("rotate")
+  .description("Add a new secret and print it (once); the old one stays valid for --overlap, each delivery signed with both meanwhile. Exit 3: no active endpoint.")
+  .option("--organization-id <id>", "whose endpoint", idOption)
+  .addOption(overlapOption())
+  .option("--overlap-none", "the old secret stops at once", false)
+  .action(async (options: { organizationId?: number; overlap: number; overlapNone: boolean }) => rotateWebhookCommand(loadContext().config, { ...options, overlapSeconds: overlapSeconds(options) }));
+webhooks
+  .command("revoke")
+  .description("Stop delivering to an organization's endpoint (kept as a record). Exit 3: no active endpoint.")
+  .option("--organization-id <id>", "whose endpoint", idOption)
+  .option("--by <name>", "who revokes it (required; audited)")
+  .action(async (options: { organizationId?: number; by?: string }) => revokeWebhookCommand(loadContext().config, options));
+webhooks
+  .command("test-send")
+  .description("POST one signed test message (type webhook.test) to the organization's endpoint and print the answer. Exit 1: no 2xx; 3: no active endpoint.")
+  .option("--organization-id <id>", "whose endpoint", idOption)
+  .addOption(timeoutOption("give up after this ISO-8601 duration", 10_000))
+  .action(async (options: { organizationId?: number; timeout: number }) => testSendWebhookCommand(loadContext().config, { organizationId: options.organizationId, timeoutMs: options.timeout }));
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) {

@@ -41,7 +41,7 @@ export function activityCount(): ActivityCount {
 export function startPlatform(config: Config, rules: readonly Rule[], logger: Logger, shutdown: AbortSignal): Component & { context: Context } {
   // Each reprocess in flight holds a connection for its transaction; the sweep and health checks need a few more.
   const db = createDb(config.databaseUrl, {
-    max: config.reprocessConcurrency + 5,
+    max: config.databasePoolSize ?? config.reprocessConcurrency + 5,
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     connectTimeoutMs: config.databaseConnectTimeoutMs,
     logger,

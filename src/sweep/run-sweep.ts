@@ -15,7 +15,11 @@ import { moveFinishedTasksToHistory } from "./sql/move-finished-tasks-to-history
 import { flagStuckTasks } from "./sql/flag-stuck-tasks.js";
 import { countInboxPopulation, countStuckByProbe, type StuckCount } from "./sql/count-stuck-by-probe.js";
 import { findStatusesWithStuckTasks } from "./sql/find-statuses-with-stuck-tasks.js";
-import { isStatementError } from "../platform/db/statement-error.js";
+import { isStatementError, sqlState } from "../platform/db/statement-error.js";
+import { fixedBatchSize, type BatchSizing } from "./batch-size.js";
+
+/** SQLSTATE query_canceled: what statement_timeout raises. */
+const QUERY_CANCELED = "57014";
 
 export interface StatusSummary {
   action: StatusPlan["action"]["kind"];
@@ -70,7 +74,10 @@ export interface SweepResult {
 export interface SweepOptions {
   sweepId: string;
   dryRun: boolean;
+  /** Tasks per batch statement; with `batchSizing`, the most a batch takes. */
   batchSize: number;
+  /** The worker's adaptive sizing (src/sweep/batch-size.ts); absent, every batch takes `batchSize`. */
+  batchSizing?: BatchSizing;
   /** The revert that brings a task's auto_revert_count to this is escalated (default 3). */
   escalateAfter?: number;
   /** Paused statuses (or all) report what they would do and act on none. */
@@ -197,21 +204,35 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
   // Act on the workspaces just counted (minus held probes'): the batches need not look for them again.
   const thresholds = listedThresholds(stuck.workspaces.filter((w) => !off.has(w.probe)));
   if (allOff(thresholds)) return;
+  const sizing = options.batchSizing ?? fixedBatchSize(options.batchSize);
   const input: BatchInput = {
     plan,
     thresholds,
-    limit: options.batchSize,
+    limit: sizing.size,
     sweepId: options.sweepId,
     release: released.length > 0 ? { probes: released, by: options.release!.by } : undefined,
   };
   for (;;) {
-    const outcomes = await act(db, input, options.escalateAfter ?? DEFAULT_ESCALATE_AFTER);
+    input.limit = sizing.size;
+    const started = performance.now();
+    let outcomes: BatchOutcome[];
+    try {
+      outcomes = await act(db, input, options.escalateAfter ?? DEFAULT_ESCALATE_AFTER);
+    } catch (error) {
+      // statement_timeout cancelled the batch, so none of it applied: try again, smaller.
+      if (sqlState(error) === QUERY_CANCELED && sizing.timedOut()) {
+        options.logger?.warn({ sweepId: result.sweepId, status: plan.statusName, batchSize: sizing.size }, `a batch of ${plan.statusName} ran past statement_timeout; retrying it with ${sizing.size} tasks`);
+        continue;
+      }
+      throw error;
+    }
+    sizing.observe(performance.now() - started);
     const done = sum(outcomes.map((o) => o.count));
     if (done > 0) {
       record(result, plan, outcomes);
       options.onBatch?.(plan, outcomes);
     }
-    if (done < options.batchSize) break;
+    if (done < input.limit) break;
     if (options.shouldStop?.()) {
       result.interrupted = true;
       break;

@@ -8,6 +8,7 @@ import type { Metrics } from "../ops/metrics.js";
 import { createSweepQueue, scheduleSweep, unscheduleSweep } from "./sweep-queue.js";
 import { createSweepWorker } from "./sweep-worker.js";
 import { sweepHooks } from "./sweep-hooks.js";
+import { adaptiveBatchSize } from "./batch-size.js";
 
 export async function startSweep(ctx: Context, metrics: Metrics): Promise<Component> {
   const { config, logger, redis } = ctx;
@@ -25,6 +26,7 @@ export async function startSweep(ctx: Context, metrics: Metrics): Promise<Compon
     db: ctx.db,
     rules: ctx.rules,
     batchSize: config.sweepBatchSize,
+    batchSizing: adaptiveBatchSize(config.sweepBatchSize, config.sweepBatchTimeBudgetMs),
     escalateAfter: config.escalateAfterReverts,
     logger,
     connection: redis.connect("worker", "sweep worker"),

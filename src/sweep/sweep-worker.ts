@@ -1,3 +1,4 @@
+import type { BatchSizing } from "./batch-size.js";
 import { randomUUID } from "node:crypto";
 import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
@@ -20,6 +21,8 @@ export interface SweepWorkerDeps {
   db: Db;
   rules: readonly Rule[];
   batchSize: number;
+  /** The adaptive batch size, kept across sweeps (src/sweep/batch-size.ts). */
+  batchSizing?: BatchSizing;
   /** ESCALATE_AFTER_REVERTS. */
   escalateAfter?: number;
   logger: Logger;
@@ -68,6 +71,7 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
         sweepId,
         dryRun,
         batchSize: deps.batchSize,
+        ...(deps.batchSizing ? { batchSizing: deps.batchSizing } : {}),
         escalateAfter: deps.escalateAfter,
         logger: deps.logger,
         shouldStop: deps.stopping,

@@ -149,6 +149,8 @@ describe("the Deployment agrees with the code", () => {
     const c = podOf(job).containers[0]!;
     expect(c.args).toEqual(["migrate"]);
     expect(c.env?.map((e) => e.name)).toEqual(["DATABASE_URL"]);
+    // Long enough for an index built CONCURRENTLY on a 100M-row table (docs/operations.md, "Migrations at scale").
+    expect((job as unknown as { spec: { activeDeadlineSeconds: number } }).spec.activeDeadlineSeconds).toBeGreaterThanOrEqual(4 * 3600);
   });
 
   it("the two Services select the worker's pods: one on the API port, one on the ops port", () => {

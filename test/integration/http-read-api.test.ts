@@ -2,6 +2,7 @@
 // tokens reach only their organization, every filter, keyset pages while tasks change between
 // the calls, and every bad parameter refused with a 400 that names it. Every body is parsed with
 // the schema the OpenAPI document is generated from, strictly.
+import { createAuthenticator } from "../../src/api/authenticate.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { buildRules } from "../../src/rules/rules.js";
@@ -213,7 +214,7 @@ describe("GET …/sdtask/statuslist", () => {
     ];
     const ids = await insertTasks(db, cases.map(([status, workspaceId, ageSeconds]) => ({ status, workspaceId, ageSeconds, organizationId: 7 })));
     // The handler is a plain function: called directly with these rules.
-    const handler = taskStatusList({ tokens: [{ token: ORG_7_TOKEN, organizationId: 7 }], db, rules });
+    const handler = taskStatusList({ authenticate: createAuthenticator({ tokens: [{ token: ORG_7_TOKEN, organizationId: 7 }], db }), db, rules });
     const call = async (query: string) => {
       const out = await handler({ method: "GET", path: TASK_STATUS_LIST_PATH, query: new URLSearchParams(query), headers: bearer(ORG_7_TOKEN) });
       expect(out.status).toBe(200);

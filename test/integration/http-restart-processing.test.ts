@@ -1,5 +1,6 @@
 // PATCH /api/v1.0/external/sdtask/restartprocessing against the whole running worker: every status
 // code, and a token only ever reaching its own organization's tasks.
+import { createAuthenticator } from "../../src/api/authenticate.js";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { TaskStatus as S } from "../../src/rules/status.js";
@@ -198,7 +199,7 @@ describe("the route itself", () => {
 
   it("is a plain handler: (input) → { status, headers }, callable without the server", async () => {
     const { org7 } = await tasks();
-    const handler = restartProcessing({ tokens: [{ token: ORG_7_TOKEN, organizationId: 7 }], db, queue, rules: buildRules(), logger: createLogger({ level: "silent" }) });
+    const handler = restartProcessing({ authenticate: createAuthenticator({ tokens: [{ token: ORG_7_TOKEN, organizationId: 7 }], db }), db, queue, rules: buildRules(), logger: createLogger({ level: "silent" }) });
     const input = (query: string) => ({ method: "PATCH", path: RESTART_PROCESSING_PATH, query: new URLSearchParams(query), headers: { authorization: bearer(ORG_7_TOKEN) } });
     expect(await handler(input(`taskId=${org7}`))).toMatchObject({ status: 202, headers: { "x-job-id": expect.any(String) } });
     expect(await handler(input("taskId=999999"))).toEqual({ status: 404 });

@@ -1,76 +1,210 @@
-// A CONCURRENTLY migration (an index on a table too big to lock): sent alone, outside a
-// transaction, so the platform's writes go on while it builds; refused when mixed with other
-// statements (it could not run inside the transaction they need); a failed build is recorded as
-// unfinished (Prisma's P3009), never as applied. Each test works on a database of its own.
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+// Migrations a large platform can run live: an index built CONCURRENTLY (a one-statement
+// migration, run outside a transaction as Prisma runs it) lets writers go on while it builds; a
+// lock wait past lock_timeout is retried, then reported with nothing applied; an INVALID index
+// left by a failed or interrupted build is dropped and built again. Each test has its own
+// database and its own migrations folder; the "long transaction" is a real one on another connection.
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { afterAll, describe, expect, inject, it } from "vitest";
-import { migrate, MigrationError } from "../../src/platform/db/migrate.js";
-import { MIGRATIONS_DIR } from "../../src/cli/paths.js";
+import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { migrate } from "../../src/platform/db/migrate.js";
 
 const adminUrl = inject("adminDatabaseUrl");
 const created: string[] = [];
+const clients: pg.Client[] = [];
 
 function freshDatabaseUrl(): string {
-  const name = `watchdog_migrate_cc_${randomBytes(4).toString("hex")}`;
+  const name = `watchdog_migrate_cic_${randomBytes(4).toString("hex")}`;
   created.push(name);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return url.toString();
 }
 
-/** The repository's migrations plus one more, named to apply last. */
-function withExtra(sql: string): string {
-  const dir = join(mkdtempSync(join(tmpdir(), "migrations-")), "migrations");
-  cpSync(MIGRATIONS_DIR, dir, { recursive: true });
-  mkdirSync(join(dir, "29991231000000_extra"));
-  writeFileSync(join(dir, "29991231000000_extra", "migration.sql"), sql);
+const TABLE = `CREATE TABLE items (id serial PRIMARY KEY, n integer NOT NULL);
+INSERT INTO items (n) SELECT g % 1000 FROM generate_series(1, 20000) g;`;
+
+/** A migrations folder holding these migrations, named in order. */
+function migrations(files: Record<string, string>): string {
+  const dir = join(mkdtempSync(join(tmpdir(), "migrations-cic-")), "migrations");
+  for (const [name, sql] of Object.entries(files)) {
+    mkdirSync(join(dir, name), { recursive: true });
+    writeFileSync(join(dir, name, "migration.sql"), sql);
+  }
   return dir;
 }
 
-async function query<T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
+async function connect(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
+  client.on("error", () => undefined);
   await client.connect();
-  try {
-    return (await client.query<T>(sql, values)).rows;
-  } finally {
-    await client.end();
+  clients.push(client);
+  return client;
+}
+
+/** Another writer caught mid-transaction: it has written to `items` and not committed. */
+async function openWriter(url: string): Promise<{ commit: () => Promise<void> }> {
+  const client = await connect(url);
+  await client.query("BEGIN");
+  await client.query("INSERT INTO items (n) VALUES (-1)");
+  return { commit: async () => void (await client.query("COMMIT")) };
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
   }
 }
 
+async function one<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const client = await connect(url);
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+    clients.splice(clients.indexOf(client), 1);
+  }
+}
+
+const indexState = (url: string, name: string) =>
+  one<{ valid: boolean }>(url, `SELECT i.indisvalid AS valid FROM pg_index i WHERE i.indexrelid = to_regclass('${name}')`).then((r) => (r[0] ? (r[0].valid ? "valid" : "INVALID") : "absent"));
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.end().catch(() => undefined);
+});
 afterAll(async () => {
-  for (const name of created) await query(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  for (const name of created) await one(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
 });
 
-describe("a CONCURRENTLY migration", () => {
-  it("runs outside a transaction (PostgreSQL refuses CONCURRENTLY inside one), builds a valid index, and is recorded as applied", async () => {
+describe("a CREATE INDEX CONCURRENTLY migration", () => {
+  it("while it waits for and builds the index, another writer inserts into the table without waiting; a plain CREATE INDEX would have blocked it", async () => {
     const url = freshDatabaseUrl();
-    await migrate(url, MIGRATIONS_DIR);
-    const dir = withExtra(`-- an index built live\nCREATE INDEX CONCURRENTLY "tasks_extra_idx" ON "tasks"("display_name");\n`);
-    expect((await migrate(url, dir)).applied).toEqual(["29991231000000_extra"]);
-    const [index] = await query<{ valid: boolean }>(url, `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'tasks_extra_idx'`);
-    expect(index).toEqual({ valid: true });
-    const [row] = await query<{ finished: boolean }>(url, `SELECT finished_at IS NOT NULL AS finished FROM _prisma_migrations WHERE migration_name = '29991231000000_extra'`);
-    expect(row).toEqual({ finished: true });
+    const base = { "001_items": TABLE };
+    await migrate(url, migrations(base));
+
+    for (const [name, sql, writerBlocked] of [
+      ["002_items_n_plain", `CREATE INDEX "items_n_plain_idx" ON "items"("n");`, true],
+      ["002_items_n", `-- a comment is fine\nCREATE INDEX CONCURRENTLY "items_n_idx" ON "items"("n");\n`, false],
+    ] as const) {
+      const pending = await openWriter(url);
+      const run = migrate(url, migrations({ ...base, [name]: sql }));
+      // The migration is now queued behind the open transaction (a lock wait on `items` or on that transaction).
+      await until("the migration to wait", async () => (await one<{ n: number }>(url, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0]!.n > 0);
+      const writer = await connect(url);
+      await writer.query("SET lock_timeout = '1s'");
+      const insert = await writer.query("INSERT INTO items (n) VALUES (42) RETURNING id").then(() => "inserted", (e: { code?: string }) => `refused ${e.code}`);
+      expect(insert, name).toBe(writerBlocked ? "refused 55P03" : "inserted");
+      await pending.commit();
+      const result = await run;
+      expect(result.applied, name).toEqual([name]);
+    }
+    expect(await indexState(url, "items_n_idx")).toBe("valid");
+    // Prisma's bookkeeping, as for any migration: finished, one step.
+    const rows = await one<{ migration_name: string; finished: boolean; applied_steps_count: number }>(
+      url,
+      `SELECT migration_name, finished_at IS NOT NULL AS finished, applied_steps_count FROM _prisma_migrations WHERE migration_name = '002_items_n'`,
+    );
+    expect(rows).toEqual([{ migration_name: "002_items_n", finished: true, applied_steps_count: 1 }]);
   });
 
-  it("mixed with other statements, is refused before anything runs, naming the fix", async () => {
+  it("when a long transaction outlasts lock_timeout in every attempt, it is retried with backoff, then reported naming the INVALID index left; nothing is applied, and the next run drops that index and builds it", async () => {
     const url = freshDatabaseUrl();
-    const dir = withExtra(`CREATE TABLE "extra" (id int);\nCREATE INDEX CONCURRENTLY "extra_idx" ON "extra"(id);\n`);
-    await expect(migrate(url, dir)).rejects.toThrow(new MigrationError("migration 29991231000000_extra mixes a CONCURRENTLY statement with others: PostgreSQL cannot run it inside a transaction, so give it a migration of its own"));
-    expect(await query(url.replace(/\/[^/]*$/, "/postgres"), `SELECT 1 FROM pg_database WHERE datname = $1`, [new URL(url).pathname.slice(1)])).toEqual([]);
+    const base = { "001_items": TABLE };
+    await migrate(url, migrations(base));
+    const pending = await openWriter(url);
+    const progress: string[] = [];
+    const dir = migrations({ ...base, "002_items_n": `CREATE INDEX CONCURRENTLY "items_n_idx" ON "items"("n");` });
+    const failure = await migrate(url, dir, { lockTimeoutMs: 200, lockAttempts: 3, lockRetryDelayMs: 20, onProgress: (m) => progress.push(m) }).catch((e: Error) => e);
+    expect((failure as Error).message).toMatch(
+      /^migration 002_items_n waited longer than lock_timeout \(200 ms\) for a lock in each of 3 attempts: a long transaction holds the table .* Nothing was applied; the INVALID index "items_n_idx" its build left stays until then .* the next run drops it and builds it again\. Run `watchdog migrate` again once it ends$/,
+    );
+    expect(progress.filter((m) => m.includes("reached in attempt"))).toEqual([
+      "migration 002_items_n: lock_timeout (200 ms) reached in attempt 1 of 3; nothing applied, trying again in 20 ms",
+      "migration 002_items_n: lock_timeout (200 ms) reached in attempt 2 of 3; nothing applied, trying again in 40 ms",
+    ]);
+    expect(await indexState(url, "items_n_idx")).toBe("INVALID");
+    expect(await one(url, `SELECT 1 FROM _prisma_migrations WHERE migration_name = '002_items_n'`)).toEqual([]);
+
+    // Once the transaction ends, the same command drops the invalid index and builds it.
+    await pending.commit();
+    expect(await migrate(url, dir)).toMatchObject({ applied: ["002_items_n"], droppedInvalidIndexes: ['"items_n_idx"'] });
+    expect(await indexState(url, "items_n_idx")).toBe("valid");
   });
 
-  it("that fails is recorded as unfinished with its error (P3009), and the next run refuses to go on", async () => {
+  it("when the long transaction ends between attempts, the retry applies it", async () => {
     const url = freshDatabaseUrl();
-    await migrate(url, MIGRATIONS_DIR);
-    const dir = withExtra(`CREATE INDEX CONCURRENTLY "tasks_bad_idx" ON "tasks"("no_such_column");\n`);
-    await expect(migrate(url, dir)).rejects.toThrow(/migration 29991231000000_extra failed: column "no_such_column" does not exist\. It ran outside a transaction/);
-    const [row] = await query<{ finished: boolean; logs: string }>(url, `SELECT finished_at IS NOT NULL AS finished, logs FROM _prisma_migrations WHERE migration_name = '29991231000000_extra'`);
-    expect(row).toEqual({ finished: false, logs: 'column "no_such_column" does not exist' });
-    await expect(migrate(url, dir)).rejects.toThrow(/P3009/);
+    const base = { "001_items": TABLE };
+    await migrate(url, migrations(base));
+    const pending = await openWriter(url);
+    let committed: Promise<void> | undefined;
+    const dir = migrations({ ...base, "002_items_n": `CREATE INDEX CONCURRENTLY "items_n_idx" ON "items"("n");` });
+    const result = await migrate(url, dir, { lockTimeoutMs: 200, lockAttempts: 3, lockRetryDelayMs: 20, onProgress: () => void (committed ??= pending.commit()) });
+    await committed;
+    expect(result.applied).toEqual(["002_items_n"]);
+    expect(await indexState(url, "items_n_idx")).toBe("valid");
+  });
+
+  it("an ordinary (transactional) migration that times out on a lock is retried the same way", async () => {
+    const url = freshDatabaseUrl();
+    const base = { "001_items": TABLE };
+    await migrate(url, migrations(base));
+    const pending = await openWriter(url);
+    const progress: string[] = [];
+    const dir = migrations({ ...base, "002_items_flag": `ALTER TABLE items ADD COLUMN flag boolean;\nALTER TABLE items ADD COLUMN note text;` });
+    await expect(migrate(url, dir, { lockTimeoutMs: 150, lockAttempts: 2, lockRetryDelayMs: 10, onProgress: (m) => progress.push(m) })).rejects.toThrow(/in each of 2 attempts/);
+    expect(progress).toHaveLength(1);
+    expect(await one(url, `SELECT column_name FROM information_schema.columns WHERE table_name = 'items' AND column_name IN ('flag', 'note')`)).toEqual([]);
+    await pending.commit();
+    expect((await migrate(url, dir)).applied).toEqual(["002_items_flag"]);
+  });
+});
+
+describe("an INVALID index left behind", () => {
+  it("by a build that was cut off (the Job's deadline): the next run drops it, marks that attempt rolled back, and builds it again", async () => {
+    const url = freshDatabaseUrl();
+    const base = { "001_items": TABLE };
+    const dir = migrations({ ...base, "002_items_n": `CREATE INDEX CONCURRENTLY "items_n_idx" ON "items"("n");` });
+    await migrate(url, migrations(base));
+    // What a killed build leaves: the "started" row and an INVALID index of that name (made here by a failed unique build).
+    const client = await connect(url);
+    await client.query(`INSERT INTO items (n) VALUES (1)`);
+    await client.query(`CREATE UNIQUE INDEX CONCURRENTLY "items_n_idx" ON items (n)`).catch(() => undefined);
+    await client.query(
+      `INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at) SELECT gen_random_uuid(), encode(sha256(convert_to($1, 'UTF8')), 'hex'), '002_items_n', now() - interval '10 minutes'`,
+      [`CREATE INDEX CONCURRENTLY "items_n_idx" ON "items"("n");`],
+    );
+    expect(await indexState(url, "items_n_idx")).toBe("INVALID");
+
+    const progress: string[] = [];
+    const result = await migrate(url, dir, { onProgress: (m) => progress.push(m) });
+    expect(result).toMatchObject({ applied: ["002_items_n"], droppedInvalidIndexes: ['"items_n_idx"'] });
+    expect(progress[0]).toMatch(/^migration 002_items_n: an earlier run was interrupted while building/);
+    expect(await indexState(url, "items_n_idx")).toBe("valid");
+    const rows = await one<{ finished: boolean; rolled_back: boolean }>(url, `SELECT finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back FROM _prisma_migrations WHERE migration_name = '002_items_n' ORDER BY started_at`);
+    expect(rows).toEqual([{ finished: false, rolled_back: true }, { finished: true, rolled_back: false }]);
+  });
+
+  it("by a build that fails on the data (a unique index over duplicates): dropped, the failure recorded as Prisma does, and the next run refuses until resolved", async () => {
+    const url = freshDatabaseUrl();
+    const base = { "001_items": TABLE };
+    const dir = migrations({ ...base, "002_items_n_unique": `CREATE UNIQUE INDEX CONCURRENTLY "items_n_key" ON "items"("n");` });
+    await expect(migrate(url, dir)).rejects.toThrow(/^migration 002_items_n_unique failed: could not create unique index "items_n_key"/);
+    expect(await indexState(url, "items_n_key")).toBe("absent");
+    await expect(migrate(url, dir)).rejects.toThrow(/002_items_n_unique started but did not finish \(Prisma P3009\)/);
+  });
+});
+
+describe("a migration that says CONCURRENTLY", () => {
+  it("beside other statements is refused before any migration runs, saying why and what to do", async () => {
+    const url = freshDatabaseUrl();
+    const dir = migrations({ "001_items": TABLE, "002_mixed": `ALTER TABLE items ADD COLUMN flag boolean;\nCREATE INDEX CONCURRENTLY items_flag_idx ON items (flag);` });
+    await expect(migrate(url, dir)).rejects.toThrow(
+      /^migration 002_mixed uses CONCURRENTLY beside 1 other statement\(s\): PostgreSQL runs CONCURRENTLY only outside a transaction, and Prisma runs a migration outside one only when it is a single statement\. Give the CREATE INDEX CONCURRENTLY .* a migration of its own; nothing was applied$/,
+    );
+    expect(await one(adminUrl, `SELECT 1 FROM pg_database WHERE datname = '${new URL(url).pathname.slice(1)}'`)).toEqual([]);
   });
 });

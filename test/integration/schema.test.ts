@@ -4,10 +4,16 @@
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { LOCK_TIMEOUT_MS } from "../../src/platform/db/client.js";
-import { testDb } from "../support/db.js";
+import { prismaClient, testDb } from "../support/db.js";
 
 const db = testDb();
-afterAll(() => db.$disconnect());
+// The generated, typed Prisma client (the worker itself speaks SQL over node-postgres): it must
+// read and write every model of the migrated database.
+const prisma = prismaClient();
+afterAll(async () => {
+  await db.$disconnect();
+  await prisma.$disconnect();
+});
 
 interface SchemaColumn { table: string; column: string; type: string; nullable: boolean }
 
@@ -69,36 +75,36 @@ describe("schema.prisma against the migrated database", () => {
   });
 
   it("round-trips a row through every model with the Prisma client", async () => {
-    const task = await db.task.create({
+    const task = await prisma.task.create({
       data: { organizationId: 1, workspaceId: 2, displayName: "schema.pdf", status: 30, originalPayload: { pages: 3 }, externalId: "schema-test" },
     });
-    await db.taskAssignment.create({ data: { taskId: task.id, userId: "u1", position: 1 } });
-    const event = await db.taskEvent.create({
+    await prisma.taskAssignment.create({ data: { taskId: task.id, userId: "u1", position: 1 } });
+    const event = await prisma.taskEvent.create({
       data: { taskId: task.id, organizationId: 1, workspaceId: 2, kind: "REPROCESSED", fromStatus: 30, reason: "test", actor: "test", requestId: "schema-request", details: { edits: null } },
     });
-    await db.taskEventRequest.findUniqueOrThrow({ where: { requestId: "schema-request" } });
-    const read = await db.task.findUniqueOrThrow({ where: { id: task.id }, include: { assignments: true } });
+    await prisma.taskEventRequest.findUniqueOrThrow({ where: { requestId: "schema-request" } });
+    const read = await prisma.task.findUniqueOrThrow({ where: { id: task.id }, include: { assignments: true } });
     expect(read).toMatchObject({ location: "INBOX", warning: false, assignments: [{ status: "PENDING" }] });
-    await db.task.delete({ where: { id: task.id } });
-    await db.taskEvent.delete({ where: { id_createdAt: { id: event.id, createdAt: event.createdAt } } });
-    await db.taskEventRequest.delete({ where: { requestId: "schema-request" } });
+    await prisma.task.delete({ where: { id: task.id } });
+    await prisma.taskEvent.delete({ where: { id_createdAt: { id: event.id, createdAt: event.createdAt } } });
+    await prisma.taskEventRequest.delete({ where: { requestId: "schema-request" } });
   });
 });
 
 describe("the status trigger", () => {
   it("stamps status_changed_at with the database clock and remembers the previous status, for any writer", async () => {
-    const task = await db.task.create({
+    const task = await prisma.task.create({
       data: { organizationId: 1, workspaceId: 1, displayName: "t.pdf", status: 41, originalPayload: {}, statusChangedAt: new Date("2020-01-01T00:00:00Z") },
     });
     expect(task.statusChangedAt.toISOString()).toBe("2020-01-01T00:00:00.000Z"); // an INSERT may set it
     await db.$executeRaw`UPDATE tasks SET display_name = 'renamed.pdf' WHERE id = ${task.id}`;
-    const renamed = await db.task.findUniqueOrThrow({ where: { id: task.id } });
+    const renamed = await prisma.task.findUniqueOrThrow({ where: { id: task.id } });
     expect(renamed.statusChangedAt.toISOString()).toBe("2020-01-01T00:00:00.000Z"); // no status change, no stamp
     await db.$executeRaw`UPDATE tasks SET status = 42, status_changed_at = '1999-01-01' WHERE id = ${task.id}`;
     const [row] = (await db.$queryRaw<{ fresh: boolean; previous_status: number }[]>`
       SELECT status_changed_at > now() - interval '1 minute' AS fresh, previous_status FROM tasks WHERE id = ${task.id}`) as [{ fresh: boolean; previous_status: number }];
     expect(row).toEqual({ fresh: true, previous_status: 41 });
-    await db.task.delete({ where: { id: task.id } });
+    await prisma.task.delete({ where: { id: task.id } });
   });
 });
 

@@ -1,7 +1,9 @@
 // Test fixtures in the real database. Time moves by writing timestamps relative to the
 // DATABASE clock (now() - interval), never by sleeping.
 import { inject } from "vitest";
+import { PrismaPg } from "@prisma/adapter-pg";
 import { createDb, type Db } from "../../src/platform/db/client.js";
+import { PrismaClient } from "../../src/generated/prisma/client.js";
 
 export function testDatabaseUrl(): string {
   return inject("databaseUrl");
@@ -9,6 +11,11 @@ export function testDatabaseUrl(): string {
 
 export function testDb(): Db {
   return createDb(testDatabaseUrl(), { max: 4 });
+}
+
+/** Prisma's generated client on the test database: for the tests that check the schema through it. */
+export function prismaClient(): PrismaClient {
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString: testDatabaseUrl(), max: 2 }) });
 }
 
 export async function resetTables(db: Db): Promise<void> {
@@ -108,4 +115,9 @@ export async function holdTransaction(statement: string): Promise<{ release: () 
       await other.$disconnect();
     },
   };
+}
+
+/** This run's database on a direct connection, even when the tests go through PgBouncer (TEST_DATABASE_VIA=pgbouncer). */
+export function directDatabaseUrl(): string {
+  return inject("directDatabaseUrl");
 }

@@ -16,6 +16,12 @@ describe("bench options", () => {
     });
   });
 
+  it("when --loaded is given, the run says so and writes a results file of its own, beside the quiet run's", () => {
+    expect(parseOptions([], {})).toMatchObject({ loaded: false, out: "bench/results/latest.json" });
+    expect(parseOptions(["--loaded"], {})).toMatchObject({ loaded: true, out: "bench/results/latest-loaded.json" });
+    expect(parseOptions(["--scale", "--quick", "--loaded"], {})).toMatchObject({ loaded: true, out: "bench/results/scale-quick-loaded.json" });
+  });
+
   it("when a scale-only option comes without --scale, it is refused by name", () => {
     expect(() => parseOptions(["--only", "status-list"], {})).toThrow(new UsageError("--only belongs to the scale run: add --scale"));
     expect(() => parseOptions(["--reuse-db"], {})).toThrow(/--reuse-db belongs to the scale run/);
@@ -25,5 +31,20 @@ describe("bench options", () => {
     expect(scaleFigureName("scale-status-list.ts")).toBe("status-list");
     expect(scaleFigureName("recovery.ts")).toBeUndefined();
     expect(scaleFigureFiles().map((f) => f.name)).toContain("status-list");
+  });
+});
+
+describe("bench report", () => {
+  it("a median over repetitions carries its spread into the table; a single value shows none", async () => {
+    const { ratioFigure, sample } = await import("../../bench/measure.js");
+    const { printTable } = await import("../../bench/report.js");
+    const spread = ratioFigure("spread", "ms", sample([9, 10, 11]), sample([4, 5, 6]), "atMost", 3);
+    expect(spread).toMatchObject({ project: 10, bound: 5, ratio: 2, met: true, spread: { project: [9, 11], bound: [4, 6] } });
+    const single = ratioFigure("single", "ms", 10, 5, "atMost", 3);
+    expect(single.spread).toBeUndefined();
+    const table = printTable([spread, single]).split("\n");
+    expect(table[0]).toContain("spread");
+    expect(table[2]).toContain("±10% / ±20%");
+    expect(table[3]).not.toContain("±");
   });
 });

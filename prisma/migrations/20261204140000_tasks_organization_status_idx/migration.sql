@@ -2,6 +2,6 @@
 -- range of one organization's tasks in id order and merges them: a page reads what it shows,
 -- however many tasks the organization has in other statuses (docs/performance.md, "Scale").
 -- CONCURRENTLY, alone in its migration: built without blocking the platform's writes (it cannot run
--- inside a transaction). If a build fails it leaves an INVALID index: DROP INDEX CONCURRENTLY it,
--- then migrate again (IF NOT EXISTS would otherwise keep the invalid one).
+-- inside a transaction). A failed or interrupted build leaves an INVALID index, which the runner
+-- drops before building again (docs/operations.md, "Migrations at scale").
 CREATE INDEX CONCURRENTLY IF NOT EXISTS "tasks_organization_id_status_id_idx" ON "tasks"("organization_id", "status", "id");

@@ -200,7 +200,7 @@ export function openApiDocument(): Record<string, unknown> {
     components: {
       schemas: { ...componentSchemas(apiSchemas), ...componentSchemas(opsSchemas) },
       securitySchemes: {
-        bearerAuth: { type: "http", scheme: "bearer", description: "A token of API_TOKENS; it reaches its own organization's tasks only." },
+        bearerAuth: { type: "http", scheme: "bearer", description: "An API token (watchdog tokens create, or API_TOKENS); it reaches its own organization's tasks only." },
         boardBasic: { type: "http", scheme: "basic", description: "BULL_BOARD_USER and BULL_BOARD_PASSWORD." },
       },
       headers: {

@@ -29,7 +29,7 @@ export const TaskEventsQuery = z
 
 export function taskEvents(deps: ReadApiDeps): Handler {
   return async (input) => {
-    const caller = authenticate(deps.tokens, input.headers);
+    const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;
     const query = parseQuery(TaskEventsQuery, Object.keys(TaskEventsQuery.shape), input.query);
     if (!query.ok) return refusal(400, query.error);

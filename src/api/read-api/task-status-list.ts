@@ -50,7 +50,7 @@ export function taskStatusList(deps: ReadApiDeps): Handler {
   // The rules are fixed for the process's life: their thresholds as a lookup are computed once.
   const lookup = stuckLookup(stuckThresholds(deps.rules));
   return async (input) => {
-    const caller = authenticate(deps.tokens, input.headers);
+    const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;
     const query = parseQuery(TaskStatusListQuery, Object.keys(TaskStatusListQuery.shape), input.query, ["status"]);
     if (!query.ok) return refusal(400, query.error);

@@ -26,7 +26,7 @@ export const NO_SUCH_TASK = "no such task in your organization";
 
 export function taskStatus(deps: ReadApiDeps): Handler {
   return async (input) => {
-    const caller = authenticate(deps.tokens, input.headers);
+    const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;
     const query = parseQuery(TaskRefQuery, Object.keys(TaskRefQuery.shape), input.query);
     if (!query.ok) return refusal(400, query.error);

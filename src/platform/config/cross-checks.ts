@@ -33,6 +33,11 @@ export function crossSettingProblems(config: Partial<Config>): string[] {
   const hasPassword = config.bullBoardPassword !== undefined;
   if (hasUser !== hasPassword) problems.push(`BULL_BOARD_USER and BULL_BOARD_PASSWORD go together: set both (Basic auth for /admin/queues) or neither`);
   problems.push(...clusterProblems(config));
+  if (config.databasePoolSize !== undefined && config.reprocessConcurrency !== undefined && config.databasePoolSize < config.reprocessConcurrency + 1) {
+    problems.push(
+      `DATABASE_POOL_SIZE=${config.databasePoolSize} is less than REPROCESS_CONCURRENCY + 1 (${config.reprocessConcurrency + 1}): each reprocess in flight holds a connection and the sweep needs one more; raise DATABASE_POOL_SIZE or lower REPROCESS_CONCURRENCY`,
+    );
+  }
   return problems;
 }
 

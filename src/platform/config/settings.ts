@@ -162,9 +162,15 @@ export const SETTINGS = {
   },
   sweepBatchSize: {
     env: "SWEEP_BATCH_SIZE",
-    doc: "Tasks changed per transaction; a backlog is drained batch after batch.",
+    doc: "Tasks changed per transaction at most; a backlog is drained batch after batch. The size adapts below this to SWEEP_BATCH_TIME_BUDGET_MS.",
     default: "1000",
     schema: integer(1, 50_000),
+  },
+  sweepBatchTimeBudgetMs: {
+    env: "SWEEP_BATCH_TIME_BUDGET_MS",
+    doc: "How long one batch may hold its rows' locks, in milliseconds: a slower batch shrinks the next, a fast one grows it back towards SWEEP_BATCH_SIZE; a batch cancelled by the statement timeout is retried at a quarter of its size.",
+    default: "100",
+    schema: integer(10, 60_000),
   },
   escalateAfterReverts: {
     env: "ESCALATE_AFTER_REVERTS",
@@ -195,6 +201,12 @@ export const SETTINGS = {
     doc: "Rule overrides inline, same format as the file; applied after it.",
     default: undefined,
     schema: text(),
+  },
+  databasePoolSize: {
+    env: "DATABASE_POOL_SIZE",
+    doc: "PostgreSQL connections of the worker's main pool (sweep, reprocess, API, health), per replica; the outbox relay has WEBHOOK_CONCURRENCY + 2 of its own. Default: REPROCESS_CONCURRENCY + 5. At least REPROCESS_CONCURRENCY + 1 (each reprocess in flight holds one). Behind PgBouncer these are client connections; see docs/performance.md for the budget of many replicas.",
+    default: undefined,
+    schema: integer(2, 500),
   },
   databaseStatementTimeoutMs: {
     env: "DATABASE_STATEMENT_TIMEOUT",
@@ -241,7 +253,7 @@ export const SETTINGS = {
   },
   apiTokens: {
     env: "API_TOKENS",
-    doc: `Bearer tokens of the HTTP API, each bound to one organization: \`<token>:<organizationId>,…\` (tokens of at least ${MIN_TOKEN_LENGTH} characters). Unset: the API answers 401.`,
+    doc: `Bearer tokens of the HTTP API, each bound to one organization: \`<token>:<organizationId>,…\` (tokens of at least ${MIN_TOKEN_LENGTH} characters). For a small set-up: one environment string holds about 2,400 tokens at most (Linux's 128 KiB); many organizations keep their tokens in the database (\`watchdog tokens …\`), checked the same way. Neither set: the API answers 401.`,
     default: undefined,
     secret: true,
     schema: apiTokens,
@@ -278,7 +290,7 @@ export const SETTINGS = {
   },
   webhooksFile: {
     env: "WEBHOOKS_FILE",
-    doc: 'Path of a JSON file of webhook endpoints: `[{ "organizationId": 7, "url": "https://…", "secret": "whsec_…" }]`. https only, except loopback.',
+    doc: 'Path of a JSON file of webhook endpoints: `[{ "organizationId": 7, "url": "https://…", "secret": "whsec_…" }]`. https only, except loopback. For a small set-up; many organizations: `watchdog webhooks …` (endpoints in the database).',
     default: undefined,
     schema: text(),
   },

@@ -1,7 +1,18 @@
 // Applies prisma/migrations with Prisma's own bookkeeping (_prisma_migrations), so that
 // `prisma migrate deploy` on a machine with the schema engine sees the same history as applied.
-// Safe to run twice or from two processes at once (Prisma's advisory lock); refuses edited
-// or half-applied migrations instead of guessing.
+// Safe to run twice or from two processes at once (Prisma's advisory lock, a session lock: the
+// runner needs a direct connection, not one through PgBouncer in transaction mode); refuses
+// edited or half-applied migrations instead of guessing.
+//
+// Two kinds of migration, as Prisma runs them (it sends migration.sql as one script: several
+// statements run as one implicit transaction, a single statement on its own):
+//  - transactional (the default): the file and its bookkeeping row commit together, or neither;
+//  - concurrent: a file holding exactly one `CREATE [UNIQUE] INDEX CONCURRENTLY …` or
+//    `DROP INDEX CONCURRENTLY …`, which PostgreSQL runs only outside a transaction. It builds the
+//    index while the platform keeps writing. A failed or interrupted build leaves an INVALID
+//    index behind: the runner drops it and builds again (docs/operations.md, "Migrations at scale").
+// A lock wait past lock_timeout (a long transaction holds the table) is retried with backoff, then
+// reported with what to do; nothing is half-applied.
 import { createHash, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
@@ -17,26 +28,68 @@ export interface MigrateResult {
   applied: string[];
   alreadyApplied: string[];
   createdDatabase: boolean;
+  /** Invalid indexes (left by a failed or interrupted CONCURRENTLY build) dropped before building them again. */
+  droppedInvalidIndexes: string[];
 }
 
 /**
  * How long a migration's DDL may wait for a table lock. An `ALTER TABLE` queued behind a long
- * transaction blocks every later query on that table while it waits; past this it gives up (and
- * the migration is not applied: run it again when the transaction is gone).
+ * transaction blocks every later query on that table while it waits; past this it gives up, and
+ * the runner tries again LOCK_RETRIES times with backoff.
  */
 export const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
+/** Attempts of one migration that time out on a lock, in all. */
+export const MIGRATION_LOCK_ATTEMPTS = 5;
+/** Wait before the second attempt; it doubles each time. */
+export const MIGRATION_LOCK_RETRY_DELAY_MS = 2_000;
 
 export interface MigrateOptions {
   lockTimeoutMs?: number;
+  lockAttempts?: number;
+  lockRetryDelayMs?: number;
+  /** Told of each retry and each invalid index dropped (the CLI prints it to stderr). */
+  onProgress?: (message: string) => void;
 }
+
+interface Migration {
+  name: string;
+  sql: string;
+  checksum: string;
+  /** Set for a one-statement CONCURRENTLY migration: the index it creates or drops. */
+  concurrent: { verb: "create" | "drop"; index: string } | null;
+}
+
+/**
+ * Prisma's advisory lock, taken by polling rather than by a blocking pg_advisory_lock: a session
+ * blocked in that call holds a snapshot, and CREATE INDEX CONCURRENTLY in the migrating session
+ * waits for every such snapshot to end — PostgreSQL reports a deadlock between two replicas
+ * migrating at once as soon as a migration builds an index concurrently.
+ */
+async function takeMigrateLock(client: pg.Client): Promise<void> {
+  for (;;) {
+    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [PRISMA_MIGRATE_LOCK_ID]);
+    if (rows[0]!.locked) return;
+    await sleep(200);
+  }
+}
+
+const LOCK_NOT_AVAILABLE = "55P03";
+const errorCode = (error: unknown) => (error as { code?: string }).code;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function migrate(databaseUrl: string, migrationsDir: string, options: MigrateOptions = {}): Promise<MigrateResult> {
   const migrations = readMigrations(migrationsDir);
+  const lockTimeoutMs = Math.max(1, Math.floor(options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS));
+  const attempts = Math.max(1, options.lockAttempts ?? MIGRATION_LOCK_ATTEMPTS);
+  const retryDelayMs = options.lockRetryDelayMs ?? MIGRATION_LOCK_RETRY_DELAY_MS;
+  const progress = options.onProgress ?? (() => undefined);
   const { client, createdDatabase } = await connectCreatingIfMissing(databaseUrl);
   try {
     await takeMigrateLock(client);
-    // Set after the advisory lock, which may rightly wait for another migrating replica.
-    await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS))}`);
+    // Set after the advisory lock, which may rightly wait for another migrating replica. An index
+    // build on a large table takes as long as it takes: no statement_timeout (the role may set one).
+    await client.query(`SET lock_timeout = ${lockTimeoutMs}`);
+    await client.query(`SET statement_timeout = 0`);
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
       "id" varchar(36) PRIMARY KEY NOT NULL,
       "checksum" varchar(64) NOT NULL,
@@ -46,6 +99,8 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
       "rolled_back_at" timestamptz,
       "started_at" timestamptz NOT NULL DEFAULT now(),
       "applied_steps_count" integer NOT NULL DEFAULT 0)`);
+    const droppedInvalidIndexes: string[] = [];
+    await resolveInterruptedBuilds(client, migrations, droppedInvalidIndexes, progress);
     const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null }>(
       `SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at`,
     );
@@ -71,86 +126,109 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
         alreadyApplied.push(m.name);
         continue;
       }
-      const id = randomUUID();
-      if (m.concurrently) {
-        await applyOutsideTransaction(client, id, m);
-        applied.push(m.name);
-        continue;
-      }
-      // The bookkeeping row and the migration commit together: a crash anywhere leaves neither,
-      // never a row that claims a half-applied migration.
-      try {
-        await client.query("BEGIN");
-        await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())`, [id, m.checksum, m.name]);
-        await client.query(m.sql);
-        await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
-        await client.query("COMMIT");
-      } catch (error) {
-        await client.query("ROLLBACK").catch(() => undefined);
-        const message = (error as Error).message;
-        if ((error as { code?: string }).code === "55P03") {
-          // Nothing was applied and nothing recorded: running again later is all it takes.
-          throw new MigrationError(
-            `migration ${m.name} waited longer than lock_timeout for a table lock (a long transaction holds it) and was not applied; nothing changed. Run \`npm run db:migrate\` again once it ends`,
-            { cause: error },
-          );
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          if (m.concurrent) await applyConcurrent(client, m, m.concurrent, droppedInvalidIndexes, progress);
+          else await applyTransactional(client, m);
+          break;
+        } catch (error) {
+          if (errorCode(error) !== LOCK_NOT_AVAILABLE) {
+            // A migration that fails on its own SQL is recorded as failed, as Prisma does (P3009 until resolved).
+            const message = (error as Error).message;
+            await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, logs) VALUES ($1, $2, $3, now(), $4)`, [randomUUID(), m.checksum, m.name, message]);
+            throw new MigrationError(`migration ${m.name} failed: ${message}`, { cause: error });
+          }
+          if (attempt >= attempts) {
+            // Nothing was applied and nothing recorded: running again later is all it takes.
+            const leftover = m.concurrent?.verb === "create" && (await isInvalidIndex(client, m.concurrent.index)) ? m.concurrent.index : null;
+            throw new MigrationError(
+              `migration ${m.name} waited longer than lock_timeout (${lockTimeoutMs} ms) for a lock in each of ${attempts} attempts: a long transaction holds the table ` +
+                `(look in pg_stat_activity for old xact_start). Nothing was applied` +
+                (leftover ? `; the INVALID index ${leftover} its build left stays until then (dropping it waits for the same transaction), and the next run drops it and builds it again` : "") +
+                `. Run \`watchdog migrate\` again once it ends`,
+              { cause: error },
+            );
+          }
+          const delay = retryDelayMs * 2 ** (attempt - 1);
+          progress(`migration ${m.name}: lock_timeout (${lockTimeoutMs} ms) reached in attempt ${attempt} of ${attempts}; nothing applied, trying again in ${delay} ms`);
+          await sleep(delay);
         }
-        // A migration that fails on its own SQL is recorded as failed, as Prisma does (P3009 until resolved); none of it applied.
-        await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, logs) VALUES ($1, $2, $3, now(), $4)`, [id, m.checksum, m.name, message]);
-        throw new MigrationError(`migration ${m.name} failed: ${message}`, { cause: error });
       }
       applied.push(m.name);
     }
-    return { applied, alreadyApplied, createdDatabase };
+    return { applied, alreadyApplied, createdDatabase, droppedInvalidIndexes };
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_MIGRATE_LOCK_ID]).catch(() => undefined);
     await client.end();
   }
 }
 
-/**
- * Prisma's advisory lock, taken by polling rather than by a blocking pg_advisory_lock: a session
- * blocked in that call holds a snapshot, and CREATE INDEX CONCURRENTLY in the migrating session
- * waits for every such snapshot to end — a deadlock between two replicas migrating at once.
- */
-async function takeMigrateLock(client: pg.Client): Promise<void> {
-  for (;;) {
-    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [PRISMA_MIGRATE_LOCK_ID]);
-    if (rows[0]!.locked) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+/** The bookkeeping row and the migration commit together: a crash anywhere leaves neither. */
+async function applyTransactional(client: pg.Client, m: Migration): Promise<void> {
+  const id = randomUUID();
+  try {
+    await client.query("BEGIN");
+    await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())`, [id, m.checksum, m.name]);
+    await client.query(m.sql);
+    await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
   }
 }
 
-interface Migration {
-  name: string;
-  sql: string;
-  checksum: string;
-  /** Holds a CONCURRENTLY statement, which PostgreSQL refuses inside a transaction (Prisma's rule: alone in its migration). */
-  concurrently: boolean;
-}
-
-/** SQL without its comments, for looking at the statements. */
-const withoutComments = (sql: string) => sql.replace(/--[^\n]*/g, "").replace(/\/\*[\s\S]*?\*\//g, "");
-
 /**
- * A CONCURRENTLY migration: one statement, sent on its own (outside any transaction block). Its
- * bookkeeping row is written first, so a crash or failure mid-build leaves it unfinished (P3009,
- * with the error in `logs`): a failed concurrent build leaves an INVALID index to drop by hand.
+ * Outside any transaction, as PostgreSQL requires: the row says "started" (so an interrupted run
+ * is known on the next one), the statement runs on its own, the row says "finished". On failure the
+ * invalid index it may have left is dropped and the row removed: nothing applied, nothing recorded
+ * (the caller records a real failure).
  */
-async function applyOutsideTransaction(client: pg.Client, id: string, m: Migration): Promise<void> {
+async function applyConcurrent(client: pg.Client, m: Migration, target: NonNullable<Migration["concurrent"]>, dropped: string[], progress: (message: string) => void): Promise<void> {
+  if (target.verb === "create") await dropIfInvalid(client, target.index, dropped, progress, m.name);
+  const id = randomUUID();
   await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())`, [id, m.checksum, m.name]);
   try {
     await client.query(m.sql);
   } catch (error) {
-    const message = (error as Error).message;
-    await client.query(`UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1`, [id, message]);
-    throw new MigrationError(
-      `migration ${m.name} failed: ${message}. It ran outside a transaction (CONCURRENTLY): drop what it left half-built (an INVALID index: DROP INDEX CONCURRENTLY …), ` +
-        `then \`prisma migrate resolve --rolled-back ${m.name}\` and migrate again`,
-      { cause: error },
-    );
+    await client.query(`DELETE FROM "_prisma_migrations" WHERE id = $1`, [id]).catch(() => undefined);
+    if (target.verb === "create") await dropIfInvalid(client, target.index, dropped, progress, m.name).catch(() => undefined);
+    throw error;
   }
   await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
+}
+
+async function isInvalidIndex(client: pg.Client, index: string): Promise<boolean> {
+  const { rows } = await client.query<{ invalid: boolean }>(`SELECT NOT i.indisvalid AS invalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)`, [index]);
+  return rows[0]?.invalid === true;
+}
+
+/** Drops `index` when it exists and is INVALID (a CONCURRENTLY build that failed or was cut off). */
+async function dropIfInvalid(client: pg.Client, index: string, dropped: string[], progress: (message: string) => void, migration: string): Promise<void> {
+  if (!(await isInvalidIndex(client, index))) return;
+  progress(`migration ${migration}: index ${index} was left INVALID by an earlier build that failed or was interrupted; dropping it to build it again`);
+  await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`);
+  dropped.push(index);
+}
+
+/**
+ * A CONCURRENTLY migration whose row says "started" with no error logged was cut off mid-build (the
+ * Job's deadline, a restart): nothing but an invalid index remains. Marked rolled back (what
+ * `prisma migrate resolve --rolled-back` does) with its index dropped, it is simply applied again.
+ */
+async function resolveInterruptedBuilds(client: pg.Client, migrations: readonly Migration[], dropped: string[], progress: (message: string) => void): Promise<void> {
+  const concurrent = new Map(migrations.filter((m) => m.concurrent).map((m) => [m.name, m]));
+  if (concurrent.size === 0) return;
+  const { rows } = await client.query<{ id: string; migration_name: string }>(
+    `SELECT id, migration_name FROM "_prisma_migrations" WHERE finished_at IS NULL AND rolled_back_at IS NULL AND logs IS NULL AND migration_name = ANY($1::text[])`,
+    [[...concurrent.keys()]],
+  );
+  for (const row of rows) {
+    const m = concurrent.get(row.migration_name)!;
+    progress(`migration ${m.name}: an earlier run was interrupted while building; marking that attempt rolled back and building again`);
+    if (m.concurrent!.verb === "create") await dropIfInvalid(client, m.concurrent!.index, dropped, progress, m.name);
+    await client.query(`UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE id = $1`, [row.id]);
+  }
 }
 
 /** The migrations on disk, by name, in the order they apply. */
@@ -167,15 +245,33 @@ function readMigrations(dir: string): Migration[] {
     .map((name) => {
       const bytes = readFileSync(join(dir, name, "migration.sql"));
       const sql = bytes.toString("utf8");
-      const statements = withoutComments(sql).split(";").filter((part) => part.trim() !== "");
-      const concurrently = /\bCONCURRENTLY\b/i.test(withoutComments(sql));
-      if (concurrently && statements.length > 1) {
-        throw new MigrationError(`migration ${name} mixes a CONCURRENTLY statement with others: PostgreSQL cannot run it inside a transaction, so give it a migration of its own`);
-      }
-      return { name, sql, checksum: createHash("sha256").update(bytes).digest("hex"), concurrently };
+      return { name, sql, checksum: createHash("sha256").update(bytes).digest("hex"), concurrent: concurrentTarget(name, sql) };
     });
 }
 
+const CREATE_CONCURRENTLY = /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?((?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)(?:\.(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*))?)\s+ON\s/i;
+const DROP_CONCURRENTLY = /^DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?((?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)(?:\.(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*))?)\s*$/i;
+
+/**
+ * Null for an ordinary migration. A migration that says CONCURRENTLY must be that one statement
+ * alone: PostgreSQL refuses CONCURRENTLY inside a transaction, and Prisma runs a migration outside
+ * one only when it is a single statement. Anything else is refused before any migration runs.
+ */
+function concurrentTarget(name: string, sql: string): Migration["concurrent"] {
+  const code = sql.replace(/--[^\n]*/g, " ").replace(/\/\*[\s\S]*?\*\//g, " ").trim();
+  if (!/\bCONCURRENTLY\b/i.test(code)) return null;
+  const statements = code.split(";").map((s) => s.trim()).filter((s) => s.length > 0);
+  const only = statements.length === 1 ? statements[0]! : "";
+  const create = CREATE_CONCURRENTLY.exec(only);
+  if (create) return { verb: "create", index: create[1]! };
+  const drop = DROP_CONCURRENTLY.exec(only);
+  if (drop) return { verb: "drop", index: drop[1]! };
+  throw new MigrationError(
+    `migration ${name} uses CONCURRENTLY ${statements.length === 1 ? "in a statement other than CREATE INDEX / DROP INDEX" : `beside ${statements.length - 1} other statement(s)`}: ` +
+      `PostgreSQL runs CONCURRENTLY only outside a transaction, and Prisma runs a migration outside one only when it is a single statement. ` +
+      `Give the CREATE INDEX CONCURRENTLY (or DROP INDEX CONCURRENTLY) a migration of its own; nothing was applied`,
+  );
+}
 /**
  * A connection to the target database. Only when it does not exist (3D000) does this connect to
  * the `postgres` database to create it: managed hosts and poolers often refuse that one.

@@ -1,0 +1,49 @@
+// How many tasks the next batch statement may take. A batch is one transaction holding its rows'
+// locks until it commits, and the platform's own writers queue behind those locks: the batch's time,
+// not its count, is what a neighbour feels. So the size follows the time: a batch that runs past
+// the budget (SWEEP_BATCH_TIME_BUDGET_MS) shrinks the next one in proportion, a batch well inside it
+// grows the next one back towards SWEEP_BATCH_SIZE, and a batch cancelled by statement_timeout is
+// retried at a quarter of the size (River's maintenance services shrink their batches the same way
+// after timeouts). One sizing lives as long as the worker, so what a loaded database taught one
+// sweep holds for the next.
+
+/** The smallest batch: below this, round trips cost more than any lock is worth. */
+export const MIN_BATCH_SIZE = 10;
+/** A batch faster than this share of the budget lets the next one grow. */
+const GROW_BELOW = 0.5;
+const GROWTH = 1.25;
+/** Aim a little under the budget, so one noisy batch does not flip the size back and forth. */
+const AIM = 0.8;
+
+export interface BatchSizing {
+  /** Tasks the next batch may take. */
+  readonly size: number;
+  /** The batch just committed took this long. */
+  observe(durationMs: number): void;
+  /** The batch was cancelled by statement_timeout; false when already at the smallest size (give up). */
+  timedOut(): boolean;
+}
+
+/** Fixed at `size`: what a caller without a time budget (the benchmark's bounds, a test) asks for. */
+export function fixedBatchSize(size: number): BatchSizing {
+  return { size, observe: () => undefined, timedOut: () => false };
+}
+
+export function adaptiveBatchSize(maxSize: number, budgetMs: number): BatchSizing {
+  const min = Math.min(MIN_BATCH_SIZE, maxSize);
+  let size = maxSize;
+  return {
+    get size() {
+      return size;
+    },
+    observe(durationMs) {
+      if (durationMs > budgetMs) size = Math.max(min, Math.floor((size * budgetMs * AIM) / durationMs));
+      else if (durationMs < budgetMs * GROW_BELOW) size = Math.min(maxSize, Math.max(size + 1, Math.floor(size * GROWTH)));
+    },
+    timedOut() {
+      if (size <= min) return false;
+      size = Math.max(min, Math.floor(size / 4));
+      return true;
+    },
+  };
+}

@@ -1,0 +1,81 @@
+// The sweep's batches follow their time, not only their count (src/sweep/batch-size.ts): a batch
+// that holds its rows' locks past SWEEP_BATCH_TIME_BUDGET makes the next smaller, and a batch that
+// statement_timeout cancels is retried smaller instead of failing the status. A batch is made slow
+// the way a loaded database makes it slow: here a trigger that costs each updated row a
+// millisecond (pg_sleep), on this file's own database; time is not moved by sleeping in the test.
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createDb } from "../../src/platform/db/client.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { adaptiveBatchSize } from "../../src/sweep/batch-size.js";
+import { runSweep } from "../../src/sweep/run-sweep.js";
+import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+
+const db = testDb();
+// The hold is off: 1,200 stuck at once is what this file needs, not an outage to hold.
+const rules = buildRules({ ProcessingInProgress: { hold: false } });
+const STUCK = 1200;
+const OVER_THRESHOLD = 5 * 3600;
+
+beforeEach(async () => {
+  await resetTables(db);
+  await insertTasks(db, Array.from({ length: STUCK }, () => ({ status: S.ProcessingInProgress, ageSeconds: OVER_THRESHOLD })));
+  await db.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION bench_slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END $$`);
+  await db.$executeRawUnsafe(`CREATE TRIGGER slow_row BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION bench_slow_row()`);
+});
+afterEach(() => db.$executeRawUnsafe(`DROP TRIGGER IF EXISTS slow_row ON tasks`));
+afterAll(() => db.$disconnect());
+
+/** The size of each committed batch, in order. */
+function batchSizes() {
+  const sizes: number[] = [];
+  return { sizes, onBatch: (_: unknown, outcomes: readonly { count: number }[]) => void sizes.push(outcomes.reduce((n, o) => n + o.count, 0)) };
+}
+
+describe("when batches run past the time budget", () => {
+  it("then the next batches are smaller, and every stuck task is still reverted once", async () => {
+    const { sizes, onBatch } = batchSizes();
+    // 1 ms a row: a batch of 1,000 holds its locks for over a second, ten times a 100 ms budget.
+    const result = await runSweep(db, rules, { sweepId: "batch-time", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch });
+    expect(result).toMatchObject({ reverted: STUCK, failed: {} });
+    expect(sizes[0]).toBe(1000);
+    // Shrunk in proportion to the overrun (≈ 1000 × 100 × 0.8 / 1,200 ms or more): far below the first.
+    expect(Math.max(...sizes.slice(1))).toBeLessThanOrEqual(200);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(STUCK);
+  });
+
+  it("without a time budget (a fixed size), the batches stay at SWEEP_BATCH_SIZE", async () => {
+    const { sizes, onBatch } = batchSizes();
+    const result = await runSweep(db, rules, { sweepId: "batch-fixed", dryRun: false, batchSize: 1000, onBatch });
+    expect(result.reverted).toBe(STUCK);
+    expect(sizes).toEqual([1000, 200]);
+  });
+});
+
+describe("when statement_timeout cancels a batch", () => {
+  it("then it is retried smaller, nothing of the cancelled batch applied, and the status is not failed", async () => {
+    // 400 ms of statement_timeout: a batch of 1,000 (over a second) is cancelled, one of 250 too, one of 62 fits.
+    const tight = createDb(testDatabaseUrl(), { max: 2, statementTimeoutMs: 400 });
+    try {
+      const { sizes, onBatch } = batchSizes();
+      const result = await runSweep(tight, rules, { sweepId: "batch-timeout", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch });
+      expect(result).toMatchObject({ reverted: STUCK, failed: {} });
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(250);
+      const [events] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM task_events WHERE sweep_id = 'batch-timeout'`;
+      expect(Number(events!.n)).toBe(STUCK);
+    } finally {
+      await tight.$disconnect();
+    }
+  });
+
+  it("with a fixed size, the cancelled batch fails the sweep as before (nothing half applied)", async () => {
+    const tight = createDb(testDatabaseUrl(), { max: 2, statementTimeoutMs: 400 });
+    try {
+      await expect(runSweep(tight, rules, { sweepId: "batch-timeout-fixed", dryRun: false, batchSize: 1000 })).rejects.toThrow(/statement timeout|canceling statement/);
+      const [changed] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM tasks WHERE status <> ${S.ProcessingInProgress}`;
+      expect(Number(changed!.n)).toBe(0);
+    } finally {
+      await tight.$disconnect();
+    }
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { adaptiveBatchSize, fixedBatchSize, MIN_BATCH_SIZE } from "../../src/sweep/batch-size.js";
+
+describe("the sweep's batch size", () => {
+  it("starts at SWEEP_BATCH_SIZE and stays there while batches run well inside the budget", () => {
+    const sizing = adaptiveBatchSize(1000, 100);
+    expect(sizing.size).toBe(1000);
+    sizing.observe(20);
+    expect(sizing.size).toBe(1000);
+  });
+
+  it("when a batch runs past the budget, the next is shrunk in proportion, aiming under the budget", () => {
+    const sizing = adaptiveBatchSize(1000, 100);
+    sizing.observe(200); // twice the budget: half the size, and a little less
+    expect(sizing.size).toBe(400);
+    sizing.observe(90); // inside the budget, but not well inside: unchanged
+    expect(sizing.size).toBe(400);
+  });
+
+  it("when batches run well inside the budget again, it grows back to SWEEP_BATCH_SIZE and no further", () => {
+    const sizing = adaptiveBatchSize(1000, 100);
+    sizing.observe(1000);
+    expect(sizing.size).toBe(80);
+    const sizes: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      sizing.observe(10);
+      sizes.push(sizing.size);
+    }
+    expect(sizes).toEqual([...sizes].sort((a, b) => a - b));
+    expect(sizes.at(-1)).toBe(1000);
+  });
+
+  it("never shrinks below the smallest batch, however slow", () => {
+    const sizing = adaptiveBatchSize(1000, 100);
+    sizing.observe(1_000_000);
+    expect(sizing.size).toBe(MIN_BATCH_SIZE);
+  });
+
+  it("a batch cancelled by statement_timeout is retried at a quarter of the size, until the smallest, then given up", () => {
+    const sizing = adaptiveBatchSize(1000, 100);
+    const tries: number[] = [];
+    while (sizing.timedOut()) tries.push(sizing.size);
+    expect(tries).toEqual([250, 62, 15, 10]);
+    expect(sizing.timedOut()).toBe(false);
+  });
+
+  it("a fixed size never changes and never retries", () => {
+    const sizing = fixedBatchSize(500);
+    sizing.observe(10_000);
+    expect(sizing.size).toBe(500);
+    expect(sizing.timedOut()).toBe(false);
+  });
+});

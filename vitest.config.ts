@@ -8,7 +8,13 @@ const SYSTEM = ["test/packaging/**", "test/e2e/**", "test/deploy/**"];
 
 export default defineConfig({
   test: {
-    include: process.env.WATCHDOG_TEST_SYSTEM === "1" ? SYSTEM.map((g) => `${g.replace("/**", "")}/**/*.test.ts`) : ["test/**/*.test.ts"],
+    // WATCHDOG_EXPERIMENTS=1: the one-off comparisons of bench/experiments/ (docs/design.md quotes their figures).
+    include:
+      process.env.WATCHDOG_EXPERIMENTS === "1"
+        ? ["bench/experiments/*.test.ts"]
+        : process.env.WATCHDOG_TEST_SYSTEM === "1"
+          ? SYSTEM.map((g) => `${g.replace("/**", "")}/**/*.test.ts`)
+          : ["test/**/*.test.ts"],
     exclude: process.env.WATCHDOG_TEST_SYSTEM === "1" ? [] : SYSTEM,
     globalSetup: ["test/support/global-setup.ts"],
     // Integration files share one database; they run one after another.

@@ -10,16 +10,17 @@ import { bullBoardMount } from "./ops/bull-board.js";
 import { healthz, readyz } from "./ops/health.js";
 import { metricsHandler } from "./ops/metrics-handler.js";
 import { sweepHealthHandler } from "./ops/sweep-health.js";
-import { OPENAPI_PATH } from "./api/openapi/document.js";
 import { openApiHandler } from "./api/openapi/route.js";
+import { listenersAt, OPENAPI_PATH, type Listeners as ListenerAddresses } from "./api/openapi/document.js";
 import { readApiRoutes } from "./api/read-api/routes.js";
 import { createAuthenticator } from "./api/authenticate.js";
+import { ANY_VALID_TOKEN_SQL } from "./api/api-tokens-store.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./api/restart-processing.js";
 import { startHttpServer } from "./api/server.js";
 import type { Mount, Route } from "./api/types.js";
 
 /** API_HOST:API_PORT — the external API. */
-export function apiRoutes(ctx: Context, ops: Ops): Route[] {
+export function apiRoutes(ctx: Context, ops: Ops, listeners: () => ListenerAddresses | undefined = () => undefined): Route[] {
   // One authentication for every customer route: API_TOKENS, then the api_tokens table.
   const authenticate = createAuthenticator({ tokens: ctx.config.apiTokens ?? [], db: ctx.db });
   return [
@@ -37,7 +38,7 @@ export function apiRoutes(ctx: Context, ops: Ops): Route[] {
       }),
     },
     ...readApiRoutes({ authenticate, db: ctx.db, rules: ctx.rules }),
-    { method: "GET", path: OPENAPI_PATH, handler: openApiHandler() },
+    { method: "GET", path: OPENAPI_PATH, handler: openApiHandler(listeners) },
   ];
 }
 
@@ -66,15 +67,26 @@ export interface Listeners extends Component {
 
 export async function startListeners(ctx: Context, ops: Ops): Promise<Listeners> {
   const { config, logger } = ctx;
-  const routes = { api: apiRoutes(ctx, ops), ops: opsRoutes(ctx, ops) };
+  let addresses: ListenerAddresses | undefined;
+  const routes = { api: apiRoutes(ctx, ops, () => addresses), ops: opsRoutes(ctx, ops) };
+  await warnWhenClosed(ctx);
   const onFault = ops.metrics.httpFault;
   const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault, routes: routes.api });
   try {
     const opsServer = await startHttpServer({ host: config.opsHost, port: config.opsPort, logger, onFault, routes: routes.ops, mounts: opsMounts(ctx, ops) });
+    addresses = listenersAt(api.url, opsServer.url);
     const close = () => closeSteps([["http (ops)", () => opsServer.close()], ["http (api)", () => api.close()]]);
     return { name: "http", apiUrl: api.url, opsUrl: opsServer.url, routes, close };
   } catch (error) {
     await api.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** A worker whose API no token can open says so at start (a warning: the ops listener still serves). */
+async function warnWhenClosed({ config, db, logger }: Context): Promise<void> {
+  if ((config.apiTokens ?? []).length > 0) return;
+  const [row] = await db.$queryRawUnsafe<{ any: boolean }[]>(ANY_VALID_TOKEN_SQL);
+  if (row?.any) return;
+  logger.warn("no API token is configured (API_TOKENS is unset and the api_tokens table has no valid token): the external API answers 401 to every request; set API_TOKENS or create one with `watchdog tokens create`");
 }

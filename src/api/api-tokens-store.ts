@@ -27,6 +27,10 @@ export const FIND_TOKEN_ORGANIZATION_SQL = `
   SELECT organization_id FROM api_tokens
   WHERE token_sha256 = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`;
 
+/** Whether any token of the table is valid now: at start, the worker warns when the API is closed. Locks: nothing. */
+export const ANY_VALID_TOKEN_SQL = `
+  SELECT EXISTS (SELECT 1 FROM api_tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())) AS any`;
+
 export interface TokenSummary {
   id: string;
   organizationId: number;

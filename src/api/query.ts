@@ -6,7 +6,8 @@
 // and C1; a NUL cannot even be stored by PostgreSQL) is refused. Every message names the
 // parameter, what was received and what is allowed.
 import { z } from "zod";
-import { MAX_EXTERNAL_ID_LENGTH, MAX_ID } from "../reprocess/reprocess-request.js";
+import { MAX_EXTERNAL_ID_LENGTH } from "../reprocess/reprocess-request.js";
+import { MAX_ID } from "../platform/ids.js";
 import { formatIssues } from "../platform/zod-issues.js";
 
 export const LABEL = "the query";

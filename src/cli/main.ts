@@ -10,7 +10,7 @@ import { loadConfig } from "../platform/config/load-config.js";
 import { migrate, MigrationError } from "../platform/db/migrate.js";
 import { runWorkerProcess } from "../worker-process.js";
 import { describePostgresError, ServiceError } from "../platform/service-errors.js";
-import { checkPostgres } from "../platform/preflight.js";
+import { checkPostgres, checkRedis } from "../platform/preflight.js";
 import { CliError, loadContext } from "./context.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { printRules } from "./commands/rules.js";
@@ -18,6 +18,7 @@ import { printStuck } from "./commands/stuck.js";
 import { enqueueSweepCommand } from "./commands/sweep.js";
 import { enqueueReprocessCommand } from "./commands/reprocess.js";
 import { pauseCommand, resumeCommand } from "./commands/pause.js";
+import { MAX_ID } from "../platform/ids.js";
 import { printStatus } from "./commands/status.js";
 import {
   createTokenCommand,
@@ -41,7 +42,7 @@ const timeoutOption = (what: string, defaultMs: number) =>
   new Option("--timeout <duration>", what).argParser(durationOption).default(defaultMs, isoDuration(defaultMs / 1000));
 
 const idOption = (value: string): number => {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > 2_147_483_647) throw new InvalidArgumentError("must be a whole number from 1 to 2147483647");
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > MAX_ID) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_ID}`);
   return Number(value);
 };
 
@@ -114,6 +115,9 @@ program
   .option("--json", "print JSON", false)
   .action(async (options: { json: boolean }) => {
     const { config } = loadContext();
+    // Both services first, bounded, each failure one line naming its variable and the fix.
+    await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
+    await checkRedis(config);
     await printStatus(config, options.json);
   });
 

@@ -2,24 +2,16 @@
 // `data` of a webhook's body. Pure: built from a row of readEventsPage. Documented in
 // docs/events.md; change both together (consumers parse it).
 import { findStatus } from "../rules/status.js";
+import type { TaskEventColumns } from "../rules/task-event.js";
 
 /** A row of task_events, as readEventsPage (src/outbox/sql/read-events.ts) returns it. */
-export interface OutboxEventRow {
+export interface OutboxEventRow extends TaskEventColumns {
   id: string; // bigint, as text
   txid: string; // bigint, as text
   task_id: number;
   organization_id: number;
   workspace_id: number;
   external_id: string | null;
-  kind: string;
-  from_status: number;
-  to_status: number | null;
-  reason: string;
-  actor: string;
-  sweep_id: string | null;
-  request_id: string | null;
-  stuck_since: Date | null;
-  created_at: Date;
   details: Record<string, unknown> | null;
 }
 

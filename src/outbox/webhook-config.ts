@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { ConfigError } from "../platform/config/load-config.js";
 import { formatIssues } from "../platform/zod-issues.js";
+import { MAX_ID } from "../platform/ids.js";
 
 export interface WebhookEndpoint {
   readonly organizationId: number;
@@ -53,7 +54,7 @@ const secretSchema = z.string({ error: `must be a string "${SECRET_PREFIX}<base6
 
 export const webhookEndpointsSchema = z.array(
   z.strictObject({
-    organizationId: z.number({ error: "must be an organization id (a whole number)" }).int().min(1).max(2_147_483_647),
+    organizationId: z.number({ error: "must be an organization id (a whole number)" }).int().min(1).max(MAX_ID),
     url: urlSchema,
     secret: secretSchema,
   }),

@@ -5,9 +5,10 @@ import { settlesWithin } from "./deadline.js";
 /**
  * A worker's graceful close, bounded. BullMQ 6.7's Worker.close() can wait for ever after Redis was
  * cut and came back (its main loop does not settle once the blocking connection is dropped while it
- * reconnects: seen in about 1 run in 3 of the Redis-outage health test). Past `ms` the worker's
- * connections are disconnected, which ends that wait; a job still running then is left to BullMQ's
- * stalled-job check, as after any crash (its lock expires and another replica takes it up).
+ * reconnects). Past `ms` the worker's connections are disconnected, which ends that wait; each
+ * worker has connections of its own (platform/redis.ts: redisFactory), so this ends no other
+ * worker's or queue's. A job still running then is left to BullMQ's stalled-job check, as after any
+ * crash (its lock expires and another replica takes it up).
  */
 export async function closeWorkerWithin(worker: Worker, ms: number, logger: Logger): Promise<void> {
   const closing = worker.close();

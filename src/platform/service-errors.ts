@@ -51,6 +51,8 @@ export function describePostgresError(error: unknown, databaseUrl: string): stri
   if (code && NETWORK_CODES[code]) return `${where} ${NETWORK_CODES[code]} (${code}): start PostgreSQL or point DATABASE_URL at it`;
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof DeadlineError || /timeout|timed out/i.test(message)) return `${where} did not answer in time: check that it runs and DATABASE_URL points at it`;
+  // A server that is not PostgreSQL (or a proxy with nothing behind it) accepts and hangs up.
+  if (/Connection terminated unexpectedly/i.test(message)) return `${where} closed the connection before answering: check that DATABASE_URL points at PostgreSQL (host and port)`;
   return `${where} failed: ${message.split("\n")[0]}${code ? ` (${code})` : ""}`;
 }
 

@@ -19,7 +19,6 @@ import { describeValue, formatIssues } from "../platform/zod-issues.js";
 
 import { MAX_ID } from "../platform/ids.js";
 
-export { MAX_ID };
 // The HTTP endpoint checks the same bound (it imports it), so a request is never accepted there and refused here.
 export const MAX_EXTERNAL_ID_LENGTH = 1000;
 export const MAX_REQUESTED_BY_LENGTH = 200;

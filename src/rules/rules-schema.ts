@@ -4,7 +4,7 @@
 // from these schemas (`npm run schema`) so editors can check a rules file.
 import { z } from "zod";
 import { parsePositiveDuration, type DurationBound } from "./duration.js";
-import { MAX_ID } from "../reprocess/reprocess-request.js";
+import { MAX_ID } from "../platform/ids.js";
 import { describeStatuses, STATUSES } from "./status.js";
 
 /**

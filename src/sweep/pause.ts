@@ -1,5 +1,5 @@
 // Pausing the sweep: what an operator may ask (`watchdog pause` / `resume`) and what a pause means
-// to a sweep. Pure: the rows come from src/db/sql/*-pauses.ts, the clock is the database's.
+// to a sweep. Pure: the rows come from sweep/sql/*-pauses.ts, the clock is the database's.
 //
 // A paused sweep still runs: it finds and reports what it would have done and acts on none of it,
 // so an operator sees the backlog grow while the platform is being repaired.

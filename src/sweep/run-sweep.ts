@@ -57,6 +57,10 @@ export interface SweepResult {
   flagged: number;
   /** Reverts that reached ESCALATE_AFTER_REVERTS for their task ("needs support"). */
   escalated: number;
+  /** Dry runs only: what the sweep would have done (reverted, movedToHistory and flagged stay 0: it did nothing). */
+  wouldRevert?: number;
+  wouldMoveToHistory?: number;
+  wouldFlag?: number;
   byStatus: Record<string, StatusSummary>;
   /** Statuses with held probes: nothing of those probes was done (dry run: would be held). */
   held: Record<string, HeldStatus>;
@@ -104,6 +108,7 @@ export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOpt
     movedToHistory: 0,
     flagged: 0,
     escalated: 0,
+    ...(options.dryRun ? { wouldRevert: 0, wouldMoveToHistory: 0, wouldFlag: 0 } : {}),
     byStatus: {},
     held: {},
     released: {},
@@ -280,16 +285,18 @@ function record(result: SweepResult, plan: StatusPlan, outcomes: BatchOutcome[])
   const summary = (result.byStatus[plan.statusName] ??= { action: plan.action.kind, count: 0, sampleTaskIds: [] });
   for (const o of outcomes) {
     summary.count += o.count;
+    const dry = result.dryRun;
     if (plan.action.kind === "revert") {
-      result.reverted += o.count;
+      if (dry) result.wouldRevert! += o.count;
+      else result.reverted += o.count;
       result.escalated += o.escalated;
       const to = statusName(o.toStatus ?? plan.status);
       summary.to = { ...summary.to, [to]: (summary.to?.[to] ?? 0) + o.count };
     } else if (plan.action.kind === "moveToHistory") {
-      result.movedToHistory += o.count;
-    } else {
-      result.flagged += o.count;
-    }
+      if (dry) result.wouldMoveToHistory! += o.count;
+      else result.movedToHistory += o.count;
+    } else if (dry) result.wouldFlag! += o.count;
+    else result.flagged += o.count;
     if (o.released > 0 && !result.dryRun) {
       const entry = (result.released[plan.statusName] ??= { by: "", count: 0 });
       entry.count += o.released;

@@ -82,3 +82,19 @@ describe("when PostgreSQL stops answering and /readyz is flooded", () => {
     await expect.poll(async () => (await fetch(`${app.opsUrl}/readyz`)).status, { timeout: 10_000, interval: 100 }).toBe(200);
   });
 });
+
+describe("when no API token is configured", () => {
+  it("the worker warns at start that the API is closed, naming API_TOKENS; with tokens it does not", async () => {
+    const closed = await startApp({ API_TOKENS: "" }, { captureLogs: true });
+    const open = await startApp({}, { captureLogs: true });
+    try {
+      const warnings = (app: RunningApp) => app.logs().split("\n").filter((l) => l.includes("API_TOKENS")).map((l) => JSON.parse(l) as { level: number; msg: string });
+      expect(warnings(closed)).toEqual([expect.objectContaining({ level: 40, msg: expect.stringMatching(/^no API token is configured \(API_TOKENS is unset and the api_tokens table has no valid token\): the external API answers 401 to every request; set API_TOKENS or create one with `watchdog tokens create`$/) })]);
+      expect(warnings(open)).toEqual([]);
+      expect((await fetch(`${closed.apiUrl}${RESTART_PROCESSING_PATH}?taskId=1`, { method: "PATCH", headers: { authorization: `Bearer ${ORG_7_TOKEN}` } })).status).toBe(401);
+    } finally {
+      await closed.stop();
+      await open.stop();
+    }
+  });
+});

@@ -135,6 +135,8 @@ describe("GET …/sdtask/statuslist", () => {
     ["stuck=false", "?stuck=false", [1, 3, 5, 7]],
     ["location=HISTORY", "?location=HISTORY", [5]],
     ["location=INBOX", "?location=INBOX", [0, 1, 2, 3, 4, 7]],
+    ["location in any case, like status names", "?location=inbox", [0, 1, 2, 3, 4, 7]],
+    ["location=History", "?location=History", [5]],
     ["filters combined", "?status=41,70&stuck=true&warning=false&location=INBOX", [4]],
   ])("%s", async (_case, query, expected) => {
     const ids = await fixtures();
@@ -300,7 +302,7 @@ describe("refusals", () => {
     [TASK_STATUS_LIST_PATH, "?warning=yes", /^warning must be one of "true", "false", got the string "yes"$/],
     [TASK_STATUS_LIST_PATH, "?stuck=1", /^stuck must be one of "true", "false"/],
     [TASK_STATUS_LIST_PATH, "?stuck=true&stuck=false", /^stuck is given 2 times; give it once$/],
-    [TASK_STATUS_LIST_PATH, "?location=inbox", /^location must be one of "INBOX", "HISTORY", got the string "inbox"$/],
+    [TASK_STATUS_LIST_PATH, "?location=attic", /^location must be one of "INBOX", "HISTORY" \(any case\), got the string "attic"$/],
     [TASK_STATUS_LIST_PATH, "?limit=0", /^limit must be a whole number from 1 to 500/],
     [TASK_STATUS_LIST_PATH, "?limit=501", /^limit must be a whole number from 1 to 500/],
     [TASK_STATUS_LIST_PATH, "?limit=99999999999999999999", /^limit must be a whole number from 1 to 500/],

@@ -6,7 +6,7 @@ import { TaskStatus as S } from "../../src/rules/status.js";
 import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
-import { stuckCountsLockKey } from "../../src/ops/stuck-counts.js";
+import { stuckCountsLockKey } from "../../src/sweep/stuck-counts.js";
 import { sample, startApp, type RunningApp } from "./http-app.js";
 
 const db = testDb();
@@ -86,7 +86,7 @@ describe("when a sweep reverts and archives stuck tasks", () => {
     await insertTasks(db, [{ status: S.ExportInProgress, ageSeconds: 2 * H }]);
     const before = await scrape();
     expect((await sweep({ dryRun: "yes" })).failedReason).toMatch(/^BadRequest: dryRun must be true or false/);
-    expect((await sweep({ dryRun: true })).returnvalue).toMatchObject({ dryRun: true, reverted: 1 });
+    expect((await sweep({ dryRun: true })).returnvalue).toMatchObject({ dryRun: true, reverted: 0, wouldRevert: 1 });
     const after = await scrape();
     expect(sample(after, "watchdog_sweeps_total", { outcome: "failed", dry_run: "false" })).toBe(1);
     expect(sample(after, "watchdog_sweeps_total", { outcome: "completed", dry_run: "true" })).toBe(1);

@@ -78,10 +78,20 @@ describe("the OpenAPI document", () => {
     }
   });
 
-  it("is served at GET /api/openapi.json without a token", async () => {
+  it("is served at GET /api/openapi.json without a token, its servers naming this worker's listeners", async () => {
     const response = await fetch(`${app.apiUrl}${OPENAPI_PATH}`);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^application\/json/);
-    expect(await response.json()).toEqual(document);
+    const served = (await response.json()) as typeof document & { servers: { variables: Record<string, { default: string }> }[] };
+    const [api, ops] = [new URL(app.apiUrl), new URL(app.opsUrl)];
+    expect(served.servers[0]!.variables).toEqual({ apiHost: { default: api.hostname }, apiPort: { default: api.port } });
+    expect((served.paths["/healthz"]!.servers as unknown as { variables: unknown }[])[0]!.variables).toEqual({ opsHost: { default: ops.hostname }, opsPort: { default: ops.port } });
+    // Apart from where it is served, the document is the one in the repository.
+    expect(withDefaultServers(served)).toEqual(document);
   });
 });
+
+/** The document with the listeners' defaults of docs/openapi.json (127.0.0.1:3000 and :3001). */
+function withDefaultServers(served: unknown): unknown {
+  return JSON.parse(JSON.stringify(served).replace(/"apiHost":\{"default":"[^"]*"\},"apiPort":\{"default":"\d+"\}/, '"apiHost":{"default":"127.0.0.1"},"apiPort":{"default":"3000"}').replaceAll(/"opsHost":\{"default":"[^"]*"\},"opsPort":\{"default":"\d+"\}/g, '"opsHost":{"default":"127.0.0.1"},"opsPort":{"default":"3001"}'));
+}

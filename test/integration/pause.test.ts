@@ -118,7 +118,8 @@ describe("when an operator pauses the sweep with the CLI", () => {
     expect(status.json()).toMatchObject({ acting: false, paused: [{ rule: "all", by: "ann", reason: "pre-processor outage INC-42" }] });
 
     const table = await inProcess((config) => printStatus(config, false));
-    expect(table.out).toMatch(/^NOT acting on everything/);
+    // The first line says why it is not acting, not just that.
+    expect(table.out.split("\n")[0]).toMatch(/^Not acting fully: paused \(every rule\) \(\S+, database clock\)\.$/);
     expect(table.out).toMatch(/Paused \(watchdog resume .*\n.*rule +by +since +until +reason\n.*all +ann +\S+ +resumed +pre-processor outage INC-42/);
 
     const resumed = await cli("resume", "--by", "bob");

@@ -165,7 +165,7 @@ describe("the CLI", () => {
       const sweep = runCli(["sweep", "--dry-run", "--wait"], env);
       expect(await sweep.exited).toMatchObject({ code: 0 });
       const printed = JSON.parse(sweep.lines().map((l) => (l.raw ? l.msg : JSON.stringify(l))).join("\n"));
-      expect(printed).toMatchObject({ dryRun: true, reverted: 1, byStatus: { ExportInProgress: { action: "revert", count: 1, sampleTaskIds: [id] } } });
+      expect(printed).toMatchObject({ dryRun: true, reverted: 0, wouldRevert: 1, byStatus: { ExportInProgress: { action: "revert", count: 1, sampleTaskIds: [id] } } });
     } finally {
       worker.proc.kill("SIGTERM");
       await worker.exited;

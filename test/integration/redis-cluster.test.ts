@@ -11,6 +11,7 @@ import { createRedis, type RedisConnection } from "../../src/platform/redis.js";
 import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
 import { getTask, insertTasks, resetTables, testDb } from "../support/db.js";
 import { startRedisCluster, type RedisCluster } from "../support/redis-cluster.js";
+import { testRedisUrl } from "../support/redis.js";
 import { BOARD_PASSWORD, BOARD_USER, basic, ORG_7_TOKEN, sample, startApp, type RunningApp } from "./http-app.js";
 
 const db = testDb();
@@ -28,7 +29,11 @@ beforeAll(async () => {
   const owner = await slotOwner(cluster.ports[0]!, prefix);
   const seeds = [...cluster.ports.filter((p) => p !== owner), owner].map((p) => `127.0.0.1:${p}`).join(",");
   // The scheduled sweep runs every second; the job scheduler lives in the cluster too.
-  app = await startApp({ REDIS_CLUSTER_NODES: seeds, SWEEP_SCHEDULE_ENABLED: "true", SWEEP_INTERVAL: "PT1S" }, { prefix });
+  // REDIS_URL carries only the credentials here, and a cluster has database 0 only: whatever DB
+  // index TEST_REDIS_URL names, the app is given /0.
+  const credentials = new URL(testRedisUrl());
+  credentials.pathname = "/0";
+  app = await startApp({ REDIS_URL: credentials.toString(), REDIS_CLUSTER_NODES: seeds, SWEEP_SCHEDULE_ENABLED: "true", SWEEP_INTERVAL: "PT1S" }, { prefix });
   redis = createRedis("redis://127.0.0.1:6379", { clusterNodes: cluster.ports.map((port) => ({ host: "127.0.0.1", port })) });
 }, 60_000);
 afterAll(async () => {

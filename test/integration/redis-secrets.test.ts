@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/platform/logger.js";
 import { throttledErrorLog } from "../../src/platform/log-safety.js";
 import { createRedis } from "../../src/platform/redis.js";
+import { requireRedisBinaries } from "../support/redis-binaries.js";
 import { testDatabaseUrl } from "../support/db.js";
 import { uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
@@ -23,6 +24,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
   port = (probe.address() as { port: number }).port;
   await new Promise((resolve) => probe.close(resolve));
+  requireRedisBinaries(["redis-server"]);
   redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--requirepass", REAL_PASSWORD, "--save", "", "--appendonly", "no"], { stdio: "ignore" });
   const client = createRedis(urlWith(REAL_PASSWORD), { lazyConnect: true, retryStrategy: () => 50 });
   client.on("error", () => undefined);

@@ -103,6 +103,27 @@ describe("start-up against missing or unprepared services", () => {
     expect(await fails(["migrate"], { DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/x` })).toMatch(/^watchdog: PostgreSQL at 127\.0\.0\.1:\d+ \(DATABASE_URL\) refused the connection/);
   });
 
+  it("`status` with Redis unreachable names REDIS_URL and the fix", async () => {
+    const port = await closedPort();
+    expect(await fails(["status"], { REDIS_URL: `redis://127.0.0.1:${port}/0` })).toBe(
+      `watchdog: Redis at 127.0.0.1:${port} (REDIS_URL) refused the connection (nothing listens there) (ECONNREFUSED): start Redis or point REDIS_URL at it`,
+    );
+  });
+
+  it("`status` against a host that is not PostgreSQL (it hangs up) names DATABASE_URL and the fix", async () => {
+    // It reads the client's start-up packet, then closes cleanly (a FIN, not a reset).
+    const hangsUp = createServer((socket) => socket.once("data", () => socket.end()));
+    await new Promise<void>((resolve) => hangsUp.listen(0, "127.0.0.1", resolve));
+    const { port } = hangsUp.address() as { port: number };
+    try {
+      expect(await fails(["status"], { DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/x` })).toBe(
+        `watchdog: PostgreSQL at 127.0.0.1:${port} (DATABASE_URL) closed the connection before answering: check that DATABASE_URL points at PostgreSQL (host and port)`,
+      );
+    } finally {
+      await new Promise((resolve) => hangsUp.close(resolve));
+    }
+  });
+
   it("`stuck` on a database nobody migrated says to run the migration", async () => {
     expect(await fails(["stuck"], { DATABASE_URL: withDatabase(fresh) })).toMatch(/run `npm run db:migrate`$/);
   });

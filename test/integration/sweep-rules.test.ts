@@ -109,7 +109,8 @@ describe("a dry run", () => {
     ]);
     const before = await Promise.all(ids.map((id) => getTask(db, id)));
     const result = await sweep(true);
-    expect(result).toMatchObject({ dryRun: true, reverted: 2, movedToHistory: 1 });
+    // A dry run did nothing: its totals say what it would do, never "reverted".
+    expect(result).toMatchObject({ dryRun: true, reverted: 0, movedToHistory: 0, wouldRevert: 2, wouldMoveToHistory: 1, wouldFlag: 0 });
     expect(result.byStatus.ProcessingInProgress).toMatchObject({ action: "revert", count: 2, to: { ProcessingFailed: 2 }, sampleTaskIds: [ids[1], ids[0]] });
     expect(result.byStatus.Processed).toMatchObject({ action: "moveToHistory", count: 1, sampleTaskIds: [ids[2]] });
     expect(await Promise.all(ids.map((id) => getTask(db, id)))).toEqual(before);

@@ -1,6 +1,7 @@
 // A real Redis Cluster of three masters, started by the test on ports found at run time and
 // stopped by the PIDs it started. Each node's data and nodes-P.conf live in a temporary directory.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { requireRedisBinaries } from "./redis-binaries.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -32,6 +33,7 @@ async function until(what: string, timeoutMs: number, ok: () => boolean): Promis
 }
 
 export async function startRedisCluster(): Promise<RedisCluster> {
+  requireRedisBinaries();
   const dir = mkdtempSync(join(tmpdir(), "wd-redis-cluster-"));
   const procs: ChildProcess[] = [];
   const ports: number[] = [];

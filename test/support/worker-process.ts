@@ -13,12 +13,24 @@ export interface CliProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * The processes started here and not yet exited. When the test process exits (even abruptly: a
+ * timed-out test, a failed hook) they are killed with it, so no worker outlives its test and keeps
+ * writing the keys the test deleted.
+ */
+const running = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
 export function runCli(args: string[], env: Record<string, string>): CliProcess {
   const proc = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  running.add(proc);
+  proc.on("exit", () => running.delete(proc));
   const parsed: Record<string, unknown>[] = [];
   let stdoutRest = "";
   let stderr = "";

@@ -1,7 +1,8 @@
 // Every shape of reprocess job data: what is accepted (and what it targets), and the exact reason
 // for everything that is not. Rejections become UnrecoverableError in the worker: never retried.
 import { describe, expect, it } from "vitest";
-import { DEFAULT_ACTOR, describeTarget, MAX_ID, parseReprocessRequest } from "../../src/reprocess/reprocess-request.js";
+import { DEFAULT_ACTOR, describeTarget, parseReprocessRequest } from "../../src/reprocess/reprocess-request.js";
+import { MAX_ID } from "../../src/platform/ids.js";
 
 describe("when the job data is a valid request", () => {
   it.each([

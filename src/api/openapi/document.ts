@@ -57,15 +57,26 @@ const readApiRefusals = {
 };
 const notFound = { "404": error("No such task in the token's organization (another organization's task included).") };
 
-const opsServer = {
-  url: "http://{opsHost}:{opsPort}",
-  description: "The ops listener (OPS_HOST, OPS_PORT): keep it on loopback or an internal network.",
-  variables: { opsHost: { default: "127.0.0.1" }, opsPort: { default: "3001" } },
-};
-const opsPath = (operation: Record<string, unknown>) => ({ servers: [opsServer], get: { tags: ["ops"], security: [], ...operation } });
+/** Where the listeners are: docs/openapi.json names the defaults; a running worker serves its own. */
+export interface Listeners {
+  api: { host: string; port: string };
+  ops: { host: string; port: string };
+}
+const DEFAULT_LISTENERS: Listeners = { api: { host: "127.0.0.1", port: "3000" }, ops: { host: "127.0.0.1", port: "3001" } };
 
-/** Built once: the document is a pure function of the code. */
-export function openApiDocument(): Record<string, unknown> {
+/** Listeners of a running worker, from their URLs (http://host:port). */
+export function listenersAt(apiUrl: string, opsUrl: string): Listeners {
+  const at = (url: string) => ({ host: new URL(url).hostname, port: new URL(url).port });
+  return { api: at(apiUrl), ops: at(opsUrl) };
+}
+
+/** A pure function of the code and where the listeners are. */
+export function openApiDocument(listeners: Listeners = DEFAULT_LISTENERS): Record<string, unknown> {
+  const opsServer = {
+    url: "http://{opsHost}:{opsPort}",
+    description: "The ops listener (OPS_HOST, OPS_PORT): keep it on loopback or an internal network.",
+    variables: { opsHost: { default: listeners.ops.host }, opsPort: { default: listeners.ops.port } },
+  };
   return {
     openapi: "3.1.0",
     info: {
@@ -79,7 +90,7 @@ export function openApiDocument(): Record<string, unknown> {
       {
         url: "http://{apiHost}:{apiPort}",
         description: "The external API listener (API_HOST, API_PORT).",
-        variables: { apiHost: { default: "127.0.0.1" }, apiPort: { default: "3000" } },
+        variables: { apiHost: { default: listeners.api.host }, apiPort: { default: listeners.api.port } },
       },
     ],
     security: [{ bearerAuth: [] }],
@@ -89,126 +100,129 @@ export function openApiDocument(): Record<string, unknown> {
       { name: "ops", description: "The ops listener: health, readiness, sweep health, metrics, Bull Board." },
       { name: "document", description: "This document." },
     ],
-    paths: {
-      [TASK_STATUS_PATH]: {
-        get: {
-          tags: ["read API"],
-          operationId: "getTaskStatus",
-          summary: "One task's status (mirrors GET Task Status)",
-          description: "Give exactly one of taskId or externalId. `stuck` is judged by the effective rules and the database clock, as the sweep judges it.",
-          parameters: queryParameters(TaskRefQuery.shape),
-          responses: { "200": { description: "The task.", content: json(ref(apiSchemas, TaskStatusBody)) }, ...readApiRefusals, ...notFound },
-        },
+    paths: { ...apiPaths(), ...opsPaths(opsServer) },
+    components: components(),
+  };
+}
+
+function apiPaths(): Record<string, unknown> {
+  return {
+    [TASK_STATUS_PATH]: {
+      get: {
+        tags: ["read API"],
+        operationId: "getTaskStatus",
+        summary: "One task's status (mirrors GET Task Status)",
+        description: "Give exactly one of taskId or externalId. `stuck` is judged by the effective rules and the database clock, as the sweep judges it.",
+        parameters: queryParameters(TaskRefQuery.shape),
+        responses: { "200": { description: "The task.", content: json(ref(apiSchemas, TaskStatusBody)) }, ...readApiRefusals, ...notFound },
       },
-      [TASK_STATUS_LIST_PATH]: {
-        get: {
-          tags: ["read API"],
-          operationId: "listTaskStatuses",
-          summary: "The organization's tasks, filtered, in pages (mirrors GET Task Status List Paginated)",
-          description:
-            "Tasks in id order. Keyset pagination: pass `nextCursor` back as `cursor`. A task that exists throughout is listed exactly once over all pages, however tasks change status between the calls. A page reads at most 10 rows per row of `limit`: where a filter matches few tasks a page can be short, even empty, with a `nextCursor` to go on from; follow it until it is null. Followed to the last page, this is GET Task Status List.",
-          parameters: queryParameters(TaskStatusListQuery.shape, { lists: ["status"] }),
-          responses: { "200": { description: "One page.", content: json(ref(apiSchemas, TaskStatusListBody)) }, ...readApiRefusals },
-        },
+    },
+    [TASK_STATUS_LIST_PATH]: {
+      get: {
+        tags: ["read API"],
+        operationId: "listTaskStatuses",
+        summary: "The organization's tasks, filtered, in pages (mirrors GET Task Status List Paginated)",
+        description:
+          "Tasks in id order. Keyset pagination: pass `nextCursor` back as `cursor`. A task that exists throughout is listed exactly once over all pages, however tasks change status between the calls. A page reads at most 10 rows per row of `limit`: where a filter matches few tasks a page can be short, even empty, with a `nextCursor` to go on from; follow it until it is null. Followed to the last page, this is GET Task Status List.",
+        parameters: queryParameters(TaskStatusListQuery.shape, { lists: ["status"] }),
+        responses: { "200": { description: "One page.", content: json(ref(apiSchemas, TaskStatusListBody)) }, ...readApiRefusals },
       },
-      [TASK_EVENTS_PATH]: {
-        get: {
-          tags: ["read API"],
-          operationId: "listTaskEvents",
-          summary: "One task's audit trail, oldest first",
-          description: "Give exactly one of taskId or externalId. The watchdog's own record (task_events); the platform documents no counterpart.",
-          parameters: queryParameters(TaskEventsQuery.shape),
-          responses: { "200": { description: "One page of events.", content: json(ref(apiSchemas, TaskEventListBody)) }, ...readApiRefusals, ...notFound },
-        },
+    },
+    [TASK_EVENTS_PATH]: {
+      get: {
+        tags: ["read API"],
+        operationId: "listTaskEvents",
+        summary: "One task's audit trail, oldest first",
+        description: "Give exactly one of taskId or externalId. The watchdog's own record (task_events); the platform documents no counterpart.",
+        parameters: queryParameters(TaskEventsQuery.shape),
+        responses: { "200": { description: "One page of events.", content: json(ref(apiSchemas, TaskEventListBody)) }, ...readApiRefusals, ...notFound },
       },
-      [RESTART_PROCESSING_PATH]: {
-        patch: {
-          tags: ["reprocess"],
-          operationId: "restartProcessing",
-          summary: "Reprocess one task (mirrors PATCH restartprocessing)",
-          description: "Give exactly one of taskId or externalId. Enqueues the reprocess; the worker applies it once. Bodies are empty, as the platform documents; a refusal says why in X-Error.",
-          parameters: queryParameters(RESTART_PROCESSING_QUERY, {
-            descriptions: {
-              taskId: "The task's id.",
-              externalId: "The task's external id (unique within your organization).",
-              force: "true: skip the reprocess guard (a task being deleted, or whose machine work is still in flight within its threshold); the reprocess is audited as forced.",
-            },
-          }),
-          responses: {
-            "202": { description: "Accepted: enqueued on task-reprocess. The same task asked again while it waits gives the same job.", headers: { "X-Job-Id": header("X-Job-Id") } },
-            "400": { description: "A bad parameter (unknown, given twice, malformed, control characters); the reason in X-Error.", headers: { "X-Error": header("X-Error") } },
-            "401": { description: "No valid bearer token.", headers: { "WWW-Authenticate": header("WWW-Authenticate") } },
-            "404": { description: "No such task in the token's organization (another organization's task included)." },
-            "409": {
-              description: "Refused by the reprocess guard: the task is Deleting or Deleted, or its machine work is in flight and not yet past its threshold (a restart would run paid work twice). The reason in X-Error; `force=true` overrides.",
-              headers: { "X-Error": header("X-Error") },
-            },
-            "503": {
-              description: "The request queue (Redis) is unavailable: nothing was enqueued, nothing will be applied later; send the request again.",
-              headers: { "X-Error": header("X-Error"), "Retry-After": header("Retry-After") },
-            },
+    },
+    [RESTART_PROCESSING_PATH]: {
+      patch: {
+        tags: ["reprocess"],
+        operationId: "restartProcessing",
+        summary: "Reprocess one task (mirrors PATCH restartprocessing)",
+        description: "Give exactly one of taskId or externalId. Enqueues the reprocess; the worker applies it once. Bodies are empty, as the platform documents; a refusal says why in X-Error.",
+        parameters: queryParameters(RESTART_PROCESSING_QUERY, {
+          descriptions: {
+            taskId: "The task's id.",
+            externalId: "The task's external id (unique within your organization).",
+            force: "true: skip the reprocess guard (a task being deleted, or whose machine work is still in flight within its threshold); the reprocess is audited as forced.",
+          },
+        }),
+        responses: {
+          "202": { description: "Accepted: enqueued on task-reprocess. The same task asked again while it waits gives the same job.", headers: { "X-Job-Id": header("X-Job-Id") } },
+          "400": { description: "A bad parameter (unknown, given twice, malformed, control characters); the reason in X-Error.", headers: { "X-Error": header("X-Error") } },
+          "401": { description: "No valid bearer token.", headers: { "WWW-Authenticate": header("WWW-Authenticate") } },
+          "404": { description: "No such task in the token's organization (another organization's task included)." },
+          "409": {
+            description: "Refused by the reprocess guard: the task is Deleting or Deleted, or its machine work is in flight and not yet past its threshold (a restart would run paid work twice). The reason in X-Error; `force=true` overrides.",
+            headers: { "X-Error": header("X-Error") },
+          },
+          "503": {
+            description: "The request queue (Redis) is unavailable: nothing was enqueued, nothing will be applied later; send the request again.",
+            headers: { "X-Error": header("X-Error"), "Retry-After": header("Retry-After") },
           },
         },
       },
-      [OPENAPI_PATH]: {
-        get: {
-          tags: ["document"],
-          operationId: "getOpenApiDocument",
-          summary: "This document",
-          security: [],
-          responses: { "200": { description: "The OpenAPI 3.1 document of the whole HTTP API.", content: { "application/json": { schema: { type: "object" } } } } },
-        },
-      },
-      "/healthz": opsPath({
-        operationId: "healthz",
-        summary: "Liveness: the process and its event loop answer",
-        responses: { "200": { description: "Alive.", content: json(ref(opsSchemas, Health)) } },
-      }),
-      "/readyz": opsPath({
-        operationId: "readyz",
-        summary: "Readiness: Redis and PostgreSQL answer",
-        responses: {
-          "200": { description: "Ready.", content: json(ref(opsSchemas, Readiness)) },
-          "503": { description: "Not ready: `checks` names what does not answer.", content: json(ref(opsSchemas, Readiness)) },
-        },
-      }),
-      "/health/sweeps": opsPath({
-        operationId: "sweepHealth",
-        summary: "Whether sweeps complete (on any replica)",
-        responses: {
-          "200": { description: "Sweeps complete.", content: json(ref(opsSchemas, SweepHealth)) },
-          "503": { description: "Overdue, held, paused, or unknown: `problems` says each.", content: json(ref(opsSchemas, SweepHealth)) },
-        },
-      }),
-      "/metrics": opsPath({
-        operationId: "metrics",
-        summary: "Prometheus metrics",
-        responses: { "200": { description: "The Prometheus text exposition.", content: { "text/plain": { schema: { type: "string" } } } } },
-      }),
-      [BOARD_PATH]: opsPath({
-        operationId: "bullBoard",
-        summary: "Bull Board (the UI, and its own API under this prefix)",
-        description: "HTTP Basic authentication with BULL_BOARD_USER / BULL_BOARD_PASSWORD (required unless OPS_HOST is loopback). Every path under this prefix belongs to the board.",
-        security: [{ boardBasic: [] }, {}],
-        responses: {
-          "200": { description: "The board's page.", content: { "text/html": { schema: { type: "string" } } } },
-          "401": { description: "Missing or wrong credentials.", headers: { "WWW-Authenticate": header("WWW-Authenticate") } },
-          "503": { description: "The board could not be loaded; see the worker's log." },
-        },
-      }),
     },
-    components: {
-      schemas: { ...componentSchemas(apiSchemas), ...componentSchemas(opsSchemas) },
-      securitySchemes: {
-        bearerAuth: { type: "http", scheme: "bearer", description: "An API token (watchdog tokens create, or API_TOKENS); it reaches its own organization's tasks only." },
-        boardBasic: { type: "http", scheme: "basic", description: "BULL_BOARD_USER and BULL_BOARD_PASSWORD." },
+    [OPENAPI_PATH]: {
+      get: {
+        tags: ["document"],
+        operationId: "getOpenApiDocument",
+        summary: "This document",
+        security: [],
+        responses: { "200": { description: "The OpenAPI 3.1 document of the whole HTTP API.", content: { "application/json": { schema: { type: "object" } } } } },
       },
-      headers: {
-        "X-Error": { description: "Why the request was refused, in printable ASCII (other characters as \\uXXXX).", schema: { type: "string" } },
-        "X-Job-Id": { description: "The id of the reprocess job on task-reprocess.", schema: { type: "string" } },
-        "WWW-Authenticate": { description: "The authentication challenge.", schema: { type: "string" } },
-        "Retry-After": { description: "Seconds to wait before sending the request again.", schema: { type: "string" } },
+    },
+  };
+}
+
+function opsPaths(opsServer: object): Record<string, unknown> {
+  const opsPath = (operation: Record<string, unknown>) => ({ servers: [opsServer], get: { tags: ["ops"], security: [], ...operation } });
+  /** A check that answers 200 or 503 with the same body. */
+  const check = (operationId: string, summary: string, schema: z.ZodType, ok: string, notOk: string) =>
+    opsPath({ operationId, summary, responses: { "200": { description: ok, content: json(ref(opsSchemas, schema)) }, "503": { description: notOk, content: json(ref(opsSchemas, schema)) } } });
+  return {
+    "/healthz": opsPath({
+      operationId: "healthz",
+      summary: "Liveness: the process and its event loop answer",
+      responses: { "200": { description: "Alive.", content: json(ref(opsSchemas, Health)) } },
+    }),
+    "/readyz": check("readyz", "Readiness: Redis and PostgreSQL answer", Readiness, "Ready.", "Not ready: `checks` names what does not answer."),
+    "/health/sweeps": check("sweepHealth", "Whether sweeps complete (on any replica)", SweepHealth, "Sweeps complete.", "Overdue, held, paused, or unknown: `problems` says each."),
+    "/metrics": opsPath({
+      operationId: "metrics",
+      summary: "Prometheus metrics",
+      responses: { "200": { description: "The Prometheus text exposition.", content: { "text/plain": { schema: { type: "string" } } } } },
+    }),
+    [BOARD_PATH]: opsPath({
+      operationId: "bullBoard",
+      summary: "Bull Board (the UI, and its own API under this prefix)",
+      description: "HTTP Basic authentication with BULL_BOARD_USER / BULL_BOARD_PASSWORD (required unless OPS_HOST is loopback). Every path under this prefix belongs to the board.",
+      security: [{ boardBasic: [] }, {}],
+      responses: {
+        "200": { description: "The board's page.", content: { "text/html": { schema: { type: "string" } } } },
+        "401": { description: "Missing or wrong credentials.", headers: { "WWW-Authenticate": header("WWW-Authenticate") } },
+        "503": { description: "The board could not be loaded; see the worker's log." },
       },
+    }),
+  };
+}
+
+function components(): Record<string, unknown> {
+  return {
+    schemas: { ...componentSchemas(apiSchemas), ...componentSchemas(opsSchemas) },
+    securitySchemes: {
+      bearerAuth: { type: "http", scheme: "bearer", description: "An API token (watchdog tokens create, or API_TOKENS); it reaches its own organization's tasks only." },
+      boardBasic: { type: "http", scheme: "basic", description: "BULL_BOARD_USER and BULL_BOARD_PASSWORD." },
+    },
+    headers: {
+      "X-Error": { description: "Why the request was refused, in printable ASCII (other characters as \\uXXXX).", schema: { type: "string" } },
+      "X-Job-Id": { description: "The id of the reprocess job on task-reprocess.", schema: { type: "string" } },
+      "WWW-Authenticate": { description: "The authentication challenge.", schema: { type: "string" } },
+      "Retry-After": { description: "Seconds to wait before sending the request again.", schema: { type: "string" } },
     },
   };
 }

@@ -5,7 +5,7 @@
 // exactly once over all pages, however tasks change status between the calls.
 import { z } from "zod";
 import { listTaskStatuses, stuckLookup } from "./sql/list-task-statuses.js";
-import { MAX_ID } from "../../reprocess/reprocess-request.js";
+import { MAX_ID } from "../../platform/ids.js";
 import { findStatus } from "../../rules/status.js";
 import { stuckThresholds } from "../../rules/stuck.js";
 import type { Handler } from "../types.js";
@@ -32,6 +32,15 @@ const statusValue = safeText()
     return z.NEVER;
   });
 
+/** INBOX or HISTORY, case-insensitive like status names. */
+const LOCATIONS = ["INBOX", "HISTORY"] as const;
+const locationValue = safeText().transform((text, ctx) => {
+  const location = LOCATIONS.find((l) => l === text.toUpperCase());
+  if (location) return location;
+  ctx.addIssue({ code: "custom", message: 'must be one of "INBOX", "HISTORY" (any case)', input: text });
+  return z.NEVER;
+});
+
 export const TaskStatusListQuery = z.strictObject({
   status: z
     .array(statusValue)
@@ -41,7 +50,7 @@ export const TaskStatusListQuery = z.strictObject({
     .meta({ description: "Only tasks in these statuses: codes or names, repeated (status=41&status=40) or comma-separated (status=41,QueuedForProcessing)." }),
   warning: booleanParam("Only tasks with (true) or without (false) a warning.").optional(),
   stuck: booleanParam("Only tasks that are (true) or are not (false) stuck now by the effective rules.").optional(),
-  location: z.enum(["INBOX", "HISTORY"], { error: 'must be one of "INBOX", "HISTORY"' }).optional().meta({ description: "Only tasks in the inbox or in history." }),
+  location: locationValue.optional().meta({ description: "Only tasks in the inbox or in history: INBOX or HISTORY, in any case (like status names)." }),
   limit: limitParam(MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE),
   cursor: cursorParam("tasks", BigInt(MAX_ID)),
 });

@@ -70,7 +70,7 @@ function human(r: {
   recentPauses: ReturnType<typeof ended>[];
 }): string {
   const out: string[] = [];
-  out.push(r.acting ? `Acting: sweeps complete and nothing is paused or held (${r.at}, database clock).` : `NOT acting on everything (${r.at}, database clock):`);
+  out.push(r.acting ? `Acting: sweeps complete and nothing is paused or held (${r.at}, database clock).` : `Not acting fully: ${whyNotActing(r).join("; ")} (${r.at}, database clock).`);
   if (r.paused.length > 0) {
     out.push("", "Paused (watchdog resume [--rule <status>] --by <name> lifts it):");
     out.push(table(["rule", "by", "since", "until", "reason"], r.paused.map((p) => [p.rule, p.by, p.since, p.until ?? "resumed", p.reason])));
@@ -96,4 +96,14 @@ function human(r: {
     out.push(table(["rule", "by", "since", "ended", "how", "ended by", "reason"], r.recentPauses.map((p) => [p.rule, p.by, p.since, p.endedAt ?? "-", p.ended ?? "-", p.endedBy ?? "-", p.reason])));
   }
   return out.join("\n");
+}
+
+/** The reasons, in the order of the sections below. */
+function whyNotActing(r: Parameters<typeof human>[0]): string[] {
+  const rules = r.paused.map((p) => (p.rule === "all" ? "every rule" : p.rule));
+  return [
+    ...(rules.length > 0 ? [`paused (${rules.join(", ")})`] : []),
+    ...(Object.keys(r.held).length > 0 ? [`held by the last sweep (${Object.keys(r.held).join(", ")})`] : []),
+    ...(r.lastSweep.completedAt === null ? ["no sweep recorded"] : r.lastSweep.overdue ? ["sweeps overdue"] : []),
+  ];
 }

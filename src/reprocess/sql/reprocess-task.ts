@@ -40,7 +40,7 @@ import { DELETION_STATUSES, type GuardThresholds } from "../reprocess-guard.js";
 import { STATUS_NAMES_JSON, TaskStatus } from "../../rules/status.js";
 import type { Db } from "../../platform/db/client.js";
 
-/** What one reprocess statement did (the HTTP endpoint's outcomes are ReprocessRequestOutcome, in metrics/). */
+/** What one reprocess statement did (the HTTP endpoint's outcomes are ReprocessRequestOutcome, in ops/metrics.ts). */
 export type ReprocessTaskOutcome =
   | { kind: "notFound"; message: string }
   | { kind: "conflict"; taskId: number; status: number; statusAgeSeconds: number; thresholdSeconds: number | null }

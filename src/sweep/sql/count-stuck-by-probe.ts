@@ -5,8 +5,11 @@
 // In:    the status plan, whether report-only rules' already-flagged tasks count, sample size.
 // Locks: none, no writes. Used before acting (the hold), by dry runs, `watchdog stuck` and the
 //        stuck-tasks gauge.
-// Does:  stuck-workspaces.ts, then an index range count per stuck workspace: proportional to the
-//        stuck rows. The population is an index-only count of the status's inbox rows.
+// Does:  stuck-workspaces.ts (one index descent per workspace with inbox tasks in the status), then
+//        an index range per stuck workspace over its stuck rows. Every stuck row is read (counted,
+//        and ordered for the sample): a backlog of N stuck tasks costs N rows, which is why the
+//        gauge serves a count for STUCK_CACHE_MS. The population is an index-only count of the
+//        status's inbox rows.
 // Out:   one entry per probe index that has stuck tasks.
 import { Prisma } from "../../generated/prisma/client.js";
 import type { StatusPlan } from "../sweep-plan.js";

@@ -9,7 +9,7 @@
 // Cost: the stuck rows already flagged are walked (index only) by every sweep while they stay
 //       stuck: a report-only rule costs what its stuck tasks cost, like any other rule.
 import type { Db } from "../../platform/db/client.js";
-import type { BatchInput, BatchOutcome } from "./revert-stuck-tasks.js";
+import { eventsAndOutcome, singleOutcome, type BatchInput, type BatchOutcome } from "./revert-stuck-tasks.js";
 import { candidatesCte, notFlaggedThisEpisode, stuckWorkspacesCtes } from "./stuck-workspaces.js";
 
 export async function flagStuckTasks(db: Db, input: BatchInput): Promise<BatchOutcome[]> {
@@ -30,14 +30,6 @@ export async function flagStuckTasks(db: Db, input: BatchInput): Promise<BatchOu
       WHERE t.id = c.id AND t.status = c.status AND t.location = 'INBOX' AND t.status_changed_at = c.status_changed_at
         AND t.flagged_episode IS DISTINCT FROM t.status_changed_at   -- compare-and-set: once per episode
       RETURNING t.id, t.status, c.status_changed_at AS stuck_since, t.warning_reason, c.probe = ANY(${releasedProbes}::int[]) AS released
-    ), events AS (
-      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
-      SELECT u.id, 'FLAGGED', u.status, NULL, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
-             CASE WHEN u.released THEN jsonb_build_object('releasedBy', ${input.release?.by ?? null}::text) END
-      FROM updated u
-    )
-    SELECT count(*)::int AS count, count(*) FILTER (WHERE u.released)::int AS released,
-           (array_agg(u.id ORDER BY u.id))[1:5] AS sample_ids FROM updated u`;
-  const row = rows[0];
-  return row && row.count > 0 ? [{ toStatus: null, count: row.count, escalated: 0, released: row.released, sampleTaskIds: row.sample_ids ?? [] }] : [];
+    ), ${eventsAndOutcome("FLAGGED", sweepId, input.release?.by ?? null)}`;
+  return singleOutcome(rows);
 }

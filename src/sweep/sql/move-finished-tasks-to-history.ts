@@ -6,7 +6,7 @@
 //       unchanged. One MOVED_TO_HISTORY task_events row per task ({releasedBy} when released).
 // Out:  one row: how many, how many released, and the first few task ids.
 import type { Db } from "../../platform/db/client.js";
-import type { BatchInput, BatchOutcome } from "./revert-stuck-tasks.js";
+import { eventsAndOutcome, singleOutcome, type BatchInput, type BatchOutcome } from "./revert-stuck-tasks.js";
 import { candidatesCte, stuckWorkspacesCtes } from "./stuck-workspaces.js";
 
 export async function moveFinishedTasksToHistory(db: Db, input: BatchInput): Promise<BatchOutcome[]> {
@@ -25,16 +25,10 @@ export async function moveFinishedTasksToHistory(db: Db, input: BatchInput): Pro
             || watchdog_humanize_seconds(floor(extract(epoch FROM now() - c.status_changed_at))::bigint)
             || ' (threshold ' || watchdog_humanize_seconds(c.threshold_seconds) || '); moved to history'
       FROM candidates c
-      WHERE t.id = c.id AND t.status = c.status AND t.location = 'INBOX'   -- compare-and-set
+      -- No compare-and-set on status or location: the row is locked (candidates, FOR UPDATE), and
+      -- the lock's re-check already left out a row that moved on since the snapshot.
+      WHERE t.id = c.id
       RETURNING t.id, t.status, c.status_changed_at AS stuck_since, t.warning_reason, c.probe = ANY(${releasedProbes}::int[]) AS released
-    ), events AS (
-      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
-      SELECT u.id, 'MOVED_TO_HISTORY', u.status, NULL, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
-             CASE WHEN u.released THEN jsonb_build_object('releasedBy', ${input.release?.by ?? null}::text) END
-      FROM updated u
-    )
-    SELECT count(*)::int AS count, count(*) FILTER (WHERE u.released)::int AS released,
-           (array_agg(u.id ORDER BY u.id))[1:5] AS sample_ids FROM updated u`;
-  const row = rows[0];
-  return row && row.count > 0 ? [{ toStatus: null, count: row.count, escalated: 0, released: row.released, sampleTaskIds: row.sample_ids ?? [] }] : [];
+    ), ${eventsAndOutcome("MOVED_TO_HISTORY", sweepId, input.release?.by ?? null)}`;
+  return singleOutcome(rows);
 }

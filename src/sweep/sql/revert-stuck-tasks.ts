@@ -71,7 +71,9 @@ export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAft
                  || (${STATUS_NAMES_JSON}::jsonb ->> p.to_status::text) END,
           auto_revert_count = t.auto_revert_count + 1
       FROM planned p
-      WHERE t.id = p.id AND t.status = p.status   -- compare-and-set, on a row we hold
+      -- No compare-and-set on the status here: the row is locked (candidates, FOR UPDATE), and the
+      -- lock's re-check already left out a row whose status or episode changed since the snapshot.
+      WHERE t.id = p.id
       RETURNING t.id, p.status AS from_status, p.to_status, p.status_changed_at AS stuck_since, t.warning_reason,
                 p.escalated, p.revert_count, p.released
     ), events AS (
@@ -89,4 +91,26 @@ export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAft
     FROM updated u
     GROUP BY u.to_status`;
   return rows.map((r) => ({ toStatus: r.to_status, count: r.count, escalated: r.escalated, released: r.released, sampleTaskIds: r.sample_ids }));
+}
+
+/**
+ * The tail shared by the batch statements that leave the status alone (flag, move to history): one
+ * task_events row of `kind` per row of CTE `updated` (id, status, stuck_since, warning_reason,
+ * released), and one result row: how many, how many released, the first few ids.
+ */
+export function eventsAndOutcome(kind: "FLAGGED" | "MOVED_TO_HISTORY", sweepId: string, releasedBy: string | null): Prisma.Sql {
+  return Prisma.sql`events AS (
+      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
+      SELECT u.id, ${kind}::task_event_kind, u.status, NULL, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
+             CASE WHEN u.released THEN jsonb_build_object('releasedBy', ${releasedBy}::text) END
+      FROM updated u
+    )
+    SELECT count(*)::int AS count, count(*) FILTER (WHERE u.released)::int AS released,
+           (array_agg(u.id ORDER BY u.id))[1:5] AS sample_ids FROM updated u`;
+}
+
+/** The one outcome of such a statement, or none when it touched nothing. */
+export function singleOutcome(rows: readonly { count: number; released: number; sample_ids: number[] | null }[]): BatchOutcome[] {
+  const row = rows[0];
+  return row && row.count > 0 ? [{ toStatus: null, count: row.count, escalated: 0, released: row.released, sampleTaskIds: row.sample_ids ?? [] }] : [];
 }

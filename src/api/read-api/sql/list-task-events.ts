@@ -8,19 +8,11 @@
 // Locks: none (a plain snapshot read).
 // Out:   up to `limit` events, and whether more follow.
 import type { Db } from "../../../platform/db/client.js";
+import type { TaskEventColumns } from "../../../rules/task-event.js";
 
-export interface TaskEventRow {
+export interface TaskEventRow extends TaskEventColumns {
   id: bigint;
-  kind: string;
-  from_status: number;
-  to_status: number | null;
-  reason: string;
-  actor: string;
-  sweep_id: string | null;
-  request_id: string | null;
-  stuck_since: Date | null;
   details: unknown;
-  created_at: Date;
 }
 
 export async function listTaskEvents(db: Db, taskId: number, afterId: bigint, limit: number): Promise<{ events: TaskEventRow[]; more: boolean }> {

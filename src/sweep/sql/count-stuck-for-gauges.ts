@@ -14,8 +14,8 @@
 // Out:   by status name: { count, oldestSinceMs }.
 import { Prisma } from "../../generated/prisma/client.js";
 import type { Db } from "../../platform/db/client.js";
-import { countStuckByProbe } from "../../sweep/sql/count-stuck-by-probe.js";
-import type { StatusPlan } from "../../sweep/sweep-plan.js";
+import { countStuckByProbe } from "./count-stuck-by-probe.js";
+import type { StatusPlan } from "../sweep-plan.js";
 import type { StuckOfStatus } from "../stuck-counts.js";
 
 export async function countStuckForGauges(db: Db, plans: readonly StatusPlan[]): Promise<Record<string, StuckOfStatus>> {

@@ -14,7 +14,8 @@ export type SendOutcome = { ok: true; status: number } | { ok: false; reason: st
 const USER_AGENT = "task-watchdog-webhooks/1";
 
 export function signer(endpoint: WebhookEndpoint): (message: TaskEventMessage, now: Date) => { body: string; headers: Record<string, string> } {
-  const webhook = new Webhook(endpoint.secret);
+  // Several secrets during a rotation: one signature each, space-separated; the receiver needs one to match.
+  const webhooks = (endpoint.secrets ?? [endpoint.secret]).map((secret) => new Webhook(secret));
   return (message, now) => {
     const body = webhookBody(message);
     return {
@@ -24,7 +25,7 @@ export function signer(endpoint: WebhookEndpoint): (message: TaskEventMessage, n
         "user-agent": USER_AGENT,
         "webhook-id": message.id,
         "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
-        "webhook-signature": webhook.sign(message.id, now, body),
+        "webhook-signature": webhooks.map((webhook) => webhook.sign(message.id, now, body)).join(" "),
       },
     };
   };

@@ -6,12 +6,14 @@ import { closeSteps, onShutdown } from "../platform/component.js";
 import { throttledErrorLog } from "../platform/log-safety.js";
 import type { Metrics } from "../ops/metrics.js";
 import { loadWebhookEndpoints } from "./webhook-config.js";
+import { withDatabaseEndpoints } from "./database-endpoints.js";
 import { createEventsQueue } from "./queues.js";
 import { runOutbox } from "./outbox.js";
 
 export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Component> {
   const { config, logger, redis } = ctx;
-  const endpoints = loadWebhookEndpoints(config);
+  // WEBHOOKS_FILE / WEBHOOKS_JSON, then the endpoints kept in the database (read once, at start).
+  const endpoints = await withDatabaseEndpoints(config, loadWebhookEndpoints(config));
   const steps: [string, () => Promise<unknown>][] = [];
   const close = () => closeSteps(steps.splice(0).reverse());
   try {

@@ -14,6 +14,11 @@ export interface WebhookEndpoint {
   readonly url: string;
   /** `whsec_` + base64 of 24–64 random bytes (the Standard Webhooks format). Never logged. */
   readonly secret: string;
+  /**
+   * Every secret to sign with, when there are several (an endpoint of the database during a
+   * rotation, newest first): one signature each in webhook-signature. Absent: `secret` alone.
+   */
+  readonly secrets?: readonly string[];
 }
 
 const SECRET_PREFIX = "whsec_";

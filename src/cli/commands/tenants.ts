@@ -16,7 +16,7 @@ import { EXIT } from "../exit-codes.js";
 import { table } from "../format.js";
 
 async function withClient<T>(config: Config, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: config.databaseUrl, connectionTimeoutMillis: config.databaseConnectTimeoutMs, statement_timeout: config.databaseStatementTimeoutMs });
+  const client = new pg.Client({ connectionString: config.databaseUrl, connectionTimeoutMillis: config.databaseConnectTimeoutMs, query_timeout: config.databaseStatementTimeoutMs });
   client.on("error", () => undefined); // a lost connection fails the query in flight, which reports it
   await client.connect();
   try {

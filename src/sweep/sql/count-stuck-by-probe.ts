@@ -7,9 +7,9 @@
 //        stuck-tasks gauge.
 // Does:  stuck-workspaces.ts (one index descent per workspace with inbox tasks in the status), then
 //        an index range per stuck workspace over its stuck rows. Every stuck row is read (counted,
-//        and ordered for the sample): a backlog of N stuck tasks costs N rows, which is why the
-//        gauge serves a count for STUCK_CACHE_MS. The population is an index-only count of the
-//        status's inbox rows.
+//        and ordered for the sample): a backlog of N stuck tasks costs N rows. (The stuck gauges
+//        count a status without overrides more cheaply, and once per interval for the deployment:
+//        count-stuck-for-gauges.ts.) The population is an index-only count of the status's inbox rows.
 // Out:   one entry per probe index that has stuck tasks.
 import { Prisma } from "../../generated/prisma/client.js";
 import type { StatusPlan } from "../sweep-plan.js";

@@ -6,7 +6,6 @@ import type { Config } from "./platform/config/settings.js";
 import { ConfigError } from "./platform/config/load-config.js";
 import { exposureProblems } from "./platform/config/cross-checks.js";
 import { closeInReverse, startPlatform, type Component } from "./platform/component.js";
-import { warnWhenTimeoutsAreOff } from "./platform/db/session-timeouts.js";
 import type { Db } from "./platform/db/client.js";
 import type { Rule } from "./rules/rules.js";
 import { loadWebhookEndpoints } from "./outbox/webhook-config.js";
@@ -51,12 +50,11 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   };
   try {
     const ctx = add(startPlatform(config, rules, logger, shutdown.signal)).context;
-    void warnWhenTimeoutsAreOff(ctx.db, logger); // not awaited: a frozen database must not hold up the start
     const ops = add(await startOps(ctx));
     add(await startOutbox(ctx, ops.metrics));
     add(await startSweep(ctx, ops.metrics));
-    add(startReprocess(ctx, ops.metrics));
-    const http = add(await startListeners(ctx, ops));
+    const reprocess = add(startReprocess(ctx, ops.metrics));
+    const http = add(await startListeners(ctx, ops, { nudgeBulkLoop: reprocess.nudgeBulkLoop }));
     logger.info(
       {
         api: http.apiUrl,

@@ -16,11 +16,18 @@ import { readApiRoutes } from "./api/read-api/routes.js";
 import { createAuthenticator } from "./api/authenticate.js";
 import { ANY_VALID_TOKEN_SQL } from "./api/api-tokens-store.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./api/restart-processing.js";
+import { bulkRoutes } from "./api/bulk-reprocess.js";
 import { startHttpServer } from "./api/server.js";
 import type { Mount, Route } from "./api/types.js";
 
+/** What the features give the routes beyond the context and ops. */
+export interface RouteFeatures {
+  /** The reprocess component's bulk loop: an accepted bulk starts at once on this replica. */
+  nudgeBulkLoop?: () => void;
+}
+
 /** API_HOST:API_PORT — the external API. */
-export function apiRoutes(ctx: Context, ops: Ops, listeners: () => ListenerAddresses | undefined = () => undefined): Route[] {
+export function apiRoutes(ctx: Context, ops: Ops, listeners: () => ListenerAddresses | undefined = () => undefined, features: RouteFeatures = {}): Route[] {
   // One authentication for every customer route: API_TOKENS, then the api_tokens table.
   const authenticate = createAuthenticator({ tokens: ctx.config.apiTokens ?? [], db: ctx.db });
   return [
@@ -37,6 +44,7 @@ export function apiRoutes(ctx: Context, ops: Ops, listeners: () => ListenerAddre
         onOutcome: ops.metrics.reprocessRequest,
       }),
     },
+    ...bulkRoutes({ authenticate, db: ctx.db, rules: ctx.rules, ...(features.nudgeBulkLoop ? { nudge: features.nudgeBulkLoop } : {}) }),
     ...readApiRoutes({ authenticate, db: ctx.db, rules: ctx.rules }),
     { method: "GET", path: OPENAPI_PATH, handler: openApiHandler(listeners) },
   ];
@@ -65,10 +73,10 @@ export interface Listeners extends Component {
   readonly routes: { readonly api: readonly Route[]; readonly ops: readonly Route[] };
 }
 
-export async function startListeners(ctx: Context, ops: Ops): Promise<Listeners> {
+export async function startListeners(ctx: Context, ops: Ops, features: RouteFeatures = {}): Promise<Listeners> {
   const { config, logger } = ctx;
   let addresses: ListenerAddresses | undefined;
-  const routes = { api: apiRoutes(ctx, ops, () => addresses), ops: opsRoutes(ctx, ops) };
+  const routes = { api: apiRoutes(ctx, ops, () => addresses, features), ops: opsRoutes(ctx, ops) };
   await warnWhenClosed(ctx);
   const onFault = ops.metrics.httpFault;
   const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault, routes: routes.api });

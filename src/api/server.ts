@@ -106,8 +106,11 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
     if (samePath.length > 0) return respond({ status: 405, headers: { allow: samePath.map((r) => r.method).join(", ") }, body: { error: `use ${samePath.map((r) => r.method).join(" or ")}` } });
     return respond({ status: 404, body: { error: "not found" } });
   }
-  Promise.resolve()
-    .then(() => route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers, ...(requestId ? { requestId } : {}) }))
+  (route.body === "json" ? readJsonBody(req) : Promise.resolve({ ok: true as const, body: undefined }))
+    .then((read) => {
+      if (!read.ok) return read.refusal;
+      return route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers, ...(requestId ? { requestId } : {}), ...(read.body === undefined ? {} : { body: read.body }) });
+    })
     .then(respond, (error: unknown) => {
       fault("handler_failed");
       logger.error({ err: error, path: target.path, requestId }, "http handler failed");
@@ -119,6 +122,51 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
       logger.error({ err: error, path: target.path }, "http response failed");
       res.destroy();
     });
+}
+
+/** The largest JSON body a route takes (50,000 task ids fit; 50,000 long external ids do not). */
+export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+const bodyRefusal = (status: number, error: string): { ok: false; refusal: HttpOutput } => ({ ok: false, refusal: { status, headers: { "x-error": error, connection: "close" }, body: { error } } });
+
+/** The request's JSON body: undefined when empty; 413 past MAX_BODY_BYTES, 415 when not JSON, 400 when it does not parse. */
+function readJsonBody(req: IncomingMessage): Promise<{ ok: true; body: unknown } | { ok: false; refusal: HttpOutput }> {
+  return new Promise((resolve) => {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      req.resume();
+      return resolve(bodyRefusal(413, `the body is ${declared} bytes; at most ${MAX_BODY_BYTES} are taken`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (result: { ok: true; body: unknown } | { ok: false; refusal: HttpOutput }) => {
+      if (done) return;
+      done = true;
+      resolve(result);
+    };
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        finish(bodyRefusal(413, `the body is over ${MAX_BODY_BYTES} bytes`));
+        req.resume();
+        return;
+      }
+      if (!done) chunks.push(chunk);
+    });
+    req.on("error", () => finish(bodyRefusal(400, "the body could not be read")));
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      if (text.trim() === "") return finish({ ok: true, body: undefined });
+      const type = String(req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+      if (type !== "application/json") return finish(bodyRefusal(415, `the body must be JSON: send Content-Type: application/json (got ${type === "" ? "none" : JSON.stringify(type.slice(0, 60))})`));
+      try {
+        finish({ ok: true, body: JSON.parse(text) });
+      } catch (error) {
+        finish(bodyRefusal(400, `the body is not valid JSON: ${(error as Error).message.slice(0, 120)}`));
+      }
+    });
+  });
 }
 
 function send(res: ServerResponse, out: HttpOutput): void {

@@ -8,6 +8,8 @@ export interface HttpInput {
   headers: IncomingMessage["headers"];
   /** The request's id (its well-formed X-Request-Id, or one generated), also in the response. */
   requestId?: string;
+  /** A route that takes a JSON body: the parsed body, or undefined when none was sent. */
+  body?: unknown;
 }
 
 export interface HttpOutput {
@@ -23,6 +25,8 @@ export interface Route {
   method: string;
   path: string;
   handler: Handler;
+  /** "json": the server reads a JSON body (at most MAX_BODY_BYTES) before the handler runs; other routes never read one. */
+  body?: "json";
 }
 
 /** A raw mount (e.g. Bull Board's express router) for every path under `prefix`. */

@@ -20,6 +20,7 @@ import { enqueueReprocessCommand } from "./commands/reprocess.js";
 import { pauseCommand, resumeCommand } from "./commands/pause.js";
 import { MAX_ID } from "../platform/ids.js";
 import { printStatus } from "./commands/status.js";
+import { bulkCancelCommand, bulkStartCommand, bulkStatusCommand } from "./commands/bulk-reprocess.js";
 import {
   createTokenCommand,
   createWebhookCommand,
@@ -138,6 +139,49 @@ program
   .action(async (options: { taskId?: number; externalId?: string; organizationId?: number; requestedBy?: string; force: boolean; wait: boolean; timeout: number }) => {
     const { config, rules } = loadContext();
     await enqueueReprocessCommand(config, rules, { ...options, timeoutMs: options.timeout });
+  });
+
+const bulk = program
+  .command("bulk-reprocess")
+  .description(
+    "Bulk reprocess for one organization, as POST …/restartprocessing/bulk does (docs/reprocess.md, \"Bulk reprocess\"): DESTRUCTIVE for every task.\n" +
+      "A running worker applies it at BULK_REPROCESS_RATE per second. Exit codes: 2 bad request, 3 no such bulk, 4 key reused / bulk already done, 1 anything else.",
+  );
+
+bulk
+  .command("start")
+  .description("Preview (--dry-run) or start a bulk reprocess. Prints JSON: the preview, or the bulk with its id and idempotency key.")
+  .requiredOption("--organization-id <id>", "the organization whose tasks are reprocessed", idOption)
+  .option("--filter <query>", "the status list's filters as a query string, e.g. 'stuck=true&status=ProcessingInProgress&changedSince=2026-12-01T00:00:00Z'")
+  .option("--task-ids <ids>", "task ids, comma-separated")
+  .option("--task-ids-file <path>", "task ids, one per line ('-': standard input)")
+  .option("--external-ids-file <path>", "external ids, one per line ('-': standard input)")
+  .option("--dry-run", "preview: how many match, how many the guard would refuse and why, how many edits would be discarded; change nothing", false)
+  .option("--force", "skip the reprocess guard for every task; each reprocess is audited as forced", false)
+  .option("--idempotency-key <key>", "run the same command again with the same key to get the same bulk, never a second one (default: a new UUID, printed)")
+  .option("--requested-by <name>", "who asks, for the audit trail (default: cli:<your user name>)")
+  .action(async (options) => {
+    const { config, rules } = loadContext();
+    await bulkStartCommand(config, rules, options);
+  });
+
+bulk
+  .command("status <bulkId>")
+  .description("Print a bulk's progress: applied, refused, not found, pending.")
+  .requiredOption("--organization-id <id>", "the bulk's organization", idOption)
+  .action(async (bulkId: string, options: { organizationId: number }) => {
+    const { config } = loadContext();
+    await bulkStatusCommand(config, options.organizationId, bulkId);
+  });
+
+bulk
+  .command("cancel <bulkId>")
+  .description("Cancel a running bulk: once this returns, none of its pending tasks is reprocessed.")
+  .requiredOption("--organization-id <id>", "the bulk's organization", idOption)
+  .option("--requested-by <name>", "who cancels, for the record (default: cli:<your user name>)")
+  .action(async (bulkId: string, options: { organizationId: number; requestedBy?: string }) => {
+    const { config } = loadContext();
+    await bulkCancelCommand(config, options.organizationId, bulkId, options.requestedBy);
   });
 
 program

@@ -61,6 +61,8 @@ export interface Metrics extends SweepMetrics {
   reprocessJob(outcome: ReprocessJobOutcome): void;
   /** The HTTP server's onFault: a request refused before a handler, or a handler that threw. */
   httpFault(kind: string): void;
+  /** For startBulkLoop's onSlice: one count per slice by what it did, and the items it processed. */
+  bulkReprocessSlice(result: string, items: number): void;
 }
 
 export function createMetrics(deps: MetricsDeps): Metrics {
@@ -99,6 +101,17 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ["outcome"],
     registers,
   });
+  const bulkSlices = new Counter({
+    name: "watchdog_bulk_reprocess_slices_total",
+    help: "Slices of the bulk reprocess loop, by result: processed, paced (the organization's pace allowed nothing), busy (another replica had it), idle, cancelled (rolled back), failed (rolled back; retried next tick).",
+    labelNames: ["result"],
+    registers,
+  });
+  const bulkItems = new Counter({
+    name: "watchdog_bulk_reprocess_items_total",
+    help: "Items of bulk reprocesses processed (applied, refused or not found) by this process.",
+    registers,
+  });
   const httpFaults = new Counter({
     name: "watchdog_http_faults_total",
     help: "HTTP requests that never reached a handler or whose handler threw, by kind (bad_target, client_error, handler_failed, listener_threw).",
@@ -132,5 +145,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     reprocessRequest: (outcome) => reprocessRequests.inc({ outcome }),
     reprocessJob: (outcome) => reprocessJobs.inc({ outcome }),
     httpFault: (kind) => httpFaults.inc({ kind }),
+    bulkReprocessSlice: (result, items) => {
+      bulkSlices.inc({ result });
+      if (items > 0) bulkItems.inc(items);
+    },
   };
 }

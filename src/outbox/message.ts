@@ -51,9 +51,11 @@ export interface EventDetails {
   releasedBy?: string;
   escalated?: boolean;
   revertCount?: number;
+  /** A reprocess that was part of a bulk reprocess: its id. */
+  bulkId?: string;
 }
 
-const DETAIL_KEYS = ["restartCount", "fromLocation", "forced", "releasedBy", "escalated", "revertCount"] as const;
+const DETAIL_KEYS = ["restartCount", "fromLocation", "forced", "releasedBy", "escalated", "revertCount", "bulkId"] as const;
 
 export const eventMessageId = (eventId: string | bigint | number): string => `evt_${eventId}`;
 

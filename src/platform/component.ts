@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config/settings.js";
 import type { Rule } from "../rules/rules.js";
 import { createDb, type Db } from "./db/client.js";
+import { warnWhenTimeoutsAreOff } from "./db/session-timeouts.js";
 import { redisFactory, type RedisFactory } from "./redis.js";
 import { withTimeout } from "./deadline.js";
 
@@ -47,6 +48,7 @@ export function startPlatform(config: Config, rules: readonly Rule[], logger: Lo
     logger,
   });
   const redis = redisFactory(config, logger);
+  void warnWhenTimeoutsAreOff(db, logger); // not awaited: a frozen database must not hold up the start
   return {
     name: "platform",
     context: { config, rules, logger, db, redis, shutdown, sweeps: activityCount() },

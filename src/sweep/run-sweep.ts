@@ -7,7 +7,7 @@
 // still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
 import type { Rule } from "../rules/rules.js";
-import { allOff, holdDecision, listedThresholds, probeWorkspaces, statusPlansFor, type StatusPlan } from "./sweep-plan.js";
+import { allOff, holdDecision, listedThresholds, probeWorkspaces, statusPlansFor, type StatusPlan, type Thresholds } from "./sweep-plan.js";
 import { statusName } from "../rules/status.js";
 import type { Db } from "../platform/db/client.js";
 import { revertStuckTasks, type BatchInput, type BatchOutcome } from "./sql/revert-stuck-tasks.js";
@@ -209,6 +209,16 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
   // Act on the workspaces just counted (minus held probes'): the batches need not look for them again.
   const thresholds = listedThresholds(stuck.workspaces.filter((w) => !off.has(w.probe)));
   if (allOff(thresholds)) return;
+  await runBatches(db, plan, { thresholds, released }, result, options);
+  if (released.length > 0) {
+    const count = result.released[plan.statusName]?.count ?? 0;
+    result.released[plan.statusName] = { by: options.release!.by, count };
+  }
+}
+
+/** The status's batch statement, batch after batch, until fewer than a batch are left or shutdown begins. */
+async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresholds; released: number[] }, result: SweepResult, options: SweepOptions): Promise<void> {
+  const { thresholds, released } = target;
   const sizing = options.batchSizing ?? fixedBatchSize(options.batchSize);
   const input: BatchInput = {
     plan,
@@ -242,10 +252,6 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
       result.interrupted = true;
       break;
     }
-  }
-  if (released.length > 0) {
-    const count = result.released[plan.statusName]?.count ?? 0;
-    result.released[plan.statusName] = { by: options.release!.by, count };
   }
 }
 

@@ -137,6 +137,8 @@ describe("GET …/sdtask/statuslist", () => {
     ["location=INBOX", "?location=INBOX", [0, 1, 2, 3, 4, 7]],
     ["location in any case, like status names", "?location=inbox", [0, 1, 2, 3, 4, 7]],
     ["location=History", "?location=History", [5]],
+    ["changedSince: status changed within the last hour", `?changedSince=${new Date(Date.now() - 3600_000).toISOString()}`, [1, 7]],
+    ["changedUntil: status changed over an hour ago, with an offset", `?changedUntil=${encodeURIComponent(new Date(Date.now() - 3600_000).toISOString().replace("Z", "+00:00"))}`, [0, 2, 3, 4, 5]],
     ["filters combined", "?status=41,70&stuck=true&warning=false&location=INBOX", [4]],
   ])("%s", async (_case, query, expected) => {
     const ids = await fixtures();
@@ -310,7 +312,7 @@ describe("refusals", () => {
     [TASK_STATUS_LIST_PATH, "?cursor=not-a-cursor", /^cursor is not a cursor this endpoint gave out/],
     [TASK_STATUS_LIST_PATH, `?cursor=${eventsCursor}`, /^cursor is not a cursor this endpoint gave out/],
     [TASK_STATUS_LIST_PATH, `?cursor=${Buffer.from('{"k":"tasks","after":"99999999999"}').toString("base64url")}`, /^cursor is not a cursor/],
-    [TASK_STATUS_LIST_PATH, "?taskId=1", /^unknown query parameter "taskId"; allowed: status, warning, stuck, location, limit/],
+    [TASK_STATUS_LIST_PATH, "?taskId=1", /^unknown query parameter "taskId"; allowed: status, warning, stuck, location, changedSince, changedUntil, limit/],
     [TASK_EVENTS_PATH, `?taskId=1&cursor=${tasksCursor}`, /^cursor is not a cursor this endpoint gave out/],
     [TASK_EVENTS_PATH, "?taskId=1&limit=501", /^limit must be a whole number from 1 to 500/],
     [TASK_EVENTS_PATH, "?limit=5", /^the query must give exactly one of taskId or externalId$/],

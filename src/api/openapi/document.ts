@@ -13,6 +13,9 @@ import { TASK_STATUS_PATH, TaskRefQuery } from "../read-api/task-status.js";
 import { RESTART_PROCESSING_PATH } from "../restart-processing.js";
 import { QUERY_SHAPE as RESTART_PROCESSING_QUERY } from "../restart-processing-query.js";
 import { BOARD_PATH } from "../../ops/bull-board.js";
+import { BulkItemsBody, BulkPreviewBody, BulkProgressBody } from "../../reprocess/bulk-bodies.js";
+import { BULK_CANCEL_PATH, BULK_ITEMS_PATH, BULK_REPROCESS_PATH, BulkIdQuery, BulkItemsQuery } from "../bulk-reprocess.js";
+import { BulkBody, BulkQuery } from "../../reprocess/bulk-request.js";
 import { componentSchemas, queryParameters, ref } from "./zod-openapi.js";
 
 export const OPENAPI_PATH = "/api/openapi.json";
@@ -100,7 +103,7 @@ export function openApiDocument(listeners: Listeners = DEFAULT_LISTENERS): Recor
       { name: "ops", description: "The ops listener: health, readiness, sweep health, metrics, Bull Board." },
       { name: "document", description: "This document." },
     ],
-    paths: { ...apiPaths(), ...opsPaths(opsServer) },
+    paths: { ...apiPaths(), ...bulkPaths(), ...opsPaths(opsServer) },
     components: components(),
   };
 }
@@ -179,6 +182,72 @@ function apiPaths(): Record<string, unknown> {
   };
 }
 
+/** The bulk reprocess endpoints (src/api/bulk-reprocess.ts). */
+function bulkPaths(): Record<string, unknown> {
+  return {
+    [BULK_REPROCESS_PATH]: {
+      post: {
+        tags: ["reprocess"],
+        operationId: "bulkReprocess",
+        summary: "Preview, or start, the reprocess of many tasks",
+        description:
+          "Select by ids (a JSON body `{\"taskIds\": [...]}` or `{\"externalIds\": [...]}`) or by the status list's filters in the query (the same parameters as GET …/statuslist, without paging). " +
+          "`dryRun=true` answers what the bulk would do and changes nothing. Otherwise an `Idempotency-Key` header is required: the same key and request again answer with the same bulk (`Idempotent-Replayed: true`), never a second one. " +
+          "The bulk is applied by the worker at the organization's pace (BULK_REPROCESS_RATE tasks per second, over all its bulks), each task through the same reprocess statement and guard as PATCH restartprocessing, once; each REPROCESSED event carries the bulk's id in `details.bulkId`. Reprocessing is destructive: people's edits are discarded.",
+        parameters: [
+          { name: "Idempotency-Key", in: "header", required: false, description: "Required unless dryRun=true: a unique key per bulk (e.g. a UUID), the same one when the request is retried. Printable ASCII, at most 200 characters.", schema: { type: "string", maxLength: 200 } },
+          ...queryParameters(BulkQuery.shape, { lists: ["status"] }),
+        ],
+        requestBody: { required: false, description: "Ids to reprocess; leave out to select by the query's filters.", content: json(ref(apiSchemas, BulkBody)) },
+        responses: {
+          "200": { description: "dryRun=true: the preview.", content: json(ref(apiSchemas, BulkPreviewBody)) },
+          "202": {
+            description: "Accepted: the bulk (with the preview as it stood) and where to follow it. Also the answer to the same Idempotency-Key and request again.",
+            headers: { Location: header("Location"), "Idempotent-Replayed": header("Idempotent-Replayed") },
+            content: json(ref(apiSchemas, BulkProgressBody)),
+          },
+          ...readApiRefusals,
+          "413": error("The body is over 2 MiB."),
+          "415": error("A body that is not application/json."),
+          "422": error("The Idempotency-Key started a bulk for a different request; or the selection matches more than 50,000 tasks, or none."),
+        },
+      },
+      get: {
+        tags: ["reprocess"],
+        operationId: "getBulkReprocess",
+        summary: "A bulk reprocess's progress",
+        parameters: queryParameters(BulkIdQuery.shape),
+        responses: { "200": { description: "The bulk: applied, refused, not found, pending.", content: json(ref(apiSchemas, BulkProgressBody)) }, ...readApiRefusals, "404": error("No such bulk in the token's organization.") },
+      },
+    },
+    [BULK_ITEMS_PATH]: {
+      get: {
+        tags: ["reprocess"],
+        operationId: "listBulkReprocessItems",
+        summary: "A bulk reprocess's tasks and what became of each",
+        description: "In the order they are applied; filter by outcome to see, for example, which tasks the guard refused and why. Keyset pagination: pass `nextCursor` back as `cursor`.",
+        parameters: queryParameters(BulkItemsQuery.shape),
+        responses: { "200": { description: "One page of items.", content: json(ref(apiSchemas, BulkItemsBody)) }, ...readApiRefusals, "404": error("No such bulk in the token's organization.") },
+      },
+    },
+    [BULK_CANCEL_PATH]: {
+      post: {
+        tags: ["reprocess"],
+        operationId: "cancelBulkReprocess",
+        summary: "Cancel a running bulk reprocess",
+        description: "Once this answers, none of the bulk's pending tasks is reprocessed (a slice being applied at that moment either committed before, and is counted, or is rolled back whole). Cancelling a cancelled bulk answers the same.",
+        parameters: queryParameters(BulkIdQuery.shape),
+        responses: {
+          "200": { description: "Cancelled: the counts as they stand; `pending` will never run.", content: json(ref(apiSchemas, BulkProgressBody)) },
+          ...readApiRefusals,
+          "404": error("No such bulk in the token's organization."),
+          "409": error("The bulk is already done."),
+        },
+      },
+    },
+  };
+}
+
 function opsPaths(opsServer: object): Record<string, unknown> {
   const opsPath = (operation: Record<string, unknown>) => ({ servers: [opsServer], get: { tags: ["ops"], security: [], ...operation } });
   /** A check that answers 200 or 503 with the same body. */
@@ -223,6 +292,8 @@ function components(): Record<string, unknown> {
       "X-Job-Id": { description: "The id of the reprocess job on task-reprocess.", schema: { type: "string" } },
       "WWW-Authenticate": { description: "The authentication challenge.", schema: { type: "string" } },
       "Retry-After": { description: "Seconds to wait before sending the request again.", schema: { type: "string" } },
+      Location: { description: "Where to follow the bulk: GET …/restartprocessing/bulk?bulkId=….", schema: { type: "string" } },
+      "Idempotent-Replayed": { description: "`true` when this answer is the bulk an earlier request with the same Idempotency-Key started.", schema: { type: "string" } },
     },
   };
 }

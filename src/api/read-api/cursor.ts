@@ -3,13 +3,13 @@
 // A cursor of one endpoint is refused by another.
 import { z } from "zod";
 
-export type CursorKind = "tasks" | "events";
+export type CursorKind = "tasks" | "events" | "bulkItems";
 
 export function encodeCursor(kind: CursorKind, after: bigint | number): string {
   return Buffer.from(JSON.stringify({ k: kind, after: String(after) }), "utf8").toString("base64url");
 }
 
-const Payload = z.strictObject({ k: z.enum(["tasks", "events"]), after: z.string().regex(/^[1-9][0-9]{0,18}$/) });
+const Payload = z.strictObject({ k: z.enum(["tasks", "events", "bulkItems"]), after: z.string().regex(/^[1-9][0-9]{0,18}$/) });
 
 /** The id after which the next page starts, or undefined when `text` is not a cursor of `kind`. */
 export function decodeCursor(kind: CursorKind, text: string, maxAfter: bigint): bigint | undefined {

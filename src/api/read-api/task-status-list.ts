@@ -1,10 +1,10 @@
-// GET /api/v1.0/external/sdtask/statuslist?status=…&warning=…&stuck=…&location=…&limit=…&cursor=…
+// GET /api/v1.0/external/sdtask/statuslist?status=…&warning=…&stuck=…&location=…&changedSince=…&changedUntil=…&limit=…&cursor=…
 // Mirrors the platform's documented "GET Task Status List Paginated" (and, by following
 // nextCursor to the end, "GET Task Status List"): the token's organization's tasks, filtered,
 // in id order, one page at a time. Keyset pagination: a task that exists throughout is listed
 // exactly once over all pages, however tasks change status between the calls.
 import { z } from "zod";
-import { listTaskStatuses, stuckLookup } from "./sql/list-task-statuses.js";
+import { listTaskStatuses, stuckLookup, type TaskStatusFilter } from "./sql/list-task-statuses.js";
 import { MAX_ID } from "../../platform/ids.js";
 import { findStatus } from "../../rules/status.js";
 import { stuckThresholds } from "../../rules/stuck.js";
@@ -41,7 +41,15 @@ const locationValue = safeText().transform((text, ctx) => {
   return z.NEVER;
 });
 
-export const TaskStatusListQuery = z.strictObject({
+/** An instant with its offset (2026-12-01T14:00:00Z, 2026-12-01T15:00:00+01:00). */
+const instantParam = (description: string) =>
+  z.iso
+    .datetime({ offset: true, error: "must be an ISO 8601 date-time with a time zone, e.g. 2026-12-01T14:00:00Z" })
+    .transform((text) => new Date(text))
+    .meta({ description });
+
+/** The filters of the status list; a bulk reprocess selects its tasks with the same ones (src/reprocess/bulk-request.ts). */
+export const TASK_FILTER_SHAPE = {
   status: z
     .array(statusValue)
     .min(1)
@@ -51,6 +59,17 @@ export const TaskStatusListQuery = z.strictObject({
   warning: booleanParam("Only tasks with (true) or without (false) a warning.").optional(),
   stuck: booleanParam("Only tasks that are (true) or are not (false) stuck now by the effective rules.").optional(),
   location: locationValue.optional().meta({ description: "Only tasks in the inbox or in history: INBOX or HISTORY, in any case (like status names)." }),
+  changedSince: instantParam("Only tasks whose status changed at or after this instant (ISO 8601 with a time zone).").optional(),
+  changedUntil: instantParam("Only tasks whose status changed before this instant (ISO 8601 with a time zone).").optional(),
+};
+
+/** The filter the status list's SQL takes, from the parsed parameters. */
+export function taskFilterOf(q: { status?: number[] | undefined; warning?: boolean | undefined; stuck?: boolean | undefined; location?: "INBOX" | "HISTORY" | undefined; changedSince?: Date | undefined; changedUntil?: Date | undefined }): TaskStatusFilter {
+  return { statuses: q.status ?? null, warning: q.warning ?? null, location: q.location ?? null, stuck: q.stuck ?? null, changedSince: q.changedSince ?? null, changedUntil: q.changedUntil ?? null };
+}
+
+export const TaskStatusListQuery = z.strictObject({
+  ...TASK_FILTER_SHAPE,
   limit: limitParam(MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE),
   cursor: cursorParam("tasks", BigInt(MAX_ID)),
 });
@@ -64,8 +83,7 @@ export function taskStatusList(deps: ReadApiDeps): Handler {
     const query = parseQuery(TaskStatusListQuery, Object.keys(TaskStatusListQuery.shape), input.query, ["status"]);
     if (!query.ok) return refusal(400, query.error);
     const q = query.value;
-    const filter = { statuses: q.status ?? null, warning: q.warning ?? null, location: q.location ?? null, stuck: q.stuck ?? null };
-    const page = await listTaskStatuses(deps.db, caller.organizationId, filter, lookup, Number(q.cursor ?? 0n), q.limit);
+    const page = await listTaskStatuses(deps.db, caller.organizationId, taskFilterOf(q), lookup, Number(q.cursor ?? 0n), q.limit);
     return json({ tasks: page.tasks.map((row) => presentTask(row, deps.rules)), nextCursor: page.nextAfterId === null ? null : encodeCursor("tasks", page.nextAfterId) });
   };
 }

@@ -190,6 +190,12 @@ export const SETTINGS = {
     default: "5",
     schema: integer(1, 100),
   },
+  bulkReprocessRate: {
+    env: "BULK_REPROCESS_RATE",
+    doc: "Bulk reprocess pace: at most this many tasks per organization in any one second, over all replicas and all of the organization's bulks (docs/reprocess.md, \"Bulk reprocess\").",
+    default: "50",
+    schema: integer(1, 1000),
+  },
   rulesFile: {
     env: "RULES_FILE",
     doc: "Path of a JSON file of rule overrides (see Rules).",

@@ -90,15 +90,7 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
     // build on a large table takes as long as it takes: no statement_timeout (the role may set one).
     await client.query(`SET lock_timeout = ${lockTimeoutMs}`);
     await client.query(`SET statement_timeout = 0`);
-    await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
-      "id" varchar(36) PRIMARY KEY NOT NULL,
-      "checksum" varchar(64) NOT NULL,
-      "finished_at" timestamptz,
-      "migration_name" varchar(255) NOT NULL,
-      "logs" text,
-      "rolled_back_at" timestamptz,
-      "started_at" timestamptz NOT NULL DEFAULT now(),
-      "applied_steps_count" integer NOT NULL DEFAULT 0)`);
+    await client.query(CREATE_HISTORY_TABLE);
     const droppedInvalidIndexes: string[] = [];
     await resolveInterruptedBuilds(client, migrations, droppedInvalidIndexes, progress);
     const { rows } = await client.query<{ migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null }>(
@@ -126,40 +118,64 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
         alreadyApplied.push(m.name);
         continue;
       }
-      for (let attempt = 1; ; attempt += 1) {
-        try {
-          if (m.concurrent) await applyConcurrent(client, m, m.concurrent, droppedInvalidIndexes, progress);
-          else await applyTransactional(client, m);
-          break;
-        } catch (error) {
-          if (errorCode(error) !== LOCK_NOT_AVAILABLE) {
-            // A migration that fails on its own SQL is recorded as failed, as Prisma does (P3009 until resolved).
-            const message = (error as Error).message;
-            await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, logs) VALUES ($1, $2, $3, now(), $4)`, [randomUUID(), m.checksum, m.name, message]);
-            throw new MigrationError(`migration ${m.name} failed: ${message}`, { cause: error });
-          }
-          if (attempt >= attempts) {
-            // Nothing was applied and nothing recorded: running again later is all it takes.
-            const leftover = m.concurrent?.verb === "create" && (await isInvalidIndex(client, m.concurrent.index)) ? m.concurrent.index : null;
-            throw new MigrationError(
-              `migration ${m.name} waited longer than lock_timeout (${lockTimeoutMs} ms) for a lock in each of ${attempts} attempts: a long transaction holds the table ` +
-                `(look in pg_stat_activity for old xact_start). Nothing was applied` +
-                (leftover ? `; the INVALID index ${leftover} its build left stays until then (dropping it waits for the same transaction), and the next run drops it and builds it again` : "") +
-                `. Run \`watchdog migrate\` again once it ends`,
-              { cause: error },
-            );
-          }
-          const delay = retryDelayMs * 2 ** (attempt - 1);
-          progress(`migration ${m.name}: lock_timeout (${lockTimeoutMs} ms) reached in attempt ${attempt} of ${attempts}; nothing applied, trying again in ${delay} ms`);
-          await sleep(delay);
-        }
-      }
+      await applyWithRetries(client, m, { lockTimeoutMs, attempts, retryDelayMs, droppedInvalidIndexes, progress });
       applied.push(m.name);
     }
     return { applied, alreadyApplied, createdDatabase, droppedInvalidIndexes };
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_MIGRATE_LOCK_ID]).catch(() => undefined);
     await client.end();
+  }
+}
+
+/** Prisma's bookkeeping table, as `prisma migrate deploy` creates it. */
+const CREATE_HISTORY_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+      "id" varchar(36) PRIMARY KEY NOT NULL,
+      "checksum" varchar(64) NOT NULL,
+      "finished_at" timestamptz,
+      "migration_name" varchar(255) NOT NULL,
+      "logs" text,
+      "rolled_back_at" timestamptz,
+      "started_at" timestamptz NOT NULL DEFAULT now(),
+      "applied_steps_count" integer NOT NULL DEFAULT 0)`;
+
+/**
+ * Applies one migration; a lock_timeout (a long transaction holds the table) is retried with a
+ * growing delay, any other failure is recorded as failed (P3009) and thrown.
+ */
+async function applyWithRetries(
+  client: pg.Client,
+  m: Migration,
+  o: { lockTimeoutMs: number; attempts: number; retryDelayMs: number; droppedInvalidIndexes: string[]; progress: (line: string) => void },
+): Promise<void> {
+  const { lockTimeoutMs, attempts, retryDelayMs, droppedInvalidIndexes, progress } = o;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      if (m.concurrent) await applyConcurrent(client, m, m.concurrent, droppedInvalidIndexes, progress);
+      else await applyTransactional(client, m);
+      return;
+    } catch (error) {
+      if (errorCode(error) !== LOCK_NOT_AVAILABLE) {
+        // A migration that fails on its own SQL is recorded as failed, as Prisma does (P3009 until resolved).
+        const message = (error as Error).message;
+        await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, logs) VALUES ($1, $2, $3, now(), $4)`, [randomUUID(), m.checksum, m.name, message]);
+        throw new MigrationError(`migration ${m.name} failed: ${message}`, { cause: error });
+      }
+      if (attempt >= attempts) {
+        // Nothing was applied and nothing recorded: running again later is all it takes.
+        const leftover = m.concurrent?.verb === "create" && (await isInvalidIndex(client, m.concurrent.index)) ? m.concurrent.index : null;
+        throw new MigrationError(
+          `migration ${m.name} waited longer than lock_timeout (${lockTimeoutMs} ms) for a lock in each of ${attempts} attempts: a long transaction holds the table ` +
+            `(look in pg_stat_activity for old xact_start). Nothing was applied` +
+            (leftover ? `; the INVALID index ${leftover} its build left stays until then (dropping it waits for the same transaction), and the next run drops it and builds it again` : "") +
+            `. Run \`watchdog migrate\` again once it ends`,
+          { cause: error },
+        );
+      }
+      const delay = retryDelayMs * 2 ** (attempt - 1);
+      progress(`migration ${m.name}: lock_timeout (${lockTimeoutMs} ms) reached in attempt ${attempt} of ${attempts}; nothing applied, trying again in ${delay} ms`);
+      await sleep(delay);
+    }
   }
 }
 

@@ -1,8 +1,10 @@
 // reprocessTask — applies one reprocess request, exactly once, as one statement (its own transaction).
 //
 // In:    the target ({ taskId [, organizationId] } or { externalId, organizationId }), the
-//        request id (unique per BullMQ job, stable across redeliveries of that job), the actor,
-//        `force`, the HTTP request id (optional) and the guard's thresholds (guardThresholds).
+//        request id (unique per BullMQ job, stable across redeliveries of that job; a bulk's item:
+//        `<bulkId>:<position>`), the actor, `force`, the HTTP request id and the bulk id (both
+//        optional, into `details`) and the guard's thresholds (guardThresholds). `db` may be an
+//        open transaction (a bulk's slice): the statement is the same, it commits with the slice.
 // Locks: the task row, FOR UPDATE (waiting at most LOCK_TIMEOUT_MS of the connection, e.g. behind a
 //        sweep batch; then the attempt fails and BullMQ retries it). Not taken when already applied.
 // Does:  status -> QueuedForPreProcessing (30) with status_changed_at = now() (also when it already
@@ -51,8 +53,13 @@ export interface ReprocessTaskRequest {
   actor: string;
   force: boolean;
   httpRequestId?: string;
+  /** The bulk reprocess this request belongs to (details.bulkId), when it is one. */
+  bulkId?: string;
   thresholds: GuardThresholds;
 }
+
+/** A client or an open interactive transaction: a bulk applies a slice of requests in one transaction. */
+export type ReprocessDb = Pick<Db, "$queryRaw">;
 
 const TO_STATUS = TaskStatus.QueuedForPreProcessing;
 
@@ -75,7 +82,7 @@ const toOutcome = (row: OutcomeRow): ReprocessTaskOutcome =>
 /** A status's name in SQL; a code this version does not know (a newer platform's) reads "status N". */
 const nameOf = (code: Prisma.Sql) => Prisma.sql`coalesce(${STATUS_NAMES_JSON}::jsonb ->> ${code}::text, 'status ' || ${code}::text)`;
 
-export async function reprocessTask(db: Db, target: ReprocessTarget, request: ReprocessTaskRequest): Promise<ReprocessTaskOutcome> {
+export async function reprocessTask(db: ReprocessDb, target: ReprocessTarget, request: ReprocessTaskRequest): Promise<ReprocessTaskOutcome> {
   const where =
     "taskId" in target
       ? Prisma.sql`t.id = ${target.taskId}::int${target.organizationId === undefined ? Prisma.empty : Prisma.sql` AND t.organization_id = ${target.organizationId}::int`}`
@@ -145,6 +152,7 @@ export async function reprocessTask(db: Db, target: ReprocessTarget, request: Re
                         THEN jsonb_build_object('forced', true, 'guardOverridden', b.refused, 'statusAgeSeconds', round(b.age_seconds), 'thresholdSeconds', b.threshold_seconds)
                         ELSE '{}'::jsonb END
                    || CASE WHEN ${request.httpRequestId ?? null}::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('httpRequestId', ${request.httpRequestId ?? null}::text) END
+                   || CASE WHEN ${request.bulkId ?? null}::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('bulkId', ${request.bulkId ?? null}::text) END
           FROM updated u, task b, assignments_before ab
         )
         SELECT 'applied' AS kind, u.id AS task_id, u.restart_count, u.status::int AS status, b.status::int AS from_status,

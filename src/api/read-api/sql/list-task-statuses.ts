@@ -32,6 +32,10 @@ export interface TaskStatusFilter {
   readonly warning: boolean | null;
   readonly location: "INBOX" | "HISTORY" | null;
   readonly stuck: boolean | null;
+  /** status_changed_at at or after this instant (absent: any). */
+  readonly changedSince?: Date | null;
+  /** status_changed_at before this instant (absent: any). */
+  readonly changedUntil?: Date | null;
 }
 
 export interface TaskStatusPage {
@@ -130,6 +134,8 @@ export function listTaskStatusesSql(organizationId: number, filter: TaskStatusFi
   if (filter.statuses !== null) conditions.push(Prisma.sql`t.status = ANY(${[...filter.statuses]}::smallint[])`);
   if (filter.warning !== null) conditions.push(Prisma.sql`t.warning = ${filter.warning}::boolean`);
   if (filter.location !== null) conditions.push(Prisma.sql`t.location = ${filter.location}::task_location`);
+  if (filter.changedSince != null) conditions.push(Prisma.sql`t.status_changed_at >= ${filter.changedSince}::timestamptz`);
+  if (filter.changedUntil != null) conditions.push(Prisma.sql`t.status_changed_at < ${filter.changedUntil}::timestamptz`);
   if (filter.stuck !== null) {
     // An override decides alone (its null switches the rule off in that workspace).
     const key = Prisma.sql`t.status::text || ':' || t.workspace_id::text`;
@@ -161,4 +167,33 @@ export async function listTaskStatuses(db: Db, organizationId: number, filter: T
   // Short page: more may follow only when the budget ran out; go on after the last row read.
   const lastRead = rows.find((r) => r.read_no === page.budget);
   return { tasks, nextAfterId: lastRead ? lastRead.id : null };
+}
+
+/**
+ * The filter as SQL over `tasks t`, for a bulk reprocess's selection of its tasks
+ * (src/reprocess/sql/select-bulk-tasks.ts): the FROM items it needs and the WHERE conditions.
+ * Not paged, so not budgeted like the list above: a bulk job is bounded by its own limit.
+ */
+export function taskFilterSql(organizationId: number, filter: TaskStatusFilter, thresholds: StuckThresholds): { from: Prisma.Sql; conditions: Prisma.Sql[] } {
+  const stuckJoin =
+    filter.stuck === null
+      ? Prisma.empty
+      : Prisma.sql`
+    LEFT JOIN jsonb_to_recordset(${JSON.stringify(thresholds.defaults)}::jsonb) AS d("status" smallint, "stuckAfterSeconds" int)
+      ON d.status = t.status
+    LEFT JOIN jsonb_to_recordset(${JSON.stringify(thresholds.overrides)}::jsonb) AS o("status" smallint, "workspaceId" int, "stuckAfterSeconds" int)
+      ON o.status = t.status AND o."workspaceId" = t.workspace_id`;
+  const conditions: Prisma.Sql[] = [Prisma.sql`t.organization_id = ${organizationId}::int`];
+  if (filter.statuses !== null) conditions.push(Prisma.sql`t.status = ANY(${[...filter.statuses]}::smallint[])`);
+  if (filter.warning !== null) conditions.push(Prisma.sql`t.warning = ${filter.warning}::boolean`);
+  if (filter.location !== null) conditions.push(Prisma.sql`t.location = ${filter.location}::task_location`);
+  if (filter.changedSince != null) conditions.push(Prisma.sql`t.status_changed_at >= ${filter.changedSince}::timestamptz`);
+  if (filter.changedUntil != null) conditions.push(Prisma.sql`t.status_changed_at < ${filter.changedUntil}::timestamptz`);
+  if (filter.stuck !== null) {
+    // An override row decides alone (its NULL threshold switches the rule off for the workspace).
+    const stuck = Prisma.sql`(t.location = 'INBOX' AND t.status_changed_at < now() -
+      (CASE WHEN o.status IS NOT NULL THEN o."stuckAfterSeconds" ELSE d."stuckAfterSeconds" END) * interval '1 second')`;
+    conditions.push(filter.stuck ? Prisma.sql`${stuck} IS TRUE` : Prisma.sql`${stuck} IS NOT TRUE`);
+  }
+  return { from: Prisma.sql`tasks t ${stuckJoin}`, conditions };
 }

@@ -1,0 +1,110 @@
+// The bulk reprocess pacing loop: every replica runs one. A timer that never overlaps itself and
+// never throws (it logs, counts and tries again next tick). Each tick, for every organization with
+// a running bulk, one slice (applyBulkSlice): a few items in one transaction, within the
+// organization's pace. Everything it needs is in PostgreSQL — the bulks, their items, the pace
+// (counted from the items' processed_at) — so a replica killed mid-slice loses nothing (the slice
+// rolls back) and any replica, or the same one restarted, carries on where it stopped.
+//
+// Ticks start TICK_MS apart while any bulk runs, IDLE_MS apart otherwise; nudge() makes the next
+// tick come at once (this replica just accepted a bulk). A slice takes what the bulk's schedule has
+// earned since the last one (about rate / 10 per tick: the pace spread over the second instead of a
+// burst at its start), at most ceil(rate / 4): when slices run slower than a tick (a loaded
+// database), the next one takes more, so the bulk still keeps its pace.
+import type { Logger } from "pino";
+import type { Db } from "../platform/db/client.js";
+import { guardThresholds } from "./reprocess-guard.js";
+import type { Rule } from "../rules/rules.js";
+import { applyBulkSlice, type SliceResult } from "./sql/apply-bulk-slice.js";
+import { runningBulkOrganizations } from "./sql/running-bulk-organizations.js";
+
+export const TICK_MS = 100;
+export const IDLE_MS = 1000;
+
+export interface BulkLoopOptions {
+  db: Db;
+  logger: Logger;
+  rules: readonly Rule[];
+  /** BULK_REPROCESS_RATE: items per organization per second. */
+  ratePerSecond: number;
+  /** Counts each slice by what it did (a metric). */
+  onSlice?: (result: SliceResult["kind"] | "failed", items: number) => void;
+}
+
+export interface BulkLoop {
+  /** Run the next tick now (a bulk was just accepted). */
+  nudge(): void;
+  /** Stops the timer and waits for the tick in flight. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export const sliceSize = (ratePerSecond: number) => Math.max(1, Math.ceil(ratePerSecond / 4));
+
+export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
+  const thresholds = guardThresholds(options.rules);
+  const sliceMax = sliceSize(options.ratePerSecond);
+  let stopping = false;
+  let timer: NodeJS.Timeout | undefined;
+  let tick: Promise<void> = Promise.resolve();
+  let lastError: string | undefined;
+
+  const runTick = async (): Promise<boolean> => {
+    const organizations = await runningBulkOrganizations(options.db);
+    for (const organizationId of organizations) {
+      if (stopping) break;
+      try {
+        const result = await applyBulkSlice(options.db, { organizationId, ratePerSecond: options.ratePerSecond, sliceMax, thresholds });
+        options.onSlice?.(result.kind, result.kind === "processed" ? result.applied + result.refused + result.notFound : 0);
+        if (result.kind === "processed" && result.done) options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess done");
+        if (result.kind === "cancelled") options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess cancelled mid-slice; the slice was rolled back");
+        if (lastError !== undefined) {
+          lastError = undefined;
+          options.logger.info("bulk reprocess loop recovered");
+        }
+      } catch (error) {
+        options.onSlice?.("failed", 0);
+        const text = (error as Error)?.message ?? String(error);
+        // One line per distinct error, not one per tick of an outage.
+        if (lastError !== text) options.logger.warn({ err: error, organizationId }, "bulk reprocess slice failed; nothing of it was applied, retrying next tick");
+        lastError = text;
+      }
+    }
+    return organizations.length > 0;
+  };
+
+  const schedule = (delayMs: number) => {
+    if (stopping) return;
+    clearTimeout(timer);
+    timer = setTimeout(run, delayMs);
+  };
+
+  function run() {
+    const startedAt = Date.now();
+    tick = runTick().then(
+      (busy) => schedule(Math.max(0, (busy ? TICK_MS : IDLE_MS) - (Date.now() - startedAt))),
+      (error: unknown) => {
+        const text = (error as Error)?.message ?? String(error);
+        if (lastError !== text) options.logger.warn({ err: error }, "bulk reprocess loop could not read the running bulks; retrying");
+        lastError = text;
+        schedule(IDLE_MS);
+      },
+    );
+  }
+
+  schedule(0);
+  let closed: Promise<void> | undefined;
+  return {
+    nudge() {
+      // A tick in flight reschedules itself when it ends; otherwise start one now.
+      void tick.then(() => schedule(0));
+    },
+    close() {
+      closed ??= (async () => {
+        stopping = true;
+        clearTimeout(timer);
+        await tick;
+        clearTimeout(timer);
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,82 @@
+// What a bulk reprocess request does, for the HTTP endpoint and the CLI alike: preview it, or
+// accept it once per Idempotency-Key. The caller has authenticated the organization and parsed
+// the request (bulk-request.ts); this selects the tasks and answers.
+import type { Db } from "../platform/db/client.js";
+import type { Rule } from "../rules/rules.js";
+import { stuckThresholds } from "../rules/stuck.js";
+import { describeSelection, MAX_BULK_TASKS, requestHash, type BulkRequest } from "./bulk-request.js";
+import { previewBulk, type BulkPreview } from "./bulk-preview.js";
+import type { Bulk } from "./sql/bulk-row.js";
+import { createBulk } from "./sql/create-bulk.js";
+import { findBulkByKey } from "./sql/find-bulk.js";
+import { selectBulkTasks } from "./sql/select-bulk-tasks.js";
+
+export interface BulkServiceDeps {
+  db: Db;
+  rules: readonly Rule[];
+  /** This replica accepted a bulk: start on it now rather than at the next idle tick. */
+  nudge?: () => void;
+}
+
+export interface BulkAsk {
+  organizationId: number;
+  request: BulkRequest;
+  /** Required unless the request is a dry run. */
+  idempotencyKey?: string;
+  requestedBy: string;
+  httpRequestId?: string;
+}
+
+export type BulkAnswer =
+  | { kind: "preview"; preview: BulkPreview & { force: boolean } }
+  /** The selection is refused as it stands (too many tasks, none at all): nothing was started. */
+  | { kind: "unprocessable"; error: string }
+  /** The Idempotency-Key started another request's bulk. */
+  | { kind: "keyReused"; error: string; bulk: Bulk }
+  | { kind: "accepted"; bulk: Bulk; replayed: boolean; preview?: BulkPreview & { force: boolean } };
+
+export async function askBulk(deps: BulkServiceDeps, ask: BulkAsk): Promise<BulkAnswer> {
+  const { organizationId, request } = ask;
+  const hash = requestHash(request);
+  if (!request.dryRun) {
+    if (ask.idempotencyKey === undefined) throw new Error("askBulk: a bulk needs an Idempotency-Key");
+    // A retry is answered with the bulk it started, whatever its selection matches by now.
+    const earlier = await findBulkByKey(deps.db, organizationId, ask.idempotencyKey);
+    if (earlier) return sameRequest(earlier, hash, ask.idempotencyKey);
+  }
+
+  const selected = await selectBulkTasks(deps.db, organizationId, request.selection, stuckThresholds(deps.rules), MAX_BULK_TASKS);
+  if (selected.tooMany) {
+    return { kind: "unprocessable", error: `the selection matches more than ${MAX_BULK_TASKS} tasks, the most one bulk holds; narrow it (e.g. by changedSince/changedUntil) and send several bulks` };
+  }
+  const preview = { force: request.force, ...previewBulk(selected.tasks, selected.notFound.length, deps.rules, request.force) };
+  if (request.dryRun) return { kind: "preview", preview };
+  if (selected.tasks.length === 0) {
+    return { kind: "unprocessable", error: request.selection.kind === "filter" ? "the filter matches no task of your organization: nothing to reprocess" : "no id of the list names a task of your organization: nothing to reprocess" };
+  }
+
+  const { selection } = request;
+  const items = selection.kind === "filter" ? { taskIds: selected.tasks.map((t) => t.id) } : selection.kind === "taskIds" ? { taskIds: selection.taskIds } : { externalIds: selection.externalIds };
+  const result = await createBulk(deps.db, {
+    organizationId,
+    idempotencyKey: ask.idempotencyKey!,
+    requestHash: hash,
+    selection: describeSelection(request),
+    force: request.force,
+    requestedBy: ask.requestedBy,
+    httpRequestId: ask.httpRequestId ?? null,
+    items,
+  });
+  if (!result.created) return sameRequest(result.bulk, hash, ask.idempotencyKey!);
+  deps.nudge?.();
+  return { kind: "accepted", bulk: result.bulk, replayed: false, preview };
+}
+
+function sameRequest(earlier: Bulk, hash: string, key: string): BulkAnswer {
+  if (earlier.requestHash === hash) return { kind: "accepted", bulk: earlier, replayed: true };
+  return {
+    kind: "keyReused",
+    bulk: earlier,
+    error: `Idempotency-Key ${JSON.stringify(key)} already started bulk ${earlier.id} (accepted ${earlier.createdAt.toISOString()}) for a different request; send a new key for a new bulk, or the same request to get that bulk`,
+  };
+}

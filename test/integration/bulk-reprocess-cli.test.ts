@@ -1,0 +1,56 @@
+// `watchdog bulk-reprocess start|status|cancel` as an operator runs it (child processes), with the
+// production pacing loop (startBulkLoop) of the test's own applying what the command accepted.
+import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
+import { buildRules } from "../../src/rules/rules.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { startBulkLoop, type BulkLoop } from "../../src/reprocess/bulk-loop.js";
+import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { testRedisUrl } from "../support/redis.js";
+import { runCli } from "../support/worker-process.js";
+
+const db = testDb();
+let loop: BulkLoop | undefined;
+const env = () => ({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), LOG_LEVEL: "silent" });
+
+beforeEach(() => resetTables(db));
+afterEach(async () => {
+  await loop?.close();
+  loop = undefined;
+  await db.$executeRaw`UPDATE bulk_reprocesses SET state = 'CANCELLED', finished_at = now() WHERE state = 'RUNNING'`;
+});
+afterAll(() => db.$disconnect());
+
+async function run(args: string[]) {
+  const cli = runCli(["bulk-reprocess", ...args], env());
+  const exit = await cli.exited;
+  return { code: exit.code, stderr: cli.stderr(), stdout: cli.lines() };
+}
+
+// Five runs of the command (each a Node process of its own, seconds apiece): the refusals are the endpoint's, tested there.
+it("previews, starts once per --idempotency-key, reports progress, and refuses to cancel a finished bulk", { timeout: 60_000 }, async () => {
+  await insertTasks(db, [
+    ...Array.from({ length: 20 }, () => ({ status: S.ProcessingFailed, ageSeconds: 60, organizationId: 7, edits: { a: 1 } })),
+    { status: S.Deleting, ageSeconds: 60, organizationId: 7 },
+    { status: S.ProcessingFailed, ageSeconds: 60, organizationId: 8 },
+  ]);
+  const preview = await run(["start", "--organization-id", "7", "--filter", "status=ProcessingFailed,Deleting", "--dry-run"]);
+  expect(preview).toMatchObject({ code: 0, stderr: "" });
+  expect(preview.stdout).toEqual([
+    { dryRun: true, force: false, matched: 21, notFound: 0, wouldApply: 20, wouldRefuse: { total: 1, byReason: { deleting: 1, in_flight: 0, no_rule: 0 } }, forcedPastGuard: 0, discardsEdits: 20, resetsAssignments: 0 },
+  ]);
+
+  const args = ["start", "--organization-id", "7", "--filter", "status=ProcessingFailed,Deleting", "--idempotency-key", "ops-42", "--requested-by", "ops:carol"];
+  const [first, second] = [await run(args), await run(args)];
+  expect(first).toMatchObject({ code: 0, stdout: [{ idempotencyKey: "ops-42", replayed: false, state: "running", total: 21, requestedBy: "ops:carol" }] });
+  expect(second).toMatchObject({ code: 0, stdout: [{ idempotencyKey: "ops-42", replayed: true, bulkId: first.stdout[0]!.bulkId }] });
+  const bulkId = String(first.stdout[0]!.bulkId);
+
+  loop = startBulkLoop({ db, logger: createLogger({ level: "silent" }), rules: buildRules(), ratePerSecond: 1000 });
+  await expect.poll(async () => (await db.$queryRaw<{ state: string }[]>`SELECT state::text FROM bulk_reprocesses WHERE id = ${bulkId}`)[0]!.state, { timeout: 10_000 }).toBe("DONE");
+  const status = await run(["status", bulkId, "--organization-id", "7"]);
+  expect(status).toMatchObject({ code: 0, stdout: [{ bulkId, state: "done", applied: 20, refused: 1, notFound: 0, pending: 0 }] });
+  expect(await db.$queryRaw`SELECT count(*)::int AS n FROM task_events WHERE actor = 'ops:carol' AND details ->> 'bulkId' = ${bulkId}`).toEqual([{ n: 20 }]);
+
+  expect(await run(["cancel", bulkId, "--organization-id", "7"])).toMatchObject({ code: 4, stderr: `watchdog: Conflict: bulk ${bulkId} is already done (20 applied): nothing to cancel\n` });
+});

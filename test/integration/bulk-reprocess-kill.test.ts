@@ -1,0 +1,101 @@
+// A real worker process (`watchdog start`) killed with SIGKILL in the middle of a bulk reprocess
+// slice — some of the slice's tasks already restarted inside its open transaction — and started
+// again: the slice is rolled back whole, the new process carries the bulk on from PostgreSQL, and
+// every task is reprocessed exactly once, within the pace across the restart.
+import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
+import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { paceFigures, postBulk, waitUntilFinished } from "../support/bulk.js";
+import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { holdRowLock, waitForLockWaiter } from "../support/reprocess-harness.js";
+import { runCli, type CliProcess } from "../support/worker-process.js";
+import { ORG_7_TOKEN } from "./http-app.js";
+
+const db = testDb();
+let prefix: string;
+const children: CliProcess[] = [];
+const RATE = 500;
+const TASKS = 1000;
+const LOCKED_TASK = 510;
+
+beforeEach(async () => {
+  await resetTables(db);
+  prefix = uniquePrefix();
+});
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
+  await db.$executeRaw`UPDATE bulk_reprocesses SET state = 'CANCELLED', finished_at = now() WHERE state = 'RUNNING'`;
+  await deletePrefix(prefix);
+});
+afterAll(async () => {
+  await resetTables(db);
+  await db.$disconnect();
+});
+
+const committed = async () => {
+  const [row] = await db.$queryRaw<{ events: number; items: number }[]>`
+    SELECT (SELECT count(*)::int FROM task_events WHERE kind = 'REPROCESSED') AS events,
+           (SELECT count(*)::int FROM bulk_reprocess_items WHERE outcome IS NOT NULL) AS items`;
+  return row!;
+};
+
+async function startWorker(): Promise<{ worker: CliProcess; apiUrl: string }> {
+  const worker = runCli(["start"], {
+    DATABASE_URL: testDatabaseUrl(),
+    REDIS_URL: testRedisUrl(),
+    QUEUE_PREFIX: prefix,
+    API_PORT: "0",
+    OPS_PORT: "0",
+    SWEEP_SCHEDULE_ENABLED: "false",
+    API_TOKENS: `${ORG_7_TOKEN}:7`,
+    BULK_REPROCESS_RATE: String(RATE),
+  });
+  children.push(worker);
+  const started = await worker.waitForLog("watchdog started", 30_000);
+  return { worker, apiUrl: String(started.api) };
+}
+
+it("killed -9 mid-slice and restarted: the slice rolls back, the bulk resumes, every task is reprocessed exactly once", { timeout: 90_000 }, async () => {
+  const ids = await insertTasks(db, Array.from({ length: TASKS }, () => ({ status: S.ProcessingFailed, ageSeconds: 600, organizationId: 7 })));
+  expect(ids.at(-1)).toBe(TASKS);
+  // Someone else holds one task's row: the slice that reaches it waits there, its earlier tasks restarted but not committed.
+  const lock = await holdRowLock("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", [LOCKED_TASK]);
+  try {
+    const first = await startWorker();
+    const response = await postBulk(first.apiUrl, { query: "?status=ProcessingFailed", key: "kill", token: ORG_7_TOKEN });
+    expect(response.status).toBe(202);
+    const bulk = BulkProgressBody.parse(await response.json());
+
+    await waitForLockWaiter(db, 30_000);
+    const before = await committed();
+    expect(before.events).toBe(before.items);
+    expect(before.events).toBeLessThan(LOCKED_TASK - 1);
+    // The waiting slice holds restarted tasks of its own: their rows are locked, not yet committed.
+    const [inFlight] = await db.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE a.datname = current_database() AND l.locktype = 'advisory' AND l.granted`;
+    expect(inFlight!.n).toBeGreaterThanOrEqual(1);
+
+    first.worker.proc.kill("SIGKILL");
+    expect(await first.worker.exited).toEqual({ code: null, signal: "SIGKILL" });
+    await lock.release();
+    // The dead process's transaction ends (rolled back) once its backend sees the closed socket.
+    await expect.poll(async () => (await db.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_locks
+      WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)[0]!.n, { timeout: 10_000, interval: 50 }).toBe(0);
+    expect(await committed()).toEqual(before);
+
+    const second = await startWorker();
+    const done = await waitUntilFinished(second.apiUrl, ORG_7_TOKEN, bulk.bulkId, 60_000);
+    expect(done).toMatchObject({ state: "done", total: TASKS, applied: TASKS, refused: 0, notFound: 0 });
+
+    const figures = await paceFigures(db, bulk.bulkId);
+    console.log(`kill -9 mid-slice at ${before.events} committed: ${JSON.stringify(figures)}`);
+    expect(figures).toMatchObject({ events: TASKS, appliedTwice: 0 });
+    expect(figures.maxPerSlidingSecond).toBeLessThanOrEqual(RATE);
+    expect(await db.$queryRaw`SELECT restart_count, count(*)::int AS n FROM tasks GROUP BY restart_count`).toEqual([{ restart_count: 1, n: TASKS }]);
+  } finally {
+    await lock.release();
+  }
+});

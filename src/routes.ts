@@ -7,7 +7,7 @@ import { closeSteps } from "./platform/component.js";
 import type { Ops } from "./ops/start.js";
 import { readLastSweepHeld } from "./sweep/last-sweep.js";
 import { bullBoardMount } from "./ops/bull-board.js";
-import { healthz, readyz } from "./ops/health.js";
+import { healthz, readinessProbes, readyz, type ReadinessProbes } from "./ops/health.js";
 import { metricsHandler } from "./ops/metrics-handler.js";
 import { sweepHealthHandler } from "./ops/sweep-health.js";
 import { openApiHandler } from "./api/openapi/route.js";
@@ -18,6 +18,7 @@ import { ANY_VALID_TOKEN_SQL } from "./api/api-tokens-store.js";
 import { restartProcessing, RESTART_PROCESSING_PATH } from "./api/restart-processing.js";
 import { bulkRoutes } from "./api/bulk-reprocess.js";
 import { startHttpServer } from "./api/server.js";
+import { API_READINESS_PATH } from "./api/readiness-path.js";
 import type { Mount, Route } from "./api/types.js";
 
 /** What the features give the routes beyond the context and ops. */
@@ -27,7 +28,13 @@ export interface RouteFeatures {
 }
 
 /** API_HOST:API_PORT — the external API. */
-export function apiRoutes(ctx: Context, ops: Ops, listeners: () => ListenerAddresses | undefined = () => undefined, features: RouteFeatures = {}): Route[] {
+export function apiRoutes(
+  ctx: Context,
+  ops: Ops,
+  listeners: () => ListenerAddresses | undefined = () => undefined,
+  features: RouteFeatures = {},
+  probes: ReadinessProbes = readinessProbes({ db: ctx.db, redis: ops.requestRedis }),
+): Route[] {
   // One authentication for every customer route: API_TOKENS, then the api_tokens table.
   const authenticate = createAuthenticator({ tokens: ctx.config.apiTokens ?? [], db: ctx.db });
   return [
@@ -47,15 +54,16 @@ export function apiRoutes(ctx: Context, ops: Ops, listeners: () => ListenerAddre
     ...bulkRoutes({ authenticate, db: ctx.db, rules: ctx.rules, ...(features.nudgeBulkLoop ? { nudge: features.nudgeBulkLoop } : {}) }),
     ...readApiRoutes({ authenticate, db: ctx.db, rules: ctx.rules }),
     { method: "GET", path: OPENAPI_PATH, handler: openApiHandler(listeners) },
+    { method: "GET", path: API_READINESS_PATH, handler: readyz(probes, ["postgres"]) },
   ];
 }
 
 /** OPS_HOST:OPS_PORT — health, metrics and (as a mount) Bull Board. */
-export function opsRoutes(ctx: Context, ops: Ops): Route[] {
+export function opsRoutes(ctx: Context, ops: Ops, probes: ReadinessProbes = readinessProbes({ db: ctx.db, redis: ops.requestRedis })): Route[] {
   const held = () => readLastSweepHeld(ops.requestRedis, ctx.config.queuePrefix);
   return [
     { method: "GET", path: "/healthz", handler: healthz },
-    { method: "GET", path: "/readyz", handler: readyz({ db: ctx.db, redis: ops.requestRedis }) },
+    { method: "GET", path: "/readyz", handler: readyz(probes, ["redis", "postgres"]) },
     { method: "GET", path: "/health/sweeps", handler: sweepHealthHandler({ lastSweep: ops.sweepHealth, held, pauses: ops.pauses }) },
     { method: "GET", path: "/metrics", handler: metricsHandler(ops.metrics.registry) },
   ];
@@ -76,7 +84,9 @@ export interface Listeners extends Component {
 export async function startListeners(ctx: Context, ops: Ops, features: RouteFeatures = {}): Promise<Listeners> {
   const { config, logger } = ctx;
   let addresses: ListenerAddresses | undefined;
-  const routes = { api: apiRoutes(ctx, ops, () => addresses, features), ops: opsRoutes(ctx, ops) };
+  // One set of readiness probes for both listeners: one PING and one SELECT 1 in flight at most.
+  const probes = readinessProbes({ db: ctx.db, redis: ops.requestRedis });
+  const routes = { api: apiRoutes(ctx, ops, () => addresses, features, probes), ops: opsRoutes(ctx, ops, probes) };
   await warnWhenClosed(ctx);
   const onFault = ops.metrics.httpFault;
   const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault, routes: routes.api });

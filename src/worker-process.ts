@@ -8,6 +8,8 @@ import type { Config } from "./platform/config/settings.js";
 import type { Rule } from "./rules/rules.js";
 import { checkPostgres, checkRedis } from "./platform/preflight.js";
 import { ServiceError } from "./platform/service-errors.js";
+import { exposureProblems } from "./platform/config/cross-checks.js";
+import { ConfigError } from "./platform/config/load-config.js";
 
 export async function runWorkerProcess(config: Config, rules: readonly Rule[], logger: Logger, migrationsDir: string): Promise<void> {
   let watchdog: Watchdog | undefined;
@@ -54,7 +56,11 @@ export async function runWorkerProcess(config: Config, rules: readonly Rule[], l
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
-  // Bounded checks first: a missing or unprepared service is one line and exit code 1, within seconds.
+  // The configuration's own verdict first: a mistake there is what the operator must read, also
+  // while Redis or PostgreSQL is down.
+  const exposure = exposureProblems(config);
+  if (exposure.length > 0) throw new ConfigError(exposure);
+  // Bounded checks next: a missing or unprepared service is one line and exit code 1, within seconds.
   logger.info("start-up: checking Redis, PostgreSQL and the schema");
   await checkRedis(config);
   await checkPostgres(config.databaseUrl, migrationsDir);

@@ -9,6 +9,10 @@ import type { Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { stage } from "../incident.js";
 import { sample, type Sample } from "../measure.js";
+import { adaptiveBatchSize } from "../../src/sweep/batch-size.js";
+import { SETTINGS } from "../../src/platform/config/settings.js";
+
+const BATCH_TIME_BUDGET_MS = Number(SETTINGS.sweepBatchTimeBudgetMs.default);
 
 const PLATFORM_ROWS = 2_000;
 // Between two stable statuses (ToReview 50 ↔ PreProcessingDownloadFailed 33): a real status change, trigger and
@@ -58,6 +62,8 @@ export async function measureNeighbour(db: Db, pool: pg.Pool, rules: readonly Ru
         sweepId: `bench-neighbour-${r}`,
         dryRun: false,
         batchSize: options.batchSize,
+        // As the worker runs it: batches sized by time (SWEEP_BATCH_TIME_BUDGET_MS' default), from a fresh start.
+        batchSizing: adaptiveBatchSize(options.batchSize, BATCH_TIME_BUDGET_MS),
         onBatch: () => {
           const now = performance.now();
           // The first interval also holds the quiet check and the hold's count: not a batch.

@@ -16,7 +16,7 @@ import { parseRequestTarget } from "./request-target.js";
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const REQUEST_ID_HEADER = "x-request-id";
 
-const QUIET_PATHS = new Set(["/healthz", "/readyz", "/health/sweeps", "/metrics"]);
+const QUIET_PATHS = new Set(["/healthz", "/readyz", "/api/readyz", "/health/sweeps", "/metrics"]);
 
 /** The caller's X-Request-Id when it is well-formed (sent once), else a new UUID. */
 export function requestIdOf(req: IncomingMessage): string {

@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import { bearerChallenge, type Authenticate } from "./authenticate.js";
 import type { Db } from "../platform/db/client.js";
 import { findTask, type TaskRef } from "../reprocess/sql/find-task.js";
-import { decideReprocess, thresholdSecondsFor } from "../reprocess/reprocess-guard.js";
+import { decideReprocess, guardThresholdSeconds } from "../reprocess/reprocess-guard.js";
 import type { Rule } from "../rules/rules.js";
 import type { ReprocessRequestOutcome } from "../ops/metrics.js";
 import { withTimeout } from "../platform/deadline.js";
@@ -65,7 +65,7 @@ async function handle(deps: RestartProcessingDeps, input: HttpInput): Promise<[R
 
   const task = await findTask(deps.db, ref);
   if (!task || task.organizationId !== organizationId) return ["not_found", { status: 404 }];
-  const thresholdSeconds = thresholdSecondsFor(deps.rules, task.status, task.workspaceId);
+  const thresholdSeconds = guardThresholdSeconds(deps.rules, task.status, task.workspaceId);
   const decision = decideReprocess({ status: task.status, statusAgeSeconds: task.statusAgeSeconds, thresholdSeconds, force }, `task ${task.id}`);
   if (!decision.allowed) return ["conflict", { status: 409, headers: { "x-error": decision.reason } }];
 

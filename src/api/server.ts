@@ -4,6 +4,8 @@ import type { Logger } from "pino";
 import { requestLogger } from "./request-log.js";
 import { parseRequestTarget } from "./request-target.js";
 import type { HttpOutput, Mount, Route } from "./types.js";
+import { isDatabaseUnavailable } from "../platform/db/statement-error.js";
+import { throttledErrorLog } from "../platform/log-safety.js";
 
 export interface HttpServer {
   server: Server;
@@ -12,7 +14,10 @@ export interface HttpServer {
 }
 
 /** What went wrong before or around a handler; counted by the caller (a metric). */
-export type HttpFault = "bad_target" | "client_error" | "listener_threw" | "handler_failed";
+export type HttpFault = "bad_target" | "client_error" | "listener_threw" | "handler_failed" | "database_unavailable";
+
+/** How long a client is asked to wait before trying again after a 503. */
+export const RETRY_AFTER_SECONDS = 5;
 
 export interface HttpServerOptions {
   host: string;
@@ -26,8 +31,10 @@ export interface HttpServerOptions {
 /**
  * A small HTTP server: exact-path routes of plain handlers, plus raw mounts by prefix. Nothing a
  * client sends can throw out of the request listener (an uncaught exception there ends the
- * process): a target that cannot be parsed is a 400, a listener or handler that throws is a 500,
- * and a request Node's parser refuses (`clientError`) is a 400 and a closed connection.
+ * process): a target that cannot be parsed is a 400, a handler that fails because PostgreSQL is
+ * unreachable or frozen is a 503 with Retry-After (try again later; nothing was done), any other
+ * listener or handler that throws is a 500, and a request Node's parser refuses (`clientError`) is a
+ * 400 and a closed connection.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { logger } = options;
@@ -39,10 +46,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     }
   };
   const log = requestLogger(logger);
+  // The 503s of one database outage: its first error logged, then a summary per interval.
+  const unavailable = throttledErrorLog(logger, "http request answered 503: PostgreSQL is unavailable");
   const server = createServer((req, res) => {
     try {
       log(req, res);
-      dispatch(options, fault, req, res);
+      dispatch(options, fault, unavailable, req, res);
     } catch (error) {
       fault("listener_threw");
       logger.error({ err: error, method: req.method }, "http request listener failed");
@@ -88,7 +97,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
 }
 
-function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, req: IncomingMessage, res: ServerResponse): void {
+function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, unavailable: (error: unknown) => void, req: IncomingMessage, res: ServerResponse): void {
   const { routes, mounts = [], logger } = options;
   const target = parseRequestTarget(req.url);
   const requestId = typeof req.id === "string" ? req.id : undefined;
@@ -112,6 +121,12 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
       return route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers, ...(requestId ? { requestId } : {}), ...(read.body === undefined ? {} : { body: read.body }) });
     })
     .then(respond, (error: unknown) => {
+      if (isDatabaseUnavailable(error)) {
+        fault("database_unavailable");
+        unavailable(error);
+        const message = "the database (PostgreSQL) is unavailable; nothing was done, try again later";
+        return respond({ status: 503, headers: { "retry-after": String(RETRY_AFTER_SECONDS), "x-error": message }, body: { error: message } });
+      }
       fault("handler_failed");
       logger.error({ err: error, path: target.path, requestId }, "http handler failed");
       respond({ status: 500, body: { error: "internal error" } });

@@ -3,6 +3,7 @@ import type { Db } from "../platform/db/client.js";
 import { coalesced } from "../platform/coalesce.js";
 import { withTimeout } from "../platform/deadline.js";
 import type { Handler } from "../api/types.js";
+import { RETRY_AFTER_SECONDS } from "../api/server.js";
 
 /** Liveness: the process is up and its event loop answers. */
 export const healthz: Handler = () => ({ status: 200, body: { status: "ok" } });
@@ -20,17 +21,38 @@ async function check(name: string, probe: () => Promise<unknown>): Promise<"ok" 
   }
 }
 
+/** The dependencies a readiness check may ask, each coalesced (see readinessProbes). */
+export interface ReadinessProbes {
+  readonly postgres: () => Promise<unknown>;
+  readonly redis: () => Promise<unknown>;
+}
+
 /**
- * Readiness: Redis and PostgreSQL both answer. 503 names the one that does not. Each dependency's
- * probe is coalesced: however many probes arrive (several kubelets, a flood), at most one PING and
- * one `SELECT 1` are in flight, and a frozen dependency is never sent a second one beside the first.
+ * One PING and one `SELECT 1` at a time, shared by both listeners' readiness: however many probes
+ * arrive (several kubelets, a flood), a frozen dependency is never sent a second one beside the
+ * first, and an answer serves every probe of the next second.
  */
-export function readyz(deps: { db: Db; redis: RedisConnection }): Handler {
-  const pingRedis = coalesced(READY_CACHE_MS, () => deps.redis.ping());
-  const pingPostgres = coalesced(READY_CACHE_MS, () => deps.db.$queryRaw`SELECT 1`);
+export function readinessProbes(deps: { db: Db; redis: RedisConnection }): ReadinessProbes {
+  return {
+    postgres: coalesced(READY_CACHE_MS, () => deps.db.$queryRaw`SELECT 1`),
+    redis: coalesced(READY_CACHE_MS, () => deps.redis.ping()),
+  };
+}
+
+/**
+ * Readiness of one listener: the dependencies it `needs` all answer. 503 (with Retry-After) names
+ * the one that does not. Per listener, so one outage takes away only what needs it: the API
+ * listener needs PostgreSQL only (its reads; PATCH answers 503 by itself without Redis), the ops
+ * listener — the worker's own readiness: sweep, reprocess, board — needs both.
+ */
+export function readyz(probes: ReadinessProbes, needs: readonly (keyof ReadinessProbes)[]): Handler {
   return async () => {
-    const [redis, postgres] = await Promise.all([check("redis", pingRedis), check("postgres", pingPostgres)]);
-    const ready = redis === "ok" && postgres === "ok";
-    return { status: ready ? 200 : 503, body: { status: ready ? "ready" : "not ready", checks: { redis, postgres } } };
+    const answers = await Promise.all(needs.map(async (name) => [name, await check(name, probes[name])] as const));
+    const ready = answers.every(([, answer]) => answer === "ok");
+    return {
+      status: ready ? 200 : 503,
+      ...(ready ? {} : { headers: { "retry-after": String(RETRY_AFTER_SECONDS) } }),
+      body: { status: ready ? "ready" : "not ready", checks: Object.fromEntries(answers) },
+    };
   };
 }

@@ -114,7 +114,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
   const httpFaults = new Counter({
     name: "watchdog_http_faults_total",
-    help: "HTTP requests that never reached a handler or whose handler threw, by kind (bad_target, client_error, handler_failed, listener_threw).",
+    help: "HTTP requests that never reached a handler or whose handler threw, by kind (bad_target, client_error, handler_failed, listener_threw, database_unavailable: answered 503 because PostgreSQL was unreachable or frozen).",
     labelNames: ["kind"],
     registers,
   });

@@ -44,7 +44,11 @@ export function sweepHealthHandler(sources: SweepHealthSources): Handler {
           : `overdue: the last sweep completed ${last.value.secondsSinceLastCompleted} s ago (limit ${last.value.overdueAfterSeconds} s)`,
       );
     }
-    for (const [status, h] of Object.entries(heldNow)) problems.push(`held: ${status} (${h.stuck} stuck, limit ${h.limit}); see the hold in docs/safety.md`);
+    for (const [status, h] of Object.entries(heldNow)) {
+      const { rate, atLeast } = h as { atLeast?: boolean; rate?: { reverts: number; wouldRevert: number; limit: number; window: string } };
+      const why = rate ? `${atLeast ? "at least " : ""}${h.stuck} stuck; rate hold: ${rate.reverts} reverted in the last ${rate.window}, ${rate.wouldRevert} more stuck, rate limit ${rate.limit}` : `${atLeast ? "at least " : ""}${h.stuck} stuck, limit ${h.limit}`;
+      problems.push(`held: ${status} (${why}); see the hold in docs/safety.md`);
+    }
     for (const p of paused) problems.push(`paused: ${p.rule === "all" ? "every rule" : p.rule} by ${p.by} since ${p.since}${p.until ? ` until ${p.until}` : " until resumed"}: ${p.reason}`);
 
     const status =

@@ -35,6 +35,14 @@ export async function checkRedis(config: Pick<Config, "redisUrl" | "redisCluster
   } finally {
     redis.disconnect();
   }
+  // ioredis reports a failed SELECT as an error event and goes on, on database 0 (a shared Redis's
+  // default): refuse it here, before anything of ours is written there.
+  if (reason !== undefined && /DB index is out of range/i.test(String((reason as Error).message ?? reason))) {
+    const index = new URL(config.redisUrl).pathname.replace(/^\//, "");
+    throw new ServiceError(
+      `REDIS_URL selects database ${index}, which this Redis server does not have (its "databases" setting, 16 by default, numbers them from 0): use an index it has, e.g. redis://host:6379/0`,
+    );
+  }
 }
 
 /**

@@ -12,7 +12,7 @@
 // database), the next one takes more, so the bulk still keeps its pace.
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
-import { guardThresholds } from "./reprocess-guard.js";
+import { thresholdRows } from "../rules/resolve.js";
 import type { Rule } from "../rules/rules.js";
 import { applyBulkSlice, type SliceResult } from "./sql/apply-bulk-slice.js";
 import { runningBulkOrganizations } from "./sql/running-bulk-organizations.js";
@@ -40,7 +40,7 @@ export interface BulkLoop {
 export const sliceSize = (ratePerSecond: number) => Math.max(1, Math.ceil(ratePerSecond / 4));
 
 export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
-  const thresholds = guardThresholds(options.rules);
+  const thresholds = thresholdRows(options.rules);
   const sliceMax = sliceSize(options.ratePerSecond);
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;

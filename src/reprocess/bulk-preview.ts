@@ -3,7 +3,7 @@
 // age by the database clock) and the effective rules in, counts out. Each task is judged by the
 // reprocess guard itself (guardRefusal), as the single endpoint judges one task before it enqueues;
 // the worker decides again on the locked row, so a task may change between preview and bulk.
-import { DELETION_STATUSES, guardRefusal, thresholdSecondsFor } from "./reprocess-guard.js";
+import { DELETION_STATUSES, guardRefusal, guardThresholdSeconds } from "./reprocess-guard.js";
 import type { Rule } from "../rules/rules.js";
 import type { SelectedTask } from "./sql/select-bulk-tasks.js";
 
@@ -29,7 +29,7 @@ export interface BulkPreview {
 }
 
 export function refusalKind(task: Pick<SelectedTask, "status" | "workspaceId" | "statusAgeSeconds">, rules: readonly Rule[]): RefusalKind | null {
-  const thresholdSeconds = thresholdSecondsFor(rules, task.status, task.workspaceId);
+  const thresholdSeconds = guardThresholdSeconds(rules, task.status, task.workspaceId);
   if (guardRefusal({ status: task.status, statusAgeSeconds: task.statusAgeSeconds, thresholdSeconds }) === null) return null;
   if (DELETION_STATUSES.includes(task.status)) return "deleting";
   return thresholdSeconds === null ? "no_rule" : "in_flight";

@@ -11,10 +11,12 @@
 // Allowed: stable and archivable statuses, transient ones past their threshold, and codes this
 // version does not know (a newer platform's): there is nothing to judge them by.
 //
-// The worker makes the same decision inside its reprocess statement, on the row it has locked
-// (src/reprocess/sql/reprocess-task.ts, from guardThresholds); the HTTP endpoint and the CLI ask this
+// The threshold is the resolver's (src/rules/resolve.ts), the one every consumer uses. The worker
+// makes the same decision inside its reprocess statement, on the row it has locked
+// (src/reprocess/sql/reprocess-task.ts, the resolver's rows as SQL); the HTTP endpoint and the CLI ask this
 // function first so they can answer 409 / exit 4 at once.
 import type { Rule } from "../rules/rules.js";
+import { resolve } from "../rules/resolve.js";
 import { findStatus, STATUSES, statusName, TaskStatus } from "../rules/status.js";
 
 export interface GuardInput {
@@ -55,39 +57,10 @@ export function decideReprocess(input: GuardInput, subject = "the task"): GuardD
   return { allowed: false, reason: `Conflict: ${subject} ${refusal}; request it with force (job data force: true, CLI --force, HTTP force=true) to restart it anyway` };
 }
 
-/** The effective threshold of `status` for a task of `workspaceId`: the first workspace override naming it, else the rule's. */
-export function thresholdSecondsFor(rules: readonly Rule[], status: number, workspaceId: number): number | null {
-  const rule = rules.find((r) => r.status === status);
-  if (!rule) return null;
-  return rule.workspaces.find((o) => o.workspaceIds.includes(workspaceId))?.stuckAfterSeconds ?? rule.stuckAfterSeconds;
+/** The guard's threshold for a task: the resolver's (src/rules/resolve.ts), kept where the rule is switched off. */
+export function guardThresholdSeconds(rules: readonly Rule[], status: number, workspaceId: number): number | null {
+  return resolve(rules, status, workspaceId).stuckAfterSeconds;
 }
 
-/**
- * The same thresholds as rows for one SQL statement: (status, workspaceId or null for "any other
- * workspace", seconds), overrides before the rule's default. Transient statuses only: nothing else
- * is judged by age.
- */
-export interface GuardThresholds {
-  statuses: number[];
-  workspaceIds: (number | null)[];
-  seconds: number[];
-  /** Transient statuses (other than the deletion ones): refused while not past their threshold. */
-  transient: number[];
-}
-
-export function guardThresholds(rules: readonly Rule[]): GuardThresholds {
-  const out: GuardThresholds = { statuses: [], workspaceIds: [], seconds: [], transient: [] };
-  const push = (status: number, workspaceId: number | null, s: number) => {
-    out.statuses.push(status);
-    out.workspaceIds.push(workspaceId);
-    out.seconds.push(s);
-  };
-  for (const rule of rules) {
-    if (findStatus(rule.status)?.kind !== "transient" || DELETION_STATUSES.includes(rule.status)) continue;
-    const seen = new Set<number>();
-    for (const o of rule.workspaces) for (const w of o.workspaceIds) if (!seen.has(w)) (seen.add(w), push(rule.status, w, o.stuckAfterSeconds));
-    push(rule.status, null, rule.stuckAfterSeconds);
-  }
-  out.transient = STATUSES.filter((s) => s.kind === "transient" && !DELETION_STATUSES.includes(s.code)).map((s) => s.code);
-  return out;
-}
+/** Transient statuses (other than the deletion ones): refused while not past their threshold. */
+export const GUARDED_TRANSIENT_STATUSES: readonly number[] = STATUSES.filter((s) => s.kind === "transient" && !DELETION_STATUSES.includes(s.code)).map((s) => s.code);

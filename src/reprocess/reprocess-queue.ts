@@ -46,8 +46,12 @@ export const REPROCESS_JOB_OPTIONS = { attempts: REPROCESS_ATTEMPTS, backoff: RE
 
 export const reprocessBackoffStrategy: BackoffStrategy = (attemptsMade) => reprocessRetryDelayMs(attemptsMade);
 
-/** The deduplication id of "reprocess task N": one per task while a request is waiting or running. */
-export const reprocessDedupeId = (taskId: number) => `reprocess-task-${taskId}`;
+/**
+ * The deduplication id of "reprocess task N": one per task and kind of request while one is waiting
+ * or running. A forced request has its own: folded into a waiting unforced one it would lose its
+ * force (that job's data is kept), and the guard would refuse what the operator forced.
+ */
+export const reprocessDedupeId = (taskId: number, force = false) => `reprocess-task-${taskId}${force ? "-forced" : ""}`;
 
 export function createReprocessQueue(connection: ConnectionOptions, prefix: string): Queue<ReprocessJobData, ReprocessResult> {
   return new Queue<ReprocessJobData, ReprocessResult>(REPROCESS_QUEUE, { connection, prefix, ...queueTelemetry() });
@@ -55,14 +59,14 @@ export function createReprocessQueue(connection: ConnectionOptions, prefix: stri
 
 /**
  * Adds one `reprocess` job. With `dedupeTaskId` (the caller already resolved the task), a second
- * request for the same task while the first is still waiting, delayed (backing off) or active
- * collapses into the first: BullMQ's simple-mode deduplication keeps the key until that job
+ * request of the same kind (forced or not) for the same task while the first is still waiting,
+ * delayed (backing off) or active collapses into the first: BullMQ's simple-mode deduplication keeps the key until that job
  * completes or fails. The job returned is then the first one (its id, data and timestamp).
  */
 export async function enqueueReprocess(queue: Queue<ReprocessJobData>, data: ReprocessJobData, options: { dedupeTaskId?: number } = {}): Promise<Job> {
   const added = await queue.add(REPROCESS_JOB, data, {
     ...REPROCESS_JOB_OPTIONS,
-    ...(options.dedupeTaskId === undefined ? {} : { deduplication: { id: reprocessDedupeId(options.dedupeTaskId) } }),
+    ...(options.dedupeTaskId === undefined ? {} : { deduplication: { id: reprocessDedupeId(options.dedupeTaskId, data.force === true) } }),
   });
   if (options.dedupeTaskId === undefined) return added;
   // When deduplicated, `added` carries the first job's id but this call's data: read the stored job.

@@ -1,8 +1,10 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
+import { UnrecoverableError, type Worker, type ConnectionOptions, type Job, type Processor } from "bullmq";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
+import { JobDataWorker, unparsableJobDataMessage } from "../platform/job-data-worker.js";
 import { reprocessTask, type ReprocessTaskOutcome } from "./sql/reprocess-task.js";
-import { decideReprocess, guardThresholds } from "./reprocess-guard.js";
+import { decideReprocess } from "./reprocess-guard.js";
+import { thresholdRows } from "../rules/resolve.js";
 import { parseReprocessRequest } from "./reprocess-request.js";
 import type { Rule } from "../rules/rules.js";
 import { REPROCESS_JOB, REPROCESS_QUEUE } from "../platform/queue-names.js";
@@ -37,7 +39,7 @@ const rejectedAs = (message: string): ReprocessJobOutcome => (message.startsWith
 
 /** parse → database (the guard decides on the locked row) → result. Bad input, unknown tasks and guard refusals fail at once; anything else is retried by BullMQ. */
 export function createReprocessProcessor(deps: ReprocessProcessorDeps): Processor<ReprocessJobData, ReprocessResult> {
-  const thresholds = guardThresholds(deps.rules);
+  const thresholds = thresholdRows(deps.rules);
   return async (job) => {
     const requestId = reprocessRequestId(job);
     const line = { jobId: job.id, requestId, attempt: job.attemptsMade + 1 };
@@ -48,6 +50,8 @@ export function createReprocessProcessor(deps: ReprocessProcessorDeps): Processo
     };
 
     if (job.name !== REPROCESS_JOB) reject(`BadRequest: unknown job name ${JSON.stringify(job.name.slice(0, 80))} on ${REPROCESS_QUEUE}; the only job is "${REPROCESS_JOB}"`);
+    const unparsable = unparsableJobDataMessage(job.data, '{"taskId": 42}');
+    if (unparsable !== null) return reject(unparsable);
     const parsed = parseReprocessRequest(job.data);
     if (!parsed.ok) return reject(parsed.error);
     const { target, actor, force, httpRequestId } = parsed.request;
@@ -79,7 +83,7 @@ export function createReprocessProcessor(deps: ReprocessProcessorDeps): Processo
 }
 
 export function createReprocessWorker(deps: ReprocessWorkerDeps): Worker<ReprocessJobData, ReprocessResult> {
-  return new Worker<ReprocessJobData, ReprocessResult>(REPROCESS_QUEUE, createReprocessProcessor(deps), {
+  return new JobDataWorker<ReprocessJobData, ReprocessResult>(REPROCESS_QUEUE, createReprocessProcessor(deps), {
     connection: deps.connection,
     prefix: deps.prefix,
     concurrency: deps.concurrency,

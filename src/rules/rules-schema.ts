@@ -36,6 +36,42 @@ export const stuckAfterSchema = z
 
 const boolean = z.boolean({ error: "must be true or false" });
 
+/** A duration of the rate hold (its window, its baseline), bounded so the history stays small. */
+const rateDuration = (min: number, max: DurationBound, example: string) =>
+  z
+    .string({ error: `must be an ISO-8601 duration such as "${example}"` })
+    .transform((text, ctx): Threshold => {
+      const parsed = parsePositiveDuration(text, max);
+      if ("error" in parsed || parsed.seconds < min) {
+        ctx.issues.push({ code: "custom", message: "error" in parsed ? parsed.error : `must be at least ${min} s`, input: text });
+        return z.NEVER;
+      }
+      return { text: text.trim(), seconds: parsed.seconds };
+    });
+
+export const MAX_RATE_WINDOW: DurationBound = { text: "P1D", seconds: 86_400 };
+export const MAX_RATE_BASELINE: DurationBound = { text: "P30D", seconds: 30 * 86_400 };
+
+/** The rate hold of a rule (per status): `false` switches it off, `true` is the defaults; an object sets the fields it names, the rest are the defaults. */
+export const rateHoldSchema = z
+  .union(
+    [
+      z.boolean(),
+      z.null(),
+      z.strictObject({
+        maxReverts: z.int({ error: `must be a whole number from 0 to ${MAX_ID}` }).min(0, { error: `must be a whole number from 0 to ${MAX_ID}` }).max(MAX_ID, { error: `must be a whole number from 0 to ${MAX_ID}` }).optional(),
+        normalMultiple: z.number({ error: "must be a number above 0 and at most 1000" }).gt(0, { error: "must be a number above 0 and at most 1000" }).lte(1000, { error: "must be a number above 0 and at most 1000" }).optional(),
+        window: rateDuration(60, MAX_RATE_WINDOW, "PT1H").optional(),
+        baseline: rateDuration(3600, MAX_RATE_BASELINE, "P1D").optional(),
+      }),
+    ],
+    { error: 'must be false, true (the defaults) or {"maxReverts": 1000, "normalMultiple": 3, "window": "PT1H", "baseline": "P1D"}' },
+  )
+  .meta({
+    description:
+      "The rule's rate hold: reverts of the status within `window` may not pass max(maxReverts, normalMultiple × its normal reverts per window over `baseline`). false = off; true or omitted = the defaults.",
+  });
+
 export const holdSchema = z
   .union(
     [
@@ -49,15 +85,16 @@ export const holdSchema = z
             .gt(0, { error: "must be a number above 0 and at most 1 (a share of the status's inbox tasks)" })
             .lte(1, { error: "must be a number above 0 and at most 1 (a share of the status's inbox tasks)" })
             .optional(),
+          rate: rateHoldSchema.optional(),
         })
-        .refine((h) => h.maxTasks !== undefined || h.maxShare !== undefined, {
-          error: 'sets no limit; give "maxTasks" and/or "maxShare", or write "hold": false to switch it off',
+        .refine((h) => h.maxTasks !== undefined || h.maxShare !== undefined || h.rate !== undefined, {
+          error: 'sets no limit; give "maxTasks" and/or "maxShare" (and "rate" for the rate hold), or write "hold": false to switch it off',
           when: (payload) => payload.issues.length === 0,
         }),
     ],
     { error: 'must be false, true (the defaults) or {"maxTasks": 500, "maxShare": 0.1}' },
   )
-  .meta({ description: "The probe's circuit breaker: false = off, true = the defaults, or the limits it sets. Omitted: the rule's (or the default) hold." });
+  .meta({ description: "The probe's circuit breakers: false = off, true = the defaults, or the limits it sets (level: maxTasks, maxShare; a rule's rate: rate). Omitted: the rule's (or the default) hold." });
 
 const workspaceIdsSchema = z
   .array(z.int({ error: `must be a workspace id from 1 to ${MAX_ID}` }).min(1, { error: `must be a workspace id from 1 to ${MAX_ID}` }).max(MAX_ID, { error: `must be a workspace id from 1 to ${MAX_ID}` }), {

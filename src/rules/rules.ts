@@ -39,11 +39,39 @@ export function defaultHoldFor(action: RuleAction): HoldLimit | null {
   return action.kind === "revert" ? DEFAULT_HOLD : null;
 }
 
+/**
+ * The rate hold of a revert rule (per status, all workspaces together): a sweep reverts none of the
+ * status's stuck tasks when its reverts within the last `window`, plus what it would revert now,
+ * would pass max(maxReverts, floor(normalMultiple × the status's normal reverts per window)), the
+ * normal rate being its reverts over the `baseline` before the window, scaled to one window.
+ * It catches the slow burn the level hold cannot see: an upstream stage failing a few hundred
+ * tasks per interval, each sweep draining what is stuck (docs/safety.md, "Rate hold").
+ */
+export interface RateHold {
+  readonly maxReverts: number;
+  readonly normalMultiple: number;
+  readonly window: string;
+  readonly windowSeconds: number;
+  readonly baseline: string;
+  readonly baselineSeconds: number;
+}
+
+/**
+ * 1000 per hour: twice the level hold's 500, so a busy hour of ordinary stragglers passes, while a
+ * stage failing 300 tasks every 5 minutes (3,600 an hour) is held within its fourth interval. ×3
+ * the status's normal hourly rate over the day before: a status that normally sees many reverts
+ * (a flaky but known stage) is judged against its own normal, not a fixed number.
+ */
+export const DEFAULT_RATE_HOLD: RateHold = { maxReverts: 1000, normalMultiple: 3, window: "PT1H", windowSeconds: 3600, baseline: "P1D", baselineSeconds: 86_400 };
+
 export interface WorkspaceOverride {
   readonly workspaceIds: readonly number[];
   readonly enabled: boolean;
+  /** The override's own threshold, else (a switched-off override that names none) the rule's. */
   readonly stuckAfter: string;
   readonly stuckAfterSeconds: number;
+  /** False when stuckAfter is the rule's (the override named none). */
+  readonly ownStuckAfter: boolean;
   /** The override's own limit; when the rules omit it, the rule's. */
   readonly hold: HoldLimit | null;
 }
@@ -55,6 +83,8 @@ export interface Rule {
   readonly stuckAfterSeconds: number;
   readonly action: RuleAction;
   readonly hold: HoldLimit | null;
+  /** The status's rate hold (revert rules only; null when off). */
+  readonly rateHold: RateHold | null;
   readonly workspaces: readonly WorkspaceOverride[];
 }
 
@@ -219,6 +249,11 @@ function checkRule(raw: MergedRule, status: StatusInfo, problems: string[]): Rul
       action = { kind: "revert", to: target.code, toPreviousIfStable: raw.revertToPreviousIfStable ?? false };
     }
   }
+  (raw.workspaces ?? []).forEach((o, i) => {
+    if (typeof o.hold === "object" && o.hold !== null && o.hold.rate !== undefined) {
+      problems.push(`${where}: workspaces[${i}].hold.rate: the rate hold counts a status's reverts in every workspace; set "hold": {"rate": …} on the rule itself`);
+    }
+  });
   if (problems.length > before || !action || !raw.stuckAfter) return undefined;
 
   const hold = holdFrom(raw.hold, defaultHoldFor(action));
@@ -229,11 +264,15 @@ function checkRule(raw: MergedRule, status: StatusInfo, problems: string[]): Rul
     stuckAfterSeconds: raw.stuckAfter.seconds,
     action,
     hold,
+    rateHold: action.kind === "revert" ? rateHoldFrom(raw.hold) : null,
     workspaces: (raw.workspaces ?? []).map((o) => ({
       workspaceIds: [...o.workspaceIds],
       enabled: o.enabled ?? true,
-      stuckAfter: o.stuckAfter?.text ?? "",
-      stuckAfterSeconds: o.stuckAfter?.seconds ?? 0,
+      // A switched-off override without a threshold of its own keeps the rule's: the reprocess guard
+      // still judges "in flight" by it there (src/rules/resolve.ts).
+      stuckAfter: o.stuckAfter?.text ?? raw.stuckAfter!.text,
+      stuckAfterSeconds: o.stuckAfter?.seconds ?? raw.stuckAfter!.seconds,
+      ownStuckAfter: o.stuckAfter !== undefined,
       hold: holdFrom(o.hold, hold),
     })),
   };
@@ -244,7 +283,25 @@ function holdFrom(raw: RuleOverride["hold"], inherited: HoldLimit | null): HoldL
   if (raw === undefined) return inherited;
   if (raw === false || raw === null) return null;
   if (raw === true) return DEFAULT_HOLD;
+  if (raw.maxTasks === undefined && raw.maxShare === undefined) return null; // only a rate hold given
   return { maxTasks: raw.maxTasks ?? null, maxShare: raw.maxShare ?? null };
+}
+
+/** The rule's rate hold from its `hold` as written: off with the hold, else the defaults with the fields `rate` names. */
+function rateHoldFrom(raw: RuleOverride["hold"]): RateHold | null {
+  if (raw === false || raw === null) return null;
+  if (raw === undefined || raw === true) return DEFAULT_RATE_HOLD;
+  const rate = raw.rate;
+  if (rate === false || rate === null) return null;
+  if (rate === undefined || rate === true) return DEFAULT_RATE_HOLD;
+  return {
+    maxReverts: rate.maxReverts ?? DEFAULT_RATE_HOLD.maxReverts,
+    normalMultiple: rate.normalMultiple ?? DEFAULT_RATE_HOLD.normalMultiple,
+    window: rate.window?.text ?? DEFAULT_RATE_HOLD.window,
+    windowSeconds: rate.window?.seconds ?? DEFAULT_RATE_HOLD.windowSeconds,
+    baseline: rate.baseline?.text ?? DEFAULT_RATE_HOLD.baseline,
+    baselineSeconds: rate.baseline?.seconds ?? DEFAULT_RATE_HOLD.baselineSeconds,
+  };
 }
 
 /**

@@ -9,6 +9,12 @@
 
 /** The smallest batch: below this, round trips cost more than any lock is worth. */
 export const MIN_BATCH_SIZE = 10;
+/**
+ * The first batch of a worker: small, so that even the first lock hold stays inside the budget on
+ * a database whose speed is not known yet; fast batches grow it to SWEEP_BATCH_SIZE within a
+ * dozen batches (a slow start, as TCP's).
+ */
+export const FIRST_BATCH_SIZE = 100;
 /** A batch faster than this share of the budget lets the next one grow. */
 const GROW_BELOW = 0.5;
 const GROWTH = 1.25;
@@ -31,7 +37,7 @@ export function fixedBatchSize(size: number): BatchSizing {
 
 export function adaptiveBatchSize(maxSize: number, budgetMs: number): BatchSizing {
   const min = Math.min(MIN_BATCH_SIZE, maxSize);
-  let size = maxSize;
+  let size = Math.min(maxSize, FIRST_BATCH_SIZE);
   return {
     get size() {
       return size;

@@ -3,11 +3,14 @@
 // of any size never becomes one giant transaction. Before acting on a status the sweep counts its
 // stuck tasks per probe (the rule, or one of its workspace overrides): a probe with more than its
 // hold limit acts on none of them (an outage is not fixed by reverting the first thousand), the
-// others go on. One status's failing statement is logged and reported and the other statuses
+// others go on. Then the rate hold of a revert rule: when the status's reverts within its window
+// (every replica's, from status_revert_counts) plus what this sweep would revert pass its rate
+// limit, the sweep reverts none of the status (a slow burn). Every batch statement checks the
+// pauses itself, so a pause that commits during a sweep stops it before the next batch. One status's failing statement is logged and reported and the other statuses
 // still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
 import type { Rule } from "../rules/rules.js";
-import { allOff, holdDecision, listedThresholds, probeWorkspaces, statusPlansFor, type StatusPlan, type Thresholds } from "./sweep-plan.js";
+import { allOff, holdDecision, holdLimit, listedThresholds, probeWorkspaces, rateDecision, statusPlansFor, type StatusPlan, type Thresholds } from "./sweep-plan.js";
 import { statusName } from "../rules/status.js";
 import type { Db } from "../platform/db/client.js";
 import { revertStuckTasks, type BatchInput, type BatchOutcome } from "./sql/revert-stuck-tasks.js";
@@ -17,6 +20,8 @@ import { countInboxPopulation, countStuckByProbe, type StuckCount } from "./sql/
 import { findStatusesWithStuckTasks } from "./sql/find-statuses-with-stuck-tasks.js";
 import { isStatementError, sqlState } from "../platform/db/statement-error.js";
 import { fixedBatchSize, type BatchSizing } from "./batch-size.js";
+import { countRecentReverts } from "./sql/count-recent-reverts.js";
+import { isPausedNow } from "./sql/is-paused-now.js";
 
 /** SQLSTATE query_canceled: what statement_timeout raises. */
 const QUERY_CANCELED = "57014";
@@ -36,7 +41,9 @@ export interface StatusSummary {
 export interface HeldProbe {
   /** "others" = the rule's own probe; else the override's workspace ids. */
   workspaces: number[] | "others";
+  /** Stuck tasks counted; with `atLeast`, counting stopped at limit + 1 (the hold needs no more). */
   stuck: number;
+  atLeast?: boolean;
   limit: number;
   maxTasks: number | null;
   maxShare: number | null;
@@ -44,9 +51,26 @@ export interface HeldProbe {
   population: number | null;
 }
 
-/** Per status: the totals over its held probes, and each of them. */
+/** A status held by its rate hold: its reverts in the window plus what this sweep would revert pass the limit. */
+export interface RateHeld {
+  /** Reverts of the status within the window (every replica's). */
+  reverts: number;
+  /** Stuck tasks this sweep would have reverted (none were). */
+  wouldRevert: number;
+  /** max(maxReverts, floor(normalMultiple × normalPerWindow)). */
+  limit: number;
+  maxReverts: number;
+  normalMultiple: number;
+  /** The status's reverts over the baseline before the window, per window. */
+  normalPerWindow: number;
+  window: string;
+  baseline: string;
+}
+
+/** Per status: the totals over its held probes, and each of them; `rate` when the rate hold held it. */
 export interface HeldStatus extends Omit<HeldProbe, "workspaces"> {
   probes: HeldProbe[];
+  rate?: RateHeld;
 }
 
 export interface SweepResult {
@@ -70,6 +94,8 @@ export interface SweepResult {
   paused: Record<string, { stuck: number; sampleTaskIds: number[] }>;
   /** Statuses whose statements failed (the others went on), with the error message. */
   failed: Record<string, string>;
+  /** Statuses whose work a pause stopped during this sweep (committed after the sweep began): no batch started after it. */
+  pausedDuringSweep: string[];
   durationMs: number;
   /** True when a shutdown stopped the sweep between batches; the next sweep picks up the rest. */
   interrupted: boolean;
@@ -114,6 +140,7 @@ export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOpt
     released: {},
     paused: {},
     failed: {},
+    pausedDuringSweep: [],
     durationMs: 0,
     interrupted: false,
   };
@@ -164,12 +191,37 @@ function fail(result: SweepResult, plan: StatusPlan, error: unknown, options: Sw
   options.logger?.error({ err: error, sweepId: result.sweepId, status: plan.statusName }, `sweep of ${plan.statusName} failed; the other statuses go on`);
 }
 
+/**
+ * Where the level hold's count may stop: the largest limit + 1 of the status's probes (it needs to
+ * know "more than the limit", not how many more); null — count everything — when a probe has no
+ * level hold. Before the population is known a maxShare counts for nothing (the limit is maxTasks).
+ */
+function levelStopAt(plan: StatusPlan, population: number | null): number | null {
+  let stop = 0;
+  for (const probe of plan.probes) {
+    if (probe.hold === null) return null;
+    stop = Math.max(stop, (population === null ? (probe.hold.maxTasks ?? 0) : holdLimit(probe.hold, population)) + 1);
+  }
+  return stop;
+}
+
 async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, options: SweepOptions): Promise<void> {
-  const stuck = await countStuckByProbe(db, plan, { sampleSize: MAX_SAMPLE_IDS, onlyUnflagged: plan.action.kind === "flag" });
+  const count = (stopAt: number | null) => countStuckByProbe(db, plan, { sampleSize: MAX_SAMPLE_IDS, onlyUnflagged: plan.action.kind === "flag", stopAt });
+  let stopAt = levelStopAt(plan, null);
+  let stuck = await count(stopAt);
   if (stuck.byProbe.size === 0) return;
 
   // The hold: per probe, more stuck than max(maxTasks, maxShare × population) → none of it.
   let population: number | null | undefined;
+  // A share may raise a limit above maxTasks: with the population known, count on to the real limits.
+  if (stopAt !== null && plan.probes.some((p, i) => p.hold?.maxShare != null && (stuck.byProbe.get(i)?.count ?? 0) > (p.hold.maxTasks ?? 0))) {
+    population = await countInboxPopulation(db, plan.status);
+    const next = levelStopAt(plan, population);
+    if (next === null || next > stopAt) {
+      stopAt = next;
+      stuck = await count(stopAt);
+    }
+  }
   const off = new Set<number>();
   const released: number[] = [];
   const releasing = options.release?.statuses.has(plan.status) === true;
@@ -184,18 +236,49 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
       continue;
     }
     off.add(index);
-    addHeld(result, plan, { workspaces: probeWorkspaces(plan.probes[index]!), stuck: count.count, limit: decision.limit, maxTasks: hold.maxTasks, maxShare: hold.maxShare, population: hold.maxShare === null ? null : (population ?? null) });
+    // Counting stopped at a limit + 1: the probe has at least that many, maybe more.
+    const atLeast = stopAt !== null && count.count > decision.limit;
+    addHeld(result, plan, {
+      workspaces: probeWorkspaces(plan.probes[index]!),
+      stuck: atLeast ? decision.limit + 1 : count.count,
+      ...(atLeast ? { atLeast: true } : {}),
+      limit: decision.limit,
+      maxTasks: hold.maxTasks,
+      maxShare: hold.maxShare,
+      population: hold.maxShare === null ? null : (population ?? null),
+    });
   }
   const held = result.held[plan.statusName];
   if (held) {
     options.logger?.warn(
       { sweepId: result.sweepId, status: plan.statusName, dryRun: options.dryRun, ...held },
-      `${options.dryRun ? "would hold" : "holding"} ${plan.statusName}: ${held.stuck} stuck, more than the limit of ${held.limit}; acting on none of them (an outage?). ` +
+      `${options.dryRun ? "would hold" : "holding"} ${plan.statusName}: ${held.atLeast ? "at least " : ""}${held.stuck} stuck, more than the limit of ${held.limit}; acting on none of them (an outage?). ` +
         `It lifts by itself when fewer are stuck; after checking, release it for one sweep: watchdog sweep --release ${plan.statusName} --by <name>`,
     );
   }
 
-  const acting = [...stuck.byProbe].filter(([index]) => !off.has(index));
+  let acting = [...stuck.byProbe].filter(([index]) => !off.has(index));
+  if (plan.action.kind === "revert" && plan.rateHold !== null && acting.length > 0) {
+    const rate = plan.rateHold;
+    const wouldRevert = sum(acting.map(([, c]) => c.count));
+    const history = await countRecentReverts(db, plan.status, rate.windowSeconds, rate.baselineSeconds);
+    const decision = rateDecision(rate, history, wouldRevert);
+    if (decision.held && releasing) {
+      for (const [index] of acting) if (!released.includes(index)) released.push(index);
+    } else if (decision.held) {
+      for (const [index] of acting) off.add(index);
+      acting = [];
+      const entry = (result.held[plan.statusName] ??= { stuck: 0, limit: 0, maxTasks: null, maxShare: null, population: null, probes: [] });
+      entry.stuck += wouldRevert;
+      entry.rate = { reverts: history.inWindow, wouldRevert, limit: decision.limit, maxReverts: rate.maxReverts, normalMultiple: rate.normalMultiple, normalPerWindow: decision.normalPerWindow, window: rate.window, baseline: rate.baseline };
+      options.logger?.warn(
+        { sweepId: result.sweepId, status: plan.statusName, dryRun: options.dryRun, rate: entry.rate },
+        `${options.dryRun ? "would hold" : "holding"} ${plan.statusName}: ${history.inWindow} reverted in the last ${rate.window} and ${wouldRevert} more stuck, more than the rate limit of ${decision.limit} ` +
+          `(the larger of ${rate.maxReverts} and ${rate.normalMultiple} × its normal ${decision.normalPerWindow} per ${rate.window} over the ${rate.baseline} before); acting on none of them (a slow outage?). ` +
+          `It lifts by itself as the window moves on; after checking, release it for one sweep: watchdog sweep --release ${plan.statusName} --by <name>`,
+      );
+    }
+  }
   if (acting.length === 0) return;
   if (options.pause?.all || options.pause?.statuses.has(plan.status)) {
     result.paused[plan.statusName] = { stuck: sum(acting.map(([, c]) => c.count)), sampleTaskIds: samples(acting.map(([, c]) => c)) };
@@ -247,7 +330,14 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
       record(result, plan, outcomes);
       options.onBatch?.(plan, outcomes);
     }
-    if (done < input.limit) break;
+    if (done < input.limit) {
+      // A short batch: the status is drained — or a pause came in (each batch checks in its own statement).
+      if (await isPausedNow(db, plan.status)) {
+        result.pausedDuringSweep.push(plan.statusName);
+        options.logger?.warn({ sweepId: result.sweepId, status: plan.statusName }, `a pause came in during the sweep: ${plan.statusName} stopped (no batch starts after a pause is committed); \`watchdog resume --by <name>\` lifts it`);
+      }
+      break;
+    }
     if (options.shouldStop?.()) {
       result.interrupted = true;
       break;
@@ -271,6 +361,7 @@ function addHeld(result: SweepResult, plan: StatusPlan, probe: HeldProbe): void 
   entry.probes.push(probe);
   entry.stuck += probe.stuck;
   entry.limit += probe.limit;
+  if (probe.atLeast) entry.atLeast = true;
   // The rule's own probe speaks for the status when it is held; otherwise the first held override.
   if (probe.workspaces === "others") Object.assign(entry, { maxTasks: probe.maxTasks, maxShare: probe.maxShare, population: probe.population });
 }

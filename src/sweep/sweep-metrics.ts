@@ -80,6 +80,12 @@ export function sweepMetrics(deps: SweepMetricsDeps): SweepMetrics {
     }),
   });
   const holds = new Counter({ name: "watchdog_sweep_holds_total", help: "Sweeps of this process that held a status (dry runs not counted), by status.", labelNames: ["status"], registers });
+  const rateHolds = new Counter({
+    name: "watchdog_sweep_rate_holds_total",
+    help: "Sweeps of this process that held a status by its rate hold (too many reverts within its window; dry runs not counted), by status. Also counted in watchdog_sweep_holds_total.",
+    labelNames: ["status"],
+    registers,
+  });
   const statusFailures = new Counter({
     name: "watchdog_sweep_status_failures_total",
     help: "Statuses whose sweep statement failed (the sweep went on with the others), by status.",
@@ -91,7 +97,10 @@ export function sweepMetrics(deps: SweepMetricsDeps): SweepMetrics {
     onSweep(result) {
       for (const status of Object.keys(result.failed)) statusFailures.inc({ status });
       if (!result.dryRun && !result.interrupted) {
-        for (const status of Object.keys(result.held)) holds.inc({ status });
+        for (const [status, h] of Object.entries(result.held)) {
+          holds.inc({ status });
+          if (h.rate) rateHolds.inc({ status });
+        }
       }
       // What was stuck a moment ago may be fixed now: the next scrape (on any replica) counts again.
       if (!result.dryRun) {

@@ -1,9 +1,10 @@
-// What one sweep asks of each status, as data: the thresholds of a rule and of all its workspace
-// overrides go to the database as arrays, so a status costs one statement however many overrides
-// it has. Pure: no I/O, no clock.
-import type { HoldLimit, Probe, Rule, RuleAction } from "../rules/rules.js";
+// What one sweep asks of each status, as data: the resolver's rows of the status
+// (src/rules/resolve.ts, thresholdRows) go to the database as arrays, so a status costs one
+// statement however many overrides it has. Pure: no I/O, no clock.
+import type { HoldLimit, Probe, RateHold, Rule, RuleAction } from "../rules/rules.js";
 import { probesFor } from "../rules/rules.js";
 import { statusName } from "../rules/status.js";
+import { thresholdRows, thresholdRowsOf } from "../rules/resolve.js";
 
 /** The thresholds of one status: the rule's for every other workspace, and one per listed workspace. */
 export interface Thresholds {
@@ -43,6 +44,8 @@ export interface StatusPlan {
   readonly thresholds: Thresholds;
   /** The shortest enabled threshold: nothing younger can be stuck. */
   readonly minSeconds: number;
+  /** The status's rate hold (revert rules), or null. */
+  readonly rateHold: RateHold | null;
 }
 
 const cache = new WeakMap<readonly Rule[], StatusPlan[]>();
@@ -59,29 +62,40 @@ export function statusPlansFor(rules: readonly Rule[]): StatusPlan[] {
 
 function buildPlans(rules: readonly Rule[]): StatusPlan[] {
   const plans: StatusPlan[] = [];
+  const all = thresholdRows(rules);
   for (const rule of rules) {
     const probes = probesFor([rule]);
     if (probes.length === 0) continue;
+    // The resolver's rows of this status: per overridden workspace, its threshold where watched
+    // (null = off there) and its probe; the null row is every other workspace.
+    const rows = thresholdRowsOf(all, rule.status);
     const workspaceIds: number[] = [];
     const seconds: (number | null)[] = [];
     const probeOf: number[] = [];
-    let next = 0;
-    for (const o of rule.workspaces) {
-      const index = o.enabled ? next++ : -1;
-      for (const id of o.workspaceIds) {
-        workspaceIds.push(id);
-        seconds.push(o.enabled ? o.stuckAfterSeconds : null);
-        probeOf.push(index);
+    let defaultSeconds: number | null = null;
+    let defaultProbe = -1;
+    rows.statuses.forEach((_, i) => {
+      const workspaceId = rows.workspaceIds[i];
+      const watchedSeconds = rows.watched[i] ? rows.seconds[i]! : null;
+      if (workspaceId === null || workspaceId === undefined) {
+        defaultSeconds = watchedSeconds;
+        defaultProbe = rows.probes[i]!;
+      } else {
+        workspaceIds.push(workspaceId);
+        seconds.push(watchedSeconds);
+        probeOf.push(rows.probes[i]!);
       }
-    }
-    const thresholds: Thresholds = {
-      defaultSeconds: rule.enabled ? rule.stuckAfterSeconds : null,
-      defaultProbe: rule.enabled ? next : -1,
-      workspaceIds,
-      seconds,
-      probeOf,
-    };
-    plans.push({ status: rule.status, statusName: statusName(rule.status), action: rule.action, probes, thresholds, minSeconds: Math.min(...probes.map((p) => p.stuckAfterSeconds)) });
+    });
+    const thresholds: Thresholds = { defaultSeconds, defaultProbe, workspaceIds, seconds, probeOf };
+    plans.push({
+      status: rule.status,
+      statusName: statusName(rule.status),
+      action: rule.action,
+      probes,
+      thresholds,
+      minSeconds: Math.min(...probes.map((p) => p.stuckAfterSeconds)),
+      rateHold: rule.rateHold,
+    });
   }
   return plans;
 }
@@ -101,6 +115,30 @@ export function holdDecision(hold: HoldLimit | null, stuck: number, population: 
   if (hold === null) return null;
   const limit = holdLimit(hold, population);
   return { held: stuck > limit, limit };
+}
+
+/** The status's reverts as the rate hold counts them: within its window, and over the baseline before it. */
+export interface RevertHistory {
+  readonly inWindow: number;
+  readonly inBaseline: number;
+}
+
+export interface RateDecision {
+  readonly held: boolean;
+  /** max(maxReverts, floor(normalMultiple × normalPerWindow)). */
+  readonly limit: number;
+  /** The status's normal reverts per window: its baseline's, scaled to one window. */
+  readonly normalPerWindow: number;
+}
+
+/**
+ * The rate hold: held when the reverts within the window plus the `wouldRevert` of this sweep
+ * would pass the limit, so the reverts of any window never pass it (a release aside).
+ */
+export function rateDecision(rate: RateHold, history: RevertHistory, wouldRevert: number): RateDecision {
+  const normalPerWindow = (history.inBaseline * rate.windowSeconds) / rate.baselineSeconds;
+  const limit = Math.max(rate.maxReverts, Math.floor(rate.normalMultiple * normalPerWindow));
+  return { held: history.inWindow + wouldRevert > limit, limit, normalPerWindow: Math.round(normalPerWindow * 100) / 100 };
 }
 
 /** A probe's workspaces, for people and results: "others" (the rule's own) or the listed ids. */

@@ -1,6 +1,6 @@
 import type { BatchSizing } from "./batch-size.js";
 import { randomUUID } from "node:crypto";
-import { DelayedError, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, type Worker, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import type { Rule } from "../rules/rules.js";
@@ -12,6 +12,7 @@ import { runSweep, type SweepResult, type SweepOptions } from "./run-sweep.js";
 import { SWEEP_JOB, SWEEP_QUEUE } from "../platform/queue-names.js";
 import type { SweepJobData } from "./sweep-queue.js";
 import { queueTelemetry } from "../platform/queue-telemetry.js";
+import { JobDataWorker, unparsableJobDataMessage } from "../platform/job-data-worker.js";
 import { sweepProgress } from "./sweep-progress.js";
 
 /** The job's result: the sweep's, and who paused it and why when it ran paused. */
@@ -43,7 +44,8 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
       throw new DelayedError();
     }
     if (job.name !== SWEEP_JOB) throw new UnrecoverableError(`BadRequest: unknown job name "${job.name}" on ${SWEEP_QUEUE}; the only job is "${SWEEP_JOB}"`);
-    const parsed = parseSweepJobData(job.data, deps.rules);
+    const unparsable = unparsableJobDataMessage(job.data, '{} or {"dryRun": true}');
+    const parsed = unparsable === null ? parseSweepJobData(job.data, deps.rules) : ({ ok: false, error: unparsable } as const);
     if (!parsed.ok) {
       deps.logger.warn({ jobId: job.id, reason: parsed.error }, "sweep job rejected");
       throw new UnrecoverableError(parsed.error);
@@ -91,5 +93,5 @@ export function createSweepWorker(deps: SweepWorkerDeps): Worker<SweepJobData, S
     return done;
   };
   // One sweep at a time per replica; replicas may overlap safely (rows are claimed with SKIP LOCKED).
-  return new Worker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
+  return new JobDataWorker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, processor, { connection: deps.connection, prefix: deps.prefix, concurrency: 1, ...queueTelemetry() });
 }

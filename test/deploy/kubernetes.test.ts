@@ -15,6 +15,7 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { SETTINGS, type Setting } from "../../src/platform/config/settings.js";
 import { startApp } from "../integration/http-app.js";
+import { API_READINESS_PATH } from "../../src/api/readiness-path.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -117,19 +118,28 @@ describe("the Deployment agrees with the code", () => {
     expect(envValue("OPS_PORT")).toBe(String(port("ops")));
   });
 
-  it("probes ask /healthz (liveness, start-up) and /readyz (readiness) on the ops port, and the running worker answers there, not on the API port", async () => {
+  it("probes ask /healthz (liveness, start-up) on the ops port and /api/readyz (readiness: PostgreSQL only) on the API port, and the running worker answers each there and not on the other", async () => {
     expect(container.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "ops" });
     expect(container.startupProbe?.httpGet).toEqual({ path: "/healthz", port: "ops" });
-    expect(container.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "ops" });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: API_READINESS_PATH, port: "api" });
     const app = await startApp();
     try {
       for (const path of ["/healthz", "/readyz"]) {
         expect((await fetch(`${app.opsUrl}${path}`)).status, path).toBe(200);
         expect((await fetch(`${app.apiUrl}${path}`)).status, path).toBe(404);
       }
+      expect(await (await fetch(`${app.apiUrl}${API_READINESS_PATH}`)).json()).toEqual({ status: "ready", checks: { postgres: "ok" } });
+      expect((await fetch(`${app.opsUrl}${API_READINESS_PATH}`)).status).toBe(404);
     } finally {
       await app.stop();
     }
+  });
+
+  it("the ops Service publishes pods that are not ready: health and metrics stay reachable while the API is out of its Service", () => {
+    const ops = find<{ spec: { publishNotReadyAddresses?: boolean } }>(base, "Service", "task-watchdog-ops");
+    const api = find<{ spec: { publishNotReadyAddresses?: boolean } }>(base, "Service", "task-watchdog-api");
+    expect(ops.spec.publishNotReadyAddresses).toBe(true);
+    expect(api.spec.publishNotReadyAddresses).toBeUndefined();
   });
 
   it("the grace period outlasts the shutdown deadline, and the pod runs as non-root on a read-only root file system", () => {

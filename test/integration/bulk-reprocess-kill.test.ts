@@ -4,9 +4,9 @@
 // every task is reprocessed exactly once, within the pace across the restart.
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
-import { BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
+import { createBulk } from "../../src/reprocess/sql/create-bulk.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { paceFigures, postBulk, waitUntilFinished } from "../support/bulk.js";
+import { paceFigures, waitUntilFinished } from "../support/bulk.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { holdRowLock, waitForLockWaiter } from "../support/reprocess-harness.js";
 import { runCli, type CliProcess } from "../support/worker-process.js";
@@ -62,20 +62,33 @@ it("killed -9 mid-slice and restarted: the slice rolls back, the bulk resumes, e
   // Someone else holds one task's row: the slice that reaches it waits there, its earlier tasks restarted but not committed.
   const lock = await holdRowLock("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", [LOCKED_TASK]);
   try {
+    // The bulk, accepted as the endpoint accepts it, an hour ago (time moved by writing the timestamp):
+    // its schedule never limits a slice, so every slice takes ceil(rate / 4) = 125 tasks and the
+    // slice that meets the locked task 510 has restarted 501…509 inside its transaction by then.
+    const { bulk } = await createBulk(db, {
+      organizationId: 7, idempotencyKey: "kill", requestHash: "kill", selection: { taskIds: TASKS, force: false }, force: false,
+      requestedBy: "test:kill", httpRequestId: null, items: { taskIds: ids },
+    });
+    await db.$executeRaw`UPDATE bulk_reprocesses SET created_at = now() - interval '1 hour' WHERE id = ${bulk.id}`;
     const first = await startWorker();
-    const response = await postBulk(first.apiUrl, { query: "?status=ProcessingFailed", key: "kill", token: ORG_7_TOKEN });
-    expect(response.status).toBe(202);
-    const bulk = BulkProgressBody.parse(await response.json());
 
+    // Until the slice waits at task 510 holding 501…509 (a slice that waited past its 2 s lock timeout
+    // rolls back and the next one gets there again within milliseconds).
     await waitForLockWaiter(db, 30_000);
+    await expect
+      .poll(async () => (await db.$queryRaw<{ id: number }[]>`SELECT id FROM tasks WHERE id > 500 AND id < ${LOCKED_TASK}::int FOR UPDATE SKIP LOCKED`).length, { timeout: 10_000, interval: 10 })
+      .toBe(0);
     const before = await committed();
     expect(before.events).toBe(before.items);
-    expect(before.events).toBeLessThan(LOCKED_TASK - 1);
-    // The waiting slice holds restarted tasks of its own: their rows are locked, not yet committed.
-    const [inFlight] = await db.$queryRaw<{ n: number }[]>`
+    // Everything before the waiting slice is committed; its own restarted tasks are not.
+    expect(before.events).toBe(500);
+    const inSlice = LOCKED_TASK - 1 - before.events;
+    expect(inSlice).toBe(9);
+    // The slice holds its organization's pace lock.
+    const [paceLocks] = await db.$queryRaw<{ n: number }[]>`
       SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE a.datname = current_database() AND l.locktype = 'advisory' AND l.granted`;
-    expect(inFlight!.n).toBeGreaterThanOrEqual(1);
+    expect(paceLocks!.n).toBeGreaterThanOrEqual(1);
 
     first.worker.proc.kill("SIGKILL");
     expect(await first.worker.exited).toEqual({ code: null, signal: "SIGKILL" });
@@ -87,11 +100,11 @@ it("killed -9 mid-slice and restarted: the slice rolls back, the bulk resumes, e
     expect(await committed()).toEqual(before);
 
     const second = await startWorker();
-    const done = await waitUntilFinished(second.apiUrl, ORG_7_TOKEN, bulk.bulkId, 60_000);
+    const done = await waitUntilFinished(second.apiUrl, ORG_7_TOKEN, bulk.id, 60_000);
     expect(done).toMatchObject({ state: "done", total: TASKS, applied: TASKS, refused: 0, notFound: 0 });
 
-    const figures = await paceFigures(db, bulk.bulkId);
-    console.log(`kill -9 mid-slice at ${before.events} committed: ${JSON.stringify(figures)}`);
+    const figures = await paceFigures(db, bulk.id);
+    console.log(`kill -9 mid-slice at ${before.events} committed, ${inSlice} restarted inside the killed slice: ${JSON.stringify(figures)}`);
     expect(figures).toMatchObject({ events: TASKS, appliedTwice: 0 });
     expect(figures.maxPerSlidingSecond).toBeLessThanOrEqual(RATE);
     expect(await db.$queryRaw`SELECT restart_count, count(*)::int AS n FROM tasks GROUP BY restart_count`).toEqual([{ restart_count: 1, n: TASKS }]);

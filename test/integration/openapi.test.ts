@@ -5,7 +5,8 @@ import { readFileSync } from "node:fs";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BOARD_PATH } from "../../src/ops/bull-board.js";
-import { Health, openApiDocument, OPENAPI_PATH, Readiness, SweepHealth } from "../../src/api/openapi/document.js";
+import { ApiReadiness, Health, openApiDocument, OPENAPI_PATH, Readiness, SweepHealth } from "../../src/api/openapi/document.js";
+import { API_READINESS_PATH } from "../../src/api/readiness-path.js";
 import { startApp, type RunningApp } from "./http-app.js";
 
 type Operations = Record<string, unknown> & { servers?: { url: string }[] };
@@ -59,7 +60,7 @@ describe("the OpenAPI document", () => {
   it("every operation of the external API declares its refusals: 400 and 401 with their headers, bearer auth unless public", () => {
     for (const route of app.watchdog.routes.api) {
       const operation = document.paths[route.path]![route.method.toLowerCase()] as { security?: unknown[]; responses: Record<string, { headers?: Record<string, unknown> }> };
-      if (route.path === OPENAPI_PATH) {
+      if (route.path === OPENAPI_PATH || route.path === API_READINESS_PATH) {
         expect(operation.security).toEqual([]);
         continue;
       }
@@ -69,9 +70,14 @@ describe("the OpenAPI document", () => {
     }
   });
 
-  it("the ops listener's real answers match the schemas described for them", async () => {
-    for (const [path, schema] of [["/healthz", Health], ["/readyz", Readiness], ["/health/sweeps", SweepHealth]] as const) {
-      const response = await fetch(`${app.opsUrl}${path}`);
+  it("the ops listener's real answers match the schemas described for them, and the API listener's readiness too", async () => {
+    for (const [url, path, schema] of [
+      [app.opsUrl, "/healthz", Health],
+      [app.opsUrl, "/readyz", Readiness],
+      [app.opsUrl, "/health/sweeps", SweepHealth],
+      [app.apiUrl, API_READINESS_PATH, ApiReadiness],
+    ] as const) {
+      const response = await fetch(`${url}${path}`);
       const body: unknown = await response.json();
       expect(Object.keys((document.paths[path]!.get as { responses: object }).responses), path).toContain(String(response.status));
       expect(schema.safeParse(body).error?.issues ?? [], `${path}: ${JSON.stringify(body)}`).toEqual([]);

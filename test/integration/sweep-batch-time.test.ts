@@ -2,12 +2,12 @@
 // that holds its rows' locks past SWEEP_BATCH_TIME_BUDGET makes the next smaller, and a batch that
 // statement_timeout cancels is retried smaller instead of failing the status. A batch is made slow
 // the way a loaded database makes it slow: here a trigger that costs each updated row a
-// millisecond (pg_sleep), on this file's own database; time is not moved by sleeping in the test.
+// few milliseconds (pg_sleep), on the test database; time is not moved by sleeping in the test.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDb } from "../../src/platform/db/client.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
-import { adaptiveBatchSize } from "../../src/sweep/batch-size.js";
+import { adaptiveBatchSize, FIRST_BATCH_SIZE } from "../../src/sweep/batch-size.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 
@@ -20,9 +20,13 @@ const OVER_THRESHOLD = 5 * 3600;
 beforeEach(async () => {
   await resetTables(db);
   await insertTasks(db, Array.from({ length: STUCK }, () => ({ status: S.ProcessingInProgress, ageSeconds: OVER_THRESHOLD })));
-  await db.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION bench_slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END $$`);
-  await db.$executeRawUnsafe(`CREATE TRIGGER slow_row BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION bench_slow_row()`);
 });
+
+/** Every updated task row costs `ms` milliseconds, as on a loaded database. */
+async function slowRows(ms: number): Promise<void> {
+  await db.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION test_slow_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(${ms / 1000}); RETURN NEW; END $$`);
+  await db.$executeRawUnsafe(`CREATE TRIGGER slow_row BEFORE UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION test_slow_row()`);
+}
 afterEach(() => db.$executeRawUnsafe(`DROP TRIGGER IF EXISTS slow_row ON tasks`));
 afterAll(() => db.$disconnect());
 
@@ -33,18 +37,20 @@ function batchSizes() {
 }
 
 describe("when batches run past the time budget", () => {
-  it("then the next batches are smaller, and every stuck task is still reverted once", async () => {
+  it("then the first batch is small, the next ones smaller still, and every stuck task is still reverted once", async () => {
+    await slowRows(3);
     const { sizes, onBatch } = batchSizes();
-    // 1 ms a row: a batch of 1,000 holds its locks for over a second, ten times a 100 ms budget.
+    // 3 ms a row: the first batch (100) holds its locks ~300 ms, three times a 100 ms budget.
     const result = await runSweep(db, rules, { sweepId: "batch-time", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch });
     expect(result).toMatchObject({ reverted: STUCK, failed: {} });
-    expect(sizes[0]).toBe(1000);
-    // Shrunk in proportion to the overrun (≈ 1000 × 100 × 0.8 / 1,200 ms or more): far below the first.
-    expect(Math.max(...sizes.slice(1))).toBeLessThanOrEqual(200);
+    expect(sizes[0]).toBe(FIRST_BATCH_SIZE);
+    // Shrunk in proportion to the overrun (100 × 100 × 0.8 / ≥ 300 ms): at most a third of the first.
+    expect(Math.max(...sizes.slice(1))).toBeLessThanOrEqual(34);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(STUCK);
   });
 
   it("without a time budget (a fixed size), the batches stay at SWEEP_BATCH_SIZE", async () => {
+    await slowRows(1);
     const { sizes, onBatch } = batchSizes();
     const result = await runSweep(db, rules, { sweepId: "batch-fixed", dryRun: false, batchSize: 1000, onBatch });
     expect(result.reverted).toBe(STUCK);
@@ -54,13 +60,14 @@ describe("when batches run past the time budget", () => {
 
 describe("when statement_timeout cancels a batch", () => {
   it("then it is retried smaller, nothing of the cancelled batch applied, and the status is not failed", async () => {
-    // 400 ms of statement_timeout: a batch of 1,000 (over a second) is cancelled, one of 250 too, one of 62 fits.
+    // 8 ms a row and 400 ms of statement_timeout: the first batch (100, ~800 ms) is cancelled, one of 25 (~200 ms) fits.
+    await slowRows(8);
     const tight = createDb(testDatabaseUrl(), { max: 2, statementTimeoutMs: 400 });
     try {
       const { sizes, onBatch } = batchSizes();
       const result = await runSweep(tight, rules, { sweepId: "batch-timeout", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch });
       expect(result).toMatchObject({ reverted: STUCK, failed: {} });
-      expect(Math.max(...sizes)).toBeLessThanOrEqual(250);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(25);
       const [events] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM task_events WHERE sweep_id = 'batch-timeout'`;
       expect(Number(events!.n)).toBe(STUCK);
     } finally {
@@ -69,6 +76,7 @@ describe("when statement_timeout cancels a batch", () => {
   });
 
   it("with a fixed size, the cancelled batch fails the sweep as before (nothing half applied)", async () => {
+    await slowRows(1);
     const tight = createDb(testDatabaseUrl(), { max: 2, statementTimeoutMs: 400 });
     try {
       await expect(runSweep(tight, rules, { sweepId: "batch-timeout-fixed", dryRun: false, batchSize: 1000 })).rejects.toThrow(/statement timeout|canceling statement/);

@@ -6,7 +6,7 @@ import { TaskStatus as S } from "../../src/rules/status.js";
 import { createLogger } from "../../src/platform/logger.js";
 import { createMetrics } from "../../src/ops/metrics.js";
 import { reprocessTask } from "../../src/reprocess/sql/reprocess-task.js";
-import { guardThresholds } from "../../src/reprocess/reprocess-guard.js";
+import { thresholdRows } from "../../src/rules/resolve.js";
 import { runSweep, type SweepOptions } from "../../src/sweep/run-sweep.js";
 import { getTask, holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
@@ -90,7 +90,7 @@ describe("escalation", () => {
       const result = await sweep(rules, { onBatch: metrics.onBatch });
       escalatedPerSweep.push(result.escalated);
       // Someone reprocesses it (the real statement: it keeps auto_revert_count) and it gets stuck again.
-      expect(await reprocessTask(db, { taskId: task! }, { requestId: `r-${i}`, actor: "support", force: false, thresholds: guardThresholds(rules) })).toMatchObject({ kind: "applied" });
+      expect(await reprocessTask(db, { taskId: task! }, { requestId: `r-${i}`, actor: "support", force: false, thresholds: thresholdRows(rules) })).toMatchObject({ kind: "applied" });
       await db.$executeRaw`UPDATE tasks SET status = ${S.ProcessingInProgress} WHERE id = ${task!}`;
       await db.$executeRaw`UPDATE tasks SET status_changed_at = now() - interval '5 hours' WHERE id = ${task!}`;
     }

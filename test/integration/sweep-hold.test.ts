@@ -79,20 +79,21 @@ describe("a staged outage: 5,000 tasks stuck in one status, a limit of 500", () 
       expect(held.byStatus.QueuedForExport?.count).toBe(1);
       expect(held.byStatus.ProcessingInProgress).toBeUndefined();
       expect(held.held).toEqual({
-        ProcessingInProgress: { stuck: 5000, limit: 500, maxTasks: 500, maxShare: null, population: null, probes: [{ workspaces: "others", stuck: 5000, limit: 500, maxTasks: 500, maxShare: null, population: null }] },
+        // The count stops at limit + 1: the hold needs "more than 500", not how many more.
+        ProcessingInProgress: { stuck: 501, atLeast: true, limit: 500, maxTasks: 500, maxShare: null, population: null, probes: [{ workspaces: "others", stuck: 501, atLeast: true, limit: 500, maxTasks: 500, maxShare: null, population: null }] },
       });
       expect((await statusCounts())[S.ProcessingInProgress]).toBe(5000);
       const warnings = logger.lines.filter((l) => l.level === "warn");
       expect(warnings).toHaveLength(1);
-      expect(warnings[0]!.msg).toMatch(/^holding ProcessingInProgress: 5000 stuck, more than the limit of 500; acting on none .*watchdog sweep --release ProcessingInProgress --by <name>/);
+      expect(warnings[0]!.msg).toMatch(/^holding ProcessingInProgress: at least 501 stuck, more than the limit of 500; acting on none .*watchdog sweep --release ProcessingInProgress --by <name>/);
       // Read from the shared record the sweep writes (asynchronously) to Redis.
-      await expect.poll(() => metricValue(metrics.registry, "watchdog_tasks_held", "ProcessingInProgress")).toBe(5000);
+      await expect.poll(() => metricValue(metrics.registry, "watchdog_tasks_held", "ProcessingInProgress")).toBe(501);
       expect(await metricValue(metrics.registry, "watchdog_sweep_holds_total", "ProcessingInProgress")).toBe(1);
-      await expect.poll(() => readLastSweepHeld(redis, prefix)).toMatchObject({ ProcessingInProgress: { stuck: 5000, limit: 500 } });
+      await expect.poll(() => readLastSweepHeld(redis, prefix)).toMatchObject({ ProcessingInProgress: { stuck: 501, limit: 500 } });
 
       // The dry run and a second sweep say the same; nothing moves while the outage lasts.
       const preview = await sweep(rules, { dryRun: true });
-      expect(preview.held.ProcessingInProgress).toMatchObject({ stuck: 5000, limit: 500 });
+      expect(preview.held.ProcessingInProgress).toMatchObject({ stuck: 501, atLeast: true, limit: 500 });
       expect(preview.reverted).toBe(0);
 
       // The pipeline comes back and takes 4,800 of them: the 200 left are ordinary stragglers.
@@ -114,7 +115,7 @@ describe("a staged outage: 5,000 tasks stuck in one status, a limit of 500", () 
     const rules = buildRules({ ProcessingInProgress: { hold: { maxTasks: 500 } } });
     await insertTasks(db, Array.from({ length: 1200 }, (_, i) => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H + i })));
     const [other] = await insertTasks(db, [{ status: S.QueuedForProcessing, ageSeconds: 3 * H }]);
-    expect((await sweep(rules)).held.ProcessingInProgress?.stuck).toBe(1200);
+    expect((await sweep(rules)).held.ProcessingInProgress).toMatchObject({ stuck: 501, atLeast: true });
     const released = await sweep(rules, { release: { statuses: new Set([S.ProcessingInProgress]), by: "alice@example.com" }, batchSize: 500 });
     expect(released.held).toEqual({});
     expect(released.released).toEqual({ ProcessingInProgress: { by: "alice@example.com", count: 1200 } });
@@ -146,12 +147,12 @@ describe("the limit", () => {
     const result = await sweep(rules);
     expect(result.reverted).toBe(1);
     expect(result.byStatus.ProcessingInProgress?.sampleTaskIds).toEqual([elsewhere]);
-    expect(result.held.ProcessingInProgress?.probes).toEqual([{ workspaces: [7], stuck: 3, limit: 2, maxTasks: 2, maxShare: null, population: null }]);
+    expect(result.held.ProcessingInProgress?.probes).toEqual([{ workspaces: [7], stuck: 3, atLeast: true, limit: 2, maxTasks: 2, maxShare: null, population: null }]);
   });
 
   it("switched off (hold: false) lets a backlog of any size through", async () => {
     await insertTasks(db, Array.from({ length: 600 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H })));
-    expect((await sweep(buildRules())).held.ProcessingInProgress).toMatchObject({ stuck: 600, limit: 500 });
+    expect((await sweep(buildRules())).held.ProcessingInProgress).toMatchObject({ stuck: 501, atLeast: true, limit: 500 });
     expect((await sweep(buildRules({ ProcessingInProgress: { hold: false } }))).reverted).toBe(600);
   });
 });

@@ -19,7 +19,7 @@ export function prismaClient(): PrismaClient {
 }
 
 export async function resetTables(db: Db): Promise<void> {
-  await db.$executeRawUnsafe(`TRUNCATE task_events, task_event_requests, task_assignments, tasks, sweep_pauses, outbox_cursors, bulk_reprocess_items, bulk_reprocesses RESTART IDENTITY CASCADE`);
+  await db.$executeRawUnsafe(`TRUNCATE task_events, task_event_requests, task_assignments, tasks, sweep_pauses, outbox_cursors, bulk_reprocess_items, bulk_reprocesses, status_revert_counts RESTART IDENTITY CASCADE`);
 }
 
 export interface TaskFixture {

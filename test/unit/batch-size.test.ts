@@ -1,16 +1,26 @@
 import { describe, expect, it } from "vitest";
-import { adaptiveBatchSize, fixedBatchSize, MIN_BATCH_SIZE } from "../../src/sweep/batch-size.js";
+import { adaptiveBatchSize, FIRST_BATCH_SIZE, fixedBatchSize, MIN_BATCH_SIZE } from "../../src/sweep/batch-size.js";
 
 describe("the sweep's batch size", () => {
-  it("starts at SWEEP_BATCH_SIZE and stays there while batches run well inside the budget", () => {
+  it("starts small, grows to SWEEP_BATCH_SIZE while batches run well inside the budget, and stays there", () => {
     const sizing = adaptiveBatchSize(1000, 100);
+    expect(sizing.size).toBe(FIRST_BATCH_SIZE);
+    for (let i = 0; i < 12; i++) sizing.observe(20);
     expect(sizing.size).toBe(1000);
     sizing.observe(20);
     expect(sizing.size).toBe(1000);
+    expect(adaptiveBatchSize(50, 100).size).toBe(50);
   });
 
-  it("when a batch runs past the budget, the next is shrunk in proportion, aiming under the budget", () => {
+  /** A sizing that has grown to its largest size. */
+  const grown = () => {
     const sizing = adaptiveBatchSize(1000, 100);
+    while (sizing.size < 1000) sizing.observe(1);
+    return sizing;
+  };
+
+  it("when a batch runs past the budget, the next is shrunk in proportion, aiming under the budget", () => {
+    const sizing = grown();
     sizing.observe(200); // twice the budget: half the size, and a little less
     expect(sizing.size).toBe(400);
     sizing.observe(90); // inside the budget, but not well inside: unchanged
@@ -18,7 +28,7 @@ describe("the sweep's batch size", () => {
   });
 
   it("when batches run well inside the budget again, it grows back to SWEEP_BATCH_SIZE and no further", () => {
-    const sizing = adaptiveBatchSize(1000, 100);
+    const sizing = grown();
     sizing.observe(1000);
     expect(sizing.size).toBe(80);
     const sizes: number[] = [];
@@ -37,7 +47,7 @@ describe("the sweep's batch size", () => {
   });
 
   it("a batch cancelled by statement_timeout is retried at a quarter of the size, until the smallest, then given up", () => {
-    const sizing = adaptiveBatchSize(1000, 100);
+    const sizing = grown();
     const tries: number[] = [];
     while (sizing.timedOut()) tries.push(sizing.size);
     expect(tries).toEqual([250, 62, 15, 10]);

@@ -1,7 +1,7 @@
 // The reprocess guard's decision for every kind of status, at the boundaries of its threshold, and
 // with force. Ages are by the database clock; the threshold is the effective rule's.
 import { describe, expect, it } from "vitest";
-import { decideReprocess, guardThresholds, thresholdSecondsFor } from "../../src/reprocess/reprocess-guard.js";
+import { decideReprocess, GUARDED_TRANSIENT_STATUSES, guardThresholdSeconds } from "../../src/reprocess/reprocess-guard.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 
@@ -35,28 +35,16 @@ describe("decideReprocess", () => {
   });
 });
 
-describe("the effective threshold", () => {
-  const rules = buildRules({ ProcessingInProgress: { stuckAfter: "PT6H", workspaces: [{ workspaceIds: [7, 8], stuckAfter: "PT1H" }, { workspaceIds: [9], enabled: false, stuckAfter: "PT30M" }] } });
+describe("the guard's threshold", () => {
+  const rules = buildRules({ ProcessingInProgress: { stuckAfter: "PT6H", workspaces: [{ workspaceIds: [7, 8], stuckAfter: "PT1H" }, { workspaceIds: [9], enabled: false, stuckAfter: "PT30M" }, { workspaceIds: [10], enabled: false }] } });
 
-  it("is the workspace override's for its workspaces (also when switched off there), the rule's elsewhere, none for a status without a rule", () => {
-    expect(thresholdSecondsFor(rules, S.ProcessingInProgress, 7)).toBe(H);
-    expect(thresholdSecondsFor(rules, S.ProcessingInProgress, 8)).toBe(H);
-    expect(thresholdSecondsFor(rules, S.ProcessingInProgress, 9)).toBe(1800);
-    expect(thresholdSecondsFor(rules, S.ProcessingInProgress, 1)).toBe(6 * H);
-    expect(thresholdSecondsFor(rules, S.ToReview, 1)).toBeNull();
-  });
-
-  it("as rows for SQL: each override's workspaces before the rule's default, transient statuses only", () => {
-    const g = guardThresholds(rules);
-    const rows = g.statuses.map((status, i) => [status, g.workspaceIds[i], g.seconds[i]]);
-    expect(rows.filter(([s]) => s === S.ProcessingInProgress)).toEqual([
-      [S.ProcessingInProgress, 7, H],
-      [S.ProcessingInProgress, 8, H],
-      [S.ProcessingInProgress, 9, 1800],
-      [S.ProcessingInProgress, null, 6 * H],
-    ]);
-    expect(g.statuses).not.toContain(S.Processed);
-    expect(g.statuses).not.toContain(S.Deleting);
-    expect(g.transient).toEqual([30, 31, 34, 40, 41, 60, 61]);
+  it("is the workspace override's for its workspaces (also when switched off there), the rule's elsewhere and where an override switched off names none, none for a status without a rule", () => {
+    expect(guardThresholdSeconds(rules, S.ProcessingInProgress, 7)).toBe(H);
+    expect(guardThresholdSeconds(rules, S.ProcessingInProgress, 8)).toBe(H);
+    expect(guardThresholdSeconds(rules, S.ProcessingInProgress, 9)).toBe(1800);
+    expect(guardThresholdSeconds(rules, S.ProcessingInProgress, 10)).toBe(6 * H);
+    expect(guardThresholdSeconds(rules, S.ProcessingInProgress, 1)).toBe(6 * H);
+    expect(guardThresholdSeconds(rules, S.ToReview, 1)).toBeNull();
+    expect(GUARDED_TRANSIENT_STATUSES).toEqual([30, 31, 34, 40, 41, 60, 61]);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { buildRules, DEFAULT_HOLD, describeAction, probesFor, RulesError, type Rule } from "../../src/rules/rules.js";
+import { buildRules, DEFAULT_HOLD, DEFAULT_RATE_HOLD, describeAction, probesFor, RulesError, type Rule } from "../../src/rules/rules.js";
+import { rateDecision } from "../../src/sweep/sweep-plan.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 
 const rule = (rules: Rule[], status: number) => rules.find((r) => r.status === status);
@@ -89,7 +90,10 @@ describe("invariants checked at start-up", () => {
     ["hold with a fractional count", { Processed: { hold: { maxTasks: 2.5 } } }, /hold\.maxTasks must be a whole number.*got number 2\.5/],
     ["hold with a share above 1", { Processed: { hold: { maxShare: 1.5 } } }, /hold\.maxShare must be a number above 0 and at most 1.*got number 1\.5/],
     ["hold with a share of 0", { Processed: { hold: { maxShare: 0 } } }, /hold\.maxShare must be a number above 0/],
-    ["hold that sets no limit", { Processed: { hold: {} } }, /rule "Processed": hold sets no limit; give "maxTasks" and\/or "maxShare", or write "hold": false/],
+    ["hold that sets no limit", { Processed: { hold: {} } }, /rule "Processed": hold sets no limit; give "maxTasks" and\/or "maxShare" \(and "rate" for the rate hold\), or write "hold": false/],
+    ["a rate hold with a window too long", { ProcessingInProgress: { hold: { rate: { window: "P2D" } } } }, /hold\.rate\.window must be at most P1D/],
+    ["a rate hold with a misspelt field", { ProcessingInProgress: { hold: { rate: { maxReverts: 5, multiple: 2 } } } }, /hold\.rate: unknown field "multiple"/],
+    ["a rate hold in a workspace override", { ProcessingInProgress: { workspaces: [{ workspaceIds: [4], stuckAfter: "PT1H", hold: { maxTasks: 5, rate: false } }] } }, /workspaces\[0\]\.hold\.rate: the rate hold counts a status's reverts in every workspace; set "hold": \{"rate": …\} on the rule itself/],
     ["an override's bad hold", { Processed: { workspaces: [{ workspaceIds: [4], stuckAfter: "PT1H", hold: { maxShare: "half" } }] } }, /workspaces\[0\]\.hold\.maxShare must be a number.*got the string "half"/],
     ["a malformed duration", { Processed: { stuckAfter: "24h" } }, /rule "Processed": stuckAfter is not an ISO-8601 duration; write e\.g\. "PT30M", "PT2H" or "P1D", got the string "24h"/],
     ["a zero duration", { Processed: { stuckAfter: "PT0S" } }, /must be at least one second long/],
@@ -116,6 +120,30 @@ describe("invariants checked at start-up", () => {
 
   it("accepts a rule for an archivable status that reverts to a stable one", () => {
     expect(rule(buildRules({ ExportCompleted: { action: "revert", revertTo: "ToReview" } }), S.ExportCompleted)?.action).toMatchObject({ kind: "revert", to: S.ToReview });
+  });
+});
+
+describe("the rate hold (per revert rule)", () => {
+  it("is on by default for reverts with 1000 per PT1H or 3 × the normal rate over P1D; off for other actions and with hold false", () => {
+    const rules = buildRules({ QueuedForExport: { hold: false }, ExportInProgress: { hold: { maxTasks: 50 } }, ProcessingInProgress: { hold: { maxTasks: 50, rate: { maxReverts: 10, window: "PT10M" } } }, QueuedForProcessing: { hold: { rate: false } } });
+    const of = (status: number) => rules.find((r) => r.status === status)!;
+    expect(of(S.PreProcessingInProgress).rateHold).toEqual(DEFAULT_RATE_HOLD);
+    expect(DEFAULT_RATE_HOLD).toEqual({ maxReverts: 1000, normalMultiple: 3, window: "PT1H", windowSeconds: 3600, baseline: "P1D", baselineSeconds: 86_400 });
+    expect(of(S.Processed).rateHold).toBeNull();
+    expect(of(S.QueuedForExport).rateHold).toBeNull();
+    // A hold object without "rate" keeps the default rate hold; one that names fields keeps the others' defaults.
+    expect(of(S.ExportInProgress)).toMatchObject({ hold: { maxTasks: 50, maxShare: null }, rateHold: DEFAULT_RATE_HOLD });
+    expect(of(S.ProcessingInProgress).rateHold).toEqual({ ...DEFAULT_RATE_HOLD, maxReverts: 10, window: "PT10M", windowSeconds: 600 });
+    // Only a rate hold given: the level hold is off, the rate hold off too here.
+    expect(of(S.QueuedForProcessing)).toMatchObject({ hold: null, rateHold: null });
+  });
+
+  it("holds when the window's reverts plus this sweep's would pass max(maxReverts, floor(normalMultiple × normal per window))", () => {
+    expect(rateDecision(DEFAULT_RATE_HOLD, { inWindow: 900, inBaseline: 0 }, 100)).toEqual({ held: false, limit: 1000, normalPerWindow: 0 });
+    expect(rateDecision(DEFAULT_RATE_HOLD, { inWindow: 900, inBaseline: 0 }, 101)).toMatchObject({ held: true, limit: 1000 });
+    // 24,000 over a day = 1,000 an hour: the limit is 3,000.
+    expect(rateDecision(DEFAULT_RATE_HOLD, { inWindow: 2900, inBaseline: 24_000 }, 100)).toEqual({ held: false, limit: 3000, normalPerWindow: 1000 });
+    expect(rateDecision(DEFAULT_RATE_HOLD, { inWindow: 2900, inBaseline: 24_000 }, 101)).toMatchObject({ held: true });
   });
 });
 

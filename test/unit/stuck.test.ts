@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
-import { effectiveStuckAfterSeconds, stuckThresholds, stuckVerdict, type TaskAge } from "../../src/rules/stuck.js";
+import { stuckVerdict, type TaskAge } from "../../src/rules/stuck.js";
 
 // Defaults: ProcessingInProgress PT4H, Processed PT24H (archivable), ToReview stable (no rule).
 // Overrides: workspace 7 watched after PT1H, workspace 8 switched off; QueuedForExport disabled
@@ -39,30 +39,5 @@ describe("whether a task is stuck", () => {
   it("a flag (report-only) rule's tasks are stuck too: the action does not matter", () => {
     const flagged = rules.map((r) => (r.status === S.ProcessingInProgress ? { ...r, action: { kind: "flag" } as never } : r));
     expect(stuckVerdict(flagged, task(S.ProcessingInProgress, 4 * 3600 + 1))).toEqual({ stuck: true, stuckAfterSeconds: 14_400 });
-  });
-});
-
-describe("the thresholds as rows", () => {
-  const rows = stuckThresholds(rules);
-
-  it("hold one default per enabled rule and one row per overridden workspace", () => {
-    expect(rows.defaults).toContainEqual({ status: S.ProcessingInProgress, stuckAfterSeconds: 14_400 });
-    expect(rows.defaults.find((d) => d.status === S.QueuedForExport)).toBeUndefined();
-    expect(rows.overrides).toEqual([
-      { status: S.ProcessingInProgress, workspaceId: 7, stuckAfterSeconds: 3600 },
-      { status: S.ProcessingInProgress, workspaceId: 8, stuckAfterSeconds: null },
-      { status: S.QueuedForExport, workspaceId: 9, stuckAfterSeconds: 600 },
-    ]);
-  });
-
-  it("give every (status, workspace) the same threshold as effectiveStuckAfterSeconds", () => {
-    const fromRows = (status: number, workspaceId: number) => {
-      const override = rows.overrides.find((o) => o.status === status && o.workspaceId === workspaceId);
-      if (override) return override.stuckAfterSeconds;
-      return rows.defaults.find((d) => d.status === status)?.stuckAfterSeconds ?? null;
-    };
-    for (const status of [...Object.values(S), 99]) {
-      for (const workspaceId of [1, 7, 8, 9]) expect(fromRows(status, workspaceId), `status ${status}, workspace ${workspaceId}`).toBe(effectiveStuckAfterSeconds(rules, status, workspaceId));
-    }
   });
 });

@@ -13,6 +13,7 @@ import { TASK_STATUS_PATH, TaskRefQuery } from "../read-api/task-status.js";
 import { RESTART_PROCESSING_PATH } from "../restart-processing.js";
 import { QUERY_SHAPE as RESTART_PROCESSING_QUERY } from "../restart-processing-query.js";
 import { BOARD_PATH } from "../../ops/bull-board.js";
+import { API_READINESS_PATH } from "../readiness-path.js";
 import { BulkItemsBody, BulkPreviewBody, BulkProgressBody } from "../../reprocess/bulk-bodies.js";
 import { BULK_CANCEL_PATH, BULK_ITEMS_PATH, BULK_REPROCESS_PATH, BulkIdQuery, BulkItemsQuery } from "../bulk-reprocess.js";
 import { BulkBody, BulkQuery } from "../../reprocess/bulk-request.js";
@@ -29,6 +30,10 @@ export const Readiness = z.strictObject({
     postgres: z.string().meta({ description: '"ok", or why PostgreSQL did not answer.' }),
   }),
 });
+export const ApiReadiness = z.strictObject({
+  status: z.enum(["ready", "not ready"]),
+  checks: z.strictObject({ postgres: z.string().meta({ description: '"ok", or why PostgreSQL did not answer.' }) }),
+});
 export const SweepHealth = z
   .looseObject({
     status: z.enum(["ok", "overdue", "held", "paused", "unknown"]).meta({ description: '"ok" (200); otherwise 503: no sweep completed within the overdue span, a status held, a rule paused, or Redis/PostgreSQL could not say ("unknown").' }),
@@ -43,6 +48,7 @@ export const SweepHealth = z
   .meta({ description: "Sweep health for monitoring and alerting (not a Kubernetes probe); see docs/metrics.md. Further fields may be added." });
 opsSchemas.add(Health, { id: "Health" });
 opsSchemas.add(Readiness, { id: "Readiness" });
+opsSchemas.add(ApiReadiness, { id: "ApiReadiness" });
 opsSchemas.add(SweepHealth, { id: "SweepHealth" });
 
 const version = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -59,6 +65,9 @@ const readApiRefusals = {
   "401": error("No valid bearer token.", { "WWW-Authenticate": header("WWW-Authenticate") }),
 };
 const notFound = { "404": error("No such task in the token's organization (another organization's task included).") };
+const databaseUnavailable = {
+  "503": error("PostgreSQL is unreachable or not answering: nothing was done; send the request again after Retry-After.", { "Retry-After": header("Retry-After") }),
+};
 
 /** Where the listeners are: docs/openapi.json names the defaults; a running worker serves its own. */
 export interface Listeners {
@@ -117,7 +126,7 @@ function apiPaths(): Record<string, unknown> {
         summary: "One task's status (mirrors GET Task Status)",
         description: "Give exactly one of taskId or externalId. `stuck` is judged by the effective rules and the database clock, as the sweep judges it.",
         parameters: queryParameters(TaskRefQuery.shape),
-        responses: { "200": { description: "The task.", content: json(ref(apiSchemas, TaskStatusBody)) }, ...readApiRefusals, ...notFound },
+        responses: { "200": { description: "The task.", content: json(ref(apiSchemas, TaskStatusBody)) }, ...readApiRefusals, ...notFound, ...databaseUnavailable },
       },
     },
     [TASK_STATUS_LIST_PATH]: {
@@ -128,7 +137,7 @@ function apiPaths(): Record<string, unknown> {
         description:
           "Tasks in id order. Keyset pagination: pass `nextCursor` back as `cursor`. A task that exists throughout is listed exactly once over all pages, however tasks change status between the calls. A page reads at most 10 rows per row of `limit`: where a filter matches few tasks a page can be short, even empty, with a `nextCursor` to go on from; follow it until it is null. Followed to the last page, this is GET Task Status List.",
         parameters: queryParameters(TaskStatusListQuery.shape, { lists: ["status"] }),
-        responses: { "200": { description: "One page.", content: json(ref(apiSchemas, TaskStatusListBody)) }, ...readApiRefusals },
+        responses: { "200": { description: "One page.", content: json(ref(apiSchemas, TaskStatusListBody)) }, ...readApiRefusals, ...databaseUnavailable },
       },
     },
     [TASK_EVENTS_PATH]: {
@@ -138,7 +147,7 @@ function apiPaths(): Record<string, unknown> {
         summary: "One task's audit trail, oldest first",
         description: "Give exactly one of taskId or externalId. The watchdog's own record (task_events); the platform documents no counterpart.",
         parameters: queryParameters(TaskEventsQuery.shape),
-        responses: { "200": { description: "One page of events.", content: json(ref(apiSchemas, TaskEventListBody)) }, ...readApiRefusals, ...notFound },
+        responses: { "200": { description: "One page of events.", content: json(ref(apiSchemas, TaskEventListBody)) }, ...readApiRefusals, ...notFound, ...databaseUnavailable },
       },
     },
     [RESTART_PROCESSING_PATH]: {
@@ -164,7 +173,7 @@ function apiPaths(): Record<string, unknown> {
             headers: { "X-Error": header("X-Error") },
           },
           "503": {
-            description: "The request queue (Redis) is unavailable: nothing was enqueued, nothing will be applied later; send the request again.",
+            description: "The request queue (Redis) or PostgreSQL is unavailable: nothing was enqueued, nothing will be applied later; send the request again after Retry-After.",
             headers: { "X-Error": header("X-Error"), "Retry-After": header("Retry-After") },
           },
         },
@@ -177,6 +186,20 @@ function apiPaths(): Record<string, unknown> {
         summary: "This document",
         security: [],
         responses: { "200": { description: "The OpenAPI 3.1 document of the whole HTTP API.", content: { "application/json": { schema: { type: "object" } } } } },
+      },
+    },
+    [API_READINESS_PATH]: {
+      get: {
+        tags: ["ops"],
+        operationId: "apiReadiness",
+        summary: "Readiness of the API listener: PostgreSQL answers",
+        description:
+          "What a Kubernetes readinessProbe asks: the read API needs PostgreSQL only, and PATCH restartprocessing answers 503 by itself while Redis is away, so a Redis outage does not take the API out of its Service. The worker's own readiness (Redis and PostgreSQL) is GET /readyz on the ops listener.",
+        security: [],
+        responses: {
+          "200": { description: "Ready.", content: json(ref(opsSchemas, ApiReadiness)) },
+          "503": { description: "Not ready: PostgreSQL does not answer.", headers: { "Retry-After": header("Retry-After") }, content: json(ref(opsSchemas, ApiReadiness)) },
+        },
       },
     },
   };
@@ -251,15 +274,22 @@ function bulkPaths(): Record<string, unknown> {
 function opsPaths(opsServer: object): Record<string, unknown> {
   const opsPath = (operation: Record<string, unknown>) => ({ servers: [opsServer], get: { tags: ["ops"], security: [], ...operation } });
   /** A check that answers 200 or 503 with the same body. */
-  const check = (operationId: string, summary: string, schema: z.ZodType, ok: string, notOk: string) =>
-    opsPath({ operationId, summary, responses: { "200": { description: ok, content: json(ref(opsSchemas, schema)) }, "503": { description: notOk, content: json(ref(opsSchemas, schema)) } } });
+  const check = (operationId: string, summary: string, schema: z.ZodType, ok: string, notOk: string, retryAfter = false) =>
+    opsPath({
+      operationId,
+      summary,
+      responses: {
+        "200": { description: ok, content: json(ref(opsSchemas, schema)) },
+        "503": { description: notOk, ...(retryAfter ? { headers: { "Retry-After": header("Retry-After") } } : {}), content: json(ref(opsSchemas, schema)) },
+      },
+    });
   return {
     "/healthz": opsPath({
       operationId: "healthz",
       summary: "Liveness: the process and its event loop answer",
       responses: { "200": { description: "Alive.", content: json(ref(opsSchemas, Health)) } },
     }),
-    "/readyz": check("readyz", "Readiness: Redis and PostgreSQL answer", Readiness, "Ready.", "Not ready: `checks` names what does not answer."),
+    "/readyz": check("readyz", "Readiness of the worker and the ops listener: Redis and PostgreSQL answer", Readiness, "Ready.", "Not ready: `checks` names what does not answer.", true),
     "/health/sweeps": check("sweepHealth", "Whether sweeps complete (on any replica)", SweepHealth, "Sweeps complete.", "Overdue, held, paused, or unknown: `problems` says each."),
     "/metrics": opsPath({
       operationId: "metrics",

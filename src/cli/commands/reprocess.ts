@@ -2,7 +2,7 @@ import { userInfo } from "node:os";
 import type { Config } from "../../platform/config/settings.js";
 import { createDb } from "../../platform/db/client.js";
 import { findTask } from "../../reprocess/sql/find-task.js";
-import { decideReprocess, thresholdSecondsFor } from "../../reprocess/reprocess-guard.js";
+import { decideReprocess, guardThresholdSeconds } from "../../reprocess/reprocess-guard.js";
 import { describeTarget, parseReprocessRequest } from "../../reprocess/reprocess-request.js";
 import type { Rule } from "../../rules/rules.js";
 import { REPROCESS_QUEUE } from "../../platform/queue-names.js";
@@ -78,7 +78,7 @@ export async function enqueueReprocessCommand(config: Config, rules: readonly Ru
       throw new CliError(`NotFound: no ${describeTarget(target)}`, EXIT_NOT_FOUND);
     }
     taskId = task.id;
-    const thresholdSeconds = thresholdSecondsFor(rules, task.status, task.workspaceId);
+    const thresholdSeconds = guardThresholdSeconds(rules, task.status, task.workspaceId);
     const decision = decideReprocess({ status: task.status, statusAgeSeconds: task.statusAgeSeconds, thresholdSeconds, force: options.force === true }, `task ${task.id}`);
     if (!decision.allowed) throw new CliError(decision.reason, EXIT_CONFLICT);
   } finally {

@@ -79,8 +79,17 @@ function human(r: {
   }
   const held = Object.entries(r.held);
   if (held.length > 0) {
-    out.push("", "Held by the last sweep (too many stuck at once; watchdog sweep --release <status> --by <name> after checking):");
-    out.push(table(["status", "stuck", "limit"], held.map(([status, h]) => [status, h.stuck, h.limit])));
+    out.push("", "Held by the last sweep (too many stuck at once, or reverted lately; watchdog sweep --release <status> --by <name> after checking):");
+    const rateOf = (h: object) => (h as { rate?: { reverts: number; limit: number; window: string } }).rate;
+    out.push(
+      table(
+        ["status", "stuck", "limit", "rate hold"],
+        held.map(([status, h]) => {
+          const rate = rateOf(h);
+          return [status, `${(h as { atLeast?: boolean }).atLeast ? "≥ " : ""}${h.stuck}`, h.limit, rate ? `${rate.reverts} reverted in ${rate.window}, limit ${rate.limit}` : "-"];
+        }),
+      ),
+    );
   } else {
     out.push("", "Held: nothing.");
   }

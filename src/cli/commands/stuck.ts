@@ -1,10 +1,11 @@
 import type { Config } from "../../platform/config/settings.js";
 import type { Rule } from "../../rules/rules.js";
-import { holdDecision, probeWorkspaces, statusPlansFor } from "../../sweep/sweep-plan.js";
+import { holdDecision, probeWorkspaces, rateDecision, statusPlansFor } from "../../sweep/sweep-plan.js";
 import { formatDuration } from "../../rules/duration.js";
 import { statusName } from "../../rules/status.js";
 import { createDb } from "../../platform/db/client.js";
 import { countInboxPopulation, countStuckByProbe } from "../../sweep/sql/count-stuck-by-probe.js";
+import { countRecentReverts } from "../../sweep/sql/count-recent-reverts.js";
 import { findEscalatedTasks } from "../../sweep/sql/find-escalated-tasks.js";
 import { table } from "../format.js";
 
@@ -19,9 +20,11 @@ export async function printStuck(config: Config, rules: readonly Rule[], json: b
   try {
     const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`) as [{ now: Date }];
     const report = [];
+    const rateHolds = [];
     for (const plan of statusPlansFor(rules)) {
       const { byProbe } = await countStuckByProbe(db, plan);
       let population: number | undefined;
+      let wouldRevert = 0;
       for (const [index, probe] of plan.probes.entries()) {
         const stuck = byProbe.get(index) ?? { count: 0, oldestSince: null, sampleTaskIds: [] };
         if (probe.onlyWorkspaceIds !== null && stuck.count === 0) continue;
@@ -40,11 +43,19 @@ export async function printStuck(config: Config, rules: readonly Rule[], json: b
           holdLimit: hold?.limit ?? null,
           wouldHold: hold?.held ?? false,
         });
+        if (!hold?.held) wouldRevert += stuck.count;
+      }
+      // The rate hold, as the next sweep would judge it (the same history, every replica's).
+      if (plan.action.kind === "revert" && plan.rateHold !== null && wouldRevert > 0) {
+        const rate = plan.rateHold;
+        const history = await countRecentReverts(db, plan.status, rate.windowSeconds, rate.baselineSeconds);
+        const decision = rateDecision(rate, history, wouldRevert);
+        rateHolds.push({ status: plan.statusName, code: plan.status, reverts: history.inWindow, wouldRevert, limit: decision.limit, normalPerWindow: decision.normalPerWindow, window: rate.window, wouldHold: decision.held });
       }
     }
     const escalated = await findEscalatedTasks(db, config.escalateAfterReverts);
     if (json) {
-      console.log(JSON.stringify({ at: now.toISOString(), stuck: report, needsSupport: { minReverts: config.escalateAfterReverts, ...escalated } }, null, 2));
+      console.log(JSON.stringify({ at: now.toISOString(), stuck: report, rateHolds, needsSupport: { minReverts: config.escalateAfterReverts, ...escalated } }, null, 2));
       return;
     }
     console.log(
@@ -65,6 +76,9 @@ export async function printStuck(config: Config, rules: readonly Rule[], json: b
     console.log(`\n${total} task(s) stuck at ${now.toISOString()} (database clock).`);
     const held = report.filter((r) => r.wouldHold);
     if (held.length > 0) console.log(`The next sweep would hold ${held.map((r) => r.status).join(", ")}: more stuck than the limit, so none of them would be acted on (see docs/safety.md).`);
+    for (const r of rateHolds.filter((r) => r.wouldHold)) {
+      console.log(`${r.status} would be held by its rate hold: ${r.reverts} reverted in the last ${r.window} and ${r.wouldRevert} more stuck, more than its rate limit of ${r.limit} (see docs/safety.md).`);
+    }
     console.log(`\n${escalated.total} task(s) need support (reverted ${config.escalateAfterReverts} times or more, still warned)${escalated.total > 0 ? ":" : "."}`);
     if (escalated.tasks.length > 0) {
       console.log(

@@ -59,8 +59,9 @@ function clusterProblems(config: Partial<Config>): string[] {
 }
 
 /**
- * Checked by the worker before it listens (not by every command: `migrate` or `stuck` serve
- * nothing): an ops listener beyond loopback must not serve the board without credentials.
+ * Checked by the worker before it connects anywhere (runWorkerProcess, and startWatchdog for
+ * in-process starts), not by every command: `migrate` or `stuck` serve nothing. An ops listener
+ * beyond loopback must not serve the board without credentials.
  */
 export function exposureProblems(config: Pick<Config, "opsHost" | "bullBoardUser" | "bullBoardPassword">): string[] {
   if (config.bullBoardUser !== undefined && config.bullBoardPassword !== undefined) return [];

@@ -101,7 +101,7 @@ export const SETTINGS = {
   },
   redisUrl: {
     env: "REDIS_URL",
-    doc: "Redis connection string; a DB index in the path (`/2`) is honoured.",
+    doc: "Redis connection string; a DB index in the path (`/2`) is honoured, and one the server does not have is refused at start.",
     default: "redis://127.0.0.1:6379/0",
     secret: true,
     schema: connectionUrl({ schemes: ["redis", "rediss"], example: "redis://[USER:PASSWORD@]HOST:6379/0" }),

@@ -50,7 +50,7 @@ export async function startTracing(options: { env?: NodeJS.ProcessEnv; exporter?
     tracerProvider: provider,
     instrumentations: [
       // Health checks and scrapes every few seconds would drown the traces worth reading.
-      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|metrics)\b/.test(req.url ?? "") }),
+      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|api\/readyz|metrics)\b/.test(req.url ?? "") }),
       // Only statements inside a trace (a request, a job): not the pool's idle chatter.
       new PgInstrumentation({ requireParentSpan: true }),
     ],

@@ -2,7 +2,7 @@
 // the organization's pace, in ONE transaction.
 //
 // In:    the organization, its pace (ratePerSecond), the most items one slice takes (sliceMax) and
-//        the guard's thresholds (guardThresholds, as the single-request worker passes them).
+//        the resolver's rows (thresholdRows, as the single-request worker passes them).
 // Locks: a transaction-level advisory lock per organization (pg_try_advisory_xact_lock: a replica
 //        that finds it taken skips this organization for this tick), so one slice per organization
 //        runs at a time across all replicas; the items' task rows (each reprocess statement locks
@@ -24,14 +24,15 @@
 // Out:   what the slice did (for the loop's log and metrics).
 import type { Db } from "../../platform/db/client.js";
 import { reprocessTask, type ReprocessTaskOutcome } from "./reprocess-task.js";
-import { decideReprocess, type GuardThresholds } from "../reprocess-guard.js";
+import { decideReprocess } from "../reprocess-guard.js";
+import type { ThresholdRows } from "../../rules/resolve.js";
 import type { ReprocessTarget } from "../reprocess-request.js";
 
 export interface SliceOptions {
   organizationId: number;
   ratePerSecond: number;
   sliceMax: number;
-  thresholds: GuardThresholds;
+  thresholds: ThresholdRows;
 }
 
 export type SliceResult =

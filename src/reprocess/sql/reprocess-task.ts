@@ -3,8 +3,8 @@
 // In:    the target ({ taskId [, organizationId] } or { externalId, organizationId }), the
 //        request id (unique per BullMQ job, stable across redeliveries of that job; a bulk's item:
 //        `<bulkId>:<position>`), the actor, `force`, the HTTP request id and the bulk id (both
-//        optional, into `details`) and the guard's thresholds (guardThresholds). `db` may be an
-//        open transaction (a bulk's slice): the statement is the same, it commits with the slice.
+//        optional, into `details`) and the resolver's rows (src/rules/resolve.ts, thresholdRows). `db`
+//        may be an open transaction (a bulk's slice): the statement is the same, it commits with the slice.
 // Locks: the task row, FOR UPDATE (waiting at most LOCK_TIMEOUT_MS of the connection, e.g. behind a
 //        sweep batch; then the attempt fails and BullMQ retries it). Not taken when already applied.
 // Does:  status -> QueuedForPreProcessing (30) with status_changed_at = now() (also when it already
@@ -38,7 +38,9 @@
 // (Prisma's transaction bookkeeping and the extra round trips): bench "reprocess" figures.
 import { Prisma } from "../../generated/prisma/client.js";
 import { describeTarget, type ReprocessTarget } from "../reprocess-request.js";
-import { DELETION_STATUSES, type GuardThresholds } from "../reprocess-guard.js";
+import { DELETION_STATUSES, GUARDED_TRANSIENT_STATUSES } from "../reprocess-guard.js";
+import type { ThresholdRows } from "../../rules/resolve.js";
+import { resolvedRowSql } from "../../rules/threshold-rows-sql.js";
 import { STATUS_NAMES_JSON, TaskStatus } from "../../rules/status.js";
 import type { Db } from "../../platform/db/client.js";
 
@@ -55,7 +57,8 @@ export interface ReprocessTaskRequest {
   httpRequestId?: string;
   /** The bulk reprocess this request belongs to (details.bulkId), when it is one. */
   bulkId?: string;
-  thresholds: GuardThresholds;
+  /** The resolver's rows (thresholdRows): the threshold of the task's status in its workspace, kept where the rule is off. */
+  thresholds: ThresholdRows;
 }
 
 /** A client or an open interactive transaction: a bulk applies a slice of requests in one transaction. */
@@ -104,15 +107,11 @@ export async function reprocessTask(db: ReprocessDb, target: ReprocessTarget, re
           FROM tasks t WHERE ${where} AND NOT EXISTS (SELECT 1 FROM done)
           FOR UPDATE OF t
         ), verdict AS (
-          SELECT l.*, th.seconds AS threshold_seconds,
+          SELECT l.*, th.seconds::int AS threshold_seconds,
                  (l.status = ANY(${[...DELETION_STATUSES]}::int[])
-                  OR (l.status = ANY(${g.transient}::int[]) AND (th.seconds IS NULL OR l.age_seconds <= th.seconds))) AS refused
+                  OR (l.status = ANY(${[...GUARDED_TRANSIENT_STATUSES]}::int[]) AND (th.seconds IS NULL OR l.age_seconds <= th.seconds))) AS refused
           FROM locked l
-          LEFT JOIN LATERAL (
-            SELECT x.seconds FROM unnest(${g.statuses}::int[], ${g.workspaceIds}::int[], ${g.seconds}::int[]) AS x(status, workspace_id, seconds)
-            WHERE x.status = l.status AND (x.workspace_id = l.workspace_id OR x.workspace_id IS NULL)
-            ORDER BY x.workspace_id IS NULL LIMIT 1
-          ) th ON true
+          LEFT JOIN LATERAL ${resolvedRowSql(g, Prisma.sql`l.status`, Prisma.sql`l.workspace_id`)} th ON true
         ), task AS (
           SELECT * FROM verdict WHERE NOT refused OR ${force}::boolean
         ), assignments_before AS (

@@ -2,13 +2,16 @@
 // status, how many tasks it would act on right now, since when the oldest has waited, a few ids (oldest first).
 // countInboxPopulation — the status's inbox tasks (the base of a hold's maxShare).
 //
-// In:    the status plan, whether report-only rules' already-flagged tasks count, sample size.
+// In:    the status plan, whether report-only rules' already-flagged tasks count, sample size, and
+//        `stopAt`: counting stops there (the sweep's level hold needs to know "more than the limit",
+//        not how many more: it passes its largest limit + 1); null counts every stuck task.
 // Locks: none, no writes. Used before acting (the hold), by dry runs, `watchdog stuck` and the
 //        stuck-tasks gauge.
 // Does:  stuck-workspaces.ts (one index descent per workspace with inbox tasks in the status), then
-//        an index range per stuck workspace over its stuck rows. Every stuck row is read (counted,
-//        and ordered for the sample): a backlog of N stuck tasks costs N rows. (The stuck gauges
-//        count a status without overrides more cheaply, and once per interval for the deployment:
+//        an index range per stuck workspace over its stuck rows, oldest first. Every stuck row is read
+//        (counted, and ordered for the sample) unless `stopAt` is given: then at most that many rows per
+//        stuck workspace (a probe's count is then at most `stopAt`). (The stuck gauges count a status
+//        without overrides more cheaply, and once per interval for the deployment:
 //        count-stuck-for-gauges.ts.) The population is an index-only count of the status's inbox rows.
 // Out:   one entry per probe index that has stuck tasks.
 import { Prisma } from "../../generated/prisma/client.js";
@@ -34,8 +37,9 @@ export async function countInboxPopulation(db: Db, status: number): Promise<numb
   return rows[0]?.n ?? 0;
 }
 
-export async function countStuckByProbe(db: Db, plan: StatusPlan, options: { sampleSize?: number; onlyUnflagged?: boolean } = {}): Promise<StuckByProbe> {
+export async function countStuckByProbe(db: Db, plan: StatusPlan, options: { sampleSize?: number; onlyUnflagged?: boolean; stopAt?: number | null } = {}): Promise<StuckByProbe> {
   const sampleSize = options.sampleSize ?? 5;
+  const stopAt = options.stopAt ?? null;
   const extra = options.onlyUnflagged ? notFlaggedThisEpisode : Prisma.empty;
   const rows = await db.$queryRaw<{ probe: number; count: number; oldest: Date | null; sample_ids: number[] | null; workspaces: { workspace_id: number; seconds: number }[] }[]>`
     WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, plan.thresholds, plan.minSeconds)},
@@ -43,9 +47,10 @@ export async function countStuckByProbe(db: Db, plan: StatusPlan, options: { sam
       SELECT sw.workspace_id, sw.seconds, sw.probe, x.count, x.oldest, x.sample_ids
       FROM stuck_ws sw
       CROSS JOIN LATERAL (
-        SELECT count(*)::int AS count, min(c.status_changed_at) AS oldest,
-               (array_agg(c.id ORDER BY c.status_changed_at, c.id))[1:${sampleSize}::int] AS sample_ids
-        FROM ${stuckRowsOf(plan.status, extra)}
+        SELECT count(*)::int AS count, min(r.status_changed_at) AS oldest,
+               (array_agg(r.id ORDER BY r.status_changed_at, r.id))[1:${sampleSize}::int] AS sample_ids
+        FROM (SELECT c.id, c.status_changed_at FROM ${stuckRowsOf(plan.status, extra)}
+              ORDER BY c.status_changed_at LIMIT ${stopAt}::int) r
       ) x
       WHERE x.count > 0
     ), per_probe AS (
@@ -60,7 +65,7 @@ export async function countStuckByProbe(db: Db, plan: StatusPlan, options: { sam
   const byProbe = new Map<number, StuckCount>();
   const workspaces: StuckByProbe["workspaces"] = [];
   for (const r of rows) {
-    byProbe.set(r.probe, { count: r.count, oldestSince: r.oldest, sampleTaskIds: r.sample_ids ?? [] });
+    byProbe.set(r.probe, { count: stopAt === null ? r.count : Math.min(r.count, stopAt), oldestSince: r.oldest, sampleTaskIds: r.sample_ids ?? [] });
     for (const w of r.workspaces) workspaces.push({ workspaceId: w.workspace_id, seconds: Number(w.seconds), probe: r.probe });
   }
   return { byProbe, workspaces };

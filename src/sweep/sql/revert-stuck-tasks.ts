@@ -3,17 +3,22 @@
 // In:   the status plan with the thresholds to act on (the stuck workspaces, held probes' left out), batch
 //       size, sweep id, the probes released by an operator (and by whom), the escalation count.
 // Locks: up to `limit` stuck task rows, FOR UPDATE SKIP LOCKED (stuck-workspaces.ts: candidatesCte);
-//        a row whose status changed since the snapshot fails the re-check and is left alone.
+//        a row whose status changed since the snapshot fails the re-check and is left alone. The
+//        status's row of the current minute in status_revert_counts (an upsert: replicas' batches of
+//        one status queue there briefly, at their very end).
 // Does: status -> target (previous_status instead, when the rule allows and it is stable),
 //       warning + warning_reason, auto_revert_count + 1 (the trigger stamps status_changed_at and
 //       previous_status), and one AUTO_REVERTED task_events row per task. The revert that makes
 //       auto_revert_count reach `escalateAfter` (and every later one) says "stuck again for the Nth
 //       time …; needs support" and its event's details carry {escalated: true, revertCount};
-//       a released probe's events carry {releasedBy}.
+//       a released probe's events carry {releasedBy}. Adds the batch's count to the status's current
+//       minute in status_revert_counts (the rate hold's history, shared by every replica) and deletes
+//       that status's minutes older than its rate window + baseline.
 // Out:  one row per target status: how many, how many escalated, how many released, a few ids.
 import { Prisma } from "../../generated/prisma/client.js";
 import type { StatusPlan, Thresholds } from "../sweep-plan.js";
 import { STABLE_STATUS_CODES, STATUS_NAMES_JSON } from "../../rules/status.js";
+import { DEFAULT_RATE_HOLD } from "../../rules/rules.js";
 import type { Db } from "../../platform/db/client.js";
 import { candidatesCte, stuckWorkspacesCtes } from "./stuck-workspaces.js";
 
@@ -47,6 +52,9 @@ export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAft
   const { to, toPreviousIfStable } = plan.action;
   const releasedProbes = [...(input.release?.probes ?? [])];
   const releasedBy = input.release?.by ?? null;
+  // The rate hold's history: what its window and baseline need (the defaults' when it is off, should it be switched on).
+  const rate = plan.rateHold ?? DEFAULT_RATE_HOLD;
+  const keepSeconds = rate.windowSeconds + rate.baselineSeconds + 60;
   const rows = await db.$queryRaw<{ to_status: number; count: number; escalated: number; released: number; sample_ids: number[] }[]>`
     WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, thresholds, plan.minSeconds)},
     ${candidatesCte(plan.status, limit)},
@@ -84,6 +92,13 @@ export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAft
                'revertCount', CASE WHEN u.escalated THEN u.revert_count END,
                'releasedBy', CASE WHEN u.released THEN ${releasedBy}::text END)), '{}'::jsonb)
       FROM updated u
+    ), counted AS (
+      INSERT INTO status_revert_counts (status, minute, reverts)
+      SELECT ${plan.status}::smallint, date_trunc('minute', now()), count(*)::int FROM updated HAVING count(*) > 0
+      ON CONFLICT (status, minute) DO UPDATE SET reverts = status_revert_counts.reverts + EXCLUDED.reverts
+    ), pruned AS (
+      DELETE FROM status_revert_counts
+      WHERE status = ${plan.status}::smallint AND minute < now() - ${keepSeconds}::int * interval '1 second'
     )
     SELECT u.to_status::int AS to_status, count(*)::int AS count,
            count(*) FILTER (WHERE u.escalated)::int AS escalated, count(*) FILTER (WHERE u.released)::int AS released,

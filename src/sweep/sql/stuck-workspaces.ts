@@ -71,12 +71,23 @@ export function stuckRowsOf(status: number, extra: Prisma.Sql = Prisma.empty): P
 export const notFlaggedThisEpisode = Prisma.sql`AND c.flagged_episode IS DISTINCT FROM c.status_changed_at`;
 
 /**
+ * Whether a pause of `status` (or of every rule) is in force, by this statement's snapshot: one probe
+ * of the small partial index sweep_pauses_open_scope_key. Every batch asks it inside its own
+ * statement, so no batch starts acting after a pause has committed (docs/safety.md, "Pause").
+ */
+export const pausedNow = (status: number) => Prisma.sql`EXISTS (
+        SELECT 1 FROM sweep_pauses p
+        WHERE p.ended_at IS NULL AND COALESCE(p.status, -1) IN (-1, ${status}::int)
+          AND (p.expires_at IS NULL OR p.expires_at > now()))`;
+
+/**
  * CTE `candidates`: up to `limit` stuck rows of the status, locked FOR UPDATE SKIP LOCKED (a row
  * another sweep or the platform holds is skipped, and the scan goes on past it). Workspace by
  * workspace, oldest first within each: one index range per stuck workspace, pulled lazily, so the
  * outer LIMIT stops the scans (and the locking) as soon as the batch is full. Locking re-checks the
  * row's newest version against the range's conditions, so a task that moved on (or moved and came
- * back: a new episode, younger than the threshold) since the snapshot is left alone.
+ * back: a new episode, younger than the threshold) since the snapshot is left alone. Nothing is
+ * taken while a pause of the status (or of every rule) is in force (pausedNow).
  * Columns: id, status, previous_status, status_changed_at, auto_revert_count, probe, threshold_seconds.
  */
 export function candidatesCte(status: number, limit: number, extra: Prisma.Sql = Prisma.empty): Prisma.Sql {
@@ -89,6 +100,7 @@ export function candidatesCte(status: number, limit: number, extra: Prisma.Sql =
         ORDER BY c.status_changed_at LIMIT ${limit}::int
         FOR UPDATE OF c SKIP LOCKED
       ) o
+      WHERE NOT ${pausedNow(status)}
       LIMIT ${limit}::int
     )`;
 }

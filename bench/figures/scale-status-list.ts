@@ -7,9 +7,9 @@
 import pg from "pg";
 import { Prisma } from "../../src/generated/prisma/client.js";
 import { createDb, type Db } from "../../src/platform/db/client.js";
-import { listTaskStatuses, listTaskStatusesSql } from "../../src/api/read-api/sql/list-task-statuses.js";
+import { listTaskStatuses, listTaskStatusesSql, stuckLookup } from "../../src/api/read-api/sql/list-task-statuses.js";
 import { buildRules } from "../../src/rules/rules.js";
-import { thresholdRows } from "../../src/rules/resolve.js";
+import { stuckThresholds } from "../../src/rules/stuck.js";
 import { limitFigure, quantile, ratioFigure, timeMs, type Figure } from "../measure.js";
 import { defineScaleFigure } from "../scale-figure.js";
 import { BIG_ORG, seedSkewedTasks, SMALL_ORG, STATUS_LIST_FILTERS, type ListFilter } from "../skewed-tasks.js";
@@ -18,7 +18,7 @@ const PAGE_SIZE = 50; // the API's default
 const P95_LIMIT_MS = 100;
 const ROWS_READ_LIMIT = 10;
 
-const thresholds = thresholdRows(buildRules());
+const thresholds = stuckLookup(stuckThresholds(buildRules()));
 
 interface PlanNode {
   "Relation Name"?: string;
@@ -32,7 +32,9 @@ const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatM
 
 /** Rows the scans of tasks produced or threw away for one page. */
 async function rowsRead(db: Db, org: number, filter: ListFilter, afterId: number): Promise<number> {
-  const rows = await db.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${listTaskStatusesSql(org, filter, thresholds, afterId, PAGE_SIZE)}`);
+  const page = listTaskStatusesSql(org, filter, thresholds, afterId, PAGE_SIZE);
+  if (page === null) return 0; // nothing can match: no statement is sent
+  const rows = await db.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${page.sql}`);
   const raw = rows[0]!["QUERY PLAN"];
   const plan = ((typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }])[0].Plan;
   return nodes(plan)
@@ -45,8 +47,8 @@ async function pageStarts(db: Db, org: number, filter: ListFilter, middleId: num
   const starts = [0];
   while (starts.length < 3) {
     const page = await listTaskStatuses(db, org, filter, thresholds, starts.at(-1)!, PAGE_SIZE);
-    if (!page.more) break;
-    starts.push(page.tasks.at(-1)!.id);
+    if (page.nextAfterId === null) break;
+    starts.push(page.nextAfterId);
   }
   return [...starts, middleId];
 }

@@ -14,7 +14,7 @@ import type { Authenticate } from "./authenticate.js";
 import type { Db } from "../platform/db/client.js";
 import type { Rule } from "../rules/rules.js";
 import { authenticate } from "./read-api/caller.js";
-import { limitParam, parseQuery } from "./read-api/query.js";
+import { limitParam, parseQuery } from "./query.js";
 import { cursorParam, encodeCursor } from "./read-api/cursor.js";
 import { listBulkItems } from "../reprocess/sql/list-bulk-items.js";
 import { json, refusal } from "./read-api/responses.js";

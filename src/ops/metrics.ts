@@ -1,7 +1,7 @@
 // The Prometheus metrics of one worker process, in their own Registry. Counters and the sweep
 // histogram are per process (sum them across replicas); the gauges computed at scrape time
-// (stuck tasks, queue depths, last sweep, overdue, pauses) read shared state, so every replica
-// reports the same value (take max, not sum). A collector that fails is logged and counted, and its
+// (stuck tasks, held tasks, queue depths, last sweep, overdue, pauses) read shared state, so every
+// replica reports the same value (take max, not sum); with CELL set every series carries a `cell` label. A collector that fails is logged and counted, and its
 // metric is left empty for that scrape (platform/collect.ts): a scrape never fails because
 // PostgreSQL hiccupped. Each feature declares its own metrics (sweep/sweep-metrics.ts,
 // outbox/outbox-metrics.ts); this file holds the registry and what belongs to no one feature.
@@ -13,7 +13,8 @@ import { guardedCollectors } from "../platform/collect.js";
 import { coalesced } from "../platform/coalesce.js";
 import type { Rule } from "../rules/rules.js";
 import type { Pause } from "../sweep/pause.js";
-import type { SweepHealth } from "../sweep/last-sweep.js";
+import type { LastSweepHeld, SweepHealth } from "../sweep/last-sweep.js";
+import type { RedisConnection } from "../platform/redis.js";
 import { sweepMetrics, type SweepMetrics } from "../sweep/sweep-metrics.js";
 import type { ReprocessJobOutcome } from "../reprocess/reprocess-worker.js";
 
@@ -35,6 +36,12 @@ export interface MetricsDeps {
   sweepHealth: () => Promise<SweepHealth>;
   /** The pauses in force now (PostgreSQL, shared by every replica). */
   pauses: () => Promise<readonly Pause[]>;
+  /** What the last completed sweep (on any replica) held, shared through Redis. */
+  lastSweepHeld: () => Promise<Readonly<Record<string, LastSweepHeld>>>;
+  /** Where the stuck counts are shared (the queue prefix's Redis), and how often the deployment counts them. */
+  redis: RedisConnection;
+  prefix: string;
+  stuckCountIntervalMs: number;
   logger: Logger;
   /** For watchdog_build_info. */
   build: BuildInfo;
@@ -43,6 +50,8 @@ export interface MetricsDeps {
 export interface BuildInfo {
   version: string;
   commit: string;
+  /** CELL: the `cell` label of every metric, when set. */
+  cell?: string | undefined;
 }
 
 export interface Metrics extends SweepMetrics {
@@ -58,13 +67,27 @@ export interface Metrics extends SweepMetrics {
 
 export function createMetrics(deps: MetricsDeps): Metrics {
   const registry = new Registry();
+  // Before any metric is registered: every series of this process carries its cell.
+  if (deps.build.cell !== undefined) registry.setDefaultLabels({ cell: deps.build.cell });
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges `_total`, which Prometheus reserves for counters (`promtool check
   // metrics` refuses them); each is the sum of its labelled twin (nodejs_active_handles{type}, …).
   for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) registry.removeSingleMetric(name);
   const registers = [registry];
   const guarded = guardedCollectors(registry, deps.logger);
-  const sweep = sweepMetrics({ registers, guarded, db: deps.db, rules: deps.rules, sweepHealth: deps.sweepHealth, pauses: deps.pauses });
+  const sweep = sweepMetrics({
+    registers,
+    guarded,
+    db: deps.db,
+    rules: deps.rules,
+    sweepHealth: deps.sweepHealth,
+    pauses: deps.pauses,
+    lastSweepHeld: deps.lastSweepHeld,
+    redis: deps.redis,
+    prefix: deps.prefix,
+    stuckCountIntervalMs: deps.stuckCountIntervalMs,
+    logger: deps.logger,
+  });
 
   const reprocessRequests = new Counter({
     name: "watchdog_reprocess_requests_total",

@@ -11,7 +11,7 @@ import { createReprocessQueue, type ReprocessJobData } from "../reprocess/reproc
 import { createEventsQueue } from "../outbox/queues.js";
 import { createReplayQueue } from "../outbox/replay.js";
 import { loadWebhookEndpoints } from "../outbox/webhook-config.js";
-import { redisNowMs, sweepHealthCheck, type SweepHealth } from "../sweep/last-sweep.js";
+import { readLastSweepHeld, redisNowMs, sweepHealthCheck, type SweepHealth } from "../sweep/last-sweep.js";
 import { findPauses } from "../sweep/sql/find-pauses.js";
 import type { Pause } from "../sweep/pause.js";
 import { createMetrics, type Metrics } from "./metrics.js";
@@ -55,7 +55,19 @@ export async function startOps(ctx: Context): Promise<Ops> {
     const startedAtMs = await redisNowMs(redis.connect("producer", "clock"));
     const sweepHealth = sweepHealthCheck({ redis: requestRedis, prefix: config.queuePrefix, overdueAfterMs: config.sweepOverdueAfterMs ?? 3 * config.sweepIntervalMs, startedAtMs });
     const pauses = coalesced(1000, async () => (await findPauses(ctx.db)).open);
-    const metrics = createMetrics({ db: ctx.db, rules: ctx.rules, queues: all, sweepHealth, pauses, logger: ctx.logger, build: buildInfo(config.buildCommit) });
+    const metrics = createMetrics({
+      db: ctx.db,
+      rules: ctx.rules,
+      queues: all,
+      sweepHealth,
+      lastSweepHeld: coalesced(1000, () => readLastSweepHeld(requestRedis, config.queuePrefix)),
+      redis: requestRedis,
+      prefix: config.queuePrefix,
+      stuckCountIntervalMs: config.sweepIntervalMs,
+      pauses,
+      logger: ctx.logger,
+      build: { ...buildInfo(config.buildCommit), cell: config.cell },
+    });
     return { name: "ops", metrics, requestRedis, queues: { reprocess, all }, sweepHealth, pauses, close };
   } catch (error) {
     await close().catch(() => undefined);

@@ -12,7 +12,7 @@ import { z } from "zod";
 import type { TaskStatusFilter } from "../api/read-api/sql/list-task-statuses.js";
 import { MAX_EXTERNAL_ID_LENGTH } from "./reprocess-request.js";
 import { MAX_ID } from "../platform/ids.js";
-import { booleanParam, parseQuery, type Parsed } from "../api/read-api/query.js";
+import { booleanParam, parseQuery, type Parsed } from "../api/query.js";
 import { TASK_FILTER_SHAPE, taskFilterOf } from "../api/read-api/task-status-list.js";
 import { apiSchemas } from "../api/read-api/bodies.js";
 import { formatIssues } from "../platform/zod-issues.js";

@@ -3,7 +3,7 @@
 // the request (bulk-request.ts); this selects the tasks and answers.
 import type { Db } from "../platform/db/client.js";
 import type { Rule } from "../rules/rules.js";
-import { thresholdRows } from "../rules/resolve.js";
+import { stuckThresholds } from "../rules/stuck.js";
 import { describeSelection, MAX_BULK_TASKS, requestHash, type BulkRequest } from "./bulk-request.js";
 import { previewBulk, type BulkPreview } from "./bulk-preview.js";
 import type { Bulk } from "./sql/bulk-row.js";
@@ -45,7 +45,7 @@ export async function askBulk(deps: BulkServiceDeps, ask: BulkAsk): Promise<Bulk
     if (earlier) return sameRequest(earlier, hash, ask.idempotencyKey);
   }
 
-  const selected = await selectBulkTasks(deps.db, organizationId, request.selection, thresholdRows(deps.rules), MAX_BULK_TASKS);
+  const selected = await selectBulkTasks(deps.db, organizationId, request.selection, stuckThresholds(deps.rules), MAX_BULK_TASKS);
   if (selected.tooMany) {
     return { kind: "unprocessable", error: `the selection matches more than ${MAX_BULK_TASKS} tasks, the most one bulk holds; narrow it (e.g. by changedSince/changedUntil) and send several bulks` };
   }

@@ -1,6 +1,7 @@
 // The sweep's metrics: what sweeps of this process did (counters, duration, holds), and gauges read
-// at scrape time from shared state (last completed sweep and overdue from Redis; stuck tasks and
-// the pause switch from PostgreSQL), so every replica reports the same value for those.
+// at scrape time from shared state (last completed sweep, overdue and the held tasks from Redis;
+// the stuck counts, taken once per SWEEP_INTERVAL for the deployment and shared through Redis
+// (./stuck-counts.ts); the pause switch from PostgreSQL), so every replica reports the same value for those.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Db } from "../platform/db/client.js";
 import type { Guarded } from "../platform/collect.js";
@@ -8,14 +9,17 @@ import { coalesced } from "../platform/coalesce.js";
 import type { Rule } from "../rules/rules.js";
 import { statusName } from "../rules/status.js";
 import type { BatchOutcome } from "./sql/revert-stuck-tasks.js";
-import { countStuckByProbe } from "./sql/count-stuck-by-probe.js";
+import { countStuckForGauges } from "./sql/count-stuck-for-gauges.js";
+import { sharedStuckCounts, type SharedStuckCounts, type StuckCounts } from "./stuck-counts.js";
+import type { RedisConnection } from "../platform/redis.js";
+import type { Logger } from "pino";
 import { statusPlansFor, type StatusPlan } from "./sweep-plan.js";
 import type { SweepResult } from "./run-sweep.js";
 import { pauseRule, type Pause } from "./pause.js";
-import type { SweepHealth } from "./last-sweep.js";
+import type { LastSweepHeld, SweepHealth } from "./last-sweep.js";
 
-/** How long one count of stuck tasks serves scrapes: several Prometheus servers cost one query. */
-export const STUCK_CACHE_MS = 5000;
+/** How long one read of the shared stuck counts serves this process's scrapes (both gauges of one scrape). */
+const STUCK_READ_CACHE_MS = 1000;
 
 export interface SweepMetrics {
   /** For createSweepWorker's onBatch: counts what a committed batch changed. */
@@ -34,6 +38,13 @@ export interface SweepMetricsDeps {
   sweepHealth: () => Promise<SweepHealth>;
   /** The pauses in force now (PostgreSQL, shared by every replica). */
   pauses: () => Promise<readonly Pause[]>;
+  /** What the last completed sweep (on any replica) held, shared through Redis. */
+  lastSweepHeld: () => Promise<Readonly<Record<string, LastSweepHeld>>>;
+  /** Where the stuck counts are shared (the queue prefix's Redis), and how often the deployment counts them. */
+  redis: RedisConnection;
+  prefix: string;
+  stuckCountIntervalMs: number;
+  logger: Logger;
 }
 
 export function sweepMetrics(deps: SweepMetricsDeps): SweepMetrics {
@@ -56,11 +67,17 @@ export function sweepMetrics(deps: SweepMetricsDeps): SweepMetrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
     registers,
   });
-  const held = new Gauge({
+  // Shared state, not this process's last sweep: a hold lifted by a sweep on another replica reads 0 here too.
+  const held: Gauge = new Gauge({
     name: "watchdog_tasks_held",
-    help: "Stuck tasks the last sweep of this process held (acted on none of: more stuck than the rule's hold limit), by status. 0 once the hold lifts.",
+    help: "Stuck tasks the last completed sweep (of any replica, shared through Redis) held: acted on none of them, more stuck than the rule's hold limit. By status; 0 once a sweep anywhere finds the hold lifted.",
     labelNames: ["status"],
     registers,
+    collect: deps.guarded("tasks_held", () => held, async () => {
+      const last = await deps.lastSweepHeld();
+      held.reset();
+      for (const status of new Set([...plans.map((p) => p.statusName), ...Object.keys(last)])) held.set({ status }, last[status]?.stuck ?? 0);
+    }),
   });
   const holds = new Counter({ name: "watchdog_sweep_holds_total", help: "Sweeps of this process that held a status (dry runs not counted), by status.", labelNames: ["status"], registers });
   const rateHolds = new Counter({
@@ -75,21 +92,21 @@ export function sweepMetrics(deps: SweepMetricsDeps): SweepMetrics {
     labelNames: ["status"],
     registers,
   });
-  for (const plan of plans) held.set({ status: plan.statusName }, 0);
   return {
     onBatch: batches.onBatch,
     onSweep(result) {
       for (const status of Object.keys(result.failed)) statusFailures.inc({ status });
       if (!result.dryRun && !result.interrupted) {
-        held.reset();
-        for (const plan of plans) held.set({ status: plan.statusName }, result.held[plan.statusName]?.stuck ?? 0);
         for (const [status, h] of Object.entries(result.held)) {
           holds.inc({ status });
           if (h.rate) rateHolds.inc({ status });
         }
       }
-      // What was stuck a moment ago may be fixed now: the next scrape counts again.
-      if (!result.dryRun) countStuck.invalidate();
+      // What was stuck a moment ago may be fixed now: the next scrape (on any replica) counts again.
+      if (!result.dryRun) {
+        countStuck.read.invalidate();
+        countStuck.shared.invalidate().catch((error: unknown) => deps.logger.warn({ err: error }, "could not ask for a fresh stuck count; the gauges catch up within SWEEP_INTERVAL"));
+      }
       const dryRun = String(result.dryRun);
       sweeps.inc({ outcome: result.interrupted ? "interrupted" : "completed", dry_run: dryRun });
       sweepDuration.observe({ dry_run: dryRun }, result.durationMs / 1000);
@@ -162,30 +179,37 @@ function sweepHealthGauges({ registers, guarded, sweepHealth: read }: SweepMetri
 }
 
 /** watchdog_tasks_stuck, watchdog_oldest_stuck_age_seconds (one cached count serves both) and the static watchdog_rule_stuck_after_seconds. */
-function stuckGauges({ registers, guarded, db, rules }: SweepMetricsDeps, plans: readonly StatusPlan[]) {
-  const countStuck = coalesced(STUCK_CACHE_MS, async () => {
-    const byStatus = new Map<string, { count: number; oldestSinceMs: number | null }>();
-    // One statement per status, whatever its workspace overrides; they add up under its name.
-    for (const plan of plans) {
-      const { byProbe } = await countStuckByProbe(db, plan, { sampleSize: 0 });
-      const entry = { count: 0, oldestSinceMs: null as number | null };
-      for (const { count, oldestSince } of byProbe.values()) {
-        entry.count += count;
-        if (oldestSince !== null) entry.oldestSinceMs = Math.min(entry.oldestSinceMs ?? Infinity, oldestSince.getTime());
-      }
-      byStatus.set(plan.statusName, entry);
-    }
-    return byStatus;
+function stuckGauges({ registers, guarded, db, rules, redis, prefix, stuckCountIntervalMs }: SweepMetricsDeps, plans: readonly StatusPlan[]): { read: (() => Promise<StuckCounts>) & { invalidate(): void }; shared: SharedStuckCounts } {
+  const countSeconds = new Histogram({
+    name: "watchdog_stuck_count_seconds",
+    help: "Database time of the counts behind watchdog_tasks_stuck and watchdog_oldest_stuck_age_seconds, taken by this process (the deployment counts once per SWEEP_INTERVAL, on whichever replica a scrape gets there first): sum over replicas for the deployment's cost.",
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const shared = sharedStuckCounts({ redis, prefix, intervalMs: stuckCountIntervalMs, onCounted: (seconds) => countSeconds.observe(seconds), count: () => countStuckForGauges(db, plans) });
+  // Both gauges of one scrape share one read.
+  const countStuck = coalesced(STUCK_READ_CACHE_MS, async () => {
+    const counts = await shared.read();
+    if (counts === null) throw new Error("no stuck counts yet: another replica is counting; the next scrape has them");
+    return counts;
+  });
+  const countedAt: Gauge = new Gauge({
+    name: "watchdog_tasks_stuck_counted_timestamp_seconds",
+    help: "Unix time the counts behind watchdog_tasks_stuck were taken (once per SWEEP_INTERVAL for the deployment, shared through Redis).",
+    registers,
+    collect: guarded("tasks_stuck_counted", () => countedAt, async () => {
+      countedAt.set((await countStuck()).computedAtMs / 1000);
+    }),
   });
   const stuck: Gauge = new Gauge({
     name: "watchdog_tasks_stuck",
-    help: "Tasks stuck right now (older than their rule's threshold, waiting for the next sweep), by status. Cached a few seconds.",
+    help: "Tasks stuck (older than their rule's threshold, waiting for the next sweep), by status: counted once per SWEEP_INTERVAL for the whole deployment (and after a sweep that changed tasks), shared through Redis.",
     labelNames: ["status"],
     registers,
     collect: guarded("tasks_stuck", () => stuck, async () => {
-      const byStatus = await countStuck();
+      const { byStatus } = await countStuck();
       stuck.reset();
-      for (const [status, { count }] of byStatus) stuck.set({ status }, count);
+      for (const [status, { count }] of Object.entries(byStatus)) stuck.set({ status }, count);
     }),
   });
   const oldestStuckAge: Gauge = new Gauge({
@@ -194,11 +218,11 @@ function stuckGauges({ registers, guarded, db, rules }: SweepMetricsDeps, plans:
     labelNames: ["status"],
     registers,
     collect: guarded("oldest_stuck_age", () => oldestStuckAge, async () => {
-      const byStatus = await countStuck();
-      // The entry time is cached with the count; the age is taken now, so it keeps growing between queries.
+      const { byStatus } = await countStuck();
+      // The entry time is stored with the count; the age is taken now, so it keeps growing between counts.
       const nowMs = Date.now();
       oldestStuckAge.reset();
-      for (const [status, { oldestSinceMs }] of byStatus) oldestStuckAge.set({ status }, oldestSinceMs === null ? 0 : Math.max(0, (nowMs - oldestSinceMs) / 1000));
+      for (const [status, { oldestSinceMs }] of Object.entries(byStatus)) oldestStuckAge.set({ status }, oldestSinceMs === null ? 0 : Math.max(0, (nowMs - oldestSinceMs) / 1000));
     }),
   });
   // Static: what each status's rule waits before acting, so alerts can compare ages with thresholds.
@@ -209,7 +233,7 @@ function stuckGauges({ registers, guarded, db, rules }: SweepMetricsDeps, plans:
     registers,
   });
   for (const rule of rules) if (rule.enabled) ruleStuckAfter.set({ status: statusName(rule.status), action: rule.action.kind }, rule.stuckAfterSeconds);
-  return countStuck;
+  return { read: countStuck, shared };
 }
 
 /** watchdog_paused: every rule has a series (0 or 1), so a dashboard shows the switch before anyone flips it. */

@@ -11,10 +11,10 @@ import { basic, BOARD_PASSWORD, BOARD_USER, startApp, type RunningApp } from "./
 const board = (app: RunningApp, path = "", authorization?: string, method = "GET") =>
   fetch(`${app.opsUrl}/admin/queues${path}`, { method, headers: authorization ? { authorization } : {} });
 
-describe("with BULL_BOARD_USER and BULL_BOARD_PASSWORD set", () => {
+describe("with BULL_BOARD_USER and BULL_BOARD_PASSWORD set, and BULL_BOARD_READ_ONLY=false", () => {
   let app: RunningApp;
   beforeAll(async () => {
-    app = await startApp();
+    app = await startApp({ BULL_BOARD_READ_ONLY: "false" });
   });
   afterAll(() => app.stop());
 
@@ -59,9 +59,9 @@ describe("with BULL_BOARD_USER and BULL_BOARD_PASSWORD set", () => {
   });
 });
 
-describe("with BULL_BOARD_READ_ONLY=true", () => {
+describe("by default (BULL_BOARD_READ_ONLY unset)", () => {
   it("the board shows the queues read-only and refuses to pause one", async () => {
-    const app = await startApp({ BULL_BOARD_READ_ONLY: "true" });
+    const app = await startApp();
     const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
     const queue = createSweepQueue(redis, app.prefix);
     try {

@@ -52,7 +52,7 @@ describe("when the worker is used with its secrets", () => {
     // A token in the query is an unknown parameter: refused by name, its value neither echoed nor logged.
     const tokenInQuery = await patch(`?taskId=${task}&access_token=${ORG_7_TOKEN}`, ORG_7_TOKEN);
     expect(tokenInQuery.status).toBe(400);
-    expect(tokenInQuery.headers.get("x-error")).toContain('unknown field "access_token"');
+    expect(tokenInQuery.headers.get("x-error")).toContain('unknown query parameter "access_token"');
     expect(tokenInQuery.headers.get("x-error")).not.toContain(ORG_7_TOKEN);
     const accepted = await patch(`?taskId=${task}`, ORG_7_TOKEN);
     expect(accepted.status).toBe(202);

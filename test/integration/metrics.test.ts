@@ -6,6 +6,7 @@ import { TaskStatus as S } from "../../src/rules/status.js";
 import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
+import { stuckCountsLockKey } from "../../src/sweep/stuck-counts.js";
 import { sample, startApp, type RunningApp } from "./http-app.js";
 
 const db = testDb();
@@ -109,7 +110,8 @@ describe("when a sweep reverts and archives stuck tasks", () => {
       { status: S.QueuedForProcessing, ageSeconds: 5 * H },
       { status: S.QueuedForProcessing, ageSeconds: 60 }, // healthy: not stuck
     ]);
-    // The stuck counts are cached a few seconds: wait for a fresh read.
+    // The stuck counts are taken once per SWEEP_INTERVAL for the deployment: the interval passes (its lock expires).
+    await redis.del(stuckCountsLockKey(app.prefix));
     await expect.poll(async () => sample(await scrape(), "watchdog_tasks_stuck", { status: "QueuedForProcessing" }), { timeout: 10_000, interval: 200 }).toBe(2);
     const text = await scrape();
     expect(sample(text, "watchdog_oldest_stuck_age_seconds", { status: "QueuedForProcessing" })).toBeGreaterThanOrEqual(5 * H);

@@ -157,7 +157,7 @@ describe("over HTTP", () => {
         expect((await restart(`?taskId=${id}&force=false`)).status).toBe(409);
       }
       expect((await restart(`?taskId=${ids[0]}&force=yes`)).status).toBe(400);
-      expect((await restart(`?taskId=${ids[0]}&force=true&force=true`)).headers.get("x-error")).toMatch(/^force must be given once/);
+      expect((await restart(`?taskId=${ids[0]}&force=true&force=true`)).headers.get("x-error")).toMatch(/^force is given 2 times; give it once$/);
       const metrics = await (await fetch(`${app.opsUrl}/metrics`)).text();
       expect(sample(metrics, "watchdog_reprocess_requests_total", { outcome: "conflict" })).toBe(2 * ids.length);
 

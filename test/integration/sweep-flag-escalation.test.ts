@@ -1,6 +1,6 @@
 // Report-only rules flag each stuck episode once, however many sweeps see it; the Nth automatic
 // revert of a task is escalated; move-to-history skips a row another writer holds.
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRules, type Rule } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { createLogger } from "../../src/platform/logger.js";
@@ -9,12 +9,23 @@ import { reprocessTask } from "../../src/reprocess/sql/reprocess-task.js";
 import { thresholdRows } from "../../src/rules/resolve.js";
 import { runSweep, type SweepOptions } from "../../src/sweep/run-sweep.js";
 import { getTask, holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
+import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { createRedis, type RedisConnection } from "../../src/platform/redis.js";
 
 const db = testDb();
 const H = 3600;
 
+const prefix = uniquePrefix();
+let redis: RedisConnection | undefined;
+beforeAll(() => {
+  redis = createRedis(testRedisUrl());
+});
 beforeEach(() => resetTables(db));
-afterAll(() => db.$disconnect());
+afterAll(async () => {
+  await deletePrefix(prefix);
+  redis?.disconnect();
+  await db.$disconnect();
+});
 
 const sweep = (rules: readonly Rule[], extra: Partial<SweepOptions> = {}) => runSweep(db, rules, { sweepId: `s-${Math.random()}`, dryRun: false, batchSize: 1000, ...extra });
 
@@ -59,7 +70,20 @@ describe("a report-only rule (action flag)", () => {
 describe("escalation", () => {
   it("the 3rd automatic revert of a task says it needs support, in the reason, the event, the result and the metric", async () => {
     const rules = buildRules();
-    const metrics = createMetrics({ db, rules, queues: [], sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }), logger: createLogger({ level: "silent" }), build: { version: "test", commit: "test" }, pauses: async () => [] });
+    // Nothing here reads shared state: the escalation counter is this process's own.
+    const metrics = createMetrics({
+      db,
+      rules,
+      queues: [],
+      sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }),
+      lastSweepHeld: async () => ({}),
+      redis: redis!,
+      prefix,
+      stuckCountIntervalMs: 60_000,
+      logger: createLogger({ level: "silent" }),
+      build: { version: "test", commit: "test" },
+      pauses: async () => [],
+    });
     const [task] = await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * H }]);
     const escalatedPerSweep = [];
     for (let i = 1; i <= 4; i++) {

@@ -41,8 +41,20 @@ async function statusCounts(): Promise<Record<number, number>> {
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
 }
 
-function metricsFor(rules: readonly Rule[]) {
-  return createMetrics({ db, rules, queues: [], sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }), logger: createLogger({ level: "silent" }), build: { version: "test", commit: "test" }, pauses: async () => [] });
+function metricsFor(rules: readonly Rule[], redis: ReturnType<typeof createRedis>) {
+  return createMetrics({
+    db,
+    rules,
+    queues: [],
+    sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }),
+    lastSweepHeld: () => readLastSweepHeld(redis, prefix),
+    redis,
+    prefix,
+    stuckCountIntervalMs: 60_000,
+    logger: createLogger({ level: "silent" }),
+    build: { version: "test", commit: "test" },
+    pauses: async () => [],
+  });
 }
 
 async function metricValue(registry: Awaited<ReturnType<typeof metricsFor>>["registry"], name: string, status: string): Promise<number | undefined> {
@@ -57,8 +69,8 @@ describe("a staged outage: 5,000 tasks stuck in one status, a limit of 500", () 
     // Another status with an ordinary straggler: the hold of one status must not stop it.
     await insertTasks(db, [{ status: S.QueuedForExport, ageSeconds: 2 * H }]);
     const logger = recordingLogger();
-    const metrics = metricsFor(rules);
     const redis = createRedis(testRedisUrl());
+    const metrics = metricsFor(rules, redis);
     const hooks = sweepHooks({ metrics, redis, prefix, logger: createLogger({ level: "silent" }) });
     try {
       const held = await sweep(rules, { logger, onBatch: hooks.onBatch });
@@ -74,7 +86,8 @@ describe("a staged outage: 5,000 tasks stuck in one status, a limit of 500", () 
       const warnings = logger.lines.filter((l) => l.level === "warn");
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.msg).toMatch(/^holding ProcessingInProgress: at least 501 stuck, more than the limit of 500; acting on none .*watchdog sweep --release ProcessingInProgress --by <name>/);
-      expect(await metricValue(metrics.registry, "watchdog_tasks_held", "ProcessingInProgress")).toBe(501);
+      // Read from the shared record the sweep writes (asynchronously) to Redis.
+      await expect.poll(() => metricValue(metrics.registry, "watchdog_tasks_held", "ProcessingInProgress")).toBe(501);
       expect(await metricValue(metrics.registry, "watchdog_sweep_holds_total", "ProcessingInProgress")).toBe(1);
       await expect.poll(() => readLastSweepHeld(redis, prefix)).toMatchObject({ ProcessingInProgress: { stuck: 501, limit: 500 } });
 
@@ -89,7 +102,7 @@ describe("a staged outage: 5,000 tasks stuck in one status, a limit of 500", () 
       hooks.onSweep(lifted);
       expect(lifted.held).toEqual({});
       expect(lifted.reverted).toBe(200);
-      expect(await metricValue(metrics.registry, "watchdog_tasks_held", "ProcessingInProgress")).toBe(0);
+      await expect.poll(() => metricValue(metrics.registry, "watchdog_tasks_held", "ProcessingInProgress")).toBe(0);
       expect(await metricValue(metrics.registry, "watchdog_sweep_holds_total", "ProcessingInProgress")).toBe(1);
       await expect.poll(() => readLastSweepHeld(redis, prefix)).toEqual({});
       expect(logger.lines.filter((l) => l.level === "warn")).toHaveLength(1);

@@ -10,6 +10,7 @@ import { TaskStatus as S } from "../../src/rules/status.js";
 import { runSweep, type SweepOptions, type SweepResult } from "../../src/sweep/run-sweep.js";
 import { createLogger } from "../../src/platform/logger.js";
 import { createMetrics } from "../../src/ops/metrics.js";
+import { createRedis } from "../../src/platform/redis.js";
 import { sweepHealthHandler } from "../../src/ops/sweep-health.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl, uniquePrefix } from "../support/redis.js";
@@ -17,8 +18,12 @@ import { runCli } from "../support/worker-process.js";
 import { sample } from "./http-app.js";
 
 const db = testDb();
+const redis = createRedis(testRedisUrl());
 beforeEach(() => resetTables(db));
-afterAll(() => db.$disconnect());
+afterAll(async () => {
+  await db.$disconnect();
+  await redis.quit();
+});
 
 const H = 3600;
 const HEALTHY = { overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 };
@@ -48,7 +53,20 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
     const rules = buildRules();
     const logger = recordingLogger();
     const results: SweepResult[] = [];
-    const metrics = createMetrics({ db, rules, queues: [], sweepHealth: async () => HEALTHY, logger: createLogger({ level: "silent" }), build: { version: "test", commit: "test" }, pauses: async () => [] });
+    // The metrics read what the last sweep held from the record every replica shares; here, the last result's.
+    const metrics = createMetrics({
+      db,
+      rules,
+      queues: [],
+      sweepHealth: async () => HEALTHY,
+      lastSweepHeld: async () => results.at(-1)?.held ?? {},
+      redis,
+      prefix: uniquePrefix(),
+      stuckCountIntervalMs: 60_000,
+      logger: createLogger({ level: "silent" }),
+      build: { version: "test", commit: "test" },
+      pauses: async () => [],
+    });
     let stuckReport: { rateHolds: Record<string, unknown>[] } | undefined;
     for (let interval = 1; interval <= 20; interval++) {
       await insertTasks(db, Array.from({ length: PER_INTERVAL }, (_, i) => ({ status: S.ProcessingInProgress, ageSeconds: 4 * H + 60 + i, workspaceId: 1 + (i % 3) })));

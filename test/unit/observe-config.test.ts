@@ -80,7 +80,7 @@ describe("Bull Board exposure (OPS_HOST × BULL_BOARD_USER/PASSWORD)", () => {
       opsHost: "0.0.0.0",
       bullBoardUser: "ops",
       bullBoardPassword: "a-long-password",
-      bullBoardReadOnly: false,
+      bullBoardReadOnly: true, // read-only unless switched on
     });
     expect(loadConfig({ OPS_HOST: "::1" }).bullBoardUser).toBeUndefined();
   });

@@ -136,7 +136,7 @@ function apiPaths(): Record<string, unknown> {
         operationId: "listTaskStatuses",
         summary: "The organization's tasks, filtered, in pages (mirrors GET Task Status List Paginated)",
         description:
-          "Tasks in id order. Keyset pagination: pass `nextCursor` back as `cursor`. A task that exists throughout is listed exactly once over all pages, however tasks change status between the calls. Followed to the last page, this is GET Task Status List.",
+          "Tasks in id order. Keyset pagination: pass `nextCursor` back as `cursor`. A task that exists throughout is listed exactly once over all pages, however tasks change status between the calls. A page reads at most 10 rows per row of `limit`: where a filter matches few tasks a page can be short, even empty, with a `nextCursor` to go on from; follow it until it is null. Followed to the last page, this is GET Task Status List.",
         parameters: queryParameters(TaskStatusListQuery.shape, { lists: ["status"] }),
         responses: { "200": { description: "One page.", content: json(ref(apiSchemas, TaskStatusListBody)) }, ...readApiRefusals, ...databaseUnavailable },
       },

@@ -35,7 +35,7 @@ export const TaskStatusBody = z
     checkedAt: instant("The database time at which this answer was computed."),
   });
 
-const nextCursor = z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last page." });
+const nextCursor = z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last page. A page may be short (even empty) and still have a nextCursor: follow it until null." });
 
 export const TaskStatusListBody = z
   .strictObject({

@@ -10,7 +10,7 @@ import { authenticate } from "./caller.js";
 import { cursorParam, encodeCursor } from "./cursor.js";
 import type { ReadApiDeps } from "./deps.js";
 import { presentEvent } from "./present.js";
-import { externalIdParam, idParam, limitParam, oneTaskRef, parseQuery } from "./query.js";
+import { externalIdParam, idParam, limitParam, oneTaskRef, parseQuery } from "../query.js";
 import { json, refusal } from "./responses.js";
 import { NO_SUCH_TASK } from "./task-status.js";
 

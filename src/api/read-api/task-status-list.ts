@@ -4,16 +4,16 @@
 // in id order, one page at a time. Keyset pagination: a task that exists throughout is listed
 // exactly once over all pages, however tasks change status between the calls.
 import { z } from "zod";
-import { listTaskStatuses, type TaskStatusFilter } from "./sql/list-task-statuses.js";
+import { listTaskStatuses, stuckLookup, type TaskStatusFilter } from "./sql/list-task-statuses.js";
 import { MAX_ID } from "../../platform/ids.js";
 import { findStatus } from "../../rules/status.js";
-import { thresholdRows } from "../../rules/resolve.js";
+import { stuckThresholds } from "../../rules/stuck.js";
 import type { Handler } from "../types.js";
 import { authenticate } from "./caller.js";
 import { cursorParam, encodeCursor } from "./cursor.js";
 import type { ReadApiDeps } from "./deps.js";
 import { presentTask } from "./present.js";
-import { booleanParam, limitParam, parseQuery, safeText } from "./query.js";
+import { booleanParam, limitParam, parseQuery, safeText } from "../query.js";
 import { json, refusal } from "./responses.js";
 
 export const TASK_STATUS_LIST_PATH = "/api/v1.0/external/sdtask/statuslist";
@@ -75,16 +75,15 @@ export const TaskStatusListQuery = z.strictObject({
 });
 
 export function taskStatusList(deps: ReadApiDeps): Handler {
-  // The rules are fixed for the process's life: their thresholds as rows are computed once.
-  const thresholds = thresholdRows(deps.rules);
+  // The rules are fixed for the process's life: their thresholds as a lookup are computed once.
+  const lookup = stuckLookup(stuckThresholds(deps.rules));
   return async (input) => {
     const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;
     const query = parseQuery(TaskStatusListQuery, Object.keys(TaskStatusListQuery.shape), input.query, ["status"]);
     if (!query.ok) return refusal(400, query.error);
     const q = query.value;
-    const page = await listTaskStatuses(deps.db, caller.organizationId, taskFilterOf(q), thresholds, Number(q.cursor ?? 0n), q.limit);
-    const last = page.tasks.at(-1);
-    return json({ tasks: page.tasks.map((row) => presentTask(row, deps.rules)), nextCursor: page.more && last ? encodeCursor("tasks", last.id) : null });
+    const page = await listTaskStatuses(deps.db, caller.organizationId, taskFilterOf(q), lookup, Number(q.cursor ?? 0n), q.limit);
+    return json({ tasks: page.tasks.map((row) => presentTask(row, deps.rules)), nextCursor: page.nextAfterId === null ? null : encodeCursor("tasks", page.nextAfterId) });
   };
 }

@@ -10,7 +10,7 @@ import type { Handler } from "../types.js";
 import { authenticate } from "./caller.js";
 import type { ReadApiDeps } from "./deps.js";
 import { presentTask } from "./present.js";
-import { externalIdParam, idParam, oneTaskRef, parseQuery } from "./query.js";
+import { externalIdParam, idParam, oneTaskRef, parseQuery } from "../query.js";
 import { json, refusal } from "./responses.js";
 
 export const TASK_STATUS_PATH = "/api/v1.0/external/sdtask/status";

@@ -253,8 +253,8 @@ export const SETTINGS = {
   },
   bullBoardReadOnly: {
     env: "BULL_BOARD_READ_ONLY",
-    doc: "Bull Board shows queues and jobs but offers no retry, clean, pause or remove.",
-    default: "false",
+    doc: "Bull Board shows queues and jobs but offers no retry, clean, empty, pause or remove (the default). `false` switches those on: on a queue of a million jobs, Empty and Clean are single Redis commands that block Redis (every queue, every replica) for seconds.",
+    default: "true",
     schema: boolean(),
   },
   consoleActionsEnabled: {
@@ -269,6 +269,12 @@ export const SETTINGS = {
     default: undefined,
     secret: true,
     schema: apiTokens,
+  },
+  cell: {
+    env: "CELL",
+    doc: "The cell this deployment serves, when the platform is split into cells (one deployment per cell, sharing nothing): added as the `cell` label of every metric this process exports, so one Prometheus can watch several cells apart. Lowercase letters, digits and dashes; unset for a single deployment.",
+    default: undefined,
+    schema: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: "must be lowercase letters, digits and dashes (up to 63), e.g. eu-1" }),
   },
   buildCommit: {
     env: "WATCHDOG_COMMIT",

@@ -59,6 +59,20 @@ interface Migration {
   concurrent: { verb: "create" | "drop"; index: string } | null;
 }
 
+/**
+ * Prisma's advisory lock, taken by polling rather than by a blocking pg_advisory_lock: a session
+ * blocked in that call holds a snapshot, and CREATE INDEX CONCURRENTLY in the migrating session
+ * waits for every such snapshot to end — PostgreSQL reports a deadlock between two replicas
+ * migrating at once as soon as a migration builds an index concurrently.
+ */
+async function takeMigrateLock(client: pg.Client): Promise<void> {
+  for (;;) {
+    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [PRISMA_MIGRATE_LOCK_ID]);
+    if (rows[0]!.locked) return;
+    await sleep(200);
+  }
+}
+
 const LOCK_NOT_AVAILABLE = "55P03";
 const errorCode = (error: unknown) => (error as { code?: string }).code;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -71,7 +85,7 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
   const progress = options.onProgress ?? (() => undefined);
   const { client, createdDatabase } = await connectCreatingIfMissing(databaseUrl);
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [PRISMA_MIGRATE_LOCK_ID]);
+    await takeMigrateLock(client);
     // Set after the advisory lock, which may rightly wait for another migrating replica. An index
     // build on a large table takes as long as it takes: no statement_timeout (the role may set one).
     await client.query(`SET lock_timeout = ${lockTimeoutMs}`);

@@ -11,7 +11,7 @@
 import { Prisma } from "../../generated/prisma/client.js";
 import type { Db } from "../../platform/db/client.js";
 import { taskFilterSql } from "../../api/read-api/sql/list-task-statuses.js";
-import type { ThresholdRows } from "../../rules/resolve.js";
+import type { StuckThresholds } from "../../rules/stuck.js";
 import type { BulkSelection } from "../bulk-request.js";
 
 export interface SelectedTask {
@@ -50,7 +50,7 @@ const COLUMNS = Prisma.sql`t.id, t.external_id, t.status::int AS status, t.works
   (t.edits IS NOT NULL AND t.edits NOT IN ('null'::jsonb, '{}'::jsonb, '[]'::jsonb)) AS has_edits,
   EXISTS (SELECT 1 FROM task_assignments a WHERE a.task_id = t.id AND a.status <> 'PENDING') AS has_assignment_work`;
 
-export function selectBulkTasksSql(organizationId: number, selection: BulkSelection, thresholds: ThresholdRows, limit: number): Prisma.Sql {
+export function selectBulkTasksSql(organizationId: number, selection: BulkSelection, thresholds: StuckThresholds, limit: number): Prisma.Sql {
   if (selection.kind === "taskIds") {
     return Prisma.sql`
       SELECT s.asked, ${COLUMNS}
@@ -74,7 +74,7 @@ export function selectBulkTasksSql(organizationId: number, selection: BulkSelect
     LIMIT ${limit + 1}::int`;
 }
 
-export async function selectBulkTasks(db: Db, organizationId: number, selection: BulkSelection, thresholds: ThresholdRows, limit: number): Promise<Selected> {
+export async function selectBulkTasks(db: Db, organizationId: number, selection: BulkSelection, thresholds: StuckThresholds, limit: number): Promise<Selected> {
   const rows = await db.$queryRaw<Row[]>(selectBulkTasksSql(organizationId, selection, thresholds, limit));
   const tasks: SelectedTask[] = [];
   const notFound: (number | string)[] = [];

@@ -10,9 +10,9 @@
 // Does:  stuck-workspaces.ts (one index descent per workspace with inbox tasks in the status), then
 //        an index range per stuck workspace over its stuck rows, oldest first. Every stuck row is read
 //        (counted, and ordered for the sample) unless `stopAt` is given: then at most that many rows per
-//        stuck workspace (a probe's count is then at most `stopAt`). Counting all of N stuck tasks costs
-//        N rows, which is why the gauge serves a count for STUCK_CACHE_MS. The population is an
-//        index-only count of the status's inbox rows.
+//        stuck workspace (a probe's count is then at most `stopAt`). (The stuck gauges count a status
+//        without overrides more cheaply, and once per interval for the deployment:
+//        count-stuck-for-gauges.ts.) The population is an index-only count of the status's inbox rows.
 // Out:   one entry per probe index that has stuck tasks.
 import { Prisma } from "../../generated/prisma/client.js";
 import type { StatusPlan } from "../sweep-plan.js";

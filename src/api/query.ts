@@ -1,11 +1,14 @@
-// Query strings of the read API, parsed by strict zod schemas: an unknown parameter is refused by
-// name (a typo must not silently widen a filter), a parameter given twice is refused unless it is
-// a list, and text with control characters (a NUL cannot even be stored by PostgreSQL) is refused.
-// Every message names the parameter, what was received and what is allowed.
+// The customer API's one query parser, for the read API and PATCH …/restartprocessing alike: each
+// endpoint declares a strict zod schema built from the parameters below, and parseQuery applies
+// the same rules everywhere. An unknown parameter is refused by name (a typo must not silently
+// widen a filter, nor `?taskId=7&dryRun=true` run the destructive restart it meant to preview), a
+// parameter given twice is refused unless it is a list, and text with control characters (C0, DEL
+// and C1; a NUL cannot even be stored by PostgreSQL) is refused. Every message names the
+// parameter, what was received and what is allowed.
 import { z } from "zod";
-import { MAX_EXTERNAL_ID_LENGTH } from "../../reprocess/reprocess-request.js";
-import { MAX_ID } from "../../platform/ids.js";
-import { formatIssues } from "../../platform/zod-issues.js";
+import { MAX_EXTERNAL_ID_LENGTH } from "../reprocess/reprocess-request.js";
+import { MAX_ID } from "../platform/ids.js";
+import { formatIssues } from "../platform/zod-issues.js";
 
 export const LABEL = "the query";
 

@@ -170,43 +170,22 @@ function readTextBody(req: IncomingMessage): Promise<{ ok: true; body: string } 
 }
 
 /** The request's JSON body: undefined when empty; 413 past MAX_BODY_BYTES, 415 when not JSON, 400 when it does not parse. */
-function readJsonBody(req: IncomingMessage): Promise<{ ok: true; body: unknown } | { ok: false; refusal: HttpOutput }> {
-  return new Promise((resolve) => {
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > MAX_BODY_BYTES) {
-      req.resume();
-      return resolve(bodyRefusal(413, `the body is ${declared} bytes; at most ${MAX_BODY_BYTES} are taken`));
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (result: { ok: true; body: unknown } | { ok: false; refusal: HttpOutput }) => {
-      if (done) return;
-      done = true;
-      resolve(result);
-    };
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        finish(bodyRefusal(413, `the body is over ${MAX_BODY_BYTES} bytes`));
-        req.resume();
-        return;
-      }
-      if (!done) chunks.push(chunk);
-    });
-    req.on("error", () => finish(bodyRefusal(400, "the body could not be read")));
-    req.on("end", () => {
-      const text = Buffer.concat(chunks).toString("utf8");
-      if (text.trim() === "") return finish({ ok: true, body: undefined });
-      const type = String(req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-      if (type !== "application/json") return finish(bodyRefusal(415, `the body must be JSON: send Content-Type: application/json (got ${type === "" ? "none" : JSON.stringify(type.slice(0, 60))})`));
-      try {
-        finish({ ok: true, body: JSON.parse(text) });
-      } catch (error) {
-        finish(bodyRefusal(400, `the body is not valid JSON: ${(error as Error).message.slice(0, 120)}`));
-      }
-    });
-  });
+async function readJsonBody(req: IncomingMessage): Promise<{ ok: true; body: unknown } | { ok: false; refusal: HttpOutput }> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > MAX_BODY_BYTES) {
+    req.resume();
+    return bodyRefusal(413, `the body is ${declared} bytes; at most ${MAX_BODY_BYTES} are taken`);
+  }
+  const read = await readTextBody(req);
+  if (!read.ok) return read;
+  if (read.body.trim() === "") return { ok: true, body: undefined };
+  const type = String(req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json") return bodyRefusal(415, `the body must be JSON: send Content-Type: application/json (got ${type === "" ? "none" : JSON.stringify(type.slice(0, 60))})`);
+  try {
+    return { ok: true, body: JSON.parse(read.body) };
+  } catch (error) {
+    return bodyRefusal(400, `the body is not valid JSON: ${(error as Error).message.slice(0, 120)}`);
+  }
 }
 
 function send(res: ServerResponse, out: HttpOutput): void {

@@ -13,6 +13,7 @@
 //
 // Replay reads the delivery state; it does not move any organization's position: live delivery
 // goes on beside it (a replayed event may arrive after later ones — it is a copy, by id).
+import { throttledErrorLog } from "../platform/log-safety.js";
 import { DrainableWorker } from "../platform/drain-worker.js";
 import { Queue, UnrecoverableError, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
@@ -292,6 +293,7 @@ export function createReplayWorker(options: ReplayWorkerOptions): DrainableWorke
     settings: { backoffStrategy: (attemptsMade) => backoff(attemptsMade) },
   });
   worker.on("failed", (job, error) => options.logger.warn({ jobId: job?.id, err: { message: error.message } }, "webhook replay attempt failed"));
-  worker.on("error", (error) => options.logger.error({ err: error }, "webhook replay worker error"));
+  // A Redis outage reaches this worker like every other: throttled, as theirs (a fault of its own is in "failed" above).
+  worker.on("error", throttledErrorLog(options.logger, "webhook replay worker error"));
   return worker;
 }

@@ -18,8 +18,19 @@ export function prismaClient(): PrismaClient {
   return new PrismaClient({ adapter: new PrismaPg({ connectionString: testDatabaseUrl(), max: 2 }) });
 }
 
+/**
+ * Empties every table. A running worker (startApp) may hold row locks on some of these tables
+ * while it waits for another (a bulk slice holds its bulk row and inserts events; the relay holds
+ * a lease and reads events), and TRUNCATE takes its locks table by table: the two can deadlock.
+ * The reset waits far longer than the worker before it checks for a deadlock, so the worker's
+ * transaction is the one PostgreSQL aborts — and the worker treats that as any failed slice or
+ * round: rolled back, tried again next tick. The reset itself never fails on it.
+ */
 export async function resetTables(db: Db): Promise<void> {
-  await db.$executeRawUnsafe(`TRUNCATE task_events, task_event_requests, task_assignments, tasks, sweep_pauses, outbox_cursors, bulk_reprocess_items, bulk_reprocesses, status_revert_counts, webhook_replays, webhook_given_up, operator_actions RESTART IDENTITY CASCADE`);
+  await db.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe(`SET LOCAL deadlock_timeout = '60s'`);
+    await tx.$executeRawUnsafe(`TRUNCATE task_events, task_event_requests, task_assignments, tasks, sweep_pauses, outbox_cursors, bulk_reprocess_items, bulk_reprocesses, status_revert_counts, webhook_replays, webhook_given_up, operator_actions RESTART IDENTITY CASCADE`);
+  });
 }
 
 export interface TaskFixture {

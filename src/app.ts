@@ -33,10 +33,6 @@ export interface Watchdog {
   close(): Promise<ShutdownReport>;
 }
 
-/**
- * `failed`: components whose close failed (each logged); `forced`: components cut at the deadline,
- * work in flight left to BullMQ's stalled-job check. Both empty: a clean shutdown.
- */
 export type ShutdownReport = ShutdownOutcome;
 
 export async function startWatchdog(config: Config, rules: readonly Rule[], logger: Logger): Promise<Watchdog> {

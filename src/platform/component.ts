@@ -85,7 +85,11 @@ export async function closeSteps(steps: readonly (readonly [string, () => Promis
 
 const isForced = (error: unknown) => error instanceof ShutdownForced || error instanceof DeadlineError;
 
-/** What a shutdown came to: the components whose close failed, and those cut at the deadline. */
+/**
+ * What a shutdown came to. `failed`: components whose close failed (each logged); `forced`:
+ * components cut at the deadline, work in flight left to BullMQ's stalled-job check. Both empty:
+ * a clean shutdown.
+ */
 export interface ShutdownOutcome {
   readonly failed: string[];
   readonly forced: string[];

@@ -31,7 +31,7 @@ it("a reset that meets a worker's transaction in a lock cycle empties the tables
     // The "slice" holds a lock on bulk_reprocesses, as a slice holds its bulk row.
     await worker.query("BEGIN");
     await worker.query("SELECT * FROM bulk_reprocesses FOR UPDATE");
-    const [{ pid }] = await resetDb.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+    const [{ pid }] = (await resetDb.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`) as [{ pid: number }];
     const reset = resetTables(resetDb);
     // The reset has locked task_events and waits for bulk_reprocesses…
     await waitUntilWaitingOnLock(pid);
@@ -43,7 +43,7 @@ it("a reset that meets a worker's transaction in a lock cycle empties the tables
     expect(slice).toBe("40P01");
     await worker.query("ROLLBACK");
     await reset;
-    const [{ n }] = await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM tasks`;
+    const [{ n }] = (await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM tasks`) as [{ n: number }];
     expect(n).toBe(0);
   } finally {
     await worker.end();

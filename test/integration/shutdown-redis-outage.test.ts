@@ -97,25 +97,26 @@ describe("SIGTERM during a Redis outage", () => {
     await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * 3600, organizationId: 7 }]);
     await runSweep(db, buildRules(), { sweepId: "outage", dryRun: false, batchSize: 100 });
     const lease = async () => (await db.$queryRaw<{ at: Date | null }[]>`SELECT lease_expires_at AS at FROM outbox_cursors WHERE target = ${QUEUE_TARGET}`)[0]?.at?.getTime();
-    let previous = await lease();
+    // Stuck: the lease has not moved for a whole second (ten relay intervals). A first read compared
+    // with one a moment later proves nothing: the relay may simply not have run in between.
+    let seen = { at: await lease(), since: Date.now() };
     await expect
       .poll(
         async () => {
           const now = await lease();
-          const still = now !== undefined && now === previous;
-          previous = now;
-          return still;
+          if (now !== seen.at) seen = { at: now, since: Date.now() };
+          return now !== undefined && Date.now() - seen.since >= 1000;
         },
-        { timeout: 10_000, interval: 500 },
+        { timeout: 10_000, interval: 100 },
       )
       .toBe(true);
     const { code, ms } = await stopTimed(worker);
     console.info(`SIGTERM with Redis down: exit ${code} after ${ms} ms`);
     expect({ code, lines: worker.lines().filter((l) => (l.level as number) >= 50).map((l) => l.msg) }).toEqual({ code: 0, lines: [] });
-    // Inside SHUTDOWN_TIMEOUT (10 s), which is the promise. It was 0.07–0.4 s on the hangs branch alone; after
-    // the final integration (relay's endpoint directory, the replay worker, shared stuck counts) it takes
-    // 6–7 s, cause not yet found: the issue stays open for it (docs/reliability.md).
-    expect(ms).toBeLessThan(10_000);
+    // Within seconds, well inside SHUTDOWN_TIMEOUT (10 s): the relay's round waiting on Redis is cut,
+    // not waited for. (A 6–7 s exit seen once in this round came with a lease check that passed at its
+    // first read, before the relay was stuck at all; the check now waits for a lease that stands still.)
+    expect(ms).toBeLessThan(5000);
     expect(worker.lines().some((l) => l.msg === "shut down cleanly")).toBe(true);
   }, 30_000);
 

@@ -15,7 +15,7 @@ import { formatDuration } from "../rules/duration.js";
 import type { OutboxEventRow } from "./message.js";
 import { toEventMessage } from "./message.js";
 import { endpointLabel, sendWebhook } from "./send-webhook.js";
-import type { EndpointDirectory } from "./endpoint-directory.js";
+import type { DirectoryEntry, EndpointDirectory } from "./endpoint-directory.js";
 import { relayTarget, type PinnedCursor } from "./cursor-loop.js";
 import type { OutboxMetrics } from "./metrics.js";
 import { PositionWriter } from "./position-writer.js";
@@ -64,153 +64,213 @@ export function webhookBackoff(firstMs: number, maxMs: number): (attempts: numbe
   };
 }
 
-export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDelivery {
-  const { pool, owner, leaseMs, logger, metrics } = options;
-  const endpoints = options.endpoints;
-  const backoff = webhookBackoff(options.retryDelayMs, options.retryMaxDelayMs);
-  const budgetMs = options.targetBudgetMs ?? 10_000;
-  const deferring = giveWay(options.deferWhile);
+/** What one delivery's organizations share. */
+interface DeliveryContext {
+  options: WebhookDeliveryOptions;
+  writer: PositionWriter;
+  backoff: (attempts: number) => number;
+  budgetMs: number;
+  deferring: () => boolean;
+  /** True once close() began. */
+  stopping: () => boolean;
+  onError: (what: string) => (error: unknown) => void;
+}
+
+/** Errors counted, and logged once per distinct error in a row, not once per poll of an outage. */
+function throttledErrors(metrics: OutboxMetrics, logger: Logger): (what: string) => (error: unknown) => void {
   let lastError = "";
-  const onError = (what: string) => (error: unknown) => {
+  return (what) => (error) => {
     metrics.relayError("webhook");
     const text = `${what}: ${(error as Error)?.message ?? String(error)}`;
     if (text !== lastError) logger.warn({ err: error }, `webhook delivery: ${what} failed; retrying`);
     lastError = text;
   };
-  const writer = new PositionWriter(pool, owner, leaseMs, onError("writing positions"));
-  const active = new Map<string, Promise<void>>();
-  let stopping = false;
+}
 
-  const sendPage = async (target: string, organizationId: number, rows: OutboxEventRow[], cursor: PinnedCursor, state: { failed: boolean }) => {
-    const entry = endpoints.get(organizationId);
-    if (!entry) return { done: 0, stop: true }; // its endpoint was disabled meanwhile
-    const { sign } = entry;
-    const endpoint = entry;
-    let noted = 0;
-    // An endpoint that is failing is probed with one request at a time until it answers again.
-    const width = cursor.failingEventId === null ? options.endpointConcurrency : 1;
-    const { prefix, failure } = await sendInWindow(rows, width, {
-      send: async (row) => {
-        const outcome = await sendWebhook(endpoint, sign, toEventMessage(row), options.timeoutMs);
-        if (outcome.ok) metrics.delivered("webhook", "delivered");
-        return outcome;
+async function sendPage(ctx: DeliveryContext, target: string, organizationId: number, rows: OutboxEventRow[], cursor: PinnedCursor, state: { failed: boolean }) {
+  const { options, writer } = ctx;
+  const entry = options.endpoints.get(organizationId);
+  if (!entry) return { done: 0, stop: true }; // its endpoint was disabled meanwhile
+  const { sign } = entry;
+  const endpoint = entry;
+  let noted = 0;
+  // An endpoint that is failing is probed with one request at a time until it answers again.
+  const width = cursor.failingEventId === null ? options.endpointConcurrency : 1;
+  const { prefix, failure } = await sendInWindow(rows, width, {
+    send: async (row) => {
+      const outcome = await sendWebhook(endpoint, sign, toEventMessage(row), options.timeoutMs);
+      if (outcome.ok) options.metrics.delivered("webhook", "delivered");
+      return outcome;
+    },
+    commit: async (upTo) => {
+      if (upTo > noted) {
+        writer.note(target, cursor.snapTo, rows[upTo - 1]!, upTo - noted);
+        noted = upTo;
+      }
+      return (await writer.flush()) && !writer.lost.has(target);
+    },
+    halted: () => ctx.stopping() || writer.lost.has(target),
+  });
+  if (!failure) return { done: prefix, stop: prefix < rows.length };
+  state.failed = true;
+  return giveUpOrBackOff(ctx, { target, organizationId, endpoint, cursor }, rows, prefix, failure);
+}
+
+/**
+ * After a failed request: the organization's lease is given up with a retry time (backoff), or,
+ * the event failing for longer than WEBHOOK_RETRY_FOR, the event is given up and the position moves past it.
+ */
+async function giveUpOrBackOff(
+  ctx: DeliveryContext,
+  page: { target: string; organizationId: number; endpoint: DirectoryEntry; cursor: PinnedCursor },
+  rows: OutboxEventRow[],
+  prefix: number,
+  failure: { index: number; reason: string },
+) {
+  const { pool, owner, leaseMs, logger, metrics } = ctx.options;
+  const { target, organizationId, endpoint, cursor } = page;
+  const row = rows[failure.index]!;
+  const message = toEventMessage(row);
+  metrics.delivered("webhook", "failed");
+  const attempts = cursor.failingEventId === row.id ? cursor.failedAttempts + 1 : 1;
+  const failed = await recordFailure(pool, target, owner, row.id, failure.reason);
+  const line = { organizationId, endpoint: endpointLabel(endpoint), eventId: message.id, taskId: message.taskId, attempts: failed.attempts, failingForSeconds: Math.round(failed.failingForSeconds), reason: failure.reason };
+  if (failed.failingForSeconds * 1000 >= ctx.options.retryForMs && prefix === failure.index) {
+    // Past WEBHOOK_RETRY_FOR: move past it; the next events go out. Recorded first, for the replay (replay.ts).
+    await recordGivenUp(pool, { eventId: row.id, organizationId, attempts: failed.attempts, lastError: failure.reason });
+    await writePositions(pool, owner, leaseMs, [{ target, snapTo: cursor.snapTo, last: row, count: 0 }]);
+    await releaseTarget(pool, target, owner, 0);
+    metrics.delivered("webhook", "given_up");
+    logger.error({ ...line, failingFor: formatDuration(failed.failingForSeconds) }, "webhook given up: the event failed for longer than WEBHOOK_RETRY_FOR; the next events go out");
+    return { done: prefix + 1, stop: true };
+  }
+  await releaseTarget(pool, target, owner, ctx.backoff(attempts));
+  logger.warn(line, "webhook delivery failed; will retry");
+  return { done: prefix, stop: true };
+}
+
+/** Delivers one leased organization's events until it is caught up, fails, or its budget is spent; then gives the lease up. */
+async function deliver(ctx: DeliveryContext, cursor: TargetCursor): Promise<void> {
+  const { options, writer } = ctx;
+  const { pool, owner } = options;
+  const target = cursor.target;
+  const organizationId = cursor.organizationId!;
+  const started = Date.now();
+  const state = { failed: false };
+  try {
+    const end = await relayTarget(
+      pool,
+      owner,
+      cursor,
+      {
+        read: (position, limit) => readEventsPage(pool, position, organizationId, "full", limit),
+        relay: (rows, pinned) => sendPage(ctx, target, organizationId, rows, pinned, state),
       },
-      commit: async (upTo) => {
-        if (upTo > noted) {
-          writer.note(target, cursor.snapTo, rows[upTo - 1]!, upTo - noted);
-          noted = upTo;
-        }
-        return (await writer.flush()) && !writer.lost.has(target);
-      },
-      halted: () => stopping || writer.lost.has(target),
+      { pageSize: options.pageSize, maxPages: Number.MAX_SAFE_INTEGER, shouldStop: () => ctx.stopping() || writer.lost.has(target) || ctx.deferring() || Date.now() - started > ctx.budgetMs },
+    );
+    await writer.settle(target);
+    if (end !== "lost" && !state.failed) await releaseTarget(pool, target, owner, 0);
+  } catch (error) {
+    ctx.onError("an organization's round")(error);
+    await writer.settle(target).catch(() => undefined);
+    // Not at once again: a database that just failed gets a poll interval.
+    await releaseTarget(pool, target, owner, options.pollIntervalMs).catch(() => undefined);
+  }
+}
+
+/** Leases as many due organizations as there are free places and starts delivering them; `done` when one finishes. */
+async function claimOrganizations(ctx: DeliveryContext, active: Map<string, Promise<void>>, done: () => void): Promise<void> {
+  const { pool, owner, leaseMs, concurrency, endpoints } = ctx.options;
+  if (ctx.stopping() || ctx.deferring()) return;
+  const free = concurrency - active.size;
+  if (free <= 0) return;
+  let cursors: TargetCursor[];
+  try {
+    cursors = await claimDueTargets(pool, owner, leaseMs, endpoints.organizationIds(), free);
+  } catch (error) {
+    ctx.onError("claiming organizations")(error);
+    return;
+  }
+  for (const cursor of cursors) {
+    const run = deliver(ctx, cursor).finally(() => {
+      active.delete(cursor.target);
+      done();
     });
-    if (!failure) return { done: prefix, stop: prefix < rows.length };
+    active.set(cursor.target, run);
+  }
+}
 
-    state.failed = true;
-    const row = rows[failure.index]!;
-    const message = toEventMessage(row);
-    metrics.delivered("webhook", "failed");
-    const attempts = cursor.failingEventId === row.id ? cursor.failedAttempts + 1 : 1;
-    const failed = await recordFailure(pool, target, owner, row.id, failure.reason);
-    const line = { organizationId, endpoint: endpointLabel(endpoint), eventId: message.id, taskId: message.taskId, attempts: failed.attempts, failingForSeconds: Math.round(failed.failingForSeconds), reason: failure.reason };
-    if (failed.failingForSeconds * 1000 >= options.retryForMs && prefix === failure.index) {
-      // Past WEBHOOK_RETRY_FOR: move past it; the next events go out. Recorded first, for the replay (replay.ts).
-      await recordGivenUp(pool, { eventId: row.id, organizationId, attempts: failed.attempts, lastError: failure.reason });
-      await writePositions(pool, owner, leaseMs, [{ target, snapTo: cursor.snapTo, last: row, count: 0 }]);
-      await releaseTarget(pool, target, owner, 0);
-      metrics.delivered("webhook", "given_up");
-      logger.error({ ...line, failingFor: formatDuration(failed.failingForSeconds) }, "webhook given up: the event failed for longer than WEBHOOK_RETRY_FOR; the next events go out");
-      return { done: prefix + 1, stop: true };
-    }
-    await releaseTarget(pool, target, owner, backoff(attempts));
-    logger.warn(line, "webhook delivery failed; will retry");
-    return { done: prefix, stop: true };
-  };
-
-  const deliver = async (cursor: TargetCursor) => {
-    const target = cursor.target;
-    const organizationId = cursor.organizationId!;
-    const started = Date.now();
-    const state = { failed: false };
-    try {
-      const end = await relayTarget(
-        pool,
-        owner,
-        cursor,
-        {
-          read: (position, limit) => readEventsPage(pool, position, organizationId, "full", limit),
-          relay: (rows, pinned) => sendPage(target, organizationId, rows, pinned, state),
-        },
-        { pageSize: options.pageSize, maxPages: Number.MAX_SAFE_INTEGER, shouldStop: () => stopping || writer.lost.has(target) || deferring() || Date.now() - started > budgetMs },
-      );
-      await writer.settle(target);
-      if (end !== "lost" && !state.failed) await releaseTarget(pool, target, owner, 0);
-    } catch (error) {
-      onError("an organization's round")(error);
-      await writer.settle(target).catch(() => undefined);
-      // Not at once again: a database that just failed gets a poll interval.
-      await releaseTarget(pool, target, owner, options.pollIntervalMs).catch(() => undefined);
-    }
-  };
-
-  let claiming: Promise<void> | undefined;
+/**
+ * `run` one at a time: a wake while it runs asks for one more run right after it (however many
+ * wakes came), so no wake is lost and no two runs overlap. No run starts once `stopped`.
+ */
+function wakeable(run: () => Promise<void>, stopped: () => boolean): { wake(): void; running(): Promise<void> | undefined } {
+  let running: Promise<void> | undefined;
   let again = false;
-  const claim = async () => {
-    if (stopping || deferring()) return;
-    const free = options.concurrency - active.size;
-    if (free <= 0) return;
-    let cursors: TargetCursor[];
-    try {
-      cursors = await claimDueTargets(pool, owner, leaseMs, endpoints.organizationIds(), free);
-    } catch (error) {
-      onError("claiming organizations")(error);
-      return;
-    }
-    for (const cursor of cursors) {
-      const run = deliver(cursor).finally(() => {
-        active.delete(cursor.target);
-        wake();
-      });
-      active.set(cursor.target, run);
-    }
-  };
   const wake = () => {
-    if (stopping) return;
-    if (claiming) {
+    if (stopped()) return;
+    if (running) {
       again = true;
       return;
     }
-    claiming = claim().finally(() => {
-      claiming = undefined;
+    running = run().finally(() => {
+      running = undefined;
       if (again) {
         again = false;
         wake();
       }
     });
   };
+  return { wake, running: () => running };
+}
 
-  const poll = setInterval(wake, options.pollIntervalMs);
-  // Leases of organizations waiting on a slow endpoint are renewed here; positions renew the rest.
-  const heartbeat = setInterval(() => {
+/** Renews the leases of the organizations being delivered; one found gone is marked lost, and its delivery stops. */
+function startHeartbeat(ctx: DeliveryContext, active: Map<string, Promise<void>>): NodeJS.Timeout {
+  const { pool, owner, leaseMs } = ctx.options;
+  return setInterval(() => {
     const targets = [...active.keys()];
     if (targets.length === 0) return;
     renewLeases(pool, owner, leaseMs, targets).then(
       (kept) => {
-        for (const t of targets) if (!kept.has(t) && active.has(t)) writer.lost.add(t);
+        for (const t of targets) if (!kept.has(t) && active.has(t)) ctx.writer.lost.add(t);
       },
-      onError("renewing leases"),
+      ctx.onError("renewing leases"),
     );
   }, Math.max(100, Math.floor(leaseMs / 3)));
-  wake();
+}
+
+export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDelivery {
+  const { pool, owner, leaseMs, logger, metrics } = options;
+  const onError = throttledErrors(metrics, logger);
+  let stopping = false;
+  const ctx: DeliveryContext = {
+    options,
+    writer: new PositionWriter(pool, owner, leaseMs, onError("writing positions")),
+    backoff: webhookBackoff(options.retryDelayMs, options.retryMaxDelayMs),
+    budgetMs: options.targetBudgetMs ?? 10_000,
+    deferring: giveWay(options.deferWhile),
+    stopping: () => stopping,
+    onError,
+  };
+  const active = new Map<string, Promise<void>>();
+  const claims = wakeable(
+    () => claimOrganizations(ctx, active, () => claims.wake()),
+    () => stopping,
+  );
+
+  const poll = setInterval(claims.wake, options.pollIntervalMs);
+  // Leases of organizations waiting on a slow endpoint are renewed here; positions renew the rest.
+  const heartbeat = startHeartbeat(ctx, active);
+  claims.wake();
 
   let closed: Promise<void> | undefined;
   return {
-    wake,
+    wake: claims.wake,
     close: () =>
       (closed ??= (async () => {
         stopping = true;
         clearInterval(poll);
-        await claiming?.catch(() => undefined);
+        await claims.running()?.catch(() => undefined);
         await Promise.allSettled([...active.values()]);
         clearInterval(heartbeat);
       })()),

@@ -55,13 +55,24 @@ export function createOutboxMetrics(deps: { registry: Registry; pool: pg.Pool | 
     registers,
   });
 
-  const pool = deps.pool;
+  pendingGauges(deps, pendingStats(deps.pool, deps.targets));
+
+  return {
+    delivered: (target, outcome, count = 1) => delivered.inc({ target, outcome }, count),
+    relayError: (target) => relayErrors.inc({ target }),
+    queueCapped: (value) => capped.set(value ? 1 : 0),
+    endpoints: (count) => endpointCount.set(count),
+  };
+}
+
+/** The pending stats, one statement at a time: scrapes during it share it, a result younger than STATS_MAX_AGE_MS is reused. */
+function pendingStats(pool: pg.Pool | null, targets: readonly string[]): () => Promise<OutboxStats> {
   let latest: { at: number; stats: OutboxStats } | undefined;
   let inFlight: Promise<OutboxStats> | undefined;
-  const stats = (): Promise<OutboxStats> => {
+  return () => {
     if (latest && performance.now() - latest.at < STATS_MAX_AGE_MS) return Promise.resolve(latest.stats);
     if (!pool) return Promise.resolve({ targets: [], pendingOrganizations: 0 });
-    inFlight ??= outboxStats(pool, PENDING_COUNT_CAP, deps.targets)
+    inFlight ??= outboxStats(pool, PENDING_COUNT_CAP, targets)
       .then((s) => {
         latest = { at: performance.now(), stats: s };
         return s;
@@ -69,27 +80,11 @@ export function createOutboxMetrics(deps: { registry: Registry; pool: pg.Pool | 
       .finally(() => (inFlight = undefined));
     return inFlight;
   };
-  const collectErrors = () => deps.registry.getSingleMetric("watchdog_metrics_collect_errors_total") as Counter | undefined;
-  const gauge = (name: string, help: string, fill: (g: Gauge, s: OutboxStats) => void, labelNames: string[] = ["target"]) => {
-    const g: Gauge = new Gauge({
-      name,
-      help,
-      labelNames,
-      registers,
-      async collect() {
-        try {
-          const s = await withTimeout(COLLECT_TIMEOUT_MS, "outbox_pending", stats());
-          g.reset();
-          fill(g, s);
-        } catch (error) {
-          g.reset();
-          collectErrors()?.inc({ collector: name.replace(/^watchdog_/, "") });
-          deps.logger.warn({ err: error, collector: name }, "metrics collector failed");
-        }
-      },
-    });
-    return g;
-  };
+}
+
+/** The gauges filled from the pending stats at each scrape. */
+function pendingGauges(deps: { registry: Registry; logger: Logger }, stats: () => Promise<OutboxStats>): void {
+  const gauge = (name: string, help: string, fill: (g: Gauge, s: OutboxStats) => void, labelNames: string[] = ["target"]) => statsGauge(deps, stats, { name, help, labelNames }, fill);
   gauge(
     "watchdog_outbox_pending_events",
     `Committed task events not yet relayed, by target: queue (not yet added to the events queue) and dispatch (not yet routed to their organizations' webhooks); counted up to ${PENDING_COUNT_CAP}.`,
@@ -110,11 +105,31 @@ export function createOutboxMetrics(deps: { registry: Registry; pool: pg.Pool | 
     (g, s) => g.set(s.pendingOrganizations),
     [],
   );
+}
 
-  return {
-    delivered: (target, outcome, count = 1) => delivered.inc({ target, outcome }, count),
-    relayError: (target) => relayErrors.inc({ target }),
-    queueCapped: (value) => capped.set(value ? 1 : 0),
-    endpoints: (count) => endpointCount.set(count),
-  };
+/** A gauge filled from `stats` at each scrape; empty, counted and logged when the stats fail or time out. */
+function statsGauge(
+  deps: { registry: Registry; logger: Logger },
+  stats: () => Promise<OutboxStats>,
+  gauge: { name: string; help: string; labelNames: string[] },
+  fill: (g: Gauge, s: OutboxStats) => void,
+): Gauge {
+  const { name } = gauge;
+  const collectErrors = () => deps.registry.getSingleMetric("watchdog_metrics_collect_errors_total") as Counter | undefined;
+  const g: Gauge = new Gauge({
+    ...gauge,
+    registers: [deps.registry],
+    async collect() {
+      try {
+        const s = await withTimeout(COLLECT_TIMEOUT_MS, "outbox_pending", stats());
+        g.reset();
+        fill(g, s);
+      } catch (error) {
+        g.reset();
+        collectErrors()?.inc({ collector: name.replace(/^watchdog_/, "") });
+        deps.logger.warn({ err: error, collector: name }, "metrics collector failed");
+      }
+    },
+  });
+  return g;
 }

@@ -8,17 +8,18 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Queue } from "bullmq";
+import type pg from "pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { createOutboxPool } from "./outbox-pool.js";
 import type { TaskEventMessage } from "./message.js";
 import type { WebhookEndpoint } from "./webhook-config.js";
-import { startWebhookDelivery } from "./delivery.js";
-import { createOutboxMetrics } from "./metrics.js";
-import { startOutboxRelay } from "./relay.js";
+import { startWebhookDelivery, type WebhookDelivery } from "./delivery.js";
+import { createOutboxMetrics, type OutboxMetrics } from "./metrics.js";
+import { startOutboxRelay, type OutboxRelay } from "./relay.js";
 import { startRetention } from "./retention.js";
 import { DISPATCH_TARGET, ensureTargets, QUEUE_TARGET, webhookTarget } from "./sql/targets.js";
-import { endpointDirectory } from "./endpoint-directory.js";
+import { endpointDirectory, type EndpointDirectory } from "./endpoint-directory.js";
 import type { SecretKeyring } from "./webhook-secret-box.js";
 
 export interface OutboxSettings {
@@ -63,36 +64,19 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
   const { settings, logger } = deps;
   const owner = newLeaseOwner();
   const poolOptions = { statementTimeoutMs: settings.databaseStatementTimeoutMs, connectTimeoutMs: settings.databaseConnectTimeoutMs };
-  const steps: { name: string; close: () => Promise<unknown> }[] = [];
-  const close = async () => {
-    for (const step of steps.splice(0).reverse()) {
-      try {
-        await step.close();
-      } catch (error) {
-        logger.warn({ err: error, step: step.name }, "outbox: shutdown step failed");
-      }
-    }
-  };
+  const steps = shutdownSteps(logger);
   try {
     // Deliveries hold no connection while a request is in flight (each statement takes one and gives it
     // back), so a few connections serve WEBHOOK_CONCURRENCY organizations: the connection budget of a
     // replica does not grow with it (docs/performance.md, "Connections").
     const pool = createOutboxPool(settings.databaseUrl, Math.min(settings.webhookConcurrency, 4) + 2, logger, poolOptions);
-    steps.push({ name: "outbox pool", close: () => pool.end() });
+    steps.add("outbox pool", () => pool.end());
     const gaugePool = createOutboxPool(settings.databaseUrl, 1, logger, poolOptions);
-    steps.push({ name: "outbox gauge pool", close: () => gaugePool.end() });
+    steps.add("outbox gauge pool", () => gaugePool.end());
     const keyring = deps.keyring ?? null;
     const directory = endpointDirectory({ fromEnvironment: deps.endpoints, db: pool, keyring, logger });
-    let onEndpoints = (_count: number) => {};
-    const refresh = async () => {
-      const added = await directory.refresh();
-      onEndpoints(directory.organizationIds().length);
-      // A new organization starts with the events committed from now on.
-      if (added.length > 0) await ensureTargets(pool, [{ target: DISPATCH_TARGET, organizationId: null }, ...added.map((id) => ({ target: webhookTarget(id), organizationId: id }))]);
-      return added;
-    };
     try {
-      await refresh();
+      await refreshEndpoints(pool, directory, () => {});
     } catch (error) {
       logger.warn({ err: error }, "webhook endpoints could not be read from the database; trying again at the next refresh");
     }
@@ -103,61 +87,17 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
       logger,
       targets: [...(relaysWebhooks ? [DISPATCH_TARGET] : []), ...(deps.eventsQueue ? [QUEUE_TARGET] : [])],
     });
-    onEndpoints = metrics.endpoints;
     metrics.endpoints(directory.organizationIds().length);
-    const delivery = relaysWebhooks
-      ? startWebhookDelivery({
-          pool,
-          owner,
-          endpoints: directory,
-          leaseMs: settings.outboxLeaseMs,
-          pollIntervalMs: settings.outboxPollIntervalMs,
-          concurrency: settings.webhookConcurrency,
-          endpointConcurrency: settings.webhookEndpointConcurrency,
-          pageSize: settings.outboxBatchSize,
-          timeoutMs: settings.webhookTimeoutMs,
-          retryDelayMs: settings.webhookRetryDelayMs,
-          retryMaxDelayMs: settings.webhookRetryMaxDelayMs,
-          retryForMs: settings.webhookRetryForMs,
-          logger,
-          metrics,
-          ...(deps.deferWhile ? { deferWhile: deps.deferWhile } : {}),
-        })
-      : null;
+    const parts: OutboxParts = { deps, owner, pool, directory, metrics };
+    const delivery = relaysWebhooks ? startDelivery(parts) : null;
     // Awaited: a target new to this database starts before the first event is written.
-    const relay = await startOutboxRelay({
-      pool,
-      owner,
-      logger,
-      metrics,
-      intervalMs: settings.outboxPollIntervalMs,
-      leaseMs: settings.outboxLeaseMs,
-      batchSize: settings.outboxBatchSize,
-      eventsQueue: deps.eventsQueue,
-      eventsQueueMaxWaiting: settings.eventsQueueMaxWaiting,
-      webhookOrganizationIds: directory.organizationIds,
-      ...(delivery ? { onDispatched: delivery.wake } : {}),
-      ...(deps.deferWhile ? { deferWhile: deps.deferWhile } : {}),
-    });
-    if (delivery) steps.push({ name: "webhook delivery", close: () => delivery.close() });
+    const relay = await startRelay(parts, delivery);
+    if (delivery) steps.add("webhook delivery", () => delivery.close());
     if (keyring) {
-      let lastError = "";
-      const timer = setInterval(() => {
-        refresh().then(
-          (added) => {
-            lastError = "";
-            if (added.length > 0) delivery?.wake();
-          },
-          (error: Error) => {
-            metrics.relayError("webhook");
-            if (error.message !== lastError) logger.warn({ err: error }, "webhook endpoints could not be read from the database; trying again at the next refresh");
-            lastError = error.message;
-          },
-        );
-      }, settings.webhookEndpointsRefreshMs);
-      steps.push({ name: "endpoint refresh", close: async () => clearInterval(timer) });
+      const timer = refreshEndpointsEvery(parts, delivery);
+      steps.add("endpoint refresh", async () => clearInterval(timer));
     }
-    steps.push({ name: "outbox relay", close: () => relay.close() });
+    steps.add("outbox relay", () => relay.close());
     const retention = startRetention({
       pool,
       owner,
@@ -169,11 +109,106 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
       relaysWebhooks,
       onError: () => metrics.relayError("queue"),
     });
-    steps.push({ name: "events retention", close: () => retention.close() });
+    steps.add("events retention", () => retention.close());
   } catch (error) {
-    await close();
+    await steps.close();
     throw error;
   }
   let closed: Promise<void> | undefined;
-  return { close: () => (closed ??= close()) };
+  return { close: () => (closed ??= steps.close()) };
+}
+
+/** What the outbox's parts are started with. */
+interface OutboxParts {
+  deps: OutboxDeps;
+  owner: string;
+  pool: pg.Pool;
+  directory: EndpointDirectory;
+  metrics: OutboxMetrics;
+}
+
+/** Steps closed in the reverse of their order; a step that fails is logged and the others still close. */
+function shutdownSteps(logger: Logger): { add(name: string, close: () => Promise<unknown>): void; close(): Promise<void> } {
+  const steps: { name: string; close: () => Promise<unknown> }[] = [];
+  return {
+    add: (name, close) => {
+      steps.push({ name, close });
+    },
+    close: async () => {
+      for (const step of steps.splice(0).reverse()) {
+        try {
+          await step.close();
+        } catch (error) {
+          logger.warn({ err: error, step: step.name }, "outbox: shutdown step failed");
+        }
+      }
+    },
+  };
+}
+
+/** Reads the database's endpoints again and reports how many organizations have one. Out: the organizations new since the last read. */
+async function refreshEndpoints(pool: pg.Pool, directory: EndpointDirectory, onEndpoints: (count: number) => void): Promise<number[]> {
+  const added = await directory.refresh();
+  onEndpoints(directory.organizationIds().length);
+  // A new organization starts with the events committed from now on.
+  if (added.length > 0) await ensureTargets(pool, [{ target: DISPATCH_TARGET, organizationId: null }, ...added.map((id) => ({ target: webhookTarget(id), organizationId: id }))]);
+  return added;
+}
+
+/** Refreshes the endpoints every WEBHOOK_ENDPOINTS_REFRESH; a failure is counted, and logged once per distinct error. */
+function refreshEndpointsEvery({ deps, pool, directory, metrics }: OutboxParts, delivery: WebhookDelivery | null): NodeJS.Timeout {
+  const { logger } = deps;
+  let lastError = "";
+  return setInterval(() => {
+    refreshEndpoints(pool, directory, metrics.endpoints).then(
+      (added) => {
+        lastError = "";
+        if (added.length > 0) delivery?.wake();
+      },
+      (error: Error) => {
+        metrics.relayError("webhook");
+        if (error.message !== lastError) logger.warn({ err: error }, "webhook endpoints could not be read from the database; trying again at the next refresh");
+        lastError = error.message;
+      },
+    );
+  }, deps.settings.webhookEndpointsRefreshMs);
+}
+
+function startDelivery({ deps, owner, pool, directory, metrics }: OutboxParts): WebhookDelivery {
+  const { settings } = deps;
+  return startWebhookDelivery({
+    pool,
+    owner,
+    endpoints: directory,
+    leaseMs: settings.outboxLeaseMs,
+    pollIntervalMs: settings.outboxPollIntervalMs,
+    concurrency: settings.webhookConcurrency,
+    endpointConcurrency: settings.webhookEndpointConcurrency,
+    pageSize: settings.outboxBatchSize,
+    timeoutMs: settings.webhookTimeoutMs,
+    retryDelayMs: settings.webhookRetryDelayMs,
+    retryMaxDelayMs: settings.webhookRetryMaxDelayMs,
+    retryForMs: settings.webhookRetryForMs,
+    logger: deps.logger,
+    metrics,
+    ...(deps.deferWhile ? { deferWhile: deps.deferWhile } : {}),
+  });
+}
+
+function startRelay({ deps, owner, pool, directory, metrics }: OutboxParts, delivery: WebhookDelivery | null): Promise<OutboxRelay> {
+  const { settings } = deps;
+  return startOutboxRelay({
+    pool,
+    owner,
+    logger: deps.logger,
+    metrics,
+    intervalMs: settings.outboxPollIntervalMs,
+    leaseMs: settings.outboxLeaseMs,
+    batchSize: settings.outboxBatchSize,
+    eventsQueue: deps.eventsQueue,
+    eventsQueueMaxWaiting: settings.eventsQueueMaxWaiting,
+    webhookOrganizationIds: directory.organizationIds,
+    ...(delivery ? { onDispatched: delivery.wake } : {}),
+    ...(deps.deferWhile ? { deferWhile: deps.deferWhile } : {}),
+  });
 }

@@ -15,12 +15,12 @@ import type { Queue } from "bullmq";
 import type pg from "pg";
 import type { Logger } from "pino";
 import { KEEP_COMPLETED, KEEP_FAILED } from "../platform/queue-names.js";
-import { toEventMessage, type TaskEventMessage } from "./message.js";
+import { toEventMessage, type OutboxEventRow, type TaskEventMessage } from "./message.js";
 import { settlesWithin } from "../platform/deadline.js";
-import { relayTarget } from "./cursor-loop.js";
+import { relayTarget, type PageRelay } from "./cursor-loop.js";
 import { giveWay } from "./give-way.js";
 import type { OutboxMetrics, OutboxTargetKind } from "./metrics.js";
-import { readEventsPage } from "./sql/read-events.js";
+import { readEventsPage, type RoutingRow } from "./sql/read-events.js";
 import { advanceTarget, claimTarget, dispatchPage, DISPATCH_TARGET, ensureTargets, QUEUE_TARGET, releaseTarget, webhookTarget } from "./sql/targets.js";
 
 export interface OutboxRelayOptions {
@@ -64,99 +64,121 @@ export function relayTargets(options: Pick<OutboxRelayOptions, "eventsQueue" | "
   ];
 }
 
-/**
- * Creates the targets' rows (awaited, so a new target starts before the sweep writes anything) and
- * starts the timer. Never throws: a database away at start is retried each round.
- */
-export async function startOutboxRelay(options: OutboxRelayOptions): Promise<OutboxRelay> {
-  const { pool, owner, leaseMs, metrics } = options;
-  const deferring = giveWay(options.deferWhile);
-  let stopping = false;
-  let ensured = false;
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> = Promise.resolve();
-  const lastError = new Map<string, string>();
+/** What one relay's rounds share: its options, when to stop, and what it last saw of the events queue. */
+interface RelayContext {
+  options: OutboxRelayOptions;
+  shouldStop: () => boolean;
+  /** Whether the last look found the events queue at its cap (a change is logged, not every look). */
+  capped: boolean;
+}
 
-  const guard = async (target: string, kind: OutboxTargetKind, work: () => Promise<void>) => {
+type Guard = (target: string, kind: OutboxTargetKind, work: () => Promise<void>) => Promise<void>;
+
+/** Runs a target's work without throwing: a failure is counted, and logged once per target and distinct error. */
+function relayGuard(options: OutboxRelayOptions): Guard {
+  const lastError = new Map<string, string>();
+  return async (target, kind, work) => {
     try {
       await work();
       if (lastError.delete(target)) options.logger.info({ target }, "outbox relay recovered");
     } catch (error) {
-      metrics.relayError(kind);
+      options.metrics.relayError(kind);
       // One line per target and distinct error, not one per interval of an outage.
       const text = (error as Error)?.message ?? String(error);
       if (lastError.get(target) !== text) options.logger.warn({ err: error, target }, "outbox relay round failed; retrying at the next interval");
       lastError.set(target, text);
     }
   };
-  const shouldStop = () => stopping || deferring();
+}
 
-  const dispatch = async () => {
-    const cursor = await claimTarget(pool, DISPATCH_TARGET, owner, leaseMs);
-    if (!cursor) return; // another replica dispatches
-    await relayTarget(
-      pool,
-      owner,
-      cursor,
-      {
-        read: (position, limit) => readEventsPage(pool, position, null, "routing", limit),
-        relay: async (rows, pinned) => {
-          const organizations = [...new Set(rows.map((r) => r.organization_id))];
-          const kept = await dispatchPage(pool, owner, leaseMs, pinned.snapTo, rows.at(-1)!, rows.length, organizations.map(webhookTarget));
-          if (!kept) return { done: 0, stop: true };
-          options.onDispatched?.();
-          return { done: rows.length };
-        },
-      },
-      { pageSize: DISPATCH_PAGE, maxPages: PAGES_PER_ROUND, shouldStop },
-    );
-  };
+/** A round of a target over every organization's events, PAGES_PER_ROUND pages at most; skipped unless this replica holds its lease. */
+async function relayRound<Row extends { txid: string; id: string }>(
+  ctx: RelayContext,
+  target: string,
+  relay: PageRelay<Row>,
+  limits: { pageSize: number; shouldStop: () => boolean | Promise<boolean> },
+): Promise<void> {
+  const { pool, owner, leaseMs } = ctx.options;
+  const cursor = await claimTarget(pool, target, owner, leaseMs);
+  if (!cursor) return; // another replica relays it
+  await relayTarget(pool, owner, cursor, relay, { ...limits, maxPages: PAGES_PER_ROUND });
+}
 
-  let capped = false;
-  const relayQueue = async (queue: Queue<TaskEventMessage>) => {
-    const cursor = await claimTarget(pool, QUEUE_TARGET, owner, leaseMs);
-    if (!cursor) return;
-    const atCap = async () => {
-      const waiting = await queue.getJobCountByTypes("wait", "prioritized", "delayed");
-      const now = waiting >= options.eventsQueueMaxWaiting;
-      if (now !== capped) {
-        if (now) options.logger.warn({ waiting, max: options.eventsQueueMaxWaiting }, "events queue at its cap (EVENTS_QUEUE_MAX_WAITING): relaying to it paused; the events wait in the outbox");
-        else options.logger.info({ waiting }, "events queue below its cap again: relaying to it resumed");
-      }
-      capped = now;
-      metrics.queueCapped(now);
-      return now;
-    };
-    await relayTarget(
-      pool,
-      owner,
-      cursor,
-      {
-        read: (position, limit) => readEventsPage(pool, position, null, "full", limit),
-        relay: async (rows, pinned) => {
-          const messages = rows.map(toEventMessage);
-          await queue.addBulk(messages.map((data) => ({ name: data.type, data, opts: { jobId: data.id, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } })));
-          if (!(await advanceTarget(pool, QUEUE_TARGET, owner, leaseMs, pinned.snapTo, rows.at(-1)!, rows.length))) return { done: 0, stop: true };
-          metrics.delivered("queue", "delivered", rows.length);
-          return { done: rows.length };
-        },
-      },
-      { pageSize: options.batchSize, maxPages: PAGES_PER_ROUND, shouldStop: async () => shouldStop() || (await atCap()) },
-    );
+/** Marks the organizations among the new events as pending, in the statement that moves dispatch's position. */
+async function dispatch(ctx: RelayContext): Promise<void> {
+  const { pool, owner, leaseMs } = ctx.options;
+  const relay: PageRelay<RoutingRow> = {
+    read: (position, limit) => readEventsPage(pool, position, null, "routing", limit),
+    relay: async (rows, pinned) => {
+      const organizations = [...new Set(rows.map((r) => r.organization_id))];
+      const kept = await dispatchPage(pool, owner, leaseMs, pinned.snapTo, rows.at(-1)!, rows.length, organizations.map(webhookTarget));
+      if (!kept) return { done: 0, stop: true };
+      ctx.options.onDispatched?.();
+      return { done: rows.length };
+    },
   };
+  await relayRound(ctx, DISPATCH_TARGET, relay, { pageSize: DISPATCH_PAGE, shouldStop: ctx.shouldStop });
+}
+
+/** Adds the new events to the events queue, then moves its position; stops while the queue is at its cap. */
+async function relayQueue(ctx: RelayContext, queue: Queue<TaskEventMessage>): Promise<void> {
+  const { pool, owner, leaseMs, metrics } = ctx.options;
+  const relay: PageRelay<OutboxEventRow> = {
+    read: (position, limit) => readEventsPage(pool, position, null, "full", limit),
+    relay: async (rows, pinned) => {
+      const messages = rows.map(toEventMessage);
+      await queue.addBulk(messages.map((data) => ({ name: data.type, data, opts: { jobId: data.id, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } })));
+      if (!(await advanceTarget(pool, QUEUE_TARGET, owner, leaseMs, pinned.snapTo, rows.at(-1)!, rows.length))) return { done: 0, stop: true };
+      metrics.delivered("queue", "delivered", rows.length);
+      return { done: rows.length };
+    },
+  };
+  await relayRound(ctx, QUEUE_TARGET, relay, { pageSize: ctx.options.batchSize, shouldStop: async () => ctx.shouldStop() || (await queueAtCap(ctx, queue)) });
+}
+
+/** Whether the events queue holds EVENTS_QUEUE_MAX_WAITING jobs nobody took (watchdog_events_queue_capped). */
+async function queueAtCap(ctx: RelayContext, queue: Queue<TaskEventMessage>): Promise<boolean> {
+  const { logger, eventsQueueMaxWaiting } = ctx.options;
+  const waiting = await queue.getJobCountByTypes("wait", "prioritized", "delayed");
+  const now = waiting >= eventsQueueMaxWaiting;
+  if (now !== ctx.capped) {
+    if (now) logger.warn({ waiting, max: eventsQueueMaxWaiting }, "events queue at its cap (EVENTS_QUEUE_MAX_WAITING): relaying to it paused; the events wait in the outbox");
+    else logger.info({ waiting }, "events queue below its cap again: relaying to it resumed");
+  }
+  ctx.capped = now;
+  ctx.options.metrics.queueCapped(now);
+  return now;
+}
+
+/**
+ * Creates the targets' rows (awaited, so a new target starts before the sweep writes anything) and
+ * starts the timer. Never throws: a database away at start is retried each round.
+ */
+export async function startOutboxRelay(options: OutboxRelayOptions): Promise<OutboxRelay> {
+  const { pool, owner } = options;
+  const deferring = giveWay(options.deferWhile);
+  const guard = relayGuard(options);
+  let stopping = false;
+  let ensured = false;
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> = Promise.resolve();
+  const ctx: RelayContext = { options, shouldStop: () => stopping || deferring(), capped: false };
+
+  const ensure = () =>
+    guard("targets", "queue", async () => {
+      await ensureTargets(pool, relayTargets(options));
+      ensured = true;
+    });
 
   const runRound = async () => {
     if (deferring()) return;
     if (!ensured) {
-      await guard("targets", "queue", async () => {
-        await ensureTargets(pool, relayTargets(options));
-        ensured = true;
-      });
+      await ensure();
       if (!ensured) return;
     }
-    if (options.webhookOrganizationIds().length > 0) await guard(DISPATCH_TARGET, "webhook", dispatch);
+    if (options.webhookOrganizationIds().length > 0) await guard(DISPATCH_TARGET, "webhook", () => dispatch(ctx));
     const queue = options.eventsQueue;
-    if (queue && !stopping) await guard(QUEUE_TARGET, "queue", () => relayQueue(queue));
+    if (queue && !stopping) await guard(QUEUE_TARGET, "queue", () => relayQueue(ctx, queue));
   };
 
   const schedule = () => {
@@ -168,10 +190,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     }, delay);
   };
 
-  await guard("targets", "queue", async () => {
-    await ensureTargets(pool, relayTargets(options));
-    ensured = true;
-  });
+  await ensure();
   round = runRound().finally(schedule);
 
   let closed: Promise<void> | undefined;

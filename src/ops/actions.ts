@@ -10,7 +10,7 @@ import { resumeSweeps } from "../sweep/sql/resume-sweeps.js";
 import { describePause, MAX_PAUSE_REASON_LENGTH, pauseRule, type Pause } from "../sweep/pause.js";
 import type { Rule } from "../rules/rules.js";
 import { statusName } from "../rules/status.js";
-import { actorName, ruleStatus } from "../sweep/sweep-request.js";
+import { actorName, operatorText, ruleStatus } from "../sweep/sweep-request.js";
 import { enqueueSweep, type SweepJobData } from "../sweep/sweep-queue.js";
 import { requestReplay, type ReplayDeps, type ReplayOutcome } from "../outbox/replay.js";
 import type { ReplayRequest } from "../outbox/replay-request.js";
@@ -19,13 +19,7 @@ import { ActionError, recordOperatorAction, type ActionVia } from "../platform/o
 export const endedPause = (p: Pause) => ({ ...describePause(p), ended: p.endedHow, endedAt: p.endedAt?.toISOString() ?? null, endedBy: p.endedBy });
 
 /** A reason as every action takes it (optional where the CLI never asked for one). */
-export const actionReason = () =>
-  z
-    .string({ error: "must be a string" })
-    .trim()
-    .min(1, { error: "must not be empty: say why, for the audit trail" })
-    .max(MAX_PAUSE_REASON_LENGTH, { error: `must be at most ${MAX_PAUSE_REASON_LENGTH} characters` })
-    .refine((s) => !/\p{Cc}/u.test(s), { error: "must not contain control characters" });
+export const actionReason = () => operatorText(MAX_PAUSE_REASON_LENGTH, "must not be empty: say why, for the audit trail");
 
 /** `watchdog sweep --release` and the console's release: the statuses, who checked, why. */
 export function releaseInputSchema(rules: readonly Rule[], reason: "required" | "optional") {

@@ -4,18 +4,12 @@
 // replica reports the same value (take max, not sum); with CELL set every series carries a `cell` label. A collector that fails is logged and counted, and its
 // metric is left empty for that scrape (platform/collect.ts): a scrape never fails because
 // PostgreSQL hiccupped. Each feature declares its own metrics (sweep/sweep-metrics.ts,
-// outbox/outbox-metrics.ts); this file holds the registry and what belongs to no one feature.
+// outbox/metrics.ts); this file holds the registry and what belongs to no one feature.
 import type { Queue } from "bullmq";
-import type { Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
-import type { Db } from "../platform/db/client.js";
-import { guardedCollectors } from "../platform/collect.js";
+import { guardedCollectors, type Guarded } from "../platform/collect.js";
 import { coalesced } from "../platform/coalesce.js";
-import type { Rule } from "../rules/rules.js";
-import type { Pause } from "../sweep/pause.js";
-import type { LastSweepHeld, SweepHealth } from "../sweep/last-sweep.js";
-import type { RedisConnection } from "../platform/redis.js";
-import { sweepMetrics, type SweepMetrics } from "../sweep/sweep-metrics.js";
+import { sweepMetrics, type SweepMetrics, type SweepMetricsDeps } from "../sweep/sweep-metrics.js";
 import type { ReprocessJobOutcome } from "../reprocess/reprocess-worker.js";
 
 /**
@@ -29,20 +23,9 @@ export const QUEUE_STATES = ["waiting", "active", "delayed", "prioritized", "wai
 /** Outcomes of PATCH …/restartprocessing calls; the jobs' own are ReprocessJobOutcome (reprocess/reprocess-worker.ts). */
 export type ReprocessRequestOutcome = "accepted" | "not_found" | "bad_request" | "conflict" | "unauthorized" | "unavailable" | "error";
 
-export interface MetricsDeps {
-  db: Db;
-  rules: readonly Rule[];
+/** What the sweep's metrics read (sweep/sweep-metrics.ts), plus the queues and the build; the registry is made here. */
+export interface MetricsDeps extends Omit<SweepMetricsDeps, "registers" | "guarded"> {
   queues: readonly Queue[];
-  sweepHealth: () => Promise<SweepHealth>;
-  /** The pauses in force now (PostgreSQL, shared by every replica). */
-  pauses: () => Promise<readonly Pause[]>;
-  /** What the last completed sweep (on any replica) held, shared through Redis. */
-  lastSweepHeld: () => Promise<Readonly<Record<string, LastSweepHeld>>>;
-  /** Where the stuck counts are shared (the queue prefix's Redis), and how often the deployment counts them. */
-  redis: RedisConnection;
-  prefix: string;
-  stuckCountIntervalMs: number;
-  logger: Logger;
   /** For watchdog_build_info. */
   build: BuildInfo;
 }
@@ -66,29 +49,34 @@ export interface Metrics extends SweepMetrics {
 }
 
 export function createMetrics(deps: MetricsDeps): Metrics {
+  const { queues, build, ...sweepDeps } = deps;
+  const registry = processRegistry(build);
+  const registers = [registry];
+  const guarded = guardedCollectors(registry, deps.logger);
+  // Declared in this order, so /metrics lists them in it: the sweep's, then the rest.
+  const sweep = sweepMetrics({ ...sweepDeps, registers, guarded });
+  const reprocess = reprocessCounters(registers);
+  const bulk = bulkCounters(registers);
+  const http = httpFaultCounter(registers);
+  buildInfoGauge(registers, build);
+  queueJobsGauge(registers, guarded, queues);
+  return { registry, ...sweep, ...reprocess, ...bulk, ...http };
+}
+
+/** This process's registry, with the default (process and Node) metrics. */
+function processRegistry(build: BuildInfo): Registry {
   const registry = new Registry();
   // Before any metric is registered: every series of this process carries its cell.
-  if (deps.build.cell !== undefined) registry.setDefaultLabels({ cell: deps.build.cell });
+  if (build.cell !== undefined) registry.setDefaultLabels({ cell: build.cell });
   collectDefaultMetrics({ register: registry });
   // prom-client names these gauges `_total`, which Prometheus reserves for counters (`promtool check
   // metrics` refuses them); each is the sum of its labelled twin (nodejs_active_handles{type}, …).
   for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) registry.removeSingleMetric(name);
-  const registers = [registry];
-  const guarded = guardedCollectors(registry, deps.logger);
-  const sweep = sweepMetrics({
-    registers,
-    guarded,
-    db: deps.db,
-    rules: deps.rules,
-    sweepHealth: deps.sweepHealth,
-    pauses: deps.pauses,
-    lastSweepHeld: deps.lastSweepHeld,
-    redis: deps.redis,
-    prefix: deps.prefix,
-    stuckCountIntervalMs: deps.stuckCountIntervalMs,
-    logger: deps.logger,
-  });
+  return registry;
+}
 
+/** PATCH …/restartprocessing calls and the reprocess jobs they enqueue, by outcome. */
+function reprocessCounters(registers: Registry[]): Pick<Metrics, "reprocessRequest" | "reprocessJob"> {
   const reprocessRequests = new Counter({
     name: "watchdog_reprocess_requests_total",
     help: "Calls of PATCH …/restartprocessing, by outcome (accepted, not_found, bad_request, conflict, unauthorized, unavailable, error).",
@@ -101,6 +89,14 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ["outcome"],
     registers,
   });
+  return {
+    reprocessRequest: (outcome) => reprocessRequests.inc({ outcome }),
+    reprocessJob: (outcome) => reprocessJobs.inc({ outcome }),
+  };
+}
+
+/** The bulk reprocess loop's slices and the items they processed. */
+function bulkCounters(registers: Registry[]): Pick<Metrics, "bulkReprocessSlice"> {
   const bulkSlices = new Counter({
     name: "watchdog_bulk_reprocess_slices_total",
     help: "Slices of the bulk reprocess loop, by result: processed, paced (the organization's pace allowed nothing), busy (another replica had it), idle, cancelled (rolled back), failed (rolled back; retried next tick).",
@@ -112,21 +108,37 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     help: "Items of bulk reprocesses processed (applied, refused or not found) by this process.",
     registers,
   });
+  return {
+    bulkReprocessSlice: (result, items) => {
+      bulkSlices.inc({ result });
+      if (items > 0) bulkItems.inc(items);
+    },
+  };
+}
+
+function httpFaultCounter(registers: Registry[]): Pick<Metrics, "httpFault"> {
   const httpFaults = new Counter({
     name: "watchdog_http_faults_total",
     help: "HTTP requests that never reached a handler or whose handler threw, by kind (bad_target, client_error, handler_failed, listener_threw, database_unavailable: answered 503 because PostgreSQL was unreachable or frozen).",
     labelNames: ["kind"],
     registers,
   });
+  return { httpFault: (kind) => httpFaults.inc({ kind }) };
+}
+
+function buildInfoGauge(registers: Registry[], build: BuildInfo): void {
   const buildInfo = new Gauge({
     name: "watchdog_build_info",
     help: "Always 1; the labels say which build runs: package version, Node version, and the commit the image was built from (WATCHDOG_COMMIT, else \"unknown\").",
     labelNames: ["version", "node", "commit"],
     registers,
   });
-  buildInfo.set({ version: deps.build.version, node: process.version, commit: deps.build.commit }, 1);
+  buildInfo.set({ version: build.version, node: process.version, commit: build.commit }, 1);
+}
 
-  const jobCounts = coalesced(QUEUE_CACHE_MS, () => Promise.all(deps.queues.map(async (q) => [q.name, await q.getJobCounts(...QUEUE_STATES)] as const)));
+/** watchdog_queue_jobs: every queue's job counts, read from Redis at scrape time. */
+function queueJobsGauge(registers: Registry[], guarded: Guarded, queues: readonly Queue[]): void {
+  const jobCounts = coalesced(QUEUE_CACHE_MS, () => Promise.all(queues.map(async (q) => [q.name, await q.getJobCounts(...QUEUE_STATES)] as const)));
   const queueJobs: Gauge = new Gauge({
     name: "watchdog_queue_jobs",
     help: "Jobs in each BullMQ queue, by queue and state.",
@@ -138,16 +150,4 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       for (const [queue, counts] of all) for (const state of QUEUE_STATES) queueJobs.set({ queue, state }, counts[state] ?? 0);
     }),
   });
-
-  return {
-    registry,
-    ...sweep,
-    reprocessRequest: (outcome) => reprocessRequests.inc({ outcome }),
-    reprocessJob: (outcome) => reprocessJobs.inc({ outcome }),
-    httpFault: (kind) => httpFaults.inc({ kind }),
-    bulkReprocessSlice: (result, items) => {
-      bulkSlices.inc({ result });
-      if (items > 0) bulkItems.inc(items);
-    },
-  };
 }

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { parsePositiveDuration } from "../rules/duration.js";
 import type { Rule } from "../rules/rules.js";
 import { statusName } from "../rules/status.js";
-import { actorName, ruleStatus } from "./sweep-request.js";
+import { actorName, operatorText, ruleStatus } from "./sweep-request.js";
 
 export const MAX_PAUSE_REASON_LENGTH = 500;
 /** A pause with an end is judged by the database clock; longer than this, leave out --for and resume by hand. */
@@ -47,12 +47,7 @@ export function describePause(p: Pause) {
   return { rule: pauseRule(p.status), by: p.pausedBy, reason: p.reason, since: p.pausedAt.toISOString(), until: p.expiresAt?.toISOString() ?? null };
 }
 
-const reason = z
-  .string({ error: "must be a string" })
-  .trim()
-  .min(1, { error: "must not be empty: say why, for whoever finds the sweep paused" })
-  .max(MAX_PAUSE_REASON_LENGTH, { error: `must be at most ${MAX_PAUSE_REASON_LENGTH} characters` })
-  .refine((s) => !/\p{Cc}/u.test(s), { error: "must not contain control characters" });
+const reason = operatorText(MAX_PAUSE_REASON_LENGTH, "must not be empty: say why, for whoever finds the sweep paused");
 
 const forSeconds = z.string({ error: "must be an ISO-8601 duration such as PT2H" }).transform((value, ctx) => {
   const d = parsePositiveDuration(value);

@@ -9,14 +9,14 @@
 // pauses itself, so a pause that commits during a sweep stops it before the next batch. One status's failing statement is logged and reported and the other statuses
 // still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
-import type { Rule } from "../rules/rules.js";
+import type { RateHold, Rule } from "../rules/rules.js";
 import { allOff, holdDecision, holdLimit, listedThresholds, probeWorkspaces, rateDecision, statusPlansFor, type StatusPlan, type Thresholds } from "./sweep-plan.js";
 import { statusName } from "../rules/status.js";
 import type { Db } from "../platform/db/client.js";
 import { revertStuckTasks, type BatchInput, type BatchOutcome } from "./sql/revert-stuck-tasks.js";
 import { moveFinishedTasksToHistory } from "./sql/move-finished-tasks-to-history.js";
 import { flagStuckTasks } from "./sql/flag-stuck-tasks.js";
-import { countInboxPopulation, countStuckByProbe, type StuckCount } from "./sql/count-stuck-by-probe.js";
+import { countInboxPopulation, countStuckByProbe, type StuckByProbe, type StuckCount } from "./sql/count-stuck-by-probe.js";
 import { findStatusesWithStuckTasks } from "./sql/find-statuses-with-stuck-tasks.js";
 import { isStatementError, sqlState } from "../platform/db/statement-error.js";
 import { fixedBatchSize, type BatchSizing } from "./batch-size.js";
@@ -206,13 +206,56 @@ function levelStopAt(plan: StatusPlan, population: number | null): number | null
 }
 
 async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, options: SweepOptions): Promise<void> {
+  const counted = await countStuck(db, plan);
+  if (counted.stuck.byProbe.size === 0) return;
+  const releasing = options.release?.statuses.has(plan.status) === true;
+  const holds = await levelHolds(db, plan, counted, releasing, result, options);
+  let acting = [...counted.stuck.byProbe].filter(([index]) => !holds.off.has(index));
+  if (plan.action.kind === "revert" && plan.rateHold !== null && acting.length > 0) {
+    acting = await rateHold(db, plan, plan.rateHold, acting, { ...holds, releasing }, result, options);
+  }
+  if (acting.length === 0) return;
+  if (options.pause?.all || options.pause?.statuses.has(plan.status)) {
+    result.paused[plan.statusName] = { stuck: sum(acting.map(([, c]) => c.count)), sampleTaskIds: samples(acting.map(([, c]) => c)) };
+    return;
+  }
+  if (options.dryRun) {
+    recordDryRun(result, plan, acting.map(([, c]) => c));
+    return;
+  }
+
+  // Act on the workspaces just counted (minus held probes'): the batches need not look for them again.
+  const { off, released } = holds;
+  const thresholds = listedThresholds(counted.stuck.workspaces.filter((w) => !off.has(w.probe)));
+  if (allOff(thresholds)) return;
+  await runBatches(db, plan, { thresholds, released }, result, options);
+  if (released.length > 0) {
+    const count = result.released[plan.statusName]?.count ?? 0;
+    result.released[plan.statusName] = { by: options.release!.by, count };
+  }
+}
+
+/** A status's stuck tasks per probe; `stopAt` where counting stopped (null: counted all), `population` when it was needed. */
+interface Counted {
+  stuck: StuckByProbe;
+  stopAt: number | null;
+  population: number | null | undefined;
+}
+
+/** Which probes act: the ones not held, or held and released for this sweep. */
+interface ProbeHolds {
+  /** Probes acting on none of their tasks. */
+  off: Set<number>;
+  /** Held probes that act anyway (the status is released for this sweep). */
+  released: number[];
+}
+
+async function countStuck(db: Db, plan: StatusPlan): Promise<Counted> {
   const count = (stopAt: number | null) => countStuckByProbe(db, plan, { sampleSize: MAX_SAMPLE_IDS, onlyUnflagged: plan.action.kind === "flag", stopAt });
   let stopAt = levelStopAt(plan, null);
   let stuck = await count(stopAt);
-  if (stuck.byProbe.size === 0) return;
-
-  // The hold: per probe, more stuck than max(maxTasks, maxShare × population) → none of it.
   let population: number | null | undefined;
+  if (stuck.byProbe.size === 0) return { stuck, stopAt, population };
   // A share may raise a limit above maxTasks: with the population known, count on to the real limits.
   if (stopAt !== null && plan.probes.some((p, i) => p.hold?.maxShare != null && (stuck.byProbe.get(i)?.count ?? 0) > (p.hold.maxTasks ?? 0))) {
     population = await countInboxPopulation(db, plan.status);
@@ -222,9 +265,15 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
       stuck = await count(stopAt);
     }
   }
+  return { stuck, stopAt, population };
+}
+
+/** The hold: per probe, more stuck than max(maxTasks, maxShare × population) → none of it. */
+async function levelHolds(db: Db, plan: StatusPlan, counted: Counted, releasing: boolean, result: SweepResult, options: SweepOptions): Promise<ProbeHolds> {
+  const { stuck, stopAt } = counted;
+  let { population } = counted;
   const off = new Set<number>();
   const released: number[] = [];
-  const releasing = options.release?.statuses.has(plan.status) === true;
   for (const [index, count] of stuck.byProbe) {
     const hold = plan.probes[index]!.hold;
     if (hold === null || count.count <= (hold.maxTasks ?? 0)) continue;
@@ -256,47 +305,34 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
         `It lifts by itself when fewer are stuck; after checking, release it for one sweep: watchdog sweep --release ${plan.statusName} --by <name>`,
     );
   }
+  return { off, released };
+}
 
-  let acting = [...stuck.byProbe].filter(([index]) => !off.has(index));
-  if (plan.action.kind === "revert" && plan.rateHold !== null && acting.length > 0) {
-    const rate = plan.rateHold;
-    const wouldRevert = sum(acting.map(([, c]) => c.count));
-    const history = await countRecentReverts(db, plan.status, rate.windowSeconds, rate.baselineSeconds);
-    const decision = rateDecision(rate, history, wouldRevert);
-    if (decision.held && releasing) {
-      for (const [index] of acting) if (!released.includes(index)) released.push(index);
-    } else if (decision.held) {
-      for (const [index] of acting) off.add(index);
-      acting = [];
-      const entry = (result.held[plan.statusName] ??= { stuck: 0, limit: 0, maxTasks: null, maxShare: null, population: null, probes: [] });
-      entry.stuck += wouldRevert;
-      entry.rate = { reverts: history.inWindow, wouldRevert, limit: decision.limit, maxReverts: rate.maxReverts, normalMultiple: rate.normalMultiple, normalPerWindow: decision.normalPerWindow, window: rate.window, baseline: rate.baseline };
-      options.logger?.warn(
-        { sweepId: result.sweepId, status: plan.statusName, dryRun: options.dryRun, rate: entry.rate },
-        `${options.dryRun ? "would hold" : "holding"} ${plan.statusName}: ${history.inWindow} reverted in the last ${rate.window} and ${wouldRevert} more stuck, more than the rate limit of ${decision.limit} ` +
-          `(the larger of ${rate.maxReverts} and ${rate.normalMultiple} × its normal ${decision.normalPerWindow} per ${rate.window} over the ${rate.baseline} before); acting on none of them (a slow outage?). ` +
-          `It lifts by itself as the window moves on; after checking, release it for one sweep: watchdog sweep --release ${plan.statusName} --by <name>`,
-      );
-    }
+/**
+ * The rate hold of a revert rule: its reverts within the window plus what this sweep would revert
+ * past the rate limit → none of the status. Returns the probes still acting; a release lets them
+ * all through (added to `released`), a hold adds them all to `off`.
+ */
+async function rateHold(db: Db, plan: StatusPlan, rate: RateHold, acting: [number, StuckCount][], holds: ProbeHolds & { releasing: boolean }, result: SweepResult, options: SweepOptions): Promise<[number, StuckCount][]> {
+  const wouldRevert = sum(acting.map(([, c]) => c.count));
+  const history = await countRecentReverts(db, plan.status, rate.windowSeconds, rate.baselineSeconds);
+  const decision = rateDecision(rate, history, wouldRevert);
+  if (!decision.held) return acting;
+  if (holds.releasing) {
+    for (const [index] of acting) if (!holds.released.includes(index)) holds.released.push(index);
+    return acting;
   }
-  if (acting.length === 0) return;
-  if (options.pause?.all || options.pause?.statuses.has(plan.status)) {
-    result.paused[plan.statusName] = { stuck: sum(acting.map(([, c]) => c.count)), sampleTaskIds: samples(acting.map(([, c]) => c)) };
-    return;
-  }
-  if (options.dryRun) {
-    recordDryRun(result, plan, acting.map(([, c]) => c));
-    return;
-  }
-
-  // Act on the workspaces just counted (minus held probes'): the batches need not look for them again.
-  const thresholds = listedThresholds(stuck.workspaces.filter((w) => !off.has(w.probe)));
-  if (allOff(thresholds)) return;
-  await runBatches(db, plan, { thresholds, released }, result, options);
-  if (released.length > 0) {
-    const count = result.released[plan.statusName]?.count ?? 0;
-    result.released[plan.statusName] = { by: options.release!.by, count };
-  }
+  for (const [index] of acting) holds.off.add(index);
+  const entry = (result.held[plan.statusName] ??= { stuck: 0, limit: 0, maxTasks: null, maxShare: null, population: null, probes: [] });
+  entry.stuck += wouldRevert;
+  entry.rate = { reverts: history.inWindow, wouldRevert, limit: decision.limit, maxReverts: rate.maxReverts, normalMultiple: rate.normalMultiple, normalPerWindow: decision.normalPerWindow, window: rate.window, baseline: rate.baseline };
+  options.logger?.warn(
+    { sweepId: result.sweepId, status: plan.statusName, dryRun: options.dryRun, rate: entry.rate },
+    `${options.dryRun ? "would hold" : "holding"} ${plan.statusName}: ${history.inWindow} reverted in the last ${rate.window} and ${wouldRevert} more stuck, more than the rate limit of ${decision.limit} ` +
+      `(the larger of ${rate.maxReverts} and ${rate.normalMultiple} × its normal ${decision.normalPerWindow} per ${rate.window} over the ${rate.baseline} before); acting on none of them (a slow outage?). ` +
+      `It lifts by itself as the window moves on; after checking, release it for one sweep: watchdog sweep --release ${plan.statusName} --by <name>`,
+  );
+  return [];
 }
 
 /** The status's batch statement, batch after batch, until fewer than a batch are left or shutdown begins. */

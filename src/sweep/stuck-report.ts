@@ -1,12 +1,12 @@
 // What is stuck right now, per rule and workspace override: how many, since when the oldest, the
-// threshold, the action, and whether the next sweep would hold them. Read-only; for the operator
-// console. `watchdog stuck` (src/cli/commands/stuck.ts) builds the same rows inline, with the rate
-// hold being added there: it should call this once both have landed (left apart to keep the two
-// changes from colliding).
+// threshold, the action, and whether the next sweep would hold them; and each revert rule's rate
+// hold, as the next sweep would judge it. Read-only; for the operator console and `watchdog stuck`
+// (src/cli/commands/stuck.ts).
 import type { Db } from "../platform/db/client.js";
 import { countInboxPopulation, countStuckByProbe } from "./sql/count-stuck-by-probe.js";
 import type { Rule } from "../rules/rules.js";
-import { holdDecision, probeWorkspaces, statusPlansFor } from "./sweep-plan.js";
+import { holdDecision, probeWorkspaces, rateDecision, statusPlansFor } from "./sweep-plan.js";
+import { countRecentReverts } from "./sql/count-recent-reverts.js";
 
 export interface StuckReportRow {
   status: string;
@@ -50,4 +50,31 @@ export async function stuckReport(db: Db, rules: readonly Rule[]): Promise<{ at:
     }
   }
   return { at: now, rows };
+}
+
+export interface RateHoldReportRow {
+  status: string;
+  code: number;
+  /** Reverts of the status within the window (every replica's). */
+  reverts: number;
+  /** What the next sweep would revert: the stuck tasks of the status's probes the level hold would not hold. */
+  wouldRevert: number;
+  limit: number;
+  normalPerWindow: number;
+  window: string;
+  wouldHold: boolean;
+}
+
+/** The rate hold of each revert rule with something to revert, as the next sweep would judge it (the same history, every replica's). */
+export async function rateHoldReport(db: Db, rules: readonly Rule[], rows: readonly StuckReportRow[]): Promise<RateHoldReportRow[]> {
+  const report: RateHoldReportRow[] = [];
+  for (const plan of statusPlansFor(rules)) {
+    const wouldRevert = rows.filter((r) => r.code === plan.status && !r.wouldHold).reduce((n, r) => n + r.count, 0);
+    if (plan.action.kind !== "revert" || plan.rateHold === null || wouldRevert === 0) continue;
+    const rate = plan.rateHold;
+    const history = await countRecentReverts(db, plan.status, rate.windowSeconds, rate.baselineSeconds);
+    const decision = rateDecision(rate, history, wouldRevert);
+    report.push({ status: plan.statusName, code: plan.status, reverts: history.inWindow, wouldRevert, limit: decision.limit, normalPerWindow: decision.normalPerWindow, window: rate.window, wouldHold: decision.held });
+  }
+  return report;
 }

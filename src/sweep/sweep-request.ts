@@ -19,14 +19,20 @@ export interface SweepRequest {
 
 export type ParsedSweepRequest = { ok: true; request: SweepRequest } | { ok: false; error: string };
 
-/** An operator's name for the audit trail: bounded, printable (a NUL cannot even be stored in PostgreSQL text). */
-export const actorName = () =>
+/**
+ * Text an operator gives for the audit trail (a name, a reason): trimmed, not empty (`ifEmpty` says
+ * what to give), bounded, printable (a NUL cannot even be stored in PostgreSQL text).
+ */
+export const operatorText = (max: number, ifEmpty: string) =>
   z
     .string({ error: "must be a string" })
     .trim()
-    .min(1, { error: "must not be empty" })
-    .max(MAX_RELEASED_BY_LENGTH, { error: `must be at most ${MAX_RELEASED_BY_LENGTH} characters` })
+    .min(1, { error: ifEmpty })
+    .max(max, { error: `must be at most ${max} characters` })
     .refine((s) => !/\p{Cc}/u.test(s), { error: "must not contain control characters" });
+
+/** An operator's name for the audit trail. */
+export const actorName = () => operatorText(MAX_RELEASED_BY_LENGTH, "must not be empty");
 
 /** A status that has a rule, by name (case-insensitive) or code; parses to its code. */
 export function ruleStatus(rules: readonly Rule[]) {

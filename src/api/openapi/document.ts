@@ -113,12 +113,13 @@ export function openApiDocument(listeners: Listeners = DEFAULT_LISTENERS): Recor
       { name: "ops", description: "The ops listener: health, readiness, sweep health, metrics, Bull Board." },
       { name: "document", description: "This document." },
     ],
-    paths: { ...apiPaths(), ...bulkPaths(), ...opsPaths(opsServer) },
+    paths: { ...readApiPaths(), ...restartProcessingPaths(), ...apiListenerPaths(), ...bulkPaths(), ...opsPaths(opsServer) },
     components: components(),
   };
 }
 
-function apiPaths(): Record<string, unknown> {
+/** The read API (src/api/read-api/): GET only, bearer token, answers with the refusals every read shares. */
+function readApiPaths(): Record<string, unknown> {
   return {
     [TASK_STATUS_PATH]: {
       get: {
@@ -151,6 +152,12 @@ function apiPaths(): Record<string, unknown> {
         responses: { "200": { description: "One page of events.", content: json(ref(apiSchemas, TaskEventListBody)) }, ...readApiRefusals, ...notFound, ...databaseUnavailable },
       },
     },
+  };
+}
+
+/** PATCH restartprocessing (src/api/restart-processing.ts): bodies are empty, as the platform's, so every refusal is a header. */
+function restartProcessingPaths(): Record<string, unknown> {
+  return {
     [RESTART_PROCESSING_PATH]: {
       patch: {
         tags: ["reprocess"],
@@ -180,6 +187,12 @@ function apiPaths(): Record<string, unknown> {
         },
       },
     },
+  };
+}
+
+/** What else the API listener serves: this document and its own readiness. */
+function apiListenerPaths(): Record<string, unknown> {
+  return {
     [OPENAPI_PATH]: {
       get: {
         tags: ["document"],

@@ -1,11 +1,9 @@
 import type { Config } from "../../platform/config/settings.js";
 import type { Rule } from "../../rules/rules.js";
-import { holdDecision, probeWorkspaces, rateDecision, statusPlansFor } from "../../sweep/sweep-plan.js";
 import { formatDuration } from "../../rules/duration.js";
 import { statusName } from "../../rules/status.js";
 import { createDb } from "../../platform/db/client.js";
-import { countInboxPopulation, countStuckByProbe } from "../../sweep/sql/count-stuck-by-probe.js";
-import { countRecentReverts } from "../../sweep/sql/count-recent-reverts.js";
+import { rateHoldReport, stuckReport } from "../../sweep/stuck-report.js";
 import { findEscalatedTasks } from "../../sweep/sql/find-escalated-tasks.js";
 import { table } from "../format.js";
 
@@ -18,41 +16,8 @@ import { table } from "../format.js";
 export async function printStuck(config: Config, rules: readonly Rule[], json: boolean): Promise<void> {
   const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
-    const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`) as [{ now: Date }];
-    const report = [];
-    const rateHolds = [];
-    for (const plan of statusPlansFor(rules)) {
-      const { byProbe } = await countStuckByProbe(db, plan);
-      let population: number | undefined;
-      let wouldRevert = 0;
-      for (const [index, probe] of plan.probes.entries()) {
-        const stuck = byProbe.get(index) ?? { count: 0, oldestSince: null, sampleTaskIds: [] };
-        if (probe.onlyWorkspaceIds !== null && stuck.count === 0) continue;
-        if (probe.hold?.maxShare != null && stuck.count > (probe.hold.maxTasks ?? 0)) population ??= await countInboxPopulation(db, plan.status);
-        const hold = holdDecision(probe.hold, stuck.count, population ?? 0);
-        report.push({
-          status: plan.statusName,
-          code: plan.status,
-          workspaces: probeWorkspaces(probe),
-          action: plan.action.kind,
-          stuckAfterSeconds: probe.stuckAfterSeconds,
-          count: stuck.count,
-          oldestSince: stuck.oldestSince?.toISOString() ?? null,
-          oldestForSeconds: stuck.oldestSince ? Math.floor((now.getTime() - stuck.oldestSince.getTime()) / 1000) : null,
-          sampleTaskIds: stuck.sampleTaskIds,
-          holdLimit: hold?.limit ?? null,
-          wouldHold: hold?.held ?? false,
-        });
-        if (!hold?.held) wouldRevert += stuck.count;
-      }
-      // The rate hold, as the next sweep would judge it (the same history, every replica's).
-      if (plan.action.kind === "revert" && plan.rateHold !== null && wouldRevert > 0) {
-        const rate = plan.rateHold;
-        const history = await countRecentReverts(db, plan.status, rate.windowSeconds, rate.baselineSeconds);
-        const decision = rateDecision(rate, history, wouldRevert);
-        rateHolds.push({ status: plan.statusName, code: plan.status, reverts: history.inWindow, wouldRevert, limit: decision.limit, normalPerWindow: decision.normalPerWindow, window: rate.window, wouldHold: decision.held });
-      }
-    }
+    const { at: now, rows: report } = await stuckReport(db, rules);
+    const rateHolds = await rateHoldReport(db, rules, report);
     const escalated = await findEscalatedTasks(db, config.escalateAfterReverts);
     if (json) {
       console.log(JSON.stringify({ at: now.toISOString(), stuck: report, rateHolds, needsSupport: { minReverts: config.escalateAfterReverts, ...escalated } }, null, 2));

@@ -85,21 +85,26 @@ const toOutcome = (row: OutcomeRow): ReprocessTaskOutcome =>
 /** A status's name in SQL; a code this version does not know (a newer platform's) reads "status N". */
 const nameOf = (code: Prisma.Sql) => Prisma.sql`coalesce(${STATUS_NAMES_JSON}::jsonb ->> ${code}::text, 'status ' || ${code}::text)`;
 
-export async function reprocessTask(db: ReprocessDb, target: ReprocessTarget, request: ReprocessTaskRequest): Promise<ReprocessTaskOutcome> {
-  const where =
-    "taskId" in target
-      ? Prisma.sql`t.id = ${target.taskId}::int${target.organizationId === undefined ? Prisma.empty : Prisma.sql` AND t.organization_id = ${target.organizationId}::int`}`
-      : Prisma.sql`t.organization_id = ${target.organizationId}::int AND t.external_id = ${target.externalId}::text`;
-  const done = Prisma.sql`
+/** The task the request names: by id (within its organization, when given), or by its organization's external id. */
+function targetWhere(target: ReprocessTarget): Prisma.Sql {
+  return "taskId" in target
+    ? Prisma.sql`t.id = ${target.taskId}::int${target.organizationId === undefined ? Prisma.empty : Prisma.sql` AND t.organization_id = ${target.organizationId}::int`}`
+    : Prisma.sql`t.organization_id = ${target.organizationId}::int AND t.external_id = ${target.externalId}::text`;
+}
+
+/** The request's own event, read as the outcome a delivery of it already committed (by request id alone). */
+function alreadyApplied(requestId: string): Prisma.Sql {
+  return Prisma.sql`
     SELECT 'alreadyApplied' AS kind, e.task_id, (e.details ->> 'restartCount')::int AS restart_count, e.to_status::int AS status, e.from_status::int AS from_status,
            coalesce((e.details ->> 'forced')::boolean, false) AS forced, NULL::float8 AS age_seconds, NULL::int AS threshold_seconds
-    FROM task_events e WHERE e.request_id = ${request.requestId}`;
-  const { thresholds: g, force } = request;
+    FROM task_events e WHERE e.request_id = ${requestId}`;
+}
 
-  let rows: OutcomeRow[];
-  try {
-    // One statement, so one transaction of its own (autocommit): see "Exactly once" above.
-    rows = await db.$queryRaw<OutcomeRow[]>`
+/** The one statement (Locks, Does, Guard and Out in the header): `done` first, then the locked row's verdict and the restart. */
+function reprocessStatement(target: ReprocessTarget, request: ReprocessTaskRequest, done: Prisma.Sql): Prisma.Sql {
+  const where = targetWhere(target);
+  const { thresholds: g, force } = request;
+  return Prisma.sql`
         WITH done AS (${done}
         ), locked AS (
           SELECT t.id, t.status, t.workspace_id, t.location, t.edits, t.warning, t.warning_reason,
@@ -162,6 +167,14 @@ export async function reprocessTask(db: ReprocessDb, target: ReprocessTarget, re
         FROM verdict v WHERE v.refused AND NOT ${force}::boolean
         UNION ALL
         SELECT * FROM done`;
+}
+
+export async function reprocessTask(db: ReprocessDb, target: ReprocessTarget, request: ReprocessTaskRequest): Promise<ReprocessTaskOutcome> {
+  const done = alreadyApplied(request.requestId);
+  let rows: OutcomeRow[];
+  try {
+    // One statement, so one transaction of its own (autocommit): see "Exactly once" above.
+    rows = await db.$queryRaw<OutcomeRow[]>(reprocessStatement(target, request, done));
   } catch (error) {
     // Another delivery of this request committed while we waited for the row: return its result.
     const first = await committedByAnotherDelivery();

@@ -130,12 +130,7 @@ export function listTaskStatusesSql(organizationId: number, filter: TaskStatusFi
       CROSS JOIN LATERAL (SELECT * FROM tasks t WHERE t.id = s.id) t`;
   }
 
-  const conditions: Prisma.Sql[] = [];
-  if (filter.statuses !== null) conditions.push(Prisma.sql`t.status = ANY(${[...filter.statuses]}::smallint[])`);
-  if (filter.warning !== null) conditions.push(Prisma.sql`t.warning = ${filter.warning}::boolean`);
-  if (filter.location !== null) conditions.push(Prisma.sql`t.location = ${filter.location}::task_location`);
-  if (filter.changedSince != null) conditions.push(Prisma.sql`t.status_changed_at >= ${filter.changedSince}::timestamptz`);
-  if (filter.changedUntil != null) conditions.push(Prisma.sql`t.status_changed_at < ${filter.changedUntil}::timestamptz`);
+  const conditions = columnConditions(filter);
   if (filter.stuck !== null) {
     // An override decides alone (its null switches the rule off in that workspace).
     const key = Prisma.sql`t.status::text || ':' || t.workspace_id::text`;
@@ -183,12 +178,7 @@ export function taskFilterSql(organizationId: number, filter: TaskStatusFilter, 
       ON d.status = t.status
     LEFT JOIN jsonb_to_recordset(${JSON.stringify(thresholds.overrides)}::jsonb) AS o("status" smallint, "workspaceId" int, "stuckAfterSeconds" int)
       ON o.status = t.status AND o."workspaceId" = t.workspace_id`;
-  const conditions: Prisma.Sql[] = [Prisma.sql`t.organization_id = ${organizationId}::int`];
-  if (filter.statuses !== null) conditions.push(Prisma.sql`t.status = ANY(${[...filter.statuses]}::smallint[])`);
-  if (filter.warning !== null) conditions.push(Prisma.sql`t.warning = ${filter.warning}::boolean`);
-  if (filter.location !== null) conditions.push(Prisma.sql`t.location = ${filter.location}::task_location`);
-  if (filter.changedSince != null) conditions.push(Prisma.sql`t.status_changed_at >= ${filter.changedSince}::timestamptz`);
-  if (filter.changedUntil != null) conditions.push(Prisma.sql`t.status_changed_at < ${filter.changedUntil}::timestamptz`);
+  const conditions = [Prisma.sql`t.organization_id = ${organizationId}::int`, ...columnConditions(filter)];
   if (filter.stuck !== null) {
     // An override row decides alone (its NULL threshold switches the rule off for the workspace).
     const stuck = Prisma.sql`(t.location = 'INBOX' AND t.status_changed_at < now() -
@@ -196,4 +186,15 @@ export function taskFilterSql(organizationId: number, filter: TaskStatusFilter, 
     conditions.push(filter.stuck ? Prisma.sql`${stuck} IS TRUE` : Prisma.sql`${stuck} IS NOT TRUE`);
   }
   return { from: Prisma.sql`tasks t ${stuckJoin}`, conditions };
+}
+
+/** The filter's conditions on the task's own columns (all but `stuck`, which each caller judges its own way). */
+function columnConditions(filter: TaskStatusFilter): Prisma.Sql[] {
+  const conditions: Prisma.Sql[] = [];
+  if (filter.statuses !== null) conditions.push(Prisma.sql`t.status = ANY(${[...filter.statuses]}::smallint[])`);
+  if (filter.warning !== null) conditions.push(Prisma.sql`t.warning = ${filter.warning}::boolean`);
+  if (filter.location !== null) conditions.push(Prisma.sql`t.location = ${filter.location}::task_location`);
+  if (filter.changedSince != null) conditions.push(Prisma.sql`t.status_changed_at >= ${filter.changedSince}::timestamptz`);
+  if (filter.changedUntil != null) conditions.push(Prisma.sql`t.status_changed_at < ${filter.changedUntil}::timestamptz`);
+  return conditions;
 }

@@ -5,7 +5,7 @@
 // given-up event (of one organization, or of all). Always who and why: a replay is audited.
 import { z } from "zod";
 import { actorName } from "../sweep/sweep-request.js";
-import { MAX_PAUSE_REASON_LENGTH } from "../sweep/pause.js";
+import { actionReason } from "../ops/actions.js";
 
 /** A replay sends at most this many events; a wider selection is refused (narrow the range, or replay in parts). */
 export const MAX_REPLAY_EVENTS = 10_000;
@@ -37,13 +37,6 @@ const instant = z
   .refine((s) => /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), { error: "must be an ISO-8601 time such as 2026-12-04T10:00:00Z" })
   .transform((s) => new Date(s));
 
-const reason = z
-  .string({ error: "must be a string" })
-  .trim()
-  .min(1, { error: "must not be empty: say why, for the audit trail" })
-  .max(MAX_PAUSE_REASON_LENGTH, { error: `must be at most ${MAX_PAUSE_REASON_LENGTH} characters` })
-  .refine((s) => !/\p{Cc}/u.test(s), { error: "must not contain control characters" });
-
 const flag = z.union([z.boolean(), z.enum(["true", "on", "1", "false", "off", "0", ""]).transform((s) => ["true", "on", "1"].includes(s))], { error: "must be true or false" });
 
 /** The fields, as the CLI's flags and the console's form name them: event, organization, since, until, givenUp, by, reason. */
@@ -55,7 +48,7 @@ export const replayInputSchema = z
     until: instant.optional(),
     givenUp: flag.optional(),
     by: actorName(),
-    reason,
+    reason: actionReason(),
   })
   .superRefine((v, ctx) => {
     const modes = [v.event !== undefined, v.since !== undefined || v.until !== undefined, v.givenUp === true].filter(Boolean).length;

@@ -3,7 +3,8 @@
 //
 // In:    the status plans of the effective rules (thresholds as data, src/sweep/sweep-plan.ts).
 // Locks: none (a plain snapshot read).
-// Does:  per status, the oldest inbox task (one descent of tasks_inbox_status_changed_at_idx,
+// Does:  per status, the oldest inbox task (one descent of tasks_inbox_status_changed_at_idx, in a
+//        LATERAL over the statuses,
 //        ORDER BY status_changed_at LIMIT 1) against the shortest threshold: younger = quiet. A
 //        status with workspace overrides and an old task then judges each workspace by its own
 //        threshold (stuck-workspaces.ts: one descent per workspace, never the rows of a switched-off
@@ -30,23 +31,46 @@ export const INLINE_OVERRIDES = 100;
 
 type Check = "descent" | "workspaces";
 
-/** The statement itself, exported so test/integration/query-plan.test.ts can EXPLAIN exactly it. */
+const checksOf = (plans: readonly StatusPlan[], inlineOverrides: number): Check[] =>
+  plans.map((plan) => (plan.thresholds.workspaceIds.length === 0 || plan.thresholds.workspaceIds.length > inlineOverrides ? "descent" : "workspaces"));
+
+/**
+ * The statement itself, exported so test/integration/query-plan.test.ts can EXPLAIN exactly it.
+ * Its row: `descent`, the answers of the plain descents in plan order (all of them in one LATERAL
+ * over the statuses as arrays: planned once, not once per status — planning ten sub-selects cost
+ * three times the quiet sweep's execution); `workspaces`, those of the statuses judged by workspace.
+ */
 export function statusesWithStuckTasksSql(plans: readonly StatusPlan[], inlineOverrides = INLINE_OVERRIDES): Prisma.Sql {
-  const checks = plans.map((plan): Check => (plan.thresholds.workspaceIds.length === 0 || plan.thresholds.workspaceIds.length > inlineOverrides ? "descent" : "workspaces"));
+  const checks = checksOf(plans, inlineOverrides);
+  const descents = plans.filter((_, i) => checks[i] === "descent");
   const ctes = plans.flatMap((plan, i) => (checks[i] === "workspaces" ? [stuckWorkspacesCtes(plan.status, plan.thresholds, plan.minSeconds, `_${i}`)] : []));
-  const answers = plans.map((plan, i) =>
-    checks[i] === "workspaces"
-      ? Prisma.sql`EXISTS (SELECT 1 FROM ${Prisma.raw(`stuck_ws_${i}`)})`
-      : Prisma.sql`coalesce((SELECT t.status_changed_at FROM tasks t WHERE t.location = 'INBOX' AND t.status = ${plan.status}::smallint
-                    ORDER BY t.status_changed_at LIMIT 1) < now() - ${plan.minSeconds}::bigint * interval '1 second', false)`,
-  );
-  const select = Prisma.sql`SELECT ARRAY[${Prisma.join(answers)}]::boolean[] AS stuck`;
+  const workspaces = plans.flatMap((_, i) => (checks[i] === "workspaces" ? [Prisma.sql`EXISTS (SELECT 1 FROM ${Prisma.raw(`stuck_ws_${i}`)})`] : []));
+  const descent =
+    descents.length === 0
+      ? Prisma.sql`ARRAY[]::boolean[]`
+      : Prisma.sql`(SELECT array_agg(coalesce(x.at < now() - p.seconds * interval '1 second', false) ORDER BY p.ord)
+                    FROM unnest(${descents.map((p) => p.status)}::smallint[], ${descents.map((p) => p.minSeconds)}::bigint[]) WITH ORDINALITY AS p(status, seconds, ord)
+                    LEFT JOIN LATERAL (SELECT t.status_changed_at AS at FROM tasks t WHERE t.location = 'INBOX' AND t.status = p.status
+                                       ORDER BY t.status_changed_at LIMIT 1) x ON true)`;
+  const select = Prisma.sql`SELECT ${descent} AS descent, ARRAY[${workspaces.length === 0 ? Prisma.empty : Prisma.join(workspaces)}]::boolean[] AS workspaces`;
   return ctes.length === 0 ? select : Prisma.sql`WITH RECURSIVE ${Prisma.join(ctes, ", ")} ${select}`;
 }
 
+/** The statement of a plans array, built once: plans are immutable, and a quiet sweep is mostly this. */
+const built = new WeakMap<readonly StatusPlan[], Map<number, Prisma.Sql>>();
+function statementFor(plans: readonly StatusPlan[], inlineOverrides: number): Prisma.Sql {
+  const byInline = built.get(plans) ?? new Map<number, Prisma.Sql>();
+  built.set(plans, byInline);
+  let sql = byInline.get(inlineOverrides);
+  if (!sql) byInline.set(inlineOverrides, (sql = statusesWithStuckTasksSql(plans, inlineOverrides)));
+  return sql;
+}
+
 async function ask(db: Db, plans: readonly StatusPlan[], inlineOverrides: number): Promise<boolean[]> {
-  const rows = await db.$queryRaw<{ stuck: boolean[] }[]>(statusesWithStuckTasksSql(plans, inlineOverrides));
-  return rows[0]?.stuck ?? [];
+  const [row] = await db.$queryRaw<{ descent: boolean[]; workspaces: boolean[] }[]>(statementFor(plans, inlineOverrides));
+  const answers = { descent: row?.descent ?? [], workspaces: row?.workspaces ?? [] };
+  const next = { descent: 0, workspaces: 0 };
+  return checksOf(plans, inlineOverrides).map((check) => answers[check][next[check]++] === true);
 }
 
 export async function findStatusesWithStuckTasks(db: Db, plans: readonly StatusPlan[]): Promise<StatusPlan[]> {

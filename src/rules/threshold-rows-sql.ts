@@ -4,7 +4,7 @@
 //
 // Columns: status int, workspace_id int (NULL = every workspace no override names), seconds bigint
 // (the threshold, kept when switched off), watched boolean (the sweep acts), probe int (-1 when not watched).
-import { Prisma } from "../generated/prisma/client.js";
+import * as Prisma from "../platform/db/sql.js";
 import type { ThresholdRows } from "./resolve.js";
 
 /** `unnest(…) AS <alias>(status, workspace_id, seconds, watched, probe)`: the rows as a table, for FROM or JOIN. */

@@ -6,11 +6,13 @@ import { openApiDocument, type Listeners } from "./document.js";
 
 /** `listeners`: where this worker listens, known once both listeners are up (before, the defaults). */
 export function openApiHandler(listeners: () => Listeners | undefined = () => undefined): Handler {
-  let builtFor: Listeners | undefined;
-  let document = openApiDocument();
+  // Built on the first request, not at start: most workers are never asked for it, and building
+  // it (zod schemas to JSON Schema) is start-up garbage that raised the process's peak memory.
+  let built: { for: Listeners | undefined; document: ReturnType<typeof openApiDocument> } | undefined;
   return () => {
     const where = listeners();
-    if (where !== builtFor) [builtFor, document] = [where, openApiDocument(where)];
+    if (!built || built.for !== where) built = { for: where, document: openApiDocument(where) };
+    const document = built.document;
     return { status: 200, headers: { "cache-control": "public, max-age=300" }, body: document };
   };
 }

@@ -1,5 +1,5 @@
 // A bulk reprocess as its readers see it (progress, cancel, the idempotent replay of a request).
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 
 export type BulkState = "running" | "done" | "cancelled";
 

@@ -3,7 +3,7 @@
 //
 // In:    the bulk id, an optional outcome (or "pending"), afterPosition (keyset), limit.
 // Out:   up to `limit` items and whether more follow.
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 import type { Db } from "../../platform/db/client.js";
 
 export type BulkItemOutcome = "applied" | "refused" | "not_found" | "pending";

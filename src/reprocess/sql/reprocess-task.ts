@@ -36,7 +36,7 @@
 // Why one statement and no explicit transaction: the same steps as four statements in an interactive
 // transaction cost ~1.6x the CPU per request, and BEGIN/COMMIT around the one statement still ~1.3x
 // (Prisma's transaction bookkeeping and the extra round trips): bench "reprocess" figures.
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 import { describeTarget, type ReprocessTarget } from "../reprocess-request.js";
 import { DELETION_STATUSES, GUARDED_TRANSIENT_STATUSES } from "../reprocess-guard.js";
 import type { ThresholdRows } from "../../rules/resolve.js";

@@ -8,7 +8,7 @@
 // Out:   up to `limit` found tasks with what the preview judges them by (status, workspace, age
 //        in status by the database clock, whether edits or assignment work would be discarded),
 //        the ids that named no task of the organization, and whether more than `limit` matched.
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 import type { Db } from "../../platform/db/client.js";
 import { taskFilterSql } from "../../api/read-api/sql/list-task-statuses.js";
 import type { StuckThresholds } from "../../rules/stuck.js";

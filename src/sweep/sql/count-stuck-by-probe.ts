@@ -14,7 +14,7 @@
 //        without overrides more cheaply, and once per interval for the deployment:
 //        count-stuck-for-gauges.ts.) The population is an index-only count of the status's inbox rows.
 // Out:   one entry per probe index that has stuck tasks.
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 import type { StatusPlan } from "../sweep-plan.js";
 import type { Db } from "../../platform/db/client.js";
 import { notFlaggedThisEpisode, stuckRowsOf, stuckWorkspacesCtes } from "./stuck-workspaces.js";

@@ -12,7 +12,7 @@
 //        A status with overrides is judged workspace by workspace, as the sweep does
 //        (countStuckByProbe), since an override may move its threshold either way.
 // Out:   by status name: { count, oldestSinceMs }.
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 import type { Db } from "../../platform/db/client.js";
 import { countStuckByProbe } from "./count-stuck-by-probe.js";
 import type { StatusPlan } from "../sweep-plan.js";

@@ -17,7 +17,7 @@
 // Why: a sweep runs every interval and nearly always finds nothing. With this check a quiet sweep
 // is one cheap query whatever the number of overrides, and the batch statements run only for
 // statuses that have stuck tasks. A task that gets stuck just after this check is the next sweep's.
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 import type { StatusPlan } from "../sweep-plan.js";
 import type { Db } from "../../platform/db/client.js";
 import { stuckWorkspacesCtes } from "./stuck-workspaces.js";

@@ -1,5 +1,5 @@
 // The columns of sweep_pauses every pause statement returns, and their mapping to the domain's Pause.
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 import type { Pause } from "../pause.js";
 
 export const PAUSE_COLUMNS = Prisma.raw(`id::text AS id, status, reason, paused_by, paused_at, expires_at, ended_at, ended_by, ended_how::text AS ended_how`);

@@ -15,7 +15,7 @@
 //       minute in status_revert_counts (the rate hold's history, shared by every replica) and deletes
 //       that status's minutes older than its rate window + baseline.
 // Out:  one row per target status: how many, how many escalated, how many released, a few ids.
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 import type { StatusPlan, Thresholds } from "../sweep-plan.js";
 import { STABLE_STATUS_CODES, STATUS_NAMES_JSON } from "../../rules/status.js";
 import { DEFAULT_RATE_HOLD } from "../../rules/rules.js";

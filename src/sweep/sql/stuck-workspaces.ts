@@ -16,7 +16,7 @@
 //        The scan runs only when the status's oldest inbox task is older than its shortest
 //        threshold (one descent of tasks_inbox_status_changed_at_idx), so a quiet status costs one
 //        descent. Seconds are bigint: no threshold can overflow the arithmetic.
-import { Prisma } from "../../generated/prisma/client.js";
+import * as Prisma from "../../platform/db/sql.js";
 import type { Thresholds } from "../sweep-plan.js";
 
 /**

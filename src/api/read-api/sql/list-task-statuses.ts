@@ -22,7 +22,7 @@
 //        verdict as src/rules/stuck.ts, by the database clock, whatever the number of overrides.
 // Locks: none (a plain snapshot read).
 // Out:   up to `limit` tasks and the id to continue after (null on the last page).
-import { Prisma } from "../../../generated/prisma/client.js";
+import * as Prisma from "../../../platform/db/sql.js";
 import type { StuckThresholds } from "../../../rules/stuck.js";
 import type { Db } from "../../../platform/db/client.js";
 import { TASK_STATUS_COLUMNS, type TaskStatusRow } from "./task-status-columns.js";

@@ -1,7 +1,7 @@
 // The columns the read API shows of a task, shared by findTaskStatus and listTaskStatuses so one
 // task reads the same through either. `seconds_in_status` and `checked_at` are taken from the
 // DATABASE clock (the sweep's), so "is it stuck" is judged as the sweep would judge it.
-import { Prisma } from "../../../generated/prisma/client.js";
+import * as Prisma from "../../../platform/db/sql.js";
 
 export interface TaskStatusRow {
   id: number;

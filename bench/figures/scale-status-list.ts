@@ -5,7 +5,7 @@
 // same filter's p95 in a small organization (~2,500 tasks) of the same table; and the most rows
 // any of those pages read (EXPLAIN (ANALYZE, BUFFERS)), against the page size.
 import pg from "pg";
-import { Prisma } from "../../src/generated/prisma/client.js";
+import * as Prisma from "../../src/platform/db/sql.js";
 import { createDb, type Db } from "../../src/platform/db/client.js";
 import { listTaskStatuses, listTaskStatusesSql, stuckLookup } from "../../src/api/read-api/sql/list-task-statuses.js";
 import { buildRules } from "../../src/rules/rules.js";

@@ -8,7 +8,7 @@
 // Prisma.Sql it is handed) and EXPLAINed, never re-typed; EXPLAIN without ANALYZE runs nothing.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Prisma } from "../../src/generated/prisma/client.js";
+import * as Prisma from "../../src/platform/db/sql.js";
 import type { Db } from "../../src/platform/db/client.js";
 import { countStuckByProbe } from "../../src/sweep/sql/count-stuck-by-probe.js";
 import { statusesWithStuckTasksSql } from "../../src/sweep/sql/find-statuses-with-stuck-tasks.js";

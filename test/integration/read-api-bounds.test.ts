@@ -7,7 +7,7 @@
 // and a page from the middle of the organization.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Prisma } from "../../src/generated/prisma/client.js";
+import * as Prisma from "../../src/platform/db/sql.js";
 import { listTaskStatuses, listTaskStatusesSql, stuckLookup, type TaskStatusFilter } from "../../src/api/read-api/sql/list-task-statuses.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { stuckThresholds, stuckVerdict } from "../../src/rules/stuck.js";

@@ -10,7 +10,7 @@
 // still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
 import type { RateHold, Rule } from "../rules/rules.js";
-import { allOff, holdDecision, holdLimit, listedThresholds, probeWorkspaces, rateDecision, statusPlansFor, type StatusPlan, type Thresholds } from "./sweep-plan.js";
+import { allOff, everyWorkspaceThresholds, holdDecision, holdLimit, listedThresholds, probeWorkspaces, rateDecision, statusPlansFor, type StatusPlan, type Thresholds } from "./sweep-plan.js";
 import { statusName } from "../rules/status.js";
 import type { Db } from "../platform/db/client.js";
 import { revertStuckTasks, type BatchInput, type BatchOutcome } from "./sql/revert-stuck-tasks.js";
@@ -226,7 +226,8 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
 
   // Act on the workspaces just counted (minus held probes'): the batches need not look for them again.
   const { off, released } = holds;
-  const thresholds = listedThresholds(counted.stuck.workspaces.filter((w) => !off.has(w.probe)));
+  // A status without overrides, nothing of it held: one range over the status (everyWorkspace).
+  const thresholds = (off.size === 0 ? everyWorkspaceThresholds(plan.thresholds) : null) ?? listedThresholds(counted.stuck.workspaces.filter((w) => !off.has(w.probe)));
   if (allOff(thresholds)) return;
   await runBatches(db, plan, { thresholds, released }, result, options);
   if (released.length > 0) {

@@ -21,6 +21,17 @@ export interface Thresholds {
    * on the workspaces its count found stuck, so its batches need not look at the others again.
    */
   readonly onlyListed?: boolean;
+  /**
+   * True: one threshold for every workspace (the rule's; the status has no overrides). A batch then
+   * takes the status's oldest stuck rows through one range of tasks_inbox_status_changed_at_idx,
+   * not one range per stuck workspace: the same rows, without a lateral scan per workspace.
+   */
+  readonly everyWorkspace?: boolean;
+}
+
+/** The plan's thresholds marked `everyWorkspace`, when they are one threshold for all; else null. */
+export function everyWorkspaceThresholds(t: Thresholds): Thresholds | null {
+  return t.workspaceIds.length === 0 && t.defaultSeconds !== null && !t.onlyListed ? { ...t, everyWorkspace: true } : null;
 }
 
 /** The thresholds of exactly these (stuck) workspaces. */

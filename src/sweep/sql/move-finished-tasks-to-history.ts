@@ -15,7 +15,7 @@ export async function moveFinishedTasksToHistory(db: Db, input: BatchInput): Pro
   const releasedProbes = [...(input.release?.probes ?? [])];
   const rows = await db.$queryRaw<{ count: number; released: number; sample_ids: number[] | null }[]>`
     WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, thresholds, plan.minSeconds)},
-    ${candidatesCte(plan.status, limit)},
+    ${candidatesCte(plan.status, thresholds, limit)},
     updated AS (
       UPDATE tasks t
       SET location = 'HISTORY',

@@ -57,7 +57,7 @@ export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAft
   const keepSeconds = rate.windowSeconds + rate.baselineSeconds + 60;
   const rows = await db.$queryRaw<{ to_status: number; count: number; escalated: number; released: number; sample_ids: number[] }[]>`
     WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, thresholds, plan.minSeconds)},
-    ${candidatesCte(plan.status, limit)},
+    ${candidatesCte(plan.status, thresholds, limit)},
     planned AS (
       SELECT c.id, c.status, c.status_changed_at, c.auto_revert_count + 1 AS revert_count,
              c.auto_revert_count + 1 >= ${escalateAfter}::int AS escalated,

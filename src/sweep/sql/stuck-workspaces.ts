@@ -25,6 +25,10 @@ import type { Thresholds } from "../sweep-plan.js";
  */
 export function stuckWorkspacesCtes(status: number, t: Thresholds, minSeconds: number, suffix = ""): Prisma.Sql {
   const [oldestWs, thresholds, stuckWs] = ["oldest_ws", "thresholds", "stuck_ws"].map((name) => Prisma.raw(name + suffix)) as [Prisma.Sql, Prisma.Sql, Prisma.Sql];
+  if (t.everyWorkspace) {
+    // One row standing for every workspace: candidatesCte ranges over the status, not per workspace.
+    return Prisma.sql`${stuckWs} AS (SELECT NULL::int AS workspace_id, ${t.defaultSeconds}::bigint AS seconds, ${t.defaultProbe}::int AS probe)`;
+  }
   if (t.onlyListed) {
     // The workspaces a count just found stuck: no need to look for them again.
     return Prisma.sql`${stuckWs} AS (
@@ -60,8 +64,17 @@ export function stuckWorkspacesCtes(status: number, t: Thresholds, minSeconds: n
     )`;
 }
 
-/** The stuck rows of one stuck workspace `sw` (alias `c`), oldest first; `extra` narrows them further. */
-export function stuckRowsOf(status: number, extra: Prisma.Sql = Prisma.empty): Prisma.Sql {
+/**
+ * The stuck rows of one stuck workspace `sw` (alias `c`), oldest first; `extra` narrows them
+ * further. With `everyWorkspaceSeconds`, those of every workspace, the threshold a value the planner
+ * sees (as in a hand-written statement), so it estimates how many rows are stuck and picks the range.
+ */
+export function stuckRowsOf(status: number, extra: Prisma.Sql = Prisma.empty, everyWorkspaceSeconds: number | null = null): Prisma.Sql {
+  if (everyWorkspaceSeconds !== null) {
+    return Prisma.sql`tasks c
+        WHERE c.location = 'INBOX' AND c.status = ${status}::smallint
+          AND c.status_changed_at < now() - ${everyWorkspaceSeconds}::bigint * interval '1 second' ${extra}`;
+  }
   return Prisma.sql`tasks c
         WHERE c.location = 'INBOX' AND c.status = ${status}::smallint AND c.workspace_id = sw.workspace_id
           AND c.status_changed_at < now() - sw.seconds * interval '1 second' ${extra}`;
@@ -87,16 +100,17 @@ export const pausedNow = (status: number) => Prisma.sql`EXISTS (
  * outer LIMIT stops the scans (and the locking) as soon as the batch is full. Locking re-checks the
  * row's newest version against the range's conditions, so a task that moved on (or moved and came
  * back: a new episode, younger than the threshold) since the snapshot is left alone. Nothing is
- * taken while a pause of the status (or of every rule) is in force (pausedNow).
+ * taken while a pause of the status (or of every rule) is in force (pausedNow). With `everyWorkspace`
+ * thresholds, one range over the status instead (tasks_inbox_status_changed_at_idx).
  * Columns: id, status, previous_status, status_changed_at, auto_revert_count, probe, threshold_seconds.
  */
-export function candidatesCte(status: number, limit: number, extra: Prisma.Sql = Prisma.empty): Prisma.Sql {
+export function candidatesCte(status: number, thresholds: Thresholds, limit: number, extra: Prisma.Sql = Prisma.empty): Prisma.Sql {
   return Prisma.sql`candidates AS (
       SELECT o.id, o.status, o.previous_status, o.status_changed_at, o.auto_revert_count, sw.probe, sw.seconds AS threshold_seconds
       FROM stuck_ws sw
       CROSS JOIN LATERAL (
         SELECT c.id, c.status, c.previous_status, c.status_changed_at, c.auto_revert_count
-        FROM ${stuckRowsOf(status, extra)}
+        FROM ${stuckRowsOf(status, extra, thresholds.everyWorkspace ? thresholds.defaultSeconds : null)}
         ORDER BY c.status_changed_at LIMIT ${limit}::int
         FOR UPDATE OF c SKIP LOCKED
       ) o

@@ -2,7 +2,8 @@
 // (pipes into jq), and SIGTERM to the `npm start` process stops the worker (no orphan left serving).
 // Runs the built CLI, so it builds dist/ first (as `npm run build` would, without the client generation).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { chmodSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,6 +52,8 @@ const alive = (pid: number) => {
 
 beforeAll(() => {
   execFileSync(process.execPath, [fileURLToPath(new URL("../../node_modules/typescript/bin/tsc", import.meta.url)), "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "ignore" });
+  // As `npm run build` does: tsc writes the bin without its executable bit, and npx runs it directly.
+  chmodSync(join(ROOT, "dist/cli/main.js"), 0o755);
 }, 120_000);
 
 describe("npm scripts", () => {

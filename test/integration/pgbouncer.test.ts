@@ -10,6 +10,8 @@ import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
 import { SWEEP_QUEUE } from "../../src/platform/queue-names.js";
 import { createRedis, type RedisConnection } from "../../src/platform/redis.js";
 import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
+import { createDb, prepared } from "../../src/platform/db/client.js";
+import * as Prisma from "../../src/platform/db/sql.js";
 import { directDatabaseUrl, eventsOf, getTask, insertTasks, resetTables, testDb } from "../support/db.js";
 import { startPgBouncer, type PgBouncer } from "../support/pgbouncer.js";
 import { testRedisUrl } from "../support/redis.js";
@@ -83,6 +85,20 @@ describe(`a worker whose DATABASE_URL is PgBouncer in transaction mode (${SERVER
       WHERE l.locktype = 'advisory' AND a.datname = current_database() AND a.state = 'idle'`;
     expect(leaked[0]!.n).toBe(0);
   }, 60_000);
+
+  it("the prepared hot statements run through it as plain statements (DATABASE_URL ?pgbouncer=true), from many connections over few", async () => {
+    // Named prepared statements live on one server connection; in transaction pooling the next
+    // use lands on another (PgBouncer before 1.21 cannot carry them). The flag turns them plain.
+    expect(new URL(bouncer.url).searchParams.get("pgbouncer")).toBe("true");
+    const viaBouncer = createDb(bouncer.url, { max: 6 });
+    try {
+      const statement = () => prepared(Prisma.sql`SELECT ${1}::int + count(*)::int AS n FROM tasks WHERE id = ${-1}::int`);
+      const answers = await Promise.all(Array.from({ length: 300 }, () => viaBouncer.$queryRaw<{ n: number }[]>(statement()).then((rows) => rows[0]!.n)));
+      expect(new Set(answers)).toEqual(new Set([1]));
+    } finally {
+      await viaBouncer.$disconnect();
+    }
+  });
 
   it("warns at start that its timeouts are off when PgBouncer dropped them and the database sets none (and only then)", async () => {
     // The timeouts the database itself gives a session that asks for none (TEST_DATABASE_VIA=pgbouncer sets them).

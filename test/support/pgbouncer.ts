@@ -86,6 +86,8 @@ export async function startPgBouncer(databaseUrl: string, options: { poolSize?: 
   const url = new URL(databaseUrl);
   url.hostname = "127.0.0.1";
   url.port = String(port);
+  // The worker's hot statements are prepared; PgBouncer 1.18 cannot carry them: plain statements.
+  url.searchParams.set("pgbouncer", "true");
 
   let stopped: Promise<void> | undefined;
   const stop = () =>

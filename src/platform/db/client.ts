@@ -9,6 +9,7 @@
 // "reprocess, attribution" and "whole worker peak RSS"). Prisma stays the schema, the migration
 // layout and the generated types; `Prisma.sql`, `Prisma.join`, `Prisma.raw` and `Prisma.empty`
 // build the statements as before (they are sql-template-tag, which renders `$1` placeholders).
+import { createHash } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "pino";
 
@@ -44,12 +45,43 @@ export interface DbOptions {
 }
 
 /** A statement as Prisma.sql builds it (sql-template-tag): text with $n placeholders, and its values. */
-interface SqlFragment {
+export interface SqlFragment {
   readonly text: string;
   readonly values: readonly unknown[];
+  /** Set by prepared(): the server-side prepared statement's name. */
+  readonly name?: string;
 }
 
-type Run = (text: string, values: readonly unknown[]) => Promise<pg.QueryResult>;
+type Run = (text: string, values: readonly unknown[], name?: string) => Promise<pg.QueryResult>;
+
+const statementNames = new Map<string, string>();
+/**
+ * The statement as a named prepared statement: each connection parses and plans it once, then only
+ * binds and executes it (node-postgres prepares a name on first use per connection). For the hot
+ * statements whose planning costs more than their execution — the reprocess statement plans in
+ * ~1.3 ms and runs in ~0.8 — and whose plan does not depend on the values (a task by id). Not for
+ * statements whose plan should follow their values (the sweep's batches: PostgreSQL may switch a
+ * prepared statement to a generic plan). Plain statements instead when DATABASE_URL says
+ * `pgbouncer=true` (PgBouncer before 1.21 cannot carry prepared statements in transaction mode).
+ */
+export function prepared(sql: SqlFragment): SqlFragment {
+  let name = statementNames.get(sql.text);
+  if (name === undefined) {
+    name = `wd_${createHash("sha256").update(sql.text).digest("hex").slice(0, 24)}`;
+    // The hot statements are a handful of shapes; a bound keeps a mistake from growing without end.
+    if (statementNames.size < 1000) statementNames.set(sql.text, name);
+  }
+  return { text: sql.text, values: sql.values, name };
+}
+
+/** DATABASE_URL without its `pgbouncer` parameter (node-postgres does not know it), and whether it asked for plain statements. */
+export function pgbouncerMode(databaseUrl: string): { url: string; plainStatements: boolean } {
+  if (!/[?&]pgbouncer=/.test(databaseUrl)) return { url: databaseUrl, plainStatements: false };
+  const url = new URL(databaseUrl);
+  const plainStatements = url.searchParams.get("pgbouncer") === "true";
+  url.searchParams.delete("pgbouncer");
+  return { url: url.toString(), plainStatements };
+}
 
 /**
  * A statement that runs when awaited, as Prisma's PrismaPromise does: `$transaction([a, b])` takes
@@ -63,10 +95,11 @@ export class Statement<T> implements Promise<T> {
     readonly values: readonly unknown[],
     private readonly run: Run,
     readonly shape: (result: pg.QueryResult) => T,
+    readonly name?: string,
   ) {}
   /** Runs it over `run` (a transaction's connection) instead of its own. */
   on(run: Run): Promise<T> {
-    return run(this.text, this.values).then(this.shape);
+    return run(this.text, this.values, this.name).then(this.shape);
   }
   then<A = T, B = never>(onfulfilled?: ((value: T) => A | PromiseLike<A>) | null, onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
     this.#running ??= this.on(this.run);
@@ -146,11 +179,11 @@ function queries(run: Run): Queries {
   return {
     $queryRaw: <T>(query: TemplateStringsArray | SqlFragment, ...values: unknown[]) => {
       const f = fragment(query, values);
-      return new Statement<T>(f.text, f.values, run, rows<T>);
+      return new Statement<T>(f.text, f.values, run, rows<T>, f.name);
     },
     $executeRaw: (query: TemplateStringsArray | SqlFragment, ...values: unknown[]) => {
       const f = fragment(query, values);
-      return new Statement(f.text, f.values, run, count);
+      return new Statement(f.text, f.values, run, count, f.name);
     },
     $queryRawUnsafe: <T>(text: string, ...values: unknown[]) => new Statement<T>(text, values, run, rows<T>),
     $executeRawUnsafe: (text: string, ...values: unknown[]) => new Statement(text, values, run, count),
@@ -167,8 +200,11 @@ function queries(run: Run): Queries {
  */
 export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  const { url, plainStatements } = pgbouncerMode(databaseUrl);
+  const config = (text: string, values: readonly unknown[], name: string | undefined): pg.QueryConfig =>
+    name !== undefined && !plainStatements ? { name, text, values: values as unknown[] } : { text, values: values as unknown[] };
   const pool = new pg.Pool({
-    connectionString: databaseUrl,
+    connectionString: url,
     max: options.max ?? 5,
     options: `-c lock_timeout=${LOCK_TIMEOUT_MS} -c statement_timeout=${statementTimeoutMs} -c idle_in_transaction_session_timeout=${statementTimeoutMs}`,
     query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,
@@ -179,14 +215,14 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   });
   // An idle connection that breaks (server restart, network) is dropped by the pool; say so once per error.
   pool.on("error", (error) => options.logger?.warn({ err: { message: error.message, code: (error as { code?: unknown }).code } }, "postgres pool error (idle connection)"));
-  const run: Run = (text, values) => pool.query({ text, values: values as unknown[] });
+  const run: Run = (text, values, name) => pool.query(config(text, values, name));
 
   async function transaction(work: (run: Run) => Promise<unknown>, timeoutMs: number): Promise<unknown> {
     const client = await pool.connect();
     let closed = false;
     // A connection that overran its transaction or failed to roll back is discarded, not reused.
     let discard = false;
-    const onTx: Run = (text, values) => (closed ? Promise.reject(new Error("Transaction already closed: it ran past its timeout or has ended")) : client.query({ text, values: values as unknown[] }));
+    const onTx: Run = (text, values, name) => (closed ? Promise.reject(new Error("Transaction already closed: it ran past its timeout or has ended")) : client.query(config(text, values, name)));
     const timer = setTimeout(() => {
       closed = discard = true;
       client.query("ROLLBACK").catch(() => undefined);

@@ -42,7 +42,7 @@ import { DELETION_STATUSES, GUARDED_TRANSIENT_STATUSES } from "../reprocess-guar
 import type { ThresholdRows } from "../../rules/resolve.js";
 import { resolvedRowSql } from "../../rules/threshold-rows-sql.js";
 import { STATUS_NAMES_JSON, TaskStatus } from "../../rules/status.js";
-import type { Db } from "../../platform/db/client.js";
+import { prepared, type Db } from "../../platform/db/client.js";
 
 /** What one reprocess statement did (the HTTP endpoint's outcomes are ReprocessRequestOutcome, in ops/metrics.ts). */
 export type ReprocessTaskOutcome =
@@ -174,7 +174,7 @@ export async function reprocessTask(db: ReprocessDb, target: ReprocessTarget, re
   let rows: OutcomeRow[];
   try {
     // One statement, so one transaction of its own (autocommit): see "Exactly once" above.
-    rows = await db.$queryRaw<OutcomeRow[]>(reprocessStatement(target, request, done));
+    rows = await db.$queryRaw<OutcomeRow[]>(prepared(reprocessStatement(target, request, done)));
   } catch (error) {
     // Another delivery of this request committed while we waited for the row: return its result.
     const first = await committedByAnotherDelivery();
@@ -189,7 +189,7 @@ export async function reprocessTask(db: ReprocessDb, target: ReprocessTarget, re
   return toOutcome(row);
 
   async function committedByAnotherDelivery(): Promise<ReprocessTaskOutcome | undefined> {
-    const [first] = await db.$queryRaw<OutcomeRow[]>(done);
+    const [first] = await db.$queryRaw<OutcomeRow[]>(prepared(done));
     return first ? toOutcome(first) : undefined;
   }
 }

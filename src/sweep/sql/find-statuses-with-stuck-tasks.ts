@@ -19,7 +19,7 @@
 // statuses that have stuck tasks. A task that gets stuck just after this check is the next sweep's.
 import * as Prisma from "../../platform/db/sql.js";
 import type { StatusPlan } from "../sweep-plan.js";
-import type { Db } from "../../platform/db/client.js";
+import { prepared, type Db, type SqlFragment } from "../../platform/db/client.js";
 import { stuckWorkspacesCtes } from "./stuck-workspaces.js";
 
 /**
@@ -57,12 +57,14 @@ export function statusesWithStuckTasksSql(plans: readonly StatusPlan[], inlineOv
 }
 
 /** The statement of a plans array, built once: plans are immutable, and a quiet sweep is mostly this. */
-const built = new WeakMap<readonly StatusPlan[], Map<number, Prisma.Sql>>();
-function statementFor(plans: readonly StatusPlan[], inlineOverrides: number): Prisma.Sql {
-  const byInline = built.get(plans) ?? new Map<number, Prisma.Sql>();
+const built = new WeakMap<readonly StatusPlan[], Map<number, SqlFragment>>();
+function statementFor(plans: readonly StatusPlan[], inlineOverrides: number): SqlFragment {
+  const byInline = built.get(plans) ?? new Map<number, SqlFragment>();
   built.set(plans, byInline);
   let sql = byInline.get(inlineOverrides);
-  if (!sql) byInline.set(inlineOverrides, (sql = statusesWithStuckTasksSql(plans, inlineOverrides)));
+  // Prepared: its plan (one descent per status) does not depend on the values, and planning it cost
+  // more than running it on a quiet sweep.
+  if (!sql) byInline.set(inlineOverrides, (sql = prepared(statusesWithStuckTasksSql(plans, inlineOverrides))));
   return sql;
 }
 

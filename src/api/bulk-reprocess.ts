@@ -13,8 +13,8 @@ import { z } from "zod";
 import type { Authenticate } from "./authenticate.js";
 import type { Db } from "../platform/db/client.js";
 import type { Rule } from "../rules/rules.js";
-import { authenticate } from "./read-api/caller.js";
-import { limitParam, parseQuery } from "./query.js";
+import { authenticate, callerAndQuery } from "./read-api/caller.js";
+import { limitParam } from "./query.js";
 import { cursorParam, encodeCursor } from "./read-api/cursor.js";
 import { listBulkItems } from "../reprocess/sql/list-bulk-items.js";
 import { json, refusal } from "./read-api/responses.js";
@@ -103,23 +103,19 @@ function requestBulkHandler(deps: BulkHttpDeps): Handler {
 
 function bulkProgressHandler(deps: BulkHttpDeps): Handler {
   return async (input) => {
-    const caller = await authenticate(deps.authenticate, input.headers);
-    if (!caller.ok) return caller.refusal;
-    const query = parseQuery(BulkIdQuery, ["bulkId"], input.query);
-    if (!query.ok) return refusal(400, query.error);
-    const bulk = await findBulk(deps.db, caller.organizationId, query.value.bulkId);
+    const request = await callerAndQuery(deps.authenticate, input, BulkIdQuery);
+    if (!request.ok) return request.refusal;
+    const bulk = await findBulk(deps.db, request.caller.organizationId, request.query.bulkId);
     return bulk ? json(presentBulk(bulk)) : refusal(404, NO_SUCH_BULK);
   };
 }
 
 function bulkItemsHandler(deps: BulkHttpDeps): Handler {
   return async (input) => {
-    const caller = await authenticate(deps.authenticate, input.headers);
-    if (!caller.ok) return caller.refusal;
-    const query = parseQuery(BulkItemsQuery, Object.keys(BulkItemsQuery.shape), input.query);
-    if (!query.ok) return refusal(400, query.error);
-    const q = query.value;
-    const bulk = await findBulk(deps.db, caller.organizationId, q.bulkId);
+    const request = await callerAndQuery(deps.authenticate, input, BulkItemsQuery);
+    if (!request.ok) return request.refusal;
+    const q = request.query;
+    const bulk = await findBulk(deps.db, request.caller.organizationId, q.bulkId);
     if (!bulk) return refusal(404, NO_SUCH_BULK);
     const page = await listBulkItems(deps.db, bulk.id, q.outcome ?? null, Number(q.cursor ?? 0n), q.limit);
     const last = page.items.at(-1);
@@ -132,11 +128,10 @@ function bulkItemsHandler(deps: BulkHttpDeps): Handler {
 
 function cancelBulkHandler(deps: BulkHttpDeps): Handler {
   return async (input) => {
-    const caller = await authenticate(deps.authenticate, input.headers);
-    if (!caller.ok) return caller.refusal;
-    const query = parseQuery(BulkIdQuery, ["bulkId"], input.query);
-    if (!query.ok) return refusal(400, query.error);
-    const result = await cancelBulk(deps.db, caller.organizationId, query.value.bulkId, actorOf(caller));
+    const request = await callerAndQuery(deps.authenticate, input, BulkIdQuery);
+    if (!request.ok) return request.refusal;
+    const { caller } = request;
+    const result = await cancelBulk(deps.db, caller.organizationId, request.query.bulkId, actorOf(caller));
     if (!result) return refusal(404, NO_SUCH_BULK);
     if (!result.cancelled && result.bulk.state === "done") {
       return { ...refusal(409, `bulk ${result.bulk.id} is already done (${result.bulk.applied} applied, ${result.bulk.refused} refused, ${result.bulk.notFound} not found): nothing to cancel`) };

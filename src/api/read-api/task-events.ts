@@ -6,11 +6,11 @@ import { z } from "zod";
 import { findTaskStatus } from "./sql/find-task-status.js";
 import { listTaskEvents } from "./sql/list-task-events.js";
 import type { Handler } from "../types.js";
-import { authenticate } from "./caller.js";
+import { callerAndQuery } from "./caller.js";
 import { cursorParam, encodeCursor } from "./cursor.js";
 import type { ReadApiDeps } from "./deps.js";
 import { presentEvent } from "./present.js";
-import { externalIdParam, idParam, limitParam, oneTaskRef, parseQuery } from "../query.js";
+import { externalIdParam, idParam, limitParam, oneTaskRef } from "../query.js";
 import { json, refusal } from "./responses.js";
 import { NO_SUCH_TASK } from "./task-status.js";
 
@@ -29,11 +29,10 @@ export const TaskEventsQuery = z
 
 export function taskEvents(deps: ReadApiDeps): Handler {
   return async (input) => {
-    const caller = await authenticate(deps.authenticate, input.headers);
-    if (!caller.ok) return caller.refusal;
-    const query = parseQuery(TaskEventsQuery, Object.keys(TaskEventsQuery.shape), input.query);
-    if (!query.ok) return refusal(400, query.error);
-    const { taskId, externalId, limit, cursor } = query.value;
+    const request = await callerAndQuery(deps.authenticate, input, TaskEventsQuery);
+    if (!request.ok) return request.refusal;
+    const { caller } = request;
+    const { taskId, externalId, limit, cursor } = request.query;
     const task = await findTaskStatus(deps.db, caller.organizationId, taskId !== undefined ? { taskId } : { externalId: externalId! });
     if (!task) return refusal(404, NO_SUCH_TASK);
     const page = await listTaskEvents(deps.db, task.id, cursor ?? 0n, limit);

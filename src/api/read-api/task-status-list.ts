@@ -9,12 +9,12 @@ import { MAX_ID } from "../../platform/ids.js";
 import { findStatus } from "../../rules/status.js";
 import { stuckThresholds } from "../../rules/stuck.js";
 import type { Handler } from "../types.js";
-import { authenticate } from "./caller.js";
+import { callerAndQuery } from "./caller.js";
 import { cursorParam, encodeCursor } from "./cursor.js";
 import type { ReadApiDeps } from "./deps.js";
 import { presentTask } from "./present.js";
-import { booleanParam, limitParam, parseQuery, safeText } from "../query.js";
-import { json, refusal } from "./responses.js";
+import { booleanParam, limitParam, safeText } from "../query.js";
+import { json } from "./responses.js";
 
 export const TASK_STATUS_LIST_PATH = "/api/v1.0/external/sdtask/statuslist";
 export const DEFAULT_PAGE_SIZE = 50;
@@ -78,11 +78,9 @@ export function taskStatusList(deps: ReadApiDeps): Handler {
   // The rules are fixed for the process's life: their thresholds as a lookup are computed once.
   const lookup = stuckLookup(stuckThresholds(deps.rules));
   return async (input) => {
-    const caller = await authenticate(deps.authenticate, input.headers);
-    if (!caller.ok) return caller.refusal;
-    const query = parseQuery(TaskStatusListQuery, Object.keys(TaskStatusListQuery.shape), input.query, ["status"]);
-    if (!query.ok) return refusal(400, query.error);
-    const q = query.value;
+    const request = await callerAndQuery(deps.authenticate, input, TaskStatusListQuery, ["status"]);
+    if (!request.ok) return request.refusal;
+    const { caller, query: q } = request;
     const page = await listTaskStatuses(deps.db, caller.organizationId, taskFilterOf(q), lookup, Number(q.cursor ?? 0n), q.limit);
     return json({ tasks: page.tasks.map((row) => presentTask(row, deps.rules)), nextCursor: page.nextAfterId === null ? null : encodeCursor("tasks", page.nextAfterId) });
   };

@@ -7,10 +7,10 @@
 import { z } from "zod";
 import { findTaskStatus } from "./sql/find-task-status.js";
 import type { Handler } from "../types.js";
-import { authenticate } from "./caller.js";
+import { callerAndQuery } from "./caller.js";
 import type { ReadApiDeps } from "./deps.js";
 import { presentTask } from "./present.js";
-import { externalIdParam, idParam, oneTaskRef, parseQuery } from "../query.js";
+import { externalIdParam, idParam, oneTaskRef } from "../query.js";
 import { json, refusal } from "./responses.js";
 
 export const TASK_STATUS_PATH = "/api/v1.0/external/sdtask/status";
@@ -26,11 +26,10 @@ export const NO_SUCH_TASK = "no such task in your organization";
 
 export function taskStatus(deps: ReadApiDeps): Handler {
   return async (input) => {
-    const caller = await authenticate(deps.authenticate, input.headers);
-    if (!caller.ok) return caller.refusal;
-    const query = parseQuery(TaskRefQuery, Object.keys(TaskRefQuery.shape), input.query);
-    if (!query.ok) return refusal(400, query.error);
-    const { taskId, externalId } = query.value;
+    const request = await callerAndQuery(deps.authenticate, input, TaskRefQuery);
+    if (!request.ok) return request.refusal;
+    const { caller } = request;
+    const { taskId, externalId } = request.query;
     const row = await findTaskStatus(deps.db, caller.organizationId, taskId !== undefined ? { taskId } : { externalId: externalId! });
     if (!row) return refusal(404, NO_SUCH_TASK);
     return json(presentTask(row, deps.rules));

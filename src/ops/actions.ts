@@ -7,10 +7,10 @@ import { z } from "zod";
 import type { Db } from "../platform/db/client.js";
 import { pauseSweeps } from "../sweep/sql/pause-sweeps.js";
 import { resumeSweeps } from "../sweep/sql/resume-sweeps.js";
-import { describePause, MAX_PAUSE_REASON_LENGTH, pauseRule, type Pause } from "../sweep/pause.js";
+import { actionReason, describePause, pauseRule, type Pause } from "../sweep/pause.js";
 import type { Rule } from "../rules/rules.js";
 import { statusName } from "../rules/status.js";
-import { actorName, operatorText, ruleStatus } from "../sweep/sweep-request.js";
+import { actorName, ruleStatus } from "../sweep/sweep-request.js";
 import { enqueueSweep, type SweepJobData } from "../sweep/sweep-queue.js";
 import { requestReplay, type ReplayDeps, type ReplayOutcome } from "../outbox/replay.js";
 import type { ReplayRequest } from "../outbox/replay-request.js";
@@ -19,7 +19,7 @@ import { ActionError, recordOperatorAction, type ActionVia } from "../platform/o
 export const endedPause = (p: Pause) => ({ ...describePause(p), ended: p.endedHow, endedAt: p.endedAt?.toISOString() ?? null, endedBy: p.endedBy });
 
 /** A reason as every action takes it (optional where the CLI never asked for one). */
-export const actionReason = () => operatorText(MAX_PAUSE_REASON_LENGTH, "must not be empty: say why, for the audit trail");
+export { actionReason };
 
 /** `watchdog sweep --release` and the console's release: the statuses, who checked, why. */
 export function releaseInputSchema(rules: readonly Rule[], reason: "required" | "optional") {

@@ -5,7 +5,7 @@
 // given-up event (of one organization, or of all). Always who and why: a replay is audited.
 import { z } from "zod";
 import { actorName } from "../sweep/sweep-request.js";
-import { actionReason } from "../ops/actions.js";
+import { actionReason } from "../sweep/pause.js";
 
 /** A replay sends at most this many events; a wider selection is refused (narrow the range, or replay in parts). */
 export const MAX_REPLAY_EVENTS = 10_000;

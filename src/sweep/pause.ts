@@ -10,6 +10,9 @@ import { statusName } from "../rules/status.js";
 import { actorName, operatorText, ruleStatus } from "./sweep-request.js";
 
 export const MAX_PAUSE_REASON_LENGTH = 500;
+
+/** The reason an operator gives for an action (release, resume, replay), for the audit trail. */
+export const actionReason = () => operatorText(MAX_PAUSE_REASON_LENGTH, "must not be empty: say why, for the audit trail");
 /** A pause with an end is judged by the database clock; longer than this, leave out --for and resume by hand. */
 export const MAX_PAUSE_SECONDS = 365 * 24 * 3600;
 

@@ -67,6 +67,12 @@ export function statusName(code: number): string {
 /** {"19":"Deleting",…} as JSON: lets one SQL statement name the status each of its rows went to. */
 export const STATUS_NAMES_JSON = JSON.stringify(Object.fromEntries(STATUSES.map((s) => [s.code, s.name])));
 
+/**
+ * The names by code as a SQL array (element `code` is its name, NULL between codes): a statement
+ * names each row's status with one subscript, cheaper per row than a JSON lookup.
+ */
+export const STATUS_NAMES_BY_CODE: readonly (string | null)[] = Array.from({ length: Math.max(...STATUSES.map((s) => s.code)) }, (_, i) => STATUSES.find((s) => s.code === i + 1)?.name ?? null);
+
 export const STABLE_STATUS_CODES: readonly number[] = STATUSES.filter((s) => s.kind === "stable").map((s) => s.code);
 
 export function describeStatuses(kind: StatusKind): string {

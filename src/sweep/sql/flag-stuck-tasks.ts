@@ -9,7 +9,7 @@
 // Cost: the stuck rows already flagged are walked (index only) by every sweep while they stay
 //       stuck: a report-only rule costs what its stuck tasks cost, like any other rule.
 import type { Db } from "../../platform/db/client.js";
-import { eventsAndOutcome, singleOutcome, type BatchInput, type BatchOutcome } from "./revert-stuck-tasks.js";
+import { eventsAndOutcome, singleOutcome, thresholdText, type BatchInput, type BatchOutcome } from "./revert-stuck-tasks.js";
 import { candidatesCte, notFlaggedThisEpisode, stuckWorkspacesCtes } from "./stuck-workspaces.js";
 
 export async function flagStuckTasks(db: Db, input: BatchInput): Promise<BatchOutcome[]> {
@@ -25,7 +25,7 @@ export async function flagStuckTasks(db: Db, input: BatchInput): Promise<BatchOu
           flagged_episode = t.status_changed_at,
           warning_reason = 'stuck in ' || ${plan.statusName}::text || ' for '
             || watchdog_humanize_seconds(floor(extract(epoch FROM now() - c.status_changed_at))::bigint)
-            || ' (threshold ' || watchdog_humanize_seconds(c.threshold_seconds) || '); flagged only (report-only rule), status unchanged'
+            || ' (threshold ' || ${thresholdText(thresholds)} || '); flagged only (report-only rule), status unchanged'
       FROM candidates c
       WHERE t.id = c.id AND t.status = c.status AND t.location = 'INBOX' AND t.status_changed_at = c.status_changed_at
         AND t.flagged_episode IS DISTINCT FROM t.status_changed_at   -- compare-and-set: once per episode

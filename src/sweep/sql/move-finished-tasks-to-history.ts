@@ -6,7 +6,7 @@
 //       unchanged. One MOVED_TO_HISTORY task_events row per task ({releasedBy} when released).
 // Out:  one row: how many, how many released, and the first few task ids.
 import type { Db } from "../../platform/db/client.js";
-import { eventsAndOutcome, singleOutcome, type BatchInput, type BatchOutcome } from "./revert-stuck-tasks.js";
+import { eventsAndOutcome, singleOutcome, thresholdText, type BatchInput, type BatchOutcome } from "./revert-stuck-tasks.js";
 import { candidatesCte, stuckWorkspacesCtes } from "./stuck-workspaces.js";
 
 export async function moveFinishedTasksToHistory(db: Db, input: BatchInput): Promise<BatchOutcome[]> {
@@ -23,7 +23,7 @@ export async function moveFinishedTasksToHistory(db: Db, input: BatchInput): Pro
           warning = true,
           warning_reason = 'stuck in ' || ${plan.statusName}::text || ' for '
             || watchdog_humanize_seconds(floor(extract(epoch FROM now() - c.status_changed_at))::bigint)
-            || ' (threshold ' || watchdog_humanize_seconds(c.threshold_seconds) || '); moved to history'
+            || ' (threshold ' || ${thresholdText(thresholds)} || '); moved to history'
       FROM candidates c
       -- No compare-and-set on status or location: the row is locked (candidates, FOR UPDATE), and
       -- the lock's re-check already left out a row that moved on since the snapshot.

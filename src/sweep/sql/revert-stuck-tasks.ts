@@ -17,7 +17,8 @@
 // Out:  one row per target status: how many, how many escalated, how many released, a few ids.
 import * as Prisma from "../../platform/db/sql.js";
 import type { StatusPlan, Thresholds } from "../sweep-plan.js";
-import { STABLE_STATUS_CODES, STATUS_NAMES_JSON } from "../../rules/status.js";
+import { STABLE_STATUS_CODES, STATUS_NAMES_BY_CODE } from "../../rules/status.js";
+import { formatDuration } from "../../rules/duration.js";
 import { DEFAULT_RATE_HOLD } from "../../rules/rules.js";
 import type { Db } from "../../platform/db/client.js";
 import { candidatesCte, stuckWorkspacesCtes } from "./stuck-workspaces.js";
@@ -42,6 +43,10 @@ export interface BatchInput {
   release?: { probes: readonly number[]; by: string };
 }
 
+/** The threshold as words: one value for every row when one threshold applies to all (formatDuration mirrors the SQL function; a test compares them). */
+export const thresholdText = (t: Thresholds) =>
+  t.everyWorkspace && t.defaultSeconds !== null ? Prisma.sql`${formatDuration(t.defaultSeconds)}::text` : Prisma.sql`watchdog_humanize_seconds(c.threshold_seconds)`;
+
 /** "st", "nd", "rd", "th" for a count in SQL: the 3rd, the 11th, the 22nd. */
 const ordinalSuffix = (n: Prisma.Sql) =>
   Prisma.sql`CASE WHEN ${n} % 100 IN (11, 12, 13) THEN 'th' WHEN ${n} % 10 = 1 THEN 'st' WHEN ${n} % 10 = 2 THEN 'nd' WHEN ${n} % 10 = 3 THEN 'rd' ELSE 'th' END`;
@@ -65,7 +70,7 @@ export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAft
              CASE WHEN ${toPreviousIfStable}::boolean AND c.previous_status = ANY(${[...STABLE_STATUS_CODES]}::smallint[])
                   THEN c.previous_status ELSE ${to}::smallint END AS to_status,
              watchdog_humanize_seconds(floor(extract(epoch FROM now() - c.status_changed_at))::bigint) AS stuck_for,
-             watchdog_humanize_seconds(c.threshold_seconds) AS threshold
+             ${thresholdText(thresholds)} AS threshold
       FROM candidates c
     ), updated AS (
       UPDATE tasks t
@@ -73,10 +78,10 @@ export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAft
           warning = true,
           warning_reason = CASE WHEN p.escalated
             THEN 'stuck again for the ' || p.revert_count || ${ordinalSuffix(Prisma.sql`p.revert_count`)} || ' time: in ' || ${plan.statusName}::text
-                 || ' for ' || p.stuck_for || ' (threshold ' || p.threshold || '); reverted to ' || (${STATUS_NAMES_JSON}::jsonb ->> p.to_status::text)
+                 || ' for ' || p.stuck_for || ' (threshold ' || p.threshold || '); reverted to ' || (${[...STATUS_NAMES_BY_CODE]}::text[])[p.to_status]
                  || '; needs support'
             ELSE 'stuck in ' || ${plan.statusName}::text || ' for ' || p.stuck_for || ' (threshold ' || p.threshold || '); reverted to '
-                 || (${STATUS_NAMES_JSON}::jsonb ->> p.to_status::text) END,
+                 || (${[...STATUS_NAMES_BY_CODE]}::text[])[p.to_status] END,
           auto_revert_count = t.auto_revert_count + 1
       FROM planned p
       -- No compare-and-set on the status here: the row is locked (candidates, FOR UPDATE), and the
@@ -87,10 +92,11 @@ export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAft
     ), events AS (
       INSERT INTO task_events (task_id, organization_id, workspace_id, external_id, kind, from_status, to_status, reason, actor, sweep_id, stuck_since, details)
       SELECT u.id, u.organization_id, u.workspace_id, u.external_id, 'AUTO_REVERTED', u.from_status, u.to_status, u.warning_reason, 'watchdog', ${sweepId}, u.stuck_since,
-             NULLIF(jsonb_strip_nulls(jsonb_build_object(
+             -- Most rows have no details: no JSON is built for them.
+             CASE WHEN u.escalated OR u.released THEN jsonb_strip_nulls(jsonb_build_object(
                'escalated', CASE WHEN u.escalated THEN true END,
                'revertCount', CASE WHEN u.escalated THEN u.revert_count END,
-               'releasedBy', CASE WHEN u.released THEN ${releasedBy}::text END)), '{}'::jsonb)
+               'releasedBy', CASE WHEN u.released THEN ${releasedBy}::text END)) END
       FROM updated u
     ), counted AS (
       INSERT INTO status_revert_counts (status, minute, reverts)

@@ -40,6 +40,14 @@ describe("the sweep's batch size", () => {
     expect(sizes.at(-1)).toBe(1000);
   });
 
+  it("a batch at 40 % of the budget does not grow the next: room for a batch three times as slow as usual", () => {
+    const sizing = adaptiveBatchSize(1000, 100);
+    sizing.observe(40);
+    expect(sizing.size).toBe(FIRST_BATCH_SIZE);
+    sizing.observe(25);
+    expect(sizing.size).toBeGreaterThan(FIRST_BATCH_SIZE);
+  });
+
   it("never shrinks below the smallest batch, however slow", () => {
     const sizing = adaptiveBatchSize(1000, 100);
     sizing.observe(1_000_000);

@@ -23,7 +23,7 @@ import type { Mount, Route } from "./api/types.js";
 import type { Queue } from "bullmq";
 import { consoleRoutes, type ConsoleDeps } from "./ops/console/routes.js";
 import { loadWebhookEndpoints } from "./outbox/webhook-config.js";
-import { REPLAY_JOB_ATTEMPTS } from "./outbox/replay.js";
+import { replayDeps } from "./outbox/replay.js";
 import { SWEEP_QUEUE, WEBHOOK_REPLAYS_QUEUE } from "./platform/queue-names.js";
 import type { SweepJobData } from "./sweep/sweep-queue.js";
 
@@ -91,8 +91,7 @@ function consoleDeps(ctx: Context, ops: Ops): ConsoleDeps {
     credentials: boardCredentials(config),
     actionsEnabled: config.consoleActionsEnabled,
     sweepQueue: ops.queues.all.find((q) => q.name === SWEEP_QUEUE) as Queue<SweepJobData>,
-    replayQueue: ops.queues.all.find((q) => q.name === WEBHOOK_REPLAYS_QUEUE) ?? null,
-    replayAttempts: REPLAY_JOB_ATTEMPTS,
+    replay: replayDeps(config, ctx.db, ops.queues.all.find((q) => q.name === WEBHOOK_REPLAYS_QUEUE) ?? null),
     logger: ctx.logger,
   };
 }

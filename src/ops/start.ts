@@ -10,7 +10,7 @@ import { createSweepQueue } from "../sweep/sweep-queue.js";
 import { createReprocessQueue, type ReprocessJobData } from "../reprocess/reprocess-queue.js";
 import { createEventsQueue } from "../outbox/queues.js";
 import { createReplayQueue } from "../outbox/replay.js";
-import { loadWebhookEndpoints } from "../outbox/webhook-config.js";
+import { webhooksPossible } from "../outbox/webhook-config.js";
 import { readLastSweepHeld, redisNowMs, sweepHealthCheck, type SweepHealth } from "../sweep/last-sweep.js";
 import { findPauses } from "../sweep/sql/find-pauses.js";
 import type { Pause } from "../sweep/pause.js";
@@ -46,7 +46,7 @@ export async function startOps(ctx: Context): Promise<Ops> {
   // PostgreSQL: the outbox's metrics and outbox_cursors show them).
   if (config.eventsQueueEnabled) all.push(createEventsQueue(redis.connect("request", "events queue (HTTP)"), config.queuePrefix));
   // The webhook replays (jobs replay-<id>): the operator console and the ops endpoint add them, the board shows them.
-  if (loadWebhookEndpoints(config).length > 0) all.push(createReplayQueue(redis.connect("request", "webhook replays queue (HTTP)"), config.queuePrefix));
+  if (webhooksPossible(config)) all.push(createReplayQueue(redis.connect("request", "webhook replays queue (HTTP)"), config.queuePrefix));
   for (const queue of all) queue.on("error", (error) => ctx.logger.debug({ err: error, queue: queue.name }, "queue connection error (HTTP connection)"));
   const close = () => closeSteps(all.map((q) => [`${q.name} queue (HTTP)`, () => q.close()] as const));
   try {

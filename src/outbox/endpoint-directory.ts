@@ -2,7 +2,8 @@
 // (fixed at start) and, when WEBHOOK_SECRETS_KEY is set, those kept in PostgreSQL (managed with
 // `watchdog webhooks …`), read again every WEBHOOK_ENDPOINTS_REFRESH so an endpoint created, rotated or
 // disabled takes effect without a restart. An organization in both uses the database's. One read
-// per refresh for every endpoint (webhook-endpoints-store.ts); nothing per event.
+// per refresh for every endpoint (webhook-endpoints-store.ts); nothing per event. Webhook replay
+// (replay.ts) asks the same directory which organizations have an endpoint and how to sign for them.
 import type { Logger } from "pino";
 import { signer } from "./send-webhook.js";
 import type { Queryable } from "./sql/queryable.js";
@@ -23,7 +24,14 @@ export interface EndpointDirectory {
   refresh(): Promise<number[]>;
 }
 
-export function endpointDirectory(options: { fromEnvironment: readonly WebhookEndpoint[]; db: Queryable; keyring: SecretKeyring | null; logger: Logger }): EndpointDirectory {
+export interface DirectorySources {
+  fromEnvironment: readonly WebhookEndpoint[];
+  db: Queryable;
+  /** Opens the database's secrets (WEBHOOK_SECRETS_KEY); null: the environment's endpoints only. */
+  keyring: SecretKeyring | null;
+}
+
+export function endpointDirectory(options: DirectorySources & { logger?: Logger }): EndpointDirectory {
   const fixed = new Map(options.fromEnvironment.map((e) => [e.organizationId, { organizationId: e.organizationId, url: e.url, sign: signer(e), key: `${e.url} ${e.secret}` }]));
   let entries = new Map(fixed);
   let ids: readonly number[] = [...entries.keys()];
@@ -42,10 +50,22 @@ export function endpointDirectory(options: { fromEnvironment: readonly WebhookEn
       }
       const added = [...next.keys()].filter((id) => !entries.has(id));
       const removed = [...entries.keys()].filter((id) => !next.has(id));
-      if (added.length + removed.length > 0) options.logger.info({ added: added.length, removed: removed.length, endpoints: next.size }, "webhook endpoints changed");
+      if (added.length + removed.length > 0) options.logger?.info({ added: added.length, removed: removed.length, endpoints: next.size }, "webhook endpoints changed");
       entries = next;
       ids = [...entries.keys()];
       return added;
     },
   };
+}
+
+/**
+ * The organizations with an endpoint now, from the directory's two sources, read once: what a
+ * replay request (the CLI, the console) is checked against, so it agrees with the delivery and the
+ * replay worker. A directory of its own: a refresh of the outbox's would take over the organizations
+ * new since its last read, which the outbox's own refresh starts delivering to.
+ */
+export async function organizationsWithEndpoint(sources: DirectorySources): Promise<readonly number[]> {
+  const directory = endpointDirectory(sources);
+  await directory.refresh();
+  return directory.organizationIds();
 }

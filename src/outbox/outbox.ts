@@ -54,6 +54,8 @@ export interface OutboxDeps {
 }
 
 export interface Outbox {
+  /** The endpoints the delivery sends to, kept current by the outbox: the webhook replays send with them too. */
+  readonly endpoints: Pick<EndpointDirectory, "get">;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
   const owner = newLeaseOwner();
   const poolOptions = { statementTimeoutMs: settings.databaseStatementTimeoutMs, connectTimeoutMs: settings.databaseConnectTimeoutMs };
   const steps = shutdownSteps(logger);
+  let directory: EndpointDirectory;
   try {
     // Deliveries hold no connection while a request is in flight (each statement takes one and gives it
     // back), so a few connections serve WEBHOOK_CONCURRENCY organizations: the connection budget of a
@@ -74,7 +77,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     const gaugePool = createOutboxPool(settings.databaseUrl, 1, logger, poolOptions);
     steps.add("outbox gauge pool", () => gaugePool.end());
     const keyring = deps.keyring ?? null;
-    const directory = endpointDirectory({ fromEnvironment: deps.endpoints, db: pool, keyring, logger });
+    directory = endpointDirectory({ fromEnvironment: deps.endpoints, db: pool, keyring, logger });
     try {
       await refreshEndpoints(pool, directory, () => {});
     } catch (error) {
@@ -115,7 +118,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     throw error;
   }
   let closed: Promise<void> | undefined;
-  return { close: () => (closed ??= steps.close()) };
+  return { endpoints: directory, close: () => (closed ??= steps.close()) };
 }
 
 /** What the outbox's parts are started with. */

@@ -12,7 +12,9 @@
 // with a reason, never completed empty.
 //
 // Replay reads the delivery state; it does not move any organization's position: live delivery
-// goes on beside it (a replayed event may arrive after later ones — it is a copy, by id).
+// goes on beside it (a replayed event may arrive after later ones — it is a copy, by id). Which
+// organizations have an endpoint, and how to sign for them, is the delivery's endpoint directory
+// (endpoint-directory.ts): WEBHOOKS_FILE / WEBHOOKS_JSON and, with WEBHOOK_SECRETS_KEY, the database's.
 import { throttledErrorLog } from "../platform/log-safety.js";
 import { DrainableWorker } from "../platform/drain-worker.js";
 import { Queue, UnrecoverableError, type ConnectionOptions, type Job } from "bullmq";
@@ -20,8 +22,12 @@ import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import type { Queryable } from "./sql/queryable.js";
 import { toEventMessage, type OutboxEventRow } from "./message.js";
-import { sendWebhook, signer } from "./send-webhook.js";
-import type { WebhookEndpoint } from "./webhook-config.js";
+import { sendWebhook } from "./send-webhook.js";
+import { loadWebhookEndpoints } from "./webhook-config.js";
+import { organizationsWithEndpoint, type EndpointDirectory } from "./endpoint-directory.js";
+import { createKeyring } from "./webhook-secret-box.js";
+import { asQueryable } from "./sql/queryable.js";
+import type { Config } from "../platform/config/settings.js";
 import { formatDuration } from "../rules/duration.js";
 import { KEEP_COMPLETED, KEEP_FAILED, REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE } from "../platform/queue-names.js";
 import { webhookBackoff } from "./delivery.js";
@@ -51,12 +57,26 @@ export interface ReplayOutcome {
 
 export interface ReplayDeps {
   db: Db;
-  /** The replays queue; null when no webhook endpoint is configured. */
+  /** The replays queue; null when no webhook can be sent (webhooksPossible: no endpoint in the environment, no WEBHOOK_SECRETS_KEY). */
   queue: Pick<Queue, "add"> | null;
-  /** Organizations with an endpoint. */
-  organizationIds: readonly number[];
+  /** The organizations with an endpoint, read when a replay is asked for (the environment's and the database's). */
+  organizationIds: () => Promise<readonly number[]>;
   /** Attempts of the replay job: by time (WEBHOOK_RETRY_FOR), as the deliveries. */
   attempts: number;
+}
+
+/** Where a refusal points the operator: both places an endpoint can come from. */
+const ENDPOINT_SOURCES = "WEBHOOKS_FILE / WEBHOOKS_JSON, or `watchdog webhooks create` with WEBHOOK_SECRETS_KEY";
+
+/**
+ * ReplayDeps as the CLI and the console build them: the organizations with an endpoint are read at
+ * each request from the endpoint directory's sources, so an endpoint created a moment ago with
+ * `watchdog webhooks create` can be replayed to at once (to fill in its past events, say).
+ */
+export function replayDeps(config: Pick<Config, "webhooksFile" | "webhooksJson" | "webhookSecretsKeys">, db: Db, queue: ReplayDeps["queue"]): ReplayDeps {
+  const fromEnvironment = loadWebhookEndpoints(config);
+  const keyring = config.webhookSecretsKeys ? createKeyring(config.webhookSecretsKeys) : null;
+  return { db, queue, attempts: REPLAY_JOB_ATTEMPTS, organizationIds: () => organizationsWithEndpoint({ fromEnvironment, db: asQueryable(db), keyring }) };
 }
 
 type Candidate = { event_id: string; organization_id: number };
@@ -91,9 +111,10 @@ async function selectCandidates(tx: Pick<Db, "$queryRaw">, s: ReplaySelection): 
  * an endpoint, too many events, nothing to replay.
  */
 export async function requestReplay(deps: ReplayDeps, request: ReplayRequest, via: ActionVia): Promise<ReplayOutcome> {
-  if (!deps.queue) throw new ActionError("BadRequest", "no webhook endpoint is configured (WEBHOOKS_FILE / WEBHOOKS_JSON), so there is nothing to replay to");
+  if (!deps.queue) throw new ActionError("BadRequest", `no webhook endpoint is configured (${ENDPOINT_SOURCES}), so there is nothing to replay to`);
   const { selection } = request;
-  const withEndpoint = new Set(deps.organizationIds);
+  // Read before the transaction: the CLI's Db has a single connection, which the transaction holds.
+  const withEndpoint = new Set(await deps.organizationIds());
   const written = await deps.db.$transaction(async (tx) => {
     await tx.$queryRaw`SELECT true AS locked FROM pg_advisory_xact_lock(${REPLAY_LOCK_KEY}::bigint)`;
     const candidates = await selectCandidates(tx, selection);
@@ -104,7 +125,7 @@ export async function requestReplay(deps: ReplayDeps, request: ReplayRequest, vi
     }
     if (candidates.length > MAX_REPLAY_EVENTS) throw new ActionError("BadRequest", `the selection has more than ${MAX_REPLAY_EVENTS} events; narrow it (a shorter time range, one organization) and replay in parts`);
     const noEndpoint = [...new Set(candidates.map((c) => c.organization_id).filter((id) => !withEndpoint.has(id)))];
-    if (noEndpoint.length > 0) throw new ActionError("BadRequest", `organization ${noEndpoint.join(", ")} has no webhook endpoint configured (WEBHOOKS_FILE / WEBHOOKS_JSON): its events cannot be sent`);
+    if (noEndpoint.length > 0) throw new ActionError("BadRequest", `organization ${noEndpoint.join(", ")} has no webhook endpoint (${ENDPOINT_SOURCES}): its events cannot be sent`);
     const pending = new Set(
       (await tx.$queryRaw<{ event_id: string }[]>`
         SELECT DISTINCT event_id::text AS event_id FROM webhook_replays
@@ -153,7 +174,10 @@ async function readEventsByIds(db: Queryable, ids: readonly string[]): Promise<M
 
 export interface ReplayProcessorOptions {
   pool: Queryable;
-  endpoints: readonly WebhookEndpoint[];
+  /** The outbox's endpoint directory (refreshed by the outbox): the replay signs and sends as the live delivery does. */
+  endpoints: Pick<EndpointDirectory, "get">;
+  /** WEBHOOK_ENDPOINTS_REFRESH when endpoints may be kept in the database, else 0. */
+  endpointsRefreshMs: number;
   timeoutMs: number;
   retryForMs: number;
   stopping: () => boolean;
@@ -165,7 +189,6 @@ export interface ReplayProcessorOptions {
  * backoff) or, past WEBHOOK_RETRY_FOR since the request, abandons the rest for good.
  */
 export function createReplayProcessor(options: ReplayProcessorOptions): (job: Job<ReplayJobData>) => Promise<{ delivered: number }> {
-  const endpoints = new Map(options.endpoints.map((e) => [e.organizationId, { endpoint: e, sign: signer(e) }]));
   return async (job) => {
     const replayId = job.data?.replayId;
     if (job.name !== REPLAY_JOB || typeof replayId !== "string" || !/^\d+$/.test(replayId)) throw new UnrecoverableError(`BadRequest: job ${job.name} ${job.id} is not a replay (job data ${JSON.stringify(job.data)})`);
@@ -183,13 +206,18 @@ export function createReplayProcessor(options: ReplayProcessorOptions): (job: Jo
     for (const row of rows) {
       if (options.stopping()) throw new Error(`replay ${replayId}: stopped by shutdown after ${delivered} events; the rest go out on the next attempt`);
       const event = events.get(row.event_id);
-      const entry = endpoints.get(row.organization_id);
+      const entry = options.endpoints.get(row.organization_id);
+      if (event && !entry && row.age_seconds * 1000 < 2 * options.endpointsRefreshMs) {
+        // An endpoint created just before the request reaches this replica's directory at its next
+        // refresh (within one interval, doubled for the read itself): wait for it rather than abandon.
+        throw new Error(`replay ${replayId}: organization ${row.organization_id}'s webhook endpoint is not read from the database yet (WEBHOOK_ENDPOINTS_REFRESH); ${delivered} sent this attempt, the rest on the next`);
+      }
       if (!event || !entry) {
-        const why = !event ? "the event is no longer in task_events" : `organization ${row.organization_id} has no webhook endpoint configured now`;
+        const why = !event ? "the event is no longer in task_events" : `organization ${row.organization_id} has no webhook endpoint now (${ENDPOINT_SOURCES})`;
         await options.pool.query(`UPDATE webhook_replays SET abandoned_at = now(), last_error = $3 WHERE replay_id = $1::bigint AND event_id = $2::bigint`, [replayId, row.event_id, why]);
         continue;
       }
-      const outcome = await sendWebhook(entry.endpoint, entry.sign, toEventMessage(event), options.timeoutMs);
+      const outcome = await sendWebhook(entry, entry.sign, toEventMessage(event), options.timeoutMs);
       if (outcome.ok) {
         await options.pool.query(`UPDATE webhook_replays SET delivered_at = now(), abandoned_at = NULL, attempts = attempts + 1, last_error = NULL WHERE replay_id = $1::bigint AND event_id = $2::bigint`, [replayId, row.event_id]);
         delivered += 1;

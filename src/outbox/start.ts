@@ -7,7 +7,7 @@ import { settlesWithin, ShutdownForced, shutdownBudget, withTimeout, type Shutdo
 import { throttledErrorLog } from "../platform/log-safety.js";
 import type { RedisConnection } from "../platform/redis.js";
 import type { Metrics } from "../ops/metrics.js";
-import { loadWebhookEndpoints } from "./webhook-config.js";
+import { loadWebhookEndpoints, webhooksPossible } from "./webhook-config.js";
 import { withDatabaseEndpoints } from "./database-endpoints.js";
 import { createEventsQueue } from "./queues.js";
 import { runOutbox } from "./outbox.js";
@@ -42,13 +42,15 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Compo
       return outbox.close();
     });
     steps.push(["outbox", (budget) => closeOutbox(stopping(), eventsConnection, budget)]);
-    if (endpoints.length > 0) {
-      // Webhook replays (replay.ts): their own queue, worker and two connections, beside the live delivery.
+    if (webhooksPossible(config)) {
+      // Webhook replays (replay.ts): their own queue, worker and two connections, beside the live
+      // delivery, whose endpoint directory they send with (the environment's and the database's).
       const replayPool = createOutboxPool(config.databaseUrl, 2, logger, { statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
       steps.push(["webhook replay pool", () => replayPool.end()]);
       const replays = createReplayWorker({
         pool: replayPool,
-        endpoints,
+        endpoints: outbox.endpoints,
+        endpointsRefreshMs: keyring ? config.webhookEndpointsRefreshMs : 0,
         timeoutMs: config.webhookTimeoutMs,
         retryForMs: config.webhookRetryForMs,
         retryDelayMs: config.webhookRetryDelayMs,

@@ -106,3 +106,12 @@ export function loadWebhookEndpoints(source: { webhooksFile?: string | undefined
   if (problems.length > 0) throw new ConfigError(problems);
   return all;
 }
+
+/**
+ * Webhooks may be sent: there are endpoints in WEBHOOKS_FILE / WEBHOOKS_JSON, or WEBHOOK_SECRETS_KEY
+ * is set, so endpoints may be kept in the database (`watchdog webhooks create`, read without a
+ * restart). The webhook replays' queue and worker exist then.
+ */
+export function webhooksPossible(source: { webhooksFile?: string | undefined; webhooksJson?: string | undefined; webhookSecretsKeys?: readonly Buffer[] | undefined }): boolean {
+  return (source.webhookSecretsKeys?.length ?? 0) > 0 || loadWebhookEndpoints(source).length > 0;
+}

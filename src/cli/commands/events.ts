@@ -3,9 +3,9 @@
 // (same checks, same audit record); a running worker sends it.
 import type { Config } from "../../platform/config/settings.js";
 import { createDb } from "../../platform/db/client.js";
-import { loadWebhookEndpoints } from "../../outbox/webhook-config.js";
+import { webhooksPossible } from "../../outbox/webhook-config.js";
 import { replayAction } from "../../ops/actions.js";
-import { createReplayQueue, listGivenUp, REPLAY_JOB_ATTEMPTS } from "../../outbox/replay.js";
+import { createReplayQueue, listGivenUp, replayDeps } from "../../outbox/replay.js";
 import { replayInputSchema } from "../../outbox/replay-request.js";
 import { checkRedis } from "../../platform/preflight.js";
 import { createRedis } from "../../platform/redis.js";
@@ -32,11 +32,11 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
     by: options.by,
     reason: options.reason,
   });
-  const endpoints = loadWebhookEndpoints(config);
+  const possible = webhooksPossible(config);
   const db = createDb(config.databaseUrl, { max: 1 });
   try {
-    if (endpoints.length === 0) {
-      console.log(JSON.stringify(await asCli(() => replayAction({ db, queue: null, organizationIds: [], attempts: REPLAY_JOB_ATTEMPTS }, request, "cli"))));
+    if (!possible) {
+      console.log(JSON.stringify(await asCli(() => replayAction(replayDeps(config, db, null), request, "cli"))));
       return;
     }
     await checkRedis(config);
@@ -45,7 +45,7 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
     const queue = createReplayQueue(redis, config.queuePrefix);
     queue.on("error", () => undefined);
     try {
-      const outcome = await asCli(() => replayAction({ db, queue, organizationIds: endpoints.map((e) => e.organizationId), attempts: REPLAY_JOB_ATTEMPTS }, request, "cli"));
+      const outcome = await asCli(() => replayAction(replayDeps(config, db, queue), request, "cli"));
       console.log(JSON.stringify(outcome));
     } finally {
       await queue.close();

@@ -6,7 +6,7 @@ import { findEscalatedTasks } from "../../sweep/sql/find-escalated-tasks.js";
 import { findPauses } from "../../sweep/sql/find-pauses.js";
 import { listTaskEvents } from "../../api/read-api/sql/list-task-events.js";
 import { outboxStats } from "../../outbox/sql/outbox-stats.js";
-import type { Queryable } from "../../outbox/sql/queryable.js";
+import { asQueryable } from "../../outbox/sql/queryable.js";
 import { DISPATCH_TARGET, QUEUE_TARGET } from "../../outbox/sql/targets.js";
 import type { Rule } from "../../rules/rules.js";
 import { withTimeout } from "../../platform/deadline.js";
@@ -43,9 +43,6 @@ async function section<T>(name: string, read: () => Promise<T>): Promise<Section
     return { ok: false, error: (error as Error)?.message ?? String(error) };
   }
 }
-
-/** Prisma's raw query in node-postgres' shape, for the statements written against pg. */
-const asQueryable = (db: Db): Queryable => ({ query: (async (text: string, params: unknown[] = []) => ({ rows: await db.$queryRawUnsafe(text, ...params) })) as unknown as Queryable["query"] });
 
 async function readSweeps(queue: Pick<Queue, "getJobs">): Promise<SweepRun[]> {
   const jobs = await queue.getJobs(["completed", "failed"], 0, SWEEPS_SHOWN * 2);

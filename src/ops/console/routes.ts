@@ -21,7 +21,7 @@ import { pauseInputSchema, resumeInputSchema } from "../../sweep/pause.js";
 import { statusName } from "../../rules/status.js";
 import { basicAuthMatches, secretEquals } from "../../api/credentials.js";
 import type { HttpInput, HttpOutput, Route } from "../../api/types.js";
-import { listGivenUp } from "../../outbox/replay.js";
+import { listGivenUp, type ReplayDeps } from "../../outbox/replay.js";
 import { isLoopbackHost } from "../../outbox/webhook-config.js";
 import { replayInputSchema } from "../../outbox/replay-request.js";
 import { ActionError } from "../../platform/operator-actions.js";
@@ -41,9 +41,8 @@ export interface ConsoleDeps extends ConsoleReadDeps {
   credentials: { user: string; password: string } | undefined;
   actionsEnabled: boolean;
   sweepQueue: Queue<SweepJobData>;
-  /** The webhook replays' queue; null when no webhook is configured. */
-  replayQueue: Queue | null;
-  replayAttempts: number;
+  /** What a replay is checked against and queued on (replay.ts replayDeps). */
+  replay: ReplayDeps;
   logger: Logger;
 }
 
@@ -119,7 +118,6 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
   // another site cannot reach this console by pointing its own name at 127.0.0.1 (DNS rebinding).
   const authorised = (input: HttpInput) => (deps.credentials ? basicAuthMatches(input.headers, deps.credentials) : isLoopbackHost((input.headers.host ?? "").replace(/:\d+$/, "")));
   const ruleChoices = deps.rules.map((r) => ({ code: r.status, name: statusName(r.status) }));
-  const replayDeps = () => ({ db: deps.db, queue: deps.replayQueue, organizationIds: deps.webhookOrganizationIds, attempts: deps.replayAttempts });
 
   const page = async (input: HttpInput): Promise<HttpOutput> => {
     if (!authorised(input)) return unauthorized(false);
@@ -163,7 +161,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
       return { status: 400, body: { error: 'BadRequest: the body is not JSON; send e.g. {"givenUp": true, "by": "alice", "reason": "endpoint fixed"}' } };
     }
     try {
-      const outcome = await replayAction(replayDeps(), parse(replayInputSchema, json), "ops-api");
+      const outcome = await replayAction(deps.replay, parse(replayInputSchema, json), "ops-api");
       return { status: 202, body: outcome };
     } catch (error) {
       if (error instanceof ActionError) return { status: STATUS_OF[error.kind], body: { error: error.message } };
@@ -189,7 +187,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
         return releaseAction(deps.db, deps.sweepQueue, parse(releaseInputSchema(deps.rules, "required"), { ...rest, release: rule === undefined ? [] : [rule] }), "console");
       }),
     },
-    { method: "POST", path: `${CONSOLE_PATH}/replay`, body: "text", handler: formAction("replay", (f) => replayAction(replayDeps(), parse(replayInputSchema, f), "console")) },
+    { method: "POST", path: `${CONSOLE_PATH}/replay`, body: "text", handler: formAction("replay", (f) => replayAction(deps.replay, parse(replayInputSchema, f), "console")) },
     { method: "POST", path: REPLAY_ENDPOINT, body: "text", handler: replayEndpoint },
     { method: "GET", path: GIVEN_UP_ENDPOINT, handler: givenUp },
   ];

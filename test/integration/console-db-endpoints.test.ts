@@ -1,0 +1,58 @@
+// The operator console's Outbox section with endpoints kept in the database only (`watchdog webhooks
+// create`, WEBHOOK_SECRETS_KEY, nothing in WEBHOOKS_FILE / WEBHOOKS_JSON): it reads the organizations
+// with an endpoint from the same directory as delivery and replay, so it shows the dispatch and the
+// database organization's delivery state, not "no webhook is configured".
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createEndpoint } from "../../src/outbox/webhook-endpoints-admin.js";
+import { createKeyring } from "../../src/outbox/webhook-secret-box.js";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { directDatabaseUrl, insertTasks, resetTables, testDb } from "../support/db.js";
+import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
+import { basic, BOARD_PASSWORD, BOARD_USER, startApp, type RunningApp } from "./http-app.js";
+
+const db = testDb();
+const pool = new pg.Pool({ connectionString: directDatabaseUrl(), max: 2 });
+const key = randomBytes(32);
+const keyring = createKeyring([key]);
+let receiver: WebhookReceiver;
+let app: RunningApp | undefined;
+
+beforeEach(async () => {
+  await resetTables(db);
+  await pool.query(`TRUNCATE webhook_secrets, webhook_endpoints RESTART IDENTITY CASCADE`);
+  receiver = await startWebhookReceiver([7]);
+});
+afterEach(async () => {
+  await app?.stop();
+  app = undefined;
+  await receiver.close();
+  // Active endpoints left behind would stop every later worker of this database at start (no WEBHOOK_SECRETS_KEY there).
+  await pool.query(`TRUNCATE webhook_secrets, webhook_endpoints RESTART IDENTITY CASCADE`);
+});
+afterAll(async () => {
+  await pool.end();
+  await db.$disconnect();
+});
+
+const outboxSection = async (a: RunningApp) => {
+  const response = await fetch(`${a.opsUrl}/admin/console`, { headers: { authorization: basic(BOARD_USER, BOARD_PASSWORD) } });
+  expect(response.status).toBe(200);
+  return /<section id="outbox"[\s\S]*?<\/section>/.exec(await response.text())?.[0] ?? "";
+};
+
+describe("operator console with database endpoints only", () => {
+  it("the Outbox section shows the database organization's delivery state, not 'no webhook is configured'", async () => {
+    await createEndpoint(pool, keyring, { organizationId: 7, url: receiver.url(7), secret: receiver.secret(7), by: "test" });
+    app = await startApp({ WEBHOOK_SECRETS_KEY: key.toString("base64"), OUTBOX_POLL_INTERVAL: "PT0.05S" });
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
+    await db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) VALUES (${task}, 'REPROCESSED', 42, 30, 'again', 'test')`;
+    await receiver.waitFor((r) => r.delivered.length >= 1);
+
+    await expect.poll(async () => /organization 7/.test(await outboxSection(app!)), { timeout: 10_000 }).toBe(true);
+    const section = await outboxSection(app);
+    expect(section).not.toContain("No relay target");
+    expect(section).toContain("dispatch (to the organizations)");
+  });
+});

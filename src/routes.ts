@@ -22,7 +22,6 @@ import { API_READINESS_PATH } from "./api/readiness-path.js";
 import type { Mount, Route } from "./api/types.js";
 import type { Queue } from "bullmq";
 import { consoleRoutes, type ConsoleDeps } from "./ops/console/routes.js";
-import { loadWebhookEndpoints } from "./outbox/webhook-config.js";
 import { replayDeps } from "./outbox/replay.js";
 import { SWEEP_QUEUE, WEBHOOK_REPLAYS_QUEUE } from "./platform/queue-names.js";
 import type { SweepJobData } from "./sweep/sweep-queue.js";
@@ -79,7 +78,7 @@ export function opsRoutes(ctx: Context, ops: Ops, probes: ReadinessProbes = read
 /** The operator console and the replay endpoint: the board's credentials, the producers' queues on fail-fast connections. */
 function consoleDeps(ctx: Context, ops: Ops): ConsoleDeps {
   const { config } = ctx;
-  const organizationIds = loadWebhookEndpoints(config).map((e) => e.organizationId);
+  const replay = replayDeps(config, ctx.db, ops.queues.all.find((q) => q.name === WEBHOOK_REPLAYS_QUEUE) ?? null);
   return {
     db: ctx.db,
     rules: ctx.rules,
@@ -87,11 +86,12 @@ function consoleDeps(ctx: Context, ops: Ops): ConsoleDeps {
     prefix: config.queuePrefix,
     escalateAfter: config.escalateAfterReverts,
     eventsQueueEnabled: config.eventsQueueEnabled,
-    webhookOrganizationIds: organizationIds,
+    // The replay's read, so the Outbox section and a replay request agree on who has an endpoint.
+    webhookOrganizationIds: replay.organizationIds,
     credentials: boardCredentials(config),
     actionsEnabled: config.consoleActionsEnabled,
     sweepQueue: ops.queues.all.find((q) => q.name === SWEEP_QUEUE) as Queue<SweepJobData>,
-    replay: replayDeps(config, ctx.db, ops.queues.all.find((q) => q.name === WEBHOOK_REPLAYS_QUEUE) ?? null),
+    replay,
     logger: ctx.logger,
   };
 }

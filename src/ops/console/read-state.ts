@@ -26,8 +26,12 @@ export interface ConsoleReadDeps {
   sweepQueue: Pick<Queue, "getJobs">;
   escalateAfter: number;
   eventsQueueEnabled: boolean;
-  /** Organizations with a webhook endpoint. */
-  webhookOrganizationIds: readonly number[];
+  /**
+   * Organizations with a webhook endpoint, read with the Outbox section (each page): the same read
+   * as a replay request's (replayDeps: the environment's and, with WEBHOOK_SECRETS_KEY, the
+   * database's), so the console shows every organization the delivery sends to.
+   */
+  webhookOrganizationIds: () => Promise<readonly number[]>;
 }
 
 const SECTION_TIMEOUT_MS = 5000;
@@ -80,12 +84,13 @@ async function readSweeps(queue: Pick<Queue, "getJobs">): Promise<SweepRun[]> {
 
 /** The events queue's and the dispatch's backlog (outboxStats), and each organization's delivery state (its outbox_cursors row). */
 async function readOutbox(db: Db, deps: ConsoleReadDeps): Promise<DeliveryState[]> {
-  const relayed = [...(deps.webhookOrganizationIds.length > 0 ? [DISPATCH_TARGET] : []), ...(deps.eventsQueueEnabled ? [QUEUE_TARGET] : [])];
+  const organizationIds = await deps.webhookOrganizationIds();
+  const relayed = [...(organizationIds.length > 0 ? [DISPATCH_TARGET] : []), ...(deps.eventsQueueEnabled ? [QUEUE_TARGET] : [])];
   const stats = relayed.length > 0 ? (await outboxStats(asQueryable(db), PENDING_CAP, relayed)).targets.filter((t) => relayed.includes(t.target)) : [];
   const rows = await db.$queryRaw<{ target: string; organization_id: number; pending: boolean; pending_age: number | null; failing_event_id: string | null; failing_since: Date | null; failed_attempts: number; last_error: string | null; next_attempt_at: Date | null; delivered_count: number }[]>`
     SELECT target, organization_id, pending, extract(epoch FROM now() - pending_since)::float8 AS pending_age, failing_event_id::text, failing_since,
            failed_attempts, last_error, next_attempt_at, delivered_count::float8 AS delivered_count
-    FROM outbox_cursors WHERE organization_id = ANY(${[...deps.webhookOrganizationIds]}::int[]) ORDER BY organization_id`;
+    FROM outbox_cursors WHERE organization_id = ANY(${[...organizationIds]}::int[]) ORDER BY organization_id`;
   const none = { failingEventId: null, failingSince: null, failedAttempts: 0, lastError: null, nextAttemptAt: null, deliveredCount: null };
   return [
     ...stats.map((t) => ({ target: t.target, organizationId: null, pending: t.pending, oldestAgeSeconds: t.oldestAgeSeconds, ...none })),

@@ -35,11 +35,20 @@ export interface Watchdog {
 
 export type ShutdownReport = ShutdownOutcome;
 
+/**
+ * The organizations with a webhook endpoint, by where it comes from, for the start-up log. From the
+ * outbox's directory as it read them at start (no read of its own, so a slow database never holds
+ * the start up here); an organization cannot be in both places (the outbox's start refuses it).
+ */
+function webhookOrganizations(config: Config, withEndpoint: readonly number[]): { environment: number[]; database: number[] } {
+  const environment = loadWebhookEndpoints(config).map((e) => e.organizationId);
+  return { environment, database: withEndpoint.filter((id) => !environment.includes(id)) };
+}
+
 export async function startWatchdog(config: Config, rules: readonly Rule[], logger: Logger): Promise<Watchdog> {
   // Refuse before connecting anywhere: nothing to undo.
   const exposure = exposureProblems(config);
   if (exposure.length > 0) throw new ConfigError(exposure);
-  const webhookOrganizations = loadWebhookEndpoints(config).map((e) => e.organizationId);
   const shutdown = new AbortController();
   const started: Component[] = [];
   const add = <C extends Component>(component: C): C => (started.push(component), component);
@@ -50,7 +59,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
   try {
     const ctx = add(startPlatform(config, rules, logger, shutdown.signal)).context;
     const ops = add(await startOps(ctx));
-    add(await startOutbox(ctx, ops.metrics));
+    const outbox = add(await startOutbox(ctx, ops.metrics));
     add(await startSweep(ctx, ops.metrics));
     const reprocess = add(startReprocess(ctx, ops.metrics));
     const http = add(await startListeners(ctx, ops, { nudgeBulkLoop: reprocess.nudgeBulkLoop }));
@@ -64,7 +73,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
         rules: rules.length,
         bullBoard: { auth: config.bullBoardUser ? "basic" : "none (loopback only)", readOnly: config.bullBoardReadOnly },
         apiTokenCount: (config.apiTokens ?? []).length,
-        events: { queue: config.eventsQueueEnabled, webhookOrganizations },
+        events: { queue: config.eventsQueueEnabled, webhookOrganizations: webhookOrganizations(config, outbox.endpoints.organizationIds()) },
       },
       "watchdog started",
     );

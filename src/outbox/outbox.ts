@@ -54,8 +54,8 @@ export interface OutboxDeps {
 }
 
 export interface Outbox {
-  /** The endpoints the delivery sends to, kept current by the outbox: the webhook replays send with them too. */
-  readonly endpoints: Pick<EndpointDirectory, "get">;
+  /** The endpoints the delivery sends to, kept current by the outbox: the webhook replays send with them too (and the start-up log names their organizations). */
+  readonly endpoints: Pick<EndpointDirectory, "get" | "organizationIds">;
   close(): Promise<void>;
 }
 

@@ -14,9 +14,11 @@ import { runOutbox } from "./outbox.js";
 import { createKeyring } from "./webhook-secret-box.js";
 import { createOutboxPool } from "./outbox-pool.js";
 import { createReplayWorker } from "./replay.js";
+import type { EndpointDirectory } from "./endpoint-directory.js";
 import { shutdownWorker } from "../platform/drain-worker.js";
 
-export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Component> {
+/** The outbox component; `endpoints` is its endpoint directory, as read at start (for the start-up log). */
+export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Component & { endpoints: Pick<EndpointDirectory, "organizationIds"> }> {
   const { config, logger, redis } = ctx;
   // WEBHOOKS_FILE / WEBHOOKS_JSON. The database's endpoints are checked here (a missing
   // WEBHOOK_SECRETS_KEY, an organization in both places stop the start), then read by the outbox's
@@ -63,7 +65,7 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Compo
       const closeReplays = shutdownWorker(ctx, replays);
       steps.push(["webhook replay worker", (budget) => closeReplays(budget)]);
     }
-    return { name: "outbox", close };
+    return { name: "outbox", close, endpoints: outbox.endpoints };
   } catch (error) {
     await close(shutdownBudget(config.shutdownTimeoutMs)).catch(() => undefined);
     throw error;

@@ -1,7 +1,8 @@
 // The operator console's Outbox section with endpoints kept in the database only (`watchdog webhooks
 // create`, WEBHOOK_SECRETS_KEY, nothing in WEBHOOKS_FILE / WEBHOOKS_JSON): it reads the organizations
 // with an endpoint from the same directory as delivery and replay, so it shows the dispatch and the
-// database organization's delivery state, not "no webhook is configured".
+// database organization's delivery state, not "no webhook is configured". The start-up line names
+// the organizations with an endpoint by where it comes from.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -54,5 +55,12 @@ describe("operator console with database endpoints only", () => {
     const section = await outboxSection(app);
     expect(section).not.toContain("No relay target");
     expect(section).toContain("dispatch (to the organizations)");
+  });
+
+  it("the `watchdog started` line names the organizations with an endpoint by source", async () => {
+    await createEndpoint(pool, keyring, { organizationId: 7, url: receiver.url(7), secret: receiver.secret(7), by: "test" });
+    app = await startApp({ WEBHOOK_SECRETS_KEY: key.toString("base64") }, { captureLogs: true });
+    const started = app.logs().split("\n").filter((l) => l.includes('"watchdog started"')).map((l) => JSON.parse(l) as { events: unknown });
+    expect(started.map((l) => l.events)).toEqual([{ queue: false, webhookOrganizations: { environment: [], database: [7] } }]);
   });
 });

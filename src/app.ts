@@ -9,7 +9,6 @@ import { closeInReverse, startPlatform, type Component, type ShutdownOutcome } f
 import { shutdownBudget } from "./platform/deadline.js";
 import type { Db } from "./platform/db/client.js";
 import type { Rule } from "./rules/rules.js";
-import { loadWebhookEndpoints } from "./outbox/webhook-config.js";
 import { startOps } from "./ops/start.js";
 import { startOutbox } from "./outbox/start.js";
 import { startSweep } from "./sweep/start.js";
@@ -34,16 +33,6 @@ export interface Watchdog {
 }
 
 export type ShutdownReport = ShutdownOutcome;
-
-/**
- * The organizations with a webhook endpoint, by where it comes from, for the start-up log. From the
- * outbox's directory as it read them at start (no read of its own, so a slow database never holds
- * the start up here); an organization cannot be in both places (the outbox's start refuses it).
- */
-function webhookOrganizations(config: Config, withEndpoint: readonly number[]): { environment: number[]; database: number[] } {
-  const environment = loadWebhookEndpoints(config).map((e) => e.organizationId);
-  return { environment, database: withEndpoint.filter((id) => !environment.includes(id)) };
-}
 
 export async function startWatchdog(config: Config, rules: readonly Rule[], logger: Logger): Promise<Watchdog> {
   // Refuse before connecting anywhere: nothing to undo.
@@ -73,7 +62,7 @@ export async function startWatchdog(config: Config, rules: readonly Rule[], logg
         rules: rules.length,
         bullBoard: { auth: config.bullBoardUser ? "basic" : "none (loopback only)", readOnly: config.bullBoardReadOnly },
         apiTokenCount: (config.apiTokens ?? []).length,
-        events: { queue: config.eventsQueueEnabled, webhookOrganizations: webhookOrganizations(config, outbox.endpoints.organizationIds()) },
+        events: { queue: config.eventsQueueEnabled, webhookOrganizations: outbox.webhookOrganizations() },
       },
       "watchdog started",
     );

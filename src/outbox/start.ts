@@ -14,11 +14,18 @@ import { runOutbox } from "./outbox.js";
 import { createKeyring } from "./webhook-secret-box.js";
 import { createOutboxPool } from "./outbox-pool.js";
 import { createReplayWorker } from "./replay.js";
-import type { EndpointDirectory } from "./endpoint-directory.js";
 import { shutdownWorker } from "../platform/drain-worker.js";
 
-/** The outbox component; `endpoints` is its endpoint directory, as read at start (for the start-up log). */
-export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Component & { endpoints: Pick<EndpointDirectory, "organizationIds"> }> {
+export interface OutboxComponent extends Component {
+  /**
+   * The organizations with a webhook endpoint, by where it comes from, for the start-up log: from the
+   * outbox's directory as last read (no read of its own, so a slow database never holds the start up
+   * there). An organization cannot be in both places: the start refuses it (withDatabaseEndpoints).
+   */
+  webhookOrganizations(): { environment: number[]; database: number[] };
+}
+
+export async function startOutbox(ctx: Context, metrics: Metrics): Promise<OutboxComponent> {
   const { config, logger, redis } = ctx;
   // WEBHOOKS_FILE / WEBHOOKS_JSON. The database's endpoints are checked here (a missing
   // WEBHOOK_SECRETS_KEY, an organization in both places stop the start), then read by the outbox's
@@ -65,7 +72,9 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Compo
       const closeReplays = shutdownWorker(ctx, replays);
       steps.push(["webhook replay worker", (budget) => closeReplays(budget)]);
     }
-    return { name: "outbox", close, endpoints: outbox.endpoints };
+    const environment = endpoints.map((e) => e.organizationId);
+    const webhookOrganizations = () => ({ environment, database: outbox.endpoints.organizationIds().filter((id) => !environment.includes(id)) });
+    return { name: "outbox", close, webhookOrganizations };
   } catch (error) {
     await close(shutdownBudget(config.shutdownTimeoutMs)).catch(() => undefined);
     throw error;

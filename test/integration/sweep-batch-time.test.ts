@@ -9,7 +9,7 @@ import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { adaptiveBatchSize, FIRST_BATCH_SIZE } from "../../src/sweep/batch-size.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { directDatabaseUrl, insertTasks, resetTables, testDb } from "../support/db.js";
 
 const db = testDb();
 // The hold is off: 1,200 stuck at once is what this file needs, not an outage to hold.
@@ -58,11 +58,19 @@ describe("when batches run past the time budget", () => {
   });
 });
 
+/**
+ * A client whose statements time out after 400 ms. The timeout travels as a start-up option, which
+ * PgBouncer drops (behind it the role carries the timeouts: configuration.md), so with
+ * TEST_DATABASE_VIA=pgbouncer this client connects directly: what is tested is the sweep's answer
+ * to a cancelled batch, the same whichever way the cancel came.
+ */
+const tightDb = () => createDb(directDatabaseUrl(), { max: 2, statementTimeoutMs: 400 });
+
 describe("when statement_timeout cancels a batch", () => {
   it("then it is retried smaller, nothing of the cancelled batch applied, and the status is not failed", async () => {
     // 8 ms a row and 400 ms of statement_timeout: the first batch (100, ~800 ms) is cancelled, one of 25 (~200 ms) fits.
     await slowRows(8);
-    const tight = createDb(testDatabaseUrl(), { max: 2, statementTimeoutMs: 400 });
+    const tight = tightDb();
     try {
       const { sizes, onBatch } = batchSizes();
       const result = await runSweep(tight, rules, { sweepId: "batch-timeout", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch });
@@ -77,7 +85,7 @@ describe("when statement_timeout cancels a batch", () => {
 
   it("with a fixed size, the cancelled batch fails the sweep as before (nothing half applied)", async () => {
     await slowRows(1);
-    const tight = createDb(testDatabaseUrl(), { max: 2, statementTimeoutMs: 400 });
+    const tight = tightDb();
     try {
       await expect(runSweep(tight, rules, { sweepId: "batch-timeout-fixed", dryRun: false, batchSize: 1000 })).rejects.toThrow(/statement timeout|canceling statement/);
       const [changed] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM tasks WHERE status <> ${S.ProcessingInProgress}`;

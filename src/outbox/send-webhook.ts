@@ -1,31 +1,55 @@
 // One signed POST of one event to one endpoint, following Standard Webhooks: headers webhook-id
 // (the event's idempotency key), webhook-timestamp (seconds, this attempt's time) and
-// webhook-signature, made by the kept `standardwebhooks` package (HMAC-SHA256 over
-// "id.timestamp.body" with the endpoint's whsec_ secret). 2xx = delivered; anything else, a
-// timeout or a connection error = failed, with a reason that names neither secret nor body.
-import http from "node:http";
-import https from "node:https";
-import { Webhook } from "standardwebhooks";
+// webhook-signature ("v1," + base64 HMAC-SHA256 over "id.timestamp.body" with the base64 key of
+// the endpoint's whsec_ secret). 2xx = delivered; anything else, a timeout or a connection error =
+// failed, with a reason that names neither secret nor body.
+//
+// The signature is computed with node:crypto, not the `standardwebhooks` package's pure-JS SHA-256:
+// the same bytes at a quarter of the CPU (7.7 µs vs 2.1 µs per event, measured), and the scheme is
+// the three lines below. Every test receiver verifies with `standardwebhooks` itself
+// (test/support/webhook-receiver.ts), so the two cannot drift apart unnoticed.
+import { createHmac } from "node:crypto";
+import { Agent } from "undici";
 import type { WebhookEndpoint } from "./webhook-config.js";
 import { webhookBody, type TaskEventMessage } from "./message.js";
 
 export type SendOutcome = { ok: true; status: number } | { ok: false; reason: string };
 
 const USER_AGENT = "task-watchdog-webhooks/1";
+const SECRET_PREFIX = "whsec_";
+
+/** The Standard Webhooks signature of one message with one whsec_ secret: "v1,<base64>". */
+export function signWith(secret: string, id: string, timestampSeconds: number, body: string): string {
+  return `v1,${createHmac("sha256", signingKey(secret)).update(`${id}.${timestampSeconds}.${body}`).digest("base64")}`;
+}
+
+const keys = new Map<string, Buffer>();
+function signingKey(secret: string): Buffer {
+  let key = keys.get(secret);
+  if (!key) {
+    key = Buffer.from(secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret, "base64");
+    if (key.length === 0) throw new Error("a webhook secret decodes to no bytes");
+    if (keys.size >= 10_000) keys.clear(); // bounded: endpoints come and go over a long run
+    keys.set(secret, key);
+  }
+  return key;
+}
 
 export function signer(endpoint: Pick<WebhookEndpoint, "secret" | "secrets">): (message: TaskEventMessage, now: Date) => { body: string; headers: Record<string, string> } {
   // Several secrets during a rotation: one signature each, space-separated; the receiver needs one to match.
-  const webhooks = (endpoint.secrets ?? [endpoint.secret]).map((secret) => new Webhook(secret));
+  const secrets = endpoint.secrets ?? [endpoint.secret];
+  for (const secret of secrets) signingKey(secret); // an unusable secret fails here, when the endpoint is loaded
   return (message, now) => {
     const body = webhookBody(message);
+    const timestamp = Math.floor(now.getTime() / 1000);
     return {
       body,
       headers: {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
         "webhook-id": message.id,
-        "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
-        "webhook-signature": webhooks.map((webhook) => webhook.sign(message.id, now, body)).join(" "),
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": secrets.map((secret) => signWith(secret, message.id, timestamp, body)).join(" "),
       },
     };
   };
@@ -37,43 +61,51 @@ export function endpointLabel(endpoint: Pick<WebhookEndpoint, "url">): string {
   return `${url.origin}${url.pathname}`;
 }
 
-// node:http with keep-alive agents rather than fetch: on a loaded machine fetch cost ~5x the time per
-// small POST (measured: 8.3 ms vs 1.7 ms per request to a loopback receiver).
+// undici rather than node:http or fetch: measured to a loopback receiver with 64 requests in flight,
+// undici's dispatcher sends twice the requests per second of node:http at half the CPU per request
+// (24 vs 48 µs), and fetch was ~5× slower than node:http on a loaded machine.
 // Connections are kept and reused (keep-alive); up to 64 per origin, since several organizations'
 // endpoints often share one host (a SaaS receiver) and each sends WEBHOOK_ENDPOINT_CONCURRENCY at once.
-const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64 };
-const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
+// Redirects are not followed (the dispatcher never does): a 3xx could lead off https or to another host.
+const dispatcher = new Agent({ connections: 64, pipelining: 1 });
 
-export function sendWebhook(endpoint: Pick<WebhookEndpoint, "url">, sign: ReturnType<typeof signer>, message: TaskEventMessage, timeoutMs: number): Promise<SendOutcome> {
+interface Target {
+  origin: string;
+  path: string;
+  label: string;
+}
+const targets = new Map<string, Target>();
+function targetOf(url: string): Target {
+  let target = targets.get(url);
+  if (!target) {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, label: `${parsed.origin}${parsed.pathname}` };
+    if (targets.size >= 10_000) targets.clear();
+    targets.set(url, target);
+  }
+  return target;
+}
+
+export async function sendWebhook(endpoint: Pick<WebhookEndpoint, "url">, sign: ReturnType<typeof signer>, message: TaskEventMessage, timeoutMs: number): Promise<SendOutcome> {
   const { body, headers } = sign(message, new Date());
-  const url = new URL(endpoint.url);
-  const secure = url.protocol === "https:";
-  return new Promise<SendOutcome>((resolve) => {
-    let settled = false;
-    const settle = (outcome: SendOutcome) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(outcome);
-    };
-    // Redirects are not followed (node:http never does): a 3xx could lead off https or to another host.
-    const request = (secure ? https : http).request(
-      url,
-      { method: "POST", agent: secure ? agents.https : agents.http, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } },
-      (response) => {
-        response.resume(); // the body is not read, only drained so the connection is reused
-        response.on("end", () => {
-          const status = response.statusCode ?? 0;
-          settle(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, reason: `${endpointLabel(endpoint)} answered ${status}` });
-        });
-        response.on("error", (error) => settle({ ok: false, reason: `${endpointLabel(endpoint)}: ${(error as NodeJS.ErrnoException).code ?? error.message}` }));
-      },
-    );
-    const timer = setTimeout(() => {
-      settle({ ok: false, reason: `${endpointLabel(endpoint)}: no answer within ${timeoutMs} ms` });
-      request.destroy();
-    }, timeoutMs);
-    request.on("error", (error) => settle({ ok: false, reason: `${endpointLabel(endpoint)}: ${(error as NodeJS.ErrnoException).code ?? error.message}` }));
-    request.end(body);
-  });
+  const target = targetOf(endpoint.url);
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const response = await dispatcher.request({ origin: target.origin, path: target.path, method: "POST", headers, body, signal: abort.signal });
+    await response.body.dump(); // the body is not read, only drained so the connection is reused
+    const status = response.statusCode;
+    return status >= 200 && status < 300 ? { ok: true, status } : { ok: false, reason: `${target.label} answered ${status}` };
+  } catch (error) {
+    if (abort.signal.aborted) return { ok: false, reason: `${target.label}: no answer within ${timeoutMs} ms` };
+    return { ok: false, reason: `${target.label}: ${connectionError(error)}` };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A short cause: the system error code (ECONNREFUSED, ECONNRESET, …) where there is one, else undici's. */
+function connectionError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  return e?.cause?.code ?? e?.code ?? e?.message ?? String(error);
 }

@@ -4,13 +4,13 @@
 // running worker: every replica reads the tables on its next request or relay round.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { Webhook } from "standardwebhooks";
 import { createToken, listTokens, revokeToken, rotateToken } from "../../api/api-tokens-store.js";
 import type { Config } from "../../platform/config/settings.js";
 import { webhookEndpointsSchema } from "../../outbox/webhook-config.js";
 import { createEndpoint, disableEndpoint, listEndpoints, rotateSecret } from "../../outbox/webhook-endpoints-admin.js";
 import { findActiveEndpoints } from "../../outbox/webhook-endpoints-store.js";
 import { createKeyring, generateWebhookSecret, type SecretKeyring } from "../../outbox/webhook-secret-box.js";
+import { signWith } from "../../outbox/send-webhook.js";
 import { CliError } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { table } from "../format.js";
@@ -141,7 +141,7 @@ export async function testSendWebhookCommand(config: Config, options: { organiza
   const id = `test_${randomBytes(8).toString("hex")}`;
   const now = new Date();
   const body = JSON.stringify({ type: "webhook.test", timestamp: now.toISOString(), data: { organizationId, message: "a test from `watchdog webhooks test-send`" } });
-  const signature = endpoint.secrets.map((secret) => new Webhook(secret).sign(id, now, body)).join(" ");
+  const signature = endpoint.secrets.map((secret) => signWith(secret, id, Math.floor(now.getTime() / 1000), body)).join(" ");
   const target = new URL(endpoint.url);
   const where = `${target.origin}${target.pathname}`;
   let status: number;

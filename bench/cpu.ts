@@ -8,6 +8,11 @@ import type pg from "pg";
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
+/** utime + stime of a process of this host in ms (0 once it is gone). */
+export function processCpuMs(pid: number): number {
+  return backendCpuMs(pid) ?? 0;
+}
+
 /** utime + stime of a backend in ms, or undefined when it is not a process of this host. */
 function backendCpuMs(pid: number): number | undefined {
   try {

@@ -22,6 +22,7 @@ import { runSweep } from "../../src/sweep/run-sweep.js";
 import { Registry } from "prom-client";
 import { countEvents, stage } from "../incident.js";
 import { sample, type Sample, timeMs, warm } from "../measure.js";
+import { processCpuMs, startCpuMeter } from "../cpu.js";
 
 const ORGANIZATIONS = Array.from({ length: 50 }, (_, i) => i + 1); // bench/seed.ts: 1 + id % 50
 
@@ -33,6 +34,8 @@ export interface WebhookRecovery {
   deliveredPerSecond: Sample;
   /** The recovery's events written per second, in the same repetitions (median). */
   writtenPerSecond: Sample;
+  /** CPU per delivered event while the events follow (µs, median): this process (the relay), the database's backends, the receiver. */
+  cpuPerEvent: { relay: Sample; database: Sample; receiver: Sample };
 }
 
 export async function measureWebhookRecovery(
@@ -50,6 +53,7 @@ export async function measureWebhookRecovery(
   const endpoints = ORGANIZATIONS.map((organizationId) => ({ organizationId, url, secret: `whsec_${randomBytes(32).toString("base64")}` }));
   const logger = pino({ level: "silent" });
   const rates = { off: [] as number[], on: [] as number[], delivered: [] as number[], written: [] as number[] };
+  const cpu = { relay: [] as number[], database: [] as number[], receiver: [] as number[] };
   const settings: OutboxSettings = {
     databaseUrl,
     databaseStatementTimeoutMs: 30_000,
@@ -98,10 +102,16 @@ export async function measureWebhookRecovery(
         rates.written.push(stuck / (ms / 1000));
         // Every event reaches the receiver (bounded: a figure, not a hang).
         const sweepEnded = performance.now();
+        const meter = await startCpuMeter(pool);
+        const receiverCpu = processCpuMs(receiver.pid);
         const deadline = Date.now() + 120_000;
         let received = 0;
         while ((received = await receiver.count()) < stuck && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
         rates.delivered.push(received / ((performance.now() - sweepEnded) / 1000));
+        const used = await meter.stop();
+        cpu.relay.push((used.clientMs * 1000) / received);
+        cpu.database.push((used.serverMs * 1000) / received);
+        cpu.receiver.push(((processCpuMs(receiver.pid) - receiverCpu) * 1000) / received);
       } finally {
         await outbox.close();
         await eventsQueue.obliterate({ force: true }).catch(() => undefined);
@@ -117,11 +127,17 @@ export async function measureWebhookRecovery(
   } finally {
     await receiver.close();
   }
-  return { off: sample(rates.off), on: sample(rates.on), deliveredPerSecond: sample(rates.delivered), writtenPerSecond: sample(rates.written) };
+  return {
+    off: sample(rates.off),
+    on: sample(rates.on),
+    deliveredPerSecond: sample(rates.delivered),
+    writtenPerSecond: sample(rates.written),
+    cpuPerEvent: { relay: sample(cpu.relay), database: sample(cpu.database), receiver: sample(cpu.receiver) },
+  };
 }
 
 /** The receiver runs in a child process (bench/webhook-receiver-child.mjs), as an endpoint would: its CPU is not the relay's. */
-async function startReceiverProcess(): Promise<{ port: number; count(): Promise<number>; reset(): Promise<void>; close(): Promise<void> }> {
+async function startReceiverProcess(): Promise<{ port: number; pid: number; count(): Promise<number>; reset(): Promise<void>; close(): Promise<void> }> {
   const child = spawn(process.execPath, [fileURLToPath(new URL("../webhook-receiver-child.mjs", import.meta.url))], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once("error", reject);
@@ -140,6 +156,7 @@ async function startReceiverProcess(): Promise<{ port: number; count(): Promise<
     });
   return {
     port,
+    pid: child.pid!,
     count: async () => Number(await call("GET")),
     reset: async () => void (await call("DELETE")),
     close: async () => {

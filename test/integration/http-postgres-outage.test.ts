@@ -9,10 +9,11 @@ import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
 import { TASK_STATUS_PATH } from "../../src/api/read-api/task-status.js";
 import { TASK_STATUS_LIST_PATH } from "../../src/api/read-api/task-status-list.js";
 import { TASK_EVENTS_PATH } from "../../src/api/read-api/task-events.js";
+import { BULK_CANCEL_PATH, BULK_ITEMS_PATH, BULK_REPROCESS_PATH } from "../../src/api/bulk-reprocess.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
-import { ORG_7_TOKEN, sample, startApp, type RunningApp } from "./http-app.js";
+import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, sample, startApp, type RunningApp } from "./http-app.js";
 
 const db = testDb();
 let pgProxy: TcpProxy;
@@ -47,14 +48,21 @@ beforeEach(async () => {
 });
 
 const auth = { authorization: `Bearer ${ORG_7_TOKEN}` };
-/** Every endpoint of the API listener that reads or writes PostgreSQL. */
+/** Every endpoint of the API listener that reads or writes PostgreSQL (the bulk reprocess too), and the ops JSON endpoint that reads it. */
 const API_CALLS: [string, () => Promise<Response>][] = [
   ["PATCH restartprocessing", () => fetch(`${app.apiUrl}${RESTART_PROCESSING_PATH}?taskId=${taskId}`, { method: "PATCH", headers: auth })],
   ["GET status", () => fetch(`${app.apiUrl}${TASK_STATUS_PATH}?taskId=${taskId}`, { headers: auth })],
   ["GET statuslist", () => fetch(`${app.apiUrl}${TASK_STATUS_LIST_PATH}`, { headers: auth })],
   ["GET statuslist?stuck=true", () => fetch(`${app.apiUrl}${TASK_STATUS_LIST_PATH}?stuck=true`, { headers: auth })],
   ["GET events", () => fetch(`${app.apiUrl}${TASK_EVENTS_PATH}?taskId=${taskId}`, { headers: auth })],
+  ["POST bulk", () => fetch(`${app.apiUrl}${BULK_REPROCESS_PATH}`, { method: "POST", headers: { ...auth, "content-type": "application/json", "idempotency-key": "outage" }, body: JSON.stringify({ taskIds: [taskId] }) })],
+  ["GET bulk", () => fetch(`${app.apiUrl}${BULK_REPROCESS_PATH}?bulkId=${NO_BULK}`, { headers: auth })],
+  ["GET bulk items", () => fetch(`${app.apiUrl}${BULK_ITEMS_PATH}?bulkId=${NO_BULK}`, { headers: auth })],
+  ["POST bulk cancel", () => fetch(`${app.apiUrl}${BULK_CANCEL_PATH}?bulkId=${NO_BULK}`, { method: "POST", headers: auth })],
+  // The ops listener's JSON endpoint that reads PostgreSQL.
+  ["GET given-up events", () => fetch(`${app.opsUrl}/admin/events/given-up`, { headers: { authorization: basic(BOARD_USER, BOARD_PASSWORD) } })],
 ];
+const NO_BULK = `bulk_${"0".repeat(32)}`;
 
 describe.each([
   ["unreachable (every connection reset)", () => pgProxy.cut()],
@@ -69,20 +77,28 @@ describe.each([
       expect(response.headers.get("x-error"), name).toMatch(/PostgreSQL/);
       expect(Date.now() - started, name).toBeLessThan(6000);
     }
+    // /health/sweeps cannot say (the pauses live in PostgreSQL): 503, status unknown, naming PostgreSQL.
+    const sweeps = await fetch(`${app.opsUrl}/health/sweeps`);
+    expect(sweeps.status).toBe(503);
+    expect(await sweeps.json()).toMatchObject({ status: "unknown", error: expect.stringMatching(/PostgreSQL/) });
     for (const url of [`${app.apiUrl}/api/readyz`, `${app.opsUrl}/readyz`]) {
       const response = await fetch(url);
       expect({ url, status: response.status, retryAfter: response.headers.get("retry-after") }).toEqual({ url, status: 503, retryAfter: "5" });
       expect(((await response.json()) as { checks: { postgres: string } }).checks.postgres).not.toBe("ok");
     }
-    const metrics = await (await fetch(`${app.opsUrl}/metrics`)).text();
+    const scrape = await fetch(`${app.opsUrl}/metrics`);
+    expect(scrape.status).toBe(200); // its collectors that failed are empty and counted (docs/http.md)
+    const metrics = await scrape.text();
     expect(sample(metrics, "watchdog_http_faults_total", { kind: "database_unavailable" })).toBeGreaterThanOrEqual(API_CALLS.length);
     expect(sample(metrics, "watchdog_http_faults_total", { kind: "handler_failed" }) ?? 0).toBe(0);
 
     pgProxy.restore();
     await expect.poll(async () => (await fetch(`${app.apiUrl}/api/readyz`)).status, { timeout: 15_000, interval: 200 }).toBe(200);
-    for (const [name, call] of API_CALLS.slice(1)) expect((await call()).status, name).toBe(200);
+    for (const [name, call] of API_CALLS.slice(1, 5)) expect((await call()).status, name).toBe(200);
+    expect((await API_CALLS.find(([name]) => name === "GET bulk")![1]()).status).toBe(404); // answered again: no such bulk
     // Nothing of the refused PATCH was enqueued or applied.
     expect(await db.$queryRaw`SELECT restart_count FROM tasks WHERE id = ${taskId}`).toEqual([{ restart_count: 0 }]);
+    expect(await db.$queryRaw`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
   }, 60_000);
 });
 

@@ -1,6 +1,7 @@
 // Configuration mistakes are reported as such, before the worker connects anywhere — also when the
 // services are down, which is when an operator is most likely to read the message. Real processes.
 import { createServer } from "node:net";
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { testDatabaseUrl } from "../support/db.js";
 import { testRedisUrl, uniquePrefix } from "../support/redis.js";
@@ -46,11 +47,20 @@ describe("REDIS_URL naming a database index the server does not have", () => {
   it("redis://…/99: exit 1 with one line naming REDIS_URL and the index, never starting on database 0", async () => {
     const url = new URL(testRedisUrl());
     url.pathname = "/99";
-    const out = await start({ REDIS_URL: url.toString() });
+    const prefix = uniquePrefix();
+    const out = await start({ REDIS_URL: url.toString(), QUEUE_PREFIX: prefix });
     expect(out.exit).toEqual({ code: 1, signal: null });
     expect(out.stderr.trim().split("\n")).toHaveLength(1);
     expect(out.stderr).toMatch(/^watchdog: REDIS_URL selects database 99, which this Redis server does not have/);
     expect(out.stderr).not.toMatch(/^\s+at /m);
     expect(out.started).toBe(false);
+    // Nothing of ours was written to database 0 (where ioredis goes on after a failed SELECT).
+    url.pathname = "/0";
+    const db0 = new Redis(url.toString());
+    try {
+      expect(await db0.keys(`${prefix}:*`)).toEqual([]);
+    } finally {
+      await db0.quit();
+    }
   });
 });

@@ -13,7 +13,8 @@ import { createMetrics } from "../../src/ops/metrics.js";
 import { createRedis } from "../../src/platform/redis.js";
 import { sweepHealthHandler } from "../../src/ops/sweep-health.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { recordSweepCompleted } from "../../src/sweep/last-sweep.js";
 import { runCli } from "../support/worker-process.js";
 import { sample } from "./http-app.js";
 
@@ -104,6 +105,18 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
     expect(health).toMatchObject({ status: 503, body: { status: "held" } });
     expect((health.body as { problems: string[] }).problems).toEqual([expect.stringMatching(/^held: ProcessingInProgress \(300 stuck; rate hold: 900 reverted in the last PT1H, 300 more stuck, rate limit 1000\)/)]);
     expect(stuckReport!.rateHolds).toEqual([expect.objectContaining({ status: name, reverts: 900, wouldRevert: 300, limit: 1000, wouldHold: true })]);
+    // `watchdog status` reads the record a completed sweep writes to Redis: interval 4's, held by its rate alone.
+    const prefix = uniquePrefix();
+    try {
+      await recordSweepCompleted(redis, prefix, results[3]!.held);
+      const status = runCli(["status"], { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix });
+      expect((await status.exited).code, status.stderr()).toBe(0);
+      const printed = status.lines().map((l) => (l.raw ? l.msg : JSON.stringify(l))).join("\n");
+      expect(printed).toMatch(/^Not acting fully: .*held/);
+      expect(printed).toMatch(/\n *ProcessingInProgress +300 +\d+ +900 reverted in PT1H, limit 1000 *(\n|$)/);
+    } finally {
+      await deletePrefix(prefix);
+    }
 
     // A dry run says the same, and changes nothing.
     const dry = await runSweep(db, rules, { sweepId: "burn-dry", dryRun: true, batchSize: 1000 });

@@ -131,4 +131,23 @@ describe("webhook replay", () => {
     expect(await cli(["events", "replay", "--by", "bob", "--reason", "x"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/say which events to replay/) });
     expect((await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM operator_actions`)[0]!.n).toBe(1);
   }, 90_000); // four CLI child processes (tsx start-up) on a shared machine
+
+  it("a replay whose events can no longer be sent (pruned while the receiver was down) ends refused with the reason, never completed with nothing sent", async () => {
+    watchdog = await startWatchdog(testConfig(prefix, env()), rules, createLogger({ level: "silent" }));
+    await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 }]);
+    await runSweep(db, rules, { sweepId: "sweep-replay-3", dryRun: false, batchSize: 1000 });
+    const [id] = await eventIds();
+    await receiver.waitFor((r) => r.delivered.length >= 1); // delivered live
+    receiver.mode = "down";
+    const replayed = await cli(["events", "replay", "--event", id!, "--by", "bob", "--reason", "customer asked"]);
+    expect(replayed.code).toBe(0);
+    await receiver.waitFor((r) => r.attempts >= 2);
+    // The event's month is dropped (EVENTS_RETENTION) before the receiver is back: nothing is left to send.
+    await db.$executeRaw`DELETE FROM task_events WHERE id = ${Number(id!.slice(4))}`;
+    receiver.mode = "ok";
+    const job = await queue.getJob((replayed.stdout[0] as { jobId: string }).jobId);
+    await expect.poll(async () => (await queue.getJob(job!.id!))?.getState(), { timeout: 10_000 }).toBe("failed");
+    expect((await queue.getJob(job!.id!))!.failedReason).toMatch(new RegExp(`^Refused: replay \\d+ sent nothing: ${id}: the event is no longer in task_events`));
+    expect(receiver.delivered).toHaveLength(1);
+  }, 60_000);
 });

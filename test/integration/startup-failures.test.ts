@@ -4,9 +4,9 @@
 // that does not exist, a fresh database nobody migrated, and a port someone else listens on.
 import { createServer, type Server } from "node:net";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { testDatabaseUrl } from "../support/db.js";
-import { keysUnder, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, keysUnder, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 
 const BOUND_MS = 10_000;
@@ -55,6 +55,9 @@ const prefixOf = () => {
   prefixes.push(prefix);
   return prefix;
 };
+afterEach(async () => {
+  for (const prefix of prefixes) await deletePrefix(prefix);
+});
 const baseEnv = () => ({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefixOf(), API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false" });
 
 async function fails(args: string[], env: Record<string, string>) {

@@ -4,7 +4,7 @@
 // hold"): the larger of `maxReverts` and `normalMultiple` × the status's normal reverts per window.
 // Staged: 300 new stuck tasks per interval for 20 intervals, the sweeps run directly, time moved by
 // writing timestamps (the tasks' ages, the revert history's minutes), never by sleeping.
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { runSweep, type SweepOptions, type SweepResult } from "../../src/sweep/run-sweep.js";
@@ -13,7 +13,7 @@ import { createMetrics } from "../../src/ops/metrics.js";
 import { createRedis } from "../../src/platform/redis.js";
 import { sweepHealthHandler } from "../../src/ops/sweep-health.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { keysUnder, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, keysUnder, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 import { sample } from "./http-app.js";
 
@@ -32,6 +32,9 @@ const prefixOf = () => {
   prefixes.push(prefix);
   return prefix;
 };
+afterEach(async () => {
+  for (const prefix of prefixes) await deletePrefix(prefix);
+});
 
 const H = 3600;
 const HEALTHY = { overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 };

@@ -150,4 +150,21 @@ describe("webhook replay", () => {
     expect((await queue.getJob(job!.id!))!.failedReason).toMatch(new RegExp(`^Refused: replay \\d+ sent nothing: ${id}: the event is no longer in task_events`));
     expect(receiver.delivered).toHaveLength(1);
   }, 60_000);
+
+  it("`watchdog events replay --organization --since --until` sends that organization's events of the range again, with their ids", async () => {
+    // Written before the worker starts (its relay's cursor then starts after them): only the replay sends them.
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
+    const ids = (await db.$queryRaw<{ id: string }[]>`
+      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, created_at)
+      SELECT ${task}, 'REPROCESSED', 42, 30, 'n' || g, 'test', timestamptz '2026-11-01T10:00:00Z' + g * interval '1 hour' FROM generate_series(0, 4) g RETURNING id::text`).map((r) => `evt_${r.id}`);
+    watchdog = await startWatchdog(testConfig(prefix, env()), rules, createLogger({ level: "silent" }));
+    const replayed = await cli(["events", "replay", "--organization", "7", "--since", "2026-11-01T11:00:00Z", "--until", "2026-11-01T14:00:00Z", "--by", "erin", "--reason", "customer lost a day"]);
+    expect(replayed, replayed.stderr).toMatchObject({ code: 0, stderr: "" });
+    expect(replayed.stdout[0]).toMatchObject({ events: 3, organizationIds: [7] });
+    await receiver.waitFor((r) => r.delivered.length >= 3);
+    expect(receiver.delivered.map((d) => d.webhookId).sort()).toEqual(ids.slice(1, 4).sort());
+    expect(receiver.delivered.every((d) => d.verified)).toBe(true);
+    const [audit] = await db.$queryRaw<{ action: string; actor: string; via: string }[]>`SELECT action, actor, via FROM operator_actions`;
+    expect(audit).toEqual({ action: "replay", actor: "erin", via: "cli" });
+  }, 60_000);
 });

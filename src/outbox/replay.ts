@@ -185,7 +185,8 @@ export interface ReplayProcessorOptions {
 
 /**
  * Sends a replay's undelivered events (abandoned ones too: a Retry from the board is a new
- * attempt), in event order, marking each delivered. A failure fails the job (retried with
+ * attempt), in event order, marking each delivered; an attempt that could send none of them (each
+ * pruned, or its organization without an endpoint) fails refused, naming why — never completed empty. A failure fails the job (retried with
  * backoff) or, past WEBHOOK_RETRY_FOR since the request, abandons the rest for good.
  */
 export function createReplayProcessor(options: ReplayProcessorOptions): (job: Job<ReplayJobData>) => Promise<{ delivered: number }> {
@@ -203,6 +204,7 @@ export function createReplayProcessor(options: ReplayProcessorOptions): (job: Jo
     }
     const events = await readEventsByIds(options.pool, rows.map((r) => r.event_id));
     let delivered = 0;
+    const abandoned: string[] = [];
     for (const row of rows) {
       if (options.stopping()) throw new Error(`replay ${replayId}: stopped by shutdown after ${delivered} events; the rest go out on the next attempt`);
       const event = events.get(row.event_id);
@@ -215,6 +217,7 @@ export function createReplayProcessor(options: ReplayProcessorOptions): (job: Jo
       if (!event || !entry) {
         const why = !event ? "the event is no longer in task_events" : `organization ${row.organization_id} has no webhook endpoint now (${ENDPOINT_SOURCES})`;
         await options.pool.query(`UPDATE webhook_replays SET abandoned_at = now(), last_error = $3 WHERE replay_id = $1::bigint AND event_id = $2::bigint`, [replayId, row.event_id, why]);
+        abandoned.push(`evt_${row.event_id}: ${why}`);
         continue;
       }
       const outcome = await sendWebhook(entry, entry.sign, toEventMessage(event), options.timeoutMs);
@@ -230,6 +233,8 @@ export function createReplayProcessor(options: ReplayProcessorOptions): (job: Jo
       }
       throw new Error(`replay ${replayId}: evt_${row.event_id} not delivered: ${outcome.reason}; ${delivered} sent this attempt, the rest on the next`);
     }
+    // Never green without sending: a replay that could send none of its events is refused with why.
+    if (delivered === 0 && abandoned.length > 0) throw new UnrecoverableError(`Refused: replay ${replayId} sent nothing: ${abandoned.slice(0, 3).join("; ")}${abandoned.length > 3 ? `; and ${abandoned.length - 3} more` : ""}`);
     return { delivered };
   };
 }

@@ -131,4 +131,40 @@ describe("webhook replay", () => {
     expect(await cli(["events", "replay", "--by", "bob", "--reason", "x"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/say which events to replay/) });
     expect((await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM operator_actions`)[0]!.n).toBe(1);
   }, 90_000); // four CLI child processes (tsx start-up) on a shared machine
+
+  it("a replay whose events can no longer be sent (pruned while the receiver was down) ends refused with the reason, never completed with nothing sent", async () => {
+    watchdog = await startWatchdog(testConfig(prefix, env()), rules, createLogger({ level: "silent" }));
+    await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 }]);
+    await runSweep(db, rules, { sweepId: "sweep-replay-3", dryRun: false, batchSize: 1000 });
+    const [id] = await eventIds();
+    await receiver.waitFor((r) => r.delivered.length >= 1); // delivered live
+    receiver.mode = "down";
+    const replayed = await cli(["events", "replay", "--event", id!, "--by", "bob", "--reason", "customer asked"]);
+    expect(replayed.code).toBe(0);
+    await receiver.waitFor((r) => r.attempts >= 2);
+    // The event's month is dropped (EVENTS_RETENTION) before the receiver is back: nothing is left to send.
+    await db.$executeRaw`DELETE FROM task_events WHERE id = ${Number(id!.slice(4))}`;
+    receiver.mode = "ok";
+    const job = await queue.getJob((replayed.stdout[0] as { jobId: string }).jobId);
+    await expect.poll(async () => (await queue.getJob(job!.id!))?.getState(), { timeout: 10_000 }).toBe("failed");
+    expect((await queue.getJob(job!.id!))!.failedReason).toMatch(new RegExp(`^Refused: replay \\d+ sent nothing: ${id}: the event is no longer in task_events`));
+    expect(receiver.delivered).toHaveLength(1);
+  }, 60_000);
+
+  it("`watchdog events replay --organization --since --until` sends that organization's events of the range again, with their ids", async () => {
+    // Written before the worker starts (its relay's cursor then starts after them): only the replay sends them.
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
+    const ids = (await db.$queryRaw<{ id: string }[]>`
+      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, created_at)
+      SELECT ${task}, 'REPROCESSED', 42, 30, 'n' || g, 'test', timestamptz '2026-11-01T10:00:00Z' + g * interval '1 hour' FROM generate_series(0, 4) g RETURNING id::text`).map((r) => `evt_${r.id}`);
+    watchdog = await startWatchdog(testConfig(prefix, env()), rules, createLogger({ level: "silent" }));
+    const replayed = await cli(["events", "replay", "--organization", "7", "--since", "2026-11-01T11:00:00Z", "--until", "2026-11-01T14:00:00Z", "--by", "erin", "--reason", "customer lost a day"]);
+    expect(replayed, replayed.stderr).toMatchObject({ code: 0, stderr: "" });
+    expect(replayed.stdout[0]).toMatchObject({ events: 3, organizationIds: [7] });
+    await receiver.waitFor((r) => r.delivered.length >= 3);
+    expect(receiver.delivered.map((d) => d.webhookId).sort()).toEqual(ids.slice(1, 4).sort());
+    expect(receiver.delivered.every((d) => d.verified)).toBe(true);
+    const [audit] = await db.$queryRaw<{ action: string; actor: string; via: string }[]>`SELECT action, actor, via FROM operator_actions`;
+    expect(audit).toEqual({ action: "replay", actor: "erin", via: "cli" });
+  }, 60_000);
 });

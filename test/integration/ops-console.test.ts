@@ -183,6 +183,23 @@ describe("operator console: actions", () => {
     expect((await openConsole(a)).html).toMatch(/<td data-label="Action">resume<\/td><td data-label="By">bob<\/td><td data-label="Why">vendor back<\/td>/);
   });
 
+  it("pause of every rule (no expiry), then resume of every pause: each takes effect and is audited with the name and reason given", async () => {
+    const a = await start();
+    const { cookie, token } = await openConsole(a);
+    const paused = await post(a, "/admin/console/pause", { csrf: token, rule: "", for: "", reason: "database failover", by: "dana" }, { cookie });
+    expect(paused.status).toBe(303);
+    expect(await openPauses()).toEqual([{ status: null, reason: "database failover", paused_by: "dana", expires_at: null }]);
+    expect((await openConsole(a)).html).toContain("every rule is paused</a> by dana: database failover");
+
+    const resumed = await post(a, "/admin/console/resume", { csrf: token, rule: "", reason: "failover done", by: "eve" }, { cookie });
+    expect(resumed.status).toBe(303);
+    expect(await openPauses()).toEqual([]);
+    expect(await actions()).toEqual([
+      { action: "pause", actor: "dana", reason: "database failover", via: "console", details: expect.objectContaining({ until: null }) },
+      { action: "resume", actor: "eve", reason: "failover done", via: "console", details: expect.objectContaining({ rule: "every pause" }) },
+    ]);
+  });
+
   it("release of a held status queues one sweep that acts on it, released by the name given", async () => {
     const a = await start();
     const redis = new Redis(testRedisUrl());

@@ -4,9 +4,9 @@
 // that does not exist, a fresh database nobody migrated, and a port someone else listens on.
 import { createServer, type Server } from "node:net";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { testDatabaseUrl } from "../support/db.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, keysUnder, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 
 const BOUND_MS = 10_000;
@@ -48,7 +48,17 @@ afterAll(async () => {
   await admin.end();
 });
 
-const baseEnv = () => ({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: uniquePrefix(), API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false" });
+/** Every prefix a test's process was given: the file leaves no key under any of them. */
+const prefixes: string[] = [];
+const prefixOf = () => {
+  const prefix = uniquePrefix();
+  prefixes.push(prefix);
+  return prefix;
+};
+afterEach(async () => {
+  for (const prefix of prefixes) await deletePrefix(prefix);
+});
+const baseEnv = () => ({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefixOf(), API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false" });
 
 async function fails(args: string[], env: Record<string, string>) {
   const started = Date.now();
@@ -137,4 +147,11 @@ describe("signals during start-up", () => {
     expect(await cli.exited).toEqual({ code: 0, signal: null });
     expect(cli.lines().some((l) => l.msg === "shut down cleanly"), JSON.stringify(cli.lines())).toBe(true);
   }, 30_000);
+});
+
+describe("afterwards", () => {
+  it("no key is left under the prefixes the tests used (docs/development.md: each test deletes its keys)", async () => {
+    expect(prefixes.length).toBeGreaterThan(5);
+    expect(await keysUnder(prefixes)).toEqual([]);
+  });
 });

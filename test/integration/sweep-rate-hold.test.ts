@@ -4,7 +4,7 @@
 // hold"): the larger of `maxReverts` and `normalMultiple` × the status's normal reverts per window.
 // Staged: 300 new stuck tasks per interval for 20 intervals, the sweeps run directly, time moved by
 // writing timestamps (the tasks' ages, the revert history's minutes), never by sleeping.
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { runSweep, type SweepOptions, type SweepResult } from "../../src/sweep/run-sweep.js";
@@ -13,7 +13,7 @@ import { createMetrics } from "../../src/ops/metrics.js";
 import { createRedis } from "../../src/platform/redis.js";
 import { sweepHealthHandler } from "../../src/ops/sweep-health.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, keysUnder, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { recordSweepCompleted } from "../../src/sweep/last-sweep.js";
 import { runCli } from "../support/worker-process.js";
 import { sample } from "./http-app.js";
@@ -24,6 +24,17 @@ beforeEach(() => resetTables(db));
 afterAll(async () => {
   await db.$disconnect();
   await redis.quit();
+});
+
+/** Every prefix a test used: the file leaves no key under any of them. */
+const prefixes: string[] = [];
+const prefixOf = () => {
+  const prefix = uniquePrefix();
+  prefixes.push(prefix);
+  return prefix;
+};
+afterEach(async () => {
+  for (const prefix of prefixes) await deletePrefix(prefix);
 });
 
 const H = 3600;
@@ -62,7 +73,7 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
       sweepHealth: async () => HEALTHY,
       lastSweepHeld: async () => results.at(-1)?.held ?? {},
       redis,
-      prefix: uniquePrefix(),
+      prefix: prefixOf(),
       stuckCountIntervalMs: 60_000,
       logger: createLogger({ level: "silent" }),
       build: { version: "test", commit: "test" },
@@ -76,7 +87,7 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
       results.push(result);
       if (interval === 4) {
         // What an operator sees now: `watchdog stuck --json` says the next sweep would hold it by its rate.
-        const cli = runCli(["stuck", "--json"], { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: uniquePrefix() });
+        const cli = runCli(["stuck", "--json"], { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefixOf() });
         expect((await cli.exited).code, cli.stderr()).toBe(0);
         stuckReport = JSON.parse(cli.lines().map((l) => (l.raw ? l.msg : JSON.stringify(l))).join("\n"));
       }
@@ -150,5 +161,12 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
     expect(second.held.ProcessingInProgress).toMatchObject({ rate: { reverts: 2900, wouldRevert: 200, limit: 3000, normalPerWindow: 1000 } });
     const off = await runSweep(db, buildRules({ ProcessingInProgress: { hold: { maxTasks: 500, maxShare: 0.1, rate: false } } }), { sweepId: "normal-3", dryRun: false, batchSize: 1000 });
     expect(off.byStatus.ProcessingInProgress?.count).toBe(200);
+  });
+});
+
+describe("afterwards", () => {
+  it("no key is left under the prefixes the tests used (docs/development.md: each test deletes its keys)", async () => {
+    expect(prefixes.length).toBeGreaterThan(0);
+    expect(await keysUnder(prefixes)).toEqual([]);
   });
 });

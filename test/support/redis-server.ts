@@ -8,6 +8,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { requireRedisBinaries } from "./redis-binaries.js";
 
 export interface OwnRedis {
   readonly port: number;
@@ -37,6 +38,7 @@ export async function freePort(): Promise<number> {
 
 /** `persistent`: append-only file on, so a kill and start keeps the data (a crash, not a wipe). */
 export async function startOwnRedis(options: { persistent?: boolean } = {}): Promise<OwnRedis> {
+  requireRedisBinaries(["redis-server"]);
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "wd-redis-"));
   let proc: ChildProcess | undefined;

@@ -24,3 +24,22 @@ export async function deletePrefix(prefix: string): Promise<void> {
     await redis.quit();
   }
 }
+
+/** The keys under these prefixes (what a test file would leave behind). */
+export async function keysUnder(prefixes: readonly string[]): Promise<string[]> {
+  const redis = new Redis(testRedisUrl());
+  try {
+    const found: string[] = [];
+    for (const prefix of prefixes) {
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+        cursor = next;
+        found.push(...keys);
+      } while (cursor !== "0");
+    }
+    return found.sort();
+  } finally {
+    await redis.quit();
+  }
+}

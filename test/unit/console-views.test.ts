@@ -71,6 +71,19 @@ describe("console views", () => {
     expect(html.indexOf("Needs attention")).toBeLessThan(html.indexOf('id="rules"'));
   });
 
+  it("a dry run's row says what it would do, not \"0 reverted\" (issue 21: a dry run reverts nothing)", () => {
+    const run = (dryRun: boolean, counts: Record<string, number>) => ({
+      jobId: "9", state: "completed" as const, finishedAt: at, dryRun, failedReason: null,
+      result: { reverted: 0, movedToHistory: 0, flagged: 0, escalated: 0, ...counts, held: [], paused: [], failed: [], released: [], durationMs: 12, interrupted: false },
+    });
+    const dry = renderConsole(state({ sweeps: ok([run(true, { wouldRevert: 4, wouldMoveToHistory: 2, wouldFlag: 1 })]) }), rules, { csrfToken: "t", actionsEnabled: false });
+    const row = /<section id="sweeps"[\s\S]*?<\/section>/.exec(dry)?.[0] ?? "";
+    expect(row).toContain("dry run: would revert 4, move 2 to history, flag 1 (did nothing)");
+    expect(row).not.toMatch(/\d+ reverted/);
+    const real = renderConsole(state({ sweeps: ok([run(false, { reverted: 3, escalated: 1 })]) }), rules, { csrfToken: "t", actionsEnabled: false });
+    expect(real).toContain("3 reverted, 0 moved to history, 0 flagged, 1 escalated");
+  });
+
   it("a refusal page escapes the message and links back", () => {
     const html = renderMessage("Not done", "BadRequest: <b>x</b>");
     expect(html).toContain("BadRequest: &lt;b&gt;x&lt;/b&gt;");

@@ -14,3 +14,11 @@ it("without redis-server on PATH, starting a cluster fails at once naming the bi
   await expect(startRedisCluster()).rejects.toThrow(/^redis-server is not on PATH: .*install Redis/);
   expect(Date.now() - started).toBeLessThan(2000);
 });
+
+it("without redis-server on PATH, a test's own Redis (the outage tests of npm test) fails at once naming the binary and the fix", async () => {
+  const { startOwnRedis } = await import("../support/redis-server.js");
+  process.env.PATH = "/nonexistent";
+  const started = Date.now();
+  await expect(startOwnRedis()).rejects.toThrow(/^redis-server is not on PATH: .*install Redis/);
+  expect(Date.now() - started).toBeLessThan(2000);
+});

@@ -69,6 +69,7 @@ async function readSweeps(queue: Pick<Queue, "getJobs">): Promise<SweepRun[]> {
                 movedToHistory: r.movedToHistory ?? 0,
                 flagged: r.flagged ?? 0,
                 escalated: r.escalated ?? 0,
+                ...(r.dryRun ? { wouldRevert: r.wouldRevert ?? 0, wouldMoveToHistory: r.wouldMoveToHistory ?? 0, wouldFlag: r.wouldFlag ?? 0 } : {}),
                 held: Object.keys(r.held ?? {}),
                 paused: Object.keys(r.paused ?? {}),
                 failed: Object.keys(r.failed ?? {}),

@@ -16,8 +16,8 @@ export interface SweepRun {
   state: "completed" | "failed";
   finishedAt: Date | null;
   dryRun: boolean;
-  /** The sweep's result (completed), or null. */
-  result: { reverted: number; movedToHistory: number; flagged: number; escalated: number; held: string[]; paused: string[]; failed: string[]; released: string[]; durationMs: number; interrupted: boolean } | null;
+  /** The sweep's result (completed), or null; a dry run's would* say what it would have done (its own counts stay 0). */
+  result: { reverted: number; movedToHistory: number; flagged: number; escalated: number; wouldRevert?: number; wouldMoveToHistory?: number; wouldFlag?: number; held: string[]; paused: string[]; failed: string[]; released: string[]; durationMs: number; interrupted: boolean } | null;
   failedReason: string | null;
 }
 

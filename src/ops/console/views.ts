@@ -230,7 +230,9 @@ function sweepsSection(state: ConsoleState): Html {
           s.state === "failed"
             ? `<span class="bad">failed: ${esc(s.failedReason ?? "")}</span>`
             : r
-              ? esc(`${s.dryRun ? "dry run: " : ""}${r.reverted} reverted, ${r.movedToHistory} moved to history, ${r.flagged} flagged, ${r.escalated} escalated${r.released.length ? `; released ${r.released.join(", ")}` : ""}`)
+              ? esc(
+                  `${s.dryRun ? `dry run: would revert ${r.wouldRevert ?? 0}, move ${r.wouldMoveToHistory ?? 0} to history, flag ${r.wouldFlag ?? 0} (did nothing)` : `${r.reverted} reverted, ${r.movedToHistory} moved to history, ${r.flagged} flagged, ${r.escalated} escalated`}${r.released.length ? `; released ${r.released.join(", ")}` : ""}`,
+                )
               : "—";
         const notes = r ? [r.held.length ? `held: ${r.held.join(", ")}` : "", r.paused.length ? `paused: ${r.paused.join(", ")}` : "", r.failed.length ? `failed: ${r.failed.join(", ")}` : ""].filter(Boolean).join("; ") : "";
         return [tdHtml(time(s.finishedAt)), td(s.jobId), tdHtml(result), td(r ? formatDuration(r.durationMs / 1000) : "—"), tdHtml(r?.interrupted ? `<span class="bad">yes</span>` : "no"), td(notes || "—")];

@@ -32,32 +32,19 @@ export interface RoutingRow {
   organization_id: number;
 }
 
-const FULL = `e.id::text AS id, e.txid::text AS txid, e.task_id, e.organization_id, e.workspace_id, e.external_id, e.kind::text AS kind,
-  e.from_status, e.to_status, e.reason, e.actor, e.sweep_id, e.request_id, e.stuck_since, e.created_at, e.details`;
-const ROUTING = `e.id::text AS id, e.txid::text AS txid, e.organization_id`;
-
-function pageSql(columns: string, byOrganization: boolean): string {
-  const organization = byOrganization ? "e.organization_id = $5::int AND" : "$5::int IS NULL AND";
-  const common = `AND (e.txid, e.id) > ($3::bigint, $4::bigint) AND pg_visible_in_snapshot(e.txid::text::xid8, $2::pg_snapshot)
-    ORDER BY e.txid, e.id LIMIT $6::int`;
-  return `SELECT * FROM (
-    (SELECT ${columns} FROM task_events e
-     WHERE ${organization} e.txid = ANY (ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip($1::pg_snapshot) AS x)) ${common})
-    UNION ALL
-    (SELECT ${columns} FROM task_events e
-     WHERE ${organization} e.txid >= pg_snapshot_xmax($1::pg_snapshot)::text::bigint AND e.txid < pg_snapshot_xmax($2::pg_snapshot)::text::bigint ${common})
-  ) page ORDER BY txid::bigint, id::bigint LIMIT $6::int`;
-}
-
+// The statements live in two plpgsql functions (prisma/migrations/20261205100000_outbox_events_page):
+// they plan with enable_sort off, so a page is always a merge of each partition's index stopped by
+// the LIMIT, never "read the whole batch and sort it" (what the planner chose for a batch of new
+// events its statistics had not seen: 100,000 rows read per page of 500), and keep their plan.
 const SQL = {
-  full: { all: pageSql(FULL, false), organization: pageSql(FULL, true) },
-  routing: { all: pageSql(ROUTING, false), organization: pageSql(ROUTING, true) },
+  full: `SELECT * FROM outbox_events_page($1::text, $2::text, $3::bigint, $4::bigint, $5::int, $6::int)`,
+  routing: `SELECT * FROM outbox_event_routes($1::text, $2::text, $3::bigint, $4::bigint, $5::int)`,
 };
 
 export async function readEventsPage(db: Queryable, position: BatchPosition, organizationId: number | null, columns: "full", limit: number): Promise<OutboxEventRow[]>;
-export async function readEventsPage(db: Queryable, position: BatchPosition, organizationId: number | null, columns: "routing", limit: number): Promise<RoutingRow[]>;
+export async function readEventsPage(db: Queryable, position: BatchPosition, organizationId: null, columns: "routing", limit: number): Promise<RoutingRow[]>;
 export async function readEventsPage(db: Queryable, position: BatchPosition, organizationId: number | null, columns: "full" | "routing", limit: number): Promise<(OutboxEventRow | RoutingRow)[]> {
-  const sql = SQL[columns][organizationId === null ? "all" : "organization"];
-  const { rows } = await db.query<OutboxEventRow | RoutingRow>(sql, [position.snapFrom, position.snapTo, position.afterTxid, position.afterEventId, organizationId, limit]);
+  const batch = [position.snapFrom, position.snapTo, position.afterTxid, position.afterEventId];
+  const { rows } = await db.query<OutboxEventRow | RoutingRow>(SQL[columns], columns === "full" ? [...batch, organizationId, limit] : [...batch, limit]);
   return rows;
 }

@@ -122,6 +122,9 @@ async function runBench(options: BenchOptions): Promise<void> {
     figures.push(ratioFigure(`recovery of ${k} stuck, batch ${options.batchSize}: runSweep vs set-based SQL per batch`, "tasks/s", recovery.project, recovery.setBased, "atLeast", 0.9));
     figures.push(ratioFigure(`recovery of ${k} stuck: webhooks and events queue on vs off`, "tasks/s", webhooks.on, webhooks.off, "atLeast", 0.9));
     figures.push(ratioFigure(`webhook deliveries per second to a local receiver (50 organizations, 16 at a time, 4 requests each) vs the recovery's events written per second`, "events/s", webhooks.deliveredPerSecond, webhooks.writtenPerSecond, "atLeast", 0.5));
+    figures.push(infoFigure(`webhook deliveries per second vs the raw lower bound: plain undici POSTs of a webhook-sized body to the same receiver, 64 in flight`, "events/s", webhooks.deliveredPerSecond, webhooks.rawPerSecond));
+    figures.push(infoFigure(`webhook deliveries, CPU per event: the relay process (events queue and webhooks) vs the database's backends`, "µs CPU/event", webhooks.cpuPerEvent.relay, webhooks.cpuPerEvent.database));
+    figures.push(infoFigure(`webhook deliveries, CPU per event: the receiver process vs the database's backends`, "µs CPU/event", webhooks.cpuPerEvent.receiver, webhooks.cpuPerEvent.database));
     figures.push(ratioFigure(`recovery of ${k} stuck: runSweep vs row by row (${rowsLabel(options.rowByRow)} sample)`, "tasks/s", recovery.project, recovery.rowByRow, "atLeast", 20));
     figures.push(ratioFigure(`move to history of ${k} finished: runSweep vs set-based SQL per batch`, "tasks/s", history.project, history.setBased, "atLeast", 0.9));
     figures.push(ratioFigure(`steady sweep, ${L} rows + ${rowsLabel(IGNORED_ROWS)} ignored rows in a switched-off workspace: vs without them`, "ms/sweep", ignored.with, ignored.without, "atMost", 1.2));

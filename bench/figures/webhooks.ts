@@ -11,6 +11,7 @@ import http from "node:http";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
+import { Pool } from "undici";
 import { pino } from "pino";
 import type { Redis } from "ioredis";
 import type pg from "pg";
@@ -34,6 +35,8 @@ export interface WebhookRecovery {
   deliveredPerSecond: Sample;
   /** The recovery's events written per second, in the same repetitions (median). */
   writtenPerSecond: Sample;
+  /** The raw lower bound: as many plain undici POSTs of a webhook-sized body to the same receiver, 64 in flight (per second, median). */
+  rawPerSecond: Sample;
   /** CPU per delivered event while the events follow (µs, median): this process (the relay), the database's backends, the receiver. */
   cpuPerEvent: { relay: Sample; database: Sample; receiver: Sample };
 }
@@ -54,6 +57,7 @@ export async function measureWebhookRecovery(
   const logger = pino({ level: "silent" });
   const rates = { off: [] as number[], on: [] as number[], delivered: [] as number[], written: [] as number[] };
   const cpu = { relay: [] as number[], database: [] as number[], receiver: [] as number[] };
+  const raw: number[] = [];
   const settings: OutboxSettings = {
     databaseUrl,
     databaseStatementTimeoutMs: 30_000,
@@ -123,6 +127,7 @@ export async function measureWebhookRecovery(
     for (let r = 0; r < options.reps; r++) {
       const order: ("off" | "on")[] = r % 2 === 0 ? ["off", "on"] : ["on", "off"]; // drift in load must not favour one side
       for (const side of order) await runs[side](r);
+      raw.push(await rawPosts(receiver, stuck));
     }
   } finally {
     await receiver.close();
@@ -132,8 +137,28 @@ export async function measureWebhookRecovery(
     on: sample(rates.on),
     deliveredPerSecond: sample(rates.delivered),
     writtenPerSecond: sample(rates.written),
+    rawPerSecond: sample(raw),
     cpuPerEvent: { relay: sample(cpu.relay), database: sample(cpu.database), receiver: sample(cpu.receiver) },
   };
+}
+
+/** `count` plain POSTs through undici (what delivery uses), 64 in flight, of a ~700-byte JSON body with webhook headers: requests per second. */
+async function rawPosts(receiver: { port: number; reset(): Promise<void>; count(): Promise<number> }, count: number): Promise<number> {
+  await receiver.reset();
+  const pool = new Pool(`http://127.0.0.1:${receiver.port}`, { connections: 64 });
+  const body = JSON.stringify({ type: "task.auto_reverted", timestamp: new Date().toISOString(), data: { id: "evt_1", pad: "x".repeat(600) } });
+  const headers = { "content-type": "application/json", "webhook-id": "evt_1", "webhook-timestamp": "1", "webhook-signature": `v1,${"a".repeat(44)}` };
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next++ < count) await (await pool.request({ path: "/hook", method: "POST", headers, body })).body.dump();
+    }),
+  );
+  const rate = count / ((performance.now() - started) / 1000);
+  await pool.close();
+  if ((await receiver.count()) !== count) throw new Error("the raw bound's requests did not all arrive");
+  return rate;
 }
 
 /** The receiver runs in a child process (bench/webhook-receiver-child.mjs), as an endpoint would: its CPU is not the relay's. */

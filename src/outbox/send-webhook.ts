@@ -9,7 +9,7 @@
 // the three lines below. Every test receiver verifies with `standardwebhooks` itself
 // (test/support/webhook-receiver.ts), so the two cannot drift apart unnoticed.
 import { createHmac } from "node:crypto";
-import { Agent } from "undici";
+import type { Agent } from "undici";
 import type { WebhookEndpoint } from "./webhook-config.js";
 import { webhookBody, type TaskEventMessage } from "./message.js";
 
@@ -67,7 +67,9 @@ export function endpointLabel(endpoint: Pick<WebhookEndpoint, "url">): string {
 // Connections are kept and reused (keep-alive); up to 64 per origin, since several organizations'
 // endpoints often share one host (a SaaS receiver) and each sends WEBHOOK_ENDPOINT_CONCURRENCY at once.
 // Redirects are not followed (the dispatcher never does): a 3xx could lead off https or to another host.
-const dispatcher = new Agent({ connections: 64, pipelining: 1 });
+// Loaded on the first request: a deployment without webhooks never pays its memory (~5 MB resident).
+let dispatcher: Promise<Agent> | undefined;
+const loadDispatcher = (): Promise<Agent> => (dispatcher ??= import("undici").then(({ Agent }) => new Agent({ connections: 64, pipelining: 1 })));
 
 interface Target {
   origin: string;
@@ -92,7 +94,7 @@ export async function sendWebhook(endpoint: Pick<WebhookEndpoint, "url">, sign: 
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
-    const response = await dispatcher.request({ origin: target.origin, path: target.path, method: "POST", headers, body, signal: abort.signal });
+    const response = await (await loadDispatcher()).request({ origin: target.origin, path: target.path, method: "POST", headers, body, signal: abort.signal });
     await response.body.dump(); // the body is not read, only drained so the connection is reused
     const status = response.statusCode;
     return status >= 200 && status < 300 ? { ok: true, status } : { ok: false, reason: `${target.label} answered ${status}` };

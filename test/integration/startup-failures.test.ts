@@ -4,9 +4,9 @@
 // that does not exist, a fresh database nobody migrated, and a port someone else listens on.
 import { createServer, type Server } from "node:net";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabaseUrl } from "../support/db.js";
-import { deletePrefix, keysUnder, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { keysUnder, prefixesDeletedAfterEach, testRedisUrl } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 
 const BOUND_MS = 10_000;
@@ -49,15 +49,9 @@ afterAll(async () => {
 });
 
 /** Every prefix a test's process was given: the file leaves no key under any of them. */
-const prefixes: string[] = [];
-const prefixOf = () => {
-  const prefix = uniquePrefix();
-  prefixes.push(prefix);
-  return prefix;
-};
-afterEach(async () => {
-  for (const prefix of prefixes) await deletePrefix(prefix);
-});
+const owned = prefixesDeletedAfterEach();
+const prefixOf = owned.next;
+const prefixes = owned.all;
 const baseEnv = () => ({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefixOf(), API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false" });
 
 async function fails(args: string[], env: Record<string, string>) {

@@ -4,7 +4,7 @@
 // hold"): the larger of `maxReverts` and `normalMultiple` × the status's normal reverts per window.
 // Staged: 300 new stuck tasks per interval for 20 intervals, the sweeps run directly, time moved by
 // writing timestamps (the tasks' ages, the revert history's minutes), never by sleeping.
-import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { runSweep, type SweepOptions, type SweepResult } from "../../src/sweep/run-sweep.js";
@@ -13,7 +13,7 @@ import { createMetrics } from "../../src/ops/metrics.js";
 import { createRedis } from "../../src/platform/redis.js";
 import { sweepHealthHandler } from "../../src/ops/sweep-health.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { deletePrefix, keysUnder, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, keysUnder, prefixesDeletedAfterEach, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { recordSweepCompleted } from "../../src/sweep/last-sweep.js";
 import { runCli } from "../support/worker-process.js";
 import { sample } from "./http-app.js";
@@ -27,15 +27,9 @@ afterAll(async () => {
 });
 
 /** Every prefix a test used: the file leaves no key under any of them. */
-const prefixes: string[] = [];
-const prefixOf = () => {
-  const prefix = uniquePrefix();
-  prefixes.push(prefix);
-  return prefix;
-};
-afterEach(async () => {
-  for (const prefix of prefixes) await deletePrefix(prefix);
-});
+const owned = prefixesDeletedAfterEach();
+const prefixOf = owned.next;
+const prefixes = owned.all;
 
 const H = 3600;
 const HEALTHY = { overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 };

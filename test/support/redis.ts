@@ -1,7 +1,7 @@
 // Each test owns its BullMQ key prefix and deletes its keys afterwards.
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { inject } from "vitest";
+import { afterEach, inject } from "vitest";
 
 export function testRedisUrl(): string {
   return inject("redisUrl");
@@ -42,4 +42,23 @@ export async function keysUnder(prefixes: readonly string[]): Promise<string[]> 
   } finally {
     await redis.quit();
   }
+}
+
+/**
+ * For a test file whose processes get prefixes of their own: `next()` hands out a new prefix, and
+ * every prefix handed out is deleted after each test (`all`: what the file's last test checks is gone).
+ */
+export function prefixesDeletedAfterEach(): { next(): string; all: readonly string[] } {
+  const all: string[] = [];
+  afterEach(async () => {
+    for (const prefix of all) await deletePrefix(prefix);
+  });
+  return {
+    next: () => {
+      const prefix = uniquePrefix();
+      all.push(prefix);
+      return prefix;
+    },
+    all,
+  };
 }

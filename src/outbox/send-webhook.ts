@@ -57,8 +57,7 @@ export function signer(endpoint: Pick<WebhookEndpoint, "secret" | "secrets">): (
 
 /** Where a request went, for logs and errors: origin and path, never a query string. */
 export function endpointLabel(endpoint: Pick<WebhookEndpoint, "url">): string {
-  const url = new URL(endpoint.url);
-  return `${url.origin}${url.pathname}`;
+  return targetOf(endpoint.url).label;
 }
 
 // undici rather than node:http or fetch: measured to a loopback receiver with 64 requests in flight,
@@ -71,6 +70,7 @@ export function endpointLabel(endpoint: Pick<WebhookEndpoint, "url">): string {
 let dispatcher: Promise<Agent> | undefined;
 const loadDispatcher = (): Promise<Agent> => (dispatcher ??= import("undici").then(({ Agent }) => new Agent({ connections: 64, pipelining: 1 })));
 
+/** Where requests to one endpoint URL go, parsed once: the origin (the pool), the path with its query, and the label (no query). */
 interface Target {
   origin: string;
   path: string;

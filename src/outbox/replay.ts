@@ -21,7 +21,7 @@ import { Queue, UnrecoverableError, type ConnectionOptions, type Job } from "bul
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import type { Queryable } from "./sql/queryable.js";
-import { toEventMessage, type OutboxEventRow } from "./message.js";
+import { eventMessageId, toEventMessage, type OutboxEventRow } from "./message.js";
 import { sendWebhook } from "./send-webhook.js";
 import { loadWebhookEndpoints } from "./webhook-config.js";
 import { organizationsWithEndpoint, type EndpointDirectory } from "./endpoint-directory.js";
@@ -185,9 +185,10 @@ export interface ReplayProcessorOptions {
 
 /**
  * Sends a replay's undelivered events (abandoned ones too: a Retry from the board is a new
- * attempt), in event order, marking each delivered; an attempt that could send none of them (each
- * pruned, or its organization without an endpoint) fails refused, naming why — never completed empty. A failure fails the job (retried with
- * backoff) or, past WEBHOOK_RETRY_FOR since the request, abandons the rest for good.
+ * attempt), in event order, marking each delivered. A failure fails the job (retried with
+ * backoff) or, past WEBHOOK_RETRY_FOR since the request, abandons the rest for good. An attempt
+ * that could send none of them (each pruned, or its organization without an endpoint) is refused,
+ * naming why: never completed empty.
  */
 export function createReplayProcessor(options: ReplayProcessorOptions): (job: Job<ReplayJobData>) => Promise<{ delivered: number }> {
   return async (job) => {
@@ -217,7 +218,7 @@ export function createReplayProcessor(options: ReplayProcessorOptions): (job: Jo
       if (!event || !entry) {
         const why = !event ? "the event is no longer in task_events" : `organization ${row.organization_id} has no webhook endpoint now (${ENDPOINT_SOURCES})`;
         await options.pool.query(`UPDATE webhook_replays SET abandoned_at = now(), last_error = $3 WHERE replay_id = $1::bigint AND event_id = $2::bigint`, [replayId, row.event_id, why]);
-        abandoned.push(`evt_${row.event_id}: ${why}`);
+        abandoned.push(`${eventMessageId(row.event_id)}: ${why}`);
         continue;
       }
       const outcome = await sendWebhook(entry, entry.sign, toEventMessage(event), options.timeoutMs);

@@ -12,7 +12,12 @@ export interface Competitor {
 
 export function startCompetitor(): Competitor {
   const count = Math.max(1, cpus().length - 1);
-  const children: ChildProcess[] = Array.from({ length: count }, () => spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }));
+  // Each busy loop ends itself once the bench is no longer its parent (its parent pid, read from
+  // /proc every ~0.2 s; Node's process.ppid is read once at start): a bench that dies without
+  // reaching stop() (a crash, process.exit) leaves no competitor behind.
+  const loop = `const parent = () => require("node:fs").readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ")[1];
+    for (let i = 1; ; i++) if (i % 1e8 === 0 && parent() !== process.argv[1]) process.exit(0);`;
+  const children: ChildProcess[] = Array.from({ length: count }, () => spawn(process.execPath, ["-e", loop, String(process.pid)], { stdio: "ignore" }));
   log(`--loaded: ${count} busy competitor process(es) running (pids ${children.map((c) => c.pid).join(", ")})`);
   return {
     processes: count,

@@ -103,7 +103,7 @@ async function runBench(options: BenchOptions): Promise<void> {
     log(`move to history of ${options.stuck.toLocaleString()} finished tasks`);
     const history = await measureHistoryMove(dbs.large, pools.large, backlogRules(), incident, options);
     log(`neighbour cost: the platform's single-row update while ${options.stuck.toLocaleString()} stuck tasks are recovered vs idle`);
-    const neighbour = await measureNeighbour(dbs.large, pools.large, backlogRules(), incident, { reps: Math.min(options.reps, 3), batchSize: options.batchSize });
+    const neighbour = await measureNeighbour(dbs.large, pools.large, urls.large, backlogRules(), incident, { reps: Math.min(options.reps, 3), batchSize: options.batchSize });
     log(`quiet sweep with ${IGNORED_ROWS.toLocaleString()} ignored rows in a switched-off workspace vs without`);
     const ignored = await measureIgnoredRows(dbs.large, pools.large, options.reps, options.batchSize);
     log(`quiet sweep with ${OVERRIDES.toLocaleString()} workspace overrides on three rules vs none`);

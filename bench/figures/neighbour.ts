@@ -1,8 +1,14 @@
 // Neighbour cost: the watchdog must not slow the platform it guards. The platform's own write —
-// one task's status, by id, one statement on a connection of its own — timed while idle and while
-// runSweep recovers 100,000 stuck tasks on the same table; and the longest time one batch holds
-// its row locks. A batch is one statement (autocommit): its locks are taken inside it and released
+// one task's status, by id, one statement on a connection of its own, from a process of its own
+// (bench/platform-client-child.mjs) — timed while idle and while runSweep recovers 100,000 stuck
+// tasks on the same table; and the longest time one batch holds its row locks. The platform runs in
+// its own process as it does in production: timed from the bench's process, its latencies held the
+// sweep's own JavaScript (results parsed, the next batch built) as waits of the event loop, which a
+// loaded machine stretched to 14× idle at p50. A batch is one statement (autocommit): its locks are taken inside it and released
 // at its commit, so the wall time of each batch statement bounds how long any row stays locked.
+import { spawn } from "node:child_process";
+import readline from "node:readline";
+import { fileURLToPath } from "node:url";
 import type pg from "pg";
 import type { Db } from "../../src/platform/db/client.js";
 import type { Rule } from "../../src/rules/rules.js";
@@ -15,9 +21,6 @@ import { SETTINGS } from "../../src/platform/config/settings.js";
 const BATCH_TIME_BUDGET_MS = Number(SETTINGS.sweepBatchTimeBudgetMs.default);
 
 const PLATFORM_ROWS = 2_000;
-// Between two stable statuses (ToReview 50 ↔ PreProcessingDownloadFailed 33): a real status change, trigger and
-// both indexes included, on rows no rule sweeps.
-const PLATFORM_UPDATE = `UPDATE tasks SET status = CASE WHEN status = 50 THEN 33 ELSE 50 END WHERE id = $1`;
 
 export interface NeighbourFigures {
   idle: { p50: Sample; p99: Sample };
@@ -31,34 +34,64 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export async function measureNeighbour(db: Db, pool: pg.Pool, rules: readonly Rule[], ids: { from: number; to: number }, options: { reps: number; batchSize: number }): Promise<NeighbourFigures> {
+/** The platform's client process: `run(n)` times n updates; `start()`…`stop()` times updates until stopped. */
+interface PlatformClient {
+  run(count: number): Promise<number[]>;
+  start(): Promise<void>;
+  stop(): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+async function startPlatformClient(databaseUrl: string, ids: readonly number[]): Promise<PlatformClient> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL("../platform-client-child.mjs", import.meta.url)), databaseUrl, ids.join(",")], { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const ask = async (command: object): Promise<{ latencies?: number[] }> => {
+    child.stdin!.write(`${JSON.stringify(command)}\n`);
+    const line = await Promise.race([lines.next(), exited.then((code) => ({ done: true, value: `the platform client exited (${code})` }))]);
+    if (line.done) throw new Error(String(line.value));
+    return JSON.parse(line.value as string);
+  };
+  return {
+    run: async (count) => (await ask({ run: count })).latencies!,
+    start: async () => void (await ask({ start: true })),
+    stop: async () => (await ask({ stop: true })).latencies!,
+    close: async () => {
+      child.stdin!.end();
+      await exited;
+    },
+  };
+}
+
+export async function measureNeighbour(
+  db: Db,
+  pool: pg.Pool,
+  databaseUrl: string,
+  rules: readonly Rule[],
+  ids: { from: number; to: number },
+  options: { reps: number; batchSize: number },
+): Promise<NeighbourFigures> {
   const { rows } = await pool.query<{ id: number }>(`SELECT id FROM tasks WHERE location = 'INBOX' AND status = 50 AND id < $1 ORDER BY id LIMIT $2`, [ids.from, PLATFORM_ROWS]);
   const targets = rows.map((r) => r.id);
-  const platform = await pool.connect();
+  const platform = await startPlatformClient(databaseUrl, targets);
   const runs = { idle: { p50: [] as number[], p99: [] as number[] }, recovery: { p50: [] as number[], p99: [] as number[] } };
   let longestBatchMs = 0;
   let updatesDuringRecovery = 0;
   try {
-    const oneUpdate = async (i: number) => {
-      const started = performance.now();
-      await platform.query(PLATFORM_UPDATE, [targets[i % targets.length]]);
-      return performance.now() - started;
-    };
     const summarise = (side: "idle" | "recovery", latencies: number[]) => {
       const sorted = [...latencies].sort((a, b) => a - b);
       runs[side].p50.push(percentile(sorted, 50));
       runs[side].p99.push(percentile(sorted, 99));
     };
-    for (let i = 0; i < 200; i++) await oneUpdate(i); // warm
+    await platform.run(200); // warm
     for (let r = 0; r < options.reps; r++) {
-      const idle: number[] = [];
-      for (let i = 0; i < PLATFORM_ROWS; i++) idle.push(await oneUpdate(i));
-      summarise("idle", idle);
+      summarise("idle", await platform.run(PLATFORM_ROWS));
 
       await stage(pool, "processingInProgress", ids.from, ids.to);
       let last = performance.now();
       let first = true;
-      const sweep = runSweep(db, rules, {
+      await platform.start();
+      const result = await runSweep(db, rules, {
         sweepId: `bench-neighbour-${r}`,
         dryRun: false,
         batchSize: options.batchSize,
@@ -71,19 +104,16 @@ export async function measureNeighbour(db: Db, pool: pg.Pool, rules: readonly Ru
           first = false;
           last = now;
         },
+      }).finally(async () => {
+        const during = await platform.stop();
+        updatesDuringRecovery += during.length;
+        summarise("recovery", during);
       });
-      let done = false;
-      const finished = sweep.finally(() => (done = true));
-      const during: number[] = [];
-      for (let i = 0; !done; i++) during.push(await oneUpdate(i));
-      const result = await finished;
       if (result.reverted !== ids.to - ids.from + 1) throw new Error(`the neighbour run reverted ${result.reverted} tasks`);
-      updatesDuringRecovery += during.length;
-      summarise("recovery", during);
     }
   } finally {
-    await platform.query(`UPDATE tasks SET status = 50 WHERE id = ANY($1::int[]) AND status = 33`, [targets]).catch(() => undefined);
-    platform.release();
+    await pool.query(`UPDATE tasks SET status = 50 WHERE id = ANY($1::int[]) AND status = 33`, [targets]).catch(() => undefined);
+    await platform.close();
   }
   return {
     idle: { p50: sample(runs.idle.p50), p99: sample(runs.idle.p99) },

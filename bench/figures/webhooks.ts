@@ -6,8 +6,12 @@
 // of its process runs (deferWhile, as startWatchdog wires it to the sweep worker) and delivers
 // right after it: the figure shows that the recovery keeps its speed; the delivery rate (events
 // delivered per second from the end of the sweep to the last one received) shows how fast the
-// events follow.
+// events follow. The delivery rate is measured twice: with webhooks alone (the target's figure: the
+// webhook path), and with the events queue relayed by the same process at the same time. On the
+// bench's machine the receiver, PostgreSQL and Redis share its cores with the relay, so the CPU each
+// of them spends per event is reported beside it: their sum bounds what any relay could deliver here.
 import http from "node:http";
+import { readFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
@@ -31,14 +35,28 @@ export interface WebhookRecovery {
   /** Tasks per second, median over repetitions. */
   off: Sample;
   on: Sample;
-  /** Events delivered per second to the receiver after the sweep ended (median). */
+  /** Events delivered per second to the receiver after the sweep ended, webhooks alone (median). */
   deliveredPerSecond: Sample;
   /** The recovery's events written per second, in the same repetitions (median). */
   writtenPerSecond: Sample;
+  /** Events delivered per second with the events queue relayed at the same time (the "on" runs). */
+  deliveredWithQueuePerSecond: Sample;
   /** The raw lower bound: as many plain undici POSTs of a webhook-sized body to the same receiver, 64 in flight (per second, median). */
   rawPerSecond: Sample;
-  /** CPU per delivered event while the events follow (µs, median): this process (the relay), the database's backends, the receiver. */
+  /** CPU per delivered event while the events follow (µs, median), webhooks alone: this process (the relay), the database's backends, the receiver. */
   cpuPerEvent: { relay: Sample; database: Sample; receiver: Sample };
+  /** The same with the events queue on too, and Redis's (null when Redis is not a process of this host). */
+  cpuPerEventWithQueue: { relay: Sample; database: Sample; receiver: Sample; redis: Sample | null };
+}
+
+/** The Redis server's pid when it runs on this host (its CPU can then be read from /proc), else null. */
+async function localRedisPid(redis: Redis): Promise<number | null> {
+  const pid = Number(/process_id:(\d+)/.exec(await redis.info("server"))?.[1]);
+  try {
+    return Number.isInteger(pid) && readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("redis") ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function measureWebhookRecovery(
@@ -55,8 +73,10 @@ export async function measureWebhookRecovery(
   const url = `http://127.0.0.1:${receiver.port}/hook`;
   const endpoints = ORGANIZATIONS.map((organizationId) => ({ organizationId, url, secret: `whsec_${randomBytes(32).toString("base64")}` }));
   const logger = pino({ level: "silent" });
-  const rates = { off: [] as number[], on: [] as number[], delivered: [] as number[], written: [] as number[] };
+  const rates = { off: [] as number[], on: [] as number[], delivered: [] as number[], written: [] as number[], deliveredWithQueue: [] as number[] };
   const cpu = { relay: [] as number[], database: [] as number[], receiver: [] as number[] };
+  const cpuWithQueue = { relay: [] as number[], database: [] as number[], receiver: [] as number[], redis: [] as number[] };
+  const redisPid = await localRedisPid(redis);
   const raw: number[] = [];
   const settings: OutboxSettings = {
     databaseUrl,
@@ -77,7 +97,7 @@ export async function measureWebhookRecovery(
   };
 
   let sweeping = false;
-  const sweep = async (r: number, side: "off" | "on") => {
+  const sweep = async (r: number, side: "off" | "on" | "webhooks") => {
     await warm((sql) => db.$queryRawUnsafe(sql), 1);
     sweeping = true; // what the sweep worker's "active" event tells the relay in startWatchdog
     const ms: number = await timeMs(async () => {
@@ -85,8 +105,41 @@ export async function measureWebhookRecovery(
       if (result.reverted !== stuck) throw new Error(`the sweep reverted ${result.reverted} of ${stuck} stuck tasks`);
     }).finally(() => (sweeping = false));
     if ((await countEvents(pool)) !== stuck) throw new Error("the sweep did not write one event per task");
-    rates[side].push(stuck / (ms / 1000));
+    if (side !== "webhooks") rates[side].push(stuck / (ms / 1000));
     return ms;
+  };
+
+  /** A recovery with the outbox running (the events queue too, or webhooks alone), then every event followed to the receiver. */
+  const recoverAndDeliver = async (r: number, side: "on" | "webhooks") => {
+    await stage(pool, "processingInProgress", ids.from, ids.to);
+    await pool.query("TRUNCATE outbox_cursors");
+    const prefix = `bench-webhooks-${randomBytes(3).toString("hex")}`;
+    const eventsQueue = side === "on" ? createEventsQueue(redis, prefix) : null;
+    const outbox = await runOutbox({ settings, logger, registry: new Registry(), eventsQueue, endpoints, deferWhile: () => sweeping });
+    await receiver.reset();
+    try {
+      const ms = await sweep(r, side);
+      if (side === "webhooks") rates.written.push(stuck / (ms / 1000));
+      // Every event reaches the receiver (bounded: a figure, not a hang).
+      const sweepEnded = performance.now();
+      const meter = await startCpuMeter(pool);
+      const receiverCpu = processCpuMs(receiver.pid);
+      const redisCpu = redisPid === null ? 0 : processCpuMs(redisPid);
+      const deadline = Date.now() + 120_000;
+      let received = 0;
+      while ((received = await receiver.count()) < stuck && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      (side === "webhooks" ? rates.delivered : rates.deliveredWithQueue).push(received / ((performance.now() - sweepEnded) / 1000));
+      const used = await meter.stop();
+      const into = side === "webhooks" ? cpu : cpuWithQueue;
+      into.relay.push((used.clientMs * 1000) / received);
+      into.database.push((used.serverMs * 1000) / received);
+      into.receiver.push(((processCpuMs(receiver.pid) - receiverCpu) * 1000) / received);
+      if (side === "on" && redisPid !== null) cpuWithQueue.redis.push(((processCpuMs(redisPid) - redisCpu) * 1000) / received);
+    } finally {
+      await outbox.close();
+      await eventsQueue?.obliterate({ force: true }).catch(() => undefined);
+      await eventsQueue?.close();
+    }
   };
 
   const runs = {
@@ -94,38 +147,12 @@ export async function measureWebhookRecovery(
       await stage(pool, "processingInProgress", ids.from, ids.to);
       await sweep(r, "off");
     },
-    on: async (r: number) => {
-      await stage(pool, "processingInProgress", ids.from, ids.to);
-      await pool.query("TRUNCATE outbox_cursors");
-      const prefix = `bench-webhooks-${randomBytes(3).toString("hex")}`;
-      const eventsQueue = createEventsQueue(redis, prefix);
-      const outbox = await runOutbox({ settings, logger, registry: new Registry(), eventsQueue, endpoints, deferWhile: () => sweeping });
-      await receiver.reset();
-      try {
-        const ms = await sweep(r, "on");
-        rates.written.push(stuck / (ms / 1000));
-        // Every event reaches the receiver (bounded: a figure, not a hang).
-        const sweepEnded = performance.now();
-        const meter = await startCpuMeter(pool);
-        const receiverCpu = processCpuMs(receiver.pid);
-        const deadline = Date.now() + 120_000;
-        let received = 0;
-        while ((received = await receiver.count()) < stuck && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-        rates.delivered.push(received / ((performance.now() - sweepEnded) / 1000));
-        const used = await meter.stop();
-        cpu.relay.push((used.clientMs * 1000) / received);
-        cpu.database.push((used.serverMs * 1000) / received);
-        cpu.receiver.push(((processCpuMs(receiver.pid) - receiverCpu) * 1000) / received);
-      } finally {
-        await outbox.close();
-        await eventsQueue.obliterate({ force: true }).catch(() => undefined);
-        await eventsQueue.close();
-      }
-    },
+    on: (r: number) => recoverAndDeliver(r, "on"),
+    webhooks: (r: number) => recoverAndDeliver(r, "webhooks"),
   };
   try {
     for (let r = 0; r < options.reps; r++) {
-      const order: ("off" | "on")[] = r % 2 === 0 ? ["off", "on"] : ["on", "off"]; // drift in load must not favour one side
+      const order: ("off" | "on" | "webhooks")[] = r % 2 === 0 ? ["off", "on", "webhooks"] : ["webhooks", "on", "off"]; // drift in load must not favour one side
       for (const side of order) await runs[side](r);
       raw.push(await rawPosts(receiver, stuck));
     }
@@ -137,8 +164,15 @@ export async function measureWebhookRecovery(
     on: sample(rates.on),
     deliveredPerSecond: sample(rates.delivered),
     writtenPerSecond: sample(rates.written),
+    deliveredWithQueuePerSecond: sample(rates.deliveredWithQueue),
     rawPerSecond: sample(raw),
     cpuPerEvent: { relay: sample(cpu.relay), database: sample(cpu.database), receiver: sample(cpu.receiver) },
+    cpuPerEventWithQueue: {
+      relay: sample(cpuWithQueue.relay),
+      database: sample(cpuWithQueue.database),
+      receiver: sample(cpuWithQueue.receiver),
+      redis: cpuWithQueue.redis.length > 0 ? sample(cpuWithQueue.redis) : null,
+    },
   };
 }
 

@@ -104,8 +104,13 @@ describe("shutdown", () => {
     const queue = new Queue(SWEEP_QUEUE, { connection: { url: testRedisUrl() }, prefix });
     await queue.add("sweep", {});
     for (let n = 0; n === 0; ) n = ((await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM task_events`)[0]!).n;
-    // Freeze the sweep inside a batch: its INSERT into task_events waits for this lock.
+    // Freeze the sweep inside a batch: its INSERT into task_events waits for this lock. The lock is
+    // granted when the batch in flight commits; until the next batch is seen waiting for it, the
+    // sweep is between batches, where a SIGTERM ends it cleanly (exit 0, as CI once saw).
     const blocker = await holdTransaction("LOCK TABLE task_events IN EXCLUSIVE MODE");
+    await expect
+      .poll(async () => (await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)[0]!.n, { timeout: 10_000, interval: 20 })
+      .toBeGreaterThan(0);
     worker.proc.kill("SIGTERM");
     await worker.waitForLog("shutting down: finishing the batch in flight");
     // A second signal within SAME_SIGNAL_WINDOW_MS is the first one again (npm start forwards Ctrl-C):

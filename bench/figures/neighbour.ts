@@ -2,10 +2,11 @@
 // one task's status, by id, one statement on a connection of its own, from a process of its own
 // (bench/platform-client-child.mjs) — timed while idle and while runSweep recovers 100,000 stuck
 // tasks on the same table; and the longest time one batch holds its row locks. The platform runs in
-// its own process as it does in production: timed from the bench's process, its latencies held the
-// sweep's own JavaScript (results parsed, the next batch built) as waits of the event loop, which a
-// loaded machine stretched to 14× idle at p50. A batch is one statement (autocommit): its locks are taken inside it and released
-// at its commit, so the wall time of each batch statement bounds how long any row stays locked.
+// its own process as it does in production, so the sweep's JavaScript cannot show up in its timings
+// as waits of an event loop they share (measured side by side on 2026-12-06, the two gave the same
+// percentiles, quiet and loaded: the delay is the machine's). A batch is one statement
+// (autocommit): its locks are taken inside it and released at its commit, so the wall time of each
+// batch statement bounds how long any row stays locked.
 import { spawn } from "node:child_process";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";

@@ -5,10 +5,10 @@
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { createBulk } from "../../src/reprocess/sql/create-bulk.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { insertTasks, resetTables, testDatabaseUrl, testDb, waitForLockWaiter } from "../support/db.js";
 import { paceFigures, waitUntilFinished } from "../support/bulk.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
-import { holdRowLock, waitForLockWaiter } from "../support/reprocess-harness.js";
+import { holdRowLock } from "../support/reprocess-harness.js";
 import { runCli, type CliProcess } from "../support/worker-process.js";
 import { ORG_7_TOKEN } from "./http-app.js";
 

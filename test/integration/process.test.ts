@@ -9,7 +9,7 @@ import { TaskStatus as S } from "../../src/rules/status.js";
 import { createLogger } from "../../src/platform/logger.js";
 import { SWEEP_QUEUE, SWEEP_SCHEDULER_ID } from "../../src/platform/queue-names.js";
 import { testConfig } from "../support/config.js";
-import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb, waitForLockWaiter } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 import { SAME_SIGNAL_WINDOW_MS } from "../../src/worker-process.js";
@@ -108,9 +108,7 @@ describe("shutdown", () => {
     // granted when the batch in flight commits; until the next batch is seen waiting for it, the
     // sweep is between batches, where a SIGTERM ends it cleanly (exit 0, as CI once saw).
     const blocker = await holdTransaction("LOCK TABLE task_events IN EXCLUSIVE MODE");
-    await expect
-      .poll(async () => (await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)[0]!.n, { timeout: 10_000, interval: 20 })
-      .toBeGreaterThan(0);
+    await waitForLockWaiter(db);
     worker.proc.kill("SIGTERM");
     await worker.waitForLog("shutting down: finishing the batch in flight");
     // A second signal within SAME_SIGNAL_WINDOW_MS is the first one again (npm start forwards Ctrl-C):

@@ -5,9 +5,9 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
 import { createReprocessQueue } from "../../src/reprocess/reprocess-queue.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { insertTasks, resetTables, testDatabaseUrl, testDb, waitForLockWaiter } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
-import { holdRowLock, reprocessEventsOf, reprocessHarness, reprocessRow, waitForLockWaiter, type ReprocessHarness } from "../support/reprocess-harness.js";
+import { holdRowLock, reprocessEventsOf, reprocessHarness, reprocessRow, type ReprocessHarness } from "../support/reprocess-harness.js";
 import { runCli } from "../support/worker-process.js";
 import { ORG_7_TOKEN, startApp } from "./http-app.js";
 

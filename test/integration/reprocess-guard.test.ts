@@ -8,9 +8,9 @@ import { TaskStatus as S } from "../../src/rules/status.js";
 import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
 import { enqueueReprocess, REPROCESS_ATTEMPTS } from "../../src/reprocess/reprocess-queue.js";
 import type { ReprocessJobOutcome } from "../../src/reprocess/reprocess-worker.js";
-import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb, type TaskFixture } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb, type TaskFixture, waitForLockWaiter } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
-import { reprocessEventsOf, reprocessHarness, reprocessRow, waitForLockWaiter, type ReprocessHarness } from "../support/reprocess-harness.js";
+import { reprocessEventsOf, reprocessHarness, reprocessRow, type ReprocessHarness } from "../support/reprocess-harness.js";
 import { runCli } from "../support/worker-process.js";
 import { ORG_7_TOKEN, sample, startApp } from "./http-app.js";
 

@@ -6,8 +6,8 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDb, type Db } from "../../src/platform/db/client.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { enqueueReprocess } from "../../src/reprocess/reprocess-queue.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { addAssignments, assignmentsOf, holdRowLock, reprocessEventsOf, reprocessHarness, reprocessRow, waitForLockWaiter, type ReprocessHarness } from "../support/reprocess-harness.js";
+import { insertTasks, resetTables, testDatabaseUrl, testDb, waitForLockWaiter } from "../support/db.js";
+import { addAssignments, assignmentsOf, holdRowLock, reprocessEventsOf, reprocessHarness, reprocessRow, type ReprocessHarness } from "../support/reprocess-harness.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 
 const db = testDb();

@@ -11,7 +11,7 @@ import { KEEP_COMPLETED, KEEP_FAILED, REPROCESS_JOB } from "../../src/platform/q
 import { enqueueReprocess, REPROCESS_ATTEMPTS, REPROCESS_BACKOFF, reprocessDedupeId, type ReprocessJobData, type ReprocessResult } from "../../src/reprocess/reprocess-queue.js";
 import { createReprocessProcessor, reprocessRequestId } from "../../src/reprocess/reprocess-worker.js";
 import { testConfig } from "../support/config.js";
-import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDb, waitForLockWaiter } from "../support/db.js";
 import {
   addAssignments,
   assignmentsOf,
@@ -20,7 +20,6 @@ import {
   reprocessEventsOf,
   reprocessHarness,
   reprocessRow,
-  waitForLockWaiter,
   type ReprocessHarness,
 } from "../support/reprocess-harness.js";
 

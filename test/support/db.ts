@@ -128,6 +128,19 @@ export async function holdTransaction(statement: string): Promise<{ release: () 
   };
 }
 
+/** Waits (polling the database, not the clock) until `waiters` backends of this database wait on a lock. */
+export async function waitForLockWaiter(db: Db, timeoutMs = 10_000, waiters = 1): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [{ n }] = (await db.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND wait_event_type = 'Lock'`) as [{ n: number }];
+    if (n >= waiters) return;
+    if (Date.now() > deadline) throw new Error(`${n} backend(s) waiting on the held lock, not ${waiters}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** This run's database on a direct connection, even when the tests go through PgBouncer (TEST_DATABASE_VIA=pgbouncer). */
 export function directDatabaseUrl(): string {
   return inject("directDatabaseUrl");

@@ -4,9 +4,10 @@
 // tasks on the same table; and the longest time one batch holds its row locks. The platform runs in
 // its own process as it does in production, so the sweep's JavaScript cannot show up in its timings
 // as waits of an event loop they share (measured side by side on 2026-12-06, the two gave the same
-// percentiles, quiet and loaded: the delay is the machine's). A batch is one statement
-// (autocommit): its locks are taken inside it and released at its commit, so the wall time of each
-// batch statement bounds how long any row stays locked.
+// percentiles, quiet and loaded: the delay is the machine's). A batch is one statement in a
+// transaction of its own (its time cap is the transaction's statement_timeout): its locks are taken
+// inside it and released at its commit, so the time runSweep measures around each batch (BEGIN to
+// COMMIT, cancelled batches included) bounds how long any row stays locked.
 import { spawn } from "node:child_process";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -16,7 +17,7 @@ import type { Rule } from "../../src/rules/rules.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { stage } from "../incident.js";
 import { sample, type Sample } from "../measure.js";
-import { adaptiveBatchSize } from "../../src/sweep/batch-size.js";
+import { adaptiveBatchSize, type BatchSizing } from "../../src/sweep/batch-size.js";
 import { SETTINGS } from "../../src/platform/config/settings.js";
 
 const BATCH_TIME_BUDGET_MS = Number(SETTINGS.sweepBatchTimeBudgetMs.default);
@@ -64,6 +65,20 @@ async function startPlatformClient(databaseUrl: string, ids: readonly number[]):
   };
 }
 
+/** `sizing`, telling `seen` the time of every batch statement: each one that committed and each one cancelled. */
+function timed(sizing: BatchSizing, seen: (ms: number) => void): BatchSizing {
+  return {
+    get size() {
+      return sizing.size;
+    },
+    get capMs() {
+      return sizing.capMs;
+    },
+    observe: (ms) => (seen(ms), sizing.observe(ms)),
+    timedOut: (ms) => (seen(ms), sizing.timedOut(ms)),
+  };
+}
+
 export async function measureNeighbour(
   db: Db,
   pool: pg.Pool,
@@ -89,22 +104,14 @@ export async function measureNeighbour(
       summarise("idle", await platform.run(PLATFORM_ROWS));
 
       await stage(pool, "processingInProgress", ids.from, ids.to);
-      let last = performance.now();
-      let first = true;
       await platform.start();
       const result = await runSweep(db, rules, {
         sweepId: `bench-neighbour-${r}`,
         dryRun: false,
         batchSize: options.batchSize,
-        // As the worker runs it: batches sized by time (SWEEP_BATCH_TIME_BUDGET_MS' default), from a fresh start.
-        batchSizing: adaptiveBatchSize(options.batchSize, BATCH_TIME_BUDGET_MS),
-        onBatch: () => {
-          const now = performance.now();
-          // The first interval also holds the quiet check and the hold's count: not a batch.
-          if (!first) longestBatchMs = Math.max(longestBatchMs, now - last);
-          first = false;
-          last = now;
-        },
+        // As the worker runs it: batches sized (and capped) by time (SWEEP_BATCH_TIME_BUDGET_MS' default),
+        // from a fresh start; every batch's time as runSweep measured it, cancelled ones included.
+        batchSizing: timed(adaptiveBatchSize(options.batchSize, BATCH_TIME_BUDGET_MS), (ms) => (longestBatchMs = Math.max(longestBatchMs, ms))),
       }).finally(async () => {
         const during = await platform.stop();
         updatesDuringRecovery += during.length;

@@ -1,11 +1,15 @@
-// How many tasks the next batch statement may take. A batch is one transaction holding its rows'
-// locks until it commits, and the platform's own writers queue behind those locks: the batch's time,
-// not its count, is what a neighbour feels. So the size follows the time: a batch that runs past
-// the budget (SWEEP_BATCH_TIME_BUDGET_MS) shrinks the next one in proportion, a batch well inside it
-// grows the next one back towards SWEEP_BATCH_SIZE, and a batch cancelled by statement_timeout is
-// retried at a quarter of the size (River's maintenance services shrink their batches the same way
-// after timeouts). One sizing lives as long as the worker, so what a loaded database taught one
-// sweep holds for the next.
+// How many tasks the next batch statement may take, and how long it may run. A batch is one
+// transaction holding its rows' locks until it commits, and the platform's own writers queue behind
+// those locks: the batch's time, not its count, is what a neighbour feels. So the size follows the
+// time: a batch that runs past the budget (SWEEP_BATCH_TIME_BUDGET_MS) shrinks the next one in
+// proportion, a batch well inside it grows the next one back towards SWEEP_BATCH_SIZE. And the
+// budget is a bound, not only an aim: the size is chosen from past batches, and a batch can still be
+// three times as slow as the last one (a checkpoint, a loaded CPU), so each batch runs with 95 % of
+// the budget as its statement_timeout (`capMs`). One that would run past it is cancelled, nothing of it applied,
+// and retried at a quarter of the size (River's maintenance services shrink their batches the same
+// way after timeouts). A batch of the smallest size has no cap but the worker's statement timeout:
+// the sweep always moves forward, however slow the database. One sizing lives as long as the
+// worker, so what a loaded database taught one sweep holds for the next.
 
 /** The smallest batch: below this, round trips cost more than any lock is worth. */
 export const MIN_BATCH_SIZE = 10;
@@ -25,19 +29,29 @@ const GROW_BELOW = 0.3;
 const GROWTH = 1.25;
 /** Aim a little under the budget, so one noisy batch does not flip the size back and forth. */
 const AIM = 0.8;
+/**
+ * A batch's statement is cancelled at this share of the budget: the rest is for BEGIN and the
+ * COMMIT (or ROLLBACK) that releases its locks, inside the budget too.
+ */
+const CAP_SHARE = 0.95;
 
 export interface BatchSizing {
   /** Tasks the next batch may take. */
   readonly size: number;
+  /**
+   * The next batch's statement_timeout in ms (SET LOCAL, in its own transaction), so that it holds
+   * its locks no longer; null: no cap but the worker's statement timeout.
+   */
+  readonly capMs: number | null;
   /** The batch just committed took this long. */
   observe(durationMs: number): void;
-  /** The batch was cancelled by statement_timeout; false when already at the smallest size (give up). */
-  timedOut(): boolean;
+  /** The batch was cancelled (by its cap or statement_timeout) after `durationMs`; false when already at the smallest size (give up). */
+  timedOut(durationMs: number): boolean;
 }
 
 /** Fixed at `size`: what a caller without a time budget (the benchmark's bounds, a test) asks for. */
 export function fixedBatchSize(size: number): BatchSizing {
-  return { size, observe: () => undefined, timedOut: () => false };
+  return { size, capMs: null, observe: () => undefined, timedOut: () => false };
 }
 
 export function adaptiveBatchSize(maxSize: number, budgetMs: number): BatchSizing {
@@ -46,6 +60,9 @@ export function adaptiveBatchSize(maxSize: number, budgetMs: number): BatchSizin
   return {
     get size() {
       return size;
+    },
+    get capMs() {
+      return size > min ? Math.max(1, Math.floor(budgetMs * CAP_SHARE)) : null;
     },
     observe(durationMs) {
       if (durationMs > budgetMs) size = Math.max(min, Math.floor((size * budgetMs * AIM) / durationMs));

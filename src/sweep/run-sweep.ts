@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { RateHold, Rule } from "../rules/rules.js";
 import { allOff, everyWorkspaceThresholds, holdDecision, holdLimit, listedThresholds, probeWorkspaces, rateDecision, statusPlansFor, type StatusPlan, type Thresholds } from "./sweep-plan.js";
 import { statusName } from "../rules/status.js";
-import type { Db } from "../platform/db/client.js";
+import { CLIENT_TIMEOUT_MARGIN_MS, type Db, type Queries } from "../platform/db/client.js";
 import { revertStuckTasks, type BatchInput, type BatchOutcome } from "./sql/revert-stuck-tasks.js";
 import { moveFinishedTasksToHistory } from "./sql/move-finished-tasks-to-history.js";
 import { flagStuckTasks } from "./sql/flag-stuck-tasks.js";
@@ -114,8 +114,8 @@ export interface SweepOptions {
   pause?: { all: boolean; statuses: ReadonlySet<number> };
   /** Held probes of these statuses act anyway, for this sweep; each event's details carry releasedBy. */
   release?: { statuses: ReadonlySet<number>; by: string };
-  /** Held statuses are logged at warn, failed ones at error. */
-  logger?: Pick<Logger, "warn" | "error">;
+  /** Held statuses are logged at warn, failed ones at error, a batch cancelled at its time cap at info. */
+  logger?: Pick<Logger, "info" | "warn" | "error">;
   /** Checked between batches: true stops the sweep after the batch in flight. */
   shouldStop?: () => boolean;
   /** Called after every committed batch (metrics, progress). */
@@ -350,13 +350,20 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
   for (;;) {
     input.limit = sizing.size;
     const started = performance.now();
+    const capMs = sizing.capMs;
+    const escalateAfter = options.escalateAfter ?? DEFAULT_ESCALATE_AFTER;
     let outcomes: BatchOutcome[];
     try {
-      outcomes = await act(db, input, options.escalateAfter ?? DEFAULT_ESCALATE_AFTER);
+      // Capped: the statement in a transaction of its own whose statement_timeout is the cap, so it
+      // holds its locks no longer (two round trips more than autocommit: BEGIN + SET LOCAL, COMMIT).
+      outcomes = capMs === null ? await act(db, input, escalateAfter) : await db.$transaction((tx) => act(tx, input, escalateAfter), { statementTimeoutMs: capMs, timeout: capMs + CLIENT_TIMEOUT_MARGIN_MS });
     } catch (error) {
-      // statement_timeout cancelled the batch, so none of it applied: try again, smaller.
-      if (sqlState(error) === QUERY_CANCELED && sizing.timedOut()) {
-        options.logger?.warn({ sweepId: result.sweepId, status: plan.statusName, batchSize: sizing.size }, `a batch of ${plan.statusName} ran past statement_timeout; retrying it with ${sizing.size} tasks`);
+      // Its cap or statement_timeout cancelled the batch, so none of it applied: try again, smaller.
+      if (sqlState(error) === QUERY_CANCELED && sizing.timedOut(performance.now() - started)) {
+        const fields = { sweepId: result.sweepId, status: plan.statusName, batchSize: input.limit, retryWith: sizing.size };
+        // Past its cap: the budget doing its job (an info line); past the worker's statement timeout: a warning.
+        if (capMs !== null) options.logger?.info({ ...fields, capMs }, `a batch of ${plan.statusName} would have run past its ${capMs} ms cap (95 % of SWEEP_BATCH_TIME_BUDGET_MS): cancelled, nothing of it applied; retrying it with ${sizing.size} tasks`);
+        else options.logger?.warn(fields, `a batch of ${plan.statusName} ran past statement_timeout; retrying it with ${sizing.size} tasks`);
         continue;
       }
       throw error;
@@ -382,7 +389,7 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
   }
 }
 
-function act(db: Db, input: BatchInput, escalateAfter: number): Promise<BatchOutcome[]> {
+function act(db: Queries, input: BatchInput, escalateAfter: number): Promise<BatchOutcome[]> {
   switch (input.plan.action.kind) {
     case "revert":
       return revertStuckTasks(db, { ...input, escalateAfter });

@@ -100,6 +100,21 @@ describe(`a worker whose DATABASE_URL is PgBouncer in transaction mode (${SERVER
     }
   });
 
+  it("a transaction's own statement timeout (a sweep batch's time cap) holds through it, and does not outlive the transaction", async () => {
+    // PgBouncer drops the start-up options that carry the worker's timeouts; SET LOCAL travels inside the transaction.
+    const viaBouncer = createDb(bouncer.url, { max: 3 });
+    try {
+      await expect(viaBouncer.$transaction((tx) => tx.$queryRaw`SELECT pg_sleep(2)`, { statementTimeoutMs: 100 })).rejects.toMatchObject({ code: "57014" });
+      const inside = await viaBouncer.$transaction((tx) => tx.$queryRaw<{ v: string }[]>`SELECT current_setting('statement_timeout') AS v`, { statementTimeoutMs: 123 });
+      expect(inside[0]!.v).toBe("123ms");
+      // Afterwards, on whichever server connection each lands: never 123ms.
+      const after = await Promise.all(Array.from({ length: 30 }, () => viaBouncer.$queryRaw<{ v: string }[]>`SELECT current_setting('statement_timeout') AS v`.then((rows) => rows[0]!.v)));
+      expect(after).not.toContain("123ms");
+    } finally {
+      await viaBouncer.$disconnect();
+    }
+  });
+
   it("warns at start that its timeouts are off when PgBouncer dropped them and the database sets none (and only then)", async () => {
     // The timeouts the database itself gives a session that asks for none (TEST_DATABASE_VIA=pgbouncer sets them).
     const [own] = await db.$queryRawUnsafe<{ value: string }[]>(`SELECT setting AS value FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) setting WHERE d.datname = current_database() AND setting LIKE 'statement_timeout=%'`);

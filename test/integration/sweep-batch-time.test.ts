@@ -1,15 +1,17 @@
-// The sweep's batches follow their time, not only their count (src/sweep/batch-size.ts): a batch
-// that holds its rows' locks past SWEEP_BATCH_TIME_BUDGET makes the next smaller, and a batch that
-// statement_timeout cancels is retried smaller instead of failing the status. A batch is made slow
+// The sweep's batches follow their time, not only their count (src/sweep/batch-size.ts): no batch
+// holds its rows' locks past SWEEP_BATCH_TIME_BUDGET (one that would is cancelled and retried
+// smaller; only a batch of the smallest size may run past it), and a batch that statement_timeout
+// cancels is retried smaller instead of failing the status. A batch is made slow
 // the way a loaded database makes it slow: here a trigger that costs each updated row a
 // few milliseconds (pg_sleep), on the test database; time is not moved by sleeping in the test.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDb } from "../../src/platform/db/client.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
-import { adaptiveBatchSize, FIRST_BATCH_SIZE } from "../../src/sweep/batch-size.js";
+import { adaptiveBatchSize, FIRST_BATCH_SIZE, MIN_BATCH_SIZE } from "../../src/sweep/batch-size.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { directDatabaseUrl, insertTasks, resetTables, testDb } from "../support/db.js";
+import { captureLogger } from "../support/reprocess-harness.js";
 
 const db = testDb();
 // The hold is off: 1,200 stuck at once is what this file needs, not an outage to hold.
@@ -37,16 +39,32 @@ function batchSizes() {
 }
 
 describe("when batches run past the time budget", () => {
-  it("then the first batch is small, the next ones smaller still, and every stuck task is still reverted once", async () => {
+  it("then no batch holds its locks past it: one that would is cancelled at the budget, nothing of it applied, and retried at a quarter of its size", async () => {
     await slowRows(3);
     const { sizes, onBatch } = batchSizes();
-    // 3 ms a row: the first batch (100) holds its locks ~300 ms, three times a 100 ms budget.
-    const result = await runSweep(db, rules, { sweepId: "batch-time", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch });
+    const { logger, lines } = captureLogger();
+    // 3 ms a row: the first batch (100) would hold its locks ~300 ms, three times a 100 ms budget.
+    const result = await runSweep(db, rules, { sweepId: "batch-time", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch, logger });
     expect(result).toMatchObject({ reverted: STUCK, failed: {} });
-    expect(sizes[0]).toBe(FIRST_BATCH_SIZE);
-    // Shrunk in proportion to the overrun (100 × 100 × 0.8 / ≥ 300 ms): at most a third of the first.
-    expect(Math.max(...sizes.slice(1))).toBeLessThanOrEqual(34);
+    // It never committed: cancelled at 100 ms, and the batches that did commit (25: ~75 ms) fit the budget.
+    expect(sizes).not.toContain(FIRST_BATCH_SIZE);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(FIRST_BATCH_SIZE / 4);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(STUCK);
+    const cancelled = lines.filter((line) => typeof line.msg === "string" && line.msg.includes("cancelled, nothing of it applied"));
+    expect(cancelled[0]).toMatchObject({ level: 30, status: "ProcessingInProgress", batchSize: FIRST_BATCH_SIZE, retryWith: 25, capMs: 95 });
+    // Nothing of the cancelled batch applied: one event per task, no more.
+    const [events] = await db.$queryRaw<{ n: bigint; tasks: bigint }[]>`SELECT count(*) AS n, count(DISTINCT task_id) AS tasks FROM task_events WHERE sweep_id = 'batch-time'`;
+    expect(events).toEqual({ n: BigInt(STUCK), tasks: BigInt(STUCK) });
+  });
+
+  it("a batch of the smallest size is never cut short: however slow the database, the sweep moves on", async () => {
+    // 30 stuck, 15 ms a row: 100 and 25 are cancelled at the budget; 10 (~150 ms) runs past it, uncapped.
+    await db.$executeRaw`UPDATE tasks SET status = ${S.ToReview} WHERE id NOT IN (SELECT id FROM tasks ORDER BY id LIMIT 30)`;
+    await slowRows(15);
+    const { sizes, onBatch } = batchSizes();
+    const result = await runSweep(db, rules, { sweepId: "batch-min", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch });
+    expect(result).toMatchObject({ reverted: 30, failed: {} });
+    expect(sizes).toEqual([MIN_BATCH_SIZE, MIN_BATCH_SIZE, MIN_BATCH_SIZE]);
   });
 
   it("without a time budget (a fixed size), the batches stay at SWEEP_BATCH_SIZE", async () => {
@@ -73,9 +91,12 @@ describe("when statement_timeout cancels a batch", () => {
     const tight = tightDb();
     try {
       const { sizes, onBatch } = batchSizes();
-      const result = await runSweep(tight, rules, { sweepId: "batch-timeout", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch });
+      // A budget (1 s) looser than the statement timeout: the cap is the statement timeout, never looser.
+      const result = await runSweep(tight, rules, { sweepId: "batch-timeout", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 1000), onBatch });
       expect(result).toMatchObject({ reverted: STUCK, failed: {} });
-      expect(Math.max(...sizes)).toBeLessThanOrEqual(25);
+      // The first that committed is the retry at a quarter; none that committed ran past 400 ms (50 rows).
+      expect(sizes[0]).toBe(25);
+      expect(Math.max(...sizes)).toBeLessThan(400 / 8);
       const [events] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM task_events WHERE sweep_id = 'batch-timeout'`;
       expect(Number(events!.n)).toBe(STUCK);
     } finally {

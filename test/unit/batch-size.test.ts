@@ -57,15 +57,27 @@ describe("the sweep's batch size", () => {
   it("a batch cancelled by statement_timeout is retried at a quarter of the size, until the smallest, then given up", () => {
     const sizing = grown();
     const tries: number[] = [];
-    while (sizing.timedOut()) tries.push(sizing.size);
+    while (sizing.timedOut(100)) tries.push(sizing.size);
     expect(tries).toEqual([250, 62, 15, 10]);
-    expect(sizing.timedOut()).toBe(false);
+    expect(sizing.timedOut(100)).toBe(false);
+  });
+
+  it("every batch but one of the smallest size runs with 95 % of the budget as its statement timeout (the rest for its commit)", () => {
+    const sizing = adaptiveBatchSize(1000, 100);
+    expect(sizing.capMs).toBe(95);
+    sizing.observe(1_000_000); // shrunk to the smallest: no cap but the worker's statement timeout, so the sweep moves on
+    expect(sizing.size).toBe(MIN_BATCH_SIZE);
+    expect(sizing.capMs).toBeNull();
+    sizing.observe(1);
+    expect(sizing.capMs).toBe(95);
+    expect(adaptiveBatchSize(5, 100).capMs).toBeNull(); // SWEEP_BATCH_SIZE below the smallest batch
   });
 
   it("a fixed size never changes and never retries", () => {
     const sizing = fixedBatchSize(500);
     sizing.observe(10_000);
     expect(sizing.size).toBe(500);
-    expect(sizing.timedOut()).toBe(false);
+    expect(sizing.timedOut(10_000)).toBe(false);
+    expect(sizing.capMs).toBeNull();
   });
 });

@@ -126,6 +126,12 @@ export interface TransactionOptions {
   timeout?: number;
   /** Accepted for Prisma compatibility; waiting for a connection is bounded by DATABASE_CONNECT_TIMEOUT. */
   maxWait?: number;
+  /**
+   * statement_timeout of this transaction's statements in ms, at most the client's own (SET LOCAL,
+   * sent with BEGIN in the same round trip). Transaction-scoped, so it holds behind PgBouncer in
+   * transaction mode too, where the client's own start-up timeouts are dropped.
+   */
+  statementTimeoutMs?: number;
 }
 
 export interface Db extends Queries {
@@ -217,7 +223,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   pool.on("error", (error) => options.logger?.warn({ err: { message: error.message, code: (error as { code?: unknown }).code } }, "postgres pool error (idle connection)"));
   const run: Run = (text, values, name) => pool.query(config(text, values, name));
 
-  async function transaction(work: (run: Run) => Promise<unknown>, timeoutMs: number): Promise<unknown> {
+  async function transaction(work: (run: Run) => Promise<unknown>, timeoutMs: number, localStatementTimeoutMs?: number): Promise<unknown> {
     const client = await pool.connect();
     let closed = false;
     // A connection that overran its transaction or failed to roll back is discarded, not reused.
@@ -228,7 +234,9 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
       client.query("ROLLBACK").catch(() => undefined);
     }, timeoutMs);
     try {
-      await client.query("BEGIN");
+      // A transaction's own statement timeout only ever tightens the worker's.
+      const local = localStatementTimeoutMs === undefined ? null : Math.max(1, Math.trunc(Math.min(localStatementTimeoutMs, statementTimeoutMs)));
+      await client.query(local === null ? "BEGIN" : `BEGIN; SET LOCAL statement_timeout = ${local}`);
       const result = await work(onTx);
       if (closed) throw new Error(`Transaction rolled back: it ran past its timeout of ${timeoutMs} ms`);
       closed = true;
@@ -251,7 +259,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
     pool,
     $transaction: ((arg: readonly Statement<unknown>[] | ((tx: Queries) => Promise<unknown>), opts?: TransactionOptions) =>
       typeof arg === "function"
-        ? transaction((onTx) => arg(queries(onTx)), opts?.timeout ?? DEFAULT_TRANSACTION_TIMEOUT_MS)
+        ? transaction((onTx) => arg(queries(onTx)), opts?.timeout ?? DEFAULT_TRANSACTION_TIMEOUT_MS, opts?.statementTimeoutMs)
         : transaction(async (onTx) => {
             const results: unknown[] = [];
             for (const statement of arg) results.push(await statement.on(onTx));

@@ -8,11 +8,11 @@
 // Out:  one row: how many, how many released, and the first few task ids.
 // Cost: the stuck rows already flagged are walked (index only) by every sweep while they stay
 //       stuck: a report-only rule costs what its stuck tasks cost, like any other rule.
-import type { Db } from "../../platform/db/client.js";
+import type { Queries } from "../../platform/db/client.js";
 import { eventsAndOutcome, singleOutcome, thresholdText, type BatchInput, type BatchOutcome } from "./revert-stuck-tasks.js";
 import { candidatesCte, notFlaggedThisEpisode, stuckWorkspacesCtes } from "./stuck-workspaces.js";
 
-export async function flagStuckTasks(db: Db, input: BatchInput): Promise<BatchOutcome[]> {
+export async function flagStuckTasks(db: Queries, input: BatchInput): Promise<BatchOutcome[]> {
   const { plan, thresholds, limit, sweepId } = input;
   if (plan.action.kind !== "flag") throw new TypeError(`flagStuckTasks: the rule for ${plan.statusName} is not report-only`);
   const releasedProbes = [...(input.release?.probes ?? [])];

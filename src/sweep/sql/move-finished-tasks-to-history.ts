@@ -5,11 +5,11 @@
 // Does: location -> HISTORY, moved_to_history_at = now(), warning + warning_reason; status is
 //       unchanged. One MOVED_TO_HISTORY task_events row per task ({releasedBy} when released).
 // Out:  one row: how many, how many released, and the first few task ids.
-import type { Db } from "../../platform/db/client.js";
+import type { Queries } from "../../platform/db/client.js";
 import { eventsAndOutcome, singleOutcome, thresholdText, type BatchInput, type BatchOutcome } from "./revert-stuck-tasks.js";
 import { candidatesCte, stuckWorkspacesCtes } from "./stuck-workspaces.js";
 
-export async function moveFinishedTasksToHistory(db: Db, input: BatchInput): Promise<BatchOutcome[]> {
+export async function moveFinishedTasksToHistory(db: Queries, input: BatchInput): Promise<BatchOutcome[]> {
   const { plan, thresholds, limit, sweepId } = input;
   if (plan.action.kind !== "moveToHistory") throw new TypeError(`moveFinishedTasksToHistory: the rule for ${plan.statusName} does not move to history`);
   const releasedProbes = [...(input.release?.probes ?? [])];

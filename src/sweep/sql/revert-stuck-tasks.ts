@@ -20,7 +20,7 @@ import type { StatusPlan, Thresholds } from "../sweep-plan.js";
 import { STABLE_STATUS_CODES, STATUS_NAMES_BY_CODE } from "../../rules/status.js";
 import { formatDuration } from "../../rules/duration.js";
 import { DEFAULT_RATE_HOLD } from "../../rules/rules.js";
-import type { Db } from "../../platform/db/client.js";
+import type { Queries } from "../../platform/db/client.js";
 import { candidatesCte, stuckWorkspacesCtes } from "./stuck-workspaces.js";
 
 export interface BatchOutcome {
@@ -51,7 +51,7 @@ export const thresholdText = (t: Thresholds) =>
 const ordinalSuffix = (n: Prisma.Sql) =>
   Prisma.sql`CASE WHEN ${n} % 100 IN (11, 12, 13) THEN 'th' WHEN ${n} % 10 = 1 THEN 'st' WHEN ${n} % 10 = 2 THEN 'nd' WHEN ${n} % 10 = 3 THEN 'rd' ELSE 'th' END`;
 
-export async function revertStuckTasks(db: Db, input: BatchInput & { escalateAfter: number }): Promise<BatchOutcome[]> {
+export async function revertStuckTasks(db: Queries, input: BatchInput & { escalateAfter: number }): Promise<BatchOutcome[]> {
   const { plan, thresholds, limit, sweepId, escalateAfter } = input;
   if (plan.action.kind !== "revert") throw new TypeError(`revertStuckTasks: the rule for ${plan.statusName} does not revert`);
   const { to, toPreviousIfStable } = plan.action;

@@ -23,7 +23,7 @@ import { readEventsPage } from "./sql/read-events.js";
 import { claimDueTargets, recordFailure, releaseTarget, renewLeases, writePositions, type TargetCursor } from "./sql/targets.js";
 import { giveWay } from "./give-way.js";
 import { sendInWindow } from "./send-window.js";
-import { recordGivenUp } from "./replay.js";
+import { recordGivenUp } from "./sql/given-up.js";
 
 export interface WebhookDeliveryOptions {
   pool: pg.Pool;

@@ -293,18 +293,6 @@ export async function listReplays(db: Pick<Db, "$queryRaw">, limit: number): Pro
   return rows.map((r) => ({ replayId: r.id, by: r.actor, reason: r.reason, at: r.created_at, events: r.events, delivered: r.delivered, abandoned: r.abandoned, lastError: r.last_error }));
 }
 
-/**
- * recordGivenUp — the one hook in the live delivery (delivery.ts): the event it gives up, so it can
- * be listed and replayed. Re-giving-up the same event (a replay of it failed the same way) renews the row.
- */
-export async function recordGivenUp(db: Queryable, entry: { eventId: string; organizationId: number; attempts: number; lastError: string }): Promise<void> {
-  await db.query(
-    `INSERT INTO webhook_given_up (event_id, organization_id, attempts, last_error) VALUES ($1::bigint, $2::int, $3::int, left($4, 500))
-     ON CONFLICT (event_id) DO UPDATE SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, given_up_at = now()`,
-    [entry.eventId, entry.organizationId, entry.attempts, entry.lastError],
-  );
-}
-
 export function createReplayQueue(connection: ConnectionOptions, prefix: string): Queue<ReplayJobData> {
   return new Queue<ReplayJobData>(WEBHOOK_REPLAYS_QUEUE, { connection, prefix });
 }

@@ -94,6 +94,8 @@ export interface SweepResult {
   paused: Record<string, { stuck: number; sampleTaskIds: number[] }>;
   /** Statuses whose statements failed (the others went on), with the error message. */
   failed: Record<string, string>;
+  /** Batches cancelled at their time cap or statement_timeout (nothing of them applied) and retried smaller, by status. */
+  cancelledBatches: Record<string, number>;
   /** Statuses whose work a pause stopped during this sweep (committed after the sweep began): no batch started after it. */
   pausedDuringSweep: string[];
   durationMs: number;
@@ -140,6 +142,7 @@ export async function runSweep(db: Db, rules: readonly Rule[], options: SweepOpt
     released: {},
     paused: {},
     failed: {},
+    cancelledBatches: {},
     pausedDuringSweep: [],
     durationMs: 0,
     interrupted: false,
@@ -360,10 +363,16 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
     } catch (error) {
       // Its cap or statement_timeout cancelled the batch, so none of it applied: try again, smaller.
       if (sqlState(error) === QUERY_CANCELED && sizing.timedOut(performance.now() - started)) {
+        result.cancelledBatches[plan.statusName] = (result.cancelledBatches[plan.statusName] ?? 0) + 1;
         const fields = { sweepId: result.sweepId, status: plan.statusName, batchSize: input.limit, retryWith: sizing.size };
         // Past its cap: the budget doing its job (an info line); past the worker's statement timeout: a warning.
         if (capMs !== null) options.logger?.info({ ...fields, capMs }, `a batch of ${plan.statusName} would have run past its ${capMs} ms cap (95 % of SWEEP_BATCH_TIME_BUDGET_MS): cancelled, nothing of it applied; retrying it with ${sizing.size} tasks`);
         else options.logger?.warn(fields, `a batch of ${plan.statusName} ran past statement_timeout; retrying it with ${sizing.size} tasks`);
+        // The retry is a new batch: none starts once shutdown has begun.
+        if (options.shouldStop?.()) {
+          result.interrupted = true;
+          break;
+        }
         continue;
       }
       throw error;

@@ -92,10 +92,17 @@ export function sweepMetrics(deps: SweepMetricsDeps): SweepMetrics {
     labelNames: ["status"],
     registers,
   });
+  const cancelledBatches = new Counter({
+    name: "watchdog_sweep_batches_cancelled_total",
+    help: "Sweep batches cancelled at their time cap (SWEEP_BATCH_TIME_BUDGET_MS) or the statement timeout, nothing of them applied, and retried smaller, by status. Rising steadily: the database is slow.",
+    labelNames: ["status"],
+    registers,
+  });
   return {
     onBatch: batches.onBatch,
     onSweep(result) {
       for (const status of Object.keys(result.failed)) statusFailures.inc({ status });
+      for (const [status, n] of Object.entries(result.cancelledBatches)) cancelledBatches.inc({ status }, n);
       if (!result.dryRun && !result.interrupted) {
         for (const [status, h] of Object.entries(result.held)) {
           holds.inc({ status });

@@ -9,7 +9,11 @@ import { createDb } from "../../src/platform/db/client.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { adaptiveBatchSize, FIRST_BATCH_SIZE, MIN_BATCH_SIZE } from "../../src/sweep/batch-size.js";
-import { runSweep } from "../../src/sweep/run-sweep.js";
+import { runSweep, type SweepResult } from "../../src/sweep/run-sweep.js";
+import { createMetrics } from "../../src/ops/metrics.js";
+import { createLogger } from "../../src/platform/logger.js";
+import { createRedis } from "../../src/platform/redis.js";
+import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { directDatabaseUrl, insertTasks, resetTables, testDb } from "../support/db.js";
 import { captureLogger } from "../support/reprocess-harness.js";
 
@@ -32,6 +36,33 @@ async function slowRows(ms: number): Promise<void> {
 afterEach(() => db.$executeRawUnsafe(`DROP TRIGGER IF EXISTS slow_row ON tasks`));
 afterAll(() => db.$disconnect());
 
+/** watchdog_sweep_batches_cancelled_total{status="ProcessingInProgress"} of a fresh registry, once `result` is reported to it. */
+async function cancelledMetricAfter(result: SweepResult): Promise<number | undefined> {
+  const redis = createRedis(testRedisUrl());
+  const prefix = uniquePrefix();
+  try {
+    const metrics = createMetrics({
+      db,
+      rules,
+      queues: [],
+      sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }),
+      lastSweepHeld: async () => ({}),
+      redis,
+      prefix,
+      stuckCountIntervalMs: 60_000,
+      logger: createLogger({ level: "silent" }),
+      build: { version: "test", commit: "test" },
+      pauses: async () => [],
+    });
+    metrics.onSweep(result);
+    const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === "watchdog_sweep_batches_cancelled_total");
+    return metric?.values.find((v) => v.labels.status === "ProcessingInProgress")?.value;
+  } finally {
+    await deletePrefix(prefix);
+    redis.disconnect();
+  }
+}
+
 /** The size of each committed batch, in order. */
 function batchSizes() {
   const sizes: number[] = [];
@@ -52,9 +83,22 @@ describe("when batches run past the time budget", () => {
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(STUCK);
     const cancelled = lines.filter((line) => typeof line.msg === "string" && line.msg.includes("cancelled, nothing of it applied"));
     expect(cancelled[0]).toMatchObject({ level: 30, status: "ProcessingInProgress", batchSize: FIRST_BATCH_SIZE, retryWith: 25, capMs: 95 });
+    // Counted in the result, and in watchdog_sweep_batches_cancelled_total once the sweep is reported.
+    expect(result.cancelledBatches.ProcessingInProgress).toBe(cancelled.length);
+    expect(await cancelledMetricAfter(result)).toBe(cancelled.length);
     // Nothing of the cancelled batch applied: one event per task, no more.
     const [events] = await db.$queryRaw<{ n: bigint; tasks: bigint }[]>`SELECT count(*) AS n, count(DISTINCT task_id) AS tasks FROM task_events WHERE sweep_id = 'batch-time'`;
     expect(events).toEqual({ n: BigInt(STUCK), tasks: BigInt(STUCK) });
+  });
+
+  it("once shutdown has begun, a cancelled batch is not retried: the sweep ends interrupted, nothing applied", async () => {
+    await slowRows(3);
+    // Shutdown begins once the sweep has started the status (the first ask, before it, says no).
+    let asked = 0;
+    const result = await runSweep(db, rules, { sweepId: "batch-stop", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), shouldStop: () => asked++ > 0 });
+    expect(result).toMatchObject({ interrupted: true, reverted: 0, cancelledBatches: { ProcessingInProgress: 1 }, failed: {} });
+    const [changed] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM tasks WHERE status <> ${S.ProcessingInProgress}`;
+    expect(Number(changed!.n)).toBe(0);
   });
 
   it("a batch of the smallest size is never cut short: however slow the database, the sweep moves on", async () => {

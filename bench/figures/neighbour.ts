@@ -29,6 +29,8 @@ export interface NeighbourFigures {
   recovery: { p50: Sample; p99: Sample };
   /** The longest batch statement of the recoveries, in ms. */
   longestBatchMs: number;
+  /** Batches of the recoveries that committed, and those cancelled at their time cap (and retried smaller). */
+  batches: { committed: number; cancelled: number };
   updatesDuringRecovery: number;
 }
 
@@ -66,7 +68,7 @@ async function startPlatformClient(databaseUrl: string, ids: readonly number[]):
 }
 
 /** `sizing`, telling `seen` the time of every batch statement: each one that committed and each one cancelled. */
-function timed(sizing: BatchSizing, seen: (ms: number) => void): BatchSizing {
+function timed(sizing: BatchSizing, seen: (ms: number, cancelled: boolean) => void): BatchSizing {
   return {
     get size() {
       return sizing.size;
@@ -74,8 +76,8 @@ function timed(sizing: BatchSizing, seen: (ms: number) => void): BatchSizing {
     get capMs() {
       return sizing.capMs;
     },
-    observe: (ms) => (seen(ms), sizing.observe(ms)),
-    timedOut: (ms) => (seen(ms), sizing.timedOut(ms)),
+    observe: (ms) => (seen(ms, false), sizing.observe(ms)),
+    timedOut: (ms) => (seen(ms, true), sizing.timedOut(ms)),
   };
 }
 
@@ -92,6 +94,7 @@ export async function measureNeighbour(
   const platform = await startPlatformClient(databaseUrl, targets);
   const runs = { idle: { p50: [] as number[], p99: [] as number[] }, recovery: { p50: [] as number[], p99: [] as number[] } };
   let longestBatchMs = 0;
+  const batches = { committed: 0, cancelled: 0 };
   let updatesDuringRecovery = 0;
   try {
     const summarise = (side: "idle" | "recovery", latencies: number[]) => {
@@ -111,7 +114,10 @@ export async function measureNeighbour(
         batchSize: options.batchSize,
         // As the worker runs it: batches sized (and capped) by time (SWEEP_BATCH_TIME_BUDGET_MS' default),
         // from a fresh start; every batch's time as runSweep measured it, cancelled ones included.
-        batchSizing: timed(adaptiveBatchSize(options.batchSize, BATCH_TIME_BUDGET_MS), (ms) => (longestBatchMs = Math.max(longestBatchMs, ms))),
+        batchSizing: timed(adaptiveBatchSize(options.batchSize, BATCH_TIME_BUDGET_MS), (ms, cancelled) => {
+          longestBatchMs = Math.max(longestBatchMs, ms);
+          batches[cancelled ? "cancelled" : "committed"]++;
+        }),
       }).finally(async () => {
         const during = await platform.stop();
         updatesDuringRecovery += during.length;
@@ -127,6 +133,7 @@ export async function measureNeighbour(
     idle: { p50: sample(runs.idle.p50), p99: sample(runs.idle.p99) },
     recovery: { p50: sample(runs.recovery.p50), p99: sample(runs.recovery.p99) },
     longestBatchMs,
+    batches,
     updatesDuringRecovery: Math.round(updatesDuringRecovery / options.reps),
   };
 }

@@ -4,17 +4,17 @@
 // deployment, shared through Redis). Each "replica" is a metrics registry as the worker builds it,
 // with its own Redis connection, over the same database and queue prefix.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Registry } from "prom-client";
 import { buildRules, type Rule } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { createLogger } from "../../src/platform/logger.js";
-import { createMetrics, type Metrics } from "../../src/ops/metrics.js";
+import type { Metrics } from "../../src/ops/metrics.js";
 import { readLastSweepHeld } from "../../src/sweep/last-sweep.js";
 import { sweepHooks } from "../../src/sweep/sweep-hooks.js";
 import { createRedis, type RedisConnection } from "../../src/platform/redis.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { metricValue as value, testMetrics } from "../support/metrics.js";
 
 const db = testDb();
 const H = 3600;
@@ -41,27 +41,8 @@ interface Replica {
 function replica(rules: readonly Rule[], stuckCountIntervalMs = 60_000, cell?: string): Replica {
   const redis = createRedis(testRedisUrl());
   connections.push(redis);
-  const metrics = createMetrics({
-    db,
-    rules,
-    queues: [],
-    sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }),
-    lastSweepHeld: () => readLastSweepHeld(redis, prefix),
-    redis,
-    prefix,
-    stuckCountIntervalMs,
-    logger: silent,
-    build: { version: "test", commit: "test", cell },
-    pauses: async () => [],
-  });
+  const metrics = testMetrics({ db, rules, redis, prefix, stuckCountIntervalMs, logger: silent, build: { version: "test", commit: "test", cell }, lastSweepHeld: () => readLastSweepHeld(redis, prefix) });
   return { metrics, hooks: sweepHooks({ metrics, redis, prefix, logger: silent }) };
-}
-
-/** A gauge's value, or a histogram's observation count. */
-async function value(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
-  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
-  const values = (metric?.values ?? []) as { value: number; labels: Record<string, string | number>; metricName?: string }[];
-  return values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l) && (String(metric?.type) === "histogram" ? v.metricName === `${name}_count` : true))?.value;
 }
 
 async function sweepOn(r: Replica, rules: readonly Rule[]) {

@@ -10,10 +10,9 @@ import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { adaptiveBatchSize, FIRST_BATCH_SIZE, MIN_BATCH_SIZE } from "../../src/sweep/batch-size.js";
 import { runSweep, type SweepResult } from "../../src/sweep/run-sweep.js";
-import { createMetrics } from "../../src/ops/metrics.js";
-import { createLogger } from "../../src/platform/logger.js";
 import { createRedis } from "../../src/platform/redis.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { metricValue, testMetrics } from "../support/metrics.js";
 import { directDatabaseUrl, insertTasks, resetTables, testDb } from "../support/db.js";
 import { captureLogger } from "../support/reprocess-harness.js";
 
@@ -41,22 +40,9 @@ async function cancelledMetricAfter(result: SweepResult): Promise<number | undef
   const redis = createRedis(testRedisUrl());
   const prefix = uniquePrefix();
   try {
-    const metrics = createMetrics({
-      db,
-      rules,
-      queues: [],
-      sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }),
-      lastSweepHeld: async () => ({}),
-      redis,
-      prefix,
-      stuckCountIntervalMs: 60_000,
-      logger: createLogger({ level: "silent" }),
-      build: { version: "test", commit: "test" },
-      pauses: async () => [],
-    });
+    const metrics = testMetrics({ db, rules, redis, prefix });
     metrics.onSweep(result);
-    const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === "watchdog_sweep_batches_cancelled_total");
-    return metric?.values.find((v) => v.labels.status === "ProcessingInProgress")?.value;
+    return await metricValue(metrics.registry, "watchdog_sweep_batches_cancelled_total", { status: "ProcessingInProgress" });
   } finally {
     await deletePrefix(prefix);
     redis.disconnect();

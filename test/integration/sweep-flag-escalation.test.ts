@@ -3,13 +3,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRules, type Rule } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
-import { createLogger } from "../../src/platform/logger.js";
-import { createMetrics } from "../../src/ops/metrics.js";
 import { reprocessTask } from "../../src/reprocess/sql/reprocess-task.js";
 import { thresholdRows } from "../../src/rules/resolve.js";
 import { runSweep, type SweepOptions } from "../../src/sweep/run-sweep.js";
 import { getTask, holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { testMetrics } from "../support/metrics.js";
 import { createRedis, type RedisConnection } from "../../src/platform/redis.js";
 
 const db = testDb();
@@ -71,19 +70,7 @@ describe("escalation", () => {
   it("the 3rd automatic revert of a task says it needs support, in the reason, the event, the result and the metric", async () => {
     const rules = buildRules();
     // Nothing here reads shared state: the escalation counter is this process's own.
-    const metrics = createMetrics({
-      db,
-      rules,
-      queues: [],
-      sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }),
-      lastSweepHeld: async () => ({}),
-      redis: redis!,
-      prefix,
-      stuckCountIntervalMs: 60_000,
-      logger: createLogger({ level: "silent" }),
-      build: { version: "test", commit: "test" },
-      pauses: async () => [],
-    });
+    const metrics = testMetrics({ db, rules, redis: redis!, prefix });
     const [task] = await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * H }]);
     const escalatedPerSweep = [];
     for (let i = 1; i <= 4; i++) {

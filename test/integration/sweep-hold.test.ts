@@ -5,13 +5,13 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildRules, type Rule } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { createLogger } from "../../src/platform/logger.js";
-import { createMetrics } from "../../src/ops/metrics.js";
 import { readLastSweepHeld } from "../../src/sweep/last-sweep.js";
 import { sweepHooks } from "../../src/sweep/sweep-hooks.js";
 import { createRedis } from "../../src/platform/redis.js";
 import { runSweep, type SweepOptions } from "../../src/sweep/run-sweep.js";
 import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { metricValue, testMetrics } from "../support/metrics.js";
 
 const db = testDb();
 const H = 3600;
@@ -42,24 +42,7 @@ async function statusCounts(): Promise<Record<number, number>> {
 }
 
 function metricsFor(rules: readonly Rule[], redis: ReturnType<typeof createRedis>) {
-  return createMetrics({
-    db,
-    rules,
-    queues: [],
-    sweepHealth: async () => ({ overdue: false, lastCompletedAtMs: null, secondsSinceLastCompleted: null, overdueAfterSeconds: 180 }),
-    lastSweepHeld: () => readLastSweepHeld(redis, prefix),
-    redis,
-    prefix,
-    stuckCountIntervalMs: 60_000,
-    logger: createLogger({ level: "silent" }),
-    build: { version: "test", commit: "test" },
-    pauses: async () => [],
-  });
-}
-
-async function metricValue(registry: Awaited<ReturnType<typeof metricsFor>>["registry"], name: string, status: string): Promise<number | undefined> {
-  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
-  return metric?.values.find((v) => v.labels.status === status)?.value;
+  return testMetrics({ db, rules, redis, prefix, lastSweepHeld: () => readLastSweepHeld(redis, prefix) });
 }
 
 describe("a staged outage: 5,000 tasks stuck in one status, a limit of 500", () => {
@@ -87,8 +70,8 @@ describe("a staged outage: 5,000 tasks stuck in one status, a limit of 500", () 
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.msg).toMatch(/^holding ProcessingInProgress: at least 501 stuck, more than the limit of 500; acting on none .*watchdog sweep --release ProcessingInProgress --by <name>/);
       // Read from the shared record the sweep writes (asynchronously) to Redis.
-      await expect.poll(() => metricValue(metrics.registry, "watchdog_tasks_held", "ProcessingInProgress")).toBe(501);
-      expect(await metricValue(metrics.registry, "watchdog_sweep_holds_total", "ProcessingInProgress")).toBe(1);
+      await expect.poll(() => metricValue(metrics.registry, "watchdog_tasks_held", { status: "ProcessingInProgress" })).toBe(501);
+      expect(await metricValue(metrics.registry, "watchdog_sweep_holds_total", { status: "ProcessingInProgress" })).toBe(1);
       await expect.poll(() => readLastSweepHeld(redis, prefix)).toMatchObject({ ProcessingInProgress: { stuck: 501, limit: 500 } });
 
       // The dry run and a second sweep say the same; nothing moves while the outage lasts.
@@ -102,8 +85,8 @@ describe("a staged outage: 5,000 tasks stuck in one status, a limit of 500", () 
       hooks.onSweep(lifted);
       expect(lifted.held).toEqual({});
       expect(lifted.reverted).toBe(200);
-      await expect.poll(() => metricValue(metrics.registry, "watchdog_tasks_held", "ProcessingInProgress")).toBe(0);
-      expect(await metricValue(metrics.registry, "watchdog_sweep_holds_total", "ProcessingInProgress")).toBe(1);
+      await expect.poll(() => metricValue(metrics.registry, "watchdog_tasks_held", { status: "ProcessingInProgress" })).toBe(0);
+      expect(await metricValue(metrics.registry, "watchdog_sweep_holds_total", { status: "ProcessingInProgress" })).toBe(1);
       await expect.poll(() => readLastSweepHeld(redis, prefix)).toEqual({});
       expect(logger.lines.filter((l) => l.level === "warn")).toHaveLength(1);
     } finally {

@@ -8,14 +8,13 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { runSweep, type SweepOptions, type SweepResult } from "../../src/sweep/run-sweep.js";
-import { createLogger } from "../../src/platform/logger.js";
-import { createMetrics } from "../../src/ops/metrics.js";
 import { createRedis } from "../../src/platform/redis.js";
 import { sweepHealthHandler } from "../../src/ops/sweep-health.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, keysUnder, prefixesDeletedAfterEach, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { recordSweepCompleted } from "../../src/sweep/last-sweep.js";
 import { runCli } from "../support/worker-process.js";
+import { testMetrics } from "../support/metrics.js";
 import { sample } from "./http-app.js";
 
 const db = testDb();
@@ -60,19 +59,7 @@ describe("a slow burn: 300 new stuck tasks per 5-minute interval in ProcessingIn
     const logger = recordingLogger();
     const results: SweepResult[] = [];
     // The metrics read what the last sweep held from the record every replica shares; here, the last result's.
-    const metrics = createMetrics({
-      db,
-      rules,
-      queues: [],
-      sweepHealth: async () => HEALTHY,
-      lastSweepHeld: async () => results.at(-1)?.held ?? {},
-      redis,
-      prefix: prefixOf(),
-      stuckCountIntervalMs: 60_000,
-      logger: createLogger({ level: "silent" }),
-      build: { version: "test", commit: "test" },
-      pauses: async () => [],
-    });
+    const metrics = testMetrics({ db, rules, redis, prefix: prefixOf(), sweepHealth: async () => HEALTHY, lastSweepHeld: async () => results.at(-1)?.held ?? {} });
     let stuckReport: { rateHolds: Record<string, unknown>[] } | undefined;
     for (let interval = 1; interval <= 20; interval++) {
       await insertTasks(db, Array.from({ length: PER_INTERVAL }, (_, i) => ({ status: S.ProcessingInProgress, ageSeconds: 4 * H + 60 + i, workspaceId: 1 + (i % 3) })));

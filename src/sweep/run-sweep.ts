@@ -350,11 +350,11 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
     sweepId: options.sweepId,
     release: released.length > 0 ? { probes: released, by: options.release!.by } : undefined,
   };
+  const escalateAfter = options.escalateAfter ?? DEFAULT_ESCALATE_AFTER;
   for (;;) {
     input.limit = sizing.size;
     const started = performance.now();
     const capMs = sizing.capMs;
-    const escalateAfter = options.escalateAfter ?? DEFAULT_ESCALATE_AFTER;
     let outcomes: BatchOutcome[];
     try {
       // Capped: the statement in a transaction of its own whose statement_timeout is the cap, so it
@@ -366,7 +366,7 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
         result.cancelledBatches[plan.statusName] = (result.cancelledBatches[plan.statusName] ?? 0) + 1;
         const fields = { sweepId: result.sweepId, status: plan.statusName, batchSize: input.limit, retryWith: sizing.size };
         // Past its cap: the budget doing its job (an info line); past the worker's statement timeout: a warning.
-        if (capMs !== null) options.logger?.info({ ...fields, capMs }, `a batch of ${plan.statusName} would have run past its ${capMs} ms cap (95 % of SWEEP_BATCH_TIME_BUDGET_MS): cancelled, nothing of it applied; retrying it with ${sizing.size} tasks`);
+        if (capMs !== null) options.logger?.info({ ...fields, capMs }, `a batch of ${plan.statusName} would have run past its ${capMs} ms cap (from SWEEP_BATCH_TIME_BUDGET_MS): cancelled, nothing of it applied; retrying it with ${sizing.size} tasks`);
         else options.logger?.warn(fields, `a batch of ${plan.statusName} ran past statement_timeout; retrying it with ${sizing.size} tasks`);
         // The retry is a new batch: none starts once shutdown has begun.
         if (options.shouldStop?.()) {

@@ -1,7 +1,7 @@
 // Group commit of webhook positions. Each delivered event moves its organization's position at
 // once in memory; one statement (writePositions) writes every organization's latest position, and
-// the next one starts as soon as it returns. So the position trails the deliveries by at most one
-// round trip, a kill re-sends only what was in flight (or delivered during that round trip), and
+// the next one starts as soon as it returns. So the position trails the deliveries by one or two
+// round trips, a kill re-sends only what was in flight or answered meanwhile (send-window.ts), and
 // the database sees one small UPDATE per round trip for all organizations, not one per event.
 // The same statement renews the leases of the organizations it writes.
 import type { Queryable } from "./sql/queryable.js";

@@ -3,8 +3,8 @@
 // production outbox (startOutbox: dispatch, the events queue, 50 organizations' webhooks signed and
 // delivered WEBHOOK_ENDPOINT_CONCURRENCY at a time) delivers every event to a local HTTP receiver.
 // The sweep's statements are the same either way (no trigger). The outbox gives way while a sweep
-// of its process runs (deferWhile, as startWatchdog wires it to the sweep worker) and delivers
-// right after it: the figure shows that the recovery keeps its speed; the delivery rate (events
+// of its process runs (its `sweeps`, as startWatchdog wires them to the sweep worker) and delivers
+// as soon as it ends: the figure shows that the recovery keeps its speed; the delivery rate (events
 // delivered per second from the end of the sweep to the last one received) shows how fast the
 // events follow. The delivery rate is measured twice: with webhooks alone (the target's figure: the
 // webhook path), and with the events queue relayed by the same process at the same time. On the
@@ -24,6 +24,7 @@ import type { Rule } from "../../src/rules/rules.js";
 import { createEventsQueue } from "../../src/outbox/queues.js";
 import { runOutbox, type OutboxSettings } from "../../src/outbox/outbox.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
+import { activityCount } from "../../src/platform/component.js";
 import { Registry } from "prom-client";
 import { countEvents, stage } from "../incident.js";
 import { sample, type Sample, timeMs, warm } from "../measure.js";
@@ -96,14 +97,15 @@ export async function measureWebhookRecovery(
     webhookEndpointConcurrency: 4,
   };
 
-  let sweeping = false;
+  // What the sweep worker tells the outbox in startWatchdog: a sweep runs (it gives way), the last one ended (it relays at once).
+  const sweeps = activityCount();
   const sweep = async (r: number, side: "off" | "on" | "webhooks") => {
     await warm((sql) => db.$queryRawUnsafe(sql), 1);
-    sweeping = true; // what the sweep worker's "active" event tells the relay in startWatchdog
+    sweeps.begin();
     const ms: number = await timeMs(async () => {
       const result = await runSweep(db, rules, { sweepId: `bench-webhooks-${side}-${r}`, dryRun: false, batchSize: options.batchSize });
       if (result.reverted !== stuck) throw new Error(`the sweep reverted ${result.reverted} of ${stuck} stuck tasks`);
-    }).finally(() => (sweeping = false));
+    }).finally(() => sweeps.end());
     if ((await countEvents(pool)) !== stuck) throw new Error("the sweep did not write one event per task");
     if (side !== "webhooks") rates[side].push(stuck / (ms / 1000));
     return ms;
@@ -115,7 +117,7 @@ export async function measureWebhookRecovery(
     await pool.query("TRUNCATE outbox_cursors");
     const prefix = `bench-webhooks-${randomBytes(3).toString("hex")}`;
     const eventsQueue = side === "on" ? createEventsQueue(redis, prefix) : null;
-    const outbox = await runOutbox({ settings, logger, registry: new Registry(), eventsQueue, endpoints, deferWhile: () => sweeping });
+    const outbox = await runOutbox({ settings, logger, registry: new Registry(), eventsQueue, endpoints, sweeps });
     await receiver.reset();
     try {
       const ms = await sweep(r, side);

@@ -24,6 +24,7 @@ import { claimDueTargets, recordFailure, releaseTarget, renewLeases, writePositi
 import { giveWay } from "./give-way.js";
 import { sendInWindow } from "./send-window.js";
 import { recordGivenUp } from "./sql/given-up.js";
+import { wakeable } from "../platform/coalesce.js";
 
 export interface WebhookDeliveryOptions {
   pool: pg.Pool;
@@ -198,30 +199,6 @@ async function claimOrganizations(ctx: DeliveryContext, active: Map<string, Prom
     });
     active.set(cursor.target, run);
   }
-}
-
-/**
- * `run` one at a time: a wake while it runs asks for one more run right after it (however many
- * wakes came), so no wake is lost and no two runs overlap. No run starts once `stopped`.
- */
-function wakeable(run: () => Promise<void>, stopped: () => boolean): { wake(): void; running(): Promise<void> | undefined } {
-  let running: Promise<void> | undefined;
-  let again = false;
-  const wake = () => {
-    if (stopped()) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = run().finally(() => {
-      running = undefined;
-      if (again) {
-        again = false;
-        wake();
-      }
-    });
-  };
-  return { wake, running: () => running };
 }
 
 /** Renews the leases of the organizations being delivered; one found gone is marked lost, and its delivery stops. */

@@ -21,6 +21,7 @@ import { startRetention } from "./retention.js";
 import { DISPATCH_TARGET, ensureTargets, QUEUE_TARGET, webhookTarget } from "./sql/targets.js";
 import { endpointDirectory, type EndpointDirectory } from "./endpoint-directory.js";
 import type { SecretKeyring } from "./webhook-secret-box.js";
+import type { ActivityCount } from "../platform/component.js";
 
 export interface OutboxSettings {
   databaseUrl: string;
@@ -49,8 +50,8 @@ export interface OutboxDeps {
   endpoints: readonly WebhookEndpoint[];
   /** Opens the secrets of endpoints kept in the database (WEBHOOK_SECRETS_KEY); null: only the environment's. */
   keyring?: SecretKeyring | null;
-  /** True while this process sweeps (the outbox gives way, give-way.ts). */
-  deferWhile?: () => boolean;
+  /** This process's sweeps: the outbox gives way while one runs (give-way.ts) and relays at once when the last ends. */
+  sweeps?: Pick<ActivityCount, "active" | "onIdle">;
 }
 
 export interface Outbox {
@@ -101,6 +102,14 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
       steps.add("endpoint refresh", async () => clearInterval(timer));
     }
     steps.add("outbox relay", () => relay.close());
+    if (deps.sweeps) {
+      // A recovery's events go out as soon as it ends, not at the next OUTBOX_POLL_INTERVAL.
+      const stop = deps.sweeps.onIdle(() => {
+        relay.wake();
+        delivery?.wake();
+      });
+      steps.add("sweep listener", async () => stop());
+    }
     const retention = startRetention({
       pool,
       owner,
@@ -194,7 +203,7 @@ function startDelivery({ deps, owner, pool, directory, metrics }: OutboxParts): 
     retryForMs: settings.webhookRetryForMs,
     logger: deps.logger,
     metrics,
-    ...(deps.deferWhile ? { deferWhile: deps.deferWhile } : {}),
+    ...(deps.sweeps ? { deferWhile: deps.sweeps.active } : {}),
   });
 }
 
@@ -212,6 +221,6 @@ function startRelay({ deps, owner, pool, directory, metrics }: OutboxParts, deli
     eventsQueueMaxWaiting: settings.eventsQueueMaxWaiting,
     webhookOrganizationIds: directory.organizationIds,
     ...(delivery ? { onDispatched: delivery.wake } : {}),
-    ...(deps.deferWhile ? { deferWhile: deps.deferWhile } : {}),
+    ...(deps.sweeps ? { deferWhile: deps.sweeps.active } : {}),
   });
 }

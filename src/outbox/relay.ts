@@ -17,6 +17,7 @@ import type { Logger } from "pino";
 import { KEEP_COMPLETED, KEEP_FAILED } from "../platform/queue-names.js";
 import { toEventMessage, type OutboxEventRow, type TaskEventMessage } from "./message.js";
 import { settlesWithin } from "../platform/deadline.js";
+import { wakeable } from "../platform/coalesce.js";
 import { relayTarget, type PageRelay } from "./cursor-loop.js";
 import { giveWay } from "./give-way.js";
 import type { OutboxMetrics, OutboxTargetKind } from "./metrics.js";
@@ -43,6 +44,8 @@ export interface OutboxRelayOptions {
 }
 
 export interface OutboxRelay {
+  /** Runs a round now, or right after the one in flight (a sweep of this process ended: its events go out at once). */
+  wake(): void;
   /** Stops the timer and waits for the round in flight. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -161,7 +164,6 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   let stopping = false;
   let ensured = false;
   let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> = Promise.resolve();
   const ctx: RelayContext = { options, shouldStop: () => stopping || deferring(), capped: false };
 
   const ensure = () =>
@@ -181,27 +183,28 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
     if (queue && !stopping) await guard(QUEUE_TARGET, "queue", () => relayQueue(ctx, queue));
   };
 
-  const schedule = () => {
+  // One round at a time: every interval, and at once when woken (a wake during a round runs one more right after it).
+  const rounds = wakeable(async () => {
+    clearTimeout(timer);
+    await runRound();
     if (stopping) return;
     // ±10 % jitter: replicas started together do not poll in lockstep.
-    const delay = Math.round(options.intervalMs * (0.9 + 0.2 * Math.random()));
-    timer = setTimeout(() => {
-      round = runRound().finally(schedule);
-    }, delay);
-  };
+    timer = setTimeout(() => rounds.wake(), Math.round(options.intervalMs * (0.9 + 0.2 * Math.random())));
+  }, () => stopping);
 
   await ensure();
-  round = runRound().finally(schedule);
+  rounds.wake();
 
   let closed: Promise<void> | undefined;
   return {
+    wake: rounds.wake,
     close: () =>
       (closed ??= (async () => {
         stopping = true;
         clearTimeout(timer);
         // A round stuck on Redis (addBulk waits for a reconnect) must not hold shutdown: what it was
         // adding is re-added by the next relay (its position did not move), BullMQ keeping one job per id.
-        await settlesWithin(round, CLOSE_WAIT_MS);
+        await settlesWithin(rounds.running() ?? Promise.resolve(), CLOSE_WAIT_MS);
         // Handed over at once, not after the lease: a replica taking over (a rolling deploy) starts now.
         for (const target of [DISPATCH_TARGET, QUEUE_TARGET]) await releaseTarget(pool, target, owner).catch(() => undefined);
       })()),

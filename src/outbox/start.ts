@@ -44,7 +44,7 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Outbo
     }
     // Before the workers start: a target new to this database starts before the first event is written.
     const keyring = config.webhookSecretsKeys ? createKeyring(config.webhookSecretsKeys) : null;
-    const outbox = await runOutbox({ settings: config, logger, registry: metrics.registry, eventsQueue, endpoints, keyring, deferWhile: ctx.sweeps.active });
+    const outbox = await runOutbox({ settings: config, logger, registry: metrics.registry, eventsQueue, endpoints, keyring, sweeps: ctx.sweeps });
     // Stops with the workers, when shutdown begins: the requests in flight finish, positions are written.
     const stopping = onShutdown(ctx, () => {
       cutIfDown(eventsConnection);

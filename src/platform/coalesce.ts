@@ -27,3 +27,27 @@ export function coalesced<T>(ttlMs: number, load: () => Promise<T>): (() => Prom
     },
   });
 }
+
+/**
+ * `run` one at a time: a wake while it runs asks for one more run right after it (however many
+ * wakes came), so no wake is lost and no two runs overlap. No run starts once `stopped`.
+ */
+export function wakeable(run: () => Promise<void>, stopped: () => boolean): { wake(): void; running(): Promise<void> | undefined } {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const wake = () => {
+    if (stopped()) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = run().finally(() => {
+      running = undefined;
+      if (again) {
+        again = false;
+        wake();
+      }
+    });
+  };
+  return { wake, running: () => running };
+}

@@ -35,11 +35,26 @@ export interface ActivityCount {
   begin(): void;
   end(): void;
   active(): boolean;
+  /** Calls `listener` each time the last activity ends. Out: a function that stops it. */
+  onIdle(listener: () => void): () => void;
 }
 
 export function activityCount(): ActivityCount {
   let n = 0;
-  return { begin: () => void (n += 1), end: () => void (n = Math.max(0, n - 1)), active: () => n > 0 };
+  const listeners = new Set<() => void>();
+  return {
+    begin: () => void (n += 1),
+    end: () => {
+      if (n === 0) return;
+      n -= 1;
+      if (n === 0) for (const listener of listeners) listener();
+    },
+    active: () => n > 0,
+    onIdle: (listener) => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+  };
 }
 
 /** The database and the Redis factory: the last component to close. */

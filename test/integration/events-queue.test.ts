@@ -13,6 +13,7 @@ import type { TaskEventMessage } from "../../src/outbox/message.js";
 import { createLogger } from "../../src/platform/logger.js";
 import { EVENTS_QUEUE } from "../../src/platform/queue-names.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
+import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
 import { testConfig } from "../support/config.js";
 import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
@@ -208,6 +209,20 @@ describe("the events queue", () => {
     }
     expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => `event ${i + 1}`));
     await until(capped, (c) => !c);
+  });
+
+  it("the events of a sweep this worker ran are relayed as soon as it ends, not at the next OUTBOX_POLL_INTERVAL", async () => {
+    await start({ OUTBOX_POLL_INTERVAL: "PT60S" }); // its first round ran at start; the next would be a minute away
+    await insertTasks(db, Array.from({ length: 30 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H })));
+    const sweeps = createSweepQueue({ url: testRedisUrl() }, prefix);
+    try {
+      const sweep = await enqueueSweep(sweeps, {});
+      await expect.poll(() => sweep.getState(), { timeout: 10_000, interval: 50 }).toBe("completed");
+      // The sweep worker's end wakes the relay, which had given way while it ran.
+      await until(jobs, (j) => j.length === 30, 10_000);
+    } finally {
+      await sweeps.close();
+    }
   });
 
   it("while this process sweeps, the relay gives way; it catches up as soon as the sweep ends", async () => {

@@ -12,8 +12,9 @@ export type SendOutcome = { ok: true } | { ok: false; reason: string };
  * the answers that came while the running position write was under way, those that came while the
  * next one waited for it and ran, and one width for their callbacks waiting on a busy event loop.
  * At 2 (in flight, and one write) half of all requests waited for a position write; 4 delivers
- * 12-25 % more events per second on the benchmark (docs/performance.md, 2026-12-06). The price: a
- * kill -9 re-sends up to this many widths per organization, which receivers drop by webhook-id.
+ * 12 % more events per second on the benchmark when the CPU has room (the same when it has none:
+ * docs/performance.md, 2026-12-06). The price: a kill -9 re-sends up to this many widths per
+ * organization, which receivers drop by webhook-id.
  */
 export const AHEAD_WIDTHS = 4;
 

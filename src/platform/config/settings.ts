@@ -290,7 +290,7 @@ export const SETTINGS = {
   },
   outboxPollIntervalMs: {
     env: "OUTBOX_POLL_INTERVAL",
-    doc: "How often each replica looks for new task events to relay (ISO-8601 duration, sub-second allowed).",
+    doc: "How often each replica looks for new task events to relay (ISO-8601 duration, sub-second allowed); also at once when the replica's own sweep ends.",
     default: "PT1S",
     schema: shortDurationMs(10, 3_600_000),
   },
@@ -359,7 +359,7 @@ export const SETTINGS = {
   },
   webhookEndpointConcurrency: {
     env: "WEBHOOK_ENDPOINT_CONCURRENCY",
-    doc: "Requests in flight at once to one organization's endpoint. Events of one task always go one after the other, in order; 1 sends all of an organization's events in order.",
+    doc: "Requests in flight at once to one organization's endpoint. Events of one task always go one after the other, in order; 1 sends all of an organization's events in order. A replica killed with `kill -9` re-sends at most 4 × this many events per organization.",
     default: "4",
     schema: integer(1, 64),
   },

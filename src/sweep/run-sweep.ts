@@ -122,6 +122,10 @@ export interface SweepOptions {
   shouldStop?: () => boolean;
   /** Called after every committed batch (metrics, progress). */
   onBatch?: (plan: StatusPlan, outcomes: BatchOutcome[]) => void;
+  /** Called when a batch is cancelled at its cap and retried smaller: counted as it happens, so a sweep that fails later keeps it. */
+  onBatchCancelled?: (plan: StatusPlan) => void;
+  /** Called when a status's statement fails and the sweep goes on with the others: likewise counted as it happens. */
+  onStatusFailed?: (plan: StatusPlan) => void;
 }
 
 export const DEFAULT_ESCALATE_AFTER = 3;
@@ -191,6 +195,7 @@ async function statusesWithWork(db: Db, plans: readonly StatusPlan[], result: Sw
 function fail(result: SweepResult, plan: StatusPlan, error: unknown, options: SweepOptions): void {
   const message = error instanceof Error ? error.message : String(error);
   result.failed[plan.statusName] = message;
+  options.onStatusFailed?.(plan);
   options.logger?.error({ err: error, sweepId: result.sweepId, status: plan.statusName }, `sweep of ${plan.statusName} failed; the other statuses go on`);
 }
 
@@ -364,6 +369,7 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
       // Its cap or statement_timeout cancelled the batch, so none of it applied: try again, smaller.
       if (sqlState(error) === QUERY_CANCELED && sizing.timedOut(performance.now() - started)) {
         result.cancelledBatches[plan.statusName] = (result.cancelledBatches[plan.statusName] ?? 0) + 1;
+        options.onBatchCancelled?.(plan);
         const fields = { sweepId: result.sweepId, status: plan.statusName, batchSize: input.limit, retryWith: sizing.size };
         // Past its cap: the budget doing its job (an info line); past the worker's statement timeout: a warning.
         if (capMs !== null) options.logger?.info({ ...fields, capMs }, `a batch of ${plan.statusName} would have run past its ${capMs} ms cap (from SWEEP_BATCH_TIME_BUDGET_MS): cancelled, nothing of it applied; retrying it with ${sizing.size} tasks`);

@@ -38,6 +38,8 @@ export async function startSweep(ctx: Context, metrics: Metrics): Promise<Compon
     prefix: config.queuePrefix,
     stopping: () => ctx.shutdown.aborted,
     onBatch: hooks.onBatch,
+    onBatchCancelled: hooks.onBatchCancelled,
+    onStatusFailed: hooks.onStatusFailed,
     onSweep: hooks.onSweep,
     activity: ctx.sweeps,
   });

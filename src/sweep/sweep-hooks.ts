@@ -7,9 +7,11 @@ import type { SweepResult } from "./run-sweep.js";
 import { recordSweepCompleted } from "./last-sweep.js";
 import type { Metrics } from "../ops/metrics.js";
 
-export function sweepHooks(deps: { metrics: Metrics; redis: Redis; prefix: string; logger: Logger }): Required<Pick<SweepWorkerDeps, "onBatch" | "onSweep">> & { onFailed(dryRun: boolean): void } {
+export function sweepHooks(deps: { metrics: Metrics; redis: Redis; prefix: string; logger: Logger }): Required<Pick<SweepWorkerDeps, "onBatch" | "onBatchCancelled" | "onStatusFailed" | "onSweep">> & { onFailed(dryRun: boolean): void } {
   return {
     onBatch: (plan, outcomes) => deps.metrics.onBatch(plan, outcomes),
+    onBatchCancelled: (plan) => deps.metrics.onBatchCancelled(plan),
+    onStatusFailed: (plan) => deps.metrics.onStatusFailed(plan),
     onSweep: (result: SweepResult) => {
       deps.metrics.onSweep(result);
       // A dry run changes nothing and an interrupted sweep left work behind: neither proves sweeping works.

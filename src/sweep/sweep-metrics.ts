@@ -24,6 +24,10 @@ const STUCK_READ_CACHE_MS = 1000;
 export interface SweepMetrics {
   /** For createSweepWorker's onBatch: counts what a committed batch changed. */
   onBatch(plan: StatusPlan, outcomes: BatchOutcome[]): void;
+  /** For createSweepWorker's onBatchCancelled: counted when the batch is cancelled, not when the sweep ends. */
+  onBatchCancelled(plan: StatusPlan): void;
+  /** For createSweepWorker's onStatusFailed: likewise. */
+  onStatusFailed(plan: StatusPlan): void;
   /** For createSweepWorker's onSweep. */
   onSweep(result: SweepResult): void;
   /** The sweep worker's "failed" event. */
@@ -100,9 +104,10 @@ export function sweepMetrics(deps: SweepMetricsDeps): SweepMetrics {
   });
   return {
     onBatch: batches.onBatch,
+    // As they happen: a sweep that fails afterwards (its database lost) reports no result.
+    onBatchCancelled: (plan) => cancelledBatches.inc({ status: plan.statusName }),
+    onStatusFailed: (plan) => statusFailures.inc({ status: plan.statusName }),
     onSweep(result) {
-      for (const status of Object.keys(result.failed)) statusFailures.inc({ status });
-      for (const [status, n] of Object.entries(result.cancelledBatches)) cancelledBatches.inc({ status }, n);
       if (!result.dryRun && !result.interrupted) {
         for (const [status, h] of Object.entries(result.held)) {
           holds.inc({ status });

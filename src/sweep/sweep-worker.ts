@@ -33,6 +33,8 @@ export interface SweepWorkerDeps {
   /** True once shutdown began: the sweep in flight stops after its current batch. */
   stopping: () => boolean;
   onBatch?: SweepOptions["onBatch"];
+  onBatchCancelled?: SweepOptions["onBatchCancelled"];
+  onStatusFailed?: SweepOptions["onStatusFailed"];
   onSweep?: (result: SweepResult) => void;
   /**
    * Told when a sweep starts and ends in this process (the outbox gives way meanwhile). Counted around
@@ -90,6 +92,8 @@ export function createSweepWorker(deps: SweepWorkerDeps): DrainableWorker<SweepJ
           deps.onBatch?.(target, outcomes);
           progress.onBatch(target, outcomes);
         },
+        ...(deps.onBatchCancelled ? { onBatchCancelled: deps.onBatchCancelled } : {}),
+        ...(deps.onStatusFailed ? { onStatusFailed: deps.onStatusFailed } : {}),
       });
     } finally {
       await progress.flush();

@@ -123,3 +123,12 @@ describe("when a sweep reverts and archives stuck tasks", () => {
     expect(sample(text, "watchdog_build_info", { version, node: process.version, commit: "unknown" })).toBe(1);
   });
 });
+
+describe("docs/metrics.md", () => {
+  it("lists every watchdog_ metric the worker exposes, in its table", async () => {
+    const exposed = [...(await scrape()).matchAll(/^# HELP (watchdog_[a-z_]+) /gm)].map((m) => m[1]!);
+    const documented = new Set([...readFileSync(new URL("../../docs/metrics.md", import.meta.url), "utf8").matchAll(/^\| `(watchdog_[a-z_]+)` \|/gm)].map((m) => m[1]!));
+    expect(exposed.length).toBeGreaterThan(20);
+    expect(exposed.filter((name) => !documented.has(name))).toEqual([]);
+  });
+});

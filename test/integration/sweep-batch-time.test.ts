@@ -9,7 +9,7 @@ import { createDb } from "../../src/platform/db/client.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { adaptiveBatchSize, FIRST_BATCH_SIZE, MIN_BATCH_SIZE } from "../../src/sweep/batch-size.js";
-import { runSweep, type SweepResult } from "../../src/sweep/run-sweep.js";
+import { runSweep, type SweepOptions } from "../../src/sweep/run-sweep.js";
 import { createRedis } from "../../src/platform/redis.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { metricValue, testMetrics } from "../support/metrics.js";
@@ -35,14 +35,16 @@ async function slowRows(ms: number): Promise<void> {
 afterEach(() => db.$executeRawUnsafe(`DROP TRIGGER IF EXISTS slow_row ON tasks`));
 afterAll(() => db.$disconnect());
 
-/** watchdog_sweep_batches_cancelled_total{status="ProcessingInProgress"} of a fresh registry, once `result` is reported to it. */
-async function cancelledMetricAfter(result: SweepResult): Promise<number | undefined> {
+/**
+ * A fresh registry's sweep metrics, wired to a sweep as the worker wires them, and
+ * watchdog_sweep_batches_cancelled_total{status="ProcessingInProgress"} read from it.
+ */
+async function withMetrics<T>(use: (hooks: { onBatchCancelled: SweepOptions["onBatchCancelled"] }, cancelled: () => Promise<number | undefined>) => Promise<T>): Promise<T> {
   const redis = createRedis(testRedisUrl());
   const prefix = uniquePrefix();
   try {
     const metrics = testMetrics({ db, rules, redis, prefix });
-    metrics.onSweep(result);
-    return await metricValue(metrics.registry, "watchdog_sweep_batches_cancelled_total", { status: "ProcessingInProgress" });
+    return await use({ onBatchCancelled: metrics.onBatchCancelled }, () => metricValue(metrics.registry, "watchdog_sweep_batches_cancelled_total", { status: "ProcessingInProgress" }));
   } finally {
     await deletePrefix(prefix);
     redis.disconnect();
@@ -61,7 +63,10 @@ describe("when batches run past the time budget", () => {
     const { sizes, onBatch } = batchSizes();
     const { logger, lines } = captureLogger();
     // 3 ms a row: the first batch (100) would hold its locks ~300 ms, three times a 100 ms budget.
-    const result = await runSweep(db, rules, { sweepId: "batch-time", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch, logger });
+    const { result, counted } = await withMetrics(async (hooks, cancelledMetric) => {
+      const result = await runSweep(db, rules, { sweepId: "batch-time", dryRun: false, batchSize: 1000, batchSizing: adaptiveBatchSize(1000, 100), onBatch, logger, ...hooks });
+      return { result, counted: await cancelledMetric() };
+    });
     expect(result).toMatchObject({ reverted: STUCK, failed: {} });
     // It never committed: cancelled at 100 ms, and the batches that did commit (25: ~75 ms) fit the budget.
     expect(sizes).not.toContain(FIRST_BATCH_SIZE);
@@ -69,9 +74,9 @@ describe("when batches run past the time budget", () => {
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(STUCK);
     const cancelled = lines.filter((line) => typeof line.msg === "string" && line.msg.includes("cancelled, nothing of it applied"));
     expect(cancelled[0]).toMatchObject({ level: 30, status: "ProcessingInProgress", batchSize: FIRST_BATCH_SIZE, retryWith: 25, capMs: 95 });
-    // Counted in the result, and in watchdog_sweep_batches_cancelled_total once the sweep is reported.
+    // Counted in the result, and in watchdog_sweep_batches_cancelled_total.
     expect(result.cancelledBatches.ProcessingInProgress).toBe(cancelled.length);
-    expect(await cancelledMetricAfter(result)).toBe(cancelled.length);
+    expect(counted).toBe(cancelled.length);
     // Nothing of the cancelled batch applied: one event per task, no more.
     const [events] = await db.$queryRaw<{ n: bigint; tasks: bigint }[]>`SELECT count(*) AS n, count(DISTINCT task_id) AS tasks FROM task_events WHERE sweep_id = 'batch-time'`;
     expect(events).toEqual({ n: BigInt(STUCK), tasks: BigInt(STUCK) });
@@ -85,6 +90,33 @@ describe("when batches run past the time budget", () => {
     expect(result).toMatchObject({ interrupted: true, reverted: 0, cancelledBatches: { ProcessingInProgress: 1 }, failed: {} });
     const [changed] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM tasks WHERE status <> ${S.ProcessingInProgress}`;
     expect(Number(changed!.n)).toBe(0);
+  });
+
+  it("a cancelled batch is counted in watchdog_sweep_batches_cancelled_total when it is cancelled: a sweep that fails afterwards keeps the count", async () => {
+    await slowRows(3);
+    // The first batch (100, ~300 ms) is cancelled at its cap; then the sweep fails (as when its
+    // database is lost) after the first committed batch, so it reports no result at all.
+    const failure = new Error("the sweep's database went away");
+    const { logger, lines } = captureLogger();
+    const counted = await withMetrics(async (hooks, cancelledMetric) => {
+      const sweep = runSweep(db, rules, {
+        sweepId: "batch-then-fail",
+        dryRun: false,
+        batchSize: 1000,
+        batchSizing: adaptiveBatchSize(1000, 100),
+        logger,
+        onBatch: () => {
+          throw failure;
+        },
+        ...hooks,
+      });
+      await expect(sweep).rejects.toBe(failure);
+      return cancelledMetric();
+    });
+    // Each cancel logged is counted (one or more: a retry of 25 may also run past its cap on a busy machine).
+    const cancelled = lines.filter((line) => typeof line.msg === "string" && line.msg.includes("cancelled, nothing of it applied"));
+    expect(cancelled.length).toBeGreaterThanOrEqual(1);
+    expect(counted).toBe(cancelled.length);
   });
 
   it("a batch of the smallest size is never cut short: however slow the database, the sweep moves on", async () => {

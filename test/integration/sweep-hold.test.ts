@@ -156,8 +156,12 @@ describe("one status's failing statement", () => {
     const rules = buildRules().map((r) => (r.status === S.ProcessingInProgress ? { ...r, stuckAfterSeconds: 400_000_000_000 } : r));
     await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 5 * H }, { status: S.QueuedForExport, ageSeconds: 2 * H }, { status: S.Processed, ageSeconds: 30 * H }]);
     const logger = recordingLogger();
-    const result = await sweep(rules, { logger });
+    const redis = createRedis(testRedisUrl());
+    const metrics = metricsFor(rules, redis);
+    const result = await sweep(rules, { logger, onStatusFailed: metrics.onStatusFailed }).finally(() => redis.disconnect());
     expect(Object.keys(result.failed)).toEqual(["ProcessingInProgress"]);
+    // Counted when it failed, not when the sweep ends.
+    expect(await metricValue(metrics.registry, "watchdog_sweep_status_failures_total", { status: "ProcessingInProgress" })).toBe(1);
     expect(result.failed.ProcessingInProgress).toMatch(/out of range/);
     expect(result.reverted).toBe(1);
     expect(result.movedToHistory).toBe(1);

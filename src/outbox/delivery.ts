@@ -14,7 +14,7 @@ import type { Logger } from "pino";
 import { formatDuration } from "../rules/duration.js";
 import type { OutboxEventRow } from "./message.js";
 import { toEventMessage } from "./message.js";
-import { endpointLabel, sendWebhook } from "./send-webhook.js";
+import { endpointLabel, type WebhookSender } from "./send-webhook.js";
 import type { DirectoryEntry, EndpointDirectory } from "./endpoint-directory.js";
 import { relayTarget, type PinnedCursor } from "./cursor-loop.js";
 import type { OutboxMetrics } from "./metrics.js";
@@ -31,6 +31,8 @@ export interface WebhookDeliveryOptions {
   /** This process's id in lease_owner. */
   owner: string;
   endpoints: EndpointDirectory;
+  /** The connections requests go out on (send-webhook.ts). */
+  sender: Pick<WebhookSender, "send">;
   leaseMs: number;
   pollIntervalMs: number;
   /** Organizations delivered at once by this replica. */
@@ -99,7 +101,7 @@ async function sendPage(ctx: DeliveryContext, target: string, organizationId: nu
   const width = cursor.failingEventId === null ? options.endpointConcurrency : 1;
   const { prefix, failure } = await sendInWindow(rows, width, {
     send: async (row) => {
-      const outcome = await sendWebhook(endpoint, sign, toEventMessage(row), options.timeoutMs);
+      const outcome = await options.sender.send(endpoint, sign, toEventMessage(row), options.timeoutMs);
       if (outcome.ok) options.metrics.delivered("webhook", "delivered");
       return outcome;
     },

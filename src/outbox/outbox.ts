@@ -15,6 +15,7 @@ import { createOutboxPool } from "./outbox-pool.js";
 import type { TaskEventMessage } from "./message.js";
 import type { WebhookEndpoint } from "./webhook-config.js";
 import { startWebhookDelivery, type WebhookDelivery } from "./delivery.js";
+import { createWebhookSender, type WebhookSender } from "./send-webhook.js";
 import { createOutboxMetrics, type OutboxMetrics } from "./metrics.js";
 import { startOutboxRelay, type OutboxRelay } from "./relay.js";
 import { startRetention } from "./retention.js";
@@ -57,6 +58,8 @@ export interface OutboxDeps {
 export interface Outbox {
   /** The endpoints the delivery sends to, kept current by the outbox: the webhook replays send with them too (and the start-up log names their organizations). */
   readonly endpoints: Pick<EndpointDirectory, "get" | "organizationIds">;
+  /** The connections the delivery sends on; the webhook replays share them. */
+  readonly sender: Pick<WebhookSender, "send">;
   close(): Promise<void>;
 }
 
@@ -69,6 +72,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
   const poolOptions = { statementTimeoutMs: settings.databaseStatementTimeoutMs, connectTimeoutMs: settings.databaseConnectTimeoutMs };
   const steps = shutdownSteps(logger);
   let directory: EndpointDirectory;
+  let sender: WebhookSender;
   try {
     // Deliveries hold no connection while a request is in flight (each statement takes one and gives it
     // back), so a few connections serve WEBHOOK_CONCURRENCY organizations: the connection budget of a
@@ -77,6 +81,11 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     steps.add("outbox pool", () => pool.end());
     const gaugePool = createOutboxPool(settings.databaseUrl, 1, logger, poolOptions);
     steps.add("outbox gauge pool", () => gaugePool.end());
+    // As many connections to one host as requests may be in flight to it: every organization's at
+    // once (several often share a host), and one replay (start.ts).
+    sender = createWebhookSender(settings.webhookConcurrency * settings.webhookEndpointConcurrency + 1);
+    const closeSender = sender.close;
+    steps.add("webhook connections", () => closeSender());
     const keyring = deps.keyring ?? null;
     directory = endpointDirectory({ fromEnvironment: deps.endpoints, db: pool, keyring, logger });
     try {
@@ -92,7 +101,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
       targets: [...(relaysWebhooks ? [DISPATCH_TARGET] : []), ...(deps.eventsQueue ? [QUEUE_TARGET] : [])],
     });
     metrics.endpoints(directory.organizationIds().length);
-    const parts: OutboxParts = { deps, owner, pool, directory, metrics };
+    const parts: OutboxParts = { deps, owner, pool, directory, metrics, sender };
     const delivery = relaysWebhooks ? startDelivery(parts) : null;
     // Awaited: a target new to this database starts before the first event is written.
     const relay = await startRelay(parts, delivery);
@@ -127,7 +136,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     throw error;
   }
   let closed: Promise<void> | undefined;
-  return { endpoints: directory, close: () => (closed ??= steps.close()) };
+  return { endpoints: directory, sender, close: () => (closed ??= steps.close()) };
 }
 
 /** What the outbox's parts are started with. */
@@ -137,6 +146,7 @@ interface OutboxParts {
   pool: pg.Pool;
   directory: EndpointDirectory;
   metrics: OutboxMetrics;
+  sender: WebhookSender;
 }
 
 /** Steps closed in the reverse of their order; a step that fails is logged and the others still close. */
@@ -186,12 +196,13 @@ function refreshEndpointsEvery({ deps, pool, directory, metrics }: OutboxParts, 
   }, deps.settings.webhookEndpointsRefreshMs);
 }
 
-function startDelivery({ deps, owner, pool, directory, metrics }: OutboxParts): WebhookDelivery {
+function startDelivery({ deps, owner, pool, directory, metrics, sender }: OutboxParts): WebhookDelivery {
   const { settings } = deps;
   return startWebhookDelivery({
     pool,
     owner,
     endpoints: directory,
+    sender,
     leaseMs: settings.outboxLeaseMs,
     pollIntervalMs: settings.outboxPollIntervalMs,
     concurrency: settings.webhookConcurrency,

@@ -22,7 +22,7 @@ import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
 import type { Queryable } from "./sql/queryable.js";
 import { eventMessageId, toEventMessage, type OutboxEventRow } from "./message.js";
-import { sendWebhook } from "./send-webhook.js";
+import type { WebhookSender } from "./send-webhook.js";
 import { loadWebhookEndpoints } from "./webhook-config.js";
 import { organizationsWithEndpoint, type EndpointDirectory } from "./endpoint-directory.js";
 import { createKeyring } from "./webhook-secret-box.js";
@@ -178,6 +178,8 @@ export interface ReplayProcessorOptions {
   endpoints: Pick<EndpointDirectory, "get">;
   /** WEBHOOK_ENDPOINTS_REFRESH when endpoints may be kept in the database, else 0. */
   endpointsRefreshMs: number;
+  /** The outbox's webhook connections (outbox.ts): the live delivery's. */
+  sender: Pick<WebhookSender, "send">;
   timeoutMs: number;
   retryForMs: number;
   stopping: () => boolean;
@@ -221,7 +223,7 @@ export function createReplayProcessor(options: ReplayProcessorOptions): (job: Jo
         abandoned.push(`${eventMessageId(row.event_id)}: ${why}`);
         continue;
       }
-      const outcome = await sendWebhook(entry, entry.sign, toEventMessage(event), options.timeoutMs);
+      const outcome = await options.sender.send(entry, entry.sign, toEventMessage(event), options.timeoutMs);
       if (outcome.ok) {
         await options.pool.query(`UPDATE webhook_replays SET delivered_at = now(), abandoned_at = NULL, attempts = attempts + 1, last_error = NULL WHERE replay_id = $1::bigint AND event_id = $2::bigint`, [replayId, row.event_id]);
         delivered += 1;

@@ -63,12 +63,7 @@ export function endpointLabel(endpoint: Pick<WebhookEndpoint, "url">): string {
 // undici rather than node:http or fetch: measured to a loopback receiver with 64 requests in flight,
 // undici's dispatcher sends twice the requests per second of node:http at half the CPU per request
 // (24 vs 48 µs), and fetch was ~5× slower than node:http on a loaded machine.
-// Connections are kept and reused (keep-alive); up to 64 per origin, since several organizations'
-// endpoints often share one host (a SaaS receiver) and each sends WEBHOOK_ENDPOINT_CONCURRENCY at once.
 // Redirects are not followed (the dispatcher never does): a 3xx could lead off https or to another host.
-// Loaded on the first request: a deployment without webhooks never pays its memory (~5 MB resident).
-let dispatcher: Promise<Agent> | undefined;
-const loadDispatcher = (): Promise<Agent> => (dispatcher ??= import("undici").then(({ Agent }) => new Agent({ connections: 64, pipelining: 1 })));
 
 /** Where requests to one endpoint URL go, parsed once: the origin (the pool), the path with its query, and the label (no query). */
 interface Target {
@@ -88,22 +83,44 @@ function targetOf(url: string): Target {
   return target;
 }
 
-export async function sendWebhook(endpoint: Pick<WebhookEndpoint, "url">, sign: ReturnType<typeof signer>, message: TaskEventMessage, timeoutMs: number): Promise<SendOutcome> {
-  const { body, headers } = sign(message, new Date());
-  const target = targetOf(endpoint.url);
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), timeoutMs);
-  try {
-    const response = await (await loadDispatcher()).request({ origin: target.origin, path: target.path, method: "POST", headers, body, signal: abort.signal });
-    await response.body.dump(); // the body is not read, only drained so the connection is reused
-    const status = response.statusCode;
-    return status >= 200 && status < 300 ? { ok: true, status } : { ok: false, reason: `${target.label} answered ${status}` };
-  } catch (error) {
-    if (abort.signal.aborted) return { ok: false, reason: `${target.label}: no answer within ${timeoutMs} ms` };
-    return { ok: false, reason: `${target.label}: ${connectionError(error)}` };
-  } finally {
-    clearTimeout(timer);
-  }
+export interface WebhookSender {
+  /** One signed POST; never throws: a failure is an outcome with its reason. */
+  send(endpoint: Pick<WebhookEndpoint, "url">, sign: ReturnType<typeof signer>, message: TaskEventMessage, timeoutMs: number): Promise<SendOutcome>;
+  /** Lets the requests in flight finish (each bounded by its timeout) and closes the kept connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * The connections webhooks go out on, kept and reused (keep-alive), up to `connectionsPerOrigin` to one
+ * origin: several organizations' endpoints often share one host (a SaaS receiver), and a smaller pool
+ * would cap the requests in flight below what WEBHOOK_CONCURRENCY × WEBHOOK_ENDPOINT_CONCURRENCY allow.
+ * undici is loaded on the first request: a deployment without webhooks never pays its memory (~5 MB resident).
+ */
+export function createWebhookSender(connectionsPerOrigin: number): WebhookSender {
+  let dispatcher: Promise<Agent> | undefined;
+  const load = (): Promise<Agent> => (dispatcher ??= import("undici").then(({ Agent }) => new Agent({ connections: connectionsPerOrigin, pipelining: 1 })));
+  return {
+    async send(endpoint, sign, message, timeoutMs) {
+      const { body, headers } = sign(message, new Date());
+      const target = targetOf(endpoint.url);
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), timeoutMs);
+      try {
+        const response = await (await load()).request({ origin: target.origin, path: target.path, method: "POST", headers, body, signal: abort.signal });
+        await response.body.dump(); // the body is not read, only drained so the connection is reused
+        const status = response.statusCode;
+        return status >= 200 && status < 300 ? { ok: true, status } : { ok: false, reason: `${target.label} answered ${status}` };
+      } catch (error) {
+        if (abort.signal.aborted) return { ok: false, reason: `${target.label}: no answer within ${timeoutMs} ms` };
+        return { ok: false, reason: `${target.label}: ${connectionError(error)}` };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      if (dispatcher) await (await dispatcher).close();
+    },
+  };
 }
 
 /** A short cause: the system error code (ECONNREFUSED, ECONNRESET, …) where there is one, else undici's. */

@@ -59,6 +59,7 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Outbo
       const replays = createReplayWorker({
         pool: replayPool,
         endpoints: outbox.endpoints,
+        sender: outbox.sender,
         endpointsRefreshMs: keyring ? config.webhookEndpointsRefreshMs : 0,
         timeoutMs: config.webhookTimeoutMs,
         retryForMs: config.webhookRetryForMs,

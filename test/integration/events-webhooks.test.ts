@@ -76,6 +76,31 @@ describe("signed webhooks", () => {
     expect(receiver.maxConcurrentPerId).toBe(1);
   });
 
+  it("with WEBHOOK_CONCURRENCY × WEBHOOK_ENDPOINT_CONCURRENCY above 64, that many requests are in flight at once to one host", async () => {
+    // 20 organizations whose endpoints share one host (a SaaS receiver), 4 tasks each: 80 requests may
+    // be in flight. The receiver answers none until 80 are (or 5 s pass).
+    const many = Array.from({ length: 20 }, (_, i) => 100 + i);
+    const shared = await startWebhookReceiver(many);
+    try {
+      shared.gather = { until: 80, forMs: 5000 };
+      const w = await startWatchdog(
+        testConfig(prefix, { WEBHOOKS_JSON: webhooksJson(shared, many), OUTBOX_POLL_INTERVAL: "PT0.05S", WEBHOOK_CONCURRENCY: "20", WEBHOOK_ENDPOINT_CONCURRENCY: "4" }),
+        rules,
+        createLogger({ level: "silent" }),
+      );
+      watchdogs.push(w);
+      await insertTasks(db, many.flatMap((organizationId) => Array.from({ length: 4 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId }))));
+      const started = Date.now();
+      await sweep();
+      await shared.waitFor((r) => r.delivered.length >= 80);
+      expect(shared.maxInFlight).toBe(80);
+      // Released by the 80th request, not by the receiver's 5 s.
+      expect(Date.now() - started).toBeLessThan(4000);
+    } finally {
+      await shared.close();
+    }
+  });
+
   it("when the receiver is down for a while, deliveries are retried with backoff and every event arrives, in order per task", async () => {
     receiver.mode = "down";
     const w = await start();

@@ -4,9 +4,9 @@
 import http from "node:http";
 import net from "node:net";
 import { randomBytes } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Webhook } from "standardwebhooks";
-import { sendWebhook, signer, signWith } from "../../src/outbox/send-webhook.js";
+import { createWebhookSender, signer, signWith } from "../../src/outbox/send-webhook.js";
 import type { TaskEventMessage } from "../../src/outbox/message.js";
 
 const secret = `whsec_${randomBytes(32).toString("base64")}`;
@@ -27,6 +27,10 @@ const message: TaskEventMessage = {
   createdAt: "2026-12-05T00:00:00.000Z",
   details: {},
 };
+
+const sender = createWebhookSender(8);
+const sendWebhook = sender.send;
+afterAll(() => sender.close());
 
 const servers: { close(): void }[] = [];
 afterEach(() => {
@@ -99,5 +103,28 @@ describe("sendWebhook", () => {
     const started = Date.now();
     expect(await sendWebhook({ url: hanging }, sign, message, 300)).toEqual({ ok: false, reason: `${origin(hanging)}/hooks/7: no answer within 300 ms` });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("close() lets a request in flight finish, then closes the kept connections; a later send fails with a reason", async () => {
+    let server!: http.Server;
+    const url = await new Promise<string>((resolve) => {
+      server = http.createServer((req, res) => {
+        req.resume();
+        setTimeout(() => res.writeHead(204).end(), 200); // in flight while close() is called
+      });
+      servers.push({ close: () => server.close() });
+      server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/hooks/7`));
+    });
+    const own = createWebhookSender(2);
+    const sign = signer({ secret });
+    const inFlight = own.send({ url }, sign, message, 2000);
+    await new Promise((r) => setTimeout(r, 50));
+    await own.close();
+    expect(await inFlight).toEqual({ ok: true, status: 204 });
+    // The client has closed its end; the server sees it as the FIN arrives.
+    const open = () => new Promise<number>((resolve, reject) => server.getConnections((error, n) => (error ? reject(error) : resolve(n))));
+    await expect.poll(open, { timeout: 2000, interval: 20 }).toBe(0);
+    const late = await own.send({ url }, sign, message, 2000);
+    expect(late.ok).toBe(false);
   });
 });

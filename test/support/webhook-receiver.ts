@@ -33,6 +33,10 @@ export interface WebhookReceiver {
   readonly attempts: number;
   /** The most requests with one webhook-id in flight at the same moment (1 = never concurrent). */
   readonly maxConcurrentPerId: number;
+  /** The most requests (of any ids) that were in flight at once. */
+  readonly maxInFlight: number;
+  /** When set, answers are held until `until` requests are in flight at once (then all go), or for `forMs` at most. */
+  gather: { until: number; forMs: number } | null;
   mode: ReceiverMode;
   /** Extra wait before answering, to widen the window two concurrent deliveries would overlap in. */
   delayMs: number;
@@ -50,6 +54,15 @@ export async function startWebhookReceiver(organizationIds: number[]): Promise<W
   const waiters: (() => void)[] = [];
   let attempts = 0;
   let maxConcurrentPerId = 0;
+  let open = 0;
+  let maxInFlight = 0;
+  const gathered: (() => void)[] = [];
+  let gatherTimer: NodeJS.Timeout | undefined;
+  const releaseGathered = () => {
+    clearTimeout(gatherTimer);
+    gatherTimer = undefined;
+    for (const release of gathered.splice(0)) release();
+  };
   const delivered: ReceivedEvent[] = [];
   const ids = new Set<string>();
 
@@ -62,7 +75,10 @@ export async function startWebhookReceiver(organizationIds: number[]): Promise<W
       const now = (inFlight.get(webhookId) ?? 0) + 1;
       inFlight.set(webhookId, now);
       maxConcurrentPerId = Math.max(maxConcurrentPerId, now);
+      open += 1;
+      maxInFlight = Math.max(maxInFlight, open);
       const done = (status: number) => {
+        open -= 1;
         inFlight.set(webhookId, (inFlight.get(webhookId) ?? 1) - 1);
         res.writeHead(status).end();
         for (const w of waiters.splice(0)) w();
@@ -73,6 +89,14 @@ export async function startWebhookReceiver(organizationIds: number[]): Promise<W
         return;
       }
       if (receiver.delayMs > 0) await new Promise((r) => setTimeout(r, receiver.delayMs));
+      const gather = receiver.gather;
+      if (gather) {
+        await new Promise<void>((release) => {
+          gathered.push(release);
+          if (open >= gather.until) releaseGathered();
+          else gatherTimer ??= setTimeout(releaseGathered, gather.forMs);
+        });
+      }
       const mode = receiver.mode as ReceiverMode; // it may have changed during the delay
       if (mode === "down") return done(503);
       if (mode === "hang") {
@@ -130,6 +154,10 @@ export async function startWebhookReceiver(organizationIds: number[]): Promise<W
     get maxConcurrentPerId() {
       return maxConcurrentPerId;
     },
+    get maxInFlight() {
+      return maxInFlight;
+    },
+    gather: null,
     mode: "ok",
     delayMs: 0,
     waitFor(predicate, timeoutMs = 20_000) {
@@ -145,6 +173,7 @@ export async function startWebhookReceiver(organizationIds: number[]): Promise<W
       });
     },
     async close() {
+      releaseGathered();
       for (const res of hanging) res.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -353,13 +353,13 @@ export const SETTINGS = {
   },
   webhookConcurrency: {
     env: "WEBHOOK_CONCURRENCY",
-    doc: "Organizations whose webhooks one replica delivers at once; they share the outbox's few connections (a request in flight holds none).",
+    doc: "Organizations whose webhooks one replica delivers at once; they share the outbox's few database connections (a request in flight holds none). A replica has at most this × WEBHOOK_ENDPOINT_CONCURRENCY requests in flight (64 by default, and as many connections per host): against endpoints that answer in 200 ms, ~320 events/s per replica. Raise it for slow endpoints or many organizations.",
     default: "16",
     schema: integer(1, 100),
   },
   webhookEndpointConcurrency: {
     env: "WEBHOOK_ENDPOINT_CONCURRENCY",
-    doc: "Requests in flight at once to one organization's endpoint. Events of one task always go one after the other, in order; 1 sends all of an organization's events in order. A replica killed with `kill -9` re-sends at most 4 × this many events per organization.",
+    doc: "Requests in flight at once to one organization's endpoint: one organization's events go out at most this many per endpoint latency (4 per 200 ms: 20/s). Events of one task always go one after the other, in order; 1 sends all of an organization's events in order. A replica killed with `kill -9` re-sends at most 4 × this many events per organization.",
     default: "4",
     schema: integer(1, 64),
   },

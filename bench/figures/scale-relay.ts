@@ -8,83 +8,16 @@
 //  - relay-db-time: the database time (pg_stat_database.active_time of the figure's own database)
 //    from committing the same 1,000 new events (100 for each of 10 organizations) until all are
 //    delivered, plus five idle relay rounds: with 10,010 organizations vs with 10.
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { pino } from "pino";
-import { Registry } from "prom-client";
-import { runOutbox, type OutboxSettings } from "../../src/outbox/outbox.js";
 import { limitFigure, median, ratioFigure, type Figure } from "../measure.js";
 import { defineScaleFigure } from "../scale-figure.js";
+import { burst, benchOutboxSettings, startOutboxAfresh, startScaleReceiver } from "../outbox-fixture.js";
 
 const ORGANIZATIONS = 10_010;
 const BIG = 1;
 const SMALL = 5_005;
 const POLL_MS = 1000;
-
-const settings = (databaseUrl: string): OutboxSettings => ({
-  databaseUrl,
-  databaseStatementTimeoutMs: 30_000,
-  databaseConnectTimeoutMs: 10_000,
-  outboxPollIntervalMs: POLL_MS,
-  outboxBatchSize: 500,
-  outboxLeaseMs: 10_000,
-  webhookEndpointsRefreshMs: 30_000,
-  eventsQueueMaxWaiting: 100_000,
-  eventsRetentionMs: 90 * 86_400_000,
-  webhookTimeoutMs: 10_000,
-  webhookRetryDelayMs: 1000,
-  webhookRetryMaxDelayMs: 60_000,
-  webhookRetryForMs: 3 * 86_400_000,
-  webhookConcurrency: 16,
-  webhookEndpointConcurrency: 4,
-});
-
-interface Receiver {
-  url: (organizationId: number) => string;
-  /** Resolves when an event with this id (`evt_<id>`) arrives. */
-  arrival(eventId: string): Promise<number>;
-  count: () => number;
-  close(): Promise<void>;
-}
-
-async function startReceiver(): Promise<Receiver> {
-  let count = 0;
-  const waiting = new Map<string, (at: number) => void>();
-  const server = http.createServer((req, res) => {
-    const id = String(req.headers["webhook-id"] ?? "");
-    req.resume();
-    req.on("end", () => {
-      count += 1;
-      waiting.get(id)?.(performance.now());
-      waiting.delete(id);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: (organizationId) => `http://127.0.0.1:${port}/hooks/${organizationId}`,
-    arrival: (eventId) => new Promise((resolve) => waiting.set(eventId, resolve)),
-    count: () => count,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** Inserts `n` events of `organizationId` in transactions of 1,000 (a recovery's batches). */
-async function burst(pool: pg.Pool, organizationId: number, n: number): Promise<void> {
-  for (let done = 0; done < n; done += 1000) {
-    await pool.query(
-      `INSERT INTO task_events (task_id, organization_id, workspace_id, kind, from_status, to_status, reason, actor, sweep_id)
-       SELECT g, $1, 1, 'AUTO_REVERTED', 41, 42, 'bench burst', 'watchdog', 'bench' FROM generate_series(1, $2::int) g`,
-      [organizationId, Math.min(1000, n - done)],
-    );
-  }
-}
 
 async function oneEvent(pool: pg.Pool, organizationId: number): Promise<string> {
   const { rows } = await pool.query<{ id: string }>(
@@ -110,8 +43,7 @@ export default defineScaleFigure({
     const burstSize = ctx.quick ? 5_000 : 50_000;
     const holdMs = ctx.quick ? 15_000 : 60_000;
     const pool = new pg.Pool({ connectionString: ctx.databaseUrl, max: 4 });
-    const receiver = await startReceiver();
-    const logger = pino({ level: "silent" });
+    const receiver = await startScaleReceiver();
     const secret = `whsec_${randomBytes(32).toString("base64")}`;
     const endpointsOf = (n: number) =>
       Array.from({ length: n }, (_, i) => (n === ORGANIZATIONS ? i + 1 : [BIG, SMALL, 2, 3, 4, 5, 6, 7, 8, 9][i]!)).map((organizationId) => ({ organizationId, url: receiver.url(organizationId), secret }));
@@ -130,12 +62,7 @@ export default defineScaleFigure({
       }
 
       /** Starts an outbox for `n` organizations whose positions are now (everything so far is delivered). */
-      const start = async (n: number) => {
-        await pool.query(`TRUNCATE outbox_cursors`);
-        // The retention's hourly run is not what is measured: its lease is taken for the figure's length.
-        await pool.query(`INSERT INTO outbox_cursors (target, snap_from, lease_owner, lease_expires_at) VALUES ('retention', pg_current_snapshot()::text, 'bench', now() + interval '1 hour')`);
-        return runOutbox({ settings: settings(ctx.databaseUrl), logger, registry: new Registry(), eventsQueue: null, endpoints: endpointsOf(n) });
-      };
+      const start = (n: number) => startOutboxAfresh(pool, benchOutboxSettings(ctx.databaseUrl, { outboxPollIntervalMs: POLL_MS }), endpointsOf(n));
 
       const latency = async (n: number, held: boolean) => {
         const outbox = await start(n);

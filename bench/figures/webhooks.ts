@@ -22,7 +22,8 @@ import type pg from "pg";
 import type { Db } from "../../src/platform/db/client.js";
 import type { Rule } from "../../src/rules/rules.js";
 import { createEventsQueue } from "../../src/outbox/queues.js";
-import { runOutbox, type OutboxSettings } from "../../src/outbox/outbox.js";
+import { runOutbox } from "../../src/outbox/outbox.js";
+import { benchOutboxSettings } from "../outbox-fixture.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { activityCount } from "../../src/platform/component.js";
 import { Registry } from "prom-client";
@@ -79,23 +80,7 @@ export async function measureWebhookRecovery(
   const cpuWithQueue = { relay: [] as number[], database: [] as number[], receiver: [] as number[], redis: [] as number[] };
   const redisPid = await localRedisPid(redis);
   const raw: number[] = [];
-  const settings: OutboxSettings = {
-    databaseUrl,
-    databaseStatementTimeoutMs: 30_000,
-    databaseConnectTimeoutMs: 10_000,
-    outboxPollIntervalMs: 200,
-    outboxBatchSize: 500,
-    outboxLeaseMs: 10_000,
-    webhookEndpointsRefreshMs: 30_000,
-    eventsQueueMaxWaiting: 10_000_000,
-    eventsRetentionMs: 90 * 86_400_000,
-    webhookTimeoutMs: 10_000,
-    webhookRetryDelayMs: 1000,
-    webhookRetryMaxDelayMs: 60_000,
-    webhookRetryForMs: 3 * 86_400_000,
-    webhookConcurrency: 16,
-    webhookEndpointConcurrency: 4,
-  };
+  const settings = benchOutboxSettings(databaseUrl, { outboxPollIntervalMs: 200, eventsQueueMaxWaiting: 10_000_000 });
 
   // What the sweep worker tells the outbox in startWatchdog: a sweep runs (it gives way), the last one ended (it relays at once).
   const sweeps = activityCount();

@@ -8,7 +8,8 @@
 // A failed request stops that organization only: the lease is given up with a retry time
 // (exponential backoff), and every other organization goes on. An event failing for longer than
 // WEBHOOK_RETRY_FOR is given up: the position moves past it. An organization with a long backlog
-// hands over after WEBHOOK_TARGET_BUDGET so organizations waiting behind it get their turn.
+// hands over after WEBHOOK_ORGANIZATION_TURN, between two requests (not only between two pages: a
+// page of a slow endpoint takes minutes), so organizations waiting behind it get their turn.
 import type pg from "pg";
 import type { Logger } from "pino";
 import { formatDuration } from "../rules/duration.js";
@@ -44,8 +45,8 @@ export interface WebhookDeliveryOptions {
   retryDelayMs: number;
   retryMaxDelayMs: number;
   retryForMs: number;
-  /** How long one organization is delivered before it hands over (default 10 s). */
-  targetBudgetMs?: number;
+  /** How long one organization is delivered before it hands over: no new request of it starts after this. */
+  turnMs: number;
   logger: Logger;
   metrics: OutboxMetrics;
   /** True while this process sweeps: no new organization is started, running ones stop after their page. */
@@ -72,7 +73,7 @@ interface DeliveryContext {
   options: WebhookDeliveryOptions;
   writer: PositionWriter;
   backoff: (attempts: number) => number;
-  budgetMs: number;
+  turnMs: number;
   deferring: () => boolean;
   /** True once close() began. */
   stopping: () => boolean;
@@ -90,7 +91,13 @@ function throttledErrors(metrics: OutboxMetrics, logger: Logger): (what: string)
   };
 }
 
-async function sendPage(ctx: DeliveryContext, target: string, organizationId: number, rows: OutboxEventRow[], cursor: PinnedCursor, state: { failed: boolean }) {
+/** One organization's round: whether a request of it failed, and whether its turn is over. */
+interface Round {
+  failed: boolean;
+  turnOver(): boolean;
+}
+
+async function sendPage(ctx: DeliveryContext, target: string, organizationId: number, rows: OutboxEventRow[], cursor: PinnedCursor, round: Round) {
   const { options, writer } = ctx;
   const entry = options.endpoints.get(organizationId);
   if (!entry) return { done: 0, stop: true }; // its endpoint was disabled meanwhile
@@ -112,10 +119,10 @@ async function sendPage(ctx: DeliveryContext, target: string, organizationId: nu
       }
       return (await writer.flush()) && !writer.lost.has(target);
     },
-    halted: () => ctx.stopping() || writer.lost.has(target),
+    halted: () => ctx.stopping() || writer.lost.has(target) || round.turnOver(),
   });
   if (!failure) return { done: prefix, stop: prefix < rows.length };
-  state.failed = true;
+  round.failed = true;
   return giveUpOrBackOff(ctx, { target, organizationId, endpoint, cursor }, rows, prefix, failure);
 }
 
@@ -152,14 +159,14 @@ async function giveUpOrBackOff(
   return { done: prefix, stop: true };
 }
 
-/** Delivers one leased organization's events until it is caught up, fails, or its budget is spent; then gives the lease up. */
+/** Delivers one leased organization's events until it is caught up, fails, or its turn is over; then gives the lease up. */
 async function deliver(ctx: DeliveryContext, cursor: TargetCursor): Promise<void> {
   const { options, writer } = ctx;
   const { pool, owner } = options;
   const target = cursor.target;
   const organizationId = cursor.organizationId!;
-  const started = Date.now();
-  const state = { failed: false };
+  const turnEnds = Date.now() + ctx.turnMs;
+  const round: Round = { failed: false, turnOver: () => Date.now() > turnEnds };
   try {
     const end = await relayTarget(
       pool,
@@ -167,12 +174,12 @@ async function deliver(ctx: DeliveryContext, cursor: TargetCursor): Promise<void
       cursor,
       {
         read: (position, limit) => readEventsPage(pool, position, organizationId, "full", limit),
-        relay: (rows, pinned) => sendPage(ctx, target, organizationId, rows, pinned, state),
+        relay: (rows, pinned) => sendPage(ctx, target, organizationId, rows, pinned, round),
       },
-      { pageSize: options.pageSize, maxPages: Number.MAX_SAFE_INTEGER, shouldStop: () => ctx.stopping() || writer.lost.has(target) || ctx.deferring() || Date.now() - started > ctx.budgetMs },
+      { pageSize: options.pageSize, maxPages: Number.MAX_SAFE_INTEGER, shouldStop: () => ctx.stopping() || writer.lost.has(target) || ctx.deferring() || round.turnOver() },
     );
     await writer.settle(target);
-    if (end !== "lost" && !state.failed) await releaseTarget(pool, target, owner, 0);
+    if (end !== "lost" && !round.failed) await releaseTarget(pool, target, owner, 0);
   } catch (error) {
     ctx.onError("an organization's round")(error);
     await writer.settle(target).catch(() => undefined);
@@ -226,7 +233,7 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
     options,
     writer: new PositionWriter(pool, owner, leaseMs, onError("writing positions")),
     backoff: webhookBackoff(options.retryDelayMs, options.retryMaxDelayMs),
-    budgetMs: options.targetBudgetMs ?? 10_000,
+    turnMs: options.turnMs,
     deferring: giveWay(options.deferWhile),
     stopping: () => stopping,
     onError,

@@ -40,6 +40,7 @@ export interface OutboxSettings {
   webhookRetryForMs: number;
   webhookConcurrency: number;
   webhookEndpointConcurrency: number;
+  webhookOrganizationTurnMs: number;
 }
 
 export interface OutboxDeps {
@@ -207,6 +208,7 @@ function startDelivery({ deps, owner, pool, directory, metrics, sender }: Outbox
     pollIntervalMs: settings.outboxPollIntervalMs,
     concurrency: settings.webhookConcurrency,
     endpointConcurrency: settings.webhookEndpointConcurrency,
+    turnMs: settings.webhookOrganizationTurnMs,
     pageSize: settings.outboxBatchSize,
     timeoutMs: settings.webhookTimeoutMs,
     retryDelayMs: settings.webhookRetryDelayMs,

@@ -43,6 +43,7 @@ const settings = (databaseUrl: string): OutboxSettings => ({
   webhookRetryForMs: 86_400_000,
   webhookConcurrency: 3,
   webhookEndpointConcurrency: 4,
+  webhookOrganizationTurnMs: 10_000,
 });
 
 it("two replicas through PgBouncer (transaction mode, round robin) deliver 1,000 events, each once at a time, holding no advisory lock", async () => {

@@ -248,6 +248,27 @@ describe("signed webhooks", () => {
     }
   });
 
+  it("an organization with a slow endpoint hands over after WEBHOOK_ORGANIZATION_TURN, inside its page: the one waiting behind it is not held for the whole page", async () => {
+    // One organization at a time, one request at a time, 40 ms per answer: organization 7's 100 events
+    // (one page) take 4 s. Organization 8's event, committed once 7's delivery is under way, must go out
+    // after 7's turn (0.3 s), not after 7's page.
+    receiver.delayMs = 40;
+    await start({ WEBHOOK_CONCURRENCY: "1", WEBHOOK_ENDPOINT_CONCURRENCY: "1", WEBHOOK_ORGANIZATION_TURN: "PT0.3S" });
+    await insertTasks(db, Array.from({ length: 100 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H, organizationId: 7 })));
+    const [waiting] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 8 }]);
+    await sweep();
+    await receiver.waitFor((r) => r.delivered.length >= 1, 10_000);
+    const committed = Date.now();
+    await db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) VALUES (${waiting}, 'REPROCESSED', 50, 30, 'waiting behind a slow endpoint', 'test')`;
+    await receiver.waitFor((r) => r.delivered.some((d) => d.organizationId === 8), 10_000);
+    expect(Date.now() - committed).toBeLessThan(2000);
+    expect(receiver.delivered.filter((d) => d.organizationId === 7).length).toBeLessThan(100);
+    // Organization 7 gets its turn again: every event arrives, once.
+    await receiver.waitFor((r) => r.ids.size >= 101, 20_000);
+    expect(receiver.delivered).toHaveLength(101);
+    expect(receiver.maxConcurrentPerId).toBe(1);
+  });
+
   it("a transaction left open elsewhere delays only its own events", async () => {
     await start();
     const [held, other] = await insertTasks(db, [

@@ -363,6 +363,12 @@ export const SETTINGS = {
     default: "4",
     schema: integer(1, 64),
   },
+  webhookOrganizationTurnMs: {
+    env: "WEBHOOK_ORGANIZATION_TURN",
+    doc: "How long one replica delivers one organization before it hands over to the organizations waiting behind it (when more than WEBHOOK_CONCURRENCY have events): no new request of it starts after this, and it takes its turn again behind them. A slow endpoint holds a place for at most this plus one WEBHOOK_TIMEOUT (ISO-8601 duration).",
+    default: "PT10S",
+    schema: shortDurationMs(100, 3_600_000),
+  },
   webhookEndpointsRefreshMs: {
     env: "WEBHOOK_ENDPOINTS_REFRESH",
     doc: "How often the endpoints kept in the database (`watchdog webhooks …`, with WEBHOOK_SECRETS_KEY) are read again: a created, rotated or disabled endpoint takes effect within this (ISO-8601 duration).",

@@ -214,7 +214,7 @@ function levelStopAt(plan: StatusPlan, population: number | null): number | null
 }
 
 async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, options: SweepOptions): Promise<void> {
-  const counted = await countStuck(db, plan);
+  const counted = await countStuck(db, plan, options);
   if (counted.stuck.byProbe.size === 0) return;
   const releasing = options.release?.statuses.has(plan.status) === true;
   const holds = await levelHolds(db, plan, counted, releasing, result, options);
@@ -259,9 +259,25 @@ interface ProbeHolds {
   released: number[];
 }
 
-async function countStuck(db: Db, plan: StatusPlan): Promise<Counted> {
+/**
+ * Whether anything after the count needs to know how many are stuck: a hold (level or rate) weighs
+ * them, a dry run and a paused status report them. When nothing does — the hold switched off for a
+ * backlog, the sweep acting — one row per stuck workspace proves it stuck (the batches then count
+ * what they do), instead of counting a million stuck tasks before the first batch.
+ */
+function needsStuckCount(plan: StatusPlan, options: SweepOptions): boolean {
+  return (
+    options.dryRun ||
+    options.pause?.all === true ||
+    options.pause?.statuses.has(plan.status) === true ||
+    plan.rateHold !== null ||
+    plan.probes.some((probe) => probe.hold !== null)
+  );
+}
+
+async function countStuck(db: Db, plan: StatusPlan, options: SweepOptions): Promise<Counted> {
   const count = (stopAt: number | null) => countStuckByProbe(db, plan, { sampleSize: MAX_SAMPLE_IDS, onlyUnflagged: plan.action.kind === "flag", stopAt });
-  let stopAt = levelStopAt(plan, null);
+  let stopAt = needsStuckCount(plan, options) ? levelStopAt(plan, null) : 1;
   let stuck = await count(stopAt);
   let population: number | null | undefined;
   if (stuck.byProbe.size === 0) return { stuck, stopAt, population };

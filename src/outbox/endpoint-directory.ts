@@ -2,13 +2,14 @@
 // (fixed at start) and, when WEBHOOK_SECRETS_KEY is set, those kept in PostgreSQL (managed with
 // `watchdog webhooks …`), read again every WEBHOOK_ENDPOINTS_REFRESH so an endpoint created, rotated or
 // disabled takes effect without a restart. An organization in both uses the database's. One read
-// per refresh for every endpoint (webhook-endpoints-store.ts); nothing per event. Webhook replay
-// (replay.ts) asks the same directory which organizations have an endpoint and how to sign for them.
+// per refresh for every endpoint (webhook-endpoints-store.ts); nothing per event. One organization
+// whose secret cannot be opened holds up no other organization's change. Webhook replay (replay.ts)
+// signs with the same directory, and checks requests with organizationsWithEndpoint (below).
 import type { Logger } from "pino";
 import { signer } from "./send-webhook.js";
 import type { Queryable } from "./sql/queryable.js";
 import type { WebhookEndpoint } from "./webhook-config.js";
-import { findActiveEndpoints } from "./webhook-endpoints-store.js";
+import { findOrganizationsWithEndpoint, readActiveEndpoints, type UnreadableEndpoint } from "./webhook-endpoints-store.js";
 import type { SecretKeyring } from "./webhook-secret-box.js";
 
 export interface DirectoryEntry {
@@ -35,12 +36,24 @@ export function endpointDirectory(options: DirectorySources & { logger?: Logger 
   const fixed = new Map(options.fromEnvironment.map((e) => [e.organizationId, { organizationId: e.organizationId, url: e.url, sign: signer(e), key: `${e.url} ${e.secret}` }]));
   let entries = new Map(fixed);
   let ids: readonly number[] = [...entries.keys()];
+  // Logged when the set of unreadable endpoints changes, not at every refresh of a lasting one.
+  let lastUnreadable = "";
+  const reportUnreadable = (unreadable: readonly UnreadableEndpoint[]) => {
+    const text = unreadable.map((u) => `${u.organizationId}: ${u.error.message}`).join("; ");
+    if (text !== "" && text !== lastUnreadable) {
+      options.logger?.error(
+        { organizationIds: unreadable.map((u) => u.organizationId), reasons: unreadable.map((u) => u.error.message) },
+        `webhook endpoints of ${unreadable.length} organization(s) could not be read: ${text}. They keep the endpoint read before (none if new); the other organizations' changes apply`,
+      );
+    }
+    lastUnreadable = text;
+  };
   return {
     get: (organizationId) => entries.get(organizationId),
     organizationIds: () => ids,
     async refresh() {
       if (!options.keyring) return [];
-      const stored = await findActiveEndpoints(options.db, options.keyring);
+      const { endpoints: stored, unreadable } = await readActiveEndpoints(options.db, options.keyring);
       const next = new Map(fixed);
       for (const e of stored) {
         const key = `${e.url} ${e.secrets.join(" ")}`;
@@ -48,6 +61,15 @@ export function endpointDirectory(options: DirectorySources & { logger?: Logger 
         // Keep the signer when nothing changed: a refresh costs no HMAC key setup per endpoint.
         next.set(e.organizationId, known && known.key === key ? known : { organizationId: e.organizationId, url: e.url, sign: signer({ secret: e.secrets[0]!, secrets: e.secrets }), key });
       }
+      // A secret this worker cannot open (sealed with a key its WEBHOOK_SECRETS_KEY lacks, or altered)
+      // holds up only its organization: the others' changes apply, and it keeps the secrets it had
+      // for the same URL (a rotation this worker cannot read yet); an endpoint at another URL gets
+      // nothing until it can be read (its events wait in the outbox).
+      for (const { organizationId, url } of unreadable) {
+        const known = entries.get(organizationId);
+        if (known && known.url === url) next.set(organizationId, known);
+      }
+      reportUnreadable(unreadable);
       const added = [...next.keys()].filter((id) => !entries.has(id));
       const removed = [...entries.keys()].filter((id) => !next.has(id));
       if (added.length + removed.length > 0) options.logger?.info({ added: added.length, removed: removed.length, endpoints: next.size }, "webhook endpoints changed");
@@ -61,11 +83,12 @@ export function endpointDirectory(options: DirectorySources & { logger?: Logger 
 /**
  * The organizations with an endpoint now, from the directory's two sources, read once: what a
  * replay request (the CLI, the console) is checked against, so it agrees with the delivery and the
- * replay worker. A directory of its own: a refresh of the outbox's would take over the organizations
- * new since its last read, which the outbox's own refresh starts delivering to.
+ * replay worker. No secret is opened for it (ids only): a console page or a replay request costs
+ * one query, not an AES-GCM open per endpoint, and one organization's unreadable secret fails
+ * nobody else's request.
  */
 export async function organizationsWithEndpoint(sources: DirectorySources): Promise<readonly number[]> {
-  const directory = endpointDirectory(sources);
-  await directory.refresh();
-  return directory.organizationIds();
+  const fromEnvironment = sources.fromEnvironment.map((e) => e.organizationId);
+  if (!sources.keyring) return fromEnvironment;
+  return [...new Set([...fromEnvironment, ...(await findOrganizationsWithEndpoint(sources.db))])];
 }

@@ -3,6 +3,7 @@
 // endpoint — takes effect without a restart (WEBHOOK_ENDPOINTS_REFRESH). During a rotation every
 // delivery carries one signature per valid secret.
 import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
 import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
@@ -98,5 +99,36 @@ describe("endpoints kept in the database", () => {
     await revert(8, 1);
     await receiver.waitFor((r) => r.delivered.filter((d) => d.organizationId === 8).length >= 3);
     expect(receiver.delivered.filter((d) => d.organizationId === 7)).toHaveLength(sentTo7);
+  });
+
+  it("one organization's secret this worker cannot open holds up no other organization's change; it keeps its last readable endpoint, and the log names it and the key", async () => {
+    await createEndpoint(pool, keyring, { organizationId: 7, url: receiver.url(7), secret: receiver.secret(7), by: "test" });
+    await createEndpoint(pool, keyring, { organizationId: 8, url: receiver.url(8), secret: receiver.secret(8), by: "test" });
+    let log = "";
+    watchdog = await startWatchdog(
+      testConfig(prefix, { WEBHOOK_SECRETS_KEY: key.toString("base64"), WEBHOOK_ENDPOINTS_REFRESH: "PT0.2S", OUTBOX_POLL_INTERVAL: "PT0.05S" }),
+      buildRules(),
+      createLogger({ level: "warn", destination: new Writable({ write: (c, _e, done) => ((log += String(c)), done()) }) }),
+    );
+    // Organization 8's secret rotated with a key this worker does not hold (a replica or CLI with a newer WEBHOOK_SECRETS_KEY).
+    const newer = createKeyring([randomBytes(32)]);
+    const rotated = newSecret();
+    await rotateSecret(pool, newer, { organizationId: 8, secret: rotated, overlapSeconds: 86_400 });
+    // Changes of other organizations after it: a disable and a new endpoint.
+    await disableEndpoint(pool, { organizationId: 7, by: "test" });
+    await createEndpoint(pool, keyring, { organizationId: 9, url: receiver.url(9), secret: receiver.secret(9), by: "test" });
+
+    const ready = Date.now() + 10_000;
+    while ((await pool.query(`SELECT 1 FROM outbox_cursors WHERE target = 'webhook:9'`)).rowCount === 0 && Date.now() < ready) await new Promise((r) => setTimeout(r, 25));
+    await revert(7, 1);
+    await revert(8, 1);
+    await revert(9, 1);
+    await receiver.waitFor((r) => r.ids.size >= 2, 10_000);
+    await new Promise((r) => setTimeout(r, 300)); // more relay rounds: organization 7's event must not follow
+    expect(receiver.delivered.map((d) => d.organizationId).sort()).toEqual([8, 9]);
+    // Organization 8 is signed with the secret this worker can open: its receiver's (the first) one.
+    expect(receiver.delivered.every((d) => d.verified && d.signatures === 1)).toBe(true);
+    expect(log).toMatch(/organization 8 was sealed with key [0-9a-f]{8}, which WEBHOOK_SECRETS_KEY does not hold/);
+    expect(log).not.toContain(rotated.slice(6));
   });
 });

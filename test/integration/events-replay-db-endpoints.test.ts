@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
-import { createEndpoint } from "../../src/outbox/webhook-endpoints-admin.js";
+import { createEndpoint, rotateSecret } from "../../src/outbox/webhook-endpoints-admin.js";
 import { createKeyring } from "../../src/outbox/webhook-secret-box.js";
 import { createLogger } from "../../src/platform/logger.js";
 import { buildRules } from "../../src/rules/rules.js";
@@ -16,7 +16,7 @@ import { TaskStatus as S } from "../../src/rules/status.js";
 import { testConfig } from "../support/config.js";
 import { directDatabaseUrl, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
-import { startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
+import { newSecret, startWebhookReceiver, type WebhookReceiver } from "../support/webhook-receiver.js";
 import { runCli } from "../support/worker-process.js";
 import { basic, BOARD_PASSWORD, BOARD_USER, startApp, type RunningApp } from "./http-app.js";
 
@@ -106,5 +106,22 @@ describe("webhook replay to endpoints kept in the database", () => {
     await expect.poll(deliveredReplays, { timeout: 10_000 }).toBe(1);
     expect(receiver.delivered.map((d) => [d.webhookId, d.organizationId, d.verified])).toEqual([[id7, 7, true]]);
     expect((await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM webhook_replays WHERE abandoned_at IS NOT NULL`)[0]!.n).toBe(0);
+  });
+
+  it("a replay request is checked without opening any secret: another organization's secret sealed with a key this worker lacks refuses nobody", async () => {
+    await endpointFor(7);
+    await endpointFor(8);
+    const id7 = await pastEvent(7);
+    app = await startApp({ ...env(), CONSOLE_ACTIONS_ENABLED: "true" });
+    // Organization 8's secret rotated by a CLI holding a newer WEBHOOK_SECRETS_KEY than this worker.
+    await rotateSecret(pool, createKeyring([randomBytes(32)]), { organizationId: 8, secret: newSecret(), overlapSeconds: 86_400 });
+    const accepted = await fetch(`${app.opsUrl}/admin/events/replay`, {
+      method: "POST",
+      headers: { authorization: basic(BOARD_USER, BOARD_PASSWORD), "content-type": "application/json" },
+      body: JSON.stringify({ event: [id7], by: "erin", reason: "receiver fixed" }),
+    });
+    expect(accepted.status).toBe(202);
+    await receiver.waitFor((r) => r.delivered.length >= 1);
+    expect(receiver.delivered.map((d) => [d.webhookId, d.organizationId, d.verified])).toEqual([[id7, 7, true]]);
   });
 });

@@ -43,7 +43,7 @@ export function endpointDirectory(options: DirectorySources & { logger?: Logger 
     if (text !== "" && text !== lastUnreadable) {
       options.logger?.error(
         { organizationIds: unreadable.map((u) => u.organizationId), reasons: unreadable.map((u) => u.error.message) },
-        `webhook endpoints of ${unreadable.length} organization(s) could not be read: ${text}. They keep the endpoint read before (none if new); the other organizations' changes apply`,
+        `webhook endpoints of ${unreadable.length} organization(s) could not be read: ${text}. Each keeps the secrets read before for the same URL, if any; the other organizations' changes apply`,
       );
     }
     lastUnreadable = text;

@@ -1,35 +1,20 @@
-// What the benchmark's outbox figures share: the outbox's settings as a deployment's defaults have
-// them (bench/figures/webhooks.ts, scale-relay.ts, scale-slow-endpoints.ts); and for the scale
-// figures, a receiver in the bench's own process (only the relay's scheduling is measured there,
-// not its CPU) and an outbox started on positions that are "now", the hourly retention kept out.
+// What the benchmark's outbox figures share (bench/figures/webhooks.ts, scale-relay.ts,
+// scale-slow-endpoints.ts): the outbox's settings as a deployment's defaults have them (read from
+// the config loader, so a new setting needs no edit here); and for the scale figures, a receiver in
+// the bench's own process (only the relay's scheduling is measured there, not its CPU) and an outbox
+// started on positions that are "now", the hourly retention kept out.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type pg from "pg";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { runOutbox, type OutboxSettings } from "../src/outbox/outbox.js";
+import { loadConfig } from "../src/platform/config/load-config.js";
 import type { WebhookEndpoint } from "../src/outbox/webhook-config.js";
 
+/** The outbox's settings of a deployment that sets only DATABASE_URL (the config loader's defaults), with `overrides`. */
 export function benchOutboxSettings(databaseUrl: string, overrides: Partial<OutboxSettings> = {}): OutboxSettings {
-  return {
-    databaseUrl,
-    databaseStatementTimeoutMs: 30_000,
-    databaseConnectTimeoutMs: 10_000,
-    outboxPollIntervalMs: 1000,
-    outboxBatchSize: 500,
-    outboxLeaseMs: 10_000,
-    webhookEndpointsRefreshMs: 30_000,
-    eventsQueueMaxWaiting: 100_000,
-    eventsRetentionMs: 90 * 86_400_000,
-    webhookTimeoutMs: 10_000,
-    webhookRetryDelayMs: 1000,
-    webhookRetryMaxDelayMs: 60_000,
-    webhookRetryForMs: 3 * 86_400_000,
-    webhookConcurrency: 16,
-    webhookEndpointConcurrency: 4,
-    webhookOrganizationTurnMs: 10_000,
-    ...overrides,
-  };
+  return { ...loadConfig({ DATABASE_URL: databaseUrl }), ...overrides };
 }
 
 export interface ScaleReceiver {

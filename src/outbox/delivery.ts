@@ -73,7 +73,6 @@ interface DeliveryContext {
   options: WebhookDeliveryOptions;
   writer: PositionWriter;
   backoff: (attempts: number) => number;
-  turnMs: number;
   deferring: () => boolean;
   /** True once close() began. */
   stopping: () => boolean;
@@ -165,7 +164,7 @@ async function deliver(ctx: DeliveryContext, cursor: TargetCursor): Promise<void
   const { pool, owner } = options;
   const target = cursor.target;
   const organizationId = cursor.organizationId!;
-  const turnEnds = Date.now() + ctx.turnMs;
+  const turnEnds = Date.now() + options.turnMs;
   const round: Round = { failed: false, turnOver: () => Date.now() > turnEnds };
   try {
     const end = await relayTarget(
@@ -233,7 +232,6 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
     options,
     writer: new PositionWriter(pool, owner, leaseMs, onError("writing positions")),
     backoff: webhookBackoff(options.retryDelayMs, options.retryMaxDelayMs),
-    turnMs: options.turnMs,
     deferring: giveWay(options.deferWhile),
     stopping: () => stopping,
     onError,

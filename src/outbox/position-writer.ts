@@ -23,8 +23,8 @@ export class PositionWriter {
 
   /** Records that `target`'s batch ending at `snapTo` is delivered up to `last` (`count` events more). */
   note(target: string, snapTo: string, last: { txid: string; id: string }, count: number): void {
-    const previous = this.notes.get(target);
-    this.notes.set(target, { target, snapTo, last, count: previous && previous.snapTo === snapTo ? previous.count + count : count });
+    // The count is the target's running total (delivered_count): what an unwritten note counted stays in it.
+    this.notes.set(target, { target, snapTo, last, count: (this.notes.get(target)?.count ?? 0) + count });
     void this.flush();
   }
 
@@ -40,8 +40,11 @@ export class PositionWriter {
         for (const w of writes) if (!written.has(w.target)) this.lost.add(w.target);
         this.lastOk = true;
       } catch (error) {
-        // Put them back unless newer ones came meanwhile: the next flush writes them.
-        for (const w of writes) if (!this.notes.has(w.target)) this.notes.set(w.target, w);
+        // Put them back for the next flush: a newer position noted meanwhile wins, with both counts.
+        for (const w of writes) {
+          const newer = this.notes.get(w.target);
+          this.notes.set(w.target, newer ? { ...newer, count: newer.count + w.count } : w);
+        }
         this.onError(error);
         this.lastOk = false;
       } finally {

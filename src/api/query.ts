@@ -60,7 +60,9 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
  * may hold comma-separated values), then the schema's own checks.
  */
 export function parseQuery<S extends z.ZodType>(schema: S, shape: readonly string[], query: URLSearchParams, lists: readonly string[] = []): Parsed<z.output<S>> {
-  const record: Record<string, string | string[]> = {};
+  // No prototype: `__proto__` is then a key like any other, which the strict schema refuses by name
+  // (on a plain object, assigning it would set the prototype and the parameter would vanish unchecked).
+  const record: Record<string, string | string[]> = Object.create(null);
   for (const key of new Set(query.keys())) {
     const values = query.getAll(key);
     if (lists.includes(key)) {

@@ -297,6 +297,8 @@ describe("refusals", () => {
     [TASK_STATUS_PATH, "?taskId=1&dryRun=true", /^unknown query parameter "dryRun"; allowed: taskId, externalId/],
     [TASK_STATUS_PATH, "?TaskId=1", /unknown query parameter "TaskId"/],
     [TASK_STATUS_PATH, "?taskId=1&x%00y=1", /unknown query parameter "x\\u0000y"/],
+    [TASK_STATUS_PATH, "?__proto__=1&taskId=1", /^unknown query parameter "__proto__"/],
+    [TASK_STATUS_LIST_PATH, "?status=41&__proto__=1", /^unknown query parameter "__proto__"/],
     [TASK_STATUS_LIST_PATH, "?status=Nope", /^status\[0\] must be a TaskStatus code or name, e.g. 41 or "ProcessingInProgress", got the string "Nope"$/],
     [TASK_STATUS_LIST_PATH, "?status=41,", /^status\[1\] must be a TaskStatus code or name/],
     [TASK_STATUS_LIST_PATH, "?status=99999", /^status\[0\] must be a TaskStatus code or name/],

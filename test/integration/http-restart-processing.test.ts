@@ -122,6 +122,9 @@ describe("when the request is malformed", () => {
     ["?externalId=a%C2%85b", /externalId must not contain control characters/],
     ["?taskId=7&dryRun=true&confirm=false", /^unknown query parameters "dryRun", "confirm"; allowed: taskId, externalId/],
     ["?taskid=7", /^unknown query parameter "taskid"/],
+    // Names an object's prototype answers to are parameters like any other: refused, never dropped.
+    ["?taskId=1&__proto__=x", /^unknown query parameter "__proto__"/],
+    ["?taskId=1&constructor=x", /^unknown query parameter "constructor"/],
     ["?taskId=abc", /taskId must be a whole number from 1 to 2147483647/],
     ["?taskId=0", /taskId must be a whole number/],
     ["?taskId=-5", /taskId must be a whole number/],

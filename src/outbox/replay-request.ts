@@ -21,11 +21,16 @@ export interface ReplayRequest {
   reason: string;
 }
 
+/** The largest event id there can be: task_events.id is a bigint. */
+const MAX_EVENT_ID = 9_223_372_036_854_775_807n;
+const EVENT_ID_ERROR = "must be an event id such as evt_42 (the webhook-id a receiver saw)";
+
 const eventId = z
   .string({ error: "must be an event id such as evt_42" })
   .trim()
-  .regex(/^(evt_)?[1-9]\d{0,18}$/, { error: "must be an event id such as evt_42 (the webhook-id a receiver saw)" })
-  .transform((s) => s.replace(/^evt_/, ""));
+  .regex(/^(evt_)?[1-9]\d{0,18}$/, { error: EVENT_ID_ERROR })
+  .transform((s) => s.replace(/^evt_/, ""))
+  .refine((digits) => BigInt(digits) <= MAX_EVENT_ID, { error: EVENT_ID_ERROR });
 
 const organizationId = z.union([z.number(), z.string().trim().regex(/^\d+$/, { error: "must be a whole number" }).transform(Number)], { error: "must be an organization id (a whole number)" }).pipe(
   z.number().int().min(1, { error: "must be an organization id from 1 to 2147483647" }).max(2_147_483_647, { error: "must be an organization id from 1 to 2147483647" }),
@@ -39,17 +44,20 @@ const instant = z
 
 const flag = z.union([z.boolean(), z.enum(["true", "on", "1", "false", "off", "0", ""]).transform((s) => ["true", "on", "1"].includes(s))], { error: "must be true or false" });
 
-/** The fields, as the CLI's flags and the console's form name them: event, organization, since, until, givenUp, by, reason. */
-export const replayInputSchema = z
-  .object({
-    event: z.union([eventId, z.array(eventId).min(1).max(MAX_REPLAY_EVENTS)]).optional(),
-    organization: organizationId.optional(),
-    since: instant.optional(),
-    until: instant.optional(),
-    givenUp: flag.optional(),
-    by: actorName(),
-    reason: actionReason(),
-  })
+const replayFields = z.object({
+  event: z.union([eventId, z.array(eventId).min(1).max(MAX_REPLAY_EVENTS)]).optional(),
+  organization: organizationId.optional(),
+  since: instant.optional(),
+  until: instant.optional(),
+  givenUp: flag.optional(),
+  by: actorName(),
+  reason: actionReason(),
+});
+
+/** The fields, as the CLI's flags and the console's form name them. */
+export const REPLAY_FIELDS: readonly string[] = Object.keys(replayFields.shape);
+
+export const replayInputSchema = replayFields
   .superRefine((v, ctx) => {
     const modes = [v.event !== undefined, v.since !== undefined || v.until !== undefined, v.givenUp === true].filter(Boolean).length;
     const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], input: undefined, message });

@@ -42,12 +42,13 @@ async function openConsole(a: RunningApp) {
   return { html, cookie: cookie!, token: token! };
 }
 
-function post(a: RunningApp, path: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
+/** A form POST: its fields, or the urlencoded body as it stands (a field given twice). */
+function post(a: RunningApp, path: string, fields: Record<string, string> | string, headers: Record<string, string> = {}) {
   return fetch(`${a.opsUrl}${path}`, {
     method: "POST",
     redirect: "manual",
     headers: { authorization: AUTH, "content-type": "application/x-www-form-urlencoded", origin: a.opsUrl, ...headers },
-    body: new URLSearchParams(fields).toString(),
+    body: typeof fields === "string" ? fields : new URLSearchParams(fields).toString(),
   });
 }
 
@@ -251,12 +252,31 @@ describe("operator console: actions", () => {
       ["/admin/console/replay", { reason: "r", by: "x" }, /say which events to replay/],
       ["/admin/console/replay", { event: "evt_999999", reason: "r", by: "x" }, /NotFound: no event evt_999999/],
       ["/admin/console/replay", { organization: "7", since: "2026-12-04T10:00:00", reason: "r", by: "x" }, /until is needed with since/],
+      // Past PostgreSQL's bigint: no event can have that id (it was a 500).
+      ["/admin/console/replay", { event: "evt_9999999999999999999", reason: "r", by: "x" }, /event\[0\] must be an event id such as evt_42/],
     ];
     for (const [path, fields, message] of cases) {
       const response = await post(a, path, { ...fields, csrf: token }, { cookie });
       expect([400, 404], path).toContain(response.status);
       expect(await response.text(), JSON.stringify(fields)).toMatch(message);
     }
+    // A field given twice is refused, not decided by the last one (it paused the second rule).
+    const twice = await post(a, "/admin/console/pause", `rule=ProcessingInProgress&rule=PreProcessingInProgress&reason=r&by=x&csrf=${token}`, { cookie });
+    expect(twice.status).toBe(400);
+    expect(await twice.text()).toMatch(/rule is given 2 times; give it once/);
+    // So is a field the form does not have, whatever its name.
+    for (const name of ["__proto__", "rulez"]) {
+      const unknown = await post(a, "/admin/console/pause", `${name}=x&reason=r&by=x&csrf=${token}`, { cookie });
+      expect(unknown.status, name).toBe(400);
+      expect(await unknown.text(), name).toMatch(new RegExp(`unknown field &quot;${name}&quot;|unknown field "${name}"`));
+    }
+    const json = await fetch(`${a.opsUrl}/admin/events/replay`, {
+      method: "POST",
+      headers: { authorization: AUTH, "content-type": "application/json" },
+      body: JSON.stringify({ event: "evt_9223372036854775808", by: "x", reason: "r" }),
+    });
+    expect(json.status).toBe(400);
+    expect(((await json.json()) as { error: string }).error).toMatch(/event must be an event id such as evt_42/);
     expect(await actions()).toEqual([]);
     expect(await openPauses()).toEqual([]);
   });

@@ -23,7 +23,7 @@ import { basicAuthMatches, secretEquals } from "../../api/credentials.js";
 import type { HttpInput, HttpOutput, Route } from "../../api/types.js";
 import { listGivenUp, type ReplayDeps } from "../../outbox/replay.js";
 import { isLoopbackHost } from "../../outbox/webhook-config.js";
-import { replayInputSchema } from "../../outbox/replay-request.js";
+import { REPLAY_FIELDS, replayInputSchema } from "../../outbox/replay-request.js";
 import { ActionError } from "../../platform/operator-actions.js";
 import type { SweepJobData } from "../../sweep/sweep-queue.js";
 import { formatIssues } from "../../platform/zod-issues.js";
@@ -92,16 +92,25 @@ export function crossSiteReason(headers: IncomingHttpHeaders): string | null {
   return null;
 }
 
-/** A form's fields: empty ones left out (an empty input means "not given"); `event` split on spaces and commas. */
-function formFields(body: string | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+/**
+ * A form's fields: empty ones left out (an empty input means "not given"); `event` split on spaces
+ * and commas. A field the form does not have, or one given twice, is refused: a hand-made POST must
+ * not act on the last of two rules, nor drop a misspelt field unnoticed.
+ */
+function formFields(body: string | undefined, allowed: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.create(null);
+  const given = new Map<string, number>();
   for (const [key, raw] of new URLSearchParams(body ?? "")) {
+    if (key === "csrf") continue;
+    if (!allowed.includes(key)) throw new ActionError("BadRequest", `unknown field ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)}; allowed: ${allowed.join(", ")}`);
+    given.set(key, (given.get(key) ?? 0) + 1);
     const value = raw.trim();
-    if (value === "" || key === "csrf") continue;
+    if (value === "") continue;
     if (key === "event") out.event = [...((out.event as string[] | undefined) ?? []), ...value.split(/[\s,]+/).filter(Boolean)];
     else if ((key === "since" || key === "until") && /^\d{4}-\d{2}-\d{2}T[\d:.]+$/.test(value)) out[key] = `${value}Z`; // datetime-local: no zone, labelled UTC
     else out[key] = value;
   }
+  for (const [key, times] of given) if (times > 1 && key !== "event") throw new ActionError("BadRequest", `${key} is given ${times} times; give it once`);
   return out;
 }
 
@@ -128,7 +137,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
     return html(200, renderConsole(state, ruleChoices, { csrfToken: token, actionsEnabled: deps.actionsEnabled, done }), existing === token ? {} : { "set-cookie": `${CSRF_COOKIE}=${token}; Path=${CONSOLE_PATH}; HttpOnly; SameSite=Strict` });
   };
 
-  const formAction = (name: string, act: (fields: Record<string, unknown>) => Promise<unknown>) => async (input: HttpInput): Promise<HttpOutput> => {
+  const formAction = (name: string, fields: readonly string[], act: (fields: Record<string, unknown>) => Promise<unknown>) => async (input: HttpInput): Promise<HttpOutput> => {
     if (!authorised(input)) return unauthorized(false);
     if (!deps.actionsEnabled) return html(403, renderMessage("Read-only", "Actions are off in this console: set CONSOLE_ACTIONS_ENABLED=true, or use the watchdog CLI."));
     const crossSite = crossSiteReason(input.headers);
@@ -140,7 +149,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
       return html(403, renderMessage("Refused", `This request did not come from the console's own page (${crossSite ?? "missing or wrong form token"}). Open the console and submit the form again.`));
     }
     try {
-      await act(formFields(text));
+      await act(formFields(text, fields));
       return { status: 303, headers: { location: `${CONSOLE_PATH}?done=${name}#audit`, "cache-control": "no-store" } };
     } catch (error) {
       if (error instanceof ActionError) return html(STATUS_OF[error.kind], renderMessage(`Not done: ${name}`, error.message));
@@ -176,18 +185,18 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
 
   return [
     { method: "GET", path: CONSOLE_PATH, handler: page },
-    { method: "POST", path: `${CONSOLE_PATH}/pause`, body: "text", handler: formAction("pause", (f) => pauseAction(deps.db, parse(pauseInputSchema(deps.rules), f), "console")) },
-    { method: "POST", path: `${CONSOLE_PATH}/resume`, body: "text", handler: formAction("resume", (f) => resumeAction(deps.db, parse(resumeInputSchema(deps.rules).extend({ reason: actionReason() }), f), "console")) },
+    { method: "POST", path: `${CONSOLE_PATH}/pause`, body: "text", handler: formAction("pause", ["rule", "for", "reason", "by"], (f) => pauseAction(deps.db, parse(pauseInputSchema(deps.rules), f), "console")) },
+    { method: "POST", path: `${CONSOLE_PATH}/resume`, body: "text", handler: formAction("resume", ["rule", "reason", "by"], (f) => resumeAction(deps.db, parse(resumeInputSchema(deps.rules).extend({ reason: actionReason() }), f), "console")) },
     {
       method: "POST",
       path: `${CONSOLE_PATH}/release`,
       body: "text",
-      handler: formAction("release", async (f) => {
+      handler: formAction("release", ["rule", "reason", "by"], async (f) => {
         const { rule, ...rest } = f;
         return releaseAction(deps.db, deps.sweepQueue, parse(releaseInputSchema(deps.rules, "required"), { ...rest, release: rule === undefined ? [] : [rule] }), "console");
       }),
     },
-    { method: "POST", path: `${CONSOLE_PATH}/replay`, body: "text", handler: formAction("replay", (f) => replayAction(deps.replay, parse(replayInputSchema, f), "console")) },
+    { method: "POST", path: `${CONSOLE_PATH}/replay`, body: "text", handler: formAction("replay", REPLAY_FIELDS, (f) => replayAction(deps.replay, parse(replayInputSchema, f), "console")) },
     { method: "POST", path: REPLAY_ENDPOINT, body: "text", handler: replayEndpoint },
     { method: "GET", path: GIVEN_UP_ENDPOINT, handler: givenUp },
   ];

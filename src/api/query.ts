@@ -8,7 +8,7 @@
 import { z } from "zod";
 import { MAX_EXTERNAL_ID_LENGTH } from "../reprocess/reprocess-request.js";
 import { MAX_ID } from "../platform/ids.js";
-import { formatIssues } from "../platform/zod-issues.js";
+import { formatIssues, joinIssues } from "../platform/zod-issues.js";
 
 export const LABEL = "the query";
 
@@ -76,5 +76,5 @@ export function parseQuery<S extends z.ZodType>(schema: S, shape: readonly strin
   const parsed = schema.safeParse(record, { reportInput: true });
   if (parsed.success) return { ok: true, value: parsed.data };
   const messages = formatIssues(parsed.error, { schema, label: LABEL }).map((m) => m.replace(/^unknown field/, "unknown query parameter").replace(/, got nothing$/, ""));
-  return { ok: false, error: [...new Set(messages)].join("; ") };
+  return { ok: false, error: joinIssues(messages) };
 }

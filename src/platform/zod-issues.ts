@@ -97,3 +97,17 @@ function defaultMessage(issue: z.core.$ZodIssue): string {
 }
 
 const article = (type: string) => (/^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`);
+
+/** How many messages a refusal names; the rest are counted. */
+const NAMED_ISSUES = 5;
+
+/**
+ * Messages as one line for a refusal (an HTTP header, a job's failedReason, a console page): the
+ * first few, each once, and how many more there are. A body of 50,000 bad ids is one short answer,
+ * not megabytes of the same sentence in a header that clients' parsers refuse.
+ */
+export function joinIssues(messages: readonly string[]): string {
+  const distinct = [...new Set(messages)];
+  const named = distinct.slice(0, NAMED_ISSUES).join("; ");
+  return distinct.length > NAMED_ISSUES ? `${named}; and ${distinct.length - NAMED_ISSUES} more (${distinct.length} in all)` : named;
+}

@@ -15,7 +15,7 @@ import { MAX_ID } from "../platform/ids.js";
 import { booleanParam, parseQuery, type Parsed } from "../api/query.js";
 import { TASK_FILTER_SHAPE, taskFilterOf } from "../api/read-api/task-status-list.js";
 import { apiSchemas } from "../api/read-api/bodies.js";
-import { formatIssues } from "../platform/zod-issues.js";
+import { formatIssues, joinIssues } from "../platform/zod-issues.js";
 
 /** The most tasks one bulk may hold (a list, or what a filter matches). */
 export const MAX_BULK_TASKS = 50_000;
@@ -71,7 +71,7 @@ export function parseBulkRequest(query: URLSearchParams, body: unknown): Parsed<
   }
   if (filtered.length > 0) return { ok: false, error: `give ids in the body or filters in the query, not both (got a body and ${filtered.join(", ")})` };
   const parsed = BulkBody.safeParse(body, { reportInput: true });
-  if (!parsed.success) return { ok: false, error: formatIssues(parsed.error, { schema: BulkBody, label: "the body" }).join("; ") };
+  if (!parsed.success) return { ok: false, error: joinIssues(formatIssues(parsed.error, { schema: BulkBody, label: "the body" })) };
   const { taskIds, externalIds } = parsed.data;
   if ((taskIds === undefined) === (externalIds === undefined)) return { ok: false, error: `the body must give exactly one of taskIds or externalIds, got ${taskIds ? "both" : "neither"}` };
   if (taskIds) return { ok: true, value: { selection: { kind: "taskIds", taskIds: [...new Set(taskIds)] }, dryRun, force } };

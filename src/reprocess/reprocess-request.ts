@@ -15,7 +15,7 @@
 //   go into the audit trail and the logs, where a newline could forge a line.
 // - `force: true` skips the reprocess guard (src/reprocess/reprocess-guard.ts); it is audited.
 import { z } from "zod";
-import { describeValue, formatIssues } from "../platform/zod-issues.js";
+import { describeValue, formatIssues, joinIssues } from "../platform/zod-issues.js";
 
 import { MAX_ID } from "../platform/ids.js";
 
@@ -74,7 +74,7 @@ const bad = (message: string): Parsed => ({ ok: false, error: `BadRequest: ${mes
 
 export function parseReprocessRequest(data: unknown): Parsed {
   const parsed = reprocessJobDataSchema.safeParse(data, { reportInput: true });
-  if (!parsed.success) return bad(formatIssues(parsed.error, { schema: reprocessJobDataSchema, label: "job data" }).join("; "));
+  if (!parsed.success) return bad(joinIssues(formatIssues(parsed.error, { schema: reprocessJobDataSchema, label: "job data" })));
   const { taskId, externalId, organizationId, requestedBy, force, httpRequestId } = parsed.data;
 
   const extras = { actor: requestedBy?.trim() ?? DEFAULT_ACTOR, force: force ?? false, ...(httpRequestId == null ? {} : { httpRequestId }) };

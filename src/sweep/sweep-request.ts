@@ -5,7 +5,7 @@
 // and a preview silently became the action. Unknown fields, a non-object, a wrong type: refused by name.
 // The scheduler's job data is `{}`, a real sweep.
 import { z } from "zod";
-import { formatIssues } from "../platform/zod-issues.js";
+import { formatIssues, joinIssues } from "../platform/zod-issues.js";
 import type { Rule } from "../rules/rules.js";
 import { findStatus, statusName } from "../rules/status.js";
 
@@ -74,7 +74,7 @@ export function parseSweepJobData(data: unknown, rules: readonly Rule[]): Parsed
   const schema = sweepJobDataSchema(rules);
   // A job added without data is stored as {} by BullMQ; undefined here means the same.
   const parsed = schema.safeParse(data === undefined ? {} : data, { reportInput: true });
-  if (!parsed.success) return { ok: false, error: `BadRequest: ${formatIssues(parsed.error, { schema, label: LABEL }).join("; ")}` };
+  if (!parsed.success) return { ok: false, error: `BadRequest: ${joinIssues(formatIssues(parsed.error, { schema, label: LABEL }))}` };
   const { dryRun = false, release, releasedBy } = parsed.data;
   return { ok: true, request: { dryRun, release: release && releasedBy !== undefined ? { statuses: new Set(release), by: releasedBy } : null } };
 }

@@ -325,6 +325,15 @@ describe("refusals", () => {
     expect(await response.json()).toEqual({ error: response.headers.get("x-error") });
   });
 
+  it("250 bad ids are one short refusal: the first few named, the rest counted (a 14 kB X-Error broke clients' header limits)", async () => {
+    const response = await postBulk(app.apiUrl, { body: { taskIds: Array.from({ length: 250 }, () => 0) }, key: "k", token: ORG_7 });
+    expect(response.status).toBe(400);
+    const error = response.headers.get("x-error")!;
+    expect(error).toMatch(/^taskIds\[0\] must be a whole number from 1 to 2147483647, got number 0; taskIds\[1\] must be/);
+    expect(error).toMatch(/; and 245 more \(250 in all\)$/);
+    expect(error.length).toBeLessThan(1000);
+  });
+
   it("a body that is not JSON (415, 400), without a token (401), and a malformed bulk id (400)", async () => {
     const url = `${app.apiUrl}${BULK_REPROCESS_PATH}`;
     const auth = { authorization: `Bearer ${ORG_7}`, "idempotency-key": "k" };

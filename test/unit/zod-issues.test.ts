@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { formatIssues } from "../../src/platform/zod-issues.js";
+import { formatIssues, joinIssues } from "../../src/platform/zod-issues.js";
 
 const schema = z.strictObject({
   dryRun: z.boolean().optional(),
@@ -28,5 +28,13 @@ describe("formatIssues", () => {
   });
   it("when the input itself is not an object, then the label is used", () => {
     expect(messages([true])).toEqual(["job data must be an object, got an array"]);
+  });
+});
+
+describe("joinIssues", () => {
+  it("joins a few messages, leaves out repeats, and counts what it does not name", () => {
+    expect(joinIssues(["a", "b", "a"])).toBe("a; b");
+    expect(joinIssues(Array.from({ length: 5 }, (_, i) => `m${i}`))).toBe("m0; m1; m2; m3; m4");
+    expect(joinIssues(Array.from({ length: 8 }, (_, i) => `m${i}`))).toBe("m0; m1; m2; m3; m4; and 3 more (8 in all)");
   });
 });

@@ -26,7 +26,7 @@ import { isLoopbackHost } from "../../outbox/webhook-config.js";
 import { REPLAY_FIELDS, replayInputSchema } from "../../outbox/replay-request.js";
 import { ActionError } from "../../platform/operator-actions.js";
 import type { SweepJobData } from "../../sweep/sweep-queue.js";
-import { formatIssues } from "../../platform/zod-issues.js";
+import { formatIssues, joinIssues } from "../../platform/zod-issues.js";
 import { actionReason, pauseAction, releaseAction, releaseInputSchema, replayAction, resumeAction } from "../actions.js";
 import { readConsoleState, type ConsoleReadDeps } from "./read-state.js";
 import { CONSOLE_PATH, renderConsole, renderMessage } from "./views.js";
@@ -116,7 +116,7 @@ function formFields(body: string | undefined, allowed: readonly string[]): Recor
 
 function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const parsed = schema.safeParse(input, { reportInput: true });
-  if (!parsed.success) throw new ActionError("BadRequest", formatIssues(parsed.error, { schema }).join("; "));
+  if (!parsed.success) throw new ActionError("BadRequest", joinIssues(formatIssues(parsed.error, { schema })));
   return parsed.data;
 }
 

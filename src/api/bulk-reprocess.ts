@@ -73,7 +73,7 @@ function requestBulkHandler(deps: BulkHttpDeps): Handler {
     if (!parsed.ok) return refusal(400, parsed.error);
     let idempotencyKey: string | undefined;
     if (!parsed.value.dryRun) {
-      const key = parseIdempotencyKey(input.headers["idempotency-key"]);
+      const key = parseIdempotencyKey(input.headersDistinct?.["idempotency-key"] ?? input.headers["idempotency-key"]);
       if (!key.ok) return refusal(400, key.error);
       idempotencyKey = key.value;
     }

@@ -118,7 +118,7 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
   (route.body === "json" ? readJsonBody(req) : route.body === "text" ? readTextBody(req) : Promise.resolve({ ok: true as const, body: undefined }))
     .then((read) => {
       if (!read.ok) return read.refusal;
-      return route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers, ...(requestId ? { requestId } : {}), ...(read.body === undefined ? {} : { body: read.body }) });
+      return route.handler({ method: req.method ?? "GET", path: target.path, query: target.query, headers: req.headers, headersDistinct: req.headersDistinct, ...(requestId ? { requestId } : {}), ...(read.body === undefined ? {} : { body: read.body }) });
     })
     .then(respond, (error: unknown) => {
       if (isDatabaseUnavailable(error)) {

@@ -6,6 +6,8 @@ export interface HttpInput {
   path: string;
   query: URLSearchParams;
   headers: IncomingMessage["headers"];
+  /** Each header's values as sent, one per line (Node joins repeated unknown headers with ", " in `headers`). */
+  headersDistinct?: IncomingMessage["headersDistinct"];
   /** The request's id (its well-formed X-Request-Id, or one generated), also in the response. */
   requestId?: string;
   /** A route that takes a JSON body: the parsed body, or undefined when none was sent; a "text" route: the body's text. */

@@ -82,6 +82,7 @@ export function parseBulkRequest(query: URLSearchParams, body: unknown): Parsed<
 export function parseIdempotencyKey(value: string | string[] | undefined): Parsed<string> {
   const how = `send a unique Idempotency-Key header (printable ASCII, 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, e.g. a UUID) with each new bulk, and the same one when you retry it`;
   if (value === undefined) return { ok: false, error: `Idempotency-Key header required: a bulk reprocess is destructive and a retried request must not start a second one; ${how}` };
+  if (Array.isArray(value) && value.length === 1) value = value[0]!;
   if (Array.isArray(value)) return { ok: false, error: `Idempotency-Key given ${value.length} times; ${how}` };
   if (value.length < 1 || value.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e][\x20-\x7e]*$/.test(value)) return { ok: false, error: `Idempotency-Key is not usable; ${how}` };
   return { ok: true, value };

@@ -11,6 +11,7 @@ import { BULK_ITEMS_PATH, BULK_REPROCESS_PATH } from "../../src/api/bulk-reproce
 import { insertTasks, resetTables, testDb, type TaskFixture } from "../support/db.js";
 import { bulkProgress, cancelBulk, paceFigures, postBulk, waitUntilFinished } from "../support/bulk.js";
 import { ORG_7_TOKEN, ORG_8_TOKEN, startApp, type RunningApp } from "./http-app.js";
+import http from "node:http";
 
 const db = testDb();
 let app: RunningApp;
@@ -332,6 +333,27 @@ describe("refusals", () => {
     expect(error).toMatch(/^taskIds\[0\] must be a whole number from 1 to 2147483647, got number 0; taskIds\[1\] must be/);
     expect(error).toMatch(/; and 245 more \(250 in all\)$/);
     expect(error.length).toBeLessThan(1000);
+  });
+
+  it("two Idempotency-Key headers are refused (400), not joined into one key \"a, b\"; nothing starts", async () => {
+    await insertTasks(db, [{ status: S.ProcessingFailed, ageSeconds: 60, organizationId: 7 }]);
+    const body = JSON.stringify({ taskIds: [1] });
+    // node:http sends an array as two header lines (fetch would join them into one).
+    const answer = await new Promise<{ status: number; error: string }>((resolve, reject) => {
+      const request = http.request(`${app.apiUrl}${BULK_REPROCESS_PATH}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ORG_7}`, "content-type": "application/json", "idempotency-key": ["a", "b"] },
+      });
+      request.on("response", (response) => {
+        response.resume();
+        resolve({ status: response.statusCode!, error: String(response.headers["x-error"]) });
+      });
+      request.on("error", reject);
+      request.end(body);
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.error).toMatch(/^Idempotency-Key given 2 times/);
+    expect(await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
   });
 
   it("a body that is not JSON (415, 400), without a token (401), and a malformed bulk id (400)", async () => {

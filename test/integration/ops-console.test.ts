@@ -117,14 +117,18 @@ describe("operator console: read-only unless switched on", () => {
 
 describe("operator console: CSRF", () => {
   it("a POST without the session's token, with another token, without the cookie, or from another origin is refused (403) and changes nothing", async () => {
-    const a = await start();
+    const a = (app = await startApp({ CONSOLE_ACTIONS_ENABLED: "true", WEBHOOKS_JSON: webhooksJson(receiver, [7]) }, { captureLogs: true }));
     const { cookie, token } = await openConsole(a);
-    expect(cookie).toMatch(/^watchdog_console_csrf=[A-Za-z0-9_-]{43}$/);
+    expect(cookie).toMatch(/^watchdog_console_csrf=[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/);
     expect(token).toBe(cookie.split("=")[1]);
     const fields = { reason: "maintenance", by: "mallory" };
     const refused = [
       await post(a, "/admin/console/pause", fields, { cookie }), // no token in the form
       await post(a, "/admin/console/pause", { ...fields, csrf: "A".repeat(43) }, { cookie }), // another token
+      // A pair the console never issued, though cookie and form agree (a cookie set from a sibling
+      // origin: cookies are not kept apart by port), in its format or not.
+      await post(a, "/admin/console/pause", { ...fields, csrf: "x" }, { cookie: "watchdog_console_csrf=x" }),
+      await post(a, "/admin/console/pause", { ...fields, csrf: `${"A".repeat(43)}.${"B".repeat(43)}` }, { cookie: `watchdog_console_csrf=${"A".repeat(43)}.${"B".repeat(43)}` }),
       await post(a, "/admin/console/pause", { ...fields, csrf: token }), // no cookie (SameSite kept it back)
       await post(a, "/admin/console/pause", { ...fields, csrf: token }, { cookie, origin: "https://evil.example" }), // cross-site
       await post(a, "/admin/console/pause", { ...fields, csrf: token }, { cookie, origin: "null" }),
@@ -138,6 +142,9 @@ describe("operator console: CSRF", () => {
     for (const r of [...refused, noOrigin]) expect(r.status).toBe(403);
     expect(await openPauses()).toEqual([]);
     expect(await actions()).toEqual([]);
+    // The log says which check failed (a field named "token" was redacted to "[redacted]").
+    const checks = a.logs().split("\n").filter((l) => l.includes("CSRF check")).map((l) => JSON.parse(l).csrfCheck);
+    expect(checks).toEqual(["missing from form", "mismatch", "not issued by this console", "not issued by this console", "no cookie", "ok", "ok", "ok"]);
     // The JSON endpoint: a form's content type is refused, and another origin too.
     const form = await fetch(`${a.opsUrl}/admin/events/replay`, { method: "POST", headers: { authorization: AUTH, "content-type": "text/plain" }, body: JSON.stringify({ givenUp: true, by: "a", reason: "b" }) });
     expect(form.status).toBe(415);

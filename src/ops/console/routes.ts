@@ -8,11 +8,12 @@
 // CSRF: a browser sends Basic credentials with any request to this origin, a forged cross-site
 // one included. A form POST is accepted only when (1) it carries the per-session token that the
 // console page set in a SameSite=Strict, HttpOnly cookie and wrote into the form (double submit:
-// a cross-site page can neither read the cookie nor get it sent), and (2) its Origin (or, without
-// one, Sec-Fetch-Site) says it came from this origin. The JSON endpoint takes only
+// a cross-site page can neither read the cookie nor get it sent), signed by the console (a cookie
+// planted from a sibling origin, which cookies do not keep apart by port, is no token of its), and
+// (2) its Origin (or, without one, Sec-Fetch-Site) says it came from this origin. The JSON endpoint takes only
 // `Content-Type: application/json` (a cross-site form cannot send that; a script would need a
 // CORS preflight, which nothing here answers) and the same Origin check.
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes, scryptSync } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
@@ -64,6 +65,26 @@ const html = (status: number, body: string, headers: Record<string, string> = {}
 function unauthorized(json: boolean): HttpOutput {
   const headers = { "www-authenticate": `Basic realm="${REALM}", charset="UTF-8"`, "cache-control": "no-store" };
   return json ? { status: 401, headers, body: { error: "authentication required: Bull Board's credentials (BULL_BOARD_USER, BULL_BOARD_PASSWORD)" } } : html(401, renderMessage("Authentication required", "Use Bull Board's user and password (BULL_BOARD_USER, BULL_BOARD_PASSWORD)."), headers);
+}
+
+/**
+ * The console's form tokens: a random nonce and its HMAC. With credentials, the key is derived from
+ * them (scrypt: a token seen is no cheap test of guesses at the password), so every replica takes
+ * the others' tokens; without (loopback only), a key of this process's own.
+ */
+function csrfTokens(credentials: ConsoleDeps["credentials"]) {
+  const key = credentials ? scryptSync(credentials.password, `task-watchdog console csrf\0${credentials.user}`, 32) : randomBytes(32);
+  const mac = (nonce: string) => createHmac("sha256", key).update(nonce).digest("base64url");
+  return {
+    issue: () => {
+      const nonce = randomBytes(32).toString("base64url");
+      return `${nonce}.${mac(nonce)}`;
+    },
+    issued: (token: string) => {
+      const parts = /^([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{43})$/.exec(token);
+      return parts !== null && secretEquals(parts[2]!, mac(parts[1]!));
+    },
+  };
 }
 
 function cookie(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -127,11 +148,12 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
   // another site cannot reach this console by pointing its own name at 127.0.0.1 (DNS rebinding).
   const authorised = (input: HttpInput) => (deps.credentials ? basicAuthMatches(input.headers, deps.credentials) : isLoopbackHost((input.headers.host ?? "").replace(/:\d+$/, "")));
   const ruleChoices = deps.rules.map((r) => ({ code: r.status, name: statusName(r.status) }));
+  const tokens = csrfTokens(deps.credentials);
 
   const page = async (input: HttpInput): Promise<HttpOutput> => {
     if (!authorised(input)) return unauthorized(false);
     const existing = cookie(input.headers, CSRF_COOKIE);
-    const token = existing && /^[A-Za-z0-9_-]{43}$/.test(existing) ? existing : randomBytes(32).toString("base64url");
+    const token = existing && tokens.issued(existing) ? existing : tokens.issue();
     const done = input.query.get("done");
     const state = await readConsoleState(deps);
     return html(200, renderConsole(state, ruleChoices, { csrfToken: token, actionsEnabled: deps.actionsEnabled, done }), existing === token ? {} : { "set-cookie": `${CSRF_COOKIE}=${token}; Path=${CONSOLE_PATH}; HttpOnly; SameSite=Strict` });
@@ -144,8 +166,9 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
     const text = typeof input.body === "string" ? input.body : "";
     const sent = new URLSearchParams(text).get("csrf") ?? "";
     const expected = cookie(input.headers, CSRF_COOKIE);
-    if (crossSite || !expected || !sent || !secretEquals(sent, expected)) {
-      deps.logger.warn({ action: name, crossSite, token: expected ? (sent ? "mismatch" : "missing from form") : "no cookie" }, "operator console refused a POST (CSRF check)");
+    const csrfCheck = !expected ? "no cookie" : !sent ? "missing from form" : !secretEquals(sent, expected) ? "mismatch" : !tokens.issued(sent) ? "not issued by this console" : "ok";
+    if (crossSite || csrfCheck !== "ok") {
+      deps.logger.warn({ action: name, crossSite, csrfCheck }, "operator console refused a POST (CSRF check)");
       return html(403, renderMessage("Refused", `This request did not come from the console's own page (${crossSite ?? "missing or wrong form token"}). Open the console and submit the form again.`));
     }
     try {

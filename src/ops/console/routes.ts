@@ -13,7 +13,7 @@
 // (2) its Origin (or, without one, Sec-Fetch-Site) says it came from this origin. The JSON endpoint takes only
 // `Content-Type: application/json` (a cross-site form cannot send that; a script would need a
 // CORS preflight, which nothing here answers) and the same Origin check.
-import { createHmac, randomBytes, scryptSync } from "node:crypto";
+import { createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Queue } from "bullmq";
 import type { Logger } from "pino";
@@ -69,11 +69,11 @@ function unauthorized(json: boolean): HttpOutput {
 
 /**
  * The console's form tokens: a random nonce and its HMAC. With credentials, the key is derived from
- * them (scrypt: a token seen is no cheap test of guesses at the password), so every replica takes
- * the others' tokens; without (loopback only), a key of this process's own.
+ * them (PBKDF2, ~30 ms once at start: a token seen is no cheap test of guesses at the password), so
+ * every replica takes the others' tokens; without (loopback only), a key of this process's own.
  */
 function csrfTokens(credentials: ConsoleDeps["credentials"]) {
-  const key = credentials ? scryptSync(credentials.password, `task-watchdog console csrf\0${credentials.user}`, 32) : randomBytes(32);
+  const key = credentials ? pbkdf2Sync(credentials.password, `task-watchdog console csrf\0${credentials.user}`, 100_000, 32, "sha256") : randomBytes(32);
   const mac = (nonce: string) => createHmac("sha256", key).update(nonce).digest("base64url");
   return {
     issue: () => {

@@ -6,6 +6,7 @@ import { parseRequestTarget } from "./request-target.js";
 import type { HttpOutput, Mount, Route } from "./types.js";
 import { isDatabaseUnavailable } from "../platform/db/statement-error.js";
 import { throttledErrorLog } from "../platform/log-safety.js";
+import { parseStrictJson } from "../platform/strict-json.js";
 
 export interface HttpServer {
   server: Server;
@@ -181,11 +182,8 @@ async function readJsonBody(req: IncomingMessage): Promise<{ ok: true; body: unk
   if (read.body.trim() === "") return { ok: true, body: undefined };
   const type = String(req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json") return bodyRefusal(415, `the body must be JSON: send Content-Type: application/json (got ${type === "" ? "none" : JSON.stringify(type.slice(0, 60))})`);
-  try {
-    return { ok: true, body: JSON.parse(read.body) };
-  } catch (error) {
-    return bodyRefusal(400, `the body is not valid JSON: ${(error as Error).message.slice(0, 120)}`);
-  }
+  const parsed = parseStrictJson(read.body);
+  return parsed.ok ? { ok: true, body: parsed.value } : bodyRefusal(400, `the body is not valid JSON: ${parsed.error.slice(0, 120)}`);
 }
 
 function send(res: ServerResponse, out: HttpOutput): void {

@@ -7,6 +7,7 @@ import { isIP } from "node:net";
 import { z } from "zod";
 import { ConfigError } from "../platform/config/load-config.js";
 import { formatIssues } from "../platform/zod-issues.js";
+import { parseStrictJson } from "../platform/strict-json.js";
 import { MAX_ID } from "../platform/ids.js";
 
 export interface WebhookEndpoint {
@@ -71,14 +72,13 @@ export function loadWebhookEndpoints(source: { webhooksFile?: string | undefined
   const problems: string[] = [];
   const all: WebhookEndpoint[] = [];
   const take = (text: string, where: string) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // JSON.parse's message quotes the text, which holds secrets.
-      problems.push(`${where} is not valid JSON; expected [{ "organizationId": 7, "url": "https://…", "secret": "whsec_…" }]`);
+    const json = parseStrictJson(text);
+    if (!json.ok) {
+      // JSON.parse's message quotes the text, which holds secrets; a duplicate key's names only the key.
+      problems.push(`${where} is not valid JSON${json.duplicate ? `: ${json.error}` : ""}; expected [{ "organizationId": 7, "url": "https://…", "secret": "whsec_…" }]`);
       return;
     }
+    const parsed = json.value;
     const result = webhookEndpointsSchema.safeParse(parsed, { reportInput: true });
     if (!result.success) {
       // A secret is never shown back, not even a wrong one.

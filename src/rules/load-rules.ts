@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { buildRulesFromLayers, RulesError, type Rule, type RulesLayer } from "./rules.js";
 import { ConfigError } from "../platform/config/load-config.js";
+import { parseStrictJson } from "../platform/strict-json.js";
 
 /**
  * The effective rules: defaults, then RULES_FILE, then RULES_JSON, each overriding only the fields
@@ -28,9 +29,7 @@ function readRulesFile(path: string): string {
 }
 
 function parseJson(text: string, where: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError([`${where} is not valid JSON: ${(error as Error).message}`], { cause: error });
-  }
+  const parsed = parseStrictJson(text);
+  if (!parsed.ok) throw new ConfigError([`${where} is not valid JSON: ${parsed.error}`]);
+  return parsed.value;
 }

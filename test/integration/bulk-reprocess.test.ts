@@ -356,6 +356,18 @@ describe("refusals", () => {
     expect(await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
   });
 
+  it("a body naming a key twice is refused (400), not decided by the last one; nothing starts", async () => {
+    await insertTasks(db, [{ status: S.ProcessingFailed, ageSeconds: 60, organizationId: 7 }]);
+    const response = await fetch(`${app.apiUrl}${BULK_REPROCESS_PATH}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ORG_7}`, "idempotency-key": "twice", "content-type": "application/json" },
+      body: '{"taskIds": [999999], "taskIds": [1]}',
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get("x-error")).toBe('the body is not valid JSON: the key "taskIds" is given twice at the top level; give each key once');
+    expect(await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
+  });
+
   it("a body that is not JSON (415, 400), without a token (401), and a malformed bulk id (400)", async () => {
     const url = `${app.apiUrl}${BULK_REPROCESS_PATH}`;
     const auth = { authorization: `Bearer ${ORG_7}`, "idempotency-key": "k" };

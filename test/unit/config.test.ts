@@ -132,6 +132,11 @@ describe("loadRules", () => {
   it("names the source of a broken file or JSON", () => {
     expect(problemsOf(() => loadRules({ rulesFile: join(dir, "missing.json") }))).toMatch(/RULES_FILE=".*missing.json" cannot be read \(ENOENT\)/);
     expect(problemsOf(() => loadRules({ rulesJson: "{not json" }))).toMatch(/RULES_JSON is not valid JSON/);
+    // The same status twice as the same key: JSON.parse kept the last (the rule went off, its threshold dropped).
+    expect(problemsOf(() => loadRules({ rulesJson: '{"41": {"stuckAfter": "PT1H"}, "41": {"enabled": false}}' }))).toMatch(/RULES_JSON is not valid JSON: the key "41" is given twice at the top level; give each key once/);
+    const file = join(mkdtempSync(join(tmpdir(), "rules-")), "rules.json");
+    writeFileSync(file, '{"rules": {"41": {"stuckAfter": "PT1H", "stuckAfter": "PT9H"}}}');
+    expect(problemsOf(() => loadRules({ rulesFile: file }))).toMatch(/RULES_FILE \(.*rules\.json\) is not valid JSON: the key "stuckAfter" is given twice in "rules"\."41"/);
     expect(problemsOf(() => loadRules({ rulesJson: "[]" }))).toMatch(/RULES_JSON must be a JSON object keyed by status name/);
     expect(problemsOf(() => loadRules({ rulesJson: JSON.stringify({ ToReview: {} }) }))).toMatch(/rule "ToReview": ToReview is a stable status/);
   });

@@ -50,6 +50,10 @@ describe("webhook endpoints", () => {
     expect(problems([{ organizationId: "7", url: "https://h.example.com/", secret }])[0]).toMatch(/\[0\]\.organizationId must be an organization id/);
     expect(problems({ organizationId: 7 })[0]).toMatch(/must be a JSON array/);
     expect(() => loadWebhookEndpoints({ webhooksJson: `[{"secret": "${secret}"` })).toThrow(/WEBHOOKS_JSON is not valid JSON/);
+    // Two urls for one endpoint: which one was meant is not for the reader to guess.
+    expect(() => loadWebhookEndpoints({ webhooksJson: `[{"organizationId": 7, "url": "https://a.example/h", "url": "https://b.example/h", "secret": "${secret}"}]` })).toThrow(
+      /WEBHOOKS_JSON is not valid JSON: the key "url" is given twice in \[0\]/,
+    );
     try {
       loadWebhookEndpoints({ webhooksJson: `[{"secret": "${secret}"` });
     } catch (error) {

@@ -28,6 +28,7 @@ import { REPLAY_FIELDS, replayInputSchema } from "../../outbox/replay-request.js
 import { ActionError } from "../../platform/operator-actions.js";
 import type { SweepJobData } from "../../sweep/sweep-queue.js";
 import { formatIssues, joinIssues } from "../../platform/zod-issues.js";
+import { parseStrictJson } from "../../platform/strict-json.js";
 import { actionReason, pauseAction, releaseAction, releaseInputSchema, replayAction, resumeAction } from "../actions.js";
 import { readConsoleState, type ConsoleReadDeps } from "./read-state.js";
 import { CONSOLE_PATH, renderConsole, renderMessage } from "./views.js";
@@ -186,12 +187,9 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
     if (!/^application\/json\s*(;|$)/i.test(input.headers["content-type"] ?? "")) return { status: 415, body: { error: "send Content-Type: application/json" } };
     const crossSite = crossSiteReason(input.headers);
     if (crossSite) return { status: 403, body: { error: `Forbidden: ${crossSite}` } };
-    let json: unknown;
-    try {
-      json = JSON.parse(typeof input.body === "string" ? input.body : "");
-    } catch {
-      return { status: 400, body: { error: 'BadRequest: the body is not JSON; send e.g. {"givenUp": true, "by": "alice", "reason": "endpoint fixed"}' } };
-    }
+    const body = parseStrictJson(typeof input.body === "string" ? input.body : "");
+    if (!body.ok) return { status: 400, body: { error: `BadRequest: the body is not JSON${body.duplicate ? ` (${body.error})` : ""}; send e.g. {"givenUp": true, "by": "alice", "reason": "endpoint fixed"}` } };
+    const json = body.value;
     try {
       const outcome = await replayAction(deps.replay, parse(replayInputSchema, json), "ops-api");
       return { status: 202, body: outcome };

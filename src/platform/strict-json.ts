@@ -1,0 +1,47 @@
+// JSON as JSON.parse reads it, except that an object naming one key twice is refused. JSON.parse
+// keeps the last of two silently: `{"41": {"stuckAfter": "PT1H"}, "41": {"enabled": false}}` would
+// switch the rule off and drop its threshold unnoticed, and a bulk body with two `taskIds` would act
+// on the second. RFC 8259 leaves duplicate names to the reader; this product's answer is "say so".
+// The check walks the text with jsonc-parser's scanner (linear in the text, no tree built).
+import { visit } from "jsonc-parser";
+
+/** `duplicate`: the text is JSON but names a key twice (its message quotes only the key, never the text). */
+export type StrictJson = { ok: true; value: unknown } | { ok: false; error: string; duplicate: boolean };
+
+/** Where a key lives, for the message: `rules["41"]`, or "the top level". */
+function where(path: readonly (string | number)[]): string {
+  if (path.length === 0) return "at the top level";
+  return `in ${path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? JSON.stringify(p) : `.${JSON.stringify(p)}`)).join("")}`;
+}
+
+/** The first key given twice in one object, as a message, or null. Run on text JSON.parse accepted. */
+export function duplicateKey(text: string): string | null {
+  const objects: Set<string>[] = [];
+  let found: string | null = null;
+  visit(text, {
+    onObjectBegin: () => {
+      objects.push(new Set());
+      return found === null; // stop descending once one is found
+    },
+    onObjectEnd: () => void objects.pop(),
+    onObjectProperty: (property, _offset, _length, _line, _column, pathSupplier) => {
+      const keys = objects.at(-1);
+      if (found !== null || !keys) return;
+      if (keys.has(property)) found = `the key ${JSON.stringify(property.length > 40 ? `${property.slice(0, 40)}…` : property)} is given twice ${where(pathSupplier())}; give each key once`;
+      keys.add(property);
+    },
+  });
+  return found;
+}
+
+/** JSON.parse, then the duplicate-key check; `error` is JSON.parse's own message or the duplicate's. */
+export function parseStrictJson(text: string): StrictJson {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, error: (error as Error).message, duplicate: false };
+  }
+  const duplicate = duplicateKey(text);
+  return duplicate === null ? { ok: true, value } : { ok: false, error: duplicate, duplicate: true };
+}

@@ -2,8 +2,16 @@
 // keeps the last of two silently: `{"41": {"stuckAfter": "PT1H"}, "41": {"enabled": false}}` would
 // switch the rule off and drop its threshold unnoticed, and a bulk body with two `taskIds` would act
 // on the second. RFC 8259 leaves duplicate names to the reader; this product's answer is "say so".
-// The check walks the text with jsonc-parser's scanner (linear in the text, no tree built).
-import { visit } from "jsonc-parser";
+// The check walks the text with jsonc-parser's scanner (linear in the text, no tree built), loaded
+// on the first check: a worker that never reads a JSON body or rules file keeps its ~1 MB.
+import { createRequire } from "node:module";
+import type { visit as Visit } from "jsonc-parser";
+
+let scanner: typeof Visit | undefined;
+const visit: typeof Visit = (text, visitor, options) => {
+  scanner ??= (createRequire(import.meta.url)("jsonc-parser") as { visit: typeof Visit }).visit;
+  return scanner(text, visitor, options);
+};
 
 /** `duplicate`: the text is JSON but names a key twice (its message quotes only the key, never the text). */
 export type StrictJson = { ok: true; value: unknown } | { ok: false; error: string; duplicate: boolean };

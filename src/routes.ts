@@ -118,9 +118,9 @@ export async function startListeners(ctx: Context, ops: Ops, features: RouteFeat
   const routes = { api: apiRoutes(ctx, ops, () => addresses, features, probes), ops: opsRoutes(ctx, ops, probes) };
   await warnWhenClosed(ctx);
   const onFault = ops.metrics.httpFault;
-  const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, logger, onFault, routes: routes.api });
+  const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, requestTimeoutMs: config.httpRequestTimeoutMs, logger, onFault, routes: routes.api });
   try {
-    const opsServer = await startHttpServer({ host: config.opsHost, port: config.opsPort, logger, onFault, routes: routes.ops, mounts: opsMounts(ctx, ops) });
+    const opsServer = await startHttpServer({ host: config.opsHost, port: config.opsPort, requestTimeoutMs: config.httpRequestTimeoutMs, logger, onFault, routes: routes.ops, mounts: opsMounts(ctx, ops) });
     addresses = listenersAt(api.url, opsServer.url);
     const close = () => closeSteps([["http (ops)", () => opsServer.close()], ["http (api)", () => api.close()]]);
     return { name: "http", apiUrl: api.url, opsUrl: opsServer.url, routes, close };

@@ -20,9 +20,16 @@ export type HttpFault = "bad_target" | "client_error" | "listener_threw" | "hand
 /** How long a client is asked to wait before trying again after a 503. */
 export const RETRY_AFTER_SECONDS = 5;
 
+/** The default of HTTP_REQUEST_TIMEOUT: a client has this long to send a whole request (headers and body). */
+export const REQUEST_TIMEOUT_MS = 30_000;
+/** A client has this long (or the request timeout, when shorter) to send a request's headers. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+
 export interface HttpServerOptions {
   host: string;
   port: number;
+  /** How long a client may take to send a whole request, headers and body (HTTP_REQUEST_TIMEOUT); REQUEST_TIMEOUT_MS by default. */
+  requestTimeoutMs?: number;
   routes: Route[];
   mounts?: Mount[];
   logger: Logger;
@@ -35,7 +42,10 @@ export interface HttpServerOptions {
  * process): a target that cannot be parsed is a 400, a handler that fails because PostgreSQL is
  * unreachable or frozen is a 503 with Retry-After (try again later; nothing was done), any other
  * listener or handler that throws is a 500, and a request Node's parser refuses (`clientError`) is a
- * 400 and a closed connection.
+ * 400 and a closed connection. A slow client is bounded by Node's own timers: the headers must arrive
+ * within HEADERS_TIMEOUT_MS and the whole request within `requestTimeoutMs`, else a 408 and a closed
+ * connection. Neither bounds the handler's own time, nor a keep-alive connection's idle time between
+ * requests (keepAliveTimeout).
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { logger } = options;
@@ -49,7 +59,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const log = requestLogger(logger);
   // The 503s of one database outage: its first error logged, then a summary per interval.
   const unavailable = throttledErrorLog(logger, "http request answered 503: PostgreSQL is unavailable");
-  const server = createServer((req, res) => {
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const headersTimeout = Math.min(HEADERS_TIMEOUT_MS, requestTimeout);
+  // The request each connection is receiving: a timeout before its body is complete is the whole
+  // request's; with none (or the previous one, complete, on a keep-alive connection) it is the headers'.
+  const receiving = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
+  // Node checks the connections for these timeouts on an interval (30 s by default, which would
+  // double a 30 s bound): a quarter of the bound, at most a second, keeps the overshoot small.
+  const serverOptions = { requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)) };
+  const server = createServer(serverOptions, (req, res) => {
+    receiving.set(req.socket, { req, res });
     try {
       log(req, res);
       dispatch(options, fault, unavailable, req, res);
@@ -63,17 +82,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       }
     }
   });
-  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
-    fault("client_error");
-    logger.debug({ err: { code: error.code, message: error.message } }, "malformed http request refused");
-    // A reset or timed-out peer gets no answer; anything else a 400 (431 for oversized headers) and the close.
-    if (error.code === "ECONNRESET" || !socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const status = error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  });
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => refuse({ logger, fault, receiving, requestTimeout, headersTimeout }, error, socket));
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -97,6 +106,54 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     },
   };
 }
+
+interface Refusal {
+  logger: Logger;
+  fault: (kind: HttpFault) => void;
+  /** The request each connection is receiving (and its response), set by the request listener. */
+  receiving: WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>;
+  requestTimeout: number;
+  headersTimeout: number;
+}
+
+/**
+ * Node's `clientError`: a request its parser refused, or one not received in time. The socket is
+ * answered (or not) and always closed.
+ */
+function refuse({ logger, fault, receiving, requestTimeout, headersTimeout }: Refusal, error: NodeJS.ErrnoException, socket: Socket): void {
+  fault("client_error");
+  const timedOut = error.code === "ERR_HTTP_REQUEST_TIMEOUT";
+  logger.debug({ err: { code: error.code, message: error.message } }, timedOut ? "http request not received in time: answered 408" : "malformed http request refused");
+  // A reset peer, or one that can no longer be written to, gets no answer; a request not received in time a
+  // 408; anything else a 400 (431 for oversized headers). The connection is closed either way.
+  if (error.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  if (timedOut) {
+    // Not received in time (Node's headersTimeout / requestTimeout). The 408 answers the request being
+    // received; when an answer is already on its way (a handler answered before the body was in, or a
+    // pipelined request's predecessor is still being answered) no other can follow it: the connection just ends.
+    const current = receiving.get(socket);
+    const inBody = current !== undefined && !current.req.complete;
+    const answering = current !== undefined && (inBody ? current.res.headersSent : !current.res.writableEnded);
+    if (answering) {
+      socket.destroy();
+      return;
+    }
+    // The access log's line for a request whose body was being read shows the 408, not the untouched 200.
+    if (inBody) current.res.statusCode = 408;
+    const body = inBody ? `request timeout: the whole request (headers and body) was not received within ${seconds(requestTimeout)} (HTTP_REQUEST_TIMEOUT)\n` : `request timeout: the request's headers were not received within ${seconds(headersTimeout)}\n`;
+    // Ended, then destroyed once the answer is written: a client still trickling bytes keeps no half-open socket.
+    socket.end(`HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy());
+    return;
+  }
+  const status = error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** "30 s", "1.5 s": a bound in milliseconds, for a message. */
+const seconds = (ms: number): string => `${ms / 1000} s`;
 
 function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, unavailable: (error: unknown) => void, req: IncomingMessage, res: ServerResponse): void {
   const { routes, mounts = [], logger } = options;

@@ -32,6 +32,9 @@ export const integer = (min: number, max: number) => {
  */
 export const MAX_SETTING_DURATION: DurationBound = { text: "P24D", seconds: 24 * 86_400 };
 
+/** HTTP_REQUEST_TIMEOUT's bound: a client that needs longer than this for one request is not one the API serves. */
+export const MAX_HTTP_REQUEST_TIMEOUT: DurationBound = { text: "PT10M", seconds: 600 };
+
 /** An ISO-8601 duration, as milliseconds. */
 export const durationMs = () => durationSeconds(MAX_SETTING_DURATION).transform((seconds) => seconds * 1000);
 
@@ -153,6 +156,12 @@ export const SETTINGS = {
     doc: "Port of the ops listener (0 picks a free port).",
     default: "3001",
     schema: integer(0, 65535),
+  },
+  httpRequestTimeoutMs: {
+    env: "HTTP_REQUEST_TIMEOUT",
+    doc: "How long a client may take to send a whole request (headers and body) to either listener; its headers must arrive within 10 s (or this, when shorter). A request not received in time is answered 408 and its connection closed. At least PT1S, at most PT10M; with the default, the largest body taken (2 MiB) needs about 70 KiB/s (ISO-8601 duration).",
+    default: "PT30S",
+    schema: durationSeconds(MAX_HTTP_REQUEST_TIMEOUT).transform((seconds) => seconds * 1000),
   },
   sweepIntervalMs: {
     env: "SWEEP_INTERVAL",

@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { isoDuration, parsePositiveDuration } from "../rules/duration.js";
 import { MAX_SETTING_DURATION } from "../platform/config/settings.js";
 import { EXIT } from "./exit-codes.js";
+import { refuseRepeatedOptions, repeatable } from "./options.js";
 import { packageVersion } from "./version.js";
 import { ConfigError, redactUrl } from "../platform/config/load-config.js";
 import { loadConfig } from "../platform/config/load-config.js";
@@ -79,7 +80,7 @@ program
   .option("--dry-run", "report what would be done, change nothing", false)
   .option("--wait", "wait for the result and print it", false)
   .addOption(timeoutOption("with --wait: give up waiting after this ISO-8601 duration (the sweep stays queued)", 60_000))
-  .option("--release <status>", "act on this status's held tasks anyway, for this one sweep (repeatable; needs --by)", (value: string, previous: string[] = []) => [...previous, value])
+  .option("--release <status>", "act on this status's held tasks anyway, for this one sweep (repeatable; needs --by)", repeatable)
   .option("--by <name>", "with --release: who checked the held tasks (recorded in every event)")
   .option("--reason <text>", "with --release: why they may go (audited in operator_actions)")
   .action(async (options: { dryRun: boolean; wait: boolean; timeout: number; release?: string[]; by?: string; reason?: string }) => {
@@ -122,7 +123,7 @@ events
       "Choose one: --event (repeatable), --organization with --since and --until, or --given-up [--organization].\n" +
       "Exit codes: 2 bad arguments, 3 nothing to replay (unknown event, none given up), 1 anything else.",
   )
-  .option("--event <id>", "an event id such as evt_42 (repeatable)", (value: string, previous: string[] = []) => [...previous, value])
+  .option("--event <id>", "an event id such as evt_42 (repeatable)", repeatable)
   .option("--organization <id>", "whose events (with --since/--until, or to narrow --given-up)")
   .option("--since <time>", "ISO-8601: events created at or after this time")
   .option("--until <time>", "ISO-8601: events created before this time")
@@ -260,6 +261,7 @@ program
 // Tenants kept in PostgreSQL: API tokens and webhook endpoints per organization (docs/cli.md).
 const overlapOption = () =>
   new Option("--overlap <duration>", "ISO-8601 duration the old one stays valid beside the new one (--overlap-none: it stops now)").argParser(durationOption).default(86_400_000, "P1D");
+const overlapNoneOption = (what: string) => new Option("--overlap-none", what).default(false).conflicts("overlap");
 const overlapSeconds = (options: { overlap: number; overlapNone: boolean }) => (options.overlapNone ? 0 : options.overlap / 1000);
 
 const tokens = program.command("tokens").description("API tokens kept in PostgreSQL (API_TOKENS stays for small set-ups): create, list, rotate, revoke. A token is printed once.");
@@ -282,7 +284,7 @@ tokens
   .description("Create a new token for the token's organization and print it; the old one stays valid for --overlap. Exit 3: no valid token with that id.")
   .option("--id <id>", "the token's id (watchdog tokens list)", idOption)
   .addOption(overlapOption())
-  .option("--overlap-none", "the old token stops at once", false)
+  .addOption(overlapNoneOption("the old token stops at once"))
   .option("--by <name>", "who rotates it (required; audited)")
   .action(async (options: { id?: number; overlap: number; overlapNone: boolean; by?: string }) => rotateTokenCommand(loadContext().config, { ...options, overlapSeconds: overlapSeconds(options) }));
 tokens
@@ -314,7 +316,7 @@ webhooks
   .description("Add a new secret and print it (once); the old one stays valid for --overlap, each delivery signed with both meanwhile. Exit 3: no active endpoint.")
   .option("--organization-id <id>", "whose endpoint", idOption)
   .addOption(overlapOption())
-  .option("--overlap-none", "the old secret stops at once", false)
+  .addOption(overlapNoneOption("the old secret stops at once"))
   .action(async (options: { organizationId?: number; overlap: number; overlapNone: boolean }) => rotateWebhookCommand(loadContext().config, { ...options, overlapSeconds: overlapSeconds(options) }));
 webhooks
   .command("revoke")
@@ -329,6 +331,7 @@ webhooks
   .addOption(timeoutOption("give up after this ISO-8601 duration", 10_000))
   .action(async (options: { organizationId?: number; timeout: number }) => testSendWebhookCommand(loadContext().config, { organizationId: options.organizationId, timeoutMs: options.timeout }));
 
+refuseRepeatedOptions(program);
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) {
     // --help and --version end here with 0; no command at all printed the help (to stderr).

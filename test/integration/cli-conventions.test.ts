@@ -33,6 +33,39 @@ describe.concurrent("watchdog", () => {
     expect(out.stderr).not.toContain("Usage:");
   });
 
+  it.each([
+    [["reprocess", "--task-id", "1", "--task-id", "2"], "--task-id is given 2 times; give it once"],
+    [["reprocess", "--task-id=1", "--wait", "--task-id", "2", "--task-id", "3"], "--task-id is given 3 times; give it once"],
+    [["pause", "--rule", "41", "--rule", "31", "--reason", "x", "--by", "y"], "--rule is given 2 times; give it once"],
+    [["bulk-reprocess", "start", "--organization-id", "1", "--organization-id", "2", "--task-ids", "1", "--dry-run"], "--organization-id is given 2 times; give it once"],
+    [["tokens", "rotate", "--id", "1", "--by", "x", "--overlap", "P1D", "--overlap", "P2D"], "--overlap is given 2 times; give it once"],
+  ])("a single-valued option given twice (%j) is refused with exit code 2, before anything is done", async (args, message) => {
+    const out = await run(args);
+    expect(out).toMatchObject({ code: 2, stdout: "" });
+    expect(out.stderr).toBe(`watchdog: ${message}; see \`watchdog ${args[0]} --help\`\n`);
+  });
+
+  it.each([
+    [["tokens", "rotate", "--id", "1", "--by", "x", "--overlap", "P1D", "--overlap-none"]],
+    [["webhooks", "rotate", "--organization-id", "1", "--overlap-none", "--overlap", "PT1H"]],
+  ])("rotate refuses --overlap with --overlap-none (%j), naming both", async (args) => {
+    const out = await run(args);
+    expect(out).toMatchObject({ code: 2, stdout: "" });
+    expect(out.stderr).toMatch(/^watchdog: option '--overlap(-none)?( <duration>)?' cannot be used with option '--overlap(-none)?( <duration>)?'; see `watchdog (tokens|webhooks) --help`\n$/);
+    expect(out.stderr).toContain("--overlap <duration>");
+    expect(out.stderr).toContain("--overlap-none");
+  });
+
+  it.each([
+    [["sweep", "--release", "ProcessingInProgress", "--release", "Deleting", "--reason", "x"], "watchdog: BadRequest: --release needs --by <name>"],
+    [["events", "replay", "--event", "evt_1", "--event", "evt_2", "--reason", "x"], "watchdog: BadRequest: --by must be a string"],
+  ])("a list option meant to repeat (%j) still takes every occurrence", async (args, message) => {
+    const out = await run(args);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain(message);
+    expect(out.stderr).not.toContain("give it once");
+  });
+
   it("--timeout is an ISO-8601 duration everywhere, its default written as one", async () => {
     expect((await run(["sweep", "--help"])).stdout).toMatch(/--timeout <duration>[\s\S]*\(default: PT1M\)/);
     expect((await run(["reprocess", "--help"])).stdout).toMatch(/--timeout <duration>[\s\S]*\(default: PT30S\)/);

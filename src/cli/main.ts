@@ -19,7 +19,7 @@ import { printStuck } from "./commands/stuck.js";
 import { enqueueSweepCommand } from "./commands/sweep.js";
 import { enqueueReprocessCommand } from "./commands/reprocess.js";
 import { pauseCommand, resumeCommand } from "./commands/pause.js";
-import { MAX_ID } from "../platform/ids.js";
+import { MAX_ID, parseId } from "../platform/ids.js";
 import { printStatus } from "./commands/status.js";
 import { givenUpCommand, replayCommand } from "./commands/events.js";
 import { bulkCancelCommand, bulkStartCommand, bulkStatusCommand } from "./commands/bulk-reprocess.js";
@@ -45,8 +45,9 @@ const timeoutOption = (what: string, defaultMs: number) =>
   new Option("--timeout <duration>", what).argParser(durationOption).default(defaultMs, isoDuration(defaultMs / 1000));
 
 const idOption = (value: string): number => {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < 1 || Number(value) > MAX_ID) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_ID}`);
-  return Number(value);
+  const id = parseId(value);
+  if (id === undefined) throw new InvalidArgumentError(`must be a whole number from 1 to ${MAX_ID}`);
+  return id;
 };
 
 const program = new Command("watchdog")

@@ -1,5 +1,8 @@
 // `watchdog bulk-reprocess start|status|cancel` as an operator runs it (child processes), with the
 // production pacing loop (startBulkLoop) of the test's own applying what the command accepted.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
@@ -53,4 +56,33 @@ it("previews, starts once per --idempotency-key, reports progress, and refuses t
   expect(await db.$queryRaw`SELECT count(*)::int AS n FROM task_events WHERE actor = 'ops:carol' AND details ->> 'bulkId' = ${bulkId}`).toEqual([{ n: 20 }]);
 
   expect(await run(["cancel", bulkId, "--organization-id", "7"])).toMatchObject({ code: 4, stderr: `watchdog: Conflict: bulk ${bulkId} is already done (20 applied): nothing to cancel\n` });
+});
+
+// Refused before anything connects: each a usage error (exit 2) of one short line.
+const dir = mkdtempSync(join(tmpdir(), "bulk-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, text: string) => {
+  writeFileSync(join(dir, name), text);
+  return join(dir, name);
+};
+const ID = "a whole number from 1 to 2147483647";
+
+it.each([
+  [["--task-ids-file", "/nonexistent"], "BadRequest: cannot read --task-ids-file /nonexistent: ENOENT (no such file)"],
+  [["--task-ids-file", dir], `BadRequest: cannot read --task-ids-file ${dir}: EISDIR (a directory, not a file)`],
+  [["--task-ids-file", "/dev/zero"], "BadRequest: --task-ids-file /dev/zero is larger than 600000 bytes (50000 ids of up to 10 digits, one per line); split the bulk"],
+  [["--task-ids-file", file("big", "1\n".repeat(300_001))], `BadRequest: --task-ids-file ${join(dir, "big")} is larger than 600000 bytes (50000 ids of up to 10 digits, one per line); split the bulk`],
+  [["--external-ids-file", "/nonexistent"], "BadRequest: cannot read --external-ids-file /nonexistent: ENOENT (no such file)"],
+  [
+    ["--task-ids-file", file("passwd", "1\nroot:x:0:0\n\n2\nbin\n0\n2147483648\n a b \nsync\nx\ny\n3\n")],
+    `BadRequest: --task-ids-file ${join(dir, "passwd")} holds lines that are not task ids (${ID}): line 2 "root:x:0:0"; line 5 "bin"; line 6 "0"; line 7 "2147483648"; line 8 "a b"; and 3 more (8 in all)`,
+  ],
+  [["--task-ids", "1,,2"], `BadRequest: --task-ids holds entries that are not task ids (${ID}): entry 2 is empty`],
+  [["--task-ids", "1, 2,x,"], `BadRequest: --task-ids holds entries that are not task ids (${ID}): entry 3 "x"; entry 4 is empty`],
+])("start %j is refused with exit code 2 and one short line", { timeout: 30_000 }, async (selection, message) => {
+  expect(await run(["start", "--organization-id", "1", ...selection, "--dry-run"])).toEqual({ code: 2, stdout: [], stderr: `watchdog: ${message}\n` });
+});
+
+it.each([["status"], ["cancel"]])("%s with an empty bulk id is a usage error (exit 2), not a bulk not found", { timeout: 30_000 }, async (command) => {
+  expect(await run([command, "", "--organization-id", "1"])).toEqual({ code: 2, stdout: [], stderr: "watchdog: BadRequest: the bulk id is empty; give the bulkId that `watchdog bulk-reprocess start` printed\n" });
 });

@@ -2,7 +2,7 @@
 // with exit code 1 within 10 s, one line on stderr naming the variable and the fix, no stack trace,
 // and the worker never says it started. Real processes; the services are a closed port, a database
 // that does not exist, a fresh database nobody migrated, and a port someone else listens on.
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabaseUrl } from "../support/db.js";
@@ -57,7 +57,9 @@ const baseEnv = () => ({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUr
 async function fails(args: string[], env: Record<string, string>) {
   const started = Date.now();
   const cli = runCli(args, { ...baseEnv(), ...env });
-  const exit = await cli.exited;
+  // A command that hangs is ended at the bound (ours: started here), and the exit below says so.
+  const cut = setTimeout(() => cli.proc.kill("SIGKILL"), BOUND_MS);
+  const exit = await cli.exited.finally(() => clearTimeout(cut));
   const elapsedMs = Date.now() - started;
   const problemLines = cli.stderr().trim().split("\n");
   expect(exit, cli.stderr()).toEqual({ code: 1, signal: null });
@@ -130,6 +132,66 @@ describe("start-up against missing or unprepared services", () => {
 
   it("`stuck` on a database nobody migrated says to run the migration", async () => {
     expect(await fails(["stuck"], { DATABASE_URL: withDatabase(fresh) })).toMatch(/run `npm run db:migrate`$/);
+  });
+});
+
+describe("every command that reads PostgreSQL, when it fails: one line naming DATABASE_URL, never the password", () => {
+  const PASSWORD = "pw-5d1e9c";
+  const at = (hostPort: string, user = "postgres") => `postgresql://${user}:${PASSWORD}@${hostPort}/x`;
+  // One after another: each is a process of its own, and the bound is per process.
+  const commands = [
+    "tokens list",
+    "tokens create --organization-id 9 --by alice",
+    "webhooks revoke --organization-id 9 --by alice",
+    "pause --reason probe --by alice",
+    "resume --by alice",
+    "events given-up",
+    "events replay --event evt_1 --by alice --reason probe",
+    "sweep --release 41 --by alice",
+  ];
+  /** One command per code path (tenants' connection, the Prisma client, the release), for the slower cases. */
+  const onePerPath = [commands[0]!, commands[3]!, commands[5]!, commands[7]!];
+  // A key, so that `events replay` gets past "no webhook endpoint is configured" to the database.
+  const WEBHOOK_SECRETS_KEY = Buffer.alloc(32, 7).toString("base64");
+  const clean = async (command: string, url: string) => {
+    const line = await fails(command.split(" "), { DATABASE_URL: url, WEBHOOK_SECRETS_KEY });
+    expect(line).not.toContain(PASSWORD);
+    return line;
+  };
+
+  it.each(commands)("PostgreSQL unreachable: `%s`", async (command) => {
+    expect(await clean(command, at("127.0.0.1:1"))).toBe(
+      "watchdog: PostgreSQL at 127.0.0.1:1 (DATABASE_URL) refused the connection (nothing listens there) (ECONNREFUSED): start PostgreSQL or point DATABASE_URL at it",
+    );
+  }, 30_000);
+
+  it.each(onePerPath)("a role that does not exist: `%s`", async (command) => {
+    const url = new URL(testDatabaseUrl());
+    expect(await clean(command, at(url.host, "nouser"))).toMatch(/^watchdog: PostgreSQL at .* \(DATABASE_URL\) refused the user or password of DATABASE_URL \(28000\): fix them in DATABASE_URL$/);
+  }, 30_000);
+
+  describe("a server that accepts and never answers (not PostgreSQL)", () => {
+    let silent: Server;
+    const sockets = new Set<Socket>();
+    let port: number;
+    beforeAll(async () => {
+      silent = createServer((socket) => {
+        sockets.add(socket);
+        socket.on("close", () => sockets.delete(socket));
+      });
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+      port = (silent.address() as { port: number }).port;
+    });
+    afterAll(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    });
+
+    it.each(onePerPath)("`%s` gives up within the bound", async (command) => {
+      expect(await clean(command, at(`127.0.0.1:${port}`))).toBe(
+        `watchdog: PostgreSQL at 127.0.0.1:${port} (DATABASE_URL) did not answer in time: check that it runs and DATABASE_URL points at it`,
+      );
+    }, 30_000);
   });
 });
 

@@ -7,9 +7,10 @@ import { webhooksPossible } from "../../outbox/webhook-config.js";
 import { replayAction } from "../../ops/actions.js";
 import { createReplayQueue, listGivenUp, replayDeps } from "../../outbox/replay.js";
 import { replayInputSchema } from "../../outbox/replay-request.js";
-import { checkRedis } from "../../platform/preflight.js";
+import { checkPostgres, checkRedis } from "../../platform/preflight.js";
 import { createRedis } from "../../platform/redis.js";
 import { table } from "../format.js";
+import { MIGRATIONS_DIR } from "../paths.js";
 import { asCli, parseOptions } from "./pause.js";
 
 export interface ReplayOptions {
@@ -33,6 +34,7 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
     reason: options.reason,
   });
   const possible = webhooksPossible(config);
+  await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
   const db = createDb(config.databaseUrl, { max: 1 });
   try {
     if (!possible) {
@@ -57,6 +59,7 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
 }
 
 export async function givenUpCommand(config: Config, json: boolean): Promise<void> {
+  await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
   const db = createDb(config.databaseUrl, { max: 1 });
   try {
     const { total, events } = await listGivenUp(db, 1000);

@@ -9,8 +9,10 @@ import type { Rule } from "../../rules/rules.js";
 import { pauseAction, resumeAction } from "../../ops/actions.js";
 import { ActionError } from "../../platform/operator-actions.js";
 import { formatIssues } from "../../platform/zod-issues.js";
+import { checkPostgres } from "../../platform/preflight.js";
 import { CliError } from "../context.js";
 import { EXIT } from "../exit-codes.js";
+import { MIGRATIONS_DIR } from "../paths.js";
 
 /** Parses CLI options with `schema`; a problem is a usage error (exit 2) naming the flag. */
 export function parseOptions<S extends z.ZodType>(schema: S, options: unknown): z.output<S> {
@@ -31,6 +33,7 @@ export async function asCli<T>(run: () => Promise<T>): Promise<T> {
 
 export async function pauseCommand(config: Config, rules: readonly Rule[], options: { rule?: string; for?: string; reason?: string; by?: string }): Promise<void> {
   const input = parseOptions(pauseInputSchema(rules), options);
+  await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
   const db = createDb(config.databaseUrl, { max: 1 });
   try {
     console.log(JSON.stringify(await pauseAction(db, input, "cli")));
@@ -41,6 +44,7 @@ export async function pauseCommand(config: Config, rules: readonly Rule[], optio
 
 export async function resumeCommand(config: Config, rules: readonly Rule[], options: { rule?: string; by?: string; reason?: string }): Promise<void> {
   const input = parseOptions(resumeInputSchema(rules), options);
+  await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
   const db = createDb(config.databaseUrl, { max: 1 });
   try {
     console.log(JSON.stringify(await asCli(() => resumeAction(db, input, "cli"))));

@@ -10,6 +10,8 @@ import { NO_WORKER_HINT, submitJob } from "../submit-job.js";
 import { createDb } from "../../platform/db/client.js";
 import { releaseAction, releaseInputSchema } from "../../ops/actions.js";
 import { parseOptions } from "./pause.js";
+import { checkPostgres } from "../../platform/preflight.js";
+import { MIGRATIONS_DIR } from "../paths.js";
 
 export interface SweepCommandOptions {
   dryRun: boolean;
@@ -36,6 +38,7 @@ export async function enqueueSweepCommand(config: Config, rules: readonly Rule[]
   if (options.reason !== undefined && options.release === undefined) throw new CliError("BadRequest: --reason goes with --release (why the held tasks may go); give --release <status>", EXIT.usage);
   // A release is an operator action (src/ops/actions.ts, shared with the console): audited in operator_actions.
   const release = options.release ? parseOptions(releaseInputSchema(rules, "optional"), { release: options.release, by: options.by, reason: options.reason }) : undefined;
+  if (release) await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
   const db = release ? createDb(config.databaseUrl, { max: 1 }) : undefined;
   const { job, outcome } = await submitJob(
     config,

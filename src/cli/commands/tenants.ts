@@ -11,11 +11,15 @@ import { createEndpoint, disableEndpoint, listEndpoints, rotateSecret } from "..
 import { findActiveEndpoints } from "../../outbox/webhook-endpoints-store.js";
 import { createKeyring, generateWebhookSecret, type SecretKeyring } from "../../outbox/webhook-secret-box.js";
 import { signWith } from "../../outbox/send-webhook.js";
+import { checkPostgres } from "../../platform/preflight.js";
 import { CliError } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { table } from "../format.js";
+import { MIGRATIONS_DIR } from "../paths.js";
 
 async function withClient<T>(config: Config, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  // Bounded, and a failure is one line naming DATABASE_URL and the fix, as for `stuck` and `status`.
+  await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
   const client = new pg.Client({ connectionString: config.databaseUrl, connectionTimeoutMillis: config.databaseConnectTimeoutMs, query_timeout: config.databaseStatementTimeoutMs });
   client.on("error", () => undefined); // a lost connection fails the query in flight, which reports it
   await client.connect();

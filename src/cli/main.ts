@@ -11,7 +11,7 @@ import { loadConfig } from "../platform/config/load-config.js";
 import { migrate, MigrationError } from "../platform/db/migrate.js";
 import { runWorkerProcess } from "../worker-process.js";
 import { describePostgresError, ServiceError } from "../platform/service-errors.js";
-import { checkPostgres, checkRedis } from "../platform/preflight.js";
+import { checkPostgres, checkRedis, PREFLIGHT_TIMEOUT_MS } from "../platform/preflight.js";
 import { CliError, loadContext } from "./context.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { printRules } from "./commands/rules.js";
@@ -244,7 +244,8 @@ program
   .action(async () => {
     const config = loadConfig();
     // Retries and invalid indexes dropped go to stderr as they happen: a long index build is not silent.
-    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR, { onProgress: (message) => console.error(`watchdog migrate: ${message}`) }).catch((error: unknown) => {
+    // Connecting is bounded as the other commands' checks are: a server that never answers is a clear failure, not a hang.
+    const result = await migrate(config.databaseUrl, MIGRATIONS_DIR, { connectTimeoutMs: PREFLIGHT_TIMEOUT_MS, onProgress: (message) => console.error(`watchdog migrate: ${message}`) }).catch((error: unknown) => {
       // The runner's own refusals are worded already; a connection or server failure is worded here (never the raw pg object).
       throw error instanceof MigrationError ? error : new ServiceError(describePostgresError(error, config.databaseUrl), { cause: error });
     });

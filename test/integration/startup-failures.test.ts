@@ -187,7 +187,7 @@ describe("every command that reads PostgreSQL, when it fails: one line naming DA
       await new Promise((resolve) => silent.close(resolve));
     });
 
-    it.each(onePerPath)("`%s` gives up within the bound", async (command) => {
+    it.each([...onePerPath, "migrate"])("`%s` gives up within the bound", async (command) => {
       expect(await clean(command, at(`127.0.0.1:${port}`))).toBe(
         `watchdog: PostgreSQL at 127.0.0.1:${port} (DATABASE_URL) did not answer in time: check that it runs and DATABASE_URL points at it`,
       );

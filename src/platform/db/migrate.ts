@@ -49,6 +49,11 @@ export interface MigrateOptions {
   lockRetryDelayMs?: number;
   /** Told of each retry and each invalid index dropped (the CLI prints it to stderr). */
   onProgress?: (message: string) => void;
+  /**
+   * Bound on each connection's handshake: a server that accepts and never answers (not PostgreSQL)
+   * otherwise holds the migration for ever. The CLI passes the start-up checks' bound. Default: none.
+   */
+  connectTimeoutMs?: number;
 }
 
 interface Migration {
@@ -83,7 +88,7 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
   const attempts = Math.max(1, options.lockAttempts ?? MIGRATION_LOCK_ATTEMPTS);
   const retryDelayMs = options.lockRetryDelayMs ?? MIGRATION_LOCK_RETRY_DELAY_MS;
   const progress = options.onProgress ?? (() => undefined);
-  const { client, createdDatabase } = await connectCreatingIfMissing(databaseUrl);
+  const { client, createdDatabase } = await connectCreatingIfMissing(databaseUrl, options.connectTimeoutMs ?? 0);
   try {
     await takeMigrateLock(client);
     // Set after the advisory lock, which may rightly wait for another migrating replica. An index
@@ -292,9 +297,9 @@ function concurrentTarget(name: string, sql: string): Migration["concurrent"] {
  * A connection to the target database. Only when it does not exist (3D000) does this connect to
  * the `postgres` database to create it: managed hosts and poolers often refuse that one.
  */
-async function connectCreatingIfMissing(databaseUrl: string): Promise<{ client: pg.Client; createdDatabase: boolean }> {
+async function connectCreatingIfMissing(databaseUrl: string, connectTimeoutMs: number): Promise<{ client: pg.Client; createdDatabase: boolean }> {
   const connect = async () => {
-    const client = new pg.Client({ connectionString: databaseUrl });
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: connectTimeoutMs });
     client.on("error", () => undefined); // a lost connection fails the query in flight, which reports it
     await client.connect();
     return client;
@@ -304,17 +309,17 @@ async function connectCreatingIfMissing(databaseUrl: string): Promise<{ client: 
   } catch (error) {
     if ((error as { code?: string }).code !== "3D000") throw error;
   }
-  const createdDatabase = await createDatabase(databaseUrl);
+  const createdDatabase = await createDatabase(databaseUrl, connectTimeoutMs);
   return { client: await connect(), createdDatabase };
 }
 
 /** Creates the database named in `databaseUrl` (from the `postgres` database); true when this call created it. */
-async function createDatabase(databaseUrl: string): Promise<boolean> {
+async function createDatabase(databaseUrl: string, connectTimeoutMs: number): Promise<boolean> {
   const url = new URL(databaseUrl);
   const name = decodeURIComponent(url.pathname.replace(/^\//, ""));
   if (!name) throw new MigrationError("DATABASE_URL names no database; add one, e.g. postgresql://postgres@127.0.0.1:5432/task_watchdog");
   url.pathname = "/postgres";
-  const admin = new pg.Client({ connectionString: url.toString() });
+  const admin = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: connectTimeoutMs });
   admin.on("error", () => undefined);
   await admin.connect();
   try {

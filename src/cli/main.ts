@@ -13,6 +13,7 @@ import { runWorkerProcess } from "../worker-process.js";
 import { describePostgresError, ServiceError } from "../platform/service-errors.js";
 import { checkPostgres, checkRedis, PREFLIGHT_TIMEOUT_MS } from "../platform/preflight.js";
 import { CliError, loadContext } from "./context.js";
+import { WebhookSecretsKeyError } from "../outbox/webhook-secret-box.js";
 import { MIGRATIONS_DIR } from "./paths.js";
 import { printRules } from "./commands/rules.js";
 import { printStuck } from "./commands/stuck.js";
@@ -345,7 +346,8 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.exitCode = EXIT.usage;
     return;
   }
-  if (error instanceof ConfigError || error instanceof CliError || error instanceof MigrationError || error instanceof ServiceError) {
+  // Worded for an operator already (a WEBHOOK_SECRETS_KEY that cannot open a stored secret is configuration): the message alone.
+  if (error instanceof ConfigError || error instanceof CliError || error instanceof MigrationError || error instanceof ServiceError || error instanceof WebhookSecretsKeyError) {
     console.error(`watchdog: ${error.message}`);
     process.exitCode = error instanceof CliError ? error.exitCode : EXIT.failed;
     return;

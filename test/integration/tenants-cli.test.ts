@@ -48,8 +48,8 @@ afterAll(async () => {
   await db.$disconnect();
 });
 
-async function cli(args: string[]) {
-  const run = runCli(args, { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: uniquePrefix(), LOG_LEVEL: "silent", WEBHOOK_SECRETS_KEY: SECRETS_KEY });
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const run = runCli(args, { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: uniquePrefix(), LOG_LEVEL: "silent", WEBHOOK_SECRETS_KEY: SECRETS_KEY, ...env });
   const { code } = await run.exited;
   const stdout = run.lines().map((l) => (l.raw ? l.msg : JSON.stringify(l))).join("\n");
   return { code, stdout, stderr: run.stderr(), json: () => JSON.parse(stdout) as Record<string, unknown> & { [k: string]: never } };
@@ -141,6 +141,13 @@ describe("watchdog webhooks", () => {
     expect((await cli(["webhooks", "create", "--organization-id", "9", "--url", receiverUrl(), "--by", "alice"])).code).toBe(4);
     expect((await cli(["webhooks", "revoke", "--organization-id", "9", "--by", "bob"])).code).toBe(0);
     expect(await cli(["webhooks", "test-send", "--organization-id", "9"])).toMatchObject({ code: 3, stderr: expect.stringMatching(/NotFound: organization 9 has no active webhook endpoint/) });
+  }, CLI_TEST_TIMEOUT_MS);
+
+  it("test-send with a WEBHOOK_SECRETS_KEY that lacks the endpoint's key: the message alone, exit 1", async () => {
+    expect((await cli(["webhooks", "create", "--organization-id", "9", "--url", receiverUrl(), "--by", "alice"])).code).toBe(0);
+    const sent = await cli(["webhooks", "test-send", "--organization-id", "9"], { WEBHOOK_SECRETS_KEY: randomBytes(32).toString("base64") });
+    expect(sent.code).toBe(1);
+    expect(sent.stderr).toMatch(/^watchdog: the webhook secret of organization 9 was sealed with key \S+, which WEBHOOK_SECRETS_KEY does not hold \(it holds \S+\); add that key after the sealing key\n$/);
   }, CLI_TEST_TIMEOUT_MS);
 
   it("refuses a plain-http URL off loopback, naming the flag", async () => {

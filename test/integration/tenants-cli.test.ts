@@ -103,6 +103,29 @@ describe("watchdog tokens", () => {
   });
 });
 
+describe("text that reaches the lists and the audit columns", () => {
+  it("a control character or an unbounded length in --label, --by or --url is refused naming the flag, exit 2, nothing stored", async () => {
+    const before = await db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT (SELECT count(*) FROM api_tokens) + (SELECT count(*) FROM webhook_endpoints) AS n`);
+    const cases: [string[], RegExp][] = [
+      [["tokens", "create", "--organization-id", "9", "--by", "alice", "--label", "a\nb"], /BadRequest: --label must not contain control characters/],
+      [["tokens", "create", "--organization-id", "9", "--by", "alice", "--label", "x".repeat(5000)], /BadRequest: --label must be at most 200 characters/],
+      [["tokens", "create", "--organization-id", "9", "--by", "al\u001b[2Jice"], /BadRequest: --by must not contain control characters/],
+      [["tokens", "revoke", "--id", "1", "--by", "b".repeat(201)], /BadRequest: --by must be at most 200 characters/],
+      [["webhooks", "create", "--organization-id", "9", "--by", "alice", "--url", "http://127.0.0.1:1/a\nb"], /BadRequest: --url must not contain control characters/],
+      [["webhooks", "create", "--organization-id", "9", "--by", "alice", "--url", `https://hooks.example.com/${"a".repeat(5000)}`], /BadRequest: --url must be at most 2048 characters/],
+      [["webhooks", "create", "--organization-id", "9", "--by", "a\nb", "--url", receiverUrl()], /BadRequest: --by must not contain control characters/],
+    ];
+    for (const [args, message] of cases) {
+      const out = await cli(args);
+      expect(out.code, out.stderr).toBe(2);
+      expect(out.stderr).toMatch(message);
+      expect(out.stderr.trim().split("\n"), out.stderr).toHaveLength(1);
+    }
+    const after = await db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT (SELECT count(*) FROM api_tokens) + (SELECT count(*) FROM webhook_endpoints) AS n`);
+    expect(after[0]!.n).toBe(before[0]!.n);
+  }, CLI_TEST_TIMEOUT_MS);
+});
+
 describe("watchdog webhooks", () => {
   beforeEach(async () => {
     await db.$executeRawUnsafe(`TRUNCATE webhook_secrets, webhook_endpoints RESTART IDENTITY CASCADE`);

@@ -4,6 +4,7 @@
 // running worker: every replica reads the tables on its next request or relay round.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { z } from "zod";
 import { createToken, listTokens, revokeToken, rotateToken } from "../../api/api-tokens-store.js";
 import type { Config } from "../../platform/config/settings.js";
 import { webhookEndpointsSchema } from "../../outbox/webhook-config.js";
@@ -12,10 +13,12 @@ import { findActiveEndpoints } from "../../outbox/webhook-endpoints-store.js";
 import { createKeyring, generateWebhookSecret, type SecretKeyring } from "../../outbox/webhook-secret-box.js";
 import { signWith } from "../../outbox/send-webhook.js";
 import { checkPostgres } from "../../platform/preflight.js";
+import { actorName, operatorText } from "../../sweep/sweep-request.js";
 import { CliError } from "../context.js";
 import { EXIT } from "../exit-codes.js";
 import { table } from "../format.js";
 import { MIGRATIONS_DIR } from "../paths.js";
+import { parseOptions } from "./pause.js";
 
 async function withClient<T>(config: Config, work: (client: pg.Client) => Promise<T>): Promise<T> {
   // Bounded, and a failure is one line naming DATABASE_URL and the fix, as for `stuck` and `status`.
@@ -45,12 +48,33 @@ function required<T>(value: T | undefined, flag: string, hint: string): T {
   return value;
 }
 
+/** A webhook URL's length bound; far beyond any real endpoint, and it keeps `webhooks list` a table. */
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
+
+/**
+ * --by, --label and --url land in the lists' tables and the audit columns: printable and bounded,
+ * checked as `pause` and `sweep --release` check theirs (exit 2 naming the flag).
+ */
+const operatorFlags = {
+  by: actorName(),
+  label: actorName(),
+  url: operatorText(MAX_WEBHOOK_URL_LENGTH, "must not be empty").pipe(webhookEndpointsSchema.element.shape.url),
+};
+function checkFlags<K extends keyof typeof operatorFlags>(given: Partial<Record<K, string>>): Record<K, string> {
+  const keys = Object.keys(given).filter((k) => given[k as K] !== undefined) as K[];
+  const schema = z.object(Object.fromEntries(keys.map((k) => [k, operatorFlags[k]])) as Pick<typeof operatorFlags, K>);
+  return parseOptions(schema, given) as Record<K, string>;
+}
+
+/** --by: required, then checked. */
+const by = (value: string | undefined, hint: string): string => checkFlags({ by: required(value, "--by", hint) }).by;
+
 // --- tokens -------------------------------------------------------------------------------
 
 export async function createTokenCommand(config: Config, options: { organizationId?: number; label?: string; by?: string }): Promise<void> {
   const organizationId = required(options.organizationId, "--organization-id", "the organization the token acts for");
-  const by = required(options.by, "--by", "who creates it, for the audit trail");
-  const created = await withClient(config, (c) => createToken(c, { organizationId, label: options.label, by }));
+  const { by, label } = checkFlags({ by: required(options.by, "--by", "who creates it, for the audit trail"), label: options.label });
+  const created = await withClient(config, (c) => createToken(c, { organizationId, label, by }));
   print({ id: created.id, organizationId, token: created.token, note: "shown once: store it now; only its SHA-256 is kept" });
 }
 
@@ -70,36 +94,30 @@ export async function listTokensCommand(config: Config, options: { organizationI
 
 export async function revokeTokenCommand(config: Config, options: { id?: number; by?: string }): Promise<void> {
   const id = required(options.id, "--id", "the token's id, from `watchdog tokens list`");
-  const by = required(options.by, "--by", "who revokes it, for the audit trail");
-  const revoked = await withClient(config, (c) => revokeToken(c, { id: String(id), by }));
+  const revoked = await withClient(config, (c) => revokeToken(c, { id: String(id), by: by(options.by, "who revokes it, for the audit trail") }));
   if (!revoked) throw new CliError(`NotFound: no valid token has id ${id} (see \`watchdog tokens list --all\`)`, EXIT.notFound);
   print({ revoked: revoked.id, organizationId: revoked.organizationId });
 }
 
 export async function rotateTokenCommand(config: Config, options: { id?: number; overlapSeconds: number; by?: string }): Promise<void> {
   const id = required(options.id, "--id", "the token's id, from `watchdog tokens list`");
-  const by = required(options.by, "--by", "who rotates it, for the audit trail");
-  const rotated = await withClient(config, (c) => rotateToken(c, { id: String(id), overlapSeconds: options.overlapSeconds, by }));
+  const rotated = await withClient(config, (c) => rotateToken(c, { id: String(id), overlapSeconds: options.overlapSeconds, by: by(options.by, "who rotates it, for the audit trail") }));
   if (!rotated) throw new CliError(`NotFound: no valid token has id ${id} (see \`watchdog tokens list --all\`)`, EXIT.notFound);
   print({ id: rotated.id, organizationId: rotated.organizationId, token: rotated.token, previous: { id: String(id), validUntil: iso(rotated.previousValidUntil) }, note: "shown once: store it now" });
 }
 
 // --- webhooks -----------------------------------------------------------------------------
 
-const urlSchema = webhookEndpointsSchema.element.shape.url;
-
 export async function createWebhookCommand(config: Config, options: { organizationId?: number; url?: string; by?: string }): Promise<void> {
   const organizationId = required(options.organizationId, "--organization-id", "whose events the endpoint receives");
-  const url = urlSchema.safeParse(required(options.url, "--url", "where the events go"));
-  if (!url.success) throw new CliError(`BadRequest: --url ${url.error.issues[0]?.message ?? "is not valid"}`, EXIT.usage);
-  const by = required(options.by, "--by", "who creates it, for the audit trail");
+  const { url, by } = checkFlags({ url: required(options.url, "--url", "where the events go"), by: required(options.by, "--by", "who creates it, for the audit trail") });
   const ring = keyring(config);
   const secret = generateWebhookSecret();
-  const result = await withClient(config, (c) => createEndpoint(c, ring, { organizationId, url: url.data, secret, by }));
+  const result = await withClient(config, (c) => createEndpoint(c, ring, { organizationId, url, secret, by }));
   if ("existing" in result) {
     throw new CliError(`Conflict: organization ${organizationId} already has an active endpoint (id ${result.existing}); rotate its secret with \`watchdog webhooks rotate\`, or revoke it first`, EXIT.conflict);
   }
-  print({ id: result.created.id, organizationId, url: url.data, secret, note: "shown once: give it to the receiver now; it verifies the webhook-signature header" });
+  print({ id: result.created.id, organizationId, url, secret, note: "shown once: give it to the receiver now; it verifies the webhook-signature header" });
 }
 
 export async function listWebhooksCommand(config: Config, options: { organizationId?: number; all: boolean; json: boolean }): Promise<void> {
@@ -127,8 +145,7 @@ export async function rotateWebhookCommand(config: Config, options: { organizati
 
 export async function revokeWebhookCommand(config: Config, options: { organizationId?: number; by?: string }): Promise<void> {
   const organizationId = required(options.organizationId, "--organization-id", "whose endpoint");
-  const by = required(options.by, "--by", "who revokes it, for the audit trail");
-  const revoked = await withClient(config, (c) => disableEndpoint(c, { organizationId, by }));
+  const revoked = await withClient(config, (c) => disableEndpoint(c, { organizationId, by: by(options.by, "who revokes it, for the audit trail") }));
   if (!revoked) throw new CliError(`NotFound: organization ${organizationId} has no active webhook endpoint (see \`watchdog webhooks list\`)`, EXIT.notFound);
   print({ revoked: revoked.id, organizationId });
 }

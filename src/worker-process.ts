@@ -93,9 +93,17 @@ export async function runWorkerProcess(config: Config, rules: readonly Rule[], l
   }
 }
 
-/** A port taken or an address not ours, as a line naming the variable. */
+/** A port taken, an address not ours or a host name that does not resolve, as a line naming the variable. */
 function listenError(error: unknown, config: Config): ServiceError | undefined {
-  const e = error as { code?: string; port?: number; address?: string };
+  const e = error as { code?: string; port?: number; address?: string; syscall?: string; hostname?: string };
+  if (e.syscall === "getaddrinfo") {
+    const which = e.hostname === config.apiHost ? "API" : e.hostname === config.opsHost ? "OPS" : undefined;
+    if (!which) return undefined;
+    return new ServiceError(
+      `${which}_HOST=${e.hostname}: cannot listen (${e.code}): set ${which}_HOST to an address of this machine, e.g. 127.0.0.1 (loopback) or 0.0.0.0 (every interface)`,
+      { cause: error },
+    );
+  }
   if (e.code !== "EADDRINUSE" && e.code !== "EADDRNOTAVAIL" && e.code !== "EACCES") return undefined;
   const which = e.port === config.opsPort && e.port !== config.apiPort ? "OPS" : "API";
   const host = which === "OPS" ? config.opsHost : config.apiHost;

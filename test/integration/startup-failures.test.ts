@@ -98,6 +98,13 @@ describe("start-up against missing or unprepared services", () => {
     );
   });
 
+  it.each(["API", "OPS"])("%s_HOST that does not resolve: names the variable and the reason", async (which) => {
+    // Credentials, so that an OPS_HOST beyond loopback passes the configuration check and reaches listen.
+    expect(await fails(["start"], { [`${which}_HOST`]: "garbage", BULL_BOARD_USER: "ops", BULL_BOARD_PASSWORD: "p".repeat(32) })).toBe(
+      `watchdog: ${which}_HOST=garbage: cannot listen (ENOTFOUND): set ${which}_HOST to an address of this machine, e.g. 127.0.0.1 (loopback) or 0.0.0.0 (every interface)`,
+    );
+  });
+
   it("`sweep --wait` and `reprocess` with Redis unreachable fail at once instead of hanging", async () => {
     const port = await closedPort();
     expect(await fails(["sweep", "--wait"], { REDIS_URL: `redis://127.0.0.1:${port}/0` })).toMatch(/^watchdog: Redis at .*\(REDIS_URL\) refused the connection/);

@@ -84,6 +84,21 @@ describe("loadConfig", () => {
     expect(problemsOf(() => loadConfig({ [name]: value }))).toMatch(message);
   });
 
+  it.each([
+    ["API_HOST", "x\ny"],
+    ["API_HOST", "a b"],
+    ["OPS_HOST", "host\tname"],
+    ["OPS_HOST", "[::1]"],
+    ["API_HOST", "http://0.0.0.0"],
+    ["API_HOST", "-bad.example"],
+  ])("%s=%j is refused: an IP address or a host name", (name, value) => {
+    expect(problemsOf(() => loadConfig({ [name]: value }))).toMatch(new RegExp(`${name}=.* must be an IP address \\(e\\.g\\. 127\\.0\\.0\\.1, 0\\.0\\.0\\.0, ::1\\) or a host name`));
+  });
+
+  it.each(["0.0.0.0", "::", "::1", "10.1.2.3", "localhost", "garbage", "api-1.internal.example.com", "fe80::1%eth0"])("API_HOST=%s is accepted", (value) => {
+    expect(loadConfig({ API_HOST: value, OPS_HOST: value, BULL_BOARD_USER: "u", BULL_BOARD_PASSWORD: "p".repeat(16) })).toMatchObject({ apiHost: value, opsHost: value });
+  });
+
   it("the two listeners default to loopback 3000 (API) and 3001 (ops)", () => {
     expect(loadConfig({})).toMatchObject({ apiHost: "127.0.0.1", apiPort: 3000, opsHost: "127.0.0.1", opsPort: 3001 });
   });

@@ -2,6 +2,7 @@
 // and its zod schema (a string in, the typed value out). docs/configuration.md is checked against
 // this list by test/unit/readme.test.ts. Each schema's messages say what is allowed; loadConfig
 // adds the variable's name and what was received (never for a secret).
+import { isIP } from "node:net";
 import { Duration } from "luxon";
 import { z } from "zod";
 import { durationSeconds, type DurationBound } from "../../rules/duration.js";
@@ -48,6 +49,18 @@ export const boolean = () =>
 export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: `must be one of ${values.join(", ")}` });
 
 export const text = () => z.string().trim().min(1, { error: "must not be blank" });
+
+const HOST_LABEL = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
+const HOST_NAME = new RegExp(`^(?=.{1,253}$)${HOST_LABEL}(?:\\.${HOST_LABEL})*\\.?$`);
+
+/**
+ * What a listener binds: an IP address (IPv6 without brackets) or a host name (labels of letters,
+ * digits, hyphens and underscores, joined by dots). No spaces, control characters, scheme or port.
+ */
+export const listenHost = () =>
+  text().refine((host) => isIP(host) !== 0 || HOST_NAME.test(host), {
+    error: "must be an IP address (e.g. 127.0.0.1, 0.0.0.0, ::1) or a host name (letters, digits, hyphens and dots; no spaces, control characters, scheme or port)",
+  });
 
 /**
  * A connection string: `<scheme>://[user[:password]@]host[:port]/path`, parsed by the WHATWG URL
@@ -135,9 +148,9 @@ export const SETTINGS = {
   },
   apiHost: {
     env: "API_HOST",
-    doc: "Address the external API listener binds (`PATCH …/restartprocessing` and the read API). Loopback by default; `0.0.0.0` exposes it.",
+    doc: "Address the external API listener binds (`PATCH …/restartprocessing` and the read API). An IP address (IPv6 without brackets) or a host name. Loopback by default; `0.0.0.0` exposes it.",
     default: "127.0.0.1",
-    schema: text(),
+    schema: listenHost(),
   },
   apiPort: {
     env: "API_PORT",
@@ -147,9 +160,9 @@ export const SETTINGS = {
   },
   opsHost: {
     env: "OPS_HOST",
-    doc: "Address the ops listener binds (`/healthz`, `/readyz`, `/health/sweeps`, `/metrics`, Bull Board). Loopback by default; beyond loopback Bull Board needs BULL_BOARD_USER and BULL_BOARD_PASSWORD.",
+    doc: "Address the ops listener binds (`/healthz`, `/readyz`, `/health/sweeps`, `/metrics`, Bull Board). An IP address (IPv6 without brackets) or a host name. Loopback by default; beyond loopback Bull Board needs BULL_BOARD_USER and BULL_BOARD_PASSWORD.",
     default: "127.0.0.1",
-    schema: text(),
+    schema: listenHost(),
   },
   opsPort: {
     env: "OPS_PORT",

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { actorName } from "../sweep/sweep-request.js";
 import { actionReason } from "../sweep/pause.js";
+import { MAX_BIGINT_ID } from "../platform/ids.js";
 
 /** A replay sends at most this many events; a wider selection is refused (narrow the range, or replay in parts). */
 export const MAX_REPLAY_EVENTS = 10_000;
@@ -21,8 +22,6 @@ export interface ReplayRequest {
   reason: string;
 }
 
-/** The largest event id there can be: task_events.id is a bigint. */
-const MAX_EVENT_ID = 9_223_372_036_854_775_807n;
 const EVENT_ID_ERROR = "must be an event id such as evt_42 (the webhook-id a receiver saw)";
 
 const eventId = z
@@ -30,7 +29,7 @@ const eventId = z
   .trim()
   .regex(/^(evt_)?[1-9]\d{0,18}$/, { error: EVENT_ID_ERROR })
   .transform((s) => s.replace(/^evt_/, ""))
-  .refine((digits) => BigInt(digits) <= MAX_EVENT_ID, { error: EVENT_ID_ERROR });
+  .refine((digits) => BigInt(digits) <= MAX_BIGINT_ID, { error: EVENT_ID_ERROR });
 
 const organizationId = z.union([z.number(), z.string().trim().regex(/^\d+$/, { error: "must be a whole number" }).transform(Number)], { error: "must be an organization id (a whole number)" }).pipe(
   z.number().int().min(1, { error: "must be an organization id from 1 to 2147483647" }).max(2_147_483_647, { error: "must be an organization id from 1 to 2147483647" }),

@@ -32,6 +32,7 @@ import { formatDuration } from "../rules/duration.js";
 import { KEEP_COMPLETED, KEEP_FAILED, REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE } from "../platform/queue-names.js";
 import { webhookBackoff } from "./delivery.js";
 import { ActionError, recordOperatorAction, type ActionVia } from "../platform/operator-actions.js";
+import { parseReplayJobData } from "./replay-job.js";
 import { describeSelection, MAX_REPLAY_EVENTS, type ReplayRequest, type ReplaySelection } from "./replay-request.js";
 
 export { REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE };
@@ -186,6 +187,17 @@ export interface ReplayProcessorOptions {
 }
 
 /**
+ * The job's replay id, or an UnrecoverableError (failed once, never retried) naming what is wrong:
+ * bad data is a BadRequest, not a fault. Nothing of the data goes into the message uncut.
+ */
+function checkedReplayId(job: Job<ReplayJobData>): string {
+  if (job.name !== REPLAY_JOB) throw new UnrecoverableError(`BadRequest: unknown job name ${JSON.stringify(job.name.slice(0, 80))} on ${WEBHOOK_REPLAYS_QUEUE}; the only job is "${REPLAY_JOB}"`);
+  const parsed = parseReplayJobData(job.data);
+  if (!parsed.ok) throw new UnrecoverableError(parsed.error);
+  return parsed.replayId;
+}
+
+/**
  * Sends a replay's undelivered events (abandoned ones too: a Retry from the board is a new
  * attempt), in event order, marking each delivered. A failure fails the job (retried with
  * backoff) or, past WEBHOOK_RETRY_FOR since the request, abandons the rest for good. An attempt
@@ -194,8 +206,7 @@ export interface ReplayProcessorOptions {
  */
 export function createReplayProcessor(options: ReplayProcessorOptions): (job: Job<ReplayJobData>) => Promise<{ delivered: number }> {
   return async (job) => {
-    const replayId = job.data?.replayId;
-    if (job.name !== REPLAY_JOB || typeof replayId !== "string" || !/^\d+$/.test(replayId)) throw new UnrecoverableError(`BadRequest: job ${job.name} ${job.id} is not a replay (job data ${JSON.stringify(job.data)})`);
+    const replayId = checkedReplayId(job);
     const { rows } = await options.pool.query<{ event_id: string; organization_id: number; age_seconds: number }>(
       `SELECT event_id::text, organization_id, extract(epoch FROM now() - requested_at)::float8 AS age_seconds
        FROM webhook_replays WHERE replay_id = $1::bigint AND delivered_at IS NULL ORDER BY event_id`,

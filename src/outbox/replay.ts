@@ -16,7 +16,8 @@
 // organizations have an endpoint, and how to sign for them, is the delivery's endpoint directory
 // (endpoint-directory.ts): WEBHOOKS_FILE / WEBHOOKS_JSON and, with WEBHOOK_SECRETS_KEY, the database's.
 import { throttledErrorLog } from "../platform/log-safety.js";
-import { DrainableWorker } from "../platform/drain-worker.js";
+import type { DrainableWorker } from "../platform/drain-worker.js";
+import { JobDataWorker, unparsableJobDataMessage } from "../platform/job-data-worker.js";
 import { Queue, UnrecoverableError, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
@@ -32,7 +33,7 @@ import { formatDuration } from "../rules/duration.js";
 import { KEEP_COMPLETED, KEEP_FAILED, REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE } from "../platform/queue-names.js";
 import { webhookBackoff } from "./delivery.js";
 import { ActionError, recordOperatorAction, type ActionVia } from "../platform/operator-actions.js";
-import { parseReplayJobData } from "./replay-job.js";
+import { parseReplayJobData, REPLAY_JOB_EXAMPLE } from "./replay-job.js";
 import { describeSelection, MAX_REPLAY_EVENTS, type ReplayRequest, type ReplaySelection } from "./replay-request.js";
 
 export { REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE };
@@ -192,6 +193,8 @@ export interface ReplayProcessorOptions {
  */
 function checkedReplayId(job: Job<ReplayJobData>): string {
   if (job.name !== REPLAY_JOB) throw new UnrecoverableError(`BadRequest: unknown job name ${JSON.stringify(job.name.slice(0, 80))} on ${WEBHOOK_REPLAYS_QUEUE}; the only job is "${REPLAY_JOB}"`);
+  const unparsable = unparsableJobDataMessage(job.data, REPLAY_JOB_EXAMPLE);
+  if (unparsable !== null) throw new UnrecoverableError(unparsable);
   const parsed = parseReplayJobData(job.data);
   if (!parsed.ok) throw new UnrecoverableError(parsed.error);
   return parsed.replayId;
@@ -318,10 +321,14 @@ export interface ReplayWorkerOptions extends ReplayProcessorOptions {
   logger: Logger;
 }
 
-/** The replays' worker: one replay at a time per replica, retried with the webhooks' backoff. */
+/**
+ * The replays' worker: one replay at a time per replica, retried with the webhooks' backoff. A
+ * JobDataWorker, as the sweep's and reprocess's: data that is not JSON reaches the processor and
+ * fails as a BadRequest, instead of leaving the job "active" with nobody working on it.
+ */
 export function createReplayWorker(options: ReplayWorkerOptions): DrainableWorker<ReplayJobData, { delivered: number }> {
   const backoff = webhookBackoff(options.retryDelayMs, options.retryMaxDelayMs);
-  const worker = new DrainableWorker<ReplayJobData, { delivered: number }>(WEBHOOK_REPLAYS_QUEUE, createReplayProcessor(options), {
+  const worker = new JobDataWorker<ReplayJobData, { delivered: number }>(WEBHOOK_REPLAYS_QUEUE, createReplayProcessor(options), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: 1,

@@ -2,6 +2,7 @@
 // data is one field, {"replayId": "<digits>"}; anything else must fail once as a BadRequest that
 // names the field, never retried, changing nothing, and the worker must go on answering.
 import { Queue, type Job } from "bullmq";
+import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { REPLAY_JOB, WEBHOOK_REPLAYS_QUEUE } from "../../src/platform/queue-names.js";
 import { requestReplay, REPLAY_JOB_ATTEMPTS } from "../../src/outbox/replay.js";
@@ -167,6 +168,54 @@ describe(`${JOBS} malformed replay jobs (seed ${SEED})`, () => {
     await expect.poll(async () => (await queue.getJobCounts("failed")).failed, { timeout: 10_000, interval: 50 }).toBe(1);
     const failed = (await queue.getJob(job.id!))!;
     expect({ reason: failed.failedReason, attempts: failed.attemptsMade }).toEqual({ reason, attempts: 1 });
+    worker.proc.kill("SIGTERM");
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+  }, 30_000);
+});
+
+/** Adds a replay job, then overwrites its stored data with `text` (not JSON, or JSON too deep to stringify), before any worker runs. */
+async function addRaw(text: string): Promise<string> {
+  const job = await queue.add(REPLAY_JOB, { replayId: "1" }, { attempts: 5, backoff: { type: "replay" } });
+  const raw = new Redis(testRedisUrl());
+  try {
+    await raw.hset(`${prefix}:${WEBHOOK_REPLAYS_QUEUE}:${job.id}`, "data", text);
+  } finally {
+    await raw.quit();
+  }
+  return job.id!;
+}
+
+/** The job's hash as stored (Queue.getJob would parse the data, and fail on what is not JSON). */
+async function stored(id: string): Promise<Record<string, string>> {
+  const raw = new Redis(testRedisUrl());
+  try {
+    return await raw.hgetall(`${prefix}:${WEBHOOK_REPLAYS_QUEUE}:${id}`);
+  } finally {
+    await raw.quit();
+  }
+}
+
+const DEPTH = 200_000;
+const nested = (open: string, close: string) => `${open.repeat(DEPTH)}${close.repeat(DEPTH)}`;
+
+describe("replay job data that is not JSON, or nested 200,000 levels", () => {
+  // Each text is made with the id of a real replay still pending: a job let through would send it.
+  it.each<[string, (id: string) => string, RegExp]>([
+    ["{taskId: 1", () => "{taskId: 1", /^BadRequest: job data is not JSON \(.*; it begins "\{taskId: 1"\): send a JSON object such as \{"replayId": "42"\}$/],
+    ["a replay's data, cut short", (id) => `{"replayId": "${id}"`, /^BadRequest: job data is not JSON \(.*\): send a JSON object such as \{"replayId": "42"\}$/],
+    ["an array nested 200,000 levels", () => nested("[", "]"), /^BadRequest: job data must be an object such as \{"replayId": "42"\}, got an array$/],
+    ["a replayId nested 200,000 levels", () => `{"replayId":${nested("[", "]")}}`, /^BadRequest: replayId must be a replay's id, .*, got an array$/],
+    ["a real replayId beside a field nested 200,000 levels", (id) => `{"replayId":"${id}","x":${nested("[", "]")}}`, /^BadRequest: unknown field "x"; allowed: replayId/],
+  ])("%s: fails once as a BadRequest, none stays active, nothing changes, the worker answers", async (_label, text, reason) => {
+    const id = await pendingReplay();
+    const before = await snapshot();
+    const jobId = await addRaw(text(id));
+    const { worker, ops } = await startWorker();
+    await expect.poll(async () => (await queue.getJobCounts("failed")).failed, { timeout: 10_000, interval: 50 }).toBe(1);
+    expect(await queue.getJobCounts("active", "waiting", "delayed", "completed")).toEqual({ active: 0, waiting: 0, delayed: 0, completed: 0 });
+    expect(await stored(jobId)).toMatchObject({ failedReason: expect.stringMatching(reason), atm: "1" });
+    expect(await snapshot()).toEqual(before);
+    expect(await health(ops, 5000)).toBe(200);
     worker.proc.kill("SIGTERM");
     expect(await worker.exited).toEqual({ code: 0, signal: null });
   }, 30_000);

@@ -33,7 +33,13 @@ export function isLoopbackHost(hostname: string): boolean {
   return false;
 }
 
+/** The longest endpoint URL taken, from configuration or the CLI's --url. */
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
+
 const urlSchema = z.string({ error: "must be a URL such as https://hooks.example.com/watchdog" }).superRefine((raw, ctx) => {
+  // Checked on the text: a URL parser drops tabs and newlines silently, the endpoint lists and logs would not.
+  if (raw.length > MAX_WEBHOOK_URL_LENGTH) return void ctx.addIssue({ code: "custom", message: `must be at most ${MAX_WEBHOOK_URL_LENGTH} characters` });
+  if (/\p{Cc}/u.test(raw)) return void ctx.addIssue({ code: "custom", message: "must not contain control characters (such as a newline)" });
   let url: URL;
   try {
     url = new URL(raw);

@@ -7,7 +7,7 @@ import pg from "pg";
 import { z } from "zod";
 import { createToken, listTokens, revokeToken, rotateToken } from "../../api/api-tokens-store.js";
 import type { Config } from "../../platform/config/settings.js";
-import { webhookEndpointsSchema } from "../../outbox/webhook-config.js";
+import { MAX_WEBHOOK_URL_LENGTH, webhookEndpointsSchema } from "../../outbox/webhook-config.js";
 import { createEndpoint, disableEndpoint, listEndpoints, rotateSecret } from "../../outbox/webhook-endpoints-admin.js";
 import { findActiveEndpoints } from "../../outbox/webhook-endpoints-store.js";
 import { createKeyring, generateWebhookSecret, type SecretKeyring } from "../../outbox/webhook-secret-box.js";
@@ -47,9 +47,6 @@ function required<T>(value: T | undefined, flag: string, hint: string): T {
   if (value === undefined || value === "") throw new CliError(`BadRequest: ${flag} is required (${hint})`, EXIT.usage);
   return value;
 }
-
-/** A webhook URL's length bound; far beyond any real endpoint, and it keeps `webhooks list` a table. */
-export const MAX_WEBHOOK_URL_LENGTH = 2048;
 
 /**
  * --by, --label and --url land in the lists' tables and the audit columns: printable and bounded,

@@ -17,7 +17,7 @@
 // (endpoint-directory.ts): WEBHOOKS_FILE / WEBHOOKS_JSON and, with WEBHOOK_SECRETS_KEY, the database's.
 import { throttledErrorLog } from "../platform/log-safety.js";
 import type { DrainableWorker } from "../platform/drain-worker.js";
-import { JobDataWorker, unparsableJobDataMessage } from "../platform/job-data-worker.js";
+import { JobDataWorker, unparsableJobDataMessage, unknownJobNameMessage } from "../platform/job-data-worker.js";
 import { Queue, UnrecoverableError, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
@@ -192,7 +192,7 @@ export interface ReplayProcessorOptions {
  * bad data is a BadRequest, not a fault. Nothing of the data goes into the message uncut.
  */
 function checkedReplayId(job: Job<ReplayJobData>): string {
-  if (job.name !== REPLAY_JOB) throw new UnrecoverableError(`BadRequest: unknown job name ${JSON.stringify(job.name.slice(0, 80))} on ${WEBHOOK_REPLAYS_QUEUE}; the only job is "${REPLAY_JOB}"`);
+  if (job.name !== REPLAY_JOB) throw new UnrecoverableError(unknownJobNameMessage(job.name, WEBHOOK_REPLAYS_QUEUE, REPLAY_JOB));
   const unparsable = unparsableJobDataMessage(job.data, REPLAY_JOB_EXAMPLE);
   if (unparsable !== null) throw new UnrecoverableError(unparsable);
   const parsed = parseReplayJobData(job.data);

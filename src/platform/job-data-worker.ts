@@ -20,6 +20,11 @@ export function unparsableJobDataMessage(data: unknown, example: string): string
   return `BadRequest: job data is not JSON (${data.error}; it begins ${JSON.stringify(data.text)}): send a JSON object such as ${example}`;
 }
 
+/** The refusal of a job whose name its queue does not take, the name cut to a length fit for a message. */
+export function unknownJobNameMessage(name: string, queue: string, only: string): string {
+  return `BadRequest: unknown job name ${JSON.stringify(name.length > 80 ? `${name.slice(0, 80)}…` : name)} on ${queue}; the only job is "${only}"`;
+}
+
 // A DrainableWorker too: its shutdown cannot hang (drain-worker.ts).
 export class JobDataWorker<DataType, ResultType> extends DrainableWorker<DataType, ResultType> {
   protected override createJob(json: JobJson, jobId: string): Job<DataType, ResultType, string> {

@@ -2,7 +2,7 @@ import { UnrecoverableError, type ConnectionOptions, type Job, type Processor } 
 import type { DrainableWorker } from "../platform/drain-worker.js";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
-import { JobDataWorker, unparsableJobDataMessage } from "../platform/job-data-worker.js";
+import { JobDataWorker, unparsableJobDataMessage, unknownJobNameMessage } from "../platform/job-data-worker.js";
 import { reprocessTask, type ReprocessTaskOutcome } from "./sql/reprocess-task.js";
 import { decideReprocess } from "./reprocess-guard.js";
 import { thresholdRows } from "../rules/resolve.js";
@@ -50,7 +50,7 @@ export function createReprocessProcessor(deps: ReprocessProcessorDeps): Processo
       throw new UnrecoverableError(message);
     };
 
-    if (job.name !== REPROCESS_JOB) reject(`BadRequest: unknown job name ${JSON.stringify(job.name.slice(0, 80))} on ${REPROCESS_QUEUE}; the only job is "${REPROCESS_JOB}"`);
+    if (job.name !== REPROCESS_JOB) reject(unknownJobNameMessage(job.name, REPROCESS_QUEUE, REPROCESS_JOB));
     const unparsable = unparsableJobDataMessage(job.data, '{"taskId": 42}');
     if (unparsable !== null) return reject(unparsable);
     const parsed = parseReprocessRequest(job.data);

@@ -13,7 +13,7 @@ import { runSweep, type SweepResult, type SweepOptions } from "./run-sweep.js";
 import { SWEEP_JOB, SWEEP_QUEUE } from "../platform/queue-names.js";
 import type { SweepJobData } from "./sweep-queue.js";
 import { queueTelemetry } from "../platform/queue-telemetry.js";
-import { JobDataWorker, unparsableJobDataMessage } from "../platform/job-data-worker.js";
+import { JobDataWorker, unparsableJobDataMessage, unknownJobNameMessage } from "../platform/job-data-worker.js";
 import { sweepProgress } from "./sweep-progress.js";
 
 /** The job's result: the sweep's, and who paused it and why when it ran paused. */
@@ -52,7 +52,7 @@ export function createSweepWorker(deps: SweepWorkerDeps): DrainableWorker<SweepJ
       await job.moveToDelayed(Date.now(), token);
       throw new DelayedError();
     }
-    if (job.name !== SWEEP_JOB) throw new UnrecoverableError(`BadRequest: unknown job name "${job.name}" on ${SWEEP_QUEUE}; the only job is "${SWEEP_JOB}"`);
+    if (job.name !== SWEEP_JOB) throw new UnrecoverableError(unknownJobNameMessage(job.name, SWEEP_QUEUE, SWEEP_JOB));
     const unparsable = unparsableJobDataMessage(job.data, '{} or {"dryRun": true}');
     const parsed = unparsable === null ? parseSweepJobData(job.data, deps.rules) : ({ ok: false, error: unparsable } as const);
     if (!parsed.ok) {

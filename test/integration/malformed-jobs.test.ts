@@ -114,7 +114,7 @@ function sweepCase(r: Rng): { name: string; data: unknown } {
     () => bad({ release: ["ProcessingInProgress"], releasedBy: r.pick<unknown>([withControl(r, "ops:carol"), "", "  ", "n".repeat(r.int(201, 10_000)), 7, [], {}]) }),
     () => bad({ dryRun: { value: true } }),
     () => bad(Object.fromEntries(Array.from({ length: r.int(2, 30) }, (_, i) => [`opt${i}`, i % 2 === 0]))),
-    () => ({ name: r.pick(["Sweep", "sweep ", "run", "", "reprocess", "s".repeat(r.int(1, 300))]), data: { dryRun: true } }),
+    () => ({ name: r.pick(["Sweep", "sweep ", "run", "", "reprocess", "s".repeat(r.int(1, 5000))]), data: { dryRun: true } }),
   ])();
 }
 

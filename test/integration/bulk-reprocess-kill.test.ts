@@ -5,11 +5,11 @@
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { createBulk } from "../../src/reprocess/sql/create-bulk.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb, waitForLockWaiter } from "../support/db.js";
+import { insertTasks, resetTables, testDb, waitForLockWaiter } from "../support/db.js";
 import { paceFigures, waitUntilFinished } from "../support/bulk.js";
-import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, uniquePrefix } from "../support/redis.js";
 import { holdRowLock } from "../support/reprocess-harness.js";
-import { runCli, type CliProcess } from "../support/worker-process.js";
+import { killStillRunning, runCli, workerEnv, type CliProcess } from "../support/worker-process.js";
 import { ORG_7_TOKEN } from "./http-app.js";
 
 const db = testDb();
@@ -24,7 +24,7 @@ beforeEach(async () => {
   prefix = uniquePrefix();
 });
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
+  killStillRunning(children);
   await db.$executeRaw`UPDATE bulk_reprocesses SET state = 'CANCELLED', finished_at = now() WHERE state = 'RUNNING'`;
   await deletePrefix(prefix);
 });
@@ -41,16 +41,10 @@ const committed = async () => {
 };
 
 async function startWorker(): Promise<{ worker: CliProcess; apiUrl: string }> {
-  const worker = runCli(["start"], {
-    DATABASE_URL: testDatabaseUrl(),
-    REDIS_URL: testRedisUrl(),
-    QUEUE_PREFIX: prefix,
-    API_PORT: "0",
-    OPS_PORT: "0",
-    SWEEP_SCHEDULE_ENABLED: "false",
+  const worker = runCli(["start"], workerEnv(prefix, {
     API_TOKENS: `${ORG_7_TOKEN}:7`,
     BULK_REPROCESS_RATE: String(RATE),
-  });
+  }));
   children.push(worker);
   const started = await worker.waitForLog("watchdog started", 30_000);
   return { worker, apiUrl: String(started.api) };

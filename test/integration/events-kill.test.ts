@@ -6,10 +6,10 @@ import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
 import type { TaskEventMessage } from "../../src/outbox/message.js";
 import { EVENTS_QUEUE, SWEEP_QUEUE } from "../../src/platform/queue-names.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";
-import { runCli, type CliProcess } from "../support/worker-process.js";
+import { killStillRunning, runCli, workerEnv, type CliProcess } from "../support/worker-process.js";
 
 const db = testDb();
 let prefix: string;
@@ -22,26 +22,20 @@ beforeEach(async () => {
   receiver = await startWebhookReceiver([7]);
 });
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
+  killStillRunning(children);
   await receiver.close();
   await deletePrefix(prefix);
 });
 afterAll(() => db.$disconnect());
 
 it("when the worker is killed -9 between commit and delivery, every event arrives after a restart", async () => {
-  const env = {
-    DATABASE_URL: testDatabaseUrl(),
-    REDIS_URL: testRedisUrl(),
-    QUEUE_PREFIX: prefix,
-    API_PORT: "0",
-    OPS_PORT: "0",
-    SWEEP_SCHEDULE_ENABLED: "false",
+  const env = workerEnv(prefix, {
     EVENTS_QUEUE_ENABLED: "true",
     WEBHOOKS_JSON: webhooksJson(receiver, [7]),
     OUTBOX_POLL_INTERVAL: "PT0.05S",
     WEBHOOK_RETRY_DELAY: "PT1S",
     WEBHOOK_RETRY_MAX_DELAY: "PT1S",
-  };
+  });
   await insertTasks(db, Array.from({ length: 20 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * 3600, organizationId: 7 })));
   receiver.mode = "down";
   const first = runCli(["start"], env);

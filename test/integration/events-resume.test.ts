@@ -6,10 +6,10 @@
 import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { AHEAD_WIDTHS } from "../../src/outbox/send-window.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { deletePrefix, uniquePrefix } from "../support/redis.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";
-import { runCli, type CliProcess } from "../support/worker-process.js";
+import { killStillRunning, runCli, workerEnv, type CliProcess } from "../support/worker-process.js";
 
 const db = testDb();
 let prefix: string;
@@ -22,7 +22,7 @@ beforeEach(async () => {
   receiver = await startWebhookReceiver([7]);
 });
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
+  killStillRunning(children);
   await receiver.close();
   await deletePrefix(prefix);
 });
@@ -32,18 +32,12 @@ const EVENTS = 40;
 const IN_FLIGHT = 2; // WEBHOOK_ENDPOINT_CONCURRENCY below
 
 it("when the worker is killed -9 mid-delivery, a new worker resumes within seconds and re-sends at most the events not yet written as delivered", async () => {
-  const env = {
-    DATABASE_URL: testDatabaseUrl(),
-    REDIS_URL: testRedisUrl(),
-    QUEUE_PREFIX: prefix,
-    API_PORT: "0",
-    OPS_PORT: "0",
-    SWEEP_SCHEDULE_ENABLED: "false",
+  const env = workerEnv(prefix, {
     WEBHOOKS_JSON: webhooksJson(receiver, [7]),
     OUTBOX_POLL_INTERVAL: "PT0.1S",
     OUTBOX_LEASE: "PT3S",
     WEBHOOK_ENDPOINT_CONCURRENCY: String(IN_FLIGHT),
-  };
+  });
   receiver.delayMs = 100; // a slow endpoint: each delivery takes 100 ms, so the kill lands mid-stream
   const first = runCli(["start"], env);
   children.push(first);

@@ -9,11 +9,11 @@ import { requestReplay, REPLAY_JOB_ATTEMPTS } from "../../src/outbox/replay.js";
 import { runSweep } from "../../src/sweep/run-sweep.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { insertTasks, resetTables, testDb } from "../support/db.js";
 import { mulberry32 } from "../support/prng.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";
-import { runCli, type CliProcess } from "../support/worker-process.js";
+import { killStillRunning, runCli, workerEnv, type CliProcess } from "../support/worker-process.js";
 
 const db = testDb();
 let prefix: string;
@@ -28,7 +28,7 @@ beforeEach(async () => {
   queue = new Queue(WEBHOOK_REPLAYS_QUEUE, { connection: { url: testRedisUrl() }, prefix });
 });
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
+  killStillRunning(children);
   await queue.close();
   await receiver.close();
   await deletePrefix(prefix);
@@ -46,17 +46,11 @@ async function health(opsUrl: string, timeoutMs: number): Promise<number | strin
 
 /** The whole worker, as deployed, with webhooks configured (so the replay worker runs); retries fast. */
 async function startWorker(): Promise<{ worker: CliProcess; ops: string }> {
-  const worker = runCli(["start"], {
-    DATABASE_URL: testDatabaseUrl(),
-    REDIS_URL: testRedisUrl(),
-    QUEUE_PREFIX: prefix,
-    API_PORT: "0",
-    OPS_PORT: "0",
-    SWEEP_SCHEDULE_ENABLED: "false",
+  const worker = runCli(["start"], workerEnv(prefix, {
     WEBHOOKS_JSON: webhooksJson(receiver, [7]),
     WEBHOOK_RETRY_DELAY: "PT0.05S",
     WEBHOOK_RETRY_MAX_DELAY: "PT0.1S",
-  });
+  }));
   children.push(worker);
   const { ops } = (await worker.waitForLog("watchdog started")) as { ops: string };
   return { worker, ops };

@@ -2,6 +2,8 @@
 // operator would run the built one. Collects its pino lines to wait on and assert against.
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { testDatabaseUrl } from "./db.js";
+import { testRedisUrl } from "./redis.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -24,6 +26,19 @@ const running = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
+
+/**
+ * The environment of `watchdog start` as the tests run it: this run's database and Redis, keys under
+ * `prefix`, both listeners on free ports, no scheduled sweep; `extra` adds to it.
+ */
+export function workerEnv(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: prefix, API_PORT: "0", OPS_PORT: "0", SWEEP_SCHEDULE_ENABLED: "false", ...extra };
+}
+
+/** A test's afterEach: the processes it started that still run are killed (SIGKILL) and forgotten. */
+export function killStillRunning(children: CliProcess[]): void {
+  for (const c of children.splice(0)) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
+}
 
 export function runCli(args: string[], env: Record<string, string>): CliProcess {
   const proc = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {

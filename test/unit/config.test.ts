@@ -99,6 +99,14 @@ describe("loadConfig", () => {
     expect(loadConfig({ API_HOST: value, OPS_HOST: value, BULL_BOARD_USER: "u", BULL_BOARD_PASSWORD: "p".repeat(16) })).toMatchObject({ apiHost: value, opsHost: value });
   });
 
+  it.each([["q\nx"], ["a b"], ["bull\u0000"], ["préfixe"], ["x".repeat(65)]])("QUEUE_PREFIX=%j is refused: it is part of every Redis key", (value) => {
+    expect(problemsOf(() => loadConfig({ QUEUE_PREFIX: value }))).toMatch(/QUEUE_PREFIX=.* must be 1 to 64 printable ASCII characters without spaces/);
+  });
+
+  it.each(["bull", "{watchdog}", "app:bull", "wd-test_1.2"])("QUEUE_PREFIX=%s is accepted", (value) => {
+    expect(loadConfig({ QUEUE_PREFIX: value }).queuePrefix).toBe(value);
+  });
+
   it("the two listeners default to loopback 3000 (API) and 3001 (ops)", () => {
     expect(loadConfig({})).toMatchObject({ apiHost: "127.0.0.1", apiPort: 3000, opsHost: "127.0.0.1", opsPort: 3001 });
   });

@@ -50,6 +50,10 @@ export const oneOf = <const T extends readonly [string, ...string[]]>(values: T)
 
 export const text = () => z.string().trim().min(1, { error: "must not be blank" });
 
+/** Every BullMQ key starts with it: a newline, a space or a byte outside ASCII would make keys no operator can type back. */
+const queuePrefix = () =>
+  z.string().trim().regex(/^[\x21-\x7e]{1,64}$/, { error: "must be 1 to 64 printable ASCII characters without spaces (letters, digits, punctuation), e.g. bull or {watchdog}" });
+
 const HOST_LABEL = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
 const HOST_NAME = new RegExp(`^(?=.{1,253}$)${HOST_LABEL}(?:\\.${HOST_LABEL})*\\.?$`);
 
@@ -130,9 +134,9 @@ export const SETTINGS = {
   },
   queuePrefix: {
     env: "QUEUE_PREFIX",
-    doc: "Prefix of every BullMQ key. Use `{watchdog}` (with braces) on a Redis Cluster.",
+    doc: "Prefix of every BullMQ key: 1 to 64 printable ASCII characters, no spaces. Use `{watchdog}` (with braces) on a Redis Cluster.",
     default: "bull",
-    schema: text(),
+    schema: queuePrefix(),
   },
   logLevel: {
     env: "LOG_LEVEL",

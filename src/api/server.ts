@@ -168,9 +168,11 @@ function dispatch(options: HttpServerOptions, fault: (kind: HttpFault) => void, 
   if (mount) return mount.handle(req, res);
 
   const samePath = routes.filter((r) => r.path === target.path);
-  const route = samePath.find((r) => r.method === req.method);
+  // HEAD is GET without the body (RFC 9110 §9.3.2): the GET route answers it, and Node sends no body to a HEAD.
+  const route = samePath.find((r) => r.method === req.method || (req.method === "HEAD" && r.method === "GET"));
   if (!route) {
-    if (samePath.length > 0) return respond({ status: 405, headers: { allow: samePath.map((r) => r.method).join(", ") }, body: { error: `use ${samePath.map((r) => r.method).join(" or ")}` } });
+    const allowed = samePath.flatMap((r) => (r.method === "GET" ? ["GET", "HEAD"] : [r.method]));
+    if (samePath.length > 0) return respond({ status: 405, headers: { allow: allowed.join(", ") }, body: { error: `use ${allowed.join(" or ")}` } });
     return respond({ status: 404, body: { error: "not found" } });
   }
   (route.body === "json" ? readJsonBody(req) : route.body === "text" ? readTextBody(req) : Promise.resolve({ ok: true as const, body: undefined }))

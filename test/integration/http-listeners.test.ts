@@ -35,6 +35,20 @@ describe("when the worker runs", () => {
     expect(await onOps.json()).toEqual({ error: "not found" });
   });
 
+  it.each(["/healthz", "/readyz", "/metrics"])("HEAD %s answers as GET does, without a body (RFC 9110: a server that serves GET serves HEAD)", async (path) => {
+    const get = await fetch(`${app.opsUrl}${path}`);
+    const head = await fetch(`${app.opsUrl}${path}`, { method: "HEAD" });
+    expect(head.status).toBe(get.status);
+    expect(head.headers.get("content-type")).toBe(get.headers.get("content-type"));
+    expect(await head.text()).toBe("");
+  });
+
+  it("HEAD on a path with no GET is a 405 naming the methods it has", async () => {
+    const head = await fetch(`${app.apiUrl}${RESTART_PROCESSING_PATH}?taskId=1`, { method: "HEAD", headers: { authorization: `Bearer ${ORG_7_TOKEN}` } });
+    expect(head.status).toBe(405);
+    expect(head.headers.get("allow")).toBe("PATCH");
+  });
+
   it("each listener's routes are a plain list of { method, path, handler }", () => {
     const list = (routes: readonly { method: string; path: string }[]) => routes.map((r) => `${r.method} ${r.path}`).sort();
     expect(list(app.watchdog.routes.api)).toContain(`PATCH ${RESTART_PROCESSING_PATH}`);

@@ -335,9 +335,19 @@ describe("refusals", () => {
     expect(response.headers.get("x-error")).toContain("Gr\\u00f6\\u00dfe\\u2713");
   });
 
-  it("405 with Allow: GET for another method", async () => {
+  it("405 with Allow: GET, HEAD for another method", async () => {
     const response = await fetch(`${app.apiUrl}${TASK_STATUS_PATH}?taskId=1`, { method: "DELETE", headers: bearer(ORG_7_TOKEN) });
     expect(response.status).toBe(405);
-    expect(response.headers.get("allow")).toBe("GET");
+    expect(response.headers.get("allow")).toBe("GET, HEAD");
+  });
+
+  it("HEAD answers as GET does, with its headers and no body; without a token, 401 as GET", async () => {
+    const [id] = await insertTasks(db, [{ status: S.ProcessingInProgress, ageSeconds: 600, organizationId: 7 }]);
+    const get = await fetch(`${app.apiUrl}${TASK_STATUS_PATH}?taskId=${id}`, { headers: bearer(ORG_7_TOKEN) });
+    const head = await fetch(`${app.apiUrl}${TASK_STATUS_PATH}?taskId=${id}`, { method: "HEAD", headers: bearer(ORG_7_TOKEN) });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toBe(get.headers.get("content-type"));
+    expect(await head.text()).toBe("");
+    expect((await fetch(`${app.apiUrl}${TASK_STATUS_PATH}?taskId=${id}`, { method: "HEAD" })).status).toBe(401);
   });
 });

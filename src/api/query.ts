@@ -75,6 +75,6 @@ export function parseQuery<S extends z.ZodType>(schema: S, shape: readonly strin
   }
   const parsed = schema.safeParse(record, { reportInput: true });
   if (parsed.success) return { ok: true, value: parsed.data };
-  const messages = formatIssues(parsed.error, { schema, label: LABEL }).map((m) => m.replace(/^unknown field/, "unknown query parameter").replace(/, got nothing$/, ""));
+  const messages = formatIssues(parsed.error, { schema, label: LABEL }).map((m) => m.replace(/^unknown field/, "unknown query parameter"));
   return { ok: false, error: joinIssues(messages) };
 }

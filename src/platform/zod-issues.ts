@@ -63,9 +63,14 @@ export function formatIssues(error: z.ZodError, options: { schema?: z.ZodType; l
     }
     // "got an object" says nothing a schema's own check on an object or list could not say better.
     const opaque = issue.code === "custom" && typeof issue.input === "object" && issue.input !== null;
-    const received = "input" in issue && !opaque ? `, got ${describeValue(issue.input)}` : "";
+    // A field left out is "missing", not a value received: "--by is missing; it must be a string", never ", got nothing".
+    // Only input that is missing as a whole says "got nothing" (a job without data).
+    const absent = "input" in issue && issue.input === undefined;
+    const missing = absent && issue.path.length > 0;
+    const received = "input" in issue && !opaque && (!absent || (issue.path.length === 0 && issue.code === "invalid_type")) ? `, got ${describeValue(issue.input)}` : "";
     // zod's own wording ("Invalid input: expected number, received string") is replaced by the schema's where it gave one.
     const message = issue.message.startsWith("Invalid input") || issue.message.startsWith("Too ") ? defaultMessage(issue) : issue.message;
+    if (missing && issue.code === "invalid_type") return `${where} is missing; it ${message}`;
     return `${where} ${message}${message.includes(", got ") ? "" : received}`;
   });
 }

@@ -58,7 +58,7 @@ describe.concurrent("watchdog", () => {
 
   it.each([
     [["sweep", "--release", "ProcessingInProgress", "--release", "Deleting", "--reason", "x"], "watchdog: BadRequest: --release needs --by <name>"],
-    [["events", "replay", "--event", "evt_1", "--event", "evt_2", "--reason", "x"], "watchdog: BadRequest: --by must be a string"],
+    [["events", "replay", "--event", "evt_1", "--event", "evt_2", "--reason", "x"], "watchdog: BadRequest: --by is missing; it must be a string"],
   ])("a list option meant to repeat (%j) still takes every occurrence", async (args, message) => {
     const out = await run(args);
     expect(out.code).toBe(2);

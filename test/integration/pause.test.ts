@@ -196,13 +196,13 @@ describe("when the CLI is given bad arguments", () => {
   it("then the process exits 2 naming the flag, and nothing is paused", async () => {
     const run = await cli("pause", "--reason", "outage");
     expect(run.code).toBe(2);
-    expect(run.err).toMatch(/^watchdog: BadRequest: --by must be a string, got nothing\n$/);
+    expect(run.err).toMatch(/^watchdog: BadRequest: --by is missing; it must be a string\n$/);
     expect(await audit()).toEqual([]);
   });
 
   it.each([
-    [{ reason: "x" }, "BadRequest: --by must be a string, got nothing"],
-    [{ by: "ann" }, "BadRequest: --reason must be a string, got nothing"],
+    [{ reason: "x" }, "BadRequest: --by is missing; it must be a string"],
+    [{ by: "ann" }, "BadRequest: --reason is missing; it must be a string"],
     [{ reason: " ", by: "ann" }, 'BadRequest: --reason must not be empty: say why, for whoever finds the sweep paused, got the string ""'],
     [{ rule: "ToReview", reason: "x", by: "ann" }, /^BadRequest: --rule names ToReview, which has no rule; statuses with a rule: .*, got the string "ToReview"$/],
     [{ for: "2h", reason: "x", by: "ann" }, /^BadRequest: --for .*ISO-8601.*, got the string "2h"$/],
@@ -216,7 +216,7 @@ describe("when the CLI is given bad arguments", () => {
   });
 
   it("then resume without --by exits 2, and resume with nothing paused exits 3", async () => {
-    expect(await inProcess((config, rules) => resumeCommand(config, rules, {}))).toMatchObject({ code: 2, err: "BadRequest: --by must be a string, got nothing" });
+    expect(await inProcess((config, rules) => resumeCommand(config, rules, {}))).toMatchObject({ code: 2, err: "BadRequest: --by is missing; it must be a string" });
     expect(await inProcess((config, rules) => resumeCommand(config, rules, { by: "bob" }))).toMatchObject({ code: 3, err: "NotFound: nothing is paused" });
   });
 });

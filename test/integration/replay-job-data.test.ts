@@ -154,7 +154,7 @@ describe(`${JOBS} malformed replay jobs (seed ${SEED})`, () => {
     [{ replayId: "99999999999999999999999" }, `BadRequest: replayId must be a replay's id, a whole number from 1 to 9223372036854775807 written as a string such as "42", got the string "99999999999999999999999"`],
     [{ replayId: "424243", foo: 1 }, 'BadRequest: unknown field "foo"; allowed: replayId (names are case-sensitive)'],
     [{ replayId: 424243 }, `BadRequest: replayId must be a replay's id, a whole number from 1 to 9223372036854775807 written as a string such as "42", got number 424243`],
-    [{}, `BadRequest: replayId must be a replay's id, a whole number from 1 to 9223372036854775807 written as a string such as "42", got nothing`],
+    [{}, `BadRequest: replayId is missing; it must be a replay's id, a whole number from 1 to 9223372036854775807 written as a string such as "42"`],
     [[], 'BadRequest: job data must be an object such as {"replayId": "42"}, got an array'],
   ])("%j fails once: %s", async (data, reason) => {
     const { worker } = await startWorker();

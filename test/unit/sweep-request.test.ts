@@ -32,8 +32,8 @@ describe("parseSweepJobData", () => {
     [[true], 'BadRequest: job data must be an object such as {} or {"dryRun": true}, got an array'],
     [null, 'BadRequest: job data must be an object such as {} or {"dryRun": true}, got null'],
     [{ dryRun: "true" }, 'BadRequest: dryRun must be true or false, got the string "true"'],
-    [{ release: ["QueuedForProcessing"] }, "BadRequest: releasedBy is needed with release (who checked the held tasks, for the audit trail), got nothing"],
-    [{ releasedBy: "ann" }, "BadRequest: release is needed with releasedBy (releasedBy alone releases nothing), got nothing"],
+    [{ release: ["QueuedForProcessing"] }, "BadRequest: releasedBy is needed with release (who checked the held tasks, for the audit trail)"],
+    [{ releasedBy: "ann" }, "BadRequest: release is needed with releasedBy (releasedBy alone releases nothing)"],
     [{ release: [], releasedBy: "ann" }, "BadRequest: release must have at least 1 item(s), got an array"],
   ])("when the data is %j, then the message is exact", (data, message) => {
     expect(error(data)).toBe(message);

@@ -9,11 +9,12 @@ import { z } from "zod";
 import { MAX_EXTERNAL_ID_LENGTH } from "../reprocess/reprocess-request.js";
 import { MAX_ID } from "../platform/ids.js";
 import { formatIssues, joinIssues } from "../platform/zod-issues.js";
+import { CONTROL_ERROR, hasNoControl } from "../platform/text-safety.js";
 
 export const LABEL = "the query";
 
 /** Text without control characters (C0, DEL, C1). */
-export const safeText = () => z.string().regex(/^[^\p{Cc}]*$/u, { error: "must not contain control characters (such as NUL)" });
+export const safeText = () => z.string().refine(hasNoControl, { error: CONTROL_ERROR });
 
 export const idParam = (what: string) =>
   z

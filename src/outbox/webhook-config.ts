@@ -9,6 +9,7 @@ import { ConfigError } from "../platform/config/load-config.js";
 import { formatIssues } from "../platform/zod-issues.js";
 import { parseStrictJson } from "../platform/strict-json.js";
 import { MAX_ID } from "../platform/ids.js";
+import { CONTROL_ERROR, hasNoControl } from "../platform/text-safety.js";
 
 export interface WebhookEndpoint {
   readonly organizationId: number;
@@ -39,7 +40,7 @@ export const MAX_WEBHOOK_URL_LENGTH = 2048;
 const urlSchema = z.string({ error: "must be a URL such as https://hooks.example.com/watchdog" }).superRefine((raw, ctx) => {
   // Checked on the text: a URL parser drops tabs and newlines silently, the endpoint lists and logs would not.
   if (raw.length > MAX_WEBHOOK_URL_LENGTH) return void ctx.addIssue({ code: "custom", message: `must be at most ${MAX_WEBHOOK_URL_LENGTH} characters` });
-  if (/\p{Cc}/u.test(raw)) return void ctx.addIssue({ code: "custom", message: "must not contain control characters (such as a newline)" });
+  if (!hasNoControl(raw)) return void ctx.addIssue({ code: "custom", message: CONTROL_ERROR });
   let url: URL;
   try {
     url = new URL(raw);

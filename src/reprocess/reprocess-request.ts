@@ -11,11 +11,13 @@
 // - Text PostgreSQL cannot store is refused here, never sent: a NUL (U+0000) would make the
 //   database refuse the statement, which the worker would take for a transient fault and retry.
 //   `externalId` refuses NUL only: it is a lookup key and must match whatever the platform stored.
-//   `requestedBy` and `httpRequestId` refuse every control character (U+0000–U+001F, U+007F): they
-//   go into the audit trail and the logs, where a newline could forge a line.
+//   `requestedBy` and `httpRequestId` refuse what audit text may not hold (src/platform/text-safety.ts:
+//   control characters, line separators, bidirectional controls): they go into the audit trail and
+//   the logs, where a newline could forge a line and a right-to-left override reorder one.
 // - `force: true` skips the reprocess guard (src/reprocess/reprocess-guard.ts); it is audited.
 import { z } from "zod";
 import { describeValue, formatIssues, joinIssues } from "../platform/zod-issues.js";
+import { AUDIT_TEXT_ERROR, isAuditSafe } from "../platform/text-safety.js";
 
 import { MAX_ID } from "../platform/ids.js";
 
@@ -45,16 +47,13 @@ const id = z
   .number({ error: (issue) => (typeof issue.input === "number" ? `must be a whole number from 1 to ${MAX_ID}, got ${issue.input}` : `must be a JSON number, got ${describeValue(issue.input)}`) })
   .refine((n) => Number.isInteger(n) && n >= 1 && n <= MAX_ID, { error: (issue) => `must be a whole number from 1 to ${MAX_ID}, got ${String(issue.input)}` });
 
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
-
 const text = (maxLength: number, forbid: "nul" | "control") =>
   z
     .string({ error: (issue) => `must be a string, got ${describeValue(issue.input)}` })
     .refine((s) => s.trim() !== "", { error: "must not be empty" })
     .refine((s) => s.length <= maxLength, { error: (issue) => `must be at most ${maxLength} characters, got ${(issue.input as string).length}` })
-    .refine((s) => (forbid === "nul" ? !s.includes("\u0000") : !CONTROL.test(s)), {
-      error: forbid === "nul" ? "must not contain NUL (U+0000): PostgreSQL text cannot hold it" : "must not contain control characters (U+0000–U+001F, U+007F)",
+    .refine((s) => (forbid === "nul" ? !s.includes("\u0000") : isAuditSafe(s)), {
+      error: forbid === "nul" ? "must not contain NUL (U+0000): PostgreSQL text cannot hold it" : AUDIT_TEXT_ERROR,
     });
 
 /** The job data on `task-reprocess`, as producers send it. Null means "not given" for every field. */

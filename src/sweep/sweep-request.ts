@@ -6,6 +6,7 @@
 // The scheduler's job data is `{}`, a real sweep.
 import { z } from "zod";
 import { formatIssues, joinIssues } from "../platform/zod-issues.js";
+import { AUDIT_TEXT_ERROR, isAuditSafe } from "../platform/text-safety.js";
 import type { Rule } from "../rules/rules.js";
 import { findStatus, statusName } from "../rules/status.js";
 
@@ -29,7 +30,7 @@ export const operatorText = (max: number, ifEmpty: string) =>
     .trim()
     .min(1, { error: ifEmpty })
     .max(max, { error: `must be at most ${max} characters` })
-    .refine((s) => !/\p{Cc}/u.test(s), { error: "must not contain control characters" });
+    .refine(isAuditSafe, { error: AUDIT_TEXT_ERROR });
 
 /** An operator's name for the audit trail. */
 export const actorName = () => operatorText(MAX_RELEASED_BY_LENGTH, "must not be empty");

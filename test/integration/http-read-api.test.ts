@@ -292,7 +292,7 @@ describe("refusals", () => {
     [TASK_STATUS_PATH, "?externalId=", /^externalId must be 1 to 1000 characters/],
     [TASK_STATUS_PATH, "?externalId=%20%20", /^externalId must not be blank/],
     [TASK_STATUS_PATH, `?externalId=${"x".repeat(1001)}`, /^externalId must be 1 to 1000 characters/],
-    [TASK_STATUS_PATH, "?externalId=h-1%00", /^externalId must not contain control characters \(such as NUL\), got the string "h-1\\u0000"$/],
+    [TASK_STATUS_PATH, "?externalId=h-1%00", /^externalId must not contain control characters \(such as NUL or a newline\), got the string "h-1\\u0000"$/],
     [TASK_STATUS_PATH, "?externalId=a%0Db", /^externalId must not contain control characters/],
     [TASK_STATUS_PATH, "?taskId=1&dryRun=true", /^unknown query parameter "dryRun"; allowed: taskId, externalId/],
     [TASK_STATUS_PATH, "?TaskId=1", /unknown query parameter "TaskId"/],

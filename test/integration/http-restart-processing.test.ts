@@ -114,7 +114,7 @@ describe("when the request is malformed", () => {
     ["?taskId=1&externalId=X", /exactly one of taskId or externalId/],
     ["?taskId=1&taskId=2", /^taskId is given 2 times; give it once$/],
     ["?externalId=A&externalId=A", /^externalId is given 2 times; give it once$/],
-    ["?externalId=%00", /externalId must not contain control characters \(such as NUL\), got the string "\\u0000"/],
+    ["?externalId=%00", /externalId must not contain control characters \(such as NUL or a newline\), got the string "\\u0000"/],
     ["?externalId=h-1%00", /externalId must not contain control characters/],
     ["?externalId=a%0Ab", /externalId must not contain control characters/],
     ["?externalId=a%7Fb", /externalId must not contain control characters/],

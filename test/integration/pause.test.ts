@@ -208,6 +208,7 @@ describe("when the CLI is given bad arguments", () => {
     [{ for: "2h", reason: "x", by: "ann" }, /^BadRequest: --for .*ISO-8601.*, got the string "2h"$/],
     [{ for: "P400D", reason: "x", by: "ann" }, 'BadRequest: --for must be at most P365D (leave --for out to pause until resumed), got the string "P400D"'],
     [{ reason: "x", by: "ann\u0007" }, /^BadRequest: --by must not contain control characters/],
+    [{ reason: "disk full \u202Edesrever", by: "ann" }, /^BadRequest: --reason must not contain control characters, line separators or bidirectional controls/],
   ])("then pause %j exits 2 with the exact message", async (options, message) => {
     const run = await inProcess((config, rules) => pauseCommand(config, rules, options));
     expect(run.code).toBe(2);

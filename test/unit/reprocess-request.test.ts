@@ -72,6 +72,9 @@ describe("when the job data can never succeed, it is a BadRequest naming the pro
     { name: "a NUL inside externalId", data: { externalId: "h-1\u0000", organizationId: 1 }, error: "BadRequest: externalId must not contain NUL (U+0000)" },
     { name: "a NUL in requestedBy", data: { taskId: 1, requestedBy: "al\u0000ice" }, error: "BadRequest: requestedBy must not contain control characters" },
     { name: "a newline in requestedBy", data: { taskId: 1, requestedBy: "alice\nreprocess requested by bob" }, error: "BadRequest: requestedBy must not contain control characters" },
+    { name: "a right-to-left override in requestedBy", data: { taskId: 1, requestedBy: "alice\u202Eboj" }, error: "BadRequest: requestedBy must not contain control characters, line separators or bidirectional controls" },
+    { name: "a C1 next line in requestedBy", data: { taskId: 1, requestedBy: "alice\u0085bob" }, error: "BadRequest: requestedBy must not contain control characters" },
+    { name: "a line separator in httpRequestId", data: { taskId: 1, httpRequestId: "a\u2028b" }, error: "BadRequest: httpRequestId must not contain control characters" },
   ])("$name", ({ data, error }) => {
     const parsed = parseReprocessRequest(data);
     expect(parsed.ok).toBe(false);

@@ -51,4 +51,13 @@ describe("parseSweepJobData", () => {
     expect(error({ release: [41], releasedBy: "ann\u0000" })).toMatch(/^BadRequest: releasedBy must not contain control characters/);
     expect(error({ release: [41], releasedBy: "ann\nbob" })).toMatch(/control characters/);
   });
+
+  it.each([
+    ["a right-to-left override", "ann\u202Ebob"],
+    ["a first-strong isolate", "ann\u2068bob"],
+    ["a line separator", "ann\u2028bob"],
+    ["a next line (C1)", "ann\u0085bob"],
+  ])("when releasedBy holds %s, which reorders or breaks the audit line it is shown in, then it is refused", (_, releasedBy) => {
+    expect(error({ release: [41], releasedBy })).toMatch(/^BadRequest: releasedBy must not contain control characters, line separators or bidirectional controls/);
+  });
 });

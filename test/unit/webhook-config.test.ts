@@ -32,7 +32,7 @@ describe("webhook endpoints", () => {
     expect(problems([{ organizationId: 7, url: "http://10.0.0.1/w", secret }])[0]).toMatch(/\[0\]\.url must be https/);
     expect(problems([{ organizationId: 7, url: "https://u:p@hooks.example.com/w", secret }])[0]).toMatch(/must not carry credentials/);
     // As the CLI's --url: printable and bounded (a URL parser drops a newline silently; the list and logs would not).
-    expect(problems([{ organizationId: 7, url: "https://hooks.example.com/w\nb", secret }])[0]).toMatch(/\[0\]\.url must not contain control characters \(such as a newline\)/);
+    expect(problems([{ organizationId: 7, url: "https://hooks.example.com/w\nb", secret }])[0]).toMatch(/\[0\]\.url must not contain control characters \(such as NUL or a newline\)/);
     expect(problems([{ organizationId: 7, url: `https://hooks.example.com/${"a".repeat(3000)}`, secret }])[0]).toMatch(/\[0\]\.url must be at most 2048 characters/);
     expect(isLoopbackHost("127.8.9.1")).toBe(true);
     expect(isLoopbackHost("128.0.0.1")).toBe(false);

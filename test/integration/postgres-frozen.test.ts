@@ -118,6 +118,30 @@ describe("when PostgreSQL freezes", () => {
     expect(await events()).toBe(ids.length);
   });
 
+  it.each([
+    ["the network drops it", async () => proxy.cut()],
+    ["its backend is terminated", async (pid: number) => void (await db.$queryRaw`SELECT pg_terminate_backend(${pid}::int)`)],
+  ])("a connection lost inside a transaction (%s) fails that transaction, and the process and the pool carry on", async (_, lose) => {
+    // Unhandled, the lost connection's 'error' event would end the process (vitest reports it as an unhandled error).
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let backend!: (pid: number) => void;
+    const started = new Promise<number>((resolve) => (backend = resolve));
+    const transaction = frozenDb.$transaction(async (tx) => {
+      const [row] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+      backend(row!.pid);
+      await gate;
+      await tx.$queryRaw`SELECT 1`;
+    });
+    const settled = transaction.then(() => undefined, (error: unknown) => error);
+    await lose(await started);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the close reaches the client
+    release();
+    expect(await settled).toBeInstanceOf(Error);
+    proxy.restore();
+    expect(await frozenDb.$queryRaw<{ one: number }[]>`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+  });
+
   it("an idle connection the network drops is logged as a pool error, by message and code, never with the connection string", async () => {
     const url = new URL(proxy.url(testDatabaseUrl()));
     url.username = "postgres";

@@ -228,6 +228,11 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
     let closed = false;
     // A connection that overran its transaction or failed to roll back is discarded, not reused.
     let discard = false;
+    // A checked-out connection has no listener of the pool's: one lost mid-transaction (a terminated
+    // backend, a network cut) would emit an 'error' nobody handles, and end the process. Its statement
+    // in flight fails, and so does the next one: the transaction reports it; the connection is dropped.
+    const lost = () => void (discard = true);
+    client.on("error", lost);
     const onTx: Run = (text, values, name) => (closed ? Promise.reject(new Error("Transaction already closed: it ran past its timeout or has ended")) : client.query(config(text, values, name)));
     const timer = setTimeout(() => {
       closed = discard = true;
@@ -250,6 +255,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
       throw error;
     } finally {
       clearTimeout(timer);
+      client.off("error", lost);
       client.release(discard);
     }
   }

@@ -5,7 +5,9 @@
 // hold limit acts on none of them (an outage is not fixed by reverting the first thousand), the
 // others go on. Then the rate hold of a revert rule: when the status's reverts within its window
 // (every replica's, from status_revert_counts) plus what this sweep would revert pass its rate
-// limit, the sweep reverts none of the status (a slow burn). Every batch statement checks the
+// limit, the sweep reverts none of the status (a slow burn); each revert batch then counts the
+// window again under a lock per status and reverts at most what is left of the limit, so sweeps of
+// several replicas at once, or tasks stuck after the count, never take the window past it. Every batch statement checks the
 // pauses itself, so a pause that commits during a sweep stops it before the next batch. One status's failing statement is logged and reported and the other statuses
 // still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
@@ -20,7 +22,7 @@ import { countInboxPopulation, countStuckByProbe, type StuckByProbe, type StuckC
 import { findStatusesWithStuckTasks } from "./sql/find-statuses-with-stuck-tasks.js";
 import { isStatementError, sqlState } from "../platform/db/statement-error.js";
 import { fixedBatchSize, type BatchSizing } from "./batch-size.js";
-import { countRecentReverts } from "./sql/count-recent-reverts.js";
+import { countRecentReverts, lockRevertWindow } from "./sql/count-recent-reverts.js";
 import { isPausedNow } from "./sql/is-paused-now.js";
 
 /** SQLSTATE query_canceled: what statement_timeout raises. */
@@ -237,7 +239,15 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
   // A status without overrides, nothing of it held: one range over the status (everyWorkspace).
   const thresholds = (off.size === 0 ? everyWorkspaceThresholds(plan.thresholds) : null) ?? listedThresholds(counted.stuck.workspaces.filter((w) => !off.has(w.probe)));
   if (allOff(thresholds)) return;
-  await runBatches(db, plan, { thresholds, released }, result, options);
+  // Released: the operator let the status through for this sweep, past its rate limit too.
+  const rate = plan.action.kind === "revert" && !releasing ? plan.rateHold : null;
+  const windowFull = await runBatches(db, plan, { thresholds, released, rate }, result, options);
+  if (windowFull && rate !== null) {
+    // The window reached the limit during the sweep (another replica's sweep, tasks stuck since the
+    // count): what is still stuck is held, reported as a rate hold found at the start would be.
+    const left = [...(await countStuck(db, plan, options)).stuck.byProbe].filter(([index]) => !off.has(index));
+    if (left.length > 0) await rateHold(db, plan, rate, left, { ...holds, releasing }, result, options);
+  }
   if (released.length > 0) {
     const count = result.released[plan.statusName]?.count ?? 0;
     result.released[plan.statusName] = { by: options.release!.by, count };
@@ -360,9 +370,14 @@ async function rateHold(db: Db, plan: StatusPlan, rate: RateHold, acting: [numbe
   return [];
 }
 
-/** The status's batch statement, batch after batch, until fewer than a batch are left or shutdown begins. */
-async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresholds; released: number[] }, result: SweepResult, options: SweepOptions): Promise<void> {
-  const { thresholds, released } = target;
+/**
+ * The status's batch statement, batch after batch, until fewer than a batch are left or shutdown
+ * begins. With `rate`, each batch is a transaction that first takes the status's revert-window lock
+ * and counts the window: it reverts at most what is left of the limit, and none once the window is
+ * full — then it returns true.
+ */
+async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresholds; released: number[]; rate: RateHold | null }, result: SweepResult, options: SweepOptions): Promise<boolean> {
+  const { thresholds, released, rate } = target;
   const sizing = options.batchSizing ?? fixedBatchSize(options.batchSize);
   const input: BatchInput = {
     plan,
@@ -372,6 +387,17 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
     release: released.length > 0 ? { probes: released, by: options.release!.by } : undefined,
   };
   const escalateAfter = options.escalateAfter ?? DEFAULT_ESCALATE_AFTER;
+  let room = Infinity;
+  const batch = async (q: Queries): Promise<BatchOutcome[]> => {
+    if (rate !== null) {
+      await lockRevertWindow(q, plan.status);
+      const history = await countRecentReverts(q, plan.status, rate.windowSeconds, rate.baselineSeconds);
+      room = rateDecision(rate, history, 0).limit - history.inWindow;
+      if (room <= 0) return [];
+      input.limit = Math.min(input.limit, room);
+    }
+    return act(q, input, escalateAfter);
+  };
   for (;;) {
     input.limit = sizing.size;
     const started = performance.now();
@@ -380,7 +406,13 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
     try {
       // Capped: the statement in a transaction of its own whose statement_timeout is the cap, so it
       // holds its locks no longer (two round trips more than autocommit: BEGIN + SET LOCAL, COMMIT).
-      outcomes = capMs === null ? await act(db, input, escalateAfter) : await db.$transaction((tx) => act(tx, input, escalateAfter), { statementTimeoutMs: capMs, timeout: capMs + CLIENT_TIMEOUT_MARGIN_MS });
+      // A rate-held status's batch is a transaction too: its lock, its count of the window, the statement.
+      outcomes =
+        capMs === null
+          ? rate === null
+            ? await act(db, input, escalateAfter)
+            : await db.$transaction(batch)
+          : await db.$transaction(batch, { statementTimeoutMs: capMs, timeout: capMs + CLIENT_TIMEOUT_MARGIN_MS });
     } catch (error) {
       // Its cap or statement_timeout cancelled the batch, so none of it applied: try again, smaller.
       if (sqlState(error) === QUERY_CANCELED && sizing.timedOut(performance.now() - started)) {
@@ -400,6 +432,7 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
       throw error;
     }
     sizing.observe(performance.now() - started);
+    if (room <= 0) return true;
     const done = sum(outcomes.map((o) => o.count));
     if (done > 0) {
       record(result, plan, outcomes);
@@ -418,6 +451,7 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
       break;
     }
   }
+  return false;
 }
 
 function act(db: Queries, input: BatchInput, escalateAfter: number): Promise<BatchOutcome[]> {

@@ -7,10 +7,20 @@
 // Locks: none (a snapshot read). Cost: an index range of the primary key (status, minute): at most
 //        one row per minute of window + baseline (1,500 for the defaults).
 // Out:   { inWindow, inBaseline }.
+//
+// lockRevertWindow — a revert batch of a rate-held status takes this transaction-level advisory lock
+// (one per status) before it counts the window and reverts at most what is left of the limit, so
+// the batches of every replica's sweeps of the status count and write the window one after another:
+// together they never pass the limit (a batch's statement starts after the lock, so its snapshot
+// sees every batch committed before).
 import type { RevertHistory } from "../sweep-plan.js";
-import type { Db } from "../../platform/db/client.js";
+import type { Queries } from "../../platform/db/client.js";
 
-export async function countRecentReverts(db: Db, status: number, windowSeconds: number, baselineSeconds: number): Promise<RevertHistory> {
+export async function lockRevertWindow(tx: Pick<Queries, "$queryRaw">, status: number): Promise<void> {
+  await tx.$queryRaw`SELECT true AS locked FROM pg_advisory_xact_lock(hashtextextended(${`task-watchdog-rate-hold:${status}`}, 0))`;
+}
+
+export async function countRecentReverts(db: Pick<Queries, "$queryRaw">, status: number, windowSeconds: number, baselineSeconds: number): Promise<RevertHistory> {
   const [row] = await db.$queryRaw<{ in_window: number; in_baseline: number }[]>`
     SELECT coalesce(sum(r.reverts) FILTER (WHERE r.minute > now() - ${windowSeconds}::int * interval '1 second'), 0)::int AS in_window,
            coalesce(sum(r.reverts) FILTER (WHERE r.minute <= now() - ${windowSeconds}::int * interval '1 second'), 0)::int AS in_baseline

@@ -53,4 +53,24 @@ describe("two replicas' sweeps under one rate limit (default: 1,000 reverts of a
     // What was left is reported held by the rate hold, as a sweep that found the window full would.
     expect(results.some((r) => r.held.ProcessingInProgress?.rate !== undefined)).toBe(true);
   }, 60_000);
+
+  it("one sweep alone does not pass it either with tasks that got stuck after its count", async () => {
+    await db.$executeRaw`INSERT INTO status_revert_counts (status, minute, reverts) VALUES (${S.ProcessingInProgress}::smallint, date_trunc('minute', now()) - interval '5 minutes', 900)`;
+    await stuck(100);
+    const history = await holdTransaction("LOCK TABLE status_revert_counts IN SHARE MODE");
+    let sweep: ReturnType<typeof runSweep> | undefined;
+    try {
+      sweep = runSweep(replicaA, buildRules(), { sweepId: "alone", dryRun: false, batchSize: 50 });
+      // It has counted 100 and decided; its first batch waits to write the history.
+      await waitForLockWaiter(db, 10_000, 1);
+      await stuck(100);
+    } finally {
+      await history.release();
+    }
+    const result = await sweep!;
+
+    expect(await inWindow()).toBeLessThanOrEqual(1000);
+    expect(result.reverted).toBe(100);
+    expect(result.held.ProcessingInProgress?.rate).toMatchObject({ reverts: 1000, wouldRevert: 100, limit: 1000 });
+  }, 60_000);
 });

@@ -241,7 +241,10 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
   if (allOff(thresholds)) return;
   // Released: the operator let the status through for this sweep, past its rate limit too.
   const rate = plan.action.kind === "revert" && !releasing ? plan.rateHold : null;
-  const windowFull = await runBatches(db, plan, { thresholds, released, rate }, result, options);
+  // What the holds judged is what the sweep acts on, at most: tasks stuck after the count (an outage
+  // beginning while the batches run) wait for the next sweep, which judges them.
+  const judged = !releasing && needsStuckCount(plan, options) ? sum(acting.map(([, c]) => c.count)) : null;
+  const windowFull = await runBatches(db, plan, { thresholds, released, rate, judged }, result, options);
   if (windowFull && rate !== null) {
     // The window reached the limit during the sweep (another replica's sweep, tasks stuck since the
     // count): what is still stuck is held, reported as a rate hold found at the start would be.
@@ -371,13 +374,13 @@ async function rateHold(db: Db, plan: StatusPlan, rate: RateHold, acting: [numbe
 }
 
 /**
- * The status's batch statement, batch after batch, until fewer than a batch are left or shutdown
- * begins. With `rate`, each batch is a transaction that first takes the status's revert-window lock
+ * The status's batch statement, batch after batch, until fewer than a batch are left, `judged` tasks
+ * are done (what the holds weighed; null: no hold weighed a count) or shutdown begins. With `rate`, each batch is a transaction that first takes the status's revert-window lock
  * and counts the window: it reverts at most what is left of the limit, and none once the window is
  * full — then it returns true.
  */
-async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresholds; released: number[]; rate: RateHold | null }, result: SweepResult, options: SweepOptions): Promise<boolean> {
-  const { thresholds, released, rate } = target;
+async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresholds; released: number[]; rate: RateHold | null; judged: number | null }, result: SweepResult, options: SweepOptions): Promise<boolean> {
+  const { thresholds, released, rate, judged } = target;
   const sizing = options.batchSizing ?? fixedBatchSize(options.batchSize);
   const input: BatchInput = {
     plan,
@@ -388,6 +391,7 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
   };
   const escalateAfter = options.escalateAfter ?? DEFAULT_ESCALATE_AFTER;
   let room = Infinity;
+  let acted = 0;
   const batch = async (q: Queries): Promise<BatchOutcome[]> => {
     if (rate !== null) {
       await lockRevertWindow(q, plan.status);
@@ -399,7 +403,8 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
     return act(q, input, escalateAfter);
   };
   for (;;) {
-    input.limit = sizing.size;
+    input.limit = judged === null ? sizing.size : Math.min(sizing.size, judged - acted);
+    if (input.limit <= 0) break;
     const started = performance.now();
     const capMs = sizing.capMs;
     let outcomes: BatchOutcome[];
@@ -434,6 +439,7 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
     sizing.observe(performance.now() - started);
     if (room <= 0) return true;
     const done = sum(outcomes.map((o) => o.count));
+    acted += done;
     if (done > 0) {
       record(result, plan, outcomes);
       options.onBatch?.(plan, outcomes);

@@ -411,13 +411,15 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
     try {
       // Capped: the statement in a transaction of its own whose statement_timeout is the cap, so it
       // holds its locks no longer (two round trips more than autocommit: BEGIN + SET LOCAL, COMMIT).
-      // A rate-held status's batch is a transaction too: its lock, its count of the window, the statement.
+      // A rate-held status's batch is a transaction too, of three statements (its lock, its count of the
+      // window, the batch), each within the cap — or, uncapped, within the connection's statement_timeout.
+      const statements = rate === null ? 1 : 3;
       outcomes =
         capMs === null
           ? rate === null
             ? await act(db, input, escalateAfter)
-            : await db.$transaction(batch)
-          : await db.$transaction(batch, { statementTimeoutMs: capMs, timeout: capMs + CLIENT_TIMEOUT_MARGIN_MS });
+            : await db.$transaction(batch, { timeout: statements * db.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS })
+          : await db.$transaction(batch, { statementTimeoutMs: capMs, timeout: statements * capMs + CLIENT_TIMEOUT_MARGIN_MS });
     } catch (error) {
       // Its cap or statement_timeout cancelled the batch, so none of it applied: try again, smaller.
       if (sqlState(error) === QUERY_CANCELED && sizing.timedOut(performance.now() - started)) {

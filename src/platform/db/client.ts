@@ -142,6 +142,8 @@ export interface Db extends Queries {
   $disconnect(): Promise<void>;
   /** The pool, for the few callers that speak node-postgres directly. */
   readonly pool: pg.Pool;
+  /** statement_timeout of its connections (DbOptions.statementTimeoutMs): a transaction of several statements sizes its timeout by it. */
+  readonly statementTimeoutMs: number;
 }
 
 // Prisma's mapping of raw results, kept so callers see the same values: int8 (count(*), bigint
@@ -263,6 +265,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   return {
     ...queries(run),
     pool,
+    statementTimeoutMs,
     $transaction: ((arg: readonly Statement<unknown>[] | ((tx: Queries) => Promise<unknown>), opts?: TransactionOptions) =>
       typeof arg === "function"
         ? transaction((onTx) => arg(queries(onTx)), opts?.timeout ?? DEFAULT_TRANSACTION_TIMEOUT_MS, opts?.statementTimeoutMs)

@@ -7,7 +7,8 @@
 // (every replica's, from status_revert_counts) plus what this sweep would revert pass its rate
 // limit, the sweep reverts none of the status (a slow burn); each revert batch then counts the
 // window again under a lock per status and reverts at most what is left of the limit, so sweeps of
-// several replicas at once, or tasks stuck after the count, never take the window past it. Every batch statement checks the
+// several replicas at once, or tasks stuck after the count, never take the window past it. A sweep
+// acts on no more tasks of a status than its count weighed. Every batch statement checks the
 // pauses itself, so a pause that commits during a sweep stops it before the next batch. One status's failing statement is logged and reported and the other statuses
 // still run; a database that is frozen or gone fails the sweep as a whole (db/statement-error.ts).
 import type { Logger } from "pino";
@@ -375,9 +376,10 @@ async function rateHold(db: Db, plan: StatusPlan, rate: RateHold, acting: [numbe
 
 /**
  * The status's batch statement, batch after batch, until fewer than a batch are left, `judged` tasks
- * are done (what the holds weighed; null: no hold weighed a count) or shutdown begins. With `rate`, each batch is a transaction that first takes the status's revert-window lock
- * and counts the window: it reverts at most what is left of the limit, and none once the window is
- * full — then it returns true.
+ * are done (what the holds weighed; null: no hold weighed a count) or shutdown begins. With `rate`,
+ * each batch is a transaction that first takes the status's revert-window lock and counts the
+ * window: it reverts at most what is left of the limit, and none once the window is full — then
+ * runBatches returns true.
  */
 async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresholds; released: number[]; rate: RateHold | null; judged: number | null }, result: SweepResult, options: SweepOptions): Promise<boolean> {
   const { thresholds, released, rate, judged } = target;
@@ -390,36 +392,15 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
     release: released.length > 0 ? { probes: released, by: options.release!.by } : undefined,
   };
   const escalateAfter = options.escalateAfter ?? DEFAULT_ESCALATE_AFTER;
-  let room = Infinity;
   let acted = 0;
-  const batch = async (q: Queries): Promise<BatchOutcome[]> => {
-    if (rate !== null) {
-      await lockRevertWindow(q, plan.status);
-      const history = await countRecentReverts(q, plan.status, rate.windowSeconds, rate.baselineSeconds);
-      room = rateDecision(rate, history, 0).limit - history.inWindow;
-      if (room <= 0) return [];
-      input.limit = Math.min(input.limit, room);
-    }
-    return act(q, input, escalateAfter);
-  };
   for (;;) {
     input.limit = judged === null ? sizing.size : Math.min(sizing.size, judged - acted);
     if (input.limit <= 0) break;
     const started = performance.now();
     const capMs = sizing.capMs;
-    let outcomes: BatchOutcome[];
+    let ran: { outcomes: BatchOutcome[]; room: number };
     try {
-      // Capped: the statement in a transaction of its own whose statement_timeout is the cap, so it
-      // holds its locks no longer (two round trips more than autocommit: BEGIN + SET LOCAL, COMMIT).
-      // A rate-held status's batch is a transaction too, of three statements (its lock, its count of the
-      // window, the batch), each within the cap — or, uncapped, within the connection's statement_timeout.
-      const statements = rate === null ? 1 : 3;
-      outcomes =
-        capMs === null
-          ? rate === null
-            ? await act(db, input, escalateAfter)
-            : await db.$transaction(batch, { timeout: statements * db.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS })
-          : await db.$transaction(batch, { statementTimeoutMs: capMs, timeout: statements * capMs + CLIENT_TIMEOUT_MARGIN_MS });
+      ran = await runBatch(db, input, escalateAfter, capMs, rate);
     } catch (error) {
       // Its cap or statement_timeout cancelled the batch, so none of it applied: try again, smaller.
       if (sqlState(error) === QUERY_CANCELED && sizing.timedOut(performance.now() - started)) {
@@ -438,8 +419,10 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
       }
       throw error;
     }
+    // The window was full: no statement ran (nothing to time).
+    if (ran.room <= 0) return true;
     sizing.observe(performance.now() - started);
-    if (room <= 0) return true;
+    const { outcomes } = ran;
     const done = sum(outcomes.map((o) => o.count));
     acted += done;
     if (done > 0) {
@@ -460,6 +443,35 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
     }
   }
   return false;
+}
+
+/**
+ * One batch. Capped: the statement in a transaction of its own whose statement_timeout is the cap,
+ * so it holds its locks no longer (two round trips more than autocommit: BEGIN + SET LOCAL, COMMIT).
+ * Under a rate hold, a transaction too, of three statements each within the cap (or, uncapped, the
+ * connection's statement_timeout): the status's revert-window lock, the window's count, and the
+ * statement limited to the room left in the window — none when it is full. `room` is Infinity
+ * without a rate hold.
+ */
+async function runBatch(db: Db, input: BatchInput, escalateAfter: number, capMs: number | null, rate: RateHold | null): Promise<{ outcomes: BatchOutcome[]; room: number }> {
+  let room = Infinity;
+  const batch = async (q: Queries): Promise<BatchOutcome[]> => {
+    if (rate !== null) {
+      await lockRevertWindow(q, input.plan.status);
+      const history = await countRecentReverts(q, input.plan.status, rate.windowSeconds, rate.baselineSeconds);
+      room = rateDecision(rate, history, 0).limit - history.inWindow;
+      if (room <= 0) return [];
+      input.limit = Math.min(input.limit, room);
+    }
+    return act(q, input, escalateAfter);
+  };
+  const statements = rate === null ? 1 : 3;
+  if (capMs === null && rate === null) return { outcomes: await act(db, input, escalateAfter), room };
+  const outcomes =
+    capMs === null
+      ? await db.$transaction(batch, { timeout: statements * db.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS })
+      : await db.$transaction(batch, { statementTimeoutMs: capMs, timeout: statements * capMs + CLIENT_TIMEOUT_MARGIN_MS });
+  return { outcomes, room };
 }
 
 function act(db: Queries, input: BatchInput, escalateAfter: number): Promise<BatchOutcome[]> {

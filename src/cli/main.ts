@@ -11,6 +11,7 @@ import { loadConfig } from "../platform/config/load-config.js";
 import { migrate, MigrationError } from "../platform/db/migrate.js";
 import { runWorkerProcess } from "../worker-process.js";
 import { describePostgresError, ServiceError } from "../platform/service-errors.js";
+import { isDatabaseUnavailable } from "../platform/db/statement-error.js";
 import { checkPostgres, checkRedis, PREFLIGHT_TIMEOUT_MS } from "../platform/preflight.js";
 import { CliError, loadContext } from "./context.js";
 import { WebhookSecretsKeyError } from "../outbox/webhook-secret-box.js";
@@ -350,6 +351,13 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof CliError || error instanceof MigrationError || error instanceof ServiceError || error instanceof WebhookSecretsKeyError) {
     console.error(`watchdog: ${error.message}`);
     process.exitCode = error instanceof CliError ? error.exitCode : EXIT.failed;
+    return;
+  }
+  // PostgreSQL lost after the command's check (a terminated backend, a restart, a timeout): one line
+  // naming DATABASE_URL, as the check's own failures are. What the command did before it stays done.
+  if (isDatabaseUnavailable(error)) {
+    console.error(`watchdog: ${describePostgresError(error, loadConfig().databaseUrl)}: the command stopped there; run it again once PostgreSQL answers`);
+    process.exitCode = EXIT.failed;
     return;
   }
   console.error("watchdog:", error);

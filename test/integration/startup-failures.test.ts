@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabaseUrl } from "../support/db.js";
 import { keysUnder, prefixesDeletedAfterEach, testRedisUrl } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
+import { PAUSE_LOCK_KEY } from "../../src/sweep/sql/pause-sweeps.js";
 
 const BOUND_MS = 10_000;
 
@@ -200,6 +201,38 @@ describe("every command that reads PostgreSQL, when it fails: one line naming DA
       );
     }, 30_000);
   });
+});
+
+describe("a command that loses PostgreSQL after its check", () => {
+  it("`pause` whose connection is ended mid-statement: one line naming DATABASE_URL, exit 1, no stack", async () => {
+    // The test holds the pause lock, so the command's statement waits; its backend is then terminated.
+    const holder = new pg.Client({ connectionString: testDatabaseUrl() });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query("SELECT pg_advisory_xact_lock($1::bigint)", [PAUSE_LOCK_KEY]);
+      const cli = runCli(["pause", "--reason", "probe", "--by", "alice"], baseEnv());
+      const cut = setTimeout(() => cli.proc.kill("SIGKILL"), BOUND_MS);
+      let waiting: number | undefined;
+      for (let i = 0; i < 400 && waiting === undefined && cli.proc.exitCode === null; i++) {
+        // Inside a transaction pg_stat_activity is read once and kept: cleared, it is read afresh.
+        await holder.query("SELECT pg_stat_clear_snapshot()");
+        const { rows } = await holder.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory' AND pid <> pg_backend_pid()");
+        waiting = rows[0]?.pid;
+        if (waiting === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      expect(waiting, cli.stderr()).toBeDefined();
+      await holder.query("SELECT pg_terminate_backend($1)", [waiting]);
+      const exit = await cli.exited.finally(() => clearTimeout(cut));
+      expect(exit, cli.stderr()).toEqual({ code: 1, signal: null });
+      expect(cli.stderr()).not.toMatch(/^\s+at /m);
+      expect(cli.stderr().trim().split("\n"), cli.stderr()).toHaveLength(1);
+      expect(cli.stderr()).toMatch(/^watchdog: PostgreSQL at .* \(DATABASE_URL\) .*: the command stopped there; run it again once PostgreSQL answers\n$/);
+    } finally {
+      await holder.query("ROLLBACK").catch(() => undefined);
+      await holder.end();
+    }
+  }, 30_000);
 });
 
 describe("signals during start-up", () => {

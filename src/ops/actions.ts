@@ -26,21 +26,27 @@ export function releaseInputSchema(rules: readonly Rule[], reason: "required" | 
   return z.object({ release: z.array(ruleStatus(rules)).min(1, { error: "must name at least one held status" }).max(100), by: actorName(), reason: reason === "required" ? actionReason() : actionReason().optional() });
 }
 
+// Pause and resume write their audit row in the action's own transaction: never one without the other.
 export async function pauseAction(db: Db, input: { rule?: number; for?: number; reason: string; by: string }, via: ActionVia) {
-  const { pause, replaced } = await pauseSweeps(db, { status: input.rule ?? null, reason: input.reason, by: input.by, forSeconds: input.for ?? null });
-  await recordOperatorAction(db, { action: "pause", actor: input.by, reason: input.reason, via, details: { rule: pauseRule(pause.status), until: pause.expiresAt?.toISOString() ?? null, pauseId: pause.id, replaced: replaced?.id ?? null } });
+  const { pause, replaced } = await pauseSweeps(db, { status: input.rule ?? null, reason: input.reason, by: input.by, forSeconds: input.for ?? null }, (tx, { pause, replaced }) =>
+    recordOperatorAction(tx, { action: "pause", actor: input.by, reason: input.reason, via, details: { rule: pauseRule(pause.status), until: pause.expiresAt?.toISOString() ?? null, pauseId: pause.id, replaced: replaced?.id ?? null } }),
+  );
   return { paused: describePause(pause), replaced: replaced ? endedPause(replaced) : null };
 }
 
 /** Ends the open pause of one rule, or every one. NotFound when nothing (of that rule) was paused. */
 export async function resumeAction(db: Db, input: { rule?: number; by: string; reason?: string }, via: ActionVia) {
-  const pauses = await resumeSweeps(db, { status: input.rule ?? null, by: input.by });
-  const resumed = pauses.filter((p) => p.endedHow === "RESUMED");
+  const resumedOf = (pauses: Pause[]) => pauses.filter((p) => p.endedHow === "RESUMED");
+  const pauses = await resumeSweeps(db, { status: input.rule ?? null, by: input.by }, async (tx, ended) => {
+    const resumed = resumedOf(ended);
+    if (resumed.length === 0) return; // nothing resumed: NotFound below, and no audit row
+    await recordOperatorAction(tx, { action: "resume", actor: input.by, reason: input.reason ?? null, via, details: { rule: input.rule === undefined ? "every pause" : pauseRule(input.rule), resumed: resumed.map((p) => pauseRule(p.status)) } });
+  });
+  const resumed = resumedOf(pauses);
   if (resumed.length === 0) {
     const what = input.rule === undefined ? "nothing is paused" : `${pauseRule(input.rule)} is not paused on its own (see \`watchdog status\`)`;
     throw new ActionError("NotFound", `${what}${pauses.length > 0 ? "; its pause had already expired" : ""}`);
   }
-  await recordOperatorAction(db, { action: "resume", actor: input.by, reason: input.reason ?? null, via, details: { rule: input.rule === undefined ? "every pause" : pauseRule(input.rule), resumed: resumed.map((p) => pauseRule(p.status)) } });
   return { resumed: resumed.map(endedPause), expired: pauses.filter((p) => p.endedHow === "EXPIRED").map(endedPause) };
 }
 

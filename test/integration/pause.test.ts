@@ -249,3 +249,28 @@ describe("when a scope is paused twice", () => {
     ]);
   });
 });
+
+describe("when the audit record cannot be written", () => {
+  // A trigger of the test's own refuses the audit row of one actor: a fault in the middle of the action.
+  beforeAll(async () => {
+    await db.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.actor = 'audit-fails' THEN RAISE EXCEPTION 'audit write refused (test)'; END IF; RETURN NEW; END $$`);
+    await db.$executeRawUnsafe(`CREATE TRIGGER test_refuse_audit BEFORE INSERT ON operator_actions FOR EACH ROW EXECUTE FUNCTION test_refuse_audit()`);
+  });
+  afterAll(async () => {
+    await db.$executeRawUnsafe(`DROP TRIGGER IF EXISTS test_refuse_audit ON operator_actions`);
+    await db.$executeRawUnsafe(`DROP FUNCTION IF EXISTS test_refuse_audit()`);
+  });
+  const openPauses = async () => (await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM sweep_pauses WHERE ended_at IS NULL`)[0]!.n;
+
+  it("then a pause fails whole: no pause without its audit row", async () => {
+    expect((await inProcess((config, rules) => pauseCommand(config, rules, { reason: "maintenance", by: "audit-fails" }))).code).not.toBe(0);
+    expect(await openPauses()).toBe(0);
+  });
+
+  it("then a resume fails whole: the pause stays open", async () => {
+    expect((await inProcess((config, rules) => pauseCommand(config, rules, { reason: "maintenance", by: "ann" }))).code).toBe(0);
+    expect((await inProcess((config, rules) => resumeCommand(config, rules, { by: "audit-fails" }))).code).not.toBe(0);
+    expect(await openPauses()).toBe(1);
+  });
+});

@@ -33,6 +33,6 @@ export const toPause = (r: PauseRow): Pause => ({
  * is recorded as EXPIRED at its expiry, whatever ends it; any other as `how` by `by`.
  */
 export const endPauseSet = (how: "RESUMED" | "REPLACED", by: string) => Prisma.sql`
-  ended_at  = CASE WHEN expires_at <= now() THEN expires_at ELSE now() END,
-  ended_how = (CASE WHEN expires_at <= now() THEN 'EXPIRED' ELSE ${how}::text END)::sweep_pause_end,
-  ended_by  = CASE WHEN expires_at <= now() THEN NULL ELSE ${by}::text END`;
+  ended_at  = CASE WHEN expires_at <= statement_timestamp() THEN expires_at ELSE statement_timestamp() END,
+  ended_how = (CASE WHEN expires_at <= statement_timestamp() THEN 'EXPIRED' ELSE ${how}::text END)::sweep_pause_end,
+  ended_by  = CASE WHEN expires_at <= statement_timestamp() THEN NULL ELSE ${by}::text END`;

@@ -15,7 +15,7 @@ export interface HttpServer {
 }
 
 /** What went wrong before or around a handler; counted by the caller (a metric). */
-export type HttpFault = "bad_target" | "client_error" | "listener_threw" | "handler_failed" | "database_unavailable";
+export type HttpFault = "bad_target" | "client_error" | "request_timeout" | "listener_threw" | "handler_failed" | "database_unavailable";
 
 /** How long a client is asked to wait before trying again after a 503. */
 export const RETRY_AFTER_SECONDS = 5;
@@ -121,8 +121,9 @@ interface Refusal {
  * answered (or not) and always closed.
  */
 function refuse({ logger, fault, receiving, requestTimeout, headersTimeout }: Refusal, error: NodeJS.ErrnoException, socket: Socket): void {
-  fault("client_error");
   const timedOut = error.code === "ERR_HTTP_REQUEST_TIMEOUT";
+  // A slow client is not a malformed request: an alert on the parser's refusals should not fire on a slowloris.
+  fault(timedOut ? "request_timeout" : "client_error");
   logger.debug({ err: { code: error.code, message: error.message } }, timedOut ? "http request not received in time: answered 408" : "malformed http request refused");
   // A reset peer, or one that can no longer be written to, gets no answer; a request not received in time a
   // 408; anything else a 400 (431 for oversized headers). The connection is closed either way.

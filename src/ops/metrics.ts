@@ -119,7 +119,7 @@ function bulkCounters(registers: Registry[]): Pick<Metrics, "bulkReprocessSlice"
 function httpFaultCounter(registers: Registry[]): Pick<Metrics, "httpFault"> {
   const httpFaults = new Counter({
     name: "watchdog_http_faults_total",
-    help: "HTTP requests that never reached a handler or whose handler threw, by kind (bad_target, client_error, handler_failed, listener_threw, database_unavailable: answered 503 because PostgreSQL was unreachable or frozen).",
+    help: "HTTP requests that never reached a handler or whose handler threw, by kind (bad_target, client_error, request_timeout: answered 408, handler_failed, listener_threw, database_unavailable: answered 503 because PostgreSQL was unreachable or frozen).",
     labelNames: ["kind"],
     registers,
   });

@@ -7,7 +7,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BULK_REPROCESS_PATH } from "../../src/api/bulk-reprocess.js";
 import { TASK_STATUS_PATH } from "../../src/api/read-api/task-status.js";
-import { ORG_7_TOKEN, startApp, type RunningApp } from "./http-app.js";
+import { ORG_7_TOKEN, sample, startApp, type RunningApp } from "./http-app.js";
 
 interface SlowAnswer {
   status: number | null;
@@ -103,6 +103,15 @@ describe("with HTTP_REQUEST_TIMEOUT=PT1S", () => {
     expect(headerOf(answer.text, "connection")).toBe("close");
     expect(bodyOf(answer.text)).toBe("request timeout: the whole request (headers and body) was not received within 1 s (HTTP_REQUEST_TIMEOUT)\n");
     expect(answer.ms).toBeLessThan(3000);
+  });
+
+  it("each 408 is counted as watchdog_http_faults_total{kind=\"request_timeout\"}, apart from the parser's refusals (client_error)", async () => {
+    const faults = async (kind: string) => sample(await (await fetch(`${app.opsUrl}/metrics`)).text(), "watchdog_http_faults_total", { kind }) ?? 0;
+    const [timeouts, refusals] = [await faults("request_timeout"), await faults("client_error")];
+    const answer = await slowRequest(app.opsUrl, "GET /healthz HTTP/1.1\r\nHost: x\r\n", () => "X-Slow: a\r\n", 200);
+    expect(answer.status).toBe(408);
+    expect(await faults("request_timeout")).toBe(timeouts + 1);
+    expect(await faults("client_error")).toBe(refusals);
   });
 
   it("a request sent at once is answered as usual, and a keep-alive connection idle for longer than the bound serves its next request", async () => {

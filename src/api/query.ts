@@ -9,12 +9,12 @@ import { z } from "zod";
 import { MAX_EXTERNAL_ID_LENGTH } from "../reprocess/reprocess-request.js";
 import { MAX_ID } from "../platform/ids.js";
 import { formatIssues, joinIssues } from "../platform/zod-issues.js";
-import { CONTROL_ERROR, hasNoControl } from "../platform/text-safety.js";
+import { CONTROL_ERROR, NO_CONTROL_PATTERN } from "../platform/text-safety.js";
 
 export const LABEL = "the query";
 
 /** Text without control characters (C0, DEL, C1). */
-export const safeText = () => z.string().refine(hasNoControl, { error: CONTROL_ERROR });
+export const safeText = () => z.string().regex(NO_CONTROL_PATTERN, { error: CONTROL_ERROR });
 
 export const idParam = (what: string) =>
   z

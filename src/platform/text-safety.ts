@@ -3,6 +3,8 @@
 
 /** C0, DEL and C1 control characters: a newline forges a log line, a NUL cannot be stored in PostgreSQL text. */
 const CONTROL = /\p{Cc}/u;
+/** Text without them, as a whole-string pattern: zod's `.regex` puts it into the OpenAPI document. */
+export const NO_CONTROL_PATTERN = /^[^\p{Cc}]*$/u;
 
 /**
  * For text shown in the audit trail, the console and the logs, also the line and paragraph

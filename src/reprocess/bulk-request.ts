@@ -16,7 +16,7 @@ import { booleanParam, parseQuery, type Parsed } from "../api/query.js";
 import { TASK_FILTER_SHAPE, taskFilterOf } from "../api/read-api/task-status-list.js";
 import { apiSchemas } from "../api/read-api/bodies.js";
 import { formatIssues, joinIssues } from "../platform/zod-issues.js";
-import { CONTROL_ERROR, hasNoControl } from "../platform/text-safety.js";
+import { CONTROL_ERROR, NO_CONTROL_PATTERN } from "../platform/text-safety.js";
 
 /** The most tasks one bulk may hold (a list, or what a filter matches). */
 export const MAX_BULK_TASKS = 50_000;
@@ -35,7 +35,7 @@ const externalId = z
   .string({ error: "must be a string" })
   .min(1, { error: `must be 1 to ${MAX_EXTERNAL_ID_LENGTH} characters` })
   .max(MAX_EXTERNAL_ID_LENGTH, { error: `must be 1 to ${MAX_EXTERNAL_ID_LENGTH} characters` })
-  .refine(hasNoControl, { error: CONTROL_ERROR });
+  .regex(NO_CONTROL_PATTERN, { error: CONTROL_ERROR });
 const list = <T extends z.ZodType>(item: T) => z.array(item).min(1, { error: "must not be empty" }).max(MAX_BULK_TASKS, { error: `must hold at most ${MAX_BULK_TASKS} ids; split the bulk` });
 
 export const BulkBody = z

@@ -25,6 +25,7 @@ import { consoleRoutes, type ConsoleDeps } from "./ops/console/routes.js";
 import { replayDeps } from "./outbox/replay.js";
 import { SWEEP_QUEUE, WEBHOOK_REPLAYS_QUEUE } from "./platform/queue-names.js";
 import type { SweepJobData } from "./sweep/sweep-queue.js";
+import { addsForCaller } from "./platform/redis.js";
 
 /** What the features give the routes beyond the context and ops. */
 export interface RouteFeatures {
@@ -78,7 +79,9 @@ export function opsRoutes(ctx: Context, ops: Ops, probes: ReadinessProbes = read
 /** The operator console and the replay endpoint: the board's credentials, the producers' queues on fail-fast connections. */
 function consoleDeps(ctx: Context, ops: Ops): ConsoleDeps {
   const { config } = ctx;
-  const replay = replayDeps(config, ctx.db, ops.queues.all.find((q) => q.name === WEBHOOK_REPLAYS_QUEUE) ?? null);
+  // A replay's add is bounded for its caller, its connection dropped when it fails (addsForCaller).
+  const replayQueue = ops.queues.all.find((q) => q.name === WEBHOOK_REPLAYS_QUEUE);
+  const replay = replayDeps(config, ctx.db, replayQueue ? addsForCaller(replayQueue) : null);
   return {
     db: ctx.db,
     rules: ctx.rules,

@@ -4,7 +4,7 @@
 // parameter, 401 no valid bearer token, 404 no such task in the token's organization — another
 // organization's task is a 404 too, so task ids cannot be probed; 409 the reprocess guard refuses
 // (the task is Deleting/Deleted, or its machine work is in flight) unless `force=true`; 503 when
-// Redis does not take the job within ENQUEUE_TIMEOUT_MS (the request may be sent again: a second
+// Redis does not take the job within ENQUEUE_TIMEOUT_MS (platform/redis.ts addForCaller; the request may be sent again: a second
 // request for the same task collapses into the first job). Bodies are empty, as documented; a
 // 400, 409 or 503 says why in X-Error. The worker decides the guard again on the locked row.
 import type { Queue } from "bullmq";
@@ -15,16 +15,12 @@ import { findTask, type TaskRef } from "../reprocess/sql/find-task.js";
 import { decideReprocess, guardThresholdSeconds } from "../reprocess/reprocess-guard.js";
 import type { Rule } from "../rules/rules.js";
 import type { ReprocessRequestOutcome } from "../ops/metrics.js";
-import { withTimeout } from "../platform/deadline.js";
 import { enqueueReprocess, type ReprocessJobData } from "../reprocess/reprocess-queue.js";
-import type { RedisConnection } from "../platform/redis.js";
+import { addForCaller, type RedisConnection } from "../platform/redis.js";
 import { parseRestartProcessingQuery } from "./restart-processing-query.js";
 import type { Handler, HttpInput, HttpOutput } from "./types.js";
 
 export const RESTART_PROCESSING_PATH = "/api/v1.0/external/sdtask/restartprocessing";
-
-/** The add and its read-back together; the caller is answered (503) well within 3 s. */
-export const ENQUEUE_TIMEOUT_MS = 2500;
 
 export interface RestartProcessingDeps {
   /** The one authentication of the customer API. */
@@ -73,11 +69,9 @@ async function handle(deps: RestartProcessingDeps, input: HttpInput): Promise<[R
   const data: ReprocessJobData = { taskId: task.id, organizationId, requestedBy, ...(force ? { force } : {}), ...(input.requestId ? { httpRequestId: input.requestId } : {}) };
   let job: Awaited<ReturnType<typeof enqueueReprocess>>;
   try {
-    job = await withTimeout(ENQUEUE_TIMEOUT_MS, "redis", enqueueReprocess(deps.queue, data, { dedupeTaskId: task.id }));
+    // Bounded; on failure the connection is dropped, so the add cannot run after this caller was told it failed.
+    job = await addForCaller(deps.redis, enqueueReprocess(deps.queue, data, { dedupeTaskId: task.id }));
   } catch (error) {
-    // A command written to a connection that stopped answering would run whenever the connection
-    // came back — after this caller was told it failed. Dropping the socket drops it too.
-    deps.redis?.disconnect(true);
     deps.logger.warn({ err: error, taskId: task.id, organizationId }, "reprocess request not enqueued: Redis unavailable");
     return ["unavailable", { status: 503, headers: { "retry-after": "5", "x-error": "the request queue (Redis) is unavailable; nothing was enqueued, try again later" } }];
   }

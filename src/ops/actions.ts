@@ -54,7 +54,7 @@ export async function resumeAction(db: Db, input: { rule?: number; by: string; r
  * Release: one sweep now acts on these statuses' held tasks anyway (`releasedBy` in each event).
  * The sweep job is queued first; the audit record names it.
  */
-export async function releaseAction(db: Db, queue: Queue<SweepJobData>, input: { release: number[]; by: string; reason?: string }, via: ActionVia, extra: { dryRun?: boolean; given?: (string | number)[] } = {}) {
+export async function releaseAction(db: Db, queue: Pick<Queue<SweepJobData>, "add">, input: { release: number[]; by: string; reason?: string }, via: ActionVia, extra: { dryRun?: boolean; given?: (string | number)[] } = {}) {
   const statuses = [...new Set(input.release)].map(statusName);
   // The job data keeps the statuses as the operator wrote them (name or code), as before there was an audit record.
   const job = await enqueueSweep(queue, { dryRun: extra.dryRun ?? false, release: extra.given ?? statuses, releasedBy: input.by });

@@ -2,7 +2,8 @@ import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import type { ClusterNode } from "./config/cluster-nodes.js";
 import type { Config } from "./config/settings.js";
-import { emitsWithin, settlesWithin } from "./deadline.js";
+import type { Queue } from "bullmq";
+import { emitsWithin, settlesWithin, withTimeout } from "./deadline.js";
 import { throttledErrorLog } from "./log-safety.js";
 
 /** A standalone connection or a Redis Cluster client: BullMQ, the board and our own keys take either. */
@@ -32,6 +33,41 @@ const PURPOSE_OPTIONS: Record<RedisPurpose, RedisOptions> = {
   producer: { maxRetriesPerRequest: null },
   request: { maxRetriesPerRequest: 0, enableOfflineQueue: false, commandTimeout: REQUEST_COMMAND_TIMEOUT_MS, connectTimeout: REQUEST_COMMAND_TIMEOUT_MS },
 };
+
+/** An add for an HTTP caller answers or fails within this; the caller is answered (503) well within 3 s. */
+export const ENQUEUE_TIMEOUT_MS = 2500;
+
+/**
+ * Redis did not take a job an HTTP caller asked for: it refused it, or did not answer within
+ * ENQUEUE_TIMEOUT_MS. Nothing was queued: the connection was dropped with the command (which a
+ * network path that stopped forwarding then never delivers; a Redis server frozen with the command
+ * already in its socket buffer would still run it when it resumes — docs/reliability.md).
+ */
+export class QueueUnavailable extends Error {
+  override readonly name = "QueueUnavailable";
+}
+
+/**
+ * `add` for an HTTP caller, over `connection` (a fail-fast one, purpose "request"): done within
+ * ENQUEUE_TIMEOUT_MS, else QueueUnavailable. A command written to a connection that stopped
+ * answering would run whenever the connection came back — after the caller was told it failed —
+ * so on any failure the connection is dropped (it reconnects), and the command with it.
+ */
+export async function addForCaller<T>(connection: RedisConnection | undefined, add: Promise<T>): Promise<T> {
+  try {
+    return await withTimeout(ENQUEUE_TIMEOUT_MS, "redis", add);
+  } catch (error) {
+    connection?.disconnect(true);
+    throw new QueueUnavailable("the queue (Redis) is unavailable; nothing was queued, try again later", { cause: error });
+  }
+}
+
+/** `queue`'s add through addForCaller, over the queue's own connection (an instance handed to BullMQ). */
+export function addsForCaller<D>(queue: Queue<D>): Pick<Queue<D>, "add"> {
+  const connection = queue.opts.connection;
+  const own = connection instanceof Redis || connection instanceof Cluster ? connection : undefined;
+  return { add: ((...args: Parameters<Queue<D>["add"]>) => addForCaller(own, queue.add(...args))) as Queue<D>["add"] };
+}
 
 export interface CreateRedisOptions extends RedisOptions {
   /** REDIS_CLUSTER_NODES: set, the connection is an ioredis Cluster seeded with these nodes. */

@@ -31,6 +31,6 @@ export async function unscheduleSweep(queue: Queue<SweepJobData>): Promise<void>
 }
 
 /** A manual sweep: an ordinary `sweep` job on the same queue. */
-export async function enqueueSweep(queue: Queue<SweepJobData>, data: SweepJobData) {
+export async function enqueueSweep(queue: Pick<Queue<SweepJobData>, "add">, data: SweepJobData) {
   return queue.add(SWEEP_JOB, data, { attempts: 1, removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED });
 }

@@ -26,6 +26,8 @@ import { listGivenUp, type ReplayDeps } from "../../outbox/replay.js";
 import { isLoopbackHost } from "../../outbox/webhook-config.js";
 import { REPLAY_FIELDS, replayInputSchema } from "../../outbox/replay-request.js";
 import { ActionError } from "../../platform/operator-actions.js";
+import { addsForCaller, QueueUnavailable } from "../../platform/redis.js";
+import { RETRY_AFTER_SECONDS } from "../../api/server.js";
 import type { SweepJobData } from "../../sweep/sweep-queue.js";
 import { formatIssues, joinIssues } from "../../platform/zod-issues.js";
 import { parseStrictJson } from "../../platform/strict-json.js";
@@ -177,6 +179,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
       return { status: 303, headers: { location: `${CONSOLE_PATH}?done=${name}#audit`, "cache-control": "no-store" } };
     } catch (error) {
       if (error instanceof ActionError) return html(STATUS_OF[error.kind], renderMessage(`Not done: ${name}`, error.message));
+      if (error instanceof QueueUnavailable) return html(503, renderMessage(`Not done: ${name}`, error.message), { "retry-after": String(RETRY_AFTER_SECONDS) });
       throw error;
     }
   };
@@ -195,6 +198,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
       return { status: 202, body: outcome };
     } catch (error) {
       if (error instanceof ActionError) return { status: STATUS_OF[error.kind], body: { error: error.message } };
+      if (error instanceof QueueUnavailable) return { status: 503, headers: { "retry-after": String(RETRY_AFTER_SECONDS), "x-error": error.message }, body: { error: error.message } };
       throw error;
     }
   };
@@ -214,7 +218,7 @@ export function consoleRoutes(deps: ConsoleDeps): Route[] {
       body: "text",
       handler: formAction("release", ["rule", "reason", "by"], async (f) => {
         const { rule, ...rest } = f;
-        return releaseAction(deps.db, deps.sweepQueue, parse(releaseInputSchema(deps.rules, "required"), { ...rest, release: rule === undefined ? [] : [rule] }), "console");
+        return releaseAction(deps.db, addsForCaller(deps.sweepQueue), parse(releaseInputSchema(deps.rules, "required"), { ...rest, release: rule === undefined ? [] : [rule] }), "console");
       }),
     },
     { method: "POST", path: `${CONSOLE_PATH}/replay`, body: "text", handler: formAction("replay", REPLAY_FIELDS, (f) => replayAction(deps.replay, parse(replayInputSchema, f), "console")) },

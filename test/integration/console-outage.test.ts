@@ -1,0 +1,138 @@
+// The operator console's actions and the ops replay endpoint while a dependency fails under them:
+// - Redis unreachable or frozen (a TCP proxy in front of it, for this app only) when a release or a
+//   replay is queued: the operator gets a 503 naming Redis within seconds, and when Redis is back
+//   nothing they were told had failed runs after all (no released sweep, no replay sent).
+import { Queue } from "bullmq";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { SWEEP_QUEUE, WEBHOOK_REPLAYS_QUEUE } from "../../src/platform/queue-names.js";
+import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { testRedisUrl } from "../support/redis.js";
+import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
+import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";
+import { basic, BOARD_PASSWORD, BOARD_USER, startApp, type RunningApp } from "./http-app.js";
+
+const db = testDb();
+const AUTH = basic(BOARD_USER, BOARD_PASSWORD);
+let receiver: WebhookReceiver;
+
+afterAll(() => db.$disconnect());
+
+async function openConsole(a: RunningApp) {
+  const response = await fetch(`${a.opsUrl}/admin/console`, { headers: { authorization: AUTH } });
+  expect(response.status).toBe(200);
+  const cookie = /^(watchdog_console_csrf=[^;]+)/.exec(response.headers.get("set-cookie") ?? "")?.[1];
+  const token = /name="csrf" value="([^"]+)"/.exec(await response.text())?.[1];
+  return { cookie: cookie!, token: token! };
+}
+
+const post = (a: RunningApp, path: string, session: { cookie: string; token: string }, fields: Record<string, string>) =>
+  fetch(`${a.opsUrl}${path}`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { authorization: AUTH, "content-type": "application/x-www-form-urlencoded", origin: a.opsUrl, cookie: session.cookie },
+    body: new URLSearchParams({ ...fields, csrf: session.token }).toString(),
+  });
+
+const replayGivenUp = (a: RunningApp, by: string) =>
+  fetch(`${a.opsUrl}/admin/events/replay`, {
+    method: "POST",
+    headers: { authorization: AUTH, "content-type": "application/json" },
+    body: JSON.stringify({ givenUp: true, by, reason: "receiver fixed" }),
+  });
+
+/**
+ * A command already written when Redis stopped answering cannot be called back: the product drops
+ * its connection, and the proxy then discards what it held for it. Restoring sooner would race that
+ * close (proxy and app share this process's event loop); a Redis frozen with SIGSTOP would still
+ * read a command that reached its socket buffer (docs/reliability.md).
+ */
+const DROPPED_WITHIN_MS = 1000;
+
+const actions = () => db.$queryRaw<{ id: string; action: string; actor: string }[]>`SELECT id::text, action, actor FROM operator_actions ORDER BY id`;
+
+describe("Redis away while the console queues work", () => {
+  let proxy: TcpProxy;
+  let app: RunningApp;
+  let eventId: string;
+
+  beforeAll(async () => {
+    const target = new URL(testRedisUrl());
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+  });
+  afterAll(() => proxy.close());
+  beforeEach(async () => {
+    proxy.restore();
+    await resetTables(db);
+    receiver = await startWebhookReceiver([7]);
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
+    // Written before the worker starts (its relay's cursor then starts after it): only a replay sends it.
+    [{ id: eventId }] = (await db.$queryRaw<{ id: string }[]>`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, created_at) VALUES (${task}, 'REPROCESSED', 42, 30, 'again', 'test', now() - interval '1 day') RETURNING id::text`) as [{ id: string }];
+    await db.$executeRaw`INSERT INTO webhook_given_up (event_id, organization_id, attempts, last_error) VALUES (${eventId}::bigint, 7, 12, 'answered 503')`;
+    app = await startApp({ REDIS_URL: proxy.url(testRedisUrl()), CONSOLE_ACTIONS_ENABLED: "true", WEBHOOKS_JSON: webhooksJson(receiver, [7]), OUTBOX_POLL_INTERVAL: "PT0.05S" });
+  });
+  afterEach(async () => {
+    proxy.restore();
+    await app.stop();
+    await receiver.close();
+  });
+
+  describe.each([
+    ["unreachable (every connection reset)", () => proxy.cut()],
+    ["frozen (connections open, nothing answered)", () => proxy.freeze()],
+  ])("when Redis is %s", (_case, outage) => {
+    it("a release answers 503 naming Redis within 4 s, and no released sweep runs when Redis is back", async () => {
+      const session = await openConsole(app);
+      outage();
+      const started = Date.now();
+      const refused = await post(app, "/admin/console/release", session, { rule: "ProcessingInProgress", reason: "checked", by: "carol" });
+      expect(Date.now() - started).toBeLessThan(4000);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).toBe("5");
+      expect(await refused.text()).toMatch(/Redis/);
+      // The refused command's connection was dropped at once; it is closed (both ends) well within this.
+      await new Promise((resolve) => setTimeout(resolve, DROPPED_WITHIN_MS));
+      proxy.restore();
+      // The console's path to Redis works again: a second release goes all the way through.
+      await expect.poll(async () => (await post(app, "/admin/console/release", session, { rule: "ProcessingInProgress", reason: "checked again", by: "dave" })).status, { timeout: 15_000, interval: 200 }).toBe(303);
+      const queue = new Queue(SWEEP_QUEUE, { connection: { url: testRedisUrl() }, prefix: app.prefix });
+      try {
+        const released = (await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"])).map((j) => j.data.releasedBy).sort();
+        expect(released).toEqual(["dave"]);
+      } finally {
+        await queue.close();
+      }
+      expect((await actions()).map((a) => `${a.action} ${a.actor}`)).toEqual(["release dave"]);
+    }, 60_000);
+
+    it("a replay answers 503 naming Redis within 4 s, and nothing of it is sent when Redis is back", async () => {
+      outage();
+      const started = Date.now();
+      const refused = await replayGivenUp(app, "erin");
+      expect(Date.now() - started).toBeLessThan(4000);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).toBe("5");
+      expect(((await refused.json()) as { error: string }).error).toMatch(/Redis/);
+      // The refused command's connection was dropped at once; it is closed (both ends) well within this.
+      await new Promise((resolve) => setTimeout(resolve, DROPPED_WITHIN_MS));
+      proxy.restore();
+      // Asked again once Redis is back (each refusal meanwhile is one more replay not queued): this one is queued and sends the event, once.
+      let accepted: Response | undefined;
+      await expect.poll(async () => (accepted = await replayGivenUp(app, "frank")).status, { timeout: 15_000, interval: 200 }).toBe(202);
+      const { jobId, replayId } = (await accepted!.json()) as { jobId: string; replayId: string };
+      const refusedIds = (await actions()).map((a) => a.id).filter((id) => id !== replayId);
+      expect(refusedIds.length).toBeGreaterThanOrEqual(1);
+      const queue = new Queue(WEBHOOK_REPLAYS_QUEUE, { connection: { url: testRedisUrl() }, prefix: app.prefix });
+      try {
+        await expect.poll(async () => (await queue.getJob(jobId))?.finishedOn, { timeout: 10_000 }).toBeGreaterThan(0);
+        // The refused replays' jobs never came to exist.
+        for (const id of refusedIds) expect(await queue.getJob(`replay-${id}`), `replay-${id}`).toBeUndefined();
+      } finally {
+        await queue.close();
+      }
+      expect(receiver.delivered.map((d) => d.webhookId)).toEqual([`evt_${eventId}`]);
+      const rows = await db.$queryRaw<{ replay_id: string; delivered: boolean; abandoned: boolean }[]>`SELECT replay_id::text, delivered_at IS NOT NULL AS delivered, abandoned_at IS NOT NULL AS abandoned FROM webhook_replays ORDER BY replay_id`;
+      expect(rows).toEqual([...refusedIds.map((id) => ({ replay_id: id, delivered: false, abandoned: true })), { replay_id: replayId, delivered: true, abandoned: false }]);
+    }, 60_000);
+  });
+});

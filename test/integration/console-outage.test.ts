@@ -1,12 +1,15 @@
 // The operator console's actions and the ops replay endpoint while a dependency fails under them:
 // - Redis unreachable or frozen (a TCP proxy in front of it, for this app only) when a release or a
 //   replay is queued: the operator gets a 503 naming Redis within seconds, and when Redis is back
-//   nothing they were told had failed runs after all (no released sweep, no replay sent).
+//   nothing they were told had failed runs after all (no released sweep, no replay sent);
+// - PostgreSQL refusing the audit record's insert (operator_actions locked by another session past
+//   the statement timeout) during a pause or a resume: the action and its audit record go together,
+//   or neither does — never an unaudited pause behind a 503 that says "nothing was done".
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { SWEEP_QUEUE, WEBHOOK_REPLAYS_QUEUE } from "../../src/platform/queue-names.js";
-import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";
@@ -135,4 +138,43 @@ describe("Redis away while the console queues work", () => {
       expect(rows).toEqual([...refusedIds.map((id) => ({ replay_id: id, delivered: false, abandoned: true })), { replay_id: replayId, delivered: true, abandoned: false }]);
     }, 60_000);
   });
+});
+
+describe("PostgreSQL refusing the audit record", () => {
+  let app: RunningApp;
+  beforeEach(async () => {
+    await resetTables(db);
+    app = await startApp({ CONSOLE_ACTIONS_ENABLED: "true", DATABASE_STATEMENT_TIMEOUT: "PT1S" });
+  });
+  afterEach(() => app.stop());
+
+  const openPauses = () => db.$queryRaw<{ paused_by: string }[]>`SELECT paused_by FROM sweep_pauses WHERE ended_at IS NULL`;
+
+  it("a pause and a resume whose audit insert fails are not done at all (503); done again, each is audited once", async () => {
+    const session = await openConsole(app);
+    // Another session holds operator_actions against inserts (reads go on) past the statement timeout.
+    const lock = await holdTransaction("LOCK TABLE operator_actions IN EXCLUSIVE MODE");
+    try {
+      const paused = await post(app, "/admin/console/pause", session, { rule: "ProcessingInProgress", reason: "vendor outage", by: "alice" });
+      expect(paused.status).toBe(503);
+      expect(await openPauses()).toEqual([]); // "nothing was done": no pause without its audit record
+    } finally {
+      await lock.release();
+    }
+    expect((await post(app, "/admin/console/pause", session, { rule: "ProcessingInProgress", reason: "vendor outage", by: "alice" })).status).toBe(303);
+    expect(await openPauses()).toEqual([{ paused_by: "alice" }]);
+
+    const again = await holdTransaction("LOCK TABLE operator_actions IN EXCLUSIVE MODE");
+    try {
+      const resumed = await post(app, "/admin/console/resume", session, { rule: "ProcessingInProgress", reason: "vendor back", by: "bob" });
+      expect(resumed.status).toBe(503);
+      expect(await openPauses()).toEqual([{ paused_by: "alice" }]); // still paused: the resume was not done
+    } finally {
+      await again.release();
+    }
+    // Retried, the resume finds the pause and is audited (before: 404 "nothing is paused", no record of who resumed).
+    expect((await post(app, "/admin/console/resume", session, { rule: "ProcessingInProgress", reason: "vendor back", by: "bob" })).status).toBe(303);
+    expect(await openPauses()).toEqual([]);
+    expect((await actions()).map((a) => `${a.action} ${a.actor}`)).toEqual(["pause alice", "resume bob"]);
+  }, 60_000);
 });

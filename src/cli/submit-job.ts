@@ -1,7 +1,14 @@
 import { QueueEvents, type Job, type Queue } from "bullmq";
 import type { Config } from "../platform/config/settings.js";
-import { createRedis, duplicateRedis, type RedisConnection } from "../platform/redis.js";
+import { createRedis, duplicateRedis, endConnection, REQUEST_COMMAND_TIMEOUT_MS, type RedisConnection } from "../platform/redis.js";
 import { checkRedis } from "../platform/preflight.js";
+import { DeadlineError, settlesWithin, withTimeout } from "../platform/deadline.js";
+import { describeRedisError, ServiceError } from "../platform/service-errors.js";
+
+/** Each close of the command's clients and connections waits at most this (then drops the connection). */
+const CLOSE_MS = 1000;
+/** After a wait that timed out, Redis must answer a PING within this, or the command says Redis stopped answering. */
+const PING_MS = REQUEST_COMMAND_TIMEOUT_MS;
 
 export type JobOutcome = { kind: "enqueued" } | { kind: "completed"; result: unknown } | { kind: "failed"; message: string } | { kind: "timedOut" };
 
@@ -35,13 +42,21 @@ export async function submitJob<Q extends Queue>(
       return { job, outcome: { kind: "completed", result: await job.waitUntilFinished(events, waitMs) } };
     } catch (error) {
       const message = (error as Error).message;
-      return { job, outcome: /timed out/i.test(message) ? { kind: "timedOut" } : { kind: "failed", message } };
+      if (!/timed out/i.test(message)) return { job, outcome: { kind: "failed", message } };
+      // No word of the job: no worker ran it, or Redis stopped answering while we waited (say which).
+      const answers = await withTimeout(PING_MS, "Redis", redis.ping()).then(() => true, () => false);
+      if (!answers) throw new ServiceError(`${describeRedisError(new DeadlineError("Redis", PING_MS), config.redisUrl)} (job ${job.id} was queued before it stopped answering)`);
+      return { job, outcome: { kind: "timedOut" } };
     }
   } finally {
-    await events?.close();
-    await eventsRedis?.quit();
-    await queue.close();
-    await redis.quit();
+    // Bounded: on a Redis that stopped answering, a close or a quit would wait for ever.
+    await Promise.all([
+      (async () => {
+        if (events) await settlesWithin(events.close(), CLOSE_MS);
+        if (eventsRedis) await endConnection(eventsRedis, CLOSE_MS);
+      })(),
+      settlesWithin(queue.close(), CLOSE_MS).then(() => endConnection(redis, CLOSE_MS)),
+    ]);
   }
 }
 

@@ -112,6 +112,17 @@ function credentialsOf(redisUrl: string): Pick<RedisOptions, "username" | "passw
   };
 }
 
+/**
+ * Ends `connection` within `ms`: quit flushes what was sent, on a connection that is up; on one that
+ * is not connected (reconnecting, or frozen past `ms`) quit would only wait, so disconnect ends it at
+ * once and fails what it still queues.
+ */
+export async function endConnection(connection: RedisConnection, ms: number): Promise<void> {
+  if (connection.status === "end") return;
+  if (connection.status === "ready" && ms > 0 && (await settlesWithin(connection.quit(), ms))) return;
+  connection.disconnect();
+}
+
 /** A second connection like `connection` (QueueEvents needs its own: it blocks on XREAD). */
 export function duplicateRedis(connection: RedisConnection): RedisConnection {
   return connection instanceof Cluster ? connection.duplicate() : connection.duplicate();
@@ -150,14 +161,8 @@ export function redisFactory(config: Pick<Config, "redisUrl" | "redisClusterNode
     },
     async close(ms) {
       await Promise.all(
-        made.splice(0).map(async ({ purpose, connection }) => {
-          if (connection.status === "end") return;
-          // quit flushes what was sent, on a connection that is up. A fail-fast connection has nothing
-          // worth flushing, and on one that is not connected (reconnecting, or frozen past the time
-          // left) quit would only wait: disconnect ends it at once and fails what it still queues.
-          if (purpose !== "request" && connection.status === "ready" && ms > 0 && (await settlesWithin(connection.quit(), ms))) return;
-          connection.disconnect();
-        }),
+        // A fail-fast connection has nothing worth flushing: it is disconnected at once.
+        made.splice(0).map(({ purpose, connection }) => endConnection(connection, purpose === "request" ? 0 : ms)),
       );
     },
   };

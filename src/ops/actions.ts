@@ -52,14 +52,20 @@ export async function resumeAction(db: Db, input: { rule?: number; by: string; r
 
 /**
  * Release: one sweep now acts on these statuses' held tasks anyway (`releasedBy` in each event).
- * The sweep job is queued first; the audit record names it.
+ * The audit record is written first, the sweep job queued, and the record given the job's id, in
+ * one transaction: a database that refuses the record queues nothing, and a job that cannot be
+ * queued leaves no record.
  */
 export async function releaseAction(db: Db, queue: Pick<Queue<SweepJobData>, "add">, input: { release: number[]; by: string; reason?: string }, via: ActionVia, extra: { dryRun?: boolean; given?: (string | number)[] } = {}) {
   const statuses = [...new Set(input.release)].map(statusName);
-  // The job data keeps the statuses as the operator wrote them (name or code), as before there was an audit record.
-  const job = await enqueueSweep(queue, { dryRun: extra.dryRun ?? false, release: extra.given ?? statuses, releasedBy: input.by });
-  await recordOperatorAction(db, { action: "release", actor: input.by, reason: input.reason ?? null, via, details: { statuses, sweepJobId: job.id, dryRun: extra.dryRun ?? false } });
-  return { job, statuses };
+  const dryRun = extra.dryRun ?? false;
+  return db.$transaction(async (tx) => {
+    const actionId = await recordOperatorAction(tx, { action: "release", actor: input.by, reason: input.reason ?? null, via, details: { statuses, dryRun } });
+    // The job data keeps the statuses as the operator wrote them (name or code), as before there was an audit record.
+    const job = await enqueueSweep(queue, { dryRun, release: extra.given ?? statuses, releasedBy: input.by });
+    await tx.$executeRaw`UPDATE operator_actions SET details = details || jsonb_build_object('sweepJobId', ${job.id ?? null}::text) WHERE id = ${actionId}::bigint`;
+    return { job, statuses };
+  });
 }
 
 export async function replayAction(deps: ReplayDeps, request: ReplayRequest, via: ActionVia): Promise<ReplayOutcome> {

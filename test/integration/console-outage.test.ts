@@ -3,8 +3,8 @@
 //   replay is queued: the operator gets a 503 naming Redis within seconds, and when Redis is back
 //   nothing they were told had failed runs after all (no released sweep, no replay sent);
 // - PostgreSQL refusing the audit record's insert (operator_actions locked by another session past
-//   the statement timeout) during a pause or a resume: the action and its audit record go together,
-//   or neither does — never an unaudited pause behind a 503 that says "nothing was done".
+//   the statement timeout) during a pause, a resume or a release: the action and its audit record go
+//   together, or neither does — never an unaudited action behind a 503 that says "nothing was done".
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
@@ -176,5 +176,27 @@ describe("PostgreSQL refusing the audit record", () => {
     expect((await post(app, "/admin/console/resume", session, { rule: "ProcessingInProgress", reason: "vendor back", by: "bob" })).status).toBe(303);
     expect(await openPauses()).toEqual([]);
     expect((await actions()).map((a) => `${a.action} ${a.actor}`)).toEqual(["pause alice", "resume bob"]);
+  }, 60_000);
+
+  it("a release whose audit insert fails queues no sweep (503); done again, one sweep, audited once", async () => {
+    const session = await openConsole(app);
+    const queue = new Queue(SWEEP_QUEUE, { connection: { url: testRedisUrl() }, prefix: app.prefix });
+    const released = async () => (await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"])).map((j) => j.data.releasedBy);
+    try {
+      const lock = await holdTransaction("LOCK TABLE operator_actions IN EXCLUSIVE MODE");
+      try {
+        const refused = await post(app, "/admin/console/release", session, { rule: "ProcessingInProgress", reason: "checked", by: "carol" });
+        expect(refused.status).toBe(503);
+        expect(await released()).toEqual([]); // "nothing was done": no released sweep without its audit record
+      } finally {
+        await lock.release();
+      }
+      expect((await post(app, "/admin/console/release", session, { rule: "ProcessingInProgress", reason: "checked", by: "carol" })).status).toBe(303);
+      const jobs = await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"]);
+      expect(jobs.map((j) => j.data.releasedBy)).toEqual(["carol"]);
+      expect(await db.$queryRaw`SELECT action, actor, details FROM operator_actions`).toEqual([{ action: "release", actor: "carol", details: { statuses: ["ProcessingInProgress"], sweepJobId: jobs[0]!.id, dryRun: false } }]);
+    } finally {
+      await queue.close();
+    }
   }, 60_000);
 });

@@ -9,7 +9,7 @@ import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { SWEEP_QUEUE, WEBHOOK_REPLAYS_QUEUE } from "../../src/platform/queue-names.js";
-import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";
@@ -199,4 +199,29 @@ describe("PostgreSQL refusing the audit record", () => {
       await queue.close();
     }
   }, 60_000);
+});
+
+describe("PostgreSQL frozen", () => {
+  it("the console page answers within its sections' bound (5 s), each section that needs PostgreSQL showing why; after the thaw, all of it again", async () => {
+    const pgProxy = await startTcpProxy();
+    // The default timeouts (a statement 30 s, connecting or waiting for the pool 10 s): what an operator meets.
+    const app = await startApp({ DATABASE_URL: pgProxy.url(testDatabaseUrl()) });
+    try {
+      pgProxy.freeze();
+      const started = Date.now();
+      const page = await fetch(`${app.opsUrl}/admin/console`, { headers: { authorization: AUTH } });
+      const elapsedMs = Date.now() - started;
+      expect(page.status).toBe(200);
+      expect(await page.text()).toMatch(/no answer within 5000 ms/);
+      expect(elapsedMs).toBeLessThan(7000);
+      pgProxy.restore();
+      await expect.poll(async () => (await fetch(`${app.opsUrl}/readyz`)).status, { timeout: 40_000, interval: 200 }).toBe(200);
+      const after = await fetch(`${app.opsUrl}/admin/console`, { headers: { authorization: AUTH } });
+      expect(await after.text()).not.toMatch(/no answer within/);
+    } finally {
+      pgProxy.restore();
+      await app.stop();
+      await pgProxy.close();
+    }
+  }, 90_000);
 });

@@ -128,7 +128,9 @@ export function rateHolds(rules: readonly Rule[], held: Section<Record<string, u
 
 export async function readConsoleState(deps: ConsoleReadDeps): Promise<ConsoleState> {
   const { db } = deps;
-  const [rules, held, pauses, sweeps, escalated, outbox, givenUp, replays, actions] = await Promise.all([
+  const [clock, rules, held, pauses, sweeps, escalated, outbox, givenUp, replays, actions] = await Promise.all([
+    // The database clock, bounded like a section (else this machine's): the page answers within SECTION_TIMEOUT_MS.
+    section("clock", async () => (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`)[0]!.now),
     section("stuck report", async () => (await stuckReport(db, deps.rules)).rows),
     section("redis", () => readLastSweepHeld(deps.redis, deps.prefix)),
     section("pauses", () => findPauses(db, 5)),
@@ -151,6 +153,6 @@ export async function readConsoleState(deps: ConsoleReadDeps): Promise<ConsoleSt
     section("replays", () => listReplays(db, 10)),
     section("operator actions", () => listOperatorActions(db, 30)),
   ]);
-  const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`.catch(() => [{ now: new Date() }])) as [{ now: Date }];
+  const now = clock.ok ? clock.value : new Date();
   return { at: now, rules, held, rateHeld: rateHolds(deps.rules, held), pauses, sweeps, escalated, outbox, givenUp, replays, actions };
 }

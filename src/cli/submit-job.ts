@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import { QueueEvents, type Job, type Queue } from "bullmq";
 import type { Config } from "../platform/config/settings.js";
 import { createRedis, duplicateRedis, endConnection, REQUEST_COMMAND_TIMEOUT_MS, type RedisConnection } from "../platform/redis.js";
@@ -39,7 +40,7 @@ export async function submitJob<Q extends Queue>(
     const job = await enqueue(queue);
     if (!events) return { job, outcome: { kind: "enqueued" } };
     try {
-      return { job, outcome: { kind: "completed", result: await job.waitUntilFinished(events, waitMs) } };
+      return { job, outcome: { kind: "completed", result: await waitForJob(queue, job, events, waitMs!) } };
     } catch (error) {
       const message = (error as Error).message;
       if (!/timed out/i.test(message)) return { job, outcome: { kind: "failed", message } };
@@ -58,6 +59,40 @@ export async function submitJob<Q extends Queue>(
       settlesWithin(queue.close(), CLOSE_MS).then(() => endConnection(redis, CLOSE_MS)),
     ]);
   }
+}
+
+/**
+ * The job's result once a worker finished it, its failure as an Error, or "timed out" after `ms`.
+ * BullMQ's own job.waitUntilFinished reads the job's state from inside a promise's executor: when
+ * Redis stopped answering and the connection was then dropped, that read's rejection was unhandled
+ * and ended the command with a stack trace. Here every read is handled.
+ */
+function waitForJob(queue: Queue, job: Job, queueEvents: QueueEvents, ms: number): Promise<unknown> {
+  // Per-job event names (completed:<id>) are not in BullMQ's typed listener map.
+  const events = queueEvents as unknown as EventEmitter;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (settle: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      events.off(`completed:${job.id}`, onCompleted);
+      events.off(`failed:${job.id}`, onFailed);
+      settle();
+    };
+    const onCompleted = (args: { returnvalue: unknown }) => finish(() => resolve(args.returnvalue));
+    const onFailed = (args: { failedReason: string }) => finish(() => reject(new Error(args.failedReason)));
+    const timer = setTimeout(() => finish(() => reject(new Error(`job ${job.id} timed out`))), ms);
+    events.on(`completed:${job.id}`, onCompleted);
+    events.on(`failed:${job.id}`, onFailed);
+    // A worker faster than the events' first read: the job's state says it finished. A failed read changes nothing.
+    (async () => {
+      const fresh = await queue.getJob(job.id!);
+      const state = await fresh?.getState();
+      if (state === "completed") onCompleted({ returnvalue: fresh!.returnvalue });
+      else if (state === "failed") onFailed({ failedReason: fresh!.failedReason });
+    })().catch(() => undefined);
+  });
 }
 
 export const NO_WORKER_HINT = "is a worker running (`npm start`) against the same REDIS_URL and QUEUE_PREFIX?";

@@ -8,10 +8,15 @@ import { replayAction } from "../../ops/actions.js";
 import { createReplayQueue, listGivenUp, replayDeps } from "../../outbox/replay.js";
 import { replayInputSchema } from "../../outbox/replay-request.js";
 import { checkPostgres, checkRedis } from "../../platform/preflight.js";
-import { createRedis } from "../../platform/redis.js";
+import { addsForCaller, createRedis, endConnection, QueueUnavailable } from "../../platform/redis.js";
+import { settlesWithin } from "../../platform/deadline.js";
+import { describeRedisError, ServiceError } from "../../platform/service-errors.js";
 import { table } from "../format.js";
 import { MIGRATIONS_DIR } from "../paths.js";
 import { asCli, parseOptions } from "./pause.js";
+
+/** Closing the queue and its connection waits at most this each (then drops the connection). */
+const CLOSE_MS = 1000;
 
 export interface ReplayOptions {
   event?: string[];
@@ -47,11 +52,16 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
     const queue = createReplayQueue(redis, config.queuePrefix);
     queue.on("error", () => undefined);
     try {
-      const outcome = await asCli(() => replayAction(replayDeps(config, db, queue), request, "cli"));
+      // The add is bounded (a Redis that stopped answering after the check), as the console's.
+      const outcome = await asCli(() => replayAction(replayDeps(config, db, addsForCaller(queue)), request, "cli")).catch((error: unknown) => {
+        if (!(error instanceof QueueUnavailable)) throw error;
+        throw new ServiceError(`${describeRedisError(error.cause, config.redisUrl)}; the replay was recorded but not queued: nothing was sent`);
+      });
       console.log(JSON.stringify(outcome));
     } finally {
-      await queue.close();
-      await redis.quit();
+      // Bounded too: on a Redis that stopped answering, a close or a quit would wait for ever.
+      await settlesWithin(queue.close(), CLOSE_MS);
+      await endConnection(redis, CLOSE_MS);
     }
   } finally {
     await db.$disconnect();

@@ -1,7 +1,7 @@
 import type { EventEmitter } from "node:events";
 import { QueueEvents, type Job, type Queue } from "bullmq";
 import type { Config } from "../platform/config/settings.js";
-import { createRedis, duplicateRedis, endConnection, REQUEST_COMMAND_TIMEOUT_MS, type RedisConnection } from "../platform/redis.js";
+import { addForCaller, createRedis, duplicateRedis, endConnection, QueueUnavailable, REQUEST_COMMAND_TIMEOUT_MS, type RedisConnection } from "../platform/redis.js";
 import { checkRedis } from "../platform/preflight.js";
 import { DeadlineError, settlesWithin, withTimeout } from "../platform/deadline.js";
 import { describeRedisError, ServiceError } from "../platform/service-errors.js";
@@ -37,7 +37,11 @@ export async function submitJob<Q extends Queue>(
   try {
     // Listen before enqueuing, so a fast worker's completion cannot be missed.
     await events?.waitUntilReady();
-    const job = await enqueue(queue);
+    // Bounded as an HTTP caller's add (a Redis that stopped answering after the check): one line naming REDIS_URL.
+    const job = await addForCaller(redis, enqueue(queue)).catch((error: unknown) => {
+      if (!(error instanceof QueueUnavailable)) throw error;
+      throw new ServiceError(`${describeRedisError(error.cause, config.redisUrl)}; nothing was queued`);
+    });
     if (!events) return { job, outcome: { kind: "enqueued" } };
     try {
       return { job, outcome: { kind: "completed", result: await waitForJob(queue, job, events, waitMs!) } };

@@ -3,7 +3,8 @@
 // command ends within its --timeout and a few seconds more, exit 1, one line naming Redis — not a
 // process that waits for ever on connections it cannot close. The job stays queued (nothing lost).
 // `watchdog events replay` whose add meets a Redis that stopped answering: the same one line within
-// seconds, and the replay's rows abandoned, not pending for a job that does not exist.
+// seconds, and the replay's rows abandoned, not pending for a job that does not exist; `watchdog
+// sweep --release` likewise, with no sweep queued and no audit record.
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
@@ -97,6 +98,34 @@ describe("`watchdog events replay` with Redis frozen when it queues the replay",
       await lock.release().catch(() => undefined);
       await queue.close();
       await receiver.close();
+    }
+  }, 40_000);
+});
+
+describe("`watchdog sweep --release` with Redis frozen when it queues the sweep", () => {
+  it("exits 1 within seconds, one line naming Redis; no sweep queued, no audit record", async () => {
+    // The audit table held by another session: the command, connected to Redis, waits to write its record; Redis freezes meanwhile.
+    const lock = await holdTransaction("LOCK TABLE operator_actions IN EXCLUSIVE MODE");
+    const queue = new Queue(SWEEP_QUEUE, { connection: { url: testRedisUrl() }, prefix });
+    try {
+      const cli = runCli(["sweep", "--release", "ProcessingInProgress", "--by", "alice", "--reason", "checked"], workerEnv(prefix, { REDIS_URL: proxy.url(testRedisUrl()) }));
+      children.push(cli);
+      await waitForLockWaiter(db, 20_000);
+      proxy.freeze();
+      const frozenAt = Date.now();
+      await lock.release();
+      const cut = setTimeout(() => cli.proc.kill("SIGKILL"), BOUND_MS);
+      const exit = await cli.exited.finally(() => clearTimeout(cut));
+      expect({ exit, elapsedUnderBound: Date.now() - frozenAt < BOUND_MS }, cli.stderr()).toEqual({ exit: { code: 1, signal: null }, elapsedUnderBound: true });
+      const lines = cli.stderr().trim().split("\n");
+      expect(lines, cli.stderr()).toHaveLength(1);
+      expect(lines[0]).toMatch(/^watchdog: .*Redis/);
+      proxy.restore();
+      expect(await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"])).toEqual([]);
+      expect(await db.$queryRaw`SELECT action FROM operator_actions`).toEqual([]);
+    } finally {
+      await lock.release().catch(() => undefined);
+      await queue.close();
     }
   }, 40_000);
 });

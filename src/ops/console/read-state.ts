@@ -4,7 +4,8 @@ import type { Queue } from "bullmq";
 import type { Db } from "../../platform/db/client.js";
 import { findEscalatedTasks } from "../../sweep/sql/find-escalated-tasks.js";
 import { findPauses } from "../../sweep/sql/find-pauses.js";
-import { listTaskEvents } from "../../api/read-api/sql/list-task-events.js";
+import * as Prisma from "../../platform/db/sql.js";
+import { listTaskEvents, taskEventsCte } from "../../api/read-api/sql/list-task-events.js";
 import { outboxStats } from "../../outbox/sql/outbox-stats.js";
 import { asQueryable } from "../../outbox/sql/queryable.js";
 import { DISPATCH_TARGET, QUEUE_TARGET } from "../../outbox/sql/targets.js";
@@ -140,9 +141,10 @@ export async function readConsoleState(deps: ConsoleReadDeps): Promise<ConsoleSt
       // The latest few events of each (its audit trail), newest last.
       const withEvents = await Promise.all(
         tasks.map(async (t) => {
-          const events = await db.$queryRaw<Awaited<ReturnType<typeof listTaskEvents>>["events"]>`
-            SELECT * FROM (SELECT e.id, e.kind::text AS kind, e.from_status, e.to_status, e.reason, e.actor, e.sweep_id, e.request_id, e.stuck_since, e.details, e.created_at
-                           FROM task_events e WHERE e.task_id = ${t.id}::int ORDER BY e.id DESC LIMIT ${TRAIL_EVENTS}::int) x ORDER BY id`;
+          // The task's range (taskEventsCte), not the primary key walked back from the newest event.
+          const events = await db.$queryRaw<Awaited<ReturnType<typeof listTaskEvents>>["events"]>(
+            Prisma.sql`WITH ${taskEventsCte(t.id, 0n)} SELECT * FROM (SELECT * FROM e ORDER BY e.id DESC LIMIT ${TRAIL_EVENTS}::int) x ORDER BY id`,
+          );
           return { ...t, events };
         }),
       );

@@ -1,0 +1,84 @@
+// The escalated tasks (the console's "needs support", `watchdog stuck`) are read from their own
+// partial index, not from every warned and every inbox task of the platform. On a skewed table
+// (bench/skewed-tasks.ts: 20,000 tasks, one organization with 16,000, ~5,000 inbox tasks, ~400
+// warned), six warned inbox tasks reverted 3+ times: the statement findEscalatedTasks sends runs
+// under EXPLAIN (ANALYZE); the rows its scans of tasks produce or throw away are held to those six.
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as Prisma from "../../src/platform/db/sql.js";
+import { findEscalatedTasks, findEscalatedTasksSql } from "../../src/sweep/sql/find-escalated-tasks.js";
+import { seedSkewedTasks } from "../../bench/skewed-tasks.js";
+import { truncate } from "../../bench/seed.js";
+import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+
+const db = testDb();
+const ESCALATED = 6;
+
+interface PlanNode {
+  "Relation Name"?: string;
+  "Index Name"?: string;
+  "Actual Rows": number;
+  "Actual Loops": number;
+  "Rows Removed by Filter"?: number;
+  "Rows Removed by Index Recheck"?: number;
+  Plans?: PlanNode[];
+}
+const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+
+async function cost(runner: Pick<typeof db, "$queryRaw">): Promise<{ rowsRead: number; indexes: string[] }> {
+  const rows = await runner.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${findEscalatedTasksSql(3, 20)}`);
+  const raw = rows[0]!["QUERY PLAN"];
+  const plan = ((typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }])[0].Plan;
+  const all = nodes(plan);
+  const scans = all.filter((n) => n["Relation Name"] === "tasks");
+  return {
+    rowsRead: scans.reduce((sum, n) => sum + (n["Actual Rows"] + (n["Rows Removed by Filter"] ?? 0) + (n["Rows Removed by Index Recheck"] ?? 0)) * n["Actual Loops"], 0),
+    indexes: all.map((n) => n["Index Name"]).filter((n): n is string => n !== undefined),
+  };
+}
+
+beforeAll(async () => {
+  const client = new pg.Client({ connectionString: testDatabaseUrl() });
+  await client.connect();
+  try {
+    await truncate(client);
+    await seedSkewedTasks(client, 1, 20_000);
+    await client.query(
+      `UPDATE tasks SET auto_revert_count = 3 + id % 3 WHERE id IN (SELECT id FROM tasks WHERE location = 'INBOX' AND warning ORDER BY id LIMIT ${ESCALATED})`,
+    );
+    await client.query("VACUUM (ANALYZE) tasks");
+  } finally {
+    await client.end();
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await resetTables(db);
+  await db.$disconnect();
+});
+
+describe("the escalated tasks", () => {
+  it("are read from tasks_inbox_escalated_idx: the rows read are the escalated tasks, not the inbox or the warned tasks", async () => {
+    const [shape] = await db.$queryRaw<{ inbox: number; warned: number }[]>`
+      SELECT count(*) FILTER (WHERE location = 'INBOX')::int AS inbox, count(*) FILTER (WHERE warning)::int AS warned FROM tasks`;
+    const c = await cost(db);
+    expect(c.indexes).toContain("tasks_inbox_escalated_idx");
+    expect(c.rowsRead, `rows of tasks read (${shape!.inbox} inbox tasks, ${shape!.warned} warned)`).toBeLessThanOrEqual(ESCALATED);
+    const found = await findEscalatedTasks(db, 3, 4);
+    expect(found.total).toBe(ESCALATED);
+    expect(found.tasks.map((t) => t.autoRevertCount)).toEqual([...found.tasks.map((t) => t.autoRevertCount)].sort((a, b) => b - a));
+  });
+
+  it("without the index (dropped in a transaction that is rolled back) the same statement reads far more", async () => {
+    const rollback = new Error("rollback");
+    let without: { rowsRead: number } | undefined;
+    await expect(
+      db.$transaction(async (tx) => {
+        await tx.$executeRawUnsafe("DROP INDEX tasks_inbox_escalated_idx");
+        without = await cost(tx);
+        throw rollback;
+      }),
+    ).rejects.toBe(rollback);
+    expect(without!.rowsRead).toBeGreaterThan(10 * ESCALATED);
+  });
+});

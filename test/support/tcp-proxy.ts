@@ -18,6 +18,8 @@ export interface TcpProxy {
   readonly forwarded: number;
   /** Bytes received from clients so far (forwarded or held by a freeze). */
   readonly clientBytes: number;
+  /** What clients sent during the current freeze, in order (latin1): which statements a freeze held. */
+  heldFromClients(): string;
   /** Stops listening and drops every connection. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -29,7 +31,7 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
   let forwarded = 0;
   let clientBytes = 0;
   /** What a freeze held, in order; a write to a socket closed meanwhile is dropped. */
-  let held: { to: net.Socket; chunk: Buffer | null }[] = [];
+  let held: { to: net.Socket; chunk: Buffer | null; fromClient: boolean }[] = [];
 
   const deliver = (to: net.Socket, chunk: Buffer | null) => {
     if (to.destroyed) return;
@@ -39,10 +41,10 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
   const relay = (from: net.Socket, to: net.Socket, fromClient: boolean) => {
     from.on("data", (chunk: Buffer) => {
       if (fromClient) clientBytes += chunk.length;
-      if (frozen) held.push({ to, chunk });
+      if (frozen) held.push({ to, chunk, fromClient });
       else deliver(to, chunk);
     });
-    from.on("end", () => (frozen ? held.push({ to, chunk: null }) : deliver(to, null)));
+    from.on("end", () => (frozen ? held.push({ to, chunk: null, fromClient }) : deliver(to, null)));
     // One end gone: the other goes too, and nothing held for it is delivered later.
     from.on("close", () => to.destroy());
   };
@@ -106,6 +108,9 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
     },
     get clientBytes() {
       return clientBytes;
+    },
+    heldFromClients() {
+      return held.map((h) => (h.fromClient && h.chunk ? h.chunk.toString("latin1") : "")).join("");
     },
     close() {
       closed ??= new Promise<void>((resolve) => {

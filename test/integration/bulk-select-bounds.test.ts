@@ -6,7 +6,6 @@
 // ranges hold), never the big organization's 16,000. And the selection is the domain's verdict.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import * as Prisma from "../../src/platform/db/sql.js";
 import { selectBulkTasks, selectBulkTasksSql } from "../../src/reprocess/sql/select-bulk-tasks.js";
 import { MAX_BULK_TASKS } from "../../src/reprocess/bulk-request.js";
 import { buildRules } from "../../src/rules/rules.js";
@@ -14,6 +13,7 @@ import { stuckThresholds, stuckVerdict } from "../../src/rules/stuck.js";
 import { BIG_ORG, seedSkewedTasks, SMALL_ORG } from "../../bench/skewed-tasks.js";
 import { truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { planCost } from "../support/query-plan.js";
 
 const ROWS = 20_000;
 const db = testDb();
@@ -22,27 +22,7 @@ const rules = buildRules({ ProcessingInProgress: { workspaces: [{ workspaceIds: 
 const thresholds = stuckThresholds(rules);
 const stuck = { statuses: null, warning: null, location: null, stuck: true } as const;
 
-interface PlanNode {
-  "Node Type": string;
-  "Relation Name"?: string;
-  "Actual Rows": number;
-  "Actual Loops": number;
-  "Rows Removed by Filter"?: number;
-  "Rows Removed by Index Recheck"?: number;
-  Plans?: PlanNode[];
-}
-const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
 
-async function rowsRead(sql: Prisma.Sql): Promise<{ rowsRead: number; seqScans: number }> {
-  const rows = await db.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`);
-  const raw = rows[0]!["QUERY PLAN"];
-  const plan = ((typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }])[0].Plan;
-  const scans = nodes(plan).filter((n) => n["Relation Name"] === "tasks");
-  return {
-    rowsRead: scans.reduce((sum, n) => sum + (n["Actual Rows"] + (n["Rows Removed by Filter"] ?? 0) + (n["Rows Removed by Index Recheck"] ?? 0)) * n["Actual Loops"], 0),
-    seqScans: scans.filter((n) => n["Node Type"].includes("Seq Scan")).length,
-  };
-}
 
 beforeAll(async () => {
   const client = new pg.Client({ connectionString: testDatabaseUrl() });
@@ -74,7 +54,7 @@ describe("bulk reprocess, stuck=true, in an organization of 16,000 tasks with no
       FROM tasks t LEFT JOIN unnest(${[...shortest.keys()]}::int[], ${[...shortest.values()]}::int[]) AS th(status, seconds) ON th.status = t.status`) as [{ candidates: number; big: number }];
     expect(big).toBe(ROWS * 0.8);
 
-    const cost = await rowsRead(selectBulkTasksSql(BIG_ORG, { kind: "filter", filter: stuck }, thresholds, MAX_BULK_TASKS));
+    const cost = await planCost(db, selectBulkTasksSql(BIG_ORG, { kind: "filter", filter: stuck }, thresholds, MAX_BULK_TASKS), "tasks");
     expect(cost.rowsRead, `rows of tasks read (the platform has ${candidates} inbox tasks past their status's shortest threshold; the organization ${big} tasks)`).toBeLessThanOrEqual(candidates);
     expect(cost.seqScans, "sequential scans of tasks").toBe(0);
   });

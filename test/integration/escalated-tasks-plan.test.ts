@@ -5,37 +5,18 @@
 // under EXPLAIN (ANALYZE); the rows its scans of tasks produce or throw away are held to those six.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import * as Prisma from "../../src/platform/db/sql.js";
 import { findEscalatedTasks, findEscalatedTasksSql } from "../../src/sweep/sql/find-escalated-tasks.js";
 import { seedSkewedTasks } from "../../bench/skewed-tasks.js";
 import { truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { planCost } from "../support/query-plan.js";
 
 const db = testDb();
 const ESCALATED = 6;
 
-interface PlanNode {
-  "Relation Name"?: string;
-  "Index Name"?: string;
-  "Actual Rows": number;
-  "Actual Loops": number;
-  "Rows Removed by Filter"?: number;
-  "Rows Removed by Index Recheck"?: number;
-  Plans?: PlanNode[];
-}
-const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+const cost = (runner: Pick<typeof db, "$queryRaw">) => planCost(runner, findEscalatedTasksSql(3, 20), "tasks");
 
-async function cost(runner: Pick<typeof db, "$queryRaw">): Promise<{ rowsRead: number; indexes: string[] }> {
-  const rows = await runner.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${findEscalatedTasksSql(3, 20)}`);
-  const raw = rows[0]!["QUERY PLAN"];
-  const plan = ((typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }])[0].Plan;
-  const all = nodes(plan);
-  const scans = all.filter((n) => n["Relation Name"] === "tasks");
-  return {
-    rowsRead: scans.reduce((sum, n) => sum + (n["Actual Rows"] + (n["Rows Removed by Filter"] ?? 0) + (n["Rows Removed by Index Recheck"] ?? 0)) * n["Actual Loops"], 0),
-    indexes: all.map((n) => n["Index Name"]).filter((n): n is string => n !== undefined),
-  };
-}
+
 
 beforeAll(async () => {
   const client = new pg.Client({ connectionString: testDatabaseUrl() });

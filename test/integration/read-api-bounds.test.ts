@@ -14,6 +14,7 @@ import { stuckThresholds, stuckVerdict } from "../../src/rules/stuck.js";
 import { BIG_ORG, seedSkewedTasks, SMALL_ORG, STATUS_LIST_FILTERS } from "../../bench/skewed-tasks.js";
 import { truncate } from "../../bench/seed.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { planCost, type PlanCost } from "../support/query-plan.js";
 
 const ROWS = 100_000;
 const LIMIT = 50;
@@ -26,34 +27,12 @@ const db = testDb();
 const rules = buildRules({ ProcessingInProgress: { workspaces: [{ workspaceIds: [2071, 2072], stuckAfter: "PT1H" }] } });
 const lookup = stuckLookup(stuckThresholds(rules));
 
-interface PlanNode {
-  "Node Type": string;
-  "Relation Name"?: string;
-  "Actual Rows": number;
-  "Actual Loops": number;
-  "Rows Removed by Filter"?: number;
-  "Rows Removed by Index Recheck"?: number;
-  "Shared Hit Blocks": number;
-  "Shared Read Blocks": number;
-  Plans?: PlanNode[];
-}
 
-const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+type Cost = Pick<PlanCost, "rowsRead" | "buffers">;
 
-interface Cost {
-  /** Rows the scans of tasks produced or threw away. */
-  rowsRead: number;
-  buffers: number;
-}
-
+/** What a page's statement costs in tasks; nothing when no statement is sent (nothing can match). */
 async function explainAnalyze(sql: Prisma.Sql | undefined, runner: Pick<typeof db, "$queryRaw"> = db): Promise<Cost> {
-  if (sql === undefined) return { rowsRead: 0, buffers: 0 }; // nothing can match: no statement is sent
-  const rows = await runner.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`);
-  const raw = rows[0]!["QUERY PLAN"];
-  const plan = ((typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }])[0].Plan;
-  const scans = nodes(plan).filter((n) => n["Relation Name"] === "tasks");
-  const rowsRead = scans.reduce((sum, n) => sum + (n["Actual Rows"] + (n["Rows Removed by Filter"] ?? 0) + (n["Rows Removed by Index Recheck"] ?? 0)) * n["Actual Loops"], 0);
-  return { rowsRead, buffers: plan["Shared Hit Blocks"] + plan["Shared Read Blocks"] };
+  return sql === undefined ? { rowsRead: 0, buffers: 0 } : planCost(runner, sql, "tasks");
 }
 
 /** One page as the handler reads it, its cost, and where the next page starts (null: the last page). */

@@ -6,30 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as Prisma from "../../src/platform/db/sql.js";
 import { listTaskEvents, listTaskEventsSql } from "../../src/api/read-api/sql/list-task-events.js";
 import { resetTables, testDb } from "../support/db.js";
+import { planCost } from "../support/query-plan.js";
 
 const db = testDb();
+/** Rows of task_events (any partition) the statement read. */
+const rowsRead = async (sql: Prisma.Sql) => (await planCost(db, sql, "task_events")).rowsRead;
 const TASK = 42;
 const OTHERS = 20_000;
 const OWN = 2_000;
 
-interface PlanNode {
-  "Relation Name"?: string;
-  "Actual Rows": number;
-  "Actual Loops": number;
-  "Rows Removed by Filter"?: number;
-  "Rows Removed by Index Recheck"?: number;
-  Plans?: PlanNode[];
-}
-const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
 
-async function rowsRead(sql: Prisma.Sql): Promise<number> {
-  const rows = await db.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`);
-  const raw = rows[0]!["QUERY PLAN"];
-  const plan = ((typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }])[0].Plan;
-  return nodes(plan)
-    .filter((n) => n["Relation Name"]?.startsWith("task_events"))
-    .reduce((sum, n) => sum + (n["Actual Rows"] + (n["Rows Removed by Filter"] ?? 0) + (n["Rows Removed by Index Recheck"] ?? 0)) * n["Actual Loops"], 0);
-}
 
 const insert = (taskOf: string, count: number) =>
   db.$executeRawUnsafe(`

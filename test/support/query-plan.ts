@@ -1,0 +1,46 @@
+// What a statement costs, read from its plan: EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) run for real,
+// then the rows the scans of one table produced or threw away (filter and recheck), the buffers, the
+// sequential scans and the indexes used. The plan tests assert bounds on these, never on time.
+import * as Prisma from "../../src/platform/db/sql.js";
+import type { Queries } from "../../src/platform/db/client.js";
+
+interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  "Index Name"?: string;
+  "Actual Rows": number;
+  "Actual Loops": number;
+  "Rows Removed by Filter"?: number;
+  "Rows Removed by Index Recheck"?: number;
+  "Shared Hit Blocks": number;
+  "Shared Read Blocks": number;
+  Plans?: PlanNode[];
+}
+
+const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+
+export interface PlanCost {
+  /** Rows the scans of the table produced or threw away, over all their loops. */
+  rowsRead: number;
+  /** Shared buffers the whole statement hit or read. */
+  buffers: number;
+  /** Sequential scans of the table. */
+  seqScans: number;
+  /** Every index the plan used. */
+  indexes: string[];
+}
+
+/** Runs `sql` under EXPLAIN ANALYZE on `runner` and measures it against `table` (a partition's name starts with it). */
+export async function planCost(runner: Pick<Queries, "$queryRaw">, sql: Prisma.Sql, table: string): Promise<PlanCost> {
+  const rows = await runner.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`);
+  const raw = rows[0]!["QUERY PLAN"];
+  const plan = ((typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }])[0].Plan;
+  const all = nodes(plan);
+  const scans = all.filter((n) => n["Relation Name"] === table || n["Relation Name"]?.startsWith(`${table}_`));
+  return {
+    rowsRead: scans.reduce((sum, n) => sum + (n["Actual Rows"] + (n["Rows Removed by Filter"] ?? 0) + (n["Rows Removed by Index Recheck"] ?? 0)) * n["Actual Loops"], 0),
+    buffers: plan["Shared Hit Blocks"] + plan["Shared Read Blocks"],
+    seqScans: scans.filter((n) => n["Node Type"].includes("Seq Scan")).length,
+    indexes: all.map((n) => n["Index Name"]).filter((n): n is string => n !== undefined),
+  };
+}

@@ -4,16 +4,14 @@
 // EXPLAIN (ANALYZE, BUFFERS): the rows its scans of tasks produce or throw away are held to the
 // platform's inbox tasks older than their status's shortest threshold (what the inbox index's
 // ranges hold), never the big organization's 16,000. And the selection is the domain's verdict.
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectBulkTasks, selectBulkTasksSql } from "../../src/reprocess/sql/select-bulk-tasks.js";
 import { MAX_BULK_TASKS } from "../../src/reprocess/bulk-request.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { stuckThresholds, stuckVerdict } from "../../src/rules/stuck.js";
-import { BIG_ORG, seedSkewedTasks, SMALL_ORG } from "../../bench/skewed-tasks.js";
-import { truncate } from "../../bench/seed.js";
-import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { planCost } from "../support/query-plan.js";
+import { BIG_ORG, SMALL_ORG } from "../../bench/skewed-tasks.js";
+import { resetTables, testDb } from "../support/db.js";
+import { planCost, seedSkewedTable } from "../support/query-plan.js";
 
 const ROWS = 20_000;
 const db = testDb();
@@ -24,17 +22,7 @@ const stuck = { statuses: null, warning: null, location: null, stuck: true } as 
 
 
 
-beforeAll(async () => {
-  const client = new pg.Client({ connectionString: testDatabaseUrl() });
-  await client.connect();
-  try {
-    await truncate(client);
-    await seedSkewedTasks(client, 1, ROWS);
-    await client.query("VACUUM (ANALYZE) tasks");
-  } finally {
-    await client.end();
-  }
-}, 120_000);
+beforeAll(() => seedSkewedTable(ROWS), 120_000);
 
 afterAll(async () => {
   await resetTables(db);

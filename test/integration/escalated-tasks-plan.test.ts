@@ -3,13 +3,10 @@
 // (bench/skewed-tasks.ts: 20,000 tasks, one organization with 16,000, ~5,000 inbox tasks, ~400
 // warned), six warned inbox tasks reverted 3+ times: the statement findEscalatedTasks sends runs
 // under EXPLAIN (ANALYZE); the rows its scans of tasks produce or throw away are held to those six.
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findEscalatedTasks, findEscalatedTasksSql } from "../../src/sweep/sql/find-escalated-tasks.js";
-import { seedSkewedTasks } from "../../bench/skewed-tasks.js";
-import { truncate } from "../../bench/seed.js";
-import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { planCost } from "../support/query-plan.js";
+import { resetTables, testDb } from "../support/db.js";
+import { planCost, seedSkewedTable } from "../support/query-plan.js";
 
 const db = testDb();
 const ESCALATED = 6;
@@ -18,20 +15,13 @@ const cost = (runner: Pick<typeof db, "$queryRaw">) => planCost(runner, findEsca
 
 
 
-beforeAll(async () => {
-  const client = new pg.Client({ connectionString: testDatabaseUrl() });
-  await client.connect();
-  try {
-    await truncate(client);
-    await seedSkewedTasks(client, 1, 20_000);
-    await client.query(
-      `UPDATE tasks SET auto_revert_count = 3 + id % 3 WHERE id IN (SELECT id FROM tasks WHERE location = 'INBOX' AND warning ORDER BY id LIMIT ${ESCALATED})`,
-    );
-    await client.query("VACUUM (ANALYZE) tasks");
-  } finally {
-    await client.end();
-  }
-}, 120_000);
+beforeAll(
+  () =>
+    seedSkewedTable(20_000, (client) =>
+      client.query(`UPDATE tasks SET auto_revert_count = 3 + id % 3 WHERE id IN (SELECT id FROM tasks WHERE location = 'INBOX' AND warning ORDER BY id LIMIT ${ESCALATED})`),
+    ),
+  120_000,
+);
 
 afterAll(async () => {
   await resetTables(db);

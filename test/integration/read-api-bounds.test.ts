@@ -5,16 +5,14 @@
 // EXPLAIN (ANALYZE, BUFFERS), and the rows every scan of tasks produced or threw away, and the
 // buffers the statement touched, are held to the page size. Pages 1–3 by following the cursor,
 // and a page from the middle of the organization.
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as Prisma from "../../src/platform/db/sql.js";
 import { listTaskStatuses, listTaskStatusesSql, stuckLookup, type TaskStatusFilter } from "../../src/api/read-api/sql/list-task-statuses.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { stuckThresholds, stuckVerdict } from "../../src/rules/stuck.js";
-import { BIG_ORG, seedSkewedTasks, SMALL_ORG, STATUS_LIST_FILTERS } from "../../bench/skewed-tasks.js";
-import { truncate } from "../../bench/seed.js";
-import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
-import { planCost, type PlanCost } from "../support/query-plan.js";
+import { BIG_ORG, SMALL_ORG, STATUS_LIST_FILTERS } from "../../bench/skewed-tasks.js";
+import { resetTables, testDb } from "../support/db.js";
+import { planCost, seedSkewedTable, type PlanCost } from "../support/query-plan.js";
 
 const ROWS = 100_000;
 const LIMIT = 50;
@@ -44,18 +42,13 @@ async function page(organizationId: number, filter: TaskStatusFilter, afterId: n
 
 let middleId = 0;
 
-beforeAll(async () => {
-  const client = new pg.Client({ connectionString: testDatabaseUrl() });
-  await client.connect();
-  try {
-    await truncate(client);
-    await seedSkewedTasks(client, 1, ROWS);
-    await client.query("VACUUM (ANALYZE) tasks");
-    middleId = (await client.query<{ id: number }>(`SELECT id FROM tasks WHERE organization_id = $1 ORDER BY id OFFSET $2 LIMIT 1`, [BIG_ORG, (ROWS * 0.8) / 2])).rows[0]!.id;
-  } finally {
-    await client.end();
-  }
-}, 120_000);
+beforeAll(
+  () =>
+    seedSkewedTable(ROWS, async (client) => {
+      middleId = (await client.query<{ id: number }>(`SELECT id FROM tasks WHERE organization_id = $1 ORDER BY id OFFSET $2 LIMIT 1`, [BIG_ORG, (ROWS * 0.8) / 2])).rows[0]!.id;
+    }),
+  120_000,
+);
 
 afterAll(async () => {
   await resetTables(db);

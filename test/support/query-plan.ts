@@ -1,7 +1,11 @@
 // What a statement costs, read from its plan: EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) run for real,
 // then the rows the scans of one table produced or threw away (filter and recheck), the buffers, the
 // sequential scans and the indexes used. The plan tests assert bounds on these, never on time.
+import pg from "pg";
 import * as Prisma from "../../src/platform/db/sql.js";
+import { seedSkewedTasks } from "../../bench/skewed-tasks.js";
+import { truncate } from "../../bench/seed.js";
+import { testDatabaseUrl } from "./db.js";
 import type { Queries } from "../../src/platform/db/client.js";
 
 interface PlanNode {
@@ -43,4 +47,22 @@ export async function planCost(runner: Pick<Queries, "$queryRaw">, sql: Prisma.S
     seqScans: scans.filter((n) => n["Node Type"].includes("Seq Scan")).length,
     indexes: all.map((n) => n["Index Name"]).filter((n): n is string => n !== undefined),
   };
+}
+
+/**
+ * The plan tests' table: `tasks` emptied, then `rows` skewed tasks (bench/skewed-tasks.ts: one
+ * organization far bigger than the others), `then` (a test's own touches), and VACUUM ANALYZE so
+ * the planner sees the skew.
+ */
+export async function seedSkewedTable(rows: number, then: (client: pg.Client) => Promise<unknown> = async () => undefined): Promise<void> {
+  const client = new pg.Client({ connectionString: testDatabaseUrl() });
+  await client.connect();
+  try {
+    await truncate(client);
+    await seedSkewedTasks(client, 1, rows);
+    await then(client);
+    await client.query("VACUUM (ANALYZE) tasks");
+  } finally {
+    await client.end();
+  }
 }

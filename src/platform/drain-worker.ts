@@ -11,6 +11,10 @@
 //   3. close(true): BullMQ's force path, which waits on no connection. A job not recorded by then
 //      stays active in Redis and its lock expires: BullMQ's stalled-job check gives it to another
 //      replica (or to this one after a restart), as after a crash.
+// And once it has stopped fetching, the blocking connection is never brought back: BullMQ's recovery
+// of a BZPOPMIN that outlived its watchdog (resetBlockedConnection → reconnectBlocking) does not look
+// whether the worker has closed since. After a Redis cut it reconnected 30–100 ms after the shutdown
+// had ended, and that connection kept the process alive to the SHUTDOWN_TIMEOUT backstop (exit 124).
 import { Worker, type Job } from "bullmq";
 import { onShutdown, type Context } from "./component.js";
 import { ShutdownForced, type ShutdownBudget } from "./deadline.js";
@@ -27,6 +31,15 @@ export class DrainableWorker<DataType = any, ResultType = any, NameType extends 
   #fetching = 0;
   /** Ends BullMQ's retry waits (runRetryDelay, 15 s) at the force close: its own only ends some of them. */
   readonly #closed = new AbortController();
+  /** Set by stopFetching: the blocking connection is not needed again, and not reconnected. */
+  #stopped = false;
+
+  // Called from BullMQ's constructor: the wrapper reads #stopped only when called, after it.
+  protected override createBackend(): void {
+    super.createBackend();
+    const reconnectBlocking = this.backend.reconnectBlocking.bind(this.backend);
+    this.backend.reconnectBlocking = () => (this.#stopped ? Promise.resolve() : reconnectBlocking());
+  }
 
   override delay(ms?: number, abortController?: Parameters<Worker["delay"]>[1]): Promise<void> {
     return new Promise((resolve) => {
@@ -74,6 +87,7 @@ export class DrainableWorker<DataType = any, ResultType = any, NameType extends 
 
   /** Takes no new job from now on. Returns at once: it waits on no connection. */
   async stopFetching(): Promise<void> {
+    this.#stopped = true;
     await this.pause(true);
     // Drops the BZPOPMIN in flight. Not awaited: on a connection that never became ready the
     // backend would wait for it first.

@@ -6,7 +6,7 @@
 // needs anyway, so project / bound is what the recovery itself costs.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
@@ -15,6 +15,16 @@ import type { Redis } from "ioredis";
 import { deletePrefix } from "../redis-keys.js";
 
 const run = promisify(execFile);
+
+/**
+ * The node flags the worker runs with: `npm start`'s, which the image's entry point repeats
+ * (test/unit/node-flags.test.ts). Its `--max-semi-space-size` sets how far the young generation,
+ * and with it the peak RSS, may grow, so the children measure the worker as it is run.
+ */
+export function workerNodeFlags(): string[] {
+  const start = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { scripts: { start: string } }).scripts.start;
+  return start.split(/\s+/).filter((word) => /^--max-[a-z-]+-size=\d+$/.test(word));
+}
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 // Inside node_modules so the bundle's bare imports (@prisma/client, pg, luxon) resolve as in dist/.
 const OUT_DIR = `${ROOT}node_modules/.cache/task-watchdog-bench`;
@@ -62,7 +72,7 @@ export interface ChildRss {
 
 /** Runs one full sweep in a fresh child process; its peak RSS in MB and how many tasks it acted on. */
 export async function childSweepRss(childFile: string, databaseUrl: string, redisUrl: string, queuePrefix: string, batchSize: number): Promise<ChildRss> {
-  const { stdout } = await run(process.execPath, [childFile, databaseUrl, redisUrl, queuePrefix, String(batchSize)], { cwd: ROOT, maxBuffer: 1 << 20 });
+  const { stdout } = await run(process.execPath, [...workerNodeFlags(), childFile, databaseUrl, redisUrl, queuePrefix, String(batchSize)], { cwd: ROOT, maxBuffer: 1 << 20 });
   const report = JSON.parse(stdout.trim().split("\n").at(-1)!) as { vmHwmKb: number; rssAnonKb: number; rssFileKb: number; acted: number };
   return { peakMb: report.vmHwmKb / 1024, anonMb: report.rssAnonKb / 1024, fileMb: report.rssFileKb / 1024, acted: report.acted };
 }

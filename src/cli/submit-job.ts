@@ -89,12 +89,17 @@ function waitForJob(queue: Queue, job: Job, queueEvents: QueueEvents, ms: number
     const timer = setTimeout(() => finish(() => reject(new Error(`job ${job.id} timed out`))), ms);
     events.on(`completed:${job.id}`, onCompleted);
     events.on(`failed:${job.id}`, onFailed);
-    // A worker faster than the events' first read: the job's state says it finished. A failed read changes nothing.
+    // A worker faster than the events' first read: the job's state says it finished. The state is read
+    // first and the job after it: BullMQ records the result and the state in one script, so a job read
+    // after "completed" holds its result (read before, it could be the snapshot of a job still active,
+    // and the command printed a result-less line: CI, reprocess-guard). A failed read changes nothing.
     (async () => {
+      const state = await queue.getJobState(job.id!);
+      if (state !== "completed" && state !== "failed") return;
       const fresh = await queue.getJob(job.id!);
-      const state = await fresh?.getState();
-      if (state === "completed") onCompleted({ returnvalue: fresh!.returnvalue });
-      else if (state === "failed") onFailed({ failedReason: fresh!.failedReason });
+      if (!fresh) return; // removed once finished: its event says how
+      if (state === "completed") onCompleted({ returnvalue: fresh.returnvalue });
+      else onFailed({ failedReason: fresh.failedReason });
     })().catch(() => undefined);
   });
 }

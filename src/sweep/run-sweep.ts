@@ -448,6 +448,9 @@ async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresh
 /**
  * One batch. Capped: the statement in a transaction of its own whose statement_timeout is the cap,
  * so it holds its locks no longer (two round trips more than autocommit: BEGIN + SET LOCAL, COMMIT).
+ * Its commit is asynchronous (synchronous_commit off): the locks are not held through the WAL's flush.
+ * A database crash may undo a batch whole; the next sweep redoes it, and nothing of it has left the
+ * database: the outbox pins a batch of events with a synchronous commit, which flushes the WAL past it.
  * Under a rate hold, a transaction too, of three statements each within the cap (or, uncapped, the
  * connection's statement_timeout): the status's revert-window lock, the window's count, and the
  * statement limited to the room left in the window — none when it is full. `room` is Infinity
@@ -469,8 +472,8 @@ async function runBatch(db: Db, input: BatchInput, escalateAfter: number, capMs:
   if (capMs === null && rate === null) return { outcomes: await act(db, input, escalateAfter), room };
   const outcomes =
     capMs === null
-      ? await db.$transaction(batch, { timeout: statements * db.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS })
-      : await db.$transaction(batch, { statementTimeoutMs: capMs, timeout: statements * capMs + CLIENT_TIMEOUT_MARGIN_MS });
+      ? await db.$transaction(batch, { timeout: statements * db.statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS, synchronousCommit: false })
+      : await db.$transaction(batch, { statementTimeoutMs: capMs, timeout: statements * capMs + CLIENT_TIMEOUT_MARGIN_MS, synchronousCommit: false });
   return { outcomes, room };
 }
 

@@ -132,6 +132,14 @@ export interface TransactionOptions {
    * transaction mode too, where the client's own start-up timeouts are dropped.
    */
   statementTimeoutMs?: number;
+  /**
+   * false: the commit does not wait for its WAL to reach the disk (SET LOCAL synchronous_commit = off,
+   * in the same round trip as BEGIN): the transaction's row locks are not held through the flush.
+   * A crash of the database may then undo it whole, never in part. Only for work that is redone when
+   * undone, and whose effects leave the database only after a synchronous commit has flushed it
+   * (the sweep's batches: docs/reliability.md, "Asynchronous commit").
+   */
+  synchronousCommit?: false;
 }
 
 export interface Db extends Queries {
@@ -225,7 +233,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   pool.on("error", (error) => options.logger?.warn({ err: { message: error.message, code: (error as { code?: unknown }).code } }, "postgres pool error (idle connection)"));
   const run: Run = (text, values, name) => pool.query(config(text, values, name));
 
-  async function transaction(work: (run: Run) => Promise<unknown>, timeoutMs: number, localStatementTimeoutMs?: number): Promise<unknown> {
+  async function transaction(work: (run: Run) => Promise<unknown>, timeoutMs: number, local: Pick<TransactionOptions, "statementTimeoutMs" | "synchronousCommit"> = {}): Promise<unknown> {
     const client = await pool.connect();
     let closed = false;
     // A connection that overran its transaction or failed to roll back is discarded, not reused.
@@ -242,8 +250,10 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
     }, timeoutMs);
     try {
       // A transaction's own statement timeout only ever tightens the worker's.
-      const local = localStatementTimeoutMs === undefined ? null : Math.max(1, Math.trunc(Math.min(localStatementTimeoutMs, statementTimeoutMs)));
-      await client.query(local === null ? "BEGIN" : `BEGIN; SET LOCAL statement_timeout = ${local}`);
+      const timeout = local.statementTimeoutMs === undefined ? null : Math.max(1, Math.trunc(Math.min(local.statementTimeoutMs, statementTimeoutMs)));
+      await client.query(
+        ["BEGIN", ...(timeout === null ? [] : [`SET LOCAL statement_timeout = ${timeout}`]), ...(local.synchronousCommit === false ? ["SET LOCAL synchronous_commit = off"] : [])].join("; "),
+      );
       const result = await work(onTx);
       if (closed) throw new Error(`Transaction rolled back: it ran past its timeout of ${timeoutMs} ms`);
       closed = true;
@@ -268,7 +278,7 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
     statementTimeoutMs,
     $transaction: ((arg: readonly Statement<unknown>[] | ((tx: Queries) => Promise<unknown>), opts?: TransactionOptions) =>
       typeof arg === "function"
-        ? transaction((onTx) => arg(queries(onTx)), opts?.timeout ?? DEFAULT_TRANSACTION_TIMEOUT_MS, opts?.statementTimeoutMs)
+        ? transaction((onTx) => arg(queries(onTx)), opts?.timeout ?? DEFAULT_TRANSACTION_TIMEOUT_MS, opts)
         : transaction(async (onTx) => {
             const results: unknown[] = [];
             for (const statement of arg) results.push(await statement.on(onTx));

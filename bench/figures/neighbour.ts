@@ -31,6 +31,8 @@ export interface NeighbourFigures {
   longestBatchMs: number;
   /** Batches of the recoveries that committed, and those cancelled at their time cap (and retried smaller). */
   batches: { committed: number; cancelled: number };
+  /** That time cap (a batch's statement_timeout), in ms. */
+  capMs: number | null;
   updatesDuringRecovery: number;
 }
 
@@ -134,6 +136,7 @@ export async function measureNeighbour(
     recovery: { p50: sample(runs.recovery.p50), p99: sample(runs.recovery.p99) },
     longestBatchMs,
     batches,
+    capMs: adaptiveBatchSize(options.batchSize, BATCH_TIME_BUDGET_MS).capMs,
     updatesDuringRecovery: Math.round(updatesDuringRecovery / options.reps),
   };
 }

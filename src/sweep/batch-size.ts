@@ -4,7 +4,7 @@
 // time: a batch that runs past the budget (SWEEP_BATCH_TIME_BUDGET_MS) shrinks the next one in
 // proportion, a batch well inside it grows the next one back towards SWEEP_BATCH_SIZE. And the
 // budget is a bound, not only an aim: the size is chosen from past batches, and a batch can still be
-// three times as slow as the last one (a checkpoint, a loaded CPU), so each batch runs with 95 % of
+// three times as slow as the last one (a checkpoint, a loaded CPU), so each batch runs with 90 % of
 // the budget as its statement_timeout (`capMs`). One that would run past it is cancelled, nothing of it applied,
 // and retried at a quarter of the size (River's maintenance services shrink their batches the same
 // way after timeouts). A batch of the smallest size has no cap but the worker's statement timeout:
@@ -30,10 +30,12 @@ const GROWTH = 1.25;
 /** Aim a little under the budget, so one noisy batch does not flip the size back and forth. */
 const AIM = 0.8;
 /**
- * A batch's statement is cancelled at this share of the budget: the rest is for BEGIN and the
- * COMMIT (or ROLLBACK) that releases its locks, inside the budget too.
+ * A batch's statement is cancelled at this share of the budget: the rest is for BEGIN, the
+ * cancellation's own delay and the COMMIT (or ROLLBACK) that releases its locks, inside the budget
+ * too. 95 % left a cancelled batch 0.7 ms over a 100 ms budget in a full benchmark run (2026-12-07):
+ * its BEGIN and ROLLBACK round trips and the cancel took ~6 ms.
  */
-const CAP_SHARE = 0.95;
+const CAP_SHARE = 0.9;
 
 export interface BatchSizing {
   /** Tasks the next batch may take. */

@@ -73,7 +73,7 @@ describe("when batches run past the time budget", () => {
     expect(Math.max(...sizes)).toBeLessThanOrEqual(FIRST_BATCH_SIZE / 4);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(STUCK);
     const cancelled = lines.filter((line) => typeof line.msg === "string" && line.msg.includes("cancelled, nothing of it applied"));
-    expect(cancelled[0]).toMatchObject({ level: 30, status: "ProcessingInProgress", batchSize: FIRST_BATCH_SIZE, retryWith: 25, capMs: 95 });
+    expect(cancelled[0]).toMatchObject({ level: 30, status: "ProcessingInProgress", batchSize: FIRST_BATCH_SIZE, retryWith: 25, capMs: 90 });
     // Counted in the result, and in watchdog_sweep_batches_cancelled_total.
     expect(result.cancelledBatches.ProcessingInProgress).toBe(cancelled.length);
     expect(counted).toBe(cancelled.length);

@@ -62,14 +62,14 @@ describe("the sweep's batch size", () => {
     expect(sizing.timedOut(100)).toBe(false);
   });
 
-  it("every batch but one of the smallest size runs with 95 % of the budget as its statement timeout (the rest for its commit)", () => {
+  it("every batch but one of the smallest size runs with 90 % of the budget as its statement timeout (the rest for BEGIN and the commit or rollback)", () => {
     const sizing = adaptiveBatchSize(1000, 100);
-    expect(sizing.capMs).toBe(95);
+    expect(sizing.capMs).toBe(90);
     sizing.observe(1_000_000); // shrunk to the smallest: no cap but the worker's statement timeout, so the sweep moves on
     expect(sizing.size).toBe(MIN_BATCH_SIZE);
     expect(sizing.capMs).toBeNull();
     sizing.observe(1);
-    expect(sizing.capMs).toBe(95);
+    expect(sizing.capMs).toBe(90);
     expect(adaptiveBatchSize(5, 100).capMs).toBeNull(); // SWEEP_BATCH_SIZE below the smallest batch
   });
 

@@ -194,7 +194,7 @@ export const SETTINGS = {
   },
   sweepBatchTimeBudgetMs: {
     env: "SWEEP_BATCH_TIME_BUDGET_MS",
-    doc: "How long one batch may hold its rows' locks, in milliseconds: a slower batch shrinks the next, a fast one grows it back towards SWEEP_BATCH_SIZE. Each batch runs with 95 % of it as its statement timeout (never more than DATABASE_STATEMENT_TIMEOUT): one that would run longer is cancelled, nothing of it applied, and retried at a quarter of its size. Only a batch of the smallest size (10) may run past it, so the sweep always moves on.",
+    doc: "How long one batch may hold its rows' locks, in milliseconds: a slower batch shrinks the next, a fast one grows it back towards SWEEP_BATCH_SIZE. Each batch runs with 90 % of it as its statement timeout (never more than DATABASE_STATEMENT_TIMEOUT): one that would run longer is cancelled, nothing of it applied, and retried at a quarter of its size. Only a batch of the smallest size (10) may run past it, so the sweep always moves on.",
     default: "100",
     schema: integer(10, 60_000),
   },

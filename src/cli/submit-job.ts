@@ -29,19 +29,26 @@ export async function submitJob<Q extends Queue>(
   const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes });
   const queue = open(redis);
   const eventsRedis = waitMs === undefined ? undefined : duplicateRedis(redis);
+  // QueueEvents reads on a copy of the connection it is given (it blocks), which its close() cannot
+  // end before that copy was ever ready (it waits for it first): a Redis that stopped answering just
+  // after the check left the command alive for ever. The copies are recorded here and ended with the rest.
+  const copies: RedisConnection[] = [];
+  if (eventsRedis) recordCopies(eventsRedis, copies);
   const events = eventsRedis ? new QueueEvents(queue.name, { connection: eventsRedis, prefix: config.queuePrefix }) : undefined;
   // Every connection and client gets a listener: an unhandled error event would print the raw
   // ioredis error (with the AUTH command's arguments) to stderr. A later failure ends the command anyway.
   const ignore = () => undefined;
   for (const emitter of [redis, eventsRedis, queue, events] as ({ on(event: "error", listener: () => void): unknown } | undefined)[]) emitter?.on("error", ignore);
   try {
-    // Listen before enqueuing, so a fast worker's completion cannot be missed.
-    await events?.waitUntilReady();
     // Bounded as an HTTP caller's add (a Redis that stopped answering after the check): one line naming REDIS_URL.
-    const job = await addForCaller(redis, enqueue(queue)).catch((error: unknown) => {
+    const unavailable = (error: unknown): never => {
       if (!(error instanceof QueueUnavailable)) throw error;
       throw new ServiceError(`${describeRedisError(error.cause, config.redisUrl)}; nothing was queued`);
-    });
+    };
+    // Listen before enqueuing, so a fast worker's completion cannot be missed. Bounded too: a Redis
+    // that stopped answering just after the check never makes the listener ready.
+    if (events) await addForCaller(eventsRedis, events.waitUntilReady()).catch(unavailable);
+    const job = await addForCaller(redis, enqueue(queue)).catch(unavailable);
     if (!events) return { job, outcome: { kind: "enqueued" } };
     try {
       return { job, outcome: { kind: "completed", result: await waitForJob(queue, job, events, waitMs!) } };
@@ -58,11 +65,22 @@ export async function submitJob<Q extends Queue>(
     await Promise.all([
       (async () => {
         if (events) await settlesWithin(events.close(), CLOSE_MS);
-        if (eventsRedis) await endConnection(eventsRedis, CLOSE_MS);
+        await Promise.all([...copies, ...(eventsRedis ? [eventsRedis] : [])].map((connection) => endConnection(connection, CLOSE_MS)));
       })(),
       settlesWithin(queue.close(), CLOSE_MS).then(() => endConnection(redis, CLOSE_MS)),
     ]);
   }
+}
+
+/** Every copy made of `connection` from now on (`duplicate()`, as BullMQ makes its own) goes into `into`, with an error listener. */
+function recordCopies(connection: RedisConnection, into: RedisConnection[]): void {
+  const duplicate = connection.duplicate.bind(connection) as (...args: unknown[]) => RedisConnection;
+  (connection as { duplicate: (...args: unknown[]) => RedisConnection }).duplicate = (...args: unknown[]) => {
+    const copy = duplicate(...args);
+    copy.on("error", () => undefined);
+    into.push(copy);
+    return copy;
+  };
 }
 
 /**

@@ -68,6 +68,31 @@ describe.each([
   }, 40_000);
 });
 
+describe("`watchdog reprocess --wait` with Redis frozen between its check and its queue's first connection", () => {
+  it("exits 1 within seconds, one line naming Redis and that nothing was queued; nothing is queued once Redis answers again", async () => {
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 60 }]);
+    // The check's connection answers; the command's own connections (the queue's and its events') meet a frozen server.
+    proxy.freezeAtConnection(2);
+    const startedAt = Date.now();
+    const cli = runCli(["reprocess", "--task-id", String(task), "--wait", "--timeout", "PT2S"], workerEnv(prefix, { REDIS_URL: proxy.url(testRedisUrl()) }));
+    children.push(cli);
+    const cut = setTimeout(() => cli.proc.kill("SIGKILL"), BOUND_MS + 5_000);
+    const exit = await cli.exited.finally(() => clearTimeout(cut));
+    expect({ exit, elapsedUnderBound: Date.now() - startedAt < BOUND_MS + 5_000 }, cli.stderr()).toEqual({ exit: { code: 1, signal: null }, elapsedUnderBound: true });
+    expect(proxy.forwarded).toBeGreaterThanOrEqual(2);
+    const lines = cli.stderr().trim().split("\n");
+    expect(lines, cli.stderr()).toHaveLength(1);
+    expect(lines[0]).toMatch(/^watchdog: .*Redis.*nothing was queued/);
+    proxy.restore();
+    const queue = new Queue(REPROCESS_QUEUE, { connection: { url: testRedisUrl() }, prefix });
+    try {
+      expect(await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"])).toEqual([]);
+    } finally {
+      await queue.close();
+    }
+  }, 40_000);
+});
+
 describe("`watchdog events replay` with Redis frozen when it queues the replay", () => {
   it("exits 1 within seconds, one line naming Redis; the replay's rows are abandoned and no job runs when Redis is back", async () => {
     const receiver = await startWebhookReceiver([7]);

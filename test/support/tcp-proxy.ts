@@ -13,6 +13,8 @@ export interface TcpProxy {
   cut(): void;
   /** Connections stay open (new ones are accepted) but no byte is forwarded until restore(). */
   freeze(): void;
+  /** freeze() as the `n`-th connection from now is accepted (its first byte is held): a client's second connection meets a frozen server. */
+  freezeAtConnection(n: number): void;
   restore(): void;
   /** Connections accepted and forwarded so far (not counting refused ones). */
   readonly forwarded: number;
@@ -29,6 +31,8 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
   let down = false;
   let frozen = false;
   let forwarded = 0;
+  /** The value of `forwarded` at which to freeze; none when null. */
+  let freezeAt: number | null = null;
   let clientBytes = 0;
   /** What a freeze held, in order; a write to a socket closed meanwhile is dropped. */
   let held: { to: net.Socket; chunk: Buffer | null; fromClient: boolean }[] = [];
@@ -55,6 +59,10 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
       return;
     }
     forwarded += 1;
+    if (forwarded === freezeAt) {
+      frozen = true;
+      freezeAt = null;
+    }
     const upstream = net.connect(target.port, target.host);
     for (const socket of [client, upstream]) {
       open.add(socket);
@@ -96,9 +104,13 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
     freeze() {
       frozen = true;
     },
+    freezeAtConnection(n) {
+      freezeAt = forwarded + n;
+    },
     restore() {
       down = false;
       frozen = false;
+      freezeAt = null;
       const pending = held;
       held = [];
       for (const { to, chunk } of pending) deliver(to, chunk);

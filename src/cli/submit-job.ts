@@ -46,8 +46,9 @@ export async function submitJob<Q extends Queue>(
       throw new ServiceError(`${describeRedisError(error.cause, config.redisUrl)}; nothing was queued`);
     };
     // Listen before enqueuing, so a fast worker's completion cannot be missed. Bounded too: a Redis
-    // that stopped answering just after the check never makes the listener ready.
-    if (events) await addForCaller(eventsRedis, events.waitUntilReady()).catch(unavailable);
+    // that stopped answering just after the check never makes the listener ready. No connection to
+    // drop on a timeout (no command of ours is in it): the finally below ends them all.
+    if (events) await addForCaller(undefined, events.waitUntilReady()).catch(unavailable);
     const job = await addForCaller(redis, enqueue(queue)).catch(unavailable);
     if (!events) return { job, outcome: { kind: "enqueued" } };
     try {

@@ -1,6 +1,6 @@
 import pg from "pg";
 import type { Logger } from "pino";
-import { APPLICATION_NAME, CLIENT_TIMEOUT_MARGIN_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, LOCK_TIMEOUT_MS } from "../platform/db/client.js";
+import { CLIENT_TIMEOUT_MARGIN_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS, LOCK_TIMEOUT_MS } from "../platform/db/client.js";
 
 /**
  * The outbox's own PostgreSQL connections (plain `pg`, not Prisma: its statements pass arrays and
@@ -12,7 +12,6 @@ export function createOutboxPool(databaseUrl: string, max: number, logger: Logge
   const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
   const pool = new pg.Pool({
     connectionString: databaseUrl,
-    application_name: `${APPLICATION_NAME} outbox`,
     max,
     options: `-c lock_timeout=${LOCK_TIMEOUT_MS} -c statement_timeout=${statementTimeoutMs}`,
     query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,

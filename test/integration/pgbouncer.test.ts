@@ -10,9 +10,7 @@ import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
 import { SWEEP_QUEUE } from "../../src/platform/queue-names.js";
 import { createRedis, type RedisConnection } from "../../src/platform/redis.js";
 import { createSweepQueue, enqueueSweep } from "../../src/sweep/sweep-queue.js";
-import pino from "pino";
 import { createDb, prepared } from "../../src/platform/db/client.js";
-import { createOutboxPool } from "../../src/outbox/outbox-pool.js";
 import * as Prisma from "../../src/platform/db/sql.js";
 import { directDatabaseUrl, eventsOf, getTask, insertTasks, resetTables, testDb } from "../support/db.js";
 import { startPgBouncer, type PgBouncer } from "../support/pgbouncer.js";
@@ -114,23 +112,6 @@ describe(`a worker whose DATABASE_URL is PgBouncer in transaction mode (${SERVER
       expect(after).not.toContain("123ms");
     } finally {
       await viaBouncer.$disconnect();
-    }
-  });
-
-  it("each pool's application_name holds through it, whichever server connection a statement lands on", async () => {
-    // PgBouncer keeps a client's application_name and sets it on the server connection it lends.
-    const viaBouncer = createDb(bouncer.url, { max: 3 });
-    const outbox = createOutboxPool(bouncer.url, 3, pino({ level: "silent" }));
-    try {
-      const name = `SELECT current_setting('application_name') AS v`;
-      const [main, own] = await Promise.all([
-        Promise.all(Array.from({ length: 30 }, () => viaBouncer.$queryRawUnsafe<{ v: string }[]>(name).then((rows) => rows[0]!.v))),
-        Promise.all(Array.from({ length: 30 }, () => outbox.query<{ v: string }>(name).then((r) => r.rows[0]!.v))),
-      ]);
-      expect({ main: new Set(main), outbox: new Set(own) }).toEqual({ main: new Set(["task-watchdog"]), outbox: new Set(["task-watchdog outbox"]) });
-    } finally {
-      await viaBouncer.$disconnect();
-      await outbox.end();
     }
   });
 

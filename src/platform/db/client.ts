@@ -30,12 +30,6 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
  * the client gives up this much later and the pool discards the connection.
  */
 export const CLIENT_TIMEOUT_MARGIN_MS = 2000;
-/**
- * What pg_stat_activity shows as the application_name of the worker's connections (the outbox's own
- * pool adds " outbox"), so an operator can tell them apart from the platform's. One given in
- * DATABASE_URL (`?application_name=…`) takes precedence: node-postgres lets the URL win.
- */
-export const APPLICATION_NAME = "task-watchdog";
 /** An interactive transaction that runs longer than this is rolled back (Prisma's default, kept). */
 const DEFAULT_TRANSACTION_TIMEOUT_MS = 5000;
 
@@ -227,7 +221,6 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
     name !== undefined && !plainStatements ? { name, text, values: values as unknown[] } : { text, values: values as unknown[] };
   const pool = new pg.Pool({
     connectionString: url,
-    application_name: APPLICATION_NAME,
     max: options.max ?? 5,
     options: `-c lock_timeout=${LOCK_TIMEOUT_MS} -c statement_timeout=${statementTimeoutMs} -c idle_in_transaction_session_timeout=${statementTimeoutMs}`,
     query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS,

@@ -1,8 +1,11 @@
 // Two listeners: the external API (API_HOST:API_PORT) and ops (OPS_HOST:OPS_PORT: health,
 // metrics, Bull Board). A path of one is a 404 on the other, and the ops endpoints a flood of
 // probes can reach cost the dependencies at most one check in flight.
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RESTART_PROCESSING_PATH } from "../../src/api/restart-processing.js";
+import { createOutboxPool } from "../../src/outbox/outbox-pool.js";
+import { createDb } from "../../src/platform/db/client.js";
 import { testDatabaseUrl } from "../support/db.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, startApp, type RunningApp } from "./http-app.js";
@@ -90,6 +93,25 @@ describe("when PostgreSQL stops answering and /readyz is flooded", () => {
     proxy.restore();
     await app.stop();
     await proxy.close();
+  });
+
+  it("(the count below tells a new connection of the check's pool from one of the outbox's own pool)", async () => {
+    const held = await startTcpProxy();
+    held.freeze();
+    const url = held.url(testDatabaseUrl());
+    const main = createDb(url, { max: 1, connectTimeoutMs: 200 });
+    const outbox = createOutboxPool(url, 1, pino({ level: "silent" }), { connectTimeoutMs: 200 });
+    try {
+      await outbox.query("SELECT 2").catch(() => undefined); // times out connecting: only its startup is held
+      const outboxStartups = held.heldFromClients();
+      await main.$queryRaw`SELECT 2`.catch(() => undefined);
+      const count = (text: string) => text.match(CHECK_POOL_STARTUP)?.length ?? 0;
+      expect({ outbox: count(outboxStartups), main: count(held.heldFromClients().slice(outboxStartups.length)) }).toEqual({ outbox: 0, main: 1 });
+    } finally {
+      await main.$disconnect();
+      await outbox.end();
+      await held.close();
+    }
   });
 
   it("50 concurrent probes cost PostgreSQL no more than the one check already in flight, and each answers 503 within 3 s", async () => {

@@ -1,4 +1,4 @@
-// The time of the last completed sweep, shared by every replica: one Redis key under the queue
+// The time of the last completed sweep, shared by every replica: Redis keys under the queue
 // prefix, written by whichever replica completes a sweep. All times here come from the Redis
 // server's clock, so replicas with skewed clocks agree on how long ago that was.
 import type { RedisConnection as Redis } from "../platform/redis.js";
@@ -22,10 +22,29 @@ export async function redisNowMs(redis: Redis): Promise<number> {
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
-/** The time and what was held, written together so a reader never pairs one sweep's time with another's holds. */
-export async function recordSweepCompleted(redis: Redis, prefix: string, held: Readonly<Record<string, LastSweepHeld>> = {}): Promise<void> {
-  const now = await redisNowMs(redis);
-  await redis.multi().set(lastSweepKey(prefix), String(now)).set(lastSweepHeldKey(prefix), JSON.stringify(held)).exec();
+/** When the sweep whose holds `lastSweepHeldKey` holds began (Redis clock, epoch ms): a sweep that began earlier does not replace them. */
+export const lastSweepHeldStartedKey = (prefix: string) => `${prefix}:task-watchdog:last-completed-sweep-held-started-ms`;
+
+// KEYS: completion time, holds, when the sweep behind the holds began. ARGV: the sweep's duration (ms),
+// its holds. The time is the Redis server's, read inside the script, so two replicas' records cannot
+// arrive out of order. The holds are replaced only by a sweep that began no earlier than the one
+// recorded: when two sweeps overlap, the newer observation stands even if the older sweep completes
+// last. A recorded start later than now means the server's clock went back: then any sweep replaces it.
+const RECORD_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local started = now - tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%d', now))
+local recorded = tonumber(redis.call('GET', KEYS[3]))
+if recorded == nil or started >= recorded or recorded > now then
+  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[3], string.format('%d', started))
+end
+return 1`;
+
+/** Records a completed sweep that ran `durationMs`: the time, and what it held, in one script, so a reader never pairs one sweep's time with another's holds. */
+export async function recordSweepCompleted(redis: Redis, prefix: string, held: Readonly<Record<string, LastSweepHeld>> = {}, durationMs = 0): Promise<void> {
+  await redis.eval(RECORD_SCRIPT, 3, lastSweepKey(prefix), lastSweepHeldKey(prefix), lastSweepHeldStartedKey(prefix), String(Math.max(0, Math.round(durationMs))), JSON.stringify(held));
 }
 
 /**

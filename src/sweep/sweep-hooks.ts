@@ -16,7 +16,7 @@ export function sweepHooks(deps: { metrics: Metrics; redis: Redis; prefix: strin
       deps.metrics.onSweep(result);
       // A dry run changes nothing and an interrupted sweep left work behind: neither proves sweeping works.
       if (result.dryRun || result.interrupted) return;
-      recordSweepCompleted(deps.redis, deps.prefix, result.held).catch((error: unknown) =>
+      recordSweepCompleted(deps.redis, deps.prefix, result.held, result.durationMs).catch((error: unknown) =>
         deps.logger.warn({ err: error, sweepId: result.sweepId }, "could not record the completed sweep in Redis; /health/sweeps may turn red"),
       );
     },

@@ -4,7 +4,7 @@
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pauseSweeps } from "../../src/sweep/sql/pause-sweeps.js";
-import { lastSweepHeldKey, lastSweepKey, redisNowMs } from "../../src/sweep/last-sweep.js";
+import { lastSweepHeldKey, lastSweepHeldStartedKey, lastSweepKey, readLastSweepCompletedMs, readLastSweepHeld, recordSweepCompleted, redisNowMs } from "../../src/sweep/last-sweep.js";
 import { resetTables, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { startApp, type RunningApp } from "./http-app.js";
@@ -65,3 +65,35 @@ describe("when the last sweep held a status, or a pause is in force", () => {
   });
 });
 
+
+describe("when two replicas' sweeps overlap and the one that started first completes last", () => {
+  const heldByOlder = { ProcessingInProgress: { stuck: 900, limit: 500, maxTasks: 500, maxShare: 0.1, population: 9000 } };
+
+  it("then what the newer sweep found stands: the older one's hold is not recorded over it, and the completion time only moves forward", async () => {
+    const a = await app();
+    // The newer sweep began 1 s before it completed and found the hold lifted; the older one, still
+    // running, began a minute ago, counted before the lift and held. It completes now, after the newer.
+    await recordSweepCompleted(redis, a.prefix, {}, 1_000);
+    const newerCompleted = await readLastSweepCompletedMs(redis, a.prefix);
+    await recordSweepCompleted(redis, a.prefix, heldByOlder, 60_000);
+
+    expect(await readLastSweepHeld(redis, a.prefix)).toEqual({});
+    expect(await readLastSweepCompletedMs(redis, a.prefix)).toBeGreaterThanOrEqual(newerCompleted!);
+    expect(await health(a)).toMatchObject({ status: 200, body: { status: "ok", held: {} } });
+
+    // A sweep that began after both and held is recorded: a newer observation always wins.
+    await recordSweepCompleted(redis, a.prefix, heldByOlder, 0);
+    expect(await readLastSweepHeld(redis, a.prefix)).toEqual(heldByOlder);
+    expect(await health(a)).toMatchObject({ status: 503, body: { status: "held" } });
+  });
+
+  it("then a Redis clock that went back does not freeze the record: the next sweep replaces holds recorded as begun in its future", async () => {
+    const a = await app();
+    await recordSweepCompleted(redis, a.prefix, heldByOlder, 0);
+    // As if the server's clock had been an hour ahead when that sweep was recorded.
+    await redis.set(lastSweepHeldStartedKey(a.prefix), String((await redisNowMs(redis)) + 3_600_000));
+    await recordSweepCompleted(redis, a.prefix, {}, 60_000);
+    expect(await readLastSweepHeld(redis, a.prefix)).toEqual({});
+    expect(await health(a)).toMatchObject({ status: 200, body: { status: "ok" } });
+  });
+});

@@ -3,7 +3,8 @@
 //   POST …/sdtask/restartprocessing/bulk[?filters][&dryRun=true][&force=true]   body: { taskIds } | { externalIds } | none
 //        200 the preview (dryRun); 202 accepted (the bulk, Location); 202 again for the same
 //        Idempotency-Key and request (Idempotent-Replayed: true); 400 a bad parameter, body or key;
-//        401; 422 the same key with another request, a selection over MAX_BULK_TASKS, or none.
+//        401; 422 the same key with another request, a selection over MAX_BULK_TASKS, or none, or a
+//        filter checked task by task over more than BULK_CANDIDATE_BUDGET tasks.
 //   GET  …/sdtask/restartprocessing/bulk?bulkId=…          200 its progress; 404
 //   GET  …/sdtask/restartprocessing/bulk/items?bulkId=…[&outcome=…][&limit=…][&cursor=…]   200 one page of its tasks; 404
 //   POST …/sdtask/restartprocessing/bulk/cancel?bulkId=…   200 cancelled (or already); 409 already done; 404

@@ -9,13 +9,15 @@ import { previewBulk, type BulkPreview } from "./bulk-preview.js";
 import type { Bulk } from "./sql/bulk-row.js";
 import { createBulk } from "./sql/create-bulk.js";
 import { findBulkByKey } from "./sql/find-bulk.js";
-import { selectBulkTasks } from "./sql/select-bulk-tasks.js";
+import { BULK_CANDIDATE_BUDGET, selectBulkTasks } from "./sql/select-bulk-tasks.js";
 
 export interface BulkServiceDeps {
   db: Db;
   rules: readonly Rule[];
   /** This replica accepted a bulk: start on it now rather than at the next idle tick. */
   nudge?: () => void;
+  /** Tasks a filter may check one by one before it is refused as too broad (default BULK_CANDIDATE_BUDGET; tests lower it). */
+  candidateBudget?: number;
 }
 
 export interface BulkAsk {
@@ -45,7 +47,16 @@ export async function askBulk(deps: BulkServiceDeps, ask: BulkAsk): Promise<Bulk
     if (earlier) return sameRequest(earlier, hash, ask.idempotencyKey);
   }
 
-  const selected = await selectBulkTasks(deps.db, organizationId, request.selection, stuckThresholds(deps.rules), MAX_BULK_TASKS);
+  const budget = deps.candidateBudget ?? BULK_CANDIDATE_BUDGET;
+  const selected = await selectBulkTasks(deps.db, organizationId, request.selection, stuckThresholds(deps.rules), MAX_BULK_TASKS, budget);
+  if (selected.tooBroad !== null) {
+    return {
+      kind: "unprocessable",
+      error:
+        `the filter has a condition no index serves (location, changedSince/changedUntil, stuck=false or warning=false), checked task by task over more than ${budget} of your organization's tasks: ` +
+        `narrow it with status= (only the tasks of those statuses are checked), warning=true or stuck=true, or select the tasks by their ids; nothing was started`,
+    };
+  }
   if (selected.tooMany) {
     return { kind: "unprocessable", error: `the selection matches more than ${MAX_BULK_TASKS} tasks, the most one bulk holds; narrow it (e.g. by changedSince/changedUntil) and send several bulks` };
   }

@@ -245,7 +245,9 @@ async function sweepStatus(db: Db, plan: StatusPlan, result: SweepResult, option
   // What the holds judged is what the sweep acts on, at most: tasks stuck after the count (an outage
   // beginning while the batches run) wait for the next sweep, which judges them.
   const judged = !releasing && needsStuckCount(plan, options) ? sum(acting.map(([, c]) => c.count)) : null;
-  const windowFull = await runBatches(db, plan, { thresholds, released, rate, judged }, result, options);
+  // And only tasks stuck when the count looked (`asOf`): two overlapping sweeps (replicas, a manual
+  // one) each act on what they judged, so together on no more than was stuck when the later counted.
+  const windowFull = await runBatches(db, plan, { thresholds, released, rate, judged, asOf: counted.stuck.asOf }, result, options);
   if (windowFull && rate !== null) {
     // The window reached the limit during the sweep (another replica's sweep, tasks stuck since the
     // count): what is still stuck is held, reported as a rate hold found at the start would be.
@@ -381,13 +383,14 @@ async function rateHold(db: Db, plan: StatusPlan, rate: RateHold, acting: [numbe
  * window: it reverts at most what is left of the limit, and none once the window is full — then
  * runBatches returns true.
  */
-async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresholds; released: number[]; rate: RateHold | null; judged: number | null }, result: SweepResult, options: SweepOptions): Promise<boolean> {
-  const { thresholds, released, rate, judged } = target;
+async function runBatches(db: Db, plan: StatusPlan, target: { thresholds: Thresholds; released: number[]; rate: RateHold | null; judged: number | null; asOf: Date | null }, result: SweepResult, options: SweepOptions): Promise<boolean> {
+  const { thresholds, released, rate, judged, asOf } = target;
   const sizing = options.batchSizing ?? fixedBatchSize(options.batchSize);
   const input: BatchInput = {
     plan,
     thresholds,
     limit: sizing.size,
+    asOf,
     sweepId: options.sweepId,
     release: released.length > 0 ? { probes: released, by: options.release!.by } : undefined,
   };

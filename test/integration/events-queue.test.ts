@@ -126,7 +126,7 @@ describe("the events queue", () => {
     const plan = statusPlansFor(rules).find((p) => p.status === S.ProcessingInProgress)!;
     await expect(
       db.$transaction(async (tx) => {
-        await revertStuckTasks(tx as unknown as Db, { plan, thresholds: plan.thresholds, limit: 1000, sweepId: "rolled-back", escalateAfter: 3 });
+        await revertStuckTasks(tx as unknown as Db, { plan, thresholds: plan.thresholds, limit: 1000, asOf: null, sweepId: "rolled-back", escalateAfter: 3 });
         throw new Error("the batch fails after its statement");
       }),
     ).rejects.toThrow("the batch fails");

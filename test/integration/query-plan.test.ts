@@ -76,7 +76,8 @@ async function statementOf(send: (db: Db) => Promise<unknown>): Promise<Prisma.S
 
 const batchStatement = (plan: StatusPlan, thresholds = plan.thresholds) =>
   statementOf((stand) => {
-    const input = { plan, thresholds, limit: 1000, sweepId: "plan-test" };
+    // As a sweep sends it: stuck as of its count's time, a parameter (not the statement's now()).
+    const input = { plan, thresholds, limit: 1000, asOf: new Date(), sweepId: "plan-test" };
     if (plan.action.kind === "revert") return revertStuckTasks(stand, { ...input, escalateAfter: 3 });
     return plan.action.kind === "moveToHistory" ? moveFinishedTasksToHistory(stand, input) : flagStuckTasks(stand, input);
   });

@@ -13,7 +13,8 @@
 //        stuck workspace (a probe's count is then at most `stopAt`). (The stuck gauges count a status
 //        without overrides more cheaply, and once per interval for the deployment:
 //        count-stuck-for-gauges.ts.) The population is an index-only count of the status's inbox rows.
-// Out:   one entry per probe index that has stuck tasks.
+// Out:   one entry per probe index that has stuck tasks, and the time the ages were judged at
+//        (the statement's now(): a sweep's batches then act on what was stuck at that time).
 import * as Prisma from "../../platform/db/sql.js";
 import type { StatusPlan } from "../sweep-plan.js";
 import type { Db } from "../../platform/db/client.js";
@@ -30,6 +31,8 @@ export interface StuckByProbe {
   byProbe: Map<number, StuckCount>;
   /** The workspaces with stuck tasks, with the threshold and probe that apply there. */
   workspaces: { workspaceId: number; seconds: number; probe: number }[];
+  /** The database time the count judged ages at (its now(), to the millisecond, rounded down); null when nothing is stuck. */
+  asOf: Date | null;
 }
 
 export async function countInboxPopulation(db: Db, status: number): Promise<number> {
@@ -41,7 +44,7 @@ export async function countStuckByProbe(db: Db, plan: StatusPlan, options: { sam
   const sampleSize = options.sampleSize ?? 5;
   const stopAt = options.stopAt ?? null;
   const extra = options.onlyUnflagged ? notFlaggedThisEpisode : Prisma.empty;
-  const rows = await db.$queryRaw<{ probe: number; count: number; oldest: Date | null; sample_ids: number[] | null; workspaces: { workspace_id: number; seconds: number }[] }[]>`
+  const rows = await db.$queryRaw<{ probe: number; count: number; oldest: Date | null; sample_ids: number[] | null; workspaces: { workspace_id: number; seconds: number }[]; as_of: Date }[]>`
     WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, plan.thresholds, plan.minSeconds)},
     per_ws AS (
       SELECT sw.workspace_id, sw.seconds, sw.probe, x.count, x.oldest, x.sample_ids
@@ -61,12 +64,12 @@ export async function countStuckByProbe(db: Db, plan: StatusPlan, options: { sam
       FROM per_ws p
       GROUP BY p.probe
     )
-    SELECT pp.probe, pp.count, pp.oldest, pp.sample_ids, pp.workspaces FROM per_probe pp`;
+    SELECT pp.probe, pp.count, pp.oldest, pp.sample_ids, pp.workspaces, now() AS as_of FROM per_probe pp`;
   const byProbe = new Map<number, StuckCount>();
   const workspaces: StuckByProbe["workspaces"] = [];
   for (const r of rows) {
     byProbe.set(r.probe, { count: stopAt === null ? r.count : Math.min(r.count, stopAt), oldestSince: r.oldest, sampleTaskIds: r.sample_ids ?? [] });
     for (const w of r.workspaces) workspaces.push({ workspaceId: w.workspace_id, seconds: Number(w.seconds), probe: r.probe });
   }
-  return { byProbe, workspaces };
+  return { byProbe, workspaces, asOf: rows[0]?.as_of ?? null };
 }

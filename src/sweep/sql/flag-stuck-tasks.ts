@@ -18,7 +18,7 @@ export async function flagStuckTasks(db: Queries, input: BatchInput): Promise<Ba
   const releasedProbes = [...(input.release?.probes ?? [])];
   const rows = await db.$queryRaw<{ count: number; released: number; sample_ids: number[] | null }[]>`
     WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, thresholds, plan.minSeconds)},
-    ${candidatesCte(plan.status, thresholds, limit, notFlaggedThisEpisode)},
+    ${candidatesCte(plan.status, thresholds, limit, input.asOf, notFlaggedThisEpisode)},
     updated AS (
       UPDATE tasks t
       SET warning = true,

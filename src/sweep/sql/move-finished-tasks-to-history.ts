@@ -15,7 +15,7 @@ export async function moveFinishedTasksToHistory(db: Queries, input: BatchInput)
   const releasedProbes = [...(input.release?.probes ?? [])];
   const rows = await db.$queryRaw<{ count: number; released: number; sample_ids: number[] | null }[]>`
     WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, thresholds, plan.minSeconds)},
-    ${candidatesCte(plan.status, thresholds, limit)},
+    ${candidatesCte(plan.status, thresholds, limit, input.asOf)},
     updated AS (
       UPDATE tasks t
       SET location = 'HISTORY',

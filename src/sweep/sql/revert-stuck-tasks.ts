@@ -38,6 +38,13 @@ export interface BatchInput {
   /** The thresholds to act on: in a sweep, the stuck workspaces its count found, held probes' left out (listedThresholds). */
   thresholds: Thresholds;
   limit: number;
+  /**
+   * Act only on tasks stuck at this time: the database time of the count the sweep's holds judged
+   * (countStuckByProbe's `asOf`). A task stuck since — an outage beginning while the batches run, or
+   * after another replica's overlapping sweep counted — waits for the next sweep, which judges it.
+   * Null: each batch's own now().
+   */
+  asOf: Date | null;
   sweepId: string;
   /** Probe indexes acting despite their hold, and the operator who said so. */
   release?: { probes: readonly number[]; by: string };
@@ -62,7 +69,7 @@ export async function revertStuckTasks(db: Queries, input: BatchInput & { escala
   const keepSeconds = rate.windowSeconds + rate.baselineSeconds + 60;
   const rows = await db.$queryRaw<{ to_status: number; count: number; escalated: number; released: number; sample_ids: number[] }[]>`
     WITH RECURSIVE ${stuckWorkspacesCtes(plan.status, thresholds, plan.minSeconds)},
-    ${candidatesCte(plan.status, thresholds, limit)},
+    ${candidatesCte(plan.status, thresholds, limit, input.asOf)},
     planned AS (
       SELECT c.id, c.status, c.status_changed_at, c.auto_revert_count + 1 AS revert_count,
              c.auto_revert_count + 1 >= ${escalateAfter}::int AS escalated,

@@ -65,19 +65,28 @@ export function stuckWorkspacesCtes(status: number, t: Thresholds, minSeconds: n
 }
 
 /**
- * The stuck rows of one stuck workspace `sw` (alias `c`), oldest first; `extra` narrows them
- * further. With `everyWorkspaceSeconds`, those of every workspace, the threshold a value the planner
- * sees (as in a hand-written statement), so it estimates how many rows are stuck and picks the range.
+ * The time a task's age is judged at: the statement's `now()`, or `asOf` — in a sweep's batches, the
+ * database time of the count its holds judged, so that the sweep acts only on tasks that were stuck
+ * when it looked (docs/safety.md, "Level hold"). A Date has milliseconds: `asOf` is the count's time
+ * rounded down, never after it.
  */
-export function stuckRowsOf(status: number, extra: Prisma.Sql = Prisma.empty, everyWorkspaceSeconds: number | null = null): Prisma.Sql {
+const judgedAt = (asOf: Date | null) => (asOf === null ? Prisma.sql`now()` : Prisma.sql`${asOf}::timestamptz`);
+
+/**
+ * The stuck rows of one stuck workspace `sw` (alias `c`), oldest first, stuck as of `asOf` (null:
+ * now); `extra` narrows them further. With `everyWorkspaceSeconds`, those of every workspace, the
+ * threshold a value the planner sees (as in a hand-written statement), so it estimates how many rows
+ * are stuck and picks the range.
+ */
+export function stuckRowsOf(status: number, extra: Prisma.Sql = Prisma.empty, everyWorkspaceSeconds: number | null = null, asOf: Date | null = null): Prisma.Sql {
   if (everyWorkspaceSeconds !== null) {
     return Prisma.sql`tasks c
         WHERE c.location = 'INBOX' AND c.status = ${status}::smallint
-          AND c.status_changed_at < now() - ${everyWorkspaceSeconds}::bigint * interval '1 second' ${extra}`;
+          AND c.status_changed_at < ${judgedAt(asOf)} - ${everyWorkspaceSeconds}::bigint * interval '1 second' ${extra}`;
   }
   return Prisma.sql`tasks c
         WHERE c.location = 'INBOX' AND c.status = ${status}::smallint AND c.workspace_id = sw.workspace_id
-          AND c.status_changed_at < now() - sw.seconds * interval '1 second' ${extra}`;
+          AND c.status_changed_at < ${judgedAt(asOf)} - sw.seconds * interval '1 second' ${extra}`;
 }
 
 /** Report-only rules act once per stuck episode: not yet flagged since the status last changed. */
@@ -101,16 +110,17 @@ export const pausedNow = (status: number) => Prisma.sql`EXISTS (
  * row's newest version against the range's conditions, so a task that moved on (or moved and came
  * back: a new episode, younger than the threshold) since the snapshot is left alone. Nothing is
  * taken while a pause of the status (or of every rule) is in force (pausedNow). With `everyWorkspace`
- * thresholds, one range over the status instead (tasks_inbox_status_changed_at_idx).
+ * thresholds, one range over the status instead (tasks_inbox_status_changed_at_idx). With `asOf`,
+ * only rows that were stuck at that time (a sweep's count): a row stuck since waits for the next sweep.
  * Columns: id, status, previous_status, status_changed_at, auto_revert_count, probe, threshold_seconds.
  */
-export function candidatesCte(status: number, thresholds: Thresholds, limit: number, extra: Prisma.Sql = Prisma.empty): Prisma.Sql {
+export function candidatesCte(status: number, thresholds: Thresholds, limit: number, asOf: Date | null, extra: Prisma.Sql = Prisma.empty): Prisma.Sql {
   return Prisma.sql`candidates AS (
       SELECT o.id, o.status, o.previous_status, o.status_changed_at, o.auto_revert_count, sw.probe, sw.seconds AS threshold_seconds
       FROM stuck_ws sw
       CROSS JOIN LATERAL (
         SELECT c.id, c.status, c.previous_status, c.status_changed_at, c.auto_revert_count
-        FROM ${stuckRowsOf(status, extra, thresholds.everyWorkspace ? thresholds.defaultSeconds : null)}
+        FROM ${stuckRowsOf(status, extra, thresholds.everyWorkspace ? thresholds.defaultSeconds : null, asOf)}
         ORDER BY c.status_changed_at LIMIT ${limit}::int
         FOR UPDATE OF c SKIP LOCKED
       ) o

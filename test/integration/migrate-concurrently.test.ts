@@ -3,82 +3,17 @@
 // lock wait past lock_timeout is retried, then reported with nothing applied; an INVALID index
 // left by a failed or interrupted build is dropped and built again. Each test has its own
 // database and its own migrations folder; the "long transaction" is a real one on another connection.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import pg from "pg";
-import { afterAll, afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { migrate } from "../../src/platform/db/migrate.js";
+import { migrationFixtures } from "../support/migration-fixtures.js";
 
-const adminUrl = inject("adminDatabaseUrl");
-const created: string[] = [];
-const clients: pg.Client[] = [];
-
-function freshDatabaseUrl(): string {
-  const name = `watchdog_migrate_cic_${randomBytes(4).toString("hex")}`;
-  created.push(name);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+const { adminUrl, freshDatabaseUrl, migrations, connect, one, openWriter: writerOn, until, lockWaiters, indexState } = migrationFixtures("watchdog_migrate_cic");
 
 const TABLE = `CREATE TABLE items (id serial PRIMARY KEY, n integer NOT NULL);
 INSERT INTO items (n) SELECT g % 1000 FROM generate_series(1, 20000) g;`;
 
-/** A migrations folder holding these migrations, named in order. */
-function migrations(files: Record<string, string>): string {
-  const dir = join(mkdtempSync(join(tmpdir(), "migrations-cic-")), "migrations");
-  for (const [name, sql] of Object.entries(files)) {
-    mkdirSync(join(dir, name), { recursive: true });
-    writeFileSync(join(dir, name, "migration.sql"), sql);
-  }
-  return dir;
-}
-
-async function connect(url: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: url });
-  client.on("error", () => undefined);
-  await client.connect();
-  clients.push(client);
-  return client;
-}
-
 /** Another writer caught mid-transaction: it has written to `items` and not committed. */
-async function openWriter(url: string): Promise<{ commit: () => Promise<void> }> {
-  const client = await connect(url);
-  await client.query("BEGIN");
-  await client.query("INSERT INTO items (n) VALUES (-1)");
-  return { commit: async () => void (await client.query("COMMIT")) };
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function one<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
-  const client = await connect(url);
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-    clients.splice(clients.indexOf(client), 1);
-  }
-}
-
-const indexState = (url: string, name: string) =>
-  one<{ valid: boolean }>(url, `SELECT i.indisvalid AS valid FROM pg_index i WHERE i.indexrelid = to_regclass('${name}')`).then((r) => (r[0] ? (r[0].valid ? "valid" : "INVALID") : "absent"));
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.end().catch(() => undefined);
-});
-afterAll(async () => {
-  for (const name of created) await one(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-});
+const openWriter = (url: string) => writerOn(url, "INSERT INTO items (n) VALUES (-1)");
 
 describe("a CREATE INDEX CONCURRENTLY migration", () => {
   it("while it waits for and builds the index, another writer inserts into the table without waiting; a plain CREATE INDEX would have blocked it", async () => {
@@ -93,7 +28,7 @@ describe("a CREATE INDEX CONCURRENTLY migration", () => {
       const pending = await openWriter(url);
       const run = migrate(url, migrations({ ...base, [name]: sql }));
       // The migration is now queued behind the open transaction (a lock wait on `items` or on that transaction).
-      await until("the migration to wait", async () => (await one<{ n: number }>(url, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`))[0]!.n > 0);
+      await until("the migration to wait", async () => (await lockWaiters(url)) > 0);
       const writer = await connect(url);
       await writer.query("SET lock_timeout = '1s'");
       const insert = await writer.query("INSERT INTO items (n) VALUES (42) RETURNING id").then(() => "inserted", (e: { code?: string }) => `refused ${e.code}`);

@@ -258,6 +258,7 @@ program
         applied: result.applied,
         alreadyApplied: result.alreadyApplied.length,
         droppedInvalidIndexes: result.droppedInvalidIndexes,
+        finishedPartitionIndexes: result.finishedPartitionIndexes,
       }),
     );
   });

@@ -4,8 +4,7 @@ import type { Queue } from "bullmq";
 import type { Db } from "../../platform/db/client.js";
 import { findEscalatedTasks } from "../../sweep/sql/find-escalated-tasks.js";
 import { findPauses } from "../../sweep/sql/find-pauses.js";
-import * as Prisma from "../../platform/db/sql.js";
-import { listTaskEvents, taskEventsCte } from "../../api/read-api/sql/list-task-events.js";
+import { taskEventsPageSql, type TaskEventRow } from "../../api/read-api/sql/list-task-events.js";
 import { outboxStats } from "../../outbox/sql/outbox-stats.js";
 import { asQueryable } from "../../outbox/sql/queryable.js";
 import { DISPATCH_TARGET, QUEUE_TARGET } from "../../outbox/sql/targets.js";
@@ -141,11 +140,9 @@ export async function readConsoleState(deps: ConsoleReadDeps): Promise<ConsoleSt
       // The latest few events of each (its audit trail), newest last.
       const withEvents = await Promise.all(
         tasks.map(async (t) => {
-          // The task's range (taskEventsCte), not the primary key walked back from the newest event.
-          const events = await db.$queryRaw<Awaited<ReturnType<typeof listTaskEvents>>["events"]>(
-            Prisma.sql`WITH ${taskEventsCte(t.id, 0n)} SELECT * FROM (SELECT * FROM e ORDER BY e.id DESC LIMIT ${TRAIL_EVENTS}::int) x ORDER BY id`,
-          );
-          return { ...t, events };
+          // The newest few by the task's index range, not the primary key walked back from the newest event.
+          const newest = await db.$queryRaw<TaskEventRow[]>(taskEventsPageSql(t.id, 0n, TRAIL_EVENTS, "newest"));
+          return { ...t, events: newest.reverse() };
         }),
       );
       return { minReverts: deps.escalateAfter, total, tasks: withEvents };

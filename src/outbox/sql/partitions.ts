@@ -108,3 +108,15 @@ export async function defaultPartitionRows(db: Queryable, cap: number): Promise<
   const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM task_events_default LIMIT $1::int) x`, [cap]);
   return rows[0]?.n ?? 0;
 }
+
+/**
+ * unfinishedEventIndexes — Out: the indexes of task_events not yet built on every partition (created
+ * ON ONLY by a migration, finished by `watchdog migrate`; `prisma migrate deploy` stops before). Locks: none.
+ */
+export async function unfinishedEventIndexes(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ name: string }>(
+    `SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+     WHERE i.indrelid = 'task_events'::regclass AND NOT i.indisvalid ORDER BY 1`,
+  );
+  return rows.map((r) => r.name);
+}

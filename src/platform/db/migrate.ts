@@ -11,12 +11,16 @@
 //    `DROP INDEX CONCURRENTLY …`, which PostgreSQL runs only outside a transaction. It builds the
 //    index while the platform keeps writing. A failed or interrupted build leaves an INVALID
 //    index behind: the runner drops it and builds again (docs/operations.md, "Migrations at scale").
+// After them, every run finishes the indexes a migration created ON ONLY a partitioned table:
+// built CONCURRENTLY on each partition and attached (partition-indexes.ts), which Prisma's tool
+// does not do.
 // A lock wait past lock_timeout (a long transaction holds the table) is retried with backoff, then
 // reported with what to do; nothing is half-applied.
 import { createHash, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
+import { finishPartitionedIndexes, indexesCreatedOnOnly, PartitionIndexError } from "./partition-indexes.js";
 
 const PRISMA_MIGRATE_LOCK_ID = 72707369;
 
@@ -30,6 +34,12 @@ export interface MigrateResult {
   createdDatabase: boolean;
   /** Invalid indexes (left by a failed or interrupted CONCURRENTLY build) dropped before building them again. */
   droppedInvalidIndexes: string[];
+  /**
+   * Partition indexes built CONCURRENTLY and attached, finishing an index a migration created ON ONLY a
+   * partitioned table (src/platform/db/partition-indexes.ts): at most once each, in the run that applies
+   * that migration or the first run after `prisma migrate deploy` applied it.
+   */
+  finishedPartitionIndexes: string[];
 }
 
 /**
@@ -60,6 +70,8 @@ interface Migration {
   name: string;
   sql: string;
   checksum: string;
+  /** The SQL without its comments. */
+  code: string;
   /** Set for a one-statement CONCURRENTLY migration: the index it creates or drops. */
   concurrent: { verb: "create" | "drop"; index: string } | null;
 }
@@ -126,7 +138,23 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
       await applyWithRetries(client, m, { lockTimeoutMs, attempts, retryDelayMs, droppedInvalidIndexes, progress });
       applied.push(m.name);
     }
-    return { applied, alreadyApplied, createdDatabase, droppedInvalidIndexes };
+    const finishedPartitionIndexes = await finishPartitionedIndexes(client, migrations.flatMap((m) => indexesCreatedOnOnly(m.code)), {
+      lockAttempts: attempts,
+      retryDelayMs,
+      progress,
+      dropped: droppedInvalidIndexes,
+    }).catch((error: unknown) => {
+      if (!(error instanceof PartitionIndexError)) throw error;
+      throw new MigrationError(
+        `every migration is applied, but an index could not be finished: ${error.message}` +
+          (error.lockTimedOut
+            ? `. It waited longer than lock_timeout (${lockTimeoutMs} ms) in each of ${attempts} attempts: a long transaction holds the partition (look in pg_stat_activity for old xact_start)`
+            : "") +
+          `. The partitions done so far stay done; run \`watchdog migrate\` again to finish the rest (until then the index is unused where it is missing)`,
+        { cause: error },
+      );
+    });
+    return { applied, alreadyApplied, createdDatabase, droppedInvalidIndexes, finishedPartitionIndexes };
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_MIGRATE_LOCK_ID]).catch(() => undefined);
     await client.end();
@@ -266,9 +294,12 @@ function readMigrations(dir: string): Migration[] {
     .map((name) => {
       const bytes = readFileSync(join(dir, name, "migration.sql"));
       const sql = bytes.toString("utf8");
-      return { name, sql, checksum: createHash("sha256").update(bytes).digest("hex"), concurrent: concurrentTarget(name, sql) };
+      const code = withoutComments(sql);
+      return { name, sql, code, checksum: createHash("sha256").update(bytes).digest("hex"), concurrent: concurrentTarget(name, code) };
     });
 }
+
+const withoutComments = (sql: string) => sql.replace(/--[^\n]*/g, " ").replace(/\/\*[\s\S]*?\*\//g, " ").trim();
 
 const CREATE_CONCURRENTLY = /^CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+(?:IF\s+NOT\s+EXISTS\s+)?((?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)(?:\.(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*))?)\s+ON\s/i;
 const DROP_CONCURRENTLY = /^DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?((?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)(?:\.(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*))?)\s*$/i;
@@ -278,8 +309,7 @@ const DROP_CONCURRENTLY = /^DROP\s+INDEX\s+CONCURRENTLY\s+(?:IF\s+EXISTS\s+)?((?
  * alone: PostgreSQL refuses CONCURRENTLY inside a transaction, and Prisma runs a migration outside
  * one only when it is a single statement. Anything else is refused before any migration runs.
  */
-function concurrentTarget(name: string, sql: string): Migration["concurrent"] {
-  const code = sql.replace(/--[^\n]*/g, " ").replace(/\/\*[\s\S]*?\*\//g, " ").trim();
+function concurrentTarget(name: string, code: string): Migration["concurrent"] {
   if (!/\bCONCURRENTLY\b/i.test(code)) return null;
   const statements = code.split(";").map((s) => s.trim()).filter((s) => s.length > 0);
   const only = statements.length === 1 ? statements[0]! : "";

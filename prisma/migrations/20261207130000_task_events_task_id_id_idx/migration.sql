@@ -1,0 +1,14 @@
+-- One task's events in id order, for a page of GET …/sdtask/events and the console's trail: a range
+-- of this index per monthly partition, merged and stopped at the page's limit. Without it a page
+-- read all of the task's events after the cursor and sorted them (258 ms per page for a task with
+-- 300,000 events; docs/performance.md, "2026-12-07").
+--
+-- PostgreSQL builds no index CONCURRENTLY on a partitioned table, and a plain CREATE INDEX would
+-- block every event insert (every sweep batch, every reprocess) for the whole build. So this
+-- migration creates the index ON ONLY the parent: instant, INVALID, no partition touched. The
+-- runner (`watchdog migrate`, src/platform/db/partition-indexes.ts) then builds it on each
+-- partition CONCURRENTLY and attaches it; the index turns valid with the last partition. Partitions
+-- created afterwards get it from PostgreSQL. `prisma migrate deploy` applies this file the same way
+-- and stops there: run `watchdog migrate` once after it to finish the index (until then a page reads
+-- as before; docs/operations.md, "Migrations at scale").
+CREATE INDEX IF NOT EXISTS "task_events_task_id_id_idx" ON ONLY "task_events"("task_id", "id");

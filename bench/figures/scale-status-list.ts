@@ -5,12 +5,12 @@
 // same filter's p95 in a small organization (~2,500 tasks) of the same table; and the most rows
 // any of those pages read (EXPLAIN (ANALYZE, BUFFERS)), against the page size.
 import pg from "pg";
-import * as Prisma from "../../src/platform/db/sql.js";
 import { createDb, type Db } from "../../src/platform/db/client.js";
 import { listTaskStatuses, listTaskStatusesSql, stuckLookup } from "../../src/api/read-api/sql/list-task-statuses.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { stuckThresholds } from "../../src/rules/stuck.js";
 import { limitFigure, quantile, ratioFigure, timeMs, type Figure } from "../measure.js";
+import { planRowsRead } from "../plan-rows.js";
 import { defineScaleFigure } from "../scale-figure.js";
 import { BIG_ORG, seedSkewedTasks, SMALL_ORG, STATUS_LIST_FILTERS, type ListFilter } from "../skewed-tasks.js";
 
@@ -20,26 +20,10 @@ const ROWS_READ_LIMIT = 10;
 
 const thresholds = stuckLookup(stuckThresholds(buildRules()));
 
-interface PlanNode {
-  "Relation Name"?: string;
-  "Actual Rows": number;
-  "Actual Loops": number;
-  "Rows Removed by Filter"?: number;
-  "Rows Removed by Index Recheck"?: number;
-  Plans?: PlanNode[];
-}
-const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
-
 /** Rows the scans of tasks produced or threw away for one page. */
 async function rowsRead(db: Db, org: number, filter: ListFilter, afterId: number): Promise<number> {
   const page = listTaskStatusesSql(org, filter, thresholds, afterId, PAGE_SIZE);
-  if (page === null) return 0; // nothing can match: no statement is sent
-  const rows = await db.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${page.sql}`);
-  const raw = rows[0]!["QUERY PLAN"];
-  const plan = ((typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }])[0].Plan;
-  return nodes(plan)
-    .filter((n) => n["Relation Name"] === "tasks")
-    .reduce((sum, n) => sum + (n["Actual Rows"] + (n["Rows Removed by Filter"] ?? 0) + (n["Rows Removed by Index Recheck"] ?? 0)) * n["Actual Loops"], 0);
+  return page === null ? 0 : planRowsRead(db, page.sql, "tasks"); // null: nothing can match, no statement is sent
 }
 
 /** Where pages 1–3 and the middle page start: following the cursor, as a client does. */

@@ -5,11 +5,12 @@
 // (100 events, the API's default, following the cursor) and of the console's newest 5; and the most
 // rows any of the big task's pages read (EXPLAIN (ANALYZE)), against the page size.
 import pg from "pg";
-import * as Prisma from "../../src/platform/db/sql.js";
+import type * as Prisma from "../../src/platform/db/sql.js";
 import { createDb, type Db } from "../../src/platform/db/client.js";
 import { listTaskEvents, taskEventsPageSql } from "../../src/api/read-api/sql/list-task-events.js";
 import { createEventPartitions } from "../../src/outbox/sql/partitions.js";
 import { limitFigure, quantile, ratioFigure, timeMs, type Figure } from "../measure.js";
+import { planRowsRead } from "../plan-rows.js";
 import { defineScaleFigure } from "../scale-figure.js";
 
 const PAGE_SIZE = 100; // the API's default
@@ -19,25 +20,8 @@ const ROWS_READ_LIMIT = 2;
 const BIG_TASK = 7;
 const OTHER_TASKS = 200_000;
 
-interface PlanNode {
-  "Relation Name"?: string;
-  "Actual Rows": number;
-  "Actual Loops": number;
-  "Rows Removed by Filter"?: number;
-  "Rows Removed by Index Recheck"?: number;
-  Plans?: PlanNode[];
-}
-const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
-
 /** Rows the scans of task_events (any partition) produced or threw away. */
-async function rowsRead(db: Db, sql: Prisma.Sql): Promise<number> {
-  const rows = await db.$queryRaw<{ "QUERY PLAN": unknown }[]>(Prisma.sql`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`);
-  const raw = rows[0]!["QUERY PLAN"];
-  const plan = ((typeof raw === "string" ? JSON.parse(raw) : raw) as [{ Plan: PlanNode }])[0].Plan;
-  return nodes(plan)
-    .filter((n) => n["Relation Name"]?.startsWith("task_events"))
-    .reduce((sum, n) => sum + (n["Actual Rows"] + (n["Rows Removed by Filter"] ?? 0) + (n["Rows Removed by Index Recheck"] ?? 0)) * n["Actual Loops"], 0);
-}
+const rowsRead = (db: Db, sql: Prisma.Sql) => planRowsRead(db, sql, "task_events");
 
 export default defineScaleFigure({
   covers: ["task-events"],

@@ -63,18 +63,21 @@ export interface BuiltImage {
 export interface RunOutput {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
+  /** stdout and stderr together, as they came. */
   readonly output: string;
+  readonly stdout: string;
 }
 
-/** Runs argv to completion, collecting stdout and stderr together. */
+/** Runs argv to completion, collecting stdout and stderr together, and stdout alone. */
 export function run(argv: string[], options: { cwd: string; env: Record<string, string | undefined> }): Promise<RunOutput> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => ((output += chunk.toString()), (stdout += chunk.toString())));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.on("error", reject);
-    child.on("close", (code, signal) => resolve({ code, signal, output }));
+    child.on("close", (code, signal) => resolve({ code, signal, output, stdout }));
   });
 }
 

@@ -128,7 +128,13 @@ describe("the image's steps outside a container, on a clean copy", () => {
       const { BULL_BOARD_USER: _u, BULL_BOARD_PASSWORD: _p, ...withoutBoard } = env;
       const migrate = await run(hostArgv([...image.entrypoint, "migrate"]), { cwd: image.dir, env: withoutBoard });
       expect(migrate.code, migrate.output).toBe(0);
-      expect(JSON.parse(migrate.output)).toMatchObject({ createdDatabase: true, applied: readdirSync(join(ROOT, "prisma/migrations")).filter((n) => /^\d/.test(n)).sort() });
+      // stdout is the one JSON line; stderr tells of each partition's index built (the partitioned task_events).
+      expect(JSON.parse(migrate.stdout)).toMatchObject({
+        createdDatabase: true,
+        applied: readdirSync(join(ROOT, "prisma/migrations")).filter((n) => /^\d/.test(n)).sort(),
+        finishedPartitionIndexes: expect.arrayContaining(["task_events_default_task_id_id_idx"]),
+      });
+      expect(migrate.output).toMatch(/^watchdog migrate: building index task_events_task_id_id_idx on partition task_events_default \(CREATE INDEX CONCURRENTLY task_events_default_task_id_id_idx\)$/m);
 
       // The image's ops listener is on 0.0.0.0: without the board's credentials it must not start.
       const refused = await run(hostArgv([...image.entrypoint, ...image.cmd]), { cwd: image.dir, env: withoutBoard });

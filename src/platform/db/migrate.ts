@@ -20,6 +20,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
+import { dropIfInvalid, isInvalidIndex } from "./invalid-index.js";
 import { finishPartitionedIndexes, indexesCreatedOnOnly, PartitionIndexError } from "./partition-indexes.js";
 
 const PRISMA_MIGRATE_LOCK_ID = 72707369;
@@ -234,30 +235,23 @@ async function applyTransactional(client: pg.Client, m: Migration): Promise<void
  * (the caller records a real failure).
  */
 async function applyConcurrent(client: pg.Client, m: Migration, target: NonNullable<Migration["concurrent"]>, dropped: string[], progress: (message: string) => void): Promise<void> {
-  if (target.verb === "create") await dropIfInvalid(client, target.index, dropped, progress, m.name);
+  if (target.verb === "create") await dropLeftover(client, target.index, dropped, progress, m.name);
   const id = randomUUID();
   await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at) VALUES ($1, $2, $3, now())`, [id, m.checksum, m.name]);
   try {
     await client.query(m.sql);
   } catch (error) {
     await client.query(`DELETE FROM "_prisma_migrations" WHERE id = $1`, [id]).catch(() => undefined);
-    if (target.verb === "create") await dropIfInvalid(client, target.index, dropped, progress, m.name).catch(() => undefined);
+    if (target.verb === "create") await dropLeftover(client, target.index, dropped, progress, m.name).catch(() => undefined);
     throw error;
   }
   await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
 }
 
-async function isInvalidIndex(client: pg.Client, index: string): Promise<boolean> {
-  const { rows } = await client.query<{ invalid: boolean }>(`SELECT NOT i.indisvalid AS invalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)`, [index]);
-  return rows[0]?.invalid === true;
-}
-
-/** Drops `index` when it exists and is INVALID (a CONCURRENTLY build that failed or was cut off). */
-async function dropIfInvalid(client: pg.Client, index: string, dropped: string[], progress: (message: string) => void, migration: string): Promise<void> {
-  if (!(await isInvalidIndex(client, index))) return;
-  progress(`migration ${migration}: index ${index} was left INVALID by an earlier build that failed or was interrupted; dropping it to build it again`);
-  await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`);
-  dropped.push(index);
+/** Drops a migration's `index` when an earlier build left it INVALID, and says so. */
+async function dropLeftover(client: pg.Client, index: string, dropped: string[], progress: (message: string) => void, migration: string): Promise<void> {
+  const announce = () => progress(`migration ${migration}: index ${index} was left INVALID by an earlier build that failed or was interrupted; dropping it to build it again`);
+  if (await dropIfInvalid(client, index, announce)) dropped.push(index);
 }
 
 /**
@@ -275,7 +269,7 @@ async function resolveInterruptedBuilds(client: pg.Client, migrations: readonly 
   for (const row of rows) {
     const m = concurrent.get(row.migration_name)!;
     progress(`migration ${m.name}: an earlier run was interrupted while building; marking that attempt rolled back and building again`);
-    if (m.concurrent!.verb === "create") await dropIfInvalid(client, m.concurrent!.index, dropped, progress, m.name);
+    if (m.concurrent!.verb === "create") await dropLeftover(client, m.concurrent!.index, dropped, progress, m.name);
     await client.query(`UPDATE "_prisma_migrations" SET rolled_back_at = now() WHERE id = $1`, [row.id]);
   }
 }

@@ -13,6 +13,7 @@
 // an INVALID partition index an interrupted or failed build left is dropped and built again.
 // Partitions of a partition (sub-partitioning) are not handled: task_events has one level.
 import type pg from "pg";
+import { dropIfInvalid } from "./invalid-index.js";
 
 const NAME = String.raw`(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)`;
 const ON_ONLY = new RegExp(String.raw`CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(${NAME}(?:\.${NAME})?)\s+ON\s+ONLY\s`, "gi");
@@ -109,7 +110,7 @@ async function finishOn(client: pg.Client, parent: Parent, partition: { schema: 
   const where = `index ${parent.name} on partition ${partition.name}`;
   for (let attempt = 1; ; attempt += 1) {
     try {
-      await dropIfInvalid(client, qualifiedChild, child, where, o);
+      await dropLeftover(client, qualifiedChild, child, where, o);
       o.progress(`building ${where} (CREATE INDEX CONCURRENTLY ${child})`);
       await client.query(`CREATE ${unique ? "UNIQUE " : ""}INDEX CONCURRENTLY IF NOT EXISTS ${ident(child)} ON ${ident(partition.schema)}.${ident(partition.name)}${definition}`);
       await client.query(`ALTER INDEX ${ident(parent.schema)}.${ident(parent.name)} ATTACH PARTITION ${qualifiedChild}`);
@@ -117,7 +118,7 @@ async function finishOn(client: pg.Client, parent: Parent, partition: { schema: 
     } catch (error) {
       const lockTimedOut = (error as { code?: string }).code === LOCK_NOT_AVAILABLE;
       if (!lockTimedOut || attempt >= o.lockAttempts) {
-        await dropIfInvalid(client, qualifiedChild, child, where, o).catch(() => undefined);
+        await dropLeftover(client, qualifiedChild, child, where, o).catch(() => undefined);
         throw new PartitionIndexError(`${where}: ${(error as Error).message}`, lockTimedOut, { cause: error });
       }
       const delay = o.retryDelayMs * 2 ** (attempt - 1);
@@ -127,10 +128,8 @@ async function finishOn(client: pg.Client, parent: Parent, partition: { schema: 
   }
 }
 
-async function dropIfInvalid(client: pg.Client, qualified: string, name: string, where: string, o: FinishOptions): Promise<void> {
-  const { rows } = await client.query<{ invalid: boolean }>(`SELECT NOT i.indisvalid AS invalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)`, [qualified]);
-  if (rows[0]?.invalid !== true) return;
-  o.progress(`${where}: ${name} was left INVALID by an earlier build that failed or was interrupted; dropping it to build it again`);
-  await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualified}`);
-  o.dropped.push(name);
+/** Drops the partition's index when an earlier build left it INVALID, and says so. */
+async function dropLeftover(client: pg.Client, qualified: string, name: string, where: string, o: FinishOptions): Promise<void> {
+  const announce = () => o.progress(`${where}: ${name} was left INVALID by an earlier build that failed or was interrupted; dropping it to build it again`);
+  if (await dropIfInvalid(client, qualified, announce)) o.dropped.push(name);
 }

@@ -50,7 +50,6 @@ interface Parent {
   name: string;
   schema: string;
   table: string;
-  tableOid: number;
   definition: string;
 }
 
@@ -67,7 +66,7 @@ export async function finishPartitionedIndexes(client: pg.Client, indexes: reado
   const finished: string[] = [];
   for (const index of indexes) {
     const { rows } = await client.query<Parent>(
-      `SELECT c.relname AS name, n.nspname AS schema, t.relname AS "table", t.oid::int AS "tableOid", pg_get_indexdef(c.oid) AS definition
+      `SELECT c.relname AS name, n.nspname AS schema, t.relname AS "table", pg_get_indexdef(c.oid) AS definition
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN pg_index i ON i.indexrelid = c.oid
@@ -83,11 +82,11 @@ export async function finishPartitionedIndexes(client: pg.Client, indexes: reado
        FROM pg_inherits h
        JOIN pg_class p ON p.oid = h.inhrelid
        JOIN pg_namespace pn ON pn.oid = p.relnamespace
-       WHERE h.inhparent = $1::oid AND p.relkind = 'r'
+       WHERE h.inhparent = (SELECT indrelid FROM pg_index WHERE indexrelid = to_regclass($1)) AND p.relkind = 'r'
          AND NOT EXISTS (SELECT 1 FROM pg_inherits hi JOIN pg_index x ON x.indexrelid = hi.inhrelid
-                         WHERE hi.inhparent = to_regclass($2) AND x.indrelid = p.oid)
+                         WHERE hi.inhparent = to_regclass($1) AND x.indrelid = p.oid)
        ORDER BY p.relname`,
-      [parent.tableOid, index],
+      [index],
     );
     for (const partition of partitions) finished.push(await finishOn(client, parent, partition, options));
   }

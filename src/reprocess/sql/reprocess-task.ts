@@ -177,7 +177,9 @@ export async function reprocessTask(db: ReprocessDb, target: ReprocessTarget, re
     rows = await db.$queryRaw<OutcomeRow[]>(prepared(reprocessStatement(target, request, done)));
   } catch (error) {
     // Another delivery of this request committed while we waited for the row: return its result.
-    const first = await committedByAnotherDelivery();
+    // When the look-up fails too (in a bulk's slice the failed statement aborted the transaction, so
+    // it can only answer "current transaction is aborted"), the statement's own error is the one to tell.
+    const first = await committedByAnotherDelivery().catch(() => undefined);
     if (first) return first;
     throw error;
   }

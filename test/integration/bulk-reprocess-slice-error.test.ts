@@ -1,0 +1,42 @@
+// A bulk slice that fails on one of its tasks says why: the error of that task's reprocess statement
+// (a row held elsewhere past the slice's lock timeout), not what the aborted transaction answers the
+// statement tried after it. The loop logs the error a slice throws, once per distinct error: it is
+// what an operator reads to find why a bulk is not moving (docs/reprocess.md, "Bulk reprocess").
+import { afterAll, afterEach, beforeEach, expect, it } from "vitest";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { buildRules } from "../../src/rules/rules.js";
+import { thresholdRows } from "../../src/rules/resolve.js";
+import { createBulk } from "../../src/reprocess/sql/create-bulk.js";
+import { applyBulkSlice } from "../../src/reprocess/sql/apply-bulk-slice.js";
+import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { holdRowLock } from "../support/reprocess-harness.js";
+
+const db = testDb();
+
+beforeEach(() => resetTables(db));
+afterEach(async () => {
+  await db.$executeRaw`UPDATE bulk_reprocesses SET state = 'CANCELLED', finished_at = now() WHERE state = 'RUNNING'`;
+});
+afterAll(async () => {
+  await resetTables(db);
+  await db.$disconnect();
+});
+
+it("a slice that meets a task row held elsewhere fails with the lock timeout, naming it, and applies nothing", { timeout: 20_000 }, async () => {
+  const ids = await insertTasks(db, Array.from({ length: 3 }, () => ({ status: S.ProcessingFailed, ageSeconds: 600, organizationId: 7 })));
+  const { bulk } = await createBulk(db, {
+    organizationId: 7, idempotencyKey: "held", requestHash: "held", selection: { taskIds: ids.length, force: false }, force: false,
+    requestedBy: "test:held", httpRequestId: null, items: { taskIds: ids },
+  });
+  await db.$executeRaw`UPDATE bulk_reprocesses SET created_at = now() - interval '1 hour' WHERE id = ${bulk.id}`;
+  const lock = await holdRowLock("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", [ids[1]]);
+  try {
+    const slice = applyBulkSlice(db, { organizationId: 7, ratePerSecond: 100, sliceMax: 25, thresholds: thresholdRows(buildRules()) });
+    await expect(slice).rejects.toThrow(/lock timeout/);
+    await expect(slice).rejects.not.toThrow(/current transaction is aborted/);
+  } finally {
+    await lock.release();
+  }
+  expect(await db.$queryRaw`SELECT count(*)::int AS n FROM task_events WHERE kind = 'REPROCESSED'`).toEqual([{ n: 0 }]);
+  expect(await db.$queryRaw`SELECT count(*)::int AS n FROM bulk_reprocess_items WHERE outcome IS NOT NULL`).toEqual([{ n: 0 }]);
+});

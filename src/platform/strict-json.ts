@@ -13,6 +13,30 @@ const visit: typeof Visit = (text, visitor, options) => {
   return scanner(text, visitor, options);
 };
 
+/**
+ * The deepest nesting of arrays and objects read. jsonc-parser's scanner descends recursively: a 20 kB
+ * text of 10,000 `[` overflowed the stack (a RangeError, where a message was due). Every JSON this
+ * product reads — a rules file, a bulk body, a webhook configuration, a console form — nests a few levels.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** How deep arrays and objects nest in text JSON.parse accepted (brackets inside strings do not count). Linear, no recursion. */
+function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
 /** `duplicate`: the text is JSON but names a key twice (its message quotes only the key, never the text). */
 export type StrictJson = { ok: true; value: unknown } | { ok: false; error: string; duplicate: boolean };
 
@@ -50,6 +74,8 @@ export function parseStrictJson(text: string): StrictJson {
   } catch (error) {
     return { ok: false, error: (error as Error).message, duplicate: false };
   }
+  const depth = nestingDepth(text);
+  if (depth > MAX_JSON_DEPTH) return { ok: false, error: `it nests ${depth} levels deep; at most ${MAX_JSON_DEPTH} are read`, duplicate: false };
   const duplicate = duplicateKey(text);
   return duplicate === null ? { ok: true, value } : { ok: false, error: duplicate, duplicate: true };
 }

@@ -192,7 +192,9 @@ function parseLayer(layer: RulesLayer, problems: string[]): Map<number, RuleOver
       problems.push(...formatIssues(wrapper.error, { schema: rulesWrapperSchema }).map((p) => `${at}${p}`));
       return result;
     }
-    record = wrapper.data.rules;
+    // The rules as parsed, not zod's copy: a copy assigns each key, and `"__proto__"` assigned sets the
+    // copy's prototype instead of a key, so that rule vanished unchecked instead of being refused as unknown.
+    record = (raw as { rules: Record<string, unknown> }).rules;
   } else {
     record = raw as Record<string, unknown>;
   }

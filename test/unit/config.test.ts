@@ -165,6 +165,9 @@ describe("loadRules", () => {
     writeFileSync(file, '{"rules": {"41": {"stuckAfter": "PT1H", "stuckAfter": "PT9H"}}}');
     expect(problemsOf(() => loadRules({ rulesFile: file }))).toMatch(/RULES_FILE \(.*rules\.json\) is not valid JSON: the key "stuckAfter" is given twice in "rules"\."41"/);
     expect(problemsOf(() => loadRules({ rulesJson: "[]" }))).toMatch(/RULES_JSON must be a JSON object keyed by status name/);
+    // A key JSON.parse keeps as an own property but an object literal would take for its prototype: unknown, in both forms.
+    expect(problemsOf(() => loadRules({ rulesJson: '{"__proto__": {"stuckAfter": "PT1H"}}' }))).toMatch(/RULES_JSON: rule "__proto__": unknown status/);
+    expect(problemsOf(() => loadRules({ rulesJson: '{"rules": {"__proto__": {"stuckAfter": "PT1H"}}}' }))).toMatch(/RULES_JSON: rule "__proto__": unknown status/);
     // Nested past any rule's shape (20 kB): JSON.parse reads it, the duplicate-key check overflowed the stack.
     const deep = `{"41": {"hold": ${"[".repeat(10_000)}${"]".repeat(10_000)}}}`;
     expect(problemsOf(() => loadRules({ rulesJson: deep }))).toMatch(/RULES_JSON is not valid JSON: it nests 10002 levels deep; at most 100 are read/);

@@ -94,7 +94,7 @@ export const holdSchema = z
     ],
     { error: 'must be false, true (the defaults) or {"maxTasks": 500, "maxShare": 0.1}' },
   )
-  .meta({ description: "The probe's circuit breakers: false = off, true = the defaults, or the limits it sets (level: maxTasks, maxShare; a rule's rate: rate). Omitted: the rule's (or the default) hold." });
+  .meta({ description: "The probe's circuit breakers: false = off, true = the defaults, or the limits it sets (level: maxTasks, maxShare; a rule's rate: rate). Omitted: the rule's (or the default) hold; an object that names only rate keeps the default level hold." });
 
 const workspaceIdsSchema = z
   .array(z.int({ error: `must be a workspace id from 1 to ${MAX_ID}` }).min(1, { error: `must be a workspace id from 1 to ${MAX_ID}` }).max(MAX_ID, { error: `must be a workspace id from 1 to ${MAX_ID}` }), {

@@ -280,12 +280,16 @@ function checkRule(raw: MergedRule, status: StatusInfo, problems: string[]): Rul
   };
 }
 
-/** `hold` as written: omitted → `inherited`; false or null → off; true → the defaults; an object names the limits it sets. */
+/**
+ * `hold` as written: omitted → `inherited`; false or null → off; true → the defaults; an object names the
+ * limits it sets. An object that names only `rate` (a rule's) leaves the level hold as if omitted:
+ * `{"rate": false}` switches off the rate hold alone, never both brakes.
+ */
 function holdFrom(raw: RuleOverride["hold"], inherited: HoldLimit | null): HoldLimit | null {
   if (raw === undefined) return inherited;
   if (raw === false || raw === null) return null;
   if (raw === true) return DEFAULT_HOLD;
-  if (raw.maxTasks === undefined && raw.maxShare === undefined) return null; // only a rate hold given
+  if (raw.maxTasks === undefined && raw.maxShare === undefined) return inherited;
   return { maxTasks: raw.maxTasks ?? null, maxShare: raw.maxShare ?? null };
 }
 

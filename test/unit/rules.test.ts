@@ -134,8 +134,8 @@ describe("the rate hold (per revert rule)", () => {
     // A hold object without "rate" keeps the default rate hold; one that names fields keeps the others' defaults.
     expect(of(S.ExportInProgress)).toMatchObject({ hold: { maxTasks: 50, maxShare: null }, rateHold: DEFAULT_RATE_HOLD });
     expect(of(S.ProcessingInProgress).rateHold).toEqual({ ...DEFAULT_RATE_HOLD, maxReverts: 10, window: "PT10M", windowSeconds: 600 });
-    // Only a rate hold given: the level hold is off, the rate hold off too here.
-    expect(of(S.QueuedForProcessing)).toMatchObject({ hold: null, rateHold: null });
+    // Only a rate hold given: the level hold keeps its default ("rate": false switches only the rate hold off).
+    expect(of(S.QueuedForProcessing)).toMatchObject({ hold: DEFAULT_HOLD, rateHold: null });
   });
 
   it("holds when the window's reverts plus this sweep's would pass max(maxReverts, floor(normalMultiple × normal per window))", () => {

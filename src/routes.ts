@@ -60,7 +60,8 @@ export function apiRoutes(
     ...bulkRoutes({ authenticate, db: ctx.db, rules: ctx.rules, ...(features.nudgeBulkLoop ? { nudge: features.nudgeBulkLoop } : {}) }),
     ...readApiRoutes({ authenticate, db: ctx.db, rules: ctx.rules }),
     { method: "GET", path: OPENAPI_PATH, handler: openApiHandler(listeners) },
-    { method: "GET", path: API_READINESS_PATH, handler: readyz(probes, ["postgres"]) },
+    // Answered without a token, to whoever reaches this listener: never the driver's error (the database's address, user).
+    { method: "GET", path: API_READINESS_PATH, handler: readyz(probes, ["postgres"], { reasons: false }) },
   ];
 }
 

@@ -39,15 +39,27 @@ export function readinessProbes(deps: { db: Db; redis: RedisConnection }): Readi
   };
 }
 
+/** What a failed check says on a listener that may face customers (`reasons: false`). */
+export const NOT_READY_WITHOUT_REASON = "unavailable (the ops listener's /readyz says why)";
+
 /**
  * Readiness of one listener: the dependencies it `needs` all answer. 503 (with Retry-After) names
  * the one that does not. Per listener, so one outage takes away only what needs it: the API
  * listener needs PostgreSQL only (its reads; PATCH answers 503 by itself without Redis), the ops
  * listener — the worker's own readiness: sweep, reprocess, board — needs both.
+ * `reasons: false` (the API listener, answered without a token to whoever reaches it): a failed
+ * check says only NOT_READY_WITHOUT_REASON, never the driver's error, which names the database's
+ * address, user or database name (`connect ECONNREFUSED 10.0.3.7:5432`, `no pg_hba.conf entry …`).
  */
-export function readyz(probes: ReadinessProbes, needs: readonly (keyof ReadinessProbes)[]): Handler {
+export function readyz(probes: ReadinessProbes, needs: readonly (keyof ReadinessProbes)[], options: { reasons?: boolean } = {}): Handler {
+  const reasons = options.reasons ?? true;
   return async () => {
-    const answers = await Promise.all(needs.map(async (name) => [name, await check(name, probes[name])] as const));
+    const answers = await Promise.all(
+      needs.map(async (name) => {
+        const answer = await check(name, probes[name]);
+        return [name, answer === "ok" || reasons ? answer : NOT_READY_WITHOUT_REASON] as const;
+      }),
+    );
     const ready = answers.every(([, answer]) => answer === "ok");
     return {
       status: ready ? 200 : 503,

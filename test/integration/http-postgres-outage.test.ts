@@ -13,6 +13,7 @@ import { BULK_CANCEL_PATH, BULK_ITEMS_PATH, BULK_REPROCESS_PATH } from "../../sr
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
+import { NOT_READY_WITHOUT_REASON } from "../../src/ops/health.js";
 import { basic, BOARD_PASSWORD, BOARD_USER, ORG_7_TOKEN, sample, startApp, type RunningApp } from "./http-app.js";
 
 const db = testDb();
@@ -63,6 +64,7 @@ const API_CALLS: [string, () => Promise<Response>][] = [
   ["GET given-up events", () => fetch(`${app.opsUrl}/admin/events/given-up`, { headers: { authorization: basic(BOARD_USER, BOARD_PASSWORD) } })],
 ];
 const NO_BULK = `bulk_${"0".repeat(32)}`;
+const API_NOT_READY = NOT_READY_WITHOUT_REASON;
 
 describe.each([
   ["unreachable (every connection reset)", () => pgProxy.cut()],
@@ -99,6 +101,19 @@ describe.each([
     // Nothing of the refused PATCH was enqueued or applied.
     expect(await db.$queryRaw`SELECT restart_count FROM tasks WHERE id = ${taskId}`).toEqual([{ restart_count: 0 }]);
     expect(await db.$queryRaw`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
+  }, 60_000);
+
+  it("the API listener's readiness, served without a token to whoever reaches it, says only that PostgreSQL is unavailable: never the driver's error (an address, a user, a database name); the ops listener's says why", async () => {
+    outage();
+    // Past the readiness cache of the previous test's checks.
+    await expect.poll(async () => (await fetch(`${app.opsUrl}/readyz`)).status, { timeout: 10_000, interval: 200 }).toBe(503);
+    const ops = (await (await fetch(`${app.opsUrl}/readyz`)).json()) as { checks: { postgres: string } };
+    expect(ops.checks.postgres).not.toBe("ok");
+    const api = await fetch(`${app.apiUrl}/api/readyz`);
+    expect(api.status).toBe(503);
+    expect(await api.json()).toEqual({ status: "not ready", checks: { postgres: API_NOT_READY } });
+    pgProxy.restore();
+    await expect.poll(async () => (await fetch(`${app.apiUrl}/api/readyz`)).status, { timeout: 15_000, interval: 200 }).toBe(200);
   }, 60_000);
 });
 

@@ -33,7 +33,7 @@ export const Readiness = z.strictObject({
 });
 export const ApiReadiness = z.strictObject({
   status: z.enum(["ready", "not ready"]),
-  checks: z.strictObject({ postgres: z.string().meta({ description: '"ok", or why PostgreSQL did not answer.' }) }),
+  checks: z.strictObject({ postgres: z.string().meta({ description: '"ok", or "unavailable (the ops listener\'s /readyz says why)": never the error itself (this answer needs no token).' }) }),
 });
 export const SweepHealth = z
   .looseObject({

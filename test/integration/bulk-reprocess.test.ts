@@ -8,6 +8,7 @@ import { buildRules } from "../../src/rules/rules.js";
 import { STATUSES, TaskStatus as S } from "../../src/rules/status.js";
 import { BulkItemsBody, BulkPreviewBody, BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
 import { BULK_ITEMS_PATH, BULK_REPROCESS_PATH } from "../../src/api/bulk-reprocess.js";
+import { MAX_JSON_DEPTH } from "../../src/platform/strict-json.js";
 import { insertTasks, resetTables, testDb, type TaskFixture } from "../support/db.js";
 import { bulkProgress, cancelBulk, paceFigures, postBulk, waitUntilFinished } from "../support/bulk.js";
 import { ORG_7_TOKEN, ORG_8_TOKEN, startApp, type RunningApp } from "./http-app.js";
@@ -365,6 +366,19 @@ describe("refusals", () => {
     });
     expect(response.status).toBe(400);
     expect(response.headers.get("x-error")).toBe('the body is not valid JSON: the key "taskIds" is given twice at the top level; give each key once');
+    expect(await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
+  });
+
+  it("a body of JSON nested 10,000 deep (20 KB) is a 400 naming the depth, not a 500 and an error log (the body is read before the token is checked)", async () => {
+    const response = await fetch(`${app.apiUrl}${BULK_REPROCESS_PATH}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ORG_7}`, "idempotency-key": "deep", "content-type": "application/json" },
+      body: `{"taskIds": ${"[".repeat(10_000)}${"]".repeat(10_000)}}`,
+    });
+    expect({ status: response.status, error: response.headers.get("x-error") }).toEqual({
+      status: 400,
+      error: `the body is not valid JSON: it nests 10001 levels deep; at most ${MAX_JSON_DEPTH} are read`,
+    });
     expect(await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
   });
 

@@ -1,7 +1,7 @@
 // Bull Board under /admin/queues on the ops listener: its express router is the only express in
 // the process, mounted as a raw handler behind HTTP Basic auth (Bull Board has no security of its
 // own). Without credentials it is served unauthenticated, which start-up allows on a loopback
-// OPS_HOST only. Its queues sit on the fail-fast connection, and an answer is bounded: while Redis
+// OPS_HOST only, and then to a loopback Host only (DNS rebinding, as the console). Its queues sit on the fail-fast connection, and an answer is bounded: while Redis
 // is away the board's API answers 503 instead of hanging.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Queue } from "bullmq";
@@ -9,6 +9,7 @@ import type { RedisConnection } from "../platform/redis.js";
 import type { Logger } from "pino";
 import { basicAuthMatches } from "../api/credentials.js";
 import type { Mount } from "../api/types.js";
+import { hostIsLoopback } from "./loopback-request.js";
 
 export const BOARD_PATH = "/admin/queues";
 const REALM = "task-watchdog Bull Board";
@@ -75,6 +76,11 @@ export function bullBoardMount(options: BoardOptions): Mount {
         // The challenge makes a browser show its login prompt; the UI's own API calls then reuse it.
         res.writeHead(401, { "www-authenticate": `Basic realm="${REALM}", charset="UTF-8"`, "content-type": "text/plain; charset=utf-8" });
         res.end("authentication required: use BULL_BOARD_USER and BULL_BOARD_PASSWORD\n");
+        return;
+      }
+      if (!credentials && !hostIsLoopback(req.headers)) {
+        res.writeHead(403, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+        res.end("forbidden: without BULL_BOARD_USER and BULL_BOARD_PASSWORD the board answers a loopback Host only (open it as 127.0.0.1, ::1 or localhost), or set them\n");
         return;
       }
       if (options.redis.status !== "ready") return unavailable(res, "Redis is unavailable: the board cannot read the queues; try again later\n");

@@ -90,6 +90,40 @@ describe("without credentials", () => {
     }
   });
 
+  it("on a loopback OPS_HOST it answers loopback Host names only: a page whose name a rebound DNS points at 127.0.0.1 can neither read nor act", async () => {
+    const app = await startApp({ BULL_BOARD_USER: "", BULL_BOARD_PASSWORD: "", OPS_HOST: "127.0.0.1", BULL_BOARD_READ_ONLY: "false" });
+    const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+    const queue = createSweepQueue(redis, app.prefix);
+    const port = new URL(app.opsUrl).port;
+    const { request } = await import("node:http");
+    const send = (host: string, path: string, method = "GET") =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port, path: `/admin/queues${path}`, method, headers: { host } }, (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (c: string) => (body += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    try {
+      expect((await send(`127.0.0.1:${port}`, "/api/queues")).status).toBe(200);
+      expect((await send(`localhost:${port}`, "/api/queues")).status).toBe(200);
+      expect((await send(`[::1]:${port}`, "/api/queues")).status).toBe(200);
+      for (const host of [`attacker.example:${port}`, "attacker.example", `127.0.0.1.nip.io:${port}`]) {
+        const read = await send(host, "/api/queues");
+        expect(read.status, `GET with Host ${JSON.stringify(host)}`).toBe(403);
+        expect(read.body).toContain("BULL_BOARD_USER");
+        expect((await send(host, "/api/queues/task-watchdog/pause", "PUT")).status, `PUT with Host ${JSON.stringify(host)}`).toBe(403);
+      }
+      expect(await queue.isPaused()).toBe(false);
+    } finally {
+      await queue.close();
+      await redis.quit();
+      await app.stop();
+    }
+  });
+
   it("on an exposed OPS_HOST the worker refuses to start, naming the variables, and never listens", async () => {
     const cli = runCli(["start"], {
       DATABASE_URL: testDatabaseUrl(),

@@ -23,7 +23,7 @@ import { statusName } from "../../rules/status.js";
 import { basicAuthMatches, secretEquals } from "../../api/credentials.js";
 import type { HttpInput, HttpOutput, Route } from "../../api/types.js";
 import { listGivenUp, type ReplayDeps } from "../../outbox/replay.js";
-import { isLoopbackHost } from "../../outbox/webhook-config.js";
+import { hostIsLoopback } from "../loopback-request.js";
 import { REPLAY_FIELDS, replayInputSchema } from "../../outbox/replay-request.js";
 import { ActionError } from "../../platform/operator-actions.js";
 import { addsForCaller, QueueUnavailable } from "../../platform/redis.js";
@@ -147,9 +147,8 @@ function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
 const STATUS_OF = { BadRequest: 400, NotFound: 404, Conflict: 409 } as const;
 
 export function consoleRoutes(deps: ConsoleDeps): Route[] {
-  // Without credentials (a loopback OPS_HOST only), the Host must be a loopback name too: a page on
-  // another site cannot reach this console by pointing its own name at 127.0.0.1 (DNS rebinding).
-  const authorised = (input: HttpInput) => (deps.credentials ? basicAuthMatches(input.headers, deps.credentials) : isLoopbackHost((input.headers.host ?? "").replace(/:\d+$/, "")));
+  // Without credentials (a loopback OPS_HOST only), the Host must be a loopback name too (DNS rebinding).
+  const authorised = (input: HttpInput) => (deps.credentials ? basicAuthMatches(input.headers, deps.credentials) : hostIsLoopback(input.headers));
   const ruleChoices = deps.rules.map((r) => ({ code: r.status, name: statusName(r.status) }));
   const tokens = csrfTokens(deps.credentials);
 

@@ -71,6 +71,17 @@ describe("loadConfig", () => {
     expect(loadConfig({ LOG_PRETTY: raw }).logPretty).toBe(value);
   });
 
+  it.each(["redis://127.0.0.1:6379/abc", "redis://127.0.0.1:6379/watchdog", "redis://127.0.0.1:6379/2x", "redis://127.0.0.1:6379/0/1", "redis://127.0.0.1:6379/-1", "redis://127.0.0.1:6379/%203"])(
+    "REDIS_URL with the path of %s is refused: ioredis reads it as no database index or another one (Number.parseInt) and works on that database silently",
+    (url) => {
+      expect(problemsOf(() => loadConfig({ REDIS_URL: url }))).toMatch(/REDIS_URL=\(value hidden\) must end with a database index \(\/0, \/1, …\) or no path at all, e\.g\. redis:\/\/\[USER:PASSWORD@\]HOST:6379\/0/);
+    },
+  );
+
+  it.each(["redis://127.0.0.1:6379", "redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/0", "redis://:pw@127.0.0.1/15", "rediss://u:pw@redis.example:6380/3?family=6"])("REDIS_URL=%s is accepted", (url) => {
+    expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url);
+  });
+
   it("never shows a database password, whatever is wrong with the URL", () => {
     for (const url of ["postgres:PW-9f3e@127.0.0.1/x", "postgresql://u:PW-9f3e@/x", "postgresql://u:PW-9f3e@h", "mysql://u:PW-9f3e@h/x"]) {
       expect(problemsOf(() => loadConfig({ DATABASE_URL: url }))).not.toContain("PW-9f3e");

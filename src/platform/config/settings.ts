@@ -70,9 +70,10 @@ export const listenHost = () =>
  * A connection string: `<scheme>://[user[:password]@]host[:port]/path`, parsed by the WHATWG URL
  * parser; the one message is the first thing missing. The `//` and the host are required:
  * `postgres:pw@host/db` parses as a URL with no host at all, and every connection then fails.
+ * A Redis URL's path is a database index or nothing.
  * The value is a secret, so no message quotes any part of it.
  */
-const connectionUrl = (options: { schemes: readonly string[]; example: string; needs?: ("user" | "database")[] }) =>
+const connectionUrl = (options: { schemes: readonly string[]; example: string; needs?: ("user" | "database" | "database index")[] }) =>
   z.string().check((ctx) => {
     const fail = (message: string): void => void ctx.issues.push({ code: "custom", message, input: ctx.value });
     const schemes = options.schemes.map((s) => `${s}://`).join(" or ");
@@ -86,6 +87,8 @@ const connectionUrl = (options: { schemes: readonly string[]; example: string; n
     if (!/^[a-z]+:\/\//i.test(ctx.value.trim()) || url.hostname === "") return fail(`must name a host after "${url.protocol}//", e.g. ${options.example}`);
     if (options.needs?.includes("user") && url.username === "") return fail(`names no user; write ${options.example}`);
     if (options.needs?.includes("database") && url.pathname.replace(/^\//, "") === "") return fail(`names no database; end it with /DATABASE, e.g. ${options.example}`);
+    // ioredis reads the path with Number.parseInt: `/abc` would be no index at all (database 0), `/2x` database 2.
+    if (options.needs?.includes("database index") && !/^\/?(\d+)?$/.test(url.pathname)) return fail(`must end with a database index (/0, /1, …) or no path at all, e.g. ${options.example}`);
   });
 
 const apiTokens = z.string().transform((raw, ctx): ApiToken[] => {
@@ -121,10 +124,10 @@ export const SETTINGS = {
   },
   redisUrl: {
     env: "REDIS_URL",
-    doc: "Redis connection string; a DB index in the path (`/2`) is honoured, and one the server does not have is refused at start.",
+    doc: "Redis connection string; a DB index in the path (`/2`) is honoured, one the server does not have is refused at start, and so is a path that is not one (`/abc`, `/2x`: ioredis would read database 0 or 2).",
     default: "redis://127.0.0.1:6379/0",
     secret: true,
-    schema: connectionUrl({ schemes: ["redis", "rediss"], example: "redis://[USER:PASSWORD@]HOST:6379/0" }),
+    schema: connectionUrl({ schemes: ["redis", "rediss"], example: "redis://[USER:PASSWORD@]HOST:6379/0", needs: ["database index"] }),
   },
   redisClusterNodes: {
     env: "REDIS_CLUSTER_NODES",

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, redactUrl } from "../../src/platform/config/load-config.js";
 import { loadRules } from "../../src/rules/load-rules.js";
+import { basicAuthMatches } from "../../src/api/credentials.js";
 
 function problemsOf(fn: () => unknown): string {
   try {
@@ -80,6 +81,14 @@ describe("loadConfig", () => {
 
   it.each(["redis://127.0.0.1:6379", "redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/0", "redis://:pw@127.0.0.1/15", "rediss://u:pw@redis.example:6380/3?family=6"])("REDIS_URL=%s is accepted", (url) => {
     expect(loadConfig({ REDIS_URL: url }).redisUrl).toBe(url);
+  });
+
+  it("BULL_BOARD_USER with a colon is refused: Basic auth splits user and password at the first colon, so that user could never log in", () => {
+    const credentials = { user: "ops:admin", password: "board-password-ZQ93" };
+    const header = `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString("base64")}`;
+    expect(basicAuthMatches({ authorization: header }, credentials)).toBe(false);
+    expect(problemsOf(() => loadConfig({ BULL_BOARD_USER: credentials.user, BULL_BOARD_PASSWORD: credentials.password }))).toMatch(/BULL_BOARD_USER="ops:admin" must not contain ":"/);
+    expect(loadConfig({ BULL_BOARD_USER: "ops", BULL_BOARD_PASSWORD: "pass:word:1234" }).bullBoardPassword).toBe("pass:word:1234");
   });
 
   it("never shows a database password, whatever is wrong with the URL", () => {

@@ -269,9 +269,9 @@ export const SETTINGS = {
   },
   bullBoardUser: {
     env: "BULL_BOARD_USER",
-    doc: "Bull Board (`/admin/queues`) Basic-auth user. Required, with BULL_BOARD_PASSWORD, when OPS_HOST is not loopback.",
+    doc: "Bull Board (`/admin/queues`) Basic-auth user, without a colon (Basic auth ends the user at the first one). Required, with BULL_BOARD_PASSWORD, when OPS_HOST is not loopback.",
     default: undefined,
-    schema: text(),
+    schema: text().refine((user) => !user.includes(":"), { error: 'must not contain ":": Basic auth ends the user at the first colon, so this user could never log in' }),
   },
   bullBoardPassword: {
     env: "BULL_BOARD_PASSWORD",

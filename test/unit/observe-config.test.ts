@@ -101,6 +101,16 @@ describe("Bull Board exposure (OPS_HOST × BULL_BOARD_USER/PASSWORD)", () => {
     expect(loadConfig({ SWEEP_OVERDUE_AFTER: "PT10M" }).sweepOverdueAfterMs).toBe(600_000);
     expect(configError({ SWEEP_OVERDUE_AFTER: "10m" })).toMatch(/SWEEP_OVERDUE_AFTER="10m"/);
   });
+
+  it("SWEEP_OVERDUE_AFTER not longer than SWEEP_INTERVAL is refused: /health/sweeps and watchdog_sweep_overdue would turn red between every two scheduled sweeps", () => {
+    expect(configError({ SWEEP_INTERVAL: "PT15M", SWEEP_OVERDUE_AFTER: "PT10M" })).toMatch(
+      /SWEEP_OVERDUE_AFTER=PT10M is not longer than SWEEP_INTERVAL=PT15M: .*set SWEEP_OVERDUE_AFTER above SWEEP_INTERVAL \(e\.g\. PT45M, 3 × it\) or unset it/,
+    );
+    expect(configError({ SWEEP_INTERVAL: "PT1M", SWEEP_OVERDUE_AFTER: "PT1M" })).toMatch(/SWEEP_OVERDUE_AFTER=PT1M is not longer than SWEEP_INTERVAL=PT1M/);
+    expect(loadConfig({ SWEEP_INTERVAL: "PT1M", SWEEP_OVERDUE_AFTER: "PT2M" }).sweepOverdueAfterMs).toBe(120_000);
+    // Without the schedule this replica's SWEEP_INTERVAL paces nothing.
+    expect(loadConfig({ SWEEP_SCHEDULE_ENABLED: "false", SWEEP_OVERDUE_AFTER: "PT30S" }).sweepOverdueAfterMs).toBe(30_000);
+  });
 });
 
 describe("log scrubbing", () => {

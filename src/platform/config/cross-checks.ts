@@ -1,6 +1,7 @@
 // Rules that involve more than one setting, checked after each setting parsed on its own.
 import { isIP } from "node:net";
 import type { Config } from "./settings.js";
+import { isoDuration } from "../../rules/duration.js";
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and `localhost`: reachable from this machine only. */
 export function isLoopbackHost(host: string): boolean {
@@ -33,6 +34,14 @@ export function crossSettingProblems(config: Partial<Config>): string[] {
   const hasPassword = config.bullBoardPassword !== undefined;
   if (hasUser !== hasPassword) problems.push(`BULL_BOARD_USER and BULL_BOARD_PASSWORD go together: set both (Basic auth for /admin/queues) or neither`);
   problems.push(...clusterProblems(config));
+  // Overdue is judged against the last completed sweep: a bound no longer than the schedule's own gap is crossed between every two sweeps.
+  const { sweepOverdueAfterMs: overdue, sweepIntervalMs: interval } = config;
+  if (config.sweepScheduleEnabled !== false && overdue !== undefined && interval !== undefined && overdue <= interval) {
+    problems.push(
+      `SWEEP_OVERDUE_AFTER=${isoDuration(overdue / 1000)} is not longer than SWEEP_INTERVAL=${isoDuration(interval / 1000)}: /health/sweeps and watchdog_sweep_overdue would turn red between every two sweeps; ` +
+        `set SWEEP_OVERDUE_AFTER above SWEEP_INTERVAL (e.g. ${isoDuration((3 * interval) / 1000)}, 3 × it) or unset it`,
+    );
+  }
   if (config.databasePoolSize !== undefined && config.reprocessConcurrency !== undefined && config.databasePoolSize < config.reprocessConcurrency + 1) {
     problems.push(
       `DATABASE_POOL_SIZE=${config.databasePoolSize} is less than REPROCESS_CONCURRENCY + 1 (${config.reprocessConcurrency + 1}): each reprocess in flight holds a connection and the sweep needs one more; raise DATABASE_POOL_SIZE or lower REPROCESS_CONCURRENCY`,

@@ -263,7 +263,7 @@ export const SETTINGS = {
   },
   sweepOverdueAfterMs: {
     env: "SWEEP_OVERDUE_AFTER",
-    doc: "No sweep completed (on any replica) for this long turns `/health/sweeps` red and `watchdog_sweep_overdue` to 1 (ISO-8601 duration). Default: 3 × SWEEP_INTERVAL.",
+    doc: "No sweep completed (on any replica) for this long turns `/health/sweeps` red and `watchdog_sweep_overdue` to 1 (ISO-8601 duration). Default: 3 × SWEEP_INTERVAL; with the schedule on it must be longer than SWEEP_INTERVAL, or it would be crossed between every two sweeps.",
     default: undefined,
     schema: durationMs(),
   },

@@ -85,4 +85,16 @@ describe.concurrent("watchdog", () => {
     expect(rules.find((r) => r.code === 41)).toMatchObject({ status: "ProcessingInProgress", stuckAfter: "PT4H", action: { kind: "revert", to: "ProcessingFailed", toCode: 42 } });
     expect(rules.find((r) => r.code === 70)).toMatchObject({ status: "Processed", action: { kind: "moveToHistory" } });
   });
+
+  it("migrate prints the database without its password, also one given in the query (?password=, which pg honours)", async () => {
+    const url = new URL(testDatabaseUrl());
+    url.searchParams.set("password", "s3cret-QUERY-77");
+    url.searchParams.set("sslpassword", "s3cret-SSL-88");
+    const cli = runCli(["migrate"], { ...env(), DATABASE_URL: url.toString() });
+    expect((await cli.exited).code).toBe(0);
+    const printed = JSON.stringify(cli.lines());
+    expect(printed).toContain('"alreadyApplied"');
+    expect(printed).not.toContain("s3cret-QUERY-77");
+    expect(printed).not.toContain("s3cret-SSL-88");
+  });
 });

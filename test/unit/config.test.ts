@@ -139,6 +139,7 @@ describe("loadConfig", () => {
 
   it("redactUrl hides the password of a connection string", () => {
     expect(redactUrl("postgresql://app:s3cret@db:5432/x")).toBe("postgresql://app:***@db:5432/x");
+    expect(redactUrl("postgresql://app@db:5432/x?application_name=wd&password=s3cret&sslpassword=k3y")).toBe("postgresql://app@db:5432/x?application_name=wd&password=***&sslpassword=***");
   });
 });
 

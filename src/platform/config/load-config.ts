@@ -39,11 +39,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return config as Config;
 }
 
-/** A connection string with its password replaced, for logs and errors. */
+/**
+ * A connection string with its password replaced, for logs and errors: the one after the user and
+ * any in the query (`?password=`, `?sslpassword=`: pg honours both).
+ */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = "***";
+    for (const key of [...u.searchParams.keys()]) if (/password/i.test(key)) u.searchParams.set(key, "***");
     return u.toString();
   } catch {
     return "(unparseable URL)";

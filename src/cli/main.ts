@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { isoDuration, parsePositiveDuration } from "../rules/duration.js";
 import { MAX_SETTING_DURATION } from "../platform/config/settings.js";
 import { EXIT } from "./exit-codes.js";
-import { refuseRepeatedOptions, repeatable } from "./options.js";
+import { refuseRepeatedOptions, refuseTimeoutWithoutWait, repeatable } from "./options.js";
 import { packageVersion } from "./version.js";
 import { ConfigError, redactUrl } from "../platform/config/load-config.js";
 import { loadConfig } from "../platform/config/load-config.js";
@@ -337,6 +337,7 @@ webhooks
   .action(async (options: { organizationId?: number; timeout: number }) => testSendWebhookCommand(loadContext().config, { organizationId: options.organizationId, timeoutMs: options.timeout }));
 
 refuseRepeatedOptions(program);
+refuseTimeoutWithoutWait(program);
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) {
     // --help and --version end here with 0; no command at all printed the help (to stderr).

@@ -36,3 +36,14 @@ export function refuseRepeatedOptions(root: Command): void {
     }
   });
 }
+
+/**
+ * Refuses `--timeout` given without `--wait` on the commands that have both (exit code 2): it bounds
+ * only the wait, so alone it would be dropped and the command return at once, not what was asked.
+ */
+export function refuseTimeoutWithoutWait(root: Command): void {
+  root.hook("preAction", (_root, action) => {
+    if (!action.options.some((o) => o.long === "--wait") || action.getOptionValueSource("timeout") !== "cli" || action.opts().wait === true) return;
+    action.error("--timeout bounds the wait of --wait; give --wait too, or leave --timeout out", { exitCode: EXIT.usage, code: "watchdog.timeoutWithoutWait" });
+  });
+}

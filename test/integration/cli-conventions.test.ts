@@ -66,6 +66,16 @@ describe.concurrent("watchdog", () => {
     expect(out.stderr).not.toContain("give it once");
   });
 
+  it.each([
+    [["sweep", "--timeout", "PT5M"], "sweep"],
+    [["reprocess", "--task-id", "1", "--timeout=PT5M"], "reprocess"],
+  ])("%j: --timeout without --wait is refused (exit 2), nothing is enqueued: it bounds only the wait", async (args, command) => {
+    const out = await run(args);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toBe(`watchdog: --timeout bounds the wait of --wait; give --wait too, or leave --timeout out; see \`watchdog ${command} --help\`\n`);
+    expect(out.stdout).toBe("");
+  });
+
   it("--timeout is an ISO-8601 duration everywhere, its default written as one", async () => {
     expect((await run(["sweep", "--help"])).stdout).toMatch(/--timeout <duration>[\s\S]*\(default: PT1M\)/);
     expect((await run(["reprocess", "--help"])).stdout).toMatch(/--timeout <duration>[\s\S]*\(default: PT30S\)/);

@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import { signer } from "./send-webhook.js";
 import type { Queryable } from "./sql/queryable.js";
 import type { WebhookEndpoint } from "./webhook-config.js";
-import { findOrganizationsWithEndpoint, readActiveEndpoints, type UnreadableEndpoint } from "./webhook-endpoints-store.js";
+import { findOrganizationsWithEndpoint, readActiveEndpoints, type OpenedSecrets, type UnreadableEndpoint } from "./webhook-endpoints-store.js";
 import type { SecretKeyring } from "./webhook-secret-box.js";
 
 export interface DirectoryEntry {
@@ -32,10 +32,13 @@ export interface DirectorySources {
   keyring: SecretKeyring | null;
 }
 
-export function endpointDirectory(options: DirectorySources & { logger?: Logger }): EndpointDirectory {
+/** `opened`: secrets a read before this directory opened (the start's check), so its first read opens none of them. */
+export function endpointDirectory(options: DirectorySources & { logger?: Logger; opened?: OpenedSecrets }): EndpointDirectory {
   const fixed = new Map(options.fromEnvironment.map((e) => [e.organizationId, { organizationId: e.organizationId, url: e.url, sign: signer(e), key: `${e.url} ${e.secret}` }]));
   let entries = new Map(fixed);
   let ids: readonly number[] = [...entries.keys()];
+  // A refresh opens only the secrets the one before did not (webhook-endpoints-store.ts, OpenedSecrets).
+  let opened: OpenedSecrets = options.opened ?? new Map();
   // Logged when the set of unreadable endpoints changes, not at every refresh of a lasting one.
   let lastUnreadable = "";
   const reportUnreadable = (unreadable: readonly UnreadableEndpoint[]) => {
@@ -53,7 +56,9 @@ export function endpointDirectory(options: DirectorySources & { logger?: Logger 
     organizationIds: () => ids,
     async refresh() {
       if (!options.keyring) return [];
-      const { endpoints: stored, unreadable } = await readActiveEndpoints(options.db, options.keyring);
+      const read = await readActiveEndpoints(options.db, options.keyring, undefined, opened);
+      const { endpoints: stored, unreadable } = read;
+      opened = read.opened;
       const next = new Map(fixed);
       for (const e of stored) {
         const key = `${e.url} ${e.secrets.join(" ")}`;

@@ -22,6 +22,7 @@ import { startRetention } from "./retention.js";
 import { DISPATCH_TARGET, ensureTargets, QUEUE_TARGET, webhookTarget } from "./sql/targets.js";
 import { endpointDirectory, type EndpointDirectory } from "./endpoint-directory.js";
 import type { SecretKeyring } from "./webhook-secret-box.js";
+import type { OpenedSecrets } from "./webhook-endpoints-store.js";
 import type { ActivityCount } from "../platform/component.js";
 
 export interface OutboxSettings {
@@ -52,6 +53,8 @@ export interface OutboxDeps {
   endpoints: readonly WebhookEndpoint[];
   /** Opens the secrets of endpoints kept in the database (WEBHOOK_SECRETS_KEY); null: only the environment's. */
   keyring?: SecretKeyring | null;
+  /** The database's secrets opened by the start's check (checkDatabaseEndpoints): the first read opens none of them again. */
+  openedSecrets?: OpenedSecrets;
   /** This process's sweeps: the outbox gives way while one runs (give-way.ts) and relays at once when the last ends. */
   sweeps?: Pick<ActivityCount, "active" | "onIdle">;
 }
@@ -88,7 +91,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     const closeSender = sender.close;
     steps.add("webhook connections", () => closeSender());
     const keyring = deps.keyring ?? null;
-    directory = endpointDirectory({ fromEnvironment: deps.endpoints, db: pool, keyring, logger });
+    directory = endpointDirectory({ fromEnvironment: deps.endpoints, db: pool, keyring, logger, ...(deps.openedSecrets ? { opened: deps.openedSecrets } : {}) });
     try {
       await refreshEndpoints(pool, directory, () => {});
     } catch (error) {

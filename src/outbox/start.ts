@@ -8,7 +8,7 @@ import { throttledErrorLog } from "../platform/log-safety.js";
 import type { RedisConnection } from "../platform/redis.js";
 import type { Metrics } from "../ops/metrics.js";
 import { loadWebhookEndpoints, webhooksPossible } from "./webhook-config.js";
-import { withDatabaseEndpoints } from "./database-endpoints.js";
+import { checkDatabaseEndpoints } from "./database-endpoints.js";
 import { createEventsQueue } from "./queues.js";
 import { runOutbox } from "./outbox.js";
 import { createKeyring } from "./webhook-secret-box.js";
@@ -20,7 +20,7 @@ export interface OutboxComponent extends Component {
   /**
    * The organizations with a webhook endpoint, by where it comes from, for the start-up log: from the
    * outbox's directory as last read (no read of its own, so a slow database never holds the start up
-   * there). An organization cannot be in both places: the start refuses it (withDatabaseEndpoints).
+   * there). An organization cannot be in both places: the start refuses it (checkDatabaseEndpoints).
    */
   webhookOrganizations(): { environment: number[]; database: number[] };
 }
@@ -31,7 +31,7 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Outbo
   // WEBHOOK_SECRETS_KEY, an organization in both places stop the start), then read by the outbox's
   // endpoint directory, again every WEBHOOK_ENDPOINTS_REFRESH.
   const endpoints = loadWebhookEndpoints(config);
-  await withDatabaseEndpoints(config, endpoints);
+  const openedSecrets = await checkDatabaseEndpoints(config, endpoints);
   const steps: [string, (budget: ShutdownBudget) => Promise<unknown>][] = [];
   const close = (budget: ShutdownBudget) => closeSteps(steps.splice(0).reverse().map(([name, run]) => [name, () => run(budget)] as const));
   try {
@@ -44,7 +44,7 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Outbo
     }
     // Before the workers start: a target new to this database starts before the first event is written.
     const keyring = config.webhookSecretsKeys ? createKeyring(config.webhookSecretsKeys) : null;
-    const outbox = await runOutbox({ settings: config, logger, registry: metrics.registry, eventsQueue, endpoints, keyring, sweeps: ctx.sweeps });
+    const outbox = await runOutbox({ settings: config, logger, registry: metrics.registry, eventsQueue, endpoints, keyring, openedSecrets, sweeps: ctx.sweeps });
     // Stops with the workers, when shutdown begins: the requests in flight finish, positions are written.
     const stopping = onShutdown(ctx, () => {
       cutIfDown(eventsConnection);

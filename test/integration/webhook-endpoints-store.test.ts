@@ -4,8 +4,11 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { createEndpoint, disableEndpoint, listEndpoints, rotateSecret } from "../../src/outbox/webhook-endpoints-admin.js";
-import { findActiveEndpoints } from "../../src/outbox/webhook-endpoints-store.js";
-import { createKeyring, generateWebhookSecret, parseSecretKeys, WebhookSecretsKeyError } from "../../src/outbox/webhook-secret-box.js";
+import { findActiveEndpoints, readActiveEndpoints } from "../../src/outbox/webhook-endpoints-store.js";
+import { endpointDirectory } from "../../src/outbox/endpoint-directory.js";
+import type { TaskEventMessage } from "../../src/outbox/message.js";
+import { signer } from "../../src/outbox/send-webhook.js";
+import { createKeyring, generateWebhookSecret, parseSecretKeys, WebhookSecretsKeyError, type SecretKeyring } from "../../src/outbox/webhook-secret-box.js";
 import { testDatabaseUrl } from "../support/db.js";
 
 const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
@@ -92,6 +95,65 @@ describe("findActiveEndpoints", () => {
     await create(8);
     await pool.query(`UPDATE webhook_secrets SET sealed_secret = (SELECT sealed_secret FROM webhook_secrets WHERE endpoint_id = 1) WHERE endpoint_id = 2`);
     await expect(findActiveEndpoints(pool, keyring, [8])).rejects.toThrow(/organization 8 does not open with key/);
+  });
+});
+
+describe("the endpoint directory's refresh", () => {
+  /** The same keyring, counting the secrets it opens. */
+  const counting = (inner: SecretKeyring) => {
+    const ring = { opens: 0, sealingKeyId: inner.sealingKeyId, seal: inner.seal, open: (keyId: string, sealed: string, organizationId: number) => (ring.opens++, inner.open(keyId, sealed, organizationId)) };
+    return ring;
+  };
+  const message = { id: "evt_1", type: "task.flagged", kind: "FLAGGED", taskId: 1, organizationId: 7, workspaceId: 1, externalId: null, fromStatus: { code: 41, name: "ProcessingInProgress" }, toStatus: null, reason: "stuck", actor: "watchdog", sweepId: null } as unknown as TaskEventMessage;
+  const now = new Date("2026-12-07T12:00:00Z");
+  const signsWith = (sign: ReturnType<typeof signer> | undefined, secrets: string[]) => expect(sign?.(message, now)).toEqual(signer({ secret: secrets[0]!, secrets })(message, now));
+
+  it("opens a secret once: a refresh that finds the same rows opens none; a rotation opens the new one; a disabled endpoint leaves", async () => {
+    const seven = await create(7);
+    const eight = await create(8);
+    const ring = counting(keyring);
+    const directory = endpointDirectory({ fromEnvironment: [], db: pool, keyring: ring });
+    expect(await directory.refresh()).toEqual([7, 8]);
+    expect(ring.opens).toBe(2);
+    expect(await directory.refresh()).toEqual([]);
+    expect(ring.opens).toBe(2);
+    signsWith(directory.get(7)?.sign, [seven.secret]);
+
+    const fresh = generateWebhookSecret();
+    await rotateSecret(pool, keyring, { organizationId: 7, secret: fresh, overlapSeconds: 3600 });
+    await directory.refresh();
+    expect(ring.opens).toBe(3);
+    signsWith(directory.get(7)?.sign, [fresh, seven.secret]);
+    await disableEndpoint(pool, { organizationId: 8, by: "alice" });
+    await directory.refresh();
+    expect({ opens: ring.opens, ids: directory.organizationIds(), eight: directory.get(8) }).toEqual({ opens: 3, ids: [7], eight: undefined });
+    // Organization 8 again, with its old sealed row back: it was not kept from the reads before.
+    await pool.query(`UPDATE webhook_endpoints SET disabled_at = NULL WHERE organization_id = 8`);
+    await directory.refresh();
+    expect(ring.opens).toBe(4);
+    signsWith(directory.get(8)?.sign, [eight.secret]);
+  });
+
+  it("starts from the secrets a read before it opened (the start's check): its first refresh opens none of them", async () => {
+    const seven = await create(7);
+    const check = await readActiveEndpoints(pool, keyring);
+    const ring = counting(keyring);
+    const directory = endpointDirectory({ fromEnvironment: [], db: pool, keyring: ring, opened: check.opened });
+    expect(await directory.refresh()).toEqual([7]);
+    expect(ring.opens).toBe(0);
+    signsWith(directory.get(7)?.sign, [seven.secret]);
+  });
+
+  it("a row altered since the last read is opened again, and refused: the organization keeps the secret it had for its URL", async () => {
+    const seven = await create(7);
+    await create(8);
+    const ring = counting(keyring);
+    const directory = endpointDirectory({ fromEnvironment: [], db: pool, keyring: ring });
+    await directory.refresh();
+    await pool.query(`UPDATE webhook_secrets SET sealed_secret = (SELECT sealed_secret FROM webhook_secrets WHERE endpoint_id = 2) WHERE endpoint_id = 1`);
+    await directory.refresh();
+    expect(ring.opens).toBe(3);
+    signsWith(directory.get(7)?.sign, [seven.secret]);
   });
 });
 

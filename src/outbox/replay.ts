@@ -81,6 +81,7 @@ export function replayDeps(config: Pick<Config, "webhooksFile" | "webhooksJson" 
   return { db, queue, attempts: REPLAY_JOB_ATTEMPTS, organizationIds: () => organizationsWithEndpoint({ fromEnvironment, db: asQueryable(db), keyring }) };
 }
 
+/** An event and the organization it was written for (task_events.organization_id, what the live delivery sent it to). */
 type Candidate = { event_id: string; organization_id: number };
 
 /** The events a selection names, at most MAX_REPLAY_EVENTS + 1 (to tell "too many"). Read-only. */
@@ -89,13 +90,14 @@ async function selectCandidates(tx: Pick<Db, "$queryRaw">, s: ReplaySelection): 
   switch (s.kind) {
     case "events":
       return tx.$queryRaw<Candidate[]>`
-        SELECT e.id::text AS event_id, t.organization_id FROM task_events e JOIN tasks t ON t.id = e.task_id
+        SELECT e.id::text AS event_id, e.organization_id FROM task_events e
         WHERE e.id = ANY(${s.eventIds}::bigint[]) ORDER BY e.id`;
     case "range":
-      // The organization's tasks (tasks_organization_id_id_idx), then each one's events in the range (task_events_task_id_created_at_idx).
+      // The range's months (partitions pruned by created_at), then the organization's events in them
+      // (task_events_organization_id_txid_id_idx).
       return tx.$queryRaw<Candidate[]>`
-        SELECT e.id::text AS event_id, t.organization_id FROM tasks t JOIN task_events e ON e.task_id = t.id
-        WHERE t.organization_id = ${s.organizationId}::int AND e.created_at >= ${s.since} AND e.created_at < ${s.until}
+        SELECT e.id::text AS event_id, e.organization_id FROM task_events e
+        WHERE e.organization_id = ${s.organizationId}::int AND e.created_at >= ${s.since} AND e.created_at < ${s.until}
         ORDER BY e.id LIMIT ${limit}::int`;
     case "givenUp":
       return tx.$queryRaw<Candidate[]>`
@@ -162,12 +164,17 @@ export async function requestReplay(deps: ReplayDeps, request: ReplayRequest, vi
   return { ...written, jobId };
 }
 
-/** Every column toEventMessage needs, for some event ids. No locks. */
+/**
+ * Every column toEventMessage needs, for some event ids, as the live delivery reads them: the
+ * organization, workspace and external id the event was written with (task_events' own columns),
+ * not the task's now — a task deleted since still has its events, one handed to another
+ * organization since must not take its past events there. No locks.
+ */
 async function readEventsByIds(db: Queryable, ids: readonly string[]): Promise<Map<string, OutboxEventRow>> {
   const { rows } = await db.query<OutboxEventRow>(
-    `SELECT e.id::text AS id, e.txid::text AS txid, e.task_id, t.organization_id, t.workspace_id, t.external_id, e.kind::text AS kind,
+    `SELECT e.id::text AS id, e.txid::text AS txid, e.task_id, e.organization_id, e.workspace_id, e.external_id, e.kind::text AS kind,
             e.from_status, e.to_status, e.reason, e.actor, e.sweep_id, e.request_id, e.stuck_since, e.created_at, e.details
-     FROM task_events e JOIN tasks t ON t.id = e.task_id
+     FROM task_events e
      WHERE e.id = ANY($1::bigint[])`,
     [ids],
   );

@@ -18,6 +18,7 @@ import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { startWebhookReceiver, webhooksJson, type WebhookReceiver } from "../support/webhook-receiver.js";
 import { runCli } from "../support/worker-process.js";
+import { replayDeps, requestReplay } from "../../src/outbox/replay.js";
 
 const H = 3600;
 const rules = buildRules();
@@ -166,5 +167,42 @@ describe("webhook replay", () => {
     expect(receiver.delivered.every((d) => d.verified)).toBe(true);
     const [audit] = await db.$queryRaw<{ action: string; actor: string; via: string }[]>`SELECT action, actor, via FROM operator_actions`;
     expect(audit).toEqual({ action: "replay", actor: "erin", via: "cli" });
+  }, 60_000);
+  it("a replay sends the events an organization was sent live — with the organization, workspace and external id they were written with — also of a task deleted or moved since; never to the task's new organization", async () => {
+    await receiver.close();
+    receiver = await startWebhookReceiver([7, 8]);
+    const twoOrgs = () => ({ ...env(), WEBHOOKS_JSON: webhooksJson(receiver, [7, 8]) });
+    // Written before the worker starts (its relay's cursor then starts after them): only the replay sends them.
+    const [gone, moved] = await insertTasks(db, [
+      { status: S.ToReview, ageSeconds: 0, organizationId: 7, workspaceId: 3, externalId: "gone-1" },
+      { status: S.ToReview, ageSeconds: 0, organizationId: 7, workspaceId: 3, externalId: "moved-1" },
+    ]);
+    const ids = (await db.$queryRaw<{ id: string }[]>`
+      INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor, created_at)
+      SELECT t, 'REPROCESSED', 42, 30, 'r', 'test', timestamptz '2026-11-01T10:00:00Z' FROM unnest(${[gone, moved]}::int[]) AS t ORDER BY t RETURNING id::text`).map((r) => r.id);
+    // The platform deletes one task and hands the other to organization 8 (a workspace moved, say).
+    await db.$executeRaw`DELETE FROM tasks WHERE id = ${gone}`;
+    await db.$executeRaw`UPDATE tasks SET organization_id = 8, workspace_id = 9, external_id = 'moved-elsewhere' WHERE id = ${moved}`;
+    const config = testConfig(prefix, twoOrgs());
+    watchdog = await startWatchdog(config, rules, createLogger({ level: "silent" }));
+    const deps = replayDeps(config, db, queue);
+    const range = (organization: number) => ({ kind: "range" as const, organizationId: organization, since: new Date("2026-11-01T00:00:00Z"), until: new Date("2026-11-02T00:00:00Z") });
+
+    // Organization 8's range holds none of them: they were organization 7's.
+    await expect(requestReplay(deps, { selection: range(8), by: "erin", reason: "r" }, "cli")).rejects.toThrow(/the selection has no events/);
+    const byRange = await requestReplay(deps, { selection: range(7), by: "erin", reason: "r" }, "cli");
+    expect(byRange).toMatchObject({ events: 2, organizationIds: [7] });
+    await receiver.waitFor((r) => r.delivered.length >= 2);
+    await expect.poll(async () => (await db.$queryRaw<{ n: number }[]>`SELECT count(delivered_at)::int AS n FROM webhook_replays`)[0]!.n, { timeout: 10_000 }).toBe(2);
+    // By id too, the deleted task's event is found and goes to organization 7.
+    const byId = await requestReplay(deps, { selection: { kind: "events", eventIds: ids }, by: "erin", reason: "r" }, "cli");
+    expect(byId).toMatchObject({ events: 2, organizationIds: [7] });
+    await receiver.waitFor((r) => r.delivered.length >= 4);
+    const seen = receiver.delivered.map((d) => [d.organizationId, d.webhookId, d.body.data.organizationId, d.body.data.workspaceId, d.body.data.externalId, d.verified]);
+    const expected = [
+      [7, `evt_${ids[0]}`, 7, 3, "gone-1", true],
+      [7, `evt_${ids[1]}`, 7, 3, "moved-1", true],
+    ];
+    expect(seen).toEqual([...expected, ...expected]);
   }, 60_000);
 });

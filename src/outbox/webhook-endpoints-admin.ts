@@ -3,6 +3,7 @@
 // rotate, and never read back by list.
 import type pg from "pg";
 import type { SecretKeyring } from "./webhook-secret-box.js";
+import { webhookTarget } from "./sql/targets.js";
 
 type Client = Pick<pg.ClientBase, "query">;
 
@@ -35,6 +36,22 @@ async function addSecret(client: Client, keyring: SecretKeyring, endpointId: str
   await client.query(`INSERT INTO webhook_secrets (endpoint_id, key_id, sealed_secret) VALUES ($1, $2, $3)`, [endpointId, keyId, sealed]);
 }
 
+/**
+ * The organization's delivery position, at this moment: a new endpoint starts with the events
+ * committed from its creation on. A row left from an earlier endpoint (revoked before revoking
+ * removed it, or taken out of WEBHOOKS_FILE / WEBHOOKS_JSON) starts again here too: the events of
+ * the weeks without an endpoint are not sent to the new one (a replay sends them, if wanted).
+ */
+async function startCursor(client: Client, organizationId: number): Promise<void> {
+  await client.query(
+    `INSERT INTO outbox_cursors (target, organization_id, snap_from) VALUES ($1, $2, pg_current_snapshot()::text)
+     ON CONFLICT (target) DO UPDATE SET snap_from = EXCLUDED.snap_from, snap_to = NULL, after_txid = 0, after_event_id = 0,
+            pending = false, pending_since = NULL, batch_mark_seq = NULL, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(),
+            failing_event_id = NULL, failing_since = NULL, failed_attempts = 0, last_error = NULL, updated_at = now()`,
+    [webhookTarget(organizationId), organizationId],
+  );
+}
+
 /** Creates the organization's endpoint with `secret`; `{ existing }` when it already has an active one (nothing changed). */
 export async function createEndpoint(
   client: Client,
@@ -52,6 +69,7 @@ export async function createEndpoint(
       return { existing: existing[0]?.id ?? "?" };
     }
     await addSecret(client, keyring, rows[0].id, input.organizationId, input.secret);
+    await startCursor(client, input.organizationId);
     return { created: { id: rows[0].id, organizationId: input.organizationId, url: input.url } };
   });
 }
@@ -81,11 +99,19 @@ export async function rotateSecret(
   });
 }
 
-/** Disables the organization's active endpoint (no more deliveries); null when it has none. */
+/**
+ * Disables the organization's active endpoint (no more deliveries); null when it has none. Its
+ * delivery position goes with it, in the same statement: the organization owes nothing any more, so
+ * its later events hold neither the retention of task_events nor the lag gauge, and dispatch marks
+ * nothing for it (a replica that still has the endpoint until its next refresh finds nothing to do).
+ */
 export async function disableEndpoint(client: Client, input: { organizationId: number; by: string }): Promise<{ id: string } | null> {
   const { rows } = await client.query<{ id: string }>(
-    `UPDATE webhook_endpoints SET disabled_at = now(), disabled_by = $2 WHERE organization_id = $1 AND disabled_at IS NULL RETURNING id::text`,
-    [input.organizationId, input.by],
+    `WITH disabled AS (
+       UPDATE webhook_endpoints SET disabled_at = now(), disabled_by = $2 WHERE organization_id = $1 AND disabled_at IS NULL RETURNING id::text),
+     forgotten AS (DELETE FROM outbox_cursors WHERE target = $3 AND EXISTS (SELECT 1 FROM disabled) RETURNING 1)
+     SELECT id FROM disabled WHERE (SELECT count(*) FROM forgotten) >= 0`,
+    [input.organizationId, input.by, webhookTarget(input.organizationId)],
   );
   return rows[0] ?? null;
 }

@@ -131,4 +131,40 @@ describe("endpoints kept in the database", () => {
     expect(log).toMatch(/organization 8 was sealed with key [0-9a-f]{8}, which WEBHOOK_SECRETS_KEY does not hold/);
     expect(log).not.toContain(rotated.slice(6));
   });
+
+  it("a revoked endpoint owes nothing: its organization's later events neither hold the lag gauge nor the retention, and an endpoint created for it afterwards starts with the events from then on", async () => {
+    await createEndpoint(pool, keyring, { organizationId: 7, url: receiver.url(7), secret: receiver.secret(7), by: "test" });
+    watchdog = await startWatchdog(
+      testConfig(prefix, { WEBHOOKS_JSON: webhooksJson(receiver, [8]), WEBHOOK_SECRETS_KEY: key.toString("base64"), WEBHOOK_ENDPOINTS_REFRESH: "PT0.2S", OUTBOX_POLL_INTERVAL: "PT0.05S" }),
+      buildRules(),
+      createLogger({ level: "silent" }),
+    );
+    await revert(7, 1);
+    await receiver.waitFor((r) => r.delivered.length >= 1);
+    const endpoints = async () => Number(/^watchdog_webhook_endpoints (\d+)$/m.exec(await (await fetch(`${watchdog!.opsUrl}/metrics`)).text())?.[1]);
+    const waitEndpoints = async (n: number) => {
+      for (const deadline = Date.now() + 10_000; (await endpoints()) !== n; ) {
+        if (Date.now() > deadline) throw new Error(`never ${n} endpoints`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+
+    // Revoked: its events of the weeks that follow are nobody's to deliver.
+    await disableEndpoint(pool, { organizationId: 7, by: "test" });
+    await waitEndpoints(1);
+    await revert(7, 3);
+    await revert(8, 1);
+    await receiver.waitFor((r) => r.delivered.some((d) => d.organizationId === 8));
+    await new Promise((r) => setTimeout(r, 300)); // dispatch rounds: organization 7's events must mark nothing
+    const owing = await pool.query<{ target: string }>(`SELECT target FROM outbox_cursors WHERE pending`);
+    expect(owing.rows, "a revoked endpoint's organization is left pending: the lag gauge and the retention wait for it forever").toEqual([]);
+
+    // A new endpoint for it: the events of the revoked weeks are not sent there, only those from its creation on.
+    await createEndpoint(pool, keyring, { organizationId: 7, url: receiver.url(7), secret: receiver.secret(7), by: "test" });
+    await waitEndpoints(2);
+    await revert(7, 1);
+    await receiver.waitFor((r) => r.delivered.filter((d) => d.organizationId === 7).length >= 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(receiver.delivered.filter((d) => d.organizationId === 7)).toHaveLength(2);
+  });
 });

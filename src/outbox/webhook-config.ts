@@ -74,6 +74,9 @@ export const webhookEndpointsSchema = z.array(
   { error: "must be a JSON array of { organizationId, url, secret }" },
 );
 
+/** Whether a value of the configuration (parsed JSON) holds a whsec_ secret anywhere in it. */
+const holdsSecret = (value: unknown): boolean => (JSON.stringify(value) ?? "").includes(SECRET_PREFIX);
+
 /** The endpoints of WEBHOOKS_FILE then WEBHOOKS_JSON (one endpoint per organization), or []. */
 export function loadWebhookEndpoints(source: { webhooksFile?: string | undefined; webhooksJson?: string | undefined }): WebhookEndpoint[] {
   const problems: string[] = [];
@@ -88,8 +91,11 @@ export function loadWebhookEndpoints(source: { webhooksFile?: string | undefined
     const parsed = json.value;
     const result = webhookEndpointsSchema.safeParse(parsed, { reportInput: true });
     if (!result.success) {
-      // A secret is never shown back, not even a wrong one.
-      for (const issue of result.error.issues) if (issue.path.at(-1) === "secret" && "input" in issue) delete (issue as { input?: unknown }).input;
+      // A secret is never shown back, not even a wrong one, nor one put in another field (url and
+      // secret swapped, a bare list of secrets): any value that holds a whsec_ is not quoted.
+      for (const issue of result.error.issues) {
+        if ("input" in issue && (issue.path.at(-1) === "secret" || holdsSecret(issue.input))) delete (issue as { input?: unknown }).input;
+      }
       problems.push(...formatIssues(result.error, { schema: webhookEndpointsSchema, label: where }).map((m) => (m.startsWith(where) ? m : `${where} ${m}`)));
       return;
     }

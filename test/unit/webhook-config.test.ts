@@ -48,6 +48,23 @@ describe("webhook endpoints", () => {
     expect(problems([{ organizationId: 7, url: "https://h.example.com/", secret: "plain-password-123456789012345" }]).join("\n")).not.toContain("plain-password");
   });
 
+  it("never shows a secret that landed in another field (values swapped, a bare list of secrets, a nested object)", () => {
+    const cases: unknown[] = [
+      [{ organizationId: 7, url: secret, secret: "https://h.example.com/" }],
+      [{ organizationId: secret, url: "https://h.example.com/", secret }],
+      [secret],
+      [{ organizationId: 7, url: "https://h.example.com/", secret: [secret] }],
+      [[{ organizationId: 7, url: "https://h.example.com/", secret }]],
+    ];
+    for (const json of cases) {
+      const messages = problems(json).join("\n");
+      expect(messages, JSON.stringify(json)).not.toBe("");
+      expect(messages, messages).not.toContain(secret.slice(6, 16));
+    }
+    // What is wrong is still named.
+    expect(problems([{ organizationId: 7, url: secret, secret: "https://h.example.com/" }])[0]).toMatch(/^WEBHOOKS_JSON \[0\]\.url must be a URL/);
+  });
+
   it("refuse unknown fields by name, bad organization ids, invalid JSON (without quoting it), and two endpoints for one organization", () => {
     expect(problems([{ organizationId: 7, url: "https://h.example.com/", secret, secrte: "x" }])[0]).toMatch(/unknown field "secrte"; allowed: organizationId, url, secret/);
     expect(problems([{ organizationId: "7", url: "https://h.example.com/", secret }])[0]).toMatch(/\[0\]\.organizationId must be an organization id/);

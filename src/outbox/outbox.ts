@@ -108,7 +108,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     const parts: OutboxParts = { deps, owner, pool, directory, metrics, sender };
     const delivery = relaysWebhooks ? startDelivery(parts) : null;
     // Awaited: a target new to this database starts before the first event is written.
-    const relay = await startRelay(parts, delivery);
+    const relay = await startRelay(parts, delivery, relaysWebhooks);
     if (delivery) steps.add("webhook delivery", () => delivery.close());
     if (keyring) {
       const timer = refreshEndpointsEvery(parts, delivery);
@@ -223,7 +223,7 @@ function startDelivery({ deps, owner, pool, directory, metrics, sender }: Outbox
   });
 }
 
-function startRelay({ deps, owner, pool, directory, metrics }: OutboxParts, delivery: WebhookDelivery | null): Promise<OutboxRelay> {
+function startRelay({ deps, owner, pool, directory, metrics }: OutboxParts, delivery: WebhookDelivery | null, relaysWebhooks: boolean): Promise<OutboxRelay> {
   const { settings } = deps;
   return startOutboxRelay({
     pool,
@@ -236,6 +236,7 @@ function startRelay({ deps, owner, pool, directory, metrics }: OutboxParts, deli
     eventsQueue: deps.eventsQueue,
     eventsQueueMaxWaiting: settings.eventsQueueMaxWaiting,
     webhookOrganizationIds: directory.organizationIds,
+    relaysWebhooks,
     ...(delivery ? { onDispatched: delivery.wake } : {}),
     ...(deps.sweeps ? { deferWhile: deps.sweeps.active } : {}),
   });

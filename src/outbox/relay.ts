@@ -36,8 +36,15 @@ export interface OutboxRelayOptions {
   eventsQueue: Queue<TaskEventMessage> | null;
   /** Jobs waiting in the events queue past which the relay stops adding. */
   eventsQueueMaxWaiting: number;
-  /** The organizations with an endpoint now (their targets exist); none: no dispatch. */
+  /** The organizations with an endpoint now (their targets exist). */
   webhookOrganizationIds: () => readonly number[];
+  /**
+   * Webhooks may be sent here (endpoints in the environment, or WEBHOOK_SECRETS_KEY): dispatch then runs
+   * even while no organization has an endpoint — after the last one was revoked its position must keep
+   * up, or the lag gauge and the retention wait on it. Without its row (no endpoint ever) a round finds
+   * nothing to claim. Absent: dispatch runs while some organization has an endpoint.
+   */
+  relaysWebhooks?: boolean;
   /** Called after dispatch marked organizations (this replica's delivery looks for them at once). */
   onDispatched?: () => void;
   deferWhile?: () => boolean;
@@ -178,7 +185,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
       await ensure();
       if (!ensured) return;
     }
-    if (options.webhookOrganizationIds().length > 0) await guard(DISPATCH_TARGET, "webhook", () => dispatch(ctx));
+    if (options.relaysWebhooks || options.webhookOrganizationIds().length > 0) await guard(DISPATCH_TARGET, "webhook", () => dispatch(ctx));
     const queue = options.eventsQueue;
     if (queue && !stopping) await guard(QUEUE_TARGET, "queue", () => relayQueue(ctx, queue));
   };

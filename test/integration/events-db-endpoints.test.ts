@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWatchdog, type Watchdog } from "../../src/app.js";
 import { createEndpoint, disableEndpoint, rotateSecret } from "../../src/outbox/webhook-endpoints-admin.js";
 import { createKeyring } from "../../src/outbox/webhook-secret-box.js";
+import { outboxStats } from "../../src/outbox/sql/outbox-stats.js";
 import { createLogger } from "../../src/platform/logger.js";
 import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
@@ -167,4 +168,25 @@ describe("endpoints kept in the database", () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(receiver.delivered.filter((d) => d.organizationId === 7)).toHaveLength(2);
   });
+
+  it("once the last endpoint is revoked, dispatch keeps passing the new events: the lag gauge does not grow and the retention is not held", async () => {
+    await createEndpoint(pool, keyring, { organizationId: 7, url: receiver.url(7), secret: receiver.secret(7), by: "test" });
+    watchdog = await startWatchdog(
+      testConfig(prefix, { WEBHOOK_SECRETS_KEY: key.toString("base64"), WEBHOOK_ENDPOINTS_REFRESH: "PT0.2S", OUTBOX_POLL_INTERVAL: "PT0.05S" }),
+      buildRules(),
+      createLogger({ level: "silent" }),
+    );
+    await revert(7, 1);
+    await receiver.waitFor((r) => r.delivered.length >= 1);
+    const metrics = async () => (await (await fetch(`${watchdog!.opsUrl}/metrics`)).text());
+    await disableEndpoint(pool, { organizationId: 7, by: "test" });
+    for (const deadline = Date.now() + 10_000; !/^watchdog_webhook_endpoints 0$/m.test(await metrics()); ) {
+      if (Date.now() > deadline) throw new Error("the revoked endpoint was never dropped");
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await revert(8, 2);
+    // What the lag gauge and the retention read: the events past dispatch's position.
+    const behind = async () => (await outboxStats(pool, 1000, ["dispatch"])).targets.find((t) => t.target === "dispatch")?.pending;
+    await expect.poll(behind, { timeout: 5_000, message: "dispatch stopped with the last endpoint: its position stays behind every new event" }).toBe(0);
+  }, 30_000);
 });

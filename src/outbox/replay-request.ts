@@ -35,11 +35,18 @@ const organizationId = z.union([z.number(), z.string().trim().regex(/^\d+$/, { e
   z.number().int().min(1, { error: "must be an organization id from 1 to 2147483647" }).max(2_147_483_647, { error: "must be an organization id from 1 to 2147483647" }),
 );
 
+const INSTANT_ERROR = "must be an ISO-8601 time such as 2026-12-04T10:00:00Z (without an offset: UTC)";
+/** A date, then optionally a time of day (hh:mm, hh:mm:ss, fractions) and an offset; each field in its range. */
+const INSTANT = /^\d{4}-\d{2}-\d{2}(?:T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?(Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?)?$/;
+
+// A time without an offset is UTC, as the console's form says and a date alone is in JavaScript: the
+// range must not move with the time zone of the machine that reads it (the CLI on an operator's
+// laptop, a worker with TZ set). A date that does not exist (2026-02-30) is refused, not rolled over.
 const instant = z
-  .string({ error: "must be an ISO-8601 time such as 2026-12-04T10:00:00Z" })
+  .string({ error: INSTANT_ERROR })
   .trim()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s) && !Number.isNaN(Date.parse(s)), { error: "must be an ISO-8601 time such as 2026-12-04T10:00:00Z" })
-  .transform((s) => new Date(s));
+  .refine((s) => INSTANT.test(s) && z.iso.date().safeParse(s.slice(0, 10)).success, { error: INSTANT_ERROR })
+  .transform((s) => new Date(s.length > 10 && INSTANT.exec(s)![1] === undefined ? `${s}Z` : s));
 
 const flag = z.union([z.boolean(), z.enum(["true", "on", "1", "false", "off", "0", ""]).transform((s) => ["true", "on", "1"].includes(s))], { error: "must be true or false" });
 

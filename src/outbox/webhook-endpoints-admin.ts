@@ -38,16 +38,13 @@ async function addSecret(client: Client, keyring: SecretKeyring, endpointId: str
 
 /**
  * The organization's delivery position, at this moment: a new endpoint starts with the events
- * committed from its creation on. A row left from an earlier endpoint (revoked before revoking
- * removed it, or taken out of WEBHOOKS_FILE / WEBHOOKS_JSON) starts again here too: the events of
- * the weeks without an endpoint are not sent to the new one (a replay sends them, if wanted).
+ * committed from its creation on (a revoke removed the previous endpoint's position, so the events of
+ * the time without one are not sent to it). A position that is there already is kept: the
+ * organization's endpoint of WEBHOOKS_FILE / WEBHOOKS_JSON, moving to the database, loses nothing.
  */
 async function startCursor(client: Client, organizationId: number): Promise<void> {
   await client.query(
-    `INSERT INTO outbox_cursors (target, organization_id, snap_from) VALUES ($1, $2, pg_current_snapshot()::text)
-     ON CONFLICT (target) DO UPDATE SET snap_from = EXCLUDED.snap_from, snap_to = NULL, after_txid = 0, after_event_id = 0,
-            pending = false, pending_since = NULL, batch_mark_seq = NULL, lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now(),
-            failing_event_id = NULL, failing_since = NULL, failed_attempts = 0, last_error = NULL, updated_at = now()`,
+    `INSERT INTO outbox_cursors (target, organization_id, snap_from) VALUES ($1, $2, pg_current_snapshot()::text) ON CONFLICT (target) DO NOTHING`,
     [webhookTarget(organizationId), organizationId],
   );
 }

@@ -189,4 +189,18 @@ describe("endpoints kept in the database", () => {
     const behind = async () => (await outboxStats(pool, 1000, ["dispatch"])).targets.find((t) => t.target === "dispatch")?.pending;
     await expect.poll(behind, { timeout: 5_000, message: "dispatch stopped with the last endpoint: its position stays behind every new event" }).toBe(0);
   }, 30_000);
+
+  it("an organization's endpoint moved from WEBHOOKS_JSON to the database keeps its position: the events waiting for it still arrive", async () => {
+    receiver.mode = "down";
+    watchdog = await startWatchdog(
+      testConfig(prefix, { WEBHOOKS_JSON: webhooksJson(receiver, [7]), WEBHOOK_SECRETS_KEY: key.toString("base64"), WEBHOOK_ENDPOINTS_REFRESH: "PT0.2S", OUTBOX_POLL_INTERVAL: "PT0.05S", WEBHOOK_RETRY_DELAY: "PT0.05S", WEBHOOK_RETRY_MAX_DELAY: "PT0.1S" }),
+      buildRules(),
+      createLogger({ level: "silent" }),
+    );
+    await revert(7, 2);
+    await receiver.waitFor((r) => r.attempts >= 1);
+    await createEndpoint(pool, keyring, { organizationId: 7, url: receiver.url(7), secret: receiver.secret(7), by: "test" });
+    receiver.mode = "ok";
+    await receiver.waitFor((r) => r.ids.size >= 2);
+  });
 });

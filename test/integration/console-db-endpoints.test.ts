@@ -57,6 +57,28 @@ describe("operator console with database endpoints only", () => {
     expect(section).toContain("dispatch (to the organizations)");
   });
 
+  it("with 120 organizations, lists the failing first and at most 50, says how many there are, and names the failing once in what needs attention", async () => {
+    // 117 with nothing to deliver; 3 whose endpoint refuses connections (nothing listens on port 9), with an event each.
+    for (let org = 1; org <= 120; org++) {
+      const url = org > 117 ? `http://127.0.0.1:9/hooks/${org}` : receiver.url(7);
+      await createEndpoint(pool, keyring, { organizationId: org, url, secret: receiver.secret(7), by: "test" });
+    }
+    app = await startApp({ WEBHOOK_SECRETS_KEY: key.toString("base64"), OUTBOX_POLL_INTERVAL: "PT0.05S" });
+    const tasks = await insertTasks(db, [118, 119, 120].map((organizationId) => ({ status: S.ToReview, ageSeconds: 0, organizationId })));
+    for (const task of tasks) await db.$executeRaw`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) VALUES (${task}, 'REPROCESSED', 42, 30, 'again', 'test')`;
+    await expect.poll(async () => (await outboxSection(app!)).match(/failing since/g)?.length ?? 0, { timeout: 15_000 }).toBe(3);
+
+    const response = await fetch(`${app.opsUrl}/admin/console`, { headers: { authorization: basic(BOARD_USER, BOARD_PASSWORD) } });
+    const page = await response.text();
+    const section = /<section id="outbox"[\s\S]*?<\/section>/.exec(page)![0];
+    const listed = [...section.matchAll(/<td data-label="Target">organization (\d+)<\/td>/g)].map((m) => Number(m[1]));
+    expect(listed).toHaveLength(50);
+    expect(listed.slice(0, 3).sort()).toEqual([118, 119, 120]);
+    expect(section).toContain("50 of 120 organizations with an endpoint listed (3 failing, 3 with undelivered events)");
+    expect(page.match(/deliveries failing/g)).toEqual(["deliveries failing"]);
+    expect(page).toContain("3 organizations</a>: deliveries failing");
+  });
+
   it("the `watchdog started` line names the organizations with an endpoint by source", async () => {
     await createEndpoint(pool, keyring, { organizationId: 7, url: receiver.url(7), secret: receiver.secret(7), by: "test" });
     app = await startApp({ WEBHOOK_SECRETS_KEY: key.toString("base64") }, { captureLogs: true });

@@ -16,7 +16,7 @@ function state(overrides: Partial<ConsoleState> = {}): ConsoleState {
     pauses: ok({ open: [{ id: "1", status: null, reason: "<script>alert(1)</script>", pausedBy: "eve\" onmouseover=\"x", pausedAt: at, expiresAt: null, endedAt: null, endedBy: null, endedHow: null }], recent: [] }),
     sweeps: ok([]),
     escalated: ok({ minReverts: 3, total: 0, tasks: [] }),
-    outbox: ok([]),
+    outbox: ok({ targets: [], organizations: { total: 0, failing: 0, pending: 0 } }),
     givenUp: ok({ total: 1, events: [{ eventId: "evt_7", organizationId: 7, givenUpAt: at, attempts: 3, lastError: "answered 503", jobId: "webhook-7-1", replayPending: false }] }),
     replays: ok([]),
     actions: ok([]),

@@ -16,7 +16,7 @@ import { listGivenUp, listReplays } from "../../outbox/replay.js";
 import { listOperatorActions } from "../../platform/operator-actions.js";
 import { stuckReport } from "../../sweep/stuck-report.js";
 import type { SweepResult } from "../../sweep/run-sweep.js";
-import type { ConsoleState, DeliveryState, Section, SweepRun } from "./state.js";
+import type { ConsoleState, OutboxState, Section, SweepRun } from "./state.js";
 
 export interface ConsoleReadDeps {
   db: Db;
@@ -39,6 +39,8 @@ const SWEEPS_SHOWN = 10;
 const ESCALATED_SHOWN = 20;
 const TRAIL_EVENTS = 5;
 const PENDING_CAP = 100_000;
+/** Organizations listed in the Outbox section: 10,000 with an endpoint would make a page of 10,000 rows. */
+export const ORGANIZATIONS_SHOWN = 50;
 
 async function section<T>(name: string, read: () => Promise<T>): Promise<Section<T>> {
   try {
@@ -83,31 +85,44 @@ async function readSweeps(queue: Pick<Queue, "getJobs">): Promise<SweepRun[]> {
     });
 }
 
-/** The events queue's and the dispatch's backlog (outboxStats), and each organization's delivery state (its outbox_cursors row). */
-async function readOutbox(db: Db, deps: ConsoleReadDeps): Promise<DeliveryState[]> {
+/**
+ * The events queue's and the dispatch's backlog (outboxStats), and the delivery state of the
+ * organizations (their outbox_cursors rows) that need attention first: failing (the longest first),
+ * then with undelivered events (the oldest first), then the others by id; ORGANIZATIONS_SHOWN at most,
+ * with the counts of all of them.
+ */
+async function readOutbox(db: Db, deps: ConsoleReadDeps): Promise<OutboxState> {
   const organizationIds = await deps.webhookOrganizationIds();
   const relayed = [...(organizationIds.length > 0 ? [DISPATCH_TARGET] : []), ...(deps.eventsQueueEnabled ? [QUEUE_TARGET] : [])];
   const stats = relayed.length > 0 ? (await outboxStats(asQueryable(db), PENDING_CAP, relayed)).targets.filter((t) => relayed.includes(t.target)) : [];
-  const rows = await db.$queryRaw<{ target: string; organization_id: number; pending: boolean; pending_age: number | null; failing_event_id: string | null; failing_since: Date | null; failed_attempts: number; last_error: string | null; next_attempt_at: Date | null; delivered_count: number }[]>`
+  const rows = await db.$queryRaw<
+    { target: string; organization_id: number; pending: boolean; pending_age: number | null; failing_event_id: string | null; failing_since: Date | null; failed_attempts: number; last_error: string | null; next_attempt_at: Date | null; delivered_count: number; total: number; failing: number; pending_total: number }[]
+  >`
     SELECT target, organization_id, pending, extract(epoch FROM now() - pending_since)::float8 AS pending_age, failing_event_id::text, failing_since,
-           failed_attempts, last_error, next_attempt_at, delivered_count::float8 AS delivered_count
-    FROM outbox_cursors WHERE organization_id = ANY(${[...organizationIds]}::int[]) ORDER BY organization_id`;
+           failed_attempts, last_error, next_attempt_at, delivered_count::float8 AS delivered_count,
+           count(*) OVER ()::int AS total, (count(*) FILTER (WHERE failing_event_id IS NOT NULL) OVER ())::int AS failing, (count(*) FILTER (WHERE pending) OVER ())::int AS pending_total
+    FROM outbox_cursors WHERE organization_id = ANY(${[...organizationIds]}::int[])
+    ORDER BY failing_event_id IS NULL, failing_since, NOT pending, pending_since, organization_id
+    LIMIT ${ORGANIZATIONS_SHOWN}::int`;
   const none = { failingEventId: null, failingSince: null, failedAttempts: 0, lastError: null, nextAttemptAt: null, deliveredCount: null };
-  return [
-    ...stats.map((t) => ({ target: t.target, organizationId: null, pending: t.pending, oldestAgeSeconds: t.oldestAgeSeconds, ...none })),
-    ...rows.map((r) => ({
-      target: r.target,
-      organizationId: r.organization_id,
-      pending: r.pending ? null : 0,
-      oldestAgeSeconds: r.pending_age ?? 0,
-      failingEventId: r.failing_event_id,
-      failingSince: r.failing_since,
-      failedAttempts: r.failed_attempts,
-      lastError: r.last_error,
-      nextAttemptAt: r.failing_event_id ? r.next_attempt_at : null,
-      deliveredCount: Number(r.delivered_count),
-    })),
-  ];
+  return {
+    targets: [
+      ...stats.map((t) => ({ target: t.target, organizationId: null, pending: t.pending, oldestAgeSeconds: t.oldestAgeSeconds, ...none })),
+      ...rows.map((r) => ({
+        target: r.target,
+        organizationId: r.organization_id,
+        pending: r.pending ? null : 0,
+        oldestAgeSeconds: r.pending_age ?? 0,
+        failingEventId: r.failing_event_id,
+        failingSince: r.failing_since,
+        failedAttempts: r.failed_attempts,
+        lastError: r.last_error,
+        nextAttemptAt: r.failing_event_id ? r.next_attempt_at : null,
+        deliveredCount: Number(r.delivered_count),
+      })),
+    ],
+    organizations: { total: rows[0]?.total ?? 0, failing: rows[0]?.failing ?? 0, pending: rows[0]?.pending_total ?? 0 },
+  };
 }
 
 /**

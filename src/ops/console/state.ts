@@ -39,6 +39,16 @@ export interface DeliveryState {
   deliveredCount: number | null;
 }
 
+/**
+ * The relay targets (events queue, dispatch), and the organizations with an endpoint: those that need
+ * attention first (failing, then undelivered the longest), at most a page of them; how many there
+ * are in all, failing and with undelivered events.
+ */
+export interface OutboxState {
+  targets: DeliveryState[];
+  organizations: { total: number; failing: number; pending: number };
+}
+
 export interface ConsoleState {
   /** The database clock when read. */
   at: Date;
@@ -53,7 +63,7 @@ export interface ConsoleState {
   pauses: Section<{ open: Pause[]; recent: Pause[] }>;
   sweeps: Section<SweepRun[]>;
   escalated: Section<{ minReverts: number; total: number; tasks: (EscalatedTask & { events: TaskEventRow[] })[] }>;
-  outbox: Section<DeliveryState[]>;
+  outbox: Section<OutboxState>;
   givenUp: Section<{ total: number; events: GivenUpEvent[] }>;
   replays: Section<ReplaySummary[]>;
   actions: Section<OperatorAction[]>;

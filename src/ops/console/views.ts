@@ -136,7 +136,14 @@ function attention(state: ConsoleState): Html {
   if (state.held.ok) for (const [status, h] of Object.entries(state.held.value)) items.push(`<a href="#rules">${esc(status)} is held</a>: ${esc(h.stuck)} stuck, limit ${esc(h.limit)}`);
   if (state.pauses.ok) for (const p of state.pauses.value.open) items.push(`<a href="#pauses">${p.status === null ? "every rule is" : `${esc(statusName(p.status))} is`} paused</a> by ${esc(p.pausedBy)}: ${esc(p.reason)}`);
   if (state.givenUp.ok && state.givenUp.value.total > 0) items.push(`<a href="#given-up">${esc(state.givenUp.value.total)} webhook event(s) given up</a>`);
-  if (state.outbox.ok) for (const t of state.outbox.value) if (t.failingEventId) items.push(`<a href="#outbox">${t.organizationId === null ? "the events queue" : `organization ${esc(t.organizationId)}`}: deliveries failing</a>`);
+  if (state.outbox.ok) {
+    const { targets, organizations } = state.outbox.value;
+    for (const t of targets) if (t.failingEventId && t.organizationId === null) items.push(`<a href="#outbox">the events queue</a>: deliveries failing`);
+    // One line however many organizations fail (a receiver many of them share, down): the section lists them.
+    const failing = targets.filter((t) => t.failingEventId && t.organizationId !== null).map((t) => t.organizationId);
+    if (organizations.failing === 1) items.push(`<a href="#outbox">organization ${esc(failing[0])}</a>: deliveries failing`);
+    else if (organizations.failing > 1) items.push(`<a href="#outbox">${esc(organizations.failing)} organizations</a>: deliveries failing`);
+  }
   if (state.sweeps.ok && state.sweeps.value[0]?.result?.interrupted) items.push(`<a href="#sweeps">the last sweep was interrupted</a>`);
   if (state.escalated.ok && state.escalated.value.total > 0) items.push(`<a href="#escalated">${esc(state.escalated.value.total)} task(s) need support</a>`);
   const failed = (["rules", "held", "pauses", "sweeps", "outbox", "givenUp"] as const).filter((k) => !state[k].ok);
@@ -270,8 +277,13 @@ function escalatedSection(state: ConsoleState): Html {
 
 function outboxSection(state: ConsoleState): Html {
   const label = (t: { target: string; organizationId: number | null }) => (t.organizationId !== null ? `organization ${t.organizationId}` : t.target === "queue" ? "events queue" : "dispatch (to the organizations)");
-  const body = unavailable(state.outbox, (targets) =>
-    table(
+  const body = unavailable(state.outbox, ({ targets, organizations: o }) => {
+    const listed = targets.filter((t) => t.organizationId !== null).length;
+    const note =
+      o.total > listed
+        ? `<p class="note">${esc(listed)} of ${esc(o.total)} organizations with an endpoint listed (${esc(o.failing)} failing, ${esc(o.pending)} with undelivered events): the failing and those waiting longest first.</p>`
+        : "";
+    return join([note, table(
       ["Target", "Pending", "Oldest pending", "Delivered", "State"],
       targets.map((t) => [
         td(label(t)),
@@ -285,8 +297,8 @@ function outboxSection(state: ConsoleState): Html {
         ),
       ]),
       "No relay target: neither the events queue nor any webhook is configured.",
-    ),
-  );
+    )]);
+  });
   return `<section id="outbox" aria-labelledby="outbox-h"><h2 id="outbox-h">Outbox: delivery per organization</h2>${body}</section>`;
 }
 

@@ -16,6 +16,11 @@ export function parsePositiveDuration(text: unknown, max?: DurationBound): { sec
   if (typeof text !== "string" || text.trim() === "") {
     return { error: `must be an ISO-8601 duration such as "PT30M", "PT2H" or "P1D"` };
   }
+  // Luxon reads a sign on each part ("PT1H-1S": 59 min 59 s); ISO-8601 has none there (a leading "-" is
+  // the whole duration's, refused below as not positive).
+  if (/[-+]/.test(text.trim().slice(1))) {
+    return { error: `has a part with a sign ("-" or "+"); write every part as a plain number, e.g. "PT59M59S"` };
+  }
   const duration = Duration.fromISO(text.trim());
   if (!duration.isValid) {
     return { error: `is not an ISO-8601 duration; write e.g. "PT30M", "PT2H" or "P1D"` };

@@ -17,6 +17,10 @@ describe("parsePositiveDuration", () => {
     expect(parsePositiveDuration(text)).toHaveProperty("error");
   });
 
+  it("refuses a part with a sign (luxon reads PT1H-1S as 59 min 59 s; ISO-8601 and the rules' JSON Schema have no such form)", () => {
+    for (const text of ["PT1H-1S", "P1DT-23H", "PT+2H", "P1D-T1H"]) expect(parsePositiveDuration(text)).toEqual({ error: 'has a part with a sign ("-" or "+"); write every part as a plain number, e.g. "PT59M59S"' });
+  });
+
   it("refuses a duration past the bound it is given, saying the bound", () => {
     expect(parsePositiveDuration("P30000D", { text: "P3650D", seconds: 3650 * 86_400 })).toEqual({ error: "must be at most P3650D (315360000 s)" });
     expect(parsePositiveDuration("P3650D", { text: "P3650D", seconds: 3650 * 86_400 })).toEqual({ seconds: 3650 * 86_400 });

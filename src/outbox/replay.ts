@@ -60,7 +60,7 @@ export interface ReplayOutcome {
 export interface ReplayDeps {
   db: Db;
   /** The replays queue; null when no webhook can be sent (webhooksPossible: no endpoint in the environment, no WEBHOOK_SECRETS_KEY). */
-  queue: Pick<Queue, "add"> | null;
+  queue: Pick<Queue, "add" | "getJobState"> | null;
   /** The organizations with an endpoint, read when a replay is asked for (the environment's and the database's). */
   organizationIds: () => Promise<readonly number[]>;
   /** Attempts of the replay job: by time (WEBHOOK_RETRY_FOR), as the deliveries. */
@@ -109,6 +109,22 @@ async function selectCandidates(tx: Pick<Db, "$queryRaw">, s: ReplaySelection): 
 }
 
 /**
+ * A replay's rows wait for its job. A process stopped between the request's commit and its add (or a
+ * Redis that lost the job) left them waiting for ever, and their events refused by every later
+ * replay as "already in a replay". Rows that have waited this long are judged by their job: none, or
+ * one that has finished, and they are abandoned. Never sooner: a request that has just committed adds
+ * its job within ENQUEUE_TIMEOUT_MS.
+ */
+const ORPHAN_AFTER_SECONDS = 60;
+const ORPHAN_ERROR = "its job is not in the queue (the request stopped before queuing it, or Redis lost it): abandoned by a later request";
+
+/** Of these replays (their rows waiting past ORPHAN_AFTER_SECONDS), those whose job is gone or finished. */
+async function orphanedReplays(queue: Pick<Queue, "getJobState">, replayIds: readonly string[]): Promise<string[]> {
+  const states = await Promise.all(replayIds.map((id) => queue.getJobState(replayJobId(id))));
+  return replayIds.filter((_, i) => ["unknown", "completed", "failed"].includes(states[i]!));
+}
+
+/**
  * requestReplay — the one way a replay is asked for (CLI, console, ops endpoint). Checks the
  * selection, writes the audit record and the replay's rows in one transaction, then queues the
  * job. Nothing is written when anything is wrong: an unknown event id, an organization without
@@ -130,11 +146,15 @@ export async function requestReplay(deps: ReplayDeps, request: ReplayRequest, vi
     if (candidates.length > MAX_REPLAY_EVENTS) throw new ActionError("BadRequest", `the selection has more than ${MAX_REPLAY_EVENTS} events; narrow it (a shorter time range, one organization) and replay in parts`);
     const noEndpoint = [...new Set(candidates.map((c) => c.organization_id).filter((id) => !withEndpoint.has(id)))];
     if (noEndpoint.length > 0) throw new ActionError("BadRequest", `organization ${noEndpoint.join(", ")} has no webhook endpoint (${ENDPOINT_SOURCES}): its events cannot be sent`);
-    const pending = new Set(
-      (await tx.$queryRaw<{ event_id: string }[]>`
-        SELECT DISTINCT event_id::text AS event_id FROM webhook_replays
-        WHERE event_id = ANY(${candidates.map((c) => c.event_id)}::bigint[]) AND delivered_at IS NULL AND abandoned_at IS NULL`).map((r) => r.event_id),
-    );
+    const waiting = await tx.$queryRaw<{ event_id: string; replay_id: string; settled: boolean }[]>`
+        SELECT event_id::text AS event_id, replay_id::text AS replay_id, requested_at < now() - ${ORPHAN_AFTER_SECONDS} * interval '1 second' AS settled FROM webhook_replays
+        WHERE event_id = ANY(${candidates.map((c) => c.event_id)}::bigint[]) AND delivered_at IS NULL AND abandoned_at IS NULL`;
+    const orphans = await orphanedReplays(deps.queue!, [...new Set(waiting.filter((w) => w.settled).map((w) => w.replay_id))]);
+    if (orphans.length > 0) {
+      await tx.$executeRaw`UPDATE webhook_replays SET abandoned_at = now(), last_error = ${ORPHAN_ERROR}
+        WHERE replay_id = ANY(${orphans}::bigint[]) AND delivered_at IS NULL AND abandoned_at IS NULL`;
+    }
+    const pending = new Set(waiting.filter((w) => !orphans.includes(w.replay_id)).map((w) => w.event_id));
     const chosen = candidates.filter((c) => !pending.has(c.event_id));
     if (chosen.length === 0) {
       const what = selection.kind === "givenUp" ? "no given-up event is waiting for a replay" : "the selection has no events";

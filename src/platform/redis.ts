@@ -62,11 +62,14 @@ export async function addForCaller<T>(connection: RedisConnection | undefined, a
   }
 }
 
-/** `queue`'s add through addForCaller, over the queue's own connection (an instance handed to BullMQ). */
-export function addsForCaller<D>(queue: Queue<D>): Pick<Queue<D>, "add"> {
+/** `queue`'s add (and the look at a job's state a replay request makes) through addForCaller, over the queue's own connection (an instance handed to BullMQ). */
+export function addsForCaller<D>(queue: Queue<D>): Pick<Queue<D>, "add" | "getJobState"> {
   const connection = queue.opts.connection;
   const own = connection instanceof Redis || connection instanceof Cluster ? connection : undefined;
-  return { add: ((...args: Parameters<Queue<D>["add"]>) => addForCaller(own, queue.add(...args))) as Queue<D>["add"] };
+  return {
+    add: ((...args: Parameters<Queue<D>["add"]>) => addForCaller(own, queue.add(...args))) as Queue<D>["add"],
+    getJobState: (jobId: string) => addForCaller(own, queue.getJobState(jobId)),
+  };
 }
 
 export interface CreateRedisOptions extends RedisOptions {

@@ -168,6 +168,28 @@ describe("webhook replay", () => {
     const [audit] = await db.$queryRaw<{ action: string; actor: string; via: string }[]>`SELECT action, actor, via FROM operator_actions`;
     expect(audit).toEqual({ action: "replay", actor: "erin", via: "cli" });
   }, 60_000);
+  it("a replay whose job is not in the queue (the request stopped before queuing it, or Redis lost it) holds its events a minute at most: the next request abandons it, saying why, and replays them", async () => {
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
+    const [{ id }] = (await db.$queryRaw<{ id: string }[]>`INSERT INTO task_events (task_id, kind, from_status, to_status, reason, actor) VALUES (${task}, 'REPROCESSED', 42, 30, 'r', 'test') RETURNING id::text`) as [{ id: string }];
+    const deps = replayDeps(testConfig(prefix, env()), db, queue);
+    const ask = () => requestReplay(deps, { selection: { kind: "events", eventIds: [id!] }, by: "erin", reason: "r" }, "cli");
+    const first = await ask();
+    // Its job is in the queue (no worker here takes it): the event is in a replay that has not finished.
+    await expect(ask()).rejects.toThrow(/already in a replay that has not finished/);
+    // The job is lost; just now, the request may still be about to add it: still refused.
+    await queue.remove(first.jobId);
+    await expect(ask()).rejects.toThrow(/already in a replay that has not finished/);
+    // A minute later (the time written back), the next request abandons the first replay's rows and replays the event.
+    await db.$executeRaw`UPDATE webhook_replays SET requested_at = requested_at - interval '61 seconds' WHERE replay_id = ${first.replayId}::bigint`;
+    const second = await ask();
+    expect(second).toMatchObject({ events: 1, alreadyPending: 0 });
+    expect(await queue.getJobState(second.jobId)).toBe("waiting");
+    expect(await db.$queryRaw`SELECT replay_id::text, abandoned_at IS NOT NULL AS abandoned, last_error FROM webhook_replays ORDER BY replay_id`).toEqual([
+      { replay_id: first.replayId, abandoned: true, last_error: expect.stringMatching(/^its job is not in the queue/) },
+      { replay_id: second.replayId, abandoned: false, last_error: null },
+    ]);
+  });
+
   it("a replay sends the events an organization was sent live — with the organization, workspace and external id they were written with — also of a task deleted or moved since; never to the task's new organization", async () => {
     await receiver.close();
     receiver = await startWebhookReceiver([7, 8]);

@@ -77,6 +77,9 @@ it.each([
     ["--task-ids-file", file("passwd", "1\nroot:x:0:0\n\n2\nbin\n0\n2147483648\n a b \nsync\nx\ny\n3\n")],
     `BadRequest: --task-ids-file ${join(dir, "passwd")} holds lines that are not task ids (${ID}): line 2 "root:x:0:0"; line 5 "bin"; line 6 "0"; line 7 "2147483648"; line 8 "a b"; and 3 more (8 in all)`,
   ],
+  // force and dryRun are flags of the command, never smuggled in through the filter's query.
+  [["--filter", "status=41&force=true"], "BadRequest: --filter names force, which is not a filter; give --force instead"],
+  [["--filter", "dryRun=false&status=41"], "BadRequest: --filter names dryRun, which is not a filter; give --dry-run instead"],
   [["--task-ids", "1,,2"], `BadRequest: --task-ids holds entries that are not task ids (${ID}): entry 2 is empty`],
   [["--task-ids", "1, 2,x,"], `BadRequest: --task-ids holds entries that are not task ids (${ID}): entry 3 "x"; entry 4 is empty`],
 ])("start %j is refused with exit code 2 and one short line", { timeout: 30_000 }, async (selection, message) => {

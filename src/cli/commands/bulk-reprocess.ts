@@ -95,6 +95,11 @@ async function asRequest(options: BulkStartOptions): Promise<{ query: URLSearchP
   const given = [options.filter, options.taskIds, options.taskIdsFile, options.externalIdsFile].filter((o) => o !== undefined).length;
   if (given !== 1) throw new CliError("BadRequest: give exactly one selection: --filter 'stuck=true&status=41', --task-ids 1,2,3, --task-ids-file FILE or --external-ids-file FILE", EXIT.usage);
   const query = new URLSearchParams(options.filter ?? "");
+  // The endpoint reads force and dryRun from the same query: through --filter they would skip the guard
+  // (or only preview) without the flag that says so on the command line.
+  for (const [param, flag] of [["force", "--force"], ["dryRun", "--dry-run"]] as const) {
+    if (query.has(param)) throw new CliError(`BadRequest: --filter names ${param}, which is not a filter; give ${flag} instead`, EXIT.usage);
+  }
   if (options.dryRun) query.set("dryRun", "true");
   if (options.force) query.set("force", "true");
   if (options.taskIds !== undefined) {

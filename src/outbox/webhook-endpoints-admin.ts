@@ -3,7 +3,7 @@
 // rotate, and never read back by list.
 import type pg from "pg";
 import type { SecretKeyring } from "./webhook-secret-box.js";
-import { webhookTarget } from "./sql/targets.js";
+import { ensureTargets, webhookTarget } from "./sql/targets.js";
 
 type Client = Pick<pg.ClientBase, "query">;
 
@@ -36,19 +36,6 @@ async function addSecret(client: Client, keyring: SecretKeyring, endpointId: str
   await client.query(`INSERT INTO webhook_secrets (endpoint_id, key_id, sealed_secret) VALUES ($1, $2, $3)`, [endpointId, keyId, sealed]);
 }
 
-/**
- * The organization's delivery position, at this moment: a new endpoint starts with the events
- * committed from its creation on (a revoke removed the previous endpoint's position, so the events of
- * the time without one are not sent to it). A position that is there already is kept: the
- * organization's endpoint of WEBHOOKS_FILE / WEBHOOKS_JSON, moving to the database, loses nothing.
- */
-async function startCursor(client: Client, organizationId: number): Promise<void> {
-  await client.query(
-    `INSERT INTO outbox_cursors (target, organization_id, snap_from) VALUES ($1, $2, pg_current_snapshot()::text) ON CONFLICT (target) DO NOTHING`,
-    [webhookTarget(organizationId), organizationId],
-  );
-}
-
 /** Creates the organization's endpoint with `secret`; `{ existing }` when it already has an active one (nothing changed). */
 export async function createEndpoint(
   client: Client,
@@ -66,7 +53,10 @@ export async function createEndpoint(
       return { existing: existing[0]?.id ?? "?" };
     }
     await addSecret(client, keyring, rows[0].id, input.organizationId, input.secret);
-    await startCursor(client, input.organizationId);
+    // Its delivery position, from now: the events of a time without an endpoint (a revoke dropped the
+    // last one's position) are not sent to it; a position already there is kept (an endpoint of
+    // WEBHOOKS_FILE / WEBHOOKS_JSON moving to the database loses nothing).
+    await ensureTargets(client, [{ target: webhookTarget(input.organizationId), organizationId: input.organizationId }]);
     return { created: { id: rows[0].id, organizationId: input.organizationId, url: input.url } };
   });
 }

@@ -96,8 +96,8 @@ export async function disableEndpoint(client: Client, input: { organizationId: n
   const { rows } = await client.query<{ id: string }>(
     `WITH disabled AS (
        UPDATE webhook_endpoints SET disabled_at = now(), disabled_by = $2 WHERE organization_id = $1 AND disabled_at IS NULL RETURNING id::text),
-     forgotten AS (DELETE FROM outbox_cursors WHERE target = $3 AND EXISTS (SELECT 1 FROM disabled) RETURNING 1)
-     SELECT id FROM disabled WHERE (SELECT count(*) FROM forgotten) >= 0`,
+     forgotten AS (DELETE FROM outbox_cursors WHERE target = $3 AND EXISTS (SELECT 1 FROM disabled))
+     SELECT id FROM disabled`,
     [input.organizationId, input.by, webhookTarget(input.organizationId)],
   );
   return rows[0] ?? null;

@@ -71,6 +71,16 @@ describe("console views", () => {
     expect(html.indexOf("Needs attention")).toBeLessThan(html.indexOf('id="rules"'));
   });
 
+  it("one failing organization is named in the attention list; several, counted in one line", () => {
+    const org = (organizationId: number, failing: boolean) => ({ target: `webhook:${organizationId}`, organizationId, pending: null, oldestAgeSeconds: 60, failingEventId: failing ? "9" : null, failingSince: failing ? at : null, failedAttempts: failing ? 2 : 0, lastError: failing ? "ECONNREFUSED" : null, nextAttemptAt: null, deliveredCount: 0 });
+    const one = renderConsole(state({ outbox: ok({ targets: [org(12, true), org(7, false)], organizations: { total: 2, failing: 1, pending: 2 } }) }), rules, { csrfToken: "t".repeat(43), actionsEnabled: false });
+    expect(one.match(/deliveries failing/g)).toHaveLength(1);
+    expect(one).toContain(`<a href="#outbox">organization 12</a>: deliveries failing`);
+    const many = renderConsole(state({ outbox: ok({ targets: [org(12, true), org(13, true)], organizations: { total: 90, failing: 60, pending: 60 } }) }), rules, { csrfToken: "t".repeat(43), actionsEnabled: false });
+    expect(many).toContain(`<a href="#outbox">60 organizations</a>: deliveries failing`);
+    expect(many).toContain("2 of 90 organizations with an endpoint listed (60 failing, 60 with undelivered events)");
+  });
+
   it("a dry run's row says what it would do, not \"0 reverted\" (issue 21: a dry run reverts nothing)", () => {
     const run = (dryRun: boolean, counts: Record<string, number>) => ({
       jobId: "9", state: "completed" as const, finishedAt: at, dryRun, failedReason: null,

@@ -140,8 +140,9 @@ function attention(state: ConsoleState): Html {
     const { targets, organizations } = state.outbox.value;
     for (const t of targets) if (t.failingEventId && t.organizationId === null) items.push(`<a href="#outbox">the events queue</a>: deliveries failing`);
     // One line however many organizations fail (a receiver many of them share, down): the section lists them.
-    const failing = targets.filter((t) => t.failingEventId && t.organizationId !== null).map((t) => t.organizationId);
-    if (organizations.failing === 1) items.push(`<a href="#outbox">organization ${esc(failing[0])}</a>: deliveries failing`);
+    // Listed first when failing: with one, it is the first organization listed.
+    const first = targets.find((t) => t.organizationId !== null);
+    if (organizations.failing === 1) items.push(`<a href="#outbox">organization ${esc(first?.organizationId)}</a>: deliveries failing`);
     else if (organizations.failing > 1) items.push(`<a href="#outbox">${esc(organizations.failing)} organizations</a>: deliveries failing`);
   }
   if (state.sweeps.ok && state.sweeps.value[0]?.result?.interrupted) items.push(`<a href="#sweeps">the last sweep was interrupted</a>`);

@@ -125,7 +125,7 @@ export async function startListeners(ctx: Context, ops: Ops, features: RouteFeat
   const api = await startHttpServer({ host: config.apiHost, port: config.apiPort, requestTimeoutMs: config.httpRequestTimeoutMs, logger, onFault, routes: routes.api });
   try {
     const opsServer = await startHttpServer({ host: config.opsHost, port: config.opsPort, requestTimeoutMs: config.httpRequestTimeoutMs, logger, onFault, routes: routes.ops, mounts: opsMounts(ctx, ops) });
-    addresses = listenersAt(api.url, opsServer.url);
+    addresses = listenersAt(api.url);
     const close = () => closeSteps([["http (ops)", () => opsServer.close()], ["http (api)", () => api.close()]]);
     return { name: "http", apiUrl: api.url, opsUrl: opsServer.url, routes, close };
   } catch (error) {

@@ -70,17 +70,21 @@ const databaseUnavailable = {
   "503": error("PostgreSQL is unreachable or not answering: nothing was done; send the request again after Retry-After.", { "Retry-After": header("Retry-After") }),
 };
 
-/** Where the listeners are: docs/openapi.json names the defaults; a running worker serves its own. */
+/**
+ * Where the listeners are: docs/openapi.json names the defaults. A running worker serves its API
+ * listener as bound, and the ops listener at its defaults always: the document needs no token, and
+ * the ops listener's address (health, metrics, Bull Board) is internal.
+ */
 export interface Listeners {
   api: { host: string; port: string };
   ops: { host: string; port: string };
 }
 const DEFAULT_LISTENERS: Listeners = { api: { host: "127.0.0.1", port: "3000" }, ops: { host: "127.0.0.1", port: "3001" } };
 
-/** Listeners of a running worker, from their URLs (http://host:port). */
-export function listenersAt(apiUrl: string, opsUrl: string): Listeners {
-  const at = (url: string) => ({ host: new URL(url).hostname, port: new URL(url).port });
-  return { api: at(apiUrl), ops: at(opsUrl) };
+/** What a running worker's document names, from its API listener's URL (http://host:port). */
+export function listenersAt(apiUrl: string): Listeners {
+  const url = new URL(apiUrl);
+  return { api: { host: url.hostname, port: url.port }, ops: DEFAULT_LISTENERS.ops };
 }
 
 /** A pure function of the code and where the listeners are. */

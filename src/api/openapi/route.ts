@@ -1,6 +1,7 @@
 // GET /api/openapi.json on the API listener, without authentication: the document is public
 // knowledge (it is in the repository) and clients generate their code from it. Its `servers`
-// name this worker's listeners (API_HOST:API_PORT, OPS_HOST:OPS_PORT), as bound.
+// name this worker's API listener (API_HOST:API_PORT) as bound, and the ops listener at its
+// documented defaults: its real address is internal and this answer needs no token.
 import type { Handler } from "../types.js";
 import { openApiDocument, type Listeners } from "./document.js";
 

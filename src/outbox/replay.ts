@@ -21,6 +21,7 @@ import { JobDataWorker, unparsableJobDataMessage, unknownJobNameMessage } from "
 import { Queue, UnrecoverableError, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
 import type { Db } from "../platform/db/client.js";
+import * as Prisma from "../platform/db/sql.js";
 import type { Queryable } from "./sql/queryable.js";
 import { eventMessageId, toEventMessage, type OutboxEventRow } from "./message.js";
 import type { WebhookSender } from "./send-webhook.js";
@@ -84,6 +85,20 @@ export function replayDeps(config: Pick<Config, "webhooksFile" | "webhooksJson" 
 /** An event and the organization it was written for (task_events.organization_id, what the live delivery sent it to). */
 type Candidate = { event_id: string; organization_id: number };
 
+/**
+ * replayRangeSql — In: one organization, a time range, a limit. Out: its events written in the range
+ * (`created_at`), the first `limit` of them in time order. Reads the range's months (partitions pruned
+ * by created_at), and in them either the range's events, every organization's (task_events_created_at_brin_idx,
+ * by blocks of 32 pages), or the organization's events (task_events_organization_id_txid_id_idx): the
+ * planner takes the fewer. The biggest tenant's hour reads that hour, not its month. Locks: none.
+ */
+export function replayRangeSql(s: { organizationId: number; since: Date; until: Date }, limit: number): Prisma.Sql {
+  return Prisma.sql`
+        SELECT e.id::text AS event_id, e.organization_id FROM task_events e
+        WHERE e.organization_id = ${s.organizationId}::int AND e.created_at >= ${s.since} AND e.created_at < ${s.until}
+        ORDER BY e.created_at, e.id LIMIT ${limit}::int`;
+}
+
 /** The events a selection names, at most MAX_REPLAY_EVENTS + 1 (to tell "too many"). Read-only. */
 async function selectCandidates(tx: Pick<Db, "$queryRaw">, s: ReplaySelection): Promise<Candidate[]> {
   const limit = MAX_REPLAY_EVENTS + 1;
@@ -93,12 +108,7 @@ async function selectCandidates(tx: Pick<Db, "$queryRaw">, s: ReplaySelection): 
         SELECT e.id::text AS event_id, e.organization_id FROM task_events e
         WHERE e.id = ANY(${s.eventIds}::bigint[]) ORDER BY e.id`;
     case "range":
-      // The range's months (partitions pruned by created_at), then the organization's events in them
-      // (task_events_organization_id_txid_id_idx).
-      return tx.$queryRaw<Candidate[]>`
-        SELECT e.id::text AS event_id, e.organization_id FROM task_events e
-        WHERE e.organization_id = ${s.organizationId}::int AND e.created_at >= ${s.since} AND e.created_at < ${s.until}
-        ORDER BY e.id LIMIT ${limit}::int`;
+      return tx.$queryRaw<Candidate[]>(replayRangeSql(s, limit));
     case "givenUp":
       return tx.$queryRaw<Candidate[]>`
         SELECT g.event_id::text AS event_id, g.organization_id FROM webhook_given_up g

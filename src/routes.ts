@@ -57,7 +57,7 @@ export function apiRoutes(
         onOutcome: ops.metrics.reprocessRequest,
       }),
     },
-    ...bulkRoutes({ authenticate, db: ctx.db, rules: ctx.rules, ...(features.nudgeBulkLoop ? { nudge: features.nudgeBulkLoop } : {}) }),
+    ...bulkRoutes({ authenticate, db: ctx.db, rules: ctx.rules, maxRunning: ctx.config.bulkReprocessMaxRunning, ...(features.nudgeBulkLoop ? { nudge: features.nudgeBulkLoop } : {}) }),
     ...readApiRoutes({ authenticate, db: ctx.db, rules: ctx.rules }),
     { method: "GET", path: OPENAPI_PATH, handler: openApiHandler(listeners) },
     // Answered without a token, to whoever reaches this listener: never the driver's error (the database's address, user).

@@ -3,8 +3,9 @@
 //   POST …/sdtask/restartprocessing/bulk[?filters][&dryRun=true][&force=true]   body: { taskIds } | { externalIds } | none
 //        200 the preview (dryRun); 202 accepted (the bulk, Location); 202 again for the same
 //        Idempotency-Key and request (Idempotent-Replayed: true); 400 a bad parameter, body or key;
-//        401; 422 the same key with another request, a selection over MAX_BULK_TASKS, or none, or a
-//        filter checked task by task over more than BULK_CANDIDATE_BUDGET tasks.
+//        401; 409 the organization already has BULK_REPROCESS_MAX_RUNNING bulks running (a retry of
+//        a started bulk is still its 202); 422 the same key with another request, a selection over
+//        MAX_BULK_TASKS, or none, or a filter checked task by task over more than BULK_CANDIDATE_BUDGET tasks.
 //   GET  …/sdtask/restartprocessing/bulk?bulkId=…          200 its progress; 404
 //   GET  …/sdtask/restartprocessing/bulk/items?bulkId=…[&outcome=…][&limit=…][&cursor=…]   200 one page of its tasks; 404
 //   POST …/sdtask/restartprocessing/bulk/cancel?bulkId=…   200 cancelled (or already); 409 already done; 404
@@ -22,7 +23,7 @@ import { json, refusal } from "./read-api/responses.js";
 import type { Handler, Route } from "./types.js";
 import { presentBulk } from "../reprocess/bulk-bodies.js";
 import { MAX_BULK_TASKS, parseBulkRequest, parseIdempotencyKey } from "../reprocess/bulk-request.js";
-import { askBulk } from "../reprocess/bulk-service.js";
+import { askBulk, tooManyRunningError } from "../reprocess/bulk-service.js";
 import { cancelBulk } from "../reprocess/sql/cancel-bulk.js";
 import { findBulk } from "../reprocess/sql/find-bulk.js";
 
@@ -35,6 +36,8 @@ export interface BulkHttpDeps {
   authenticate: Authenticate;
   db: Db;
   rules: readonly Rule[];
+  /** BULK_REPROCESS_MAX_RUNNING. */
+  maxRunning: number;
   nudge?: () => void;
 }
 
@@ -92,6 +95,15 @@ function requestBulkHandler(deps: BulkHttpDeps): Handler {
         return refusal(422, answer.error);
       case "keyReused":
         return refusal(422, answer.error);
+      case "tooManyRunning":
+        return refusal(
+          409,
+          tooManyRunningError(answer, "your organization", {
+            follow: `GET ${BULK_REPROCESS_PATH}?bulkId=<bulkId>`,
+            cancel: `POST ${BULK_CANCEL_PATH}?bulkId=<bulkId>`,
+            retry: "send this request again with the same Idempotency-Key",
+          }),
+        );
       case "accepted":
         return {
           status: 202,

@@ -182,7 +182,7 @@ const bulk = program
   .command("bulk-reprocess")
   .description(
     "Bulk reprocess for one organization, as POST …/restartprocessing/bulk does (docs/reprocess.md, \"Bulk reprocess\"): DESTRUCTIVE for every task.\n" +
-      "A running worker applies it at BULK_REPROCESS_RATE per second. Exit codes: 2 bad request, 3 no such bulk, 4 key reused / bulk already done, 1 anything else.",
+      "A running worker applies it at BULK_REPROCESS_RATE per second. Exit codes: 2 bad request, 3 no such bulk, 4 key reused / BULK_REPROCESS_MAX_RUNNING bulks already running / bulk already done, 1 anything else.",
   );
 
 bulk

@@ -8,7 +8,7 @@ import { describeSelection, MAX_BULK_TASKS, requestHash, type BulkRequest } from
 import { previewBulk, type BulkPreview } from "./bulk-preview.js";
 import type { Bulk } from "./sql/bulk-row.js";
 import { createBulk } from "./sql/create-bulk.js";
-import { findBulkByKey } from "./sql/find-bulk.js";
+import { findBulkByKey, runningBulks, type RunningBulks } from "./sql/find-bulk.js";
 import { BULK_CANDIDATE_BUDGET, selectBulkTasks } from "./sql/select-bulk-tasks.js";
 
 export interface BulkServiceDeps {
@@ -18,6 +18,8 @@ export interface BulkServiceDeps {
   nudge?: () => void;
   /** Tasks a filter may check one by one before it is refused as too broad (default BULK_CANDIDATE_BUDGET; tests lower it). */
   candidateBudget?: number;
+  /** BULK_REPROCESS_MAX_RUNNING: the most bulks one organization may have running; a start past it is refused. */
+  maxRunning: number;
 }
 
 export interface BulkAsk {
@@ -35,6 +37,8 @@ export type BulkAnswer =
   | { kind: "unprocessable"; error: string }
   /** The Idempotency-Key started another request's bulk. */
   | { kind: "keyReused"; error: string; bulk: Bulk }
+  /** The organization already has `limit` bulks running (BULK_REPROCESS_MAX_RUNNING): nothing was started. */
+  | { kind: "tooManyRunning"; limit: number; running: RunningBulks }
   | { kind: "accepted"; bulk: Bulk; replayed: boolean; preview?: BulkPreview & { force: boolean } };
 
 export async function askBulk(deps: BulkServiceDeps, ask: BulkAsk): Promise<BulkAnswer> {
@@ -45,6 +49,9 @@ export async function askBulk(deps: BulkServiceDeps, ask: BulkAsk): Promise<Bulk
     // A retry is answered with the bulk it started, whatever its selection matches by now.
     const earlier = await findBulkByKey(deps.db, organizationId, ask.idempotencyKey);
     if (earlier) return sameRequest(earlier, hash, ask.idempotencyKey);
+    // At the cap, refused before up to 50,000 tasks are selected; createBulk decides again, under the organization's lock.
+    const running = await runningBulks(deps.db, organizationId);
+    if (running.count >= deps.maxRunning) return { kind: "tooManyRunning", limit: deps.maxRunning, running };
   }
 
   const budget = deps.candidateBudget ?? BULK_CANDIDATE_BUDGET;
@@ -77,7 +84,8 @@ export async function askBulk(deps: BulkServiceDeps, ask: BulkAsk): Promise<Bulk
     requestedBy: ask.requestedBy,
     httpRequestId: ask.httpRequestId ?? null,
     items,
-  });
+  }, deps.maxRunning);
+  if ("full" in result) return { kind: "tooManyRunning", limit: deps.maxRunning, running: result.full };
   if (!result.created) return sameRequest(result.bulk, hash, ask.idempotencyKey!);
   deps.nudge?.();
   return { kind: "accepted", bulk: result.bulk, replayed: false, preview };
@@ -90,4 +98,21 @@ function sameRequest(earlier: Bulk, hash: string, key: string): BulkAnswer {
     bulk: earlier,
     error: `Idempotency-Key ${JSON.stringify(key)} already started bulk ${earlier.id} (accepted ${earlier.createdAt.toISOString()}) for a different request; send a new key for a new bulk, or the same request to get that bulk`,
   };
+}
+
+/**
+ * Why a start past BULK_REPROCESS_MAX_RUNNING is refused, and how to proceed: `who` is the
+ * organization as the reader knows it, `how` the reader's own ways to follow, cancel and retry.
+ */
+export function tooManyRunningError(
+  answer: Extract<BulkAnswer, { kind: "tooManyRunning" }>,
+  who: string,
+  how: { follow: string; cancel: string; retry: string },
+): string {
+  const { count, oldest } = answer.running;
+  const named = oldest.join(", ") + (count > oldest.length ? ` and ${count - oldest.length} more` : "");
+  return (
+    `${who} already has ${count} bulk reprocess${count === 1 ? "" : "es"} running, the most it may run at once (BULK_REPROCESS_MAX_RUNNING = ${answer.limit}): ${named}; ` +
+    `wait for one to finish (${how.follow}) or cancel one (${how.cancel}), then ${how.retry}; nothing was started`
+  );
 }

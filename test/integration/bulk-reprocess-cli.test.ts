@@ -24,8 +24,8 @@ afterEach(async () => {
 });
 afterAll(() => db.$disconnect());
 
-async function run(args: string[]) {
-  const cli = runCli(["bulk-reprocess", ...args], env());
+async function run(args: string[], extraEnv: Record<string, string> = {}) {
+  const cli = runCli(["bulk-reprocess", ...args], { ...env(), ...extraEnv });
   const exit = await cli.exited;
   return { code: exit.code, stderr: cli.stderr(), stdout: cli.lines() };
 }
@@ -56,6 +56,26 @@ it("previews, starts once per --idempotency-key, reports progress, and refuses t
   expect(await db.$queryRaw`SELECT count(*)::int AS n FROM task_events WHERE actor = 'ops:carol' AND details ->> 'bulkId' = ${bulkId}`).toEqual([{ n: 20 }]);
 
   expect(await run(["cancel", bulkId, "--organization-id", "7"])).toMatchObject({ code: 4, stderr: `watchdog: Conflict: bulk ${bulkId} is already done (20 applied): nothing to cancel\n` });
+});
+
+it("past BULK_REPROCESS_MAX_RUNNING a start is refused (exit 4), naming the running bulk and what to do; the same --idempotency-key again still prints its bulk", { timeout: 60_000 }, async () => {
+  await insertTasks(db, [{ status: S.ProcessingFailed, ageSeconds: 60, organizationId: 7 }]);
+  const cap = { BULK_REPROCESS_MAX_RUNNING: "1" };
+  const start = (key: string) => run(["start", "--organization-id", "7", "--task-ids", "1", "--idempotency-key", key], cap);
+  const first = await start("first");
+  expect(first).toMatchObject({ code: 0, stdout: [{ idempotencyKey: "first", replayed: false, state: "running" }] });
+  const bulkId = String(first.stdout[0]!.bulkId);
+
+  expect(await start("second")).toMatchObject({
+    code: 4,
+    stdout: [],
+    stderr:
+      `watchdog: Conflict: organization 7 already has 1 bulk reprocess running, the most it may run at once (BULK_REPROCESS_MAX_RUNNING = 1): ${bulkId}; ` +
+      "wait for one to finish (watchdog bulk-reprocess status <bulkId> --organization-id 7) or cancel one (watchdog bulk-reprocess cancel <bulkId> --organization-id 7), " +
+      "then run this command again with --idempotency-key second; nothing was started\n",
+  });
+  expect(await start("first")).toMatchObject({ code: 0, stdout: [{ idempotencyKey: "first", replayed: true, bulkId }] });
+  expect(await db.$queryRaw`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 1 }]);
 });
 
 // Refused before anything connects: each a usage error (exit 2) of one short line.

@@ -59,10 +59,12 @@ it("killed -9 mid-slice and restarted: the slice rolls back, the bulk resumes, e
     // The bulk, accepted as the endpoint accepts it, an hour ago (time moved by writing the timestamp):
     // its schedule never limits a slice, so every slice takes ceil(rate / 4) = 125 tasks and the
     // slice that meets the locked task 510 has restarted 501…509 inside its transaction by then.
-    const { bulk } = await createBulk(db, {
+    const created = await createBulk(db, {
       organizationId: 7, idempotencyKey: "kill", requestHash: "kill", selection: { taskIds: TASKS, force: false }, force: false,
       requestedBy: "test:kill", httpRequestId: null, items: { taskIds: ids },
-    });
+    }, 1);
+    if (!("bulk" in created)) throw new Error("the fixture bulk was not created");
+    const { bulk } = created;
     await db.$executeRaw`UPDATE bulk_reprocesses SET created_at = now() - interval '1 hour' WHERE id = ${bulk.id}`;
     const first = await startWorker();
 

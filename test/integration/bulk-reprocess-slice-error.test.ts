@@ -24,10 +24,12 @@ afterAll(async () => {
 
 it("a slice that meets a task row held elsewhere fails with the lock timeout, naming it, and applies nothing", { timeout: 20_000 }, async () => {
   const ids = await insertTasks(db, Array.from({ length: 3 }, () => ({ status: S.ProcessingFailed, ageSeconds: 600, organizationId: 7 })));
-  const { bulk } = await createBulk(db, {
+  const created = await createBulk(db, {
     organizationId: 7, idempotencyKey: "held", requestHash: "held", selection: { taskIds: ids.length, force: false }, force: false,
     requestedBy: "test:held", httpRequestId: null, items: { taskIds: ids },
-  });
+  }, 1);
+  if (!("bulk" in created)) throw new Error("the fixture bulk was not created");
+  const { bulk } = created;
   await db.$executeRaw`UPDATE bulk_reprocesses SET created_at = now() - interval '1 hour' WHERE id = ${bulk.id}`;
   const lock = await holdRowLock("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", [ids[1]]);
   try {

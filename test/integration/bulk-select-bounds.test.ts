@@ -117,7 +117,7 @@ describe("bulk reprocess by a filter no index serves, in an organization of 16,0
   });
 
   it("then the bulk is refused (422), naming the budget and how to narrow the filter; nothing is started", async () => {
-    const answer = await askBulk({ db, rules, candidateBudget: 5_000 }, {
+    const answer = await askBulk({ db, rules, candidateBudget: 5_000, maxRunning: 10 }, {
       organizationId: BIG_ORG,
       request: { selection: { kind: "filter", filter: none }, dryRun: false, force: false },
       idempotencyKey: "too-broad-1",

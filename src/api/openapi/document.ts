@@ -248,6 +248,7 @@ function bulkPaths(): Record<string, unknown> {
             content: json(ref(apiSchemas, BulkProgressBody)),
           },
           ...readApiRefusals,
+          "409": error("The organization already has BULK_REPROCESS_MAX_RUNNING bulks running (X-Error names them): wait for one to finish or cancel one, then send the request again with the same Idempotency-Key. A retry of a bulk already started is still answered 202 with it."),
           "413": error("The body is over 2 MiB."),
           "415": error("A body that is not application/json."),
           "422": error("The Idempotency-Key started a bulk for a different request; or the selection matches more than 50,000 tasks, or none; or the filter has a condition no index serves (location, changedSince, changedUntil, stuck=false, warning=false) over more than 5,000,000 of the organization's tasks (add status, use warning=true or stuck=true, or send ids)."),

@@ -14,7 +14,7 @@ import { MAX_BULK_TASKS, parseBulkRequest, parseIdempotencyKey } from "../../rep
 import { MAX_EXTERNAL_ID_LENGTH } from "../../reprocess/reprocess-request.js";
 import { MAX_ID, parseId } from "../../platform/ids.js";
 import { joinIssues } from "../../platform/zod-issues.js";
-import { askBulk } from "../../reprocess/bulk-service.js";
+import { askBulk, tooManyRunningError } from "../../reprocess/bulk-service.js";
 import { cancelBulk } from "../../reprocess/sql/cancel-bulk.js";
 import { findBulk } from "../../reprocess/sql/find-bulk.js";
 import { CliError } from "../context.js";
@@ -136,7 +136,7 @@ export async function bulkStartCommand(config: Config, rules: readonly Rule[], o
   const key = parseIdempotencyKey(options.idempotencyKey ?? randomUUID());
   if (!key.ok) throw new CliError(`BadRequest: ${key.error.replace("Idempotency-Key", "--idempotency-key")}`, EXIT.usage);
   const answer = await withDb(config, (db) =>
-    askBulk({ db, rules }, { organizationId: options.organizationId, request: parsed.value, idempotencyKey: key.value, requestedBy: options.requestedBy ?? whoAmI() }),
+    askBulk({ db, rules, maxRunning: config.bulkReprocessMaxRunning }, { organizationId: options.organizationId, request: parsed.value, idempotencyKey: key.value, requestedBy: options.requestedBy ?? whoAmI() }),
   );
   switch (answer.kind) {
     case "preview":
@@ -145,6 +145,15 @@ export async function bulkStartCommand(config: Config, rules: readonly Rule[], o
       throw new CliError(`BadRequest: ${answer.error}`, EXIT.usage);
     case "keyReused":
       throw new CliError(`Conflict: ${answer.error.replace("Idempotency-Key", "--idempotency-key")}`, EXIT.conflict);
+    case "tooManyRunning": {
+      const org = `--organization-id ${options.organizationId}`;
+      const how = {
+        follow: `watchdog bulk-reprocess status <bulkId> ${org}`,
+        cancel: `watchdog bulk-reprocess cancel <bulkId> ${org}`,
+        retry: `run this command again with --idempotency-key ${key.value}`,
+      };
+      throw new CliError(`Conflict: ${tooManyRunningError(answer, `organization ${options.organizationId}`, how)}`, EXIT.conflict);
+    }
     case "accepted":
       return console.log(JSON.stringify({ idempotencyKey: key.value, replayed: answer.replayed, ...presentBulk(answer.bulk, answer.preview) }));
   }

@@ -225,6 +225,12 @@ export const SETTINGS = {
     default: "50",
     schema: integer(1, 1000),
   },
+  bulkReprocessMaxRunning: {
+    env: "BULK_REPROCESS_MAX_RUNNING",
+    doc: "Bulk reprocesses one organization may have running at once, over all replicas: starting another (HTTP or CLI) is refused (HTTP 409, CLI exit 4) until one of them is done or cancelled. A retry of a bulk already started (its Idempotency-Key) still answers with it (docs/reprocess.md, \"Bulk reprocess\").",
+    default: "10",
+    schema: integer(1, 1000),
+  },
   rulesFile: {
     env: "RULES_FILE",
     doc: "Path of a JSON file of rule overrides (see Rules).",

@@ -1,0 +1,110 @@
+// The cap on an organization's running bulk reprocesses (BULK_REPROCESS_MAX_RUNNING), over HTTP
+// against two replicas of the whole worker (startApp twice, one deployment): a start past the cap
+// is a 409 naming the limit, the running bulks and what to do; a retry of a bulk already started
+// (its Idempotency-Key) is still answered with it; a dry run is not a start; another organization
+// has its own cap; and two starts at once at the limit minus one, one on each replica, never both
+// get in. BULK_REPROCESS_RATE=1 keeps every bulk of these tests running (100 tasks each, at 1/s).
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { TaskStatus as S } from "../../src/rules/status.js";
+import { BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
+import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { cancelBulk, postBulk } from "../support/bulk.js";
+import { ORG_7_TOKEN, ORG_8_TOKEN, startApp, type RunningApp } from "./http-app.js";
+
+const db = testDb();
+const LIMIT = 3;
+let replicaA: RunningApp;
+let replicaB: RunningApp;
+
+beforeAll(async () => {
+  const env = { BULK_REPROCESS_RATE: "1", BULK_REPROCESS_MAX_RUNNING: String(LIMIT) };
+  replicaA = await startApp(env);
+  replicaB = await startApp(env, { prefix: replicaA.prefix });
+});
+afterAll(async () => {
+  await replicaB.stop();
+  await replicaA.stop();
+  await db.$disconnect();
+});
+beforeEach(async () => {
+  await resetTables(db);
+  await insertTasks(db, [
+    ...Array.from({ length: 100 }, () => ({ status: S.ProcessingFailed, ageSeconds: 60, organizationId: 7 })),
+    ...Array.from({ length: 100 }, () => ({ status: S.ProcessingFailed, ageSeconds: 60, organizationId: 8 })),
+  ]);
+});
+afterEach(async () => {
+  await db.$executeRaw`UPDATE bulk_reprocesses SET state = 'CANCELLED', finished_at = now() WHERE state = 'RUNNING'`;
+});
+
+const ORG_7_IDS = Array.from({ length: 100 }, (_, i) => i + 1);
+const ORG_8_IDS = Array.from({ length: 100 }, (_, i) => i + 101);
+
+function start(key: string, options: { app?: RunningApp; token?: string; query?: string } = {}) {
+  const token = options.token ?? ORG_7_TOKEN;
+  return postBulk((options.app ?? replicaA).apiUrl, { body: { taskIds: token === ORG_7_TOKEN ? ORG_7_IDS : ORG_8_IDS }, key, token, ...(options.query ? { query: options.query } : {}) });
+}
+
+async function accepted(response: Response) {
+  const json = await response.json();
+  expect(response.status, JSON.stringify(json)).toBe(202);
+  return BulkProgressBody.parse(json);
+}
+
+const running = async (organizationId: number) =>
+  (await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM bulk_reprocesses WHERE organization_id = ${organizationId}::int AND state = 'RUNNING'`)[0]!.n;
+
+describe("BULK_REPROCESS_MAX_RUNNING", () => {
+  it("refuses a start past the cap (409, naming the limit, the running bulks and what to do); a retry of a started bulk, a dry run and another organization are not refused; a cancel makes room", async () => {
+    const bulks = [];
+    for (let i = 1; i <= LIMIT; i++) bulks.push(await accepted(await start(`k${i}`)));
+
+    const refused = await start("k4");
+    const error = refused.headers.get("x-error") ?? "";
+    expect(refused.status, error).toBe(409);
+    expect(await refused.json()).toEqual({ error });
+    expect(error).toBe(
+      `your organization already has ${LIMIT} bulk reprocesses running, the most it may run at once (BULK_REPROCESS_MAX_RUNNING = ${LIMIT}): ` +
+        `${bulks.map((b) => b.bulkId).join(", ")}; wait for one to finish (GET /api/v1.0/external/sdtask/restartprocessing/bulk?bulkId=<bulkId>) ` +
+        `or cancel one (POST /api/v1.0/external/sdtask/restartprocessing/bulk/cancel?bulkId=<bulkId>), then send this request again with the same Idempotency-Key; nothing was started`,
+    );
+    expect(await running(7)).toBe(LIMIT);
+
+    // The retry of a bulk already started gets it back, on either replica: the cap is for new bulks.
+    for (const app of [replicaA, replicaB]) {
+      const again = await start("k1", { app });
+      expect(again.headers.get("idempotent-replayed")).toBe("true");
+      expect((await accepted(again)).bulkId).toBe(bulks[0]!.bulkId);
+    }
+    // A preview starts nothing, so it is answered.
+    expect((await start("ignored", { query: "?dryRun=true" })).status).toBe(200);
+    // Another organization counts its own.
+    await accepted(await start("k1", { token: ORG_8_TOKEN }));
+
+    // Once one is cancelled, the refused request is accepted with the same key.
+    expect((await cancelBulk(replicaA.apiUrl, ORG_7_TOKEN, bulks[1]!.bulkId)).status).toBe(200);
+    await accepted(await start("k4", { app: replicaB }));
+    expect(await running(7)).toBe(LIMIT);
+  });
+
+  it("two starts at once at the limit minus one, one on each replica: exactly one is accepted, the other refused (ten rounds)", async () => {
+    for (let i = 1; i < LIMIT; i++) await accepted(await start(`before-${i}`));
+    for (let round = 1; round <= 10; round++) {
+      const answers = await Promise.all([start(`race-${round}-a`, { app: replicaA }), start(`race-${round}-b`, { app: replicaB })]);
+      const statuses = answers.map((r) => r.status).sort();
+      expect(statuses, `round ${round}`).toEqual([202, 409]);
+      expect(await running(7), `round ${round}`).toBe(LIMIT);
+      const winner = await accepted(answers.find((r) => r.status === 202)!);
+      expect((await cancelBulk(replicaA.apiUrl, ORG_7_TOKEN, winner.bulkId)).status).toBe(200);
+    }
+  });
+
+  it("the same new key sent twice at once at the limit minus one, one on each replica, starts one bulk and answers it to both", async () => {
+    for (let i = 1; i < LIMIT; i++) await accepted(await start(`before-${i}`));
+    const answers = await Promise.all([start("same", { app: replicaA }), start("same", { app: replicaB })]);
+    const bodies = await Promise.all(answers.map(accepted));
+    expect(bodies[0]!.bulkId).toBe(bodies[1]!.bulkId);
+    expect(answers.filter((r) => r.headers.get("idempotent-replayed") === "true")).toHaveLength(1);
+    expect(await running(7)).toBe(LIMIT);
+  });
+});

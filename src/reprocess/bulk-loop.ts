@@ -45,10 +45,20 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;
   let tick: Promise<void> = Promise.resolve();
-  let lastError: string | undefined;
+  // One line per distinct error, not one per tick of an outage: the last error of each organization's
+  // slice (another organization's slice going well says nothing of this one), and of the read of the running bulks.
+  const sliceErrors = new Map<number, string>();
+  let readError: string | undefined;
 
   const runTick = async (): Promise<boolean> => {
     const organizations = await runningBulkOrganizations(options.db);
+    if (readError !== undefined) {
+      readError = undefined;
+      options.logger.info("bulk reprocess loop recovered");
+    }
+    // An organization whose bulks ended (done, cancelled) while its slice failed is forgotten.
+    const running = new Set(organizations);
+    for (const organizationId of sliceErrors.keys()) if (!running.has(organizationId)) sliceErrors.delete(organizationId);
     for (const organizationId of organizations) {
       if (stopping) break;
       try {
@@ -56,16 +66,12 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
         options.onSlice?.(result.kind, result.kind === "processed" ? result.applied + result.refused + result.notFound : 0);
         if (result.kind === "processed" && result.done) options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess done");
         if (result.kind === "cancelled") options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess cancelled mid-slice; the slice was rolled back");
-        if (lastError !== undefined) {
-          lastError = undefined;
-          options.logger.info("bulk reprocess loop recovered");
-        }
+        if (sliceErrors.delete(organizationId)) options.logger.info({ organizationId }, "bulk reprocess loop recovered");
       } catch (error) {
         options.onSlice?.("failed", 0);
         const text = (error as Error)?.message ?? String(error);
-        // One line per distinct error, not one per tick of an outage.
-        if (lastError !== text) options.logger.warn({ err: error, organizationId }, "bulk reprocess slice failed; nothing of it was applied, retrying next tick");
-        lastError = text;
+        if (sliceErrors.get(organizationId) !== text) options.logger.warn({ err: error, organizationId }, "bulk reprocess slice failed; nothing of it was applied, retrying next tick");
+        sliceErrors.set(organizationId, text);
       }
     }
     return organizations.length > 0;
@@ -83,8 +89,8 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
       (busy) => schedule(Math.max(0, (busy ? TICK_MS : IDLE_MS) - (Date.now() - startedAt))),
       (error: unknown) => {
         const text = (error as Error)?.message ?? String(error);
-        if (lastError !== text) options.logger.warn({ err: error }, "bulk reprocess loop could not read the running bulks; retrying");
-        lastError = text;
+        if (readError !== text) options.logger.warn({ err: error }, "bulk reprocess loop could not read the running bulks; retrying");
+        readError = text;
         schedule(IDLE_MS);
       },
     );

@@ -79,3 +79,11 @@ it("the loop logs an organization's failing slice once, not once a tick, while a
     await loop.close();
   }
 });
+
+it("a bulk accepted 30 days ago (held all that time, at BULK_REPROCESS_RATE=1000) still gets its slice: its schedule does not overflow", async () => {
+  const ids = await insertTasks(db, Array.from({ length: 3 }, () => ({ status: S.ProcessingFailed, ageSeconds: 600, organizationId: 7 })));
+  const bulkId = await bulkOf(7, "old", ids);
+  await db.$executeRaw`UPDATE bulk_reprocesses SET created_at = now() - interval '30 days' WHERE id = ${bulkId}`;
+  const slice = await applyBulkSlice(db, { organizationId: 7, ratePerSecond: 1000, sliceMax: 250, thresholds: thresholdRows(buildRules()) });
+  expect(slice).toEqual({ kind: "processed", bulkId, applied: 3, refused: 0, notFound: 0, done: true });
+});

@@ -74,8 +74,10 @@ export async function applyBulkSlice(db: Db, options: SliceOptions): Promise<Sli
         if (pace?.out_of_order || budget <= 0) return { kind: "paced" } as const;
 
         const [bulk] = await tx.$queryRaw<{ id: string; force: boolean; requested_by: string; http_request_id: string | null; left: number; behind: number }[]>`
+          -- The schedule counted in float and capped at the bulk's total: rate × seconds passes an int's range
+          -- after 24.8 days at 1000/s (a bulk held at a failing task), and the cast would then fail every slice.
           SELECT id, force, requested_by, http_request_id, total - applied - refused - not_found AS left,
-                 floor(${ratePerSecond}::int * extract(epoch FROM now() - created_at))::int - (applied + refused + not_found) AS behind
+                 least(floor(${ratePerSecond}::int * extract(epoch FROM now() - created_at)), total)::int - (applied + refused + not_found) AS behind
           FROM bulk_reprocesses
           WHERE organization_id = ${organizationId}::int AND state = 'RUNNING'
           ORDER BY created_at, id

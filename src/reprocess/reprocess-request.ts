@@ -56,13 +56,16 @@ const text = (maxLength: number, forbid: "nul" | "control") =>
       error: forbid === "nul" ? "must not contain NUL (U+0000): PostgreSQL text cannot hold it" : AUDIT_TEXT_ERROR,
     });
 
+/** Who asks, as job data's `requestedBy` (and the bulk CLI's --requested-by): audit text, at most MAX_REQUESTED_BY_LENGTH characters. */
+export const requestedByText = text(MAX_REQUESTED_BY_LENGTH, "control");
+
 /** The job data on `task-reprocess`, as producers send it. Null means "not given" for every field. */
 export const reprocessJobDataSchema = z.strictObject(
   {
     taskId: id.nullish(),
     externalId: text(MAX_EXTERNAL_ID_LENGTH, "nul").nullish(),
     organizationId: id.nullish(),
-    requestedBy: text(MAX_REQUESTED_BY_LENGTH, "control").nullish(),
+    requestedBy: requestedByText.nullish(),
     force: z.boolean({ error: (issue) => `must be true or false, got ${describeValue(issue.input)}` }).nullish(),
     httpRequestId: text(MAX_HTTP_REQUEST_ID_LENGTH, "control").nullish(),
   },

@@ -106,6 +106,22 @@ it.each([
   expect(await run(["start", "--organization-id", "1", ...selection, "--dry-run"])).toEqual({ code: 2, stdout: [], stderr: `watchdog: ${message}\n` });
 });
 
+// Who asks becomes the actor and reason of every REPROCESSED event of the bulk, and goes into the logs:
+// the single reprocess's rules (reprocess-request.ts), so a newline cannot forge an audit or log line.
+const AUDIT = "must not contain control characters, line separators or bidirectional controls (U+202A–U+202E, U+2066–U+2069)";
+it.each([
+  ["start", "ops:carol\nwatchdog: forced reprocess approved by admin", AUDIT],
+  ["start", "ops:\u202Elorac", AUDIT],
+  ["start", "   ", "must not be empty"],
+  ["start", "x".repeat(201), "must be at most 200 characters, got 201"],
+  ["cancel", "ops:carol\r\nforged", AUDIT],
+])("%s with --requested-by %j is refused (exit 2) before anything is written", { timeout: 30_000 }, async (command, requestedBy, message) => {
+  await insertTasks(db, [{ status: S.ProcessingFailed, ageSeconds: 60, organizationId: 7 }]);
+  const args = command === "start" ? ["start", "--organization-id", "7", "--task-ids", "1"] : ["cancel", `bulk_${"0".repeat(32)}`, "--organization-id", "7"];
+  expect(await run([...args, "--requested-by", requestedBy])).toEqual({ code: 2, stdout: [], stderr: `watchdog: BadRequest: --requested-by ${message}\n` });
+  expect(await db.$queryRaw`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
+});
+
 it.each([["status"], ["cancel"]])("%s with an empty bulk id is a usage error (exit 2), not a bulk not found", { timeout: 30_000 }, async (command) => {
   expect(await run([command, "", "--organization-id", "1"])).toEqual({ code: 2, stdout: [], stderr: "watchdog: BadRequest: the bulk id is empty; give the bulkId that `watchdog bulk-reprocess start` printed\n" });
 });

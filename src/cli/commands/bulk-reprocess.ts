@@ -11,7 +11,7 @@ import type { Rule } from "../../rules/rules.js";
 import { checkPostgres } from "../../platform/preflight.js";
 import { presentBulk } from "../../reprocess/bulk-bodies.js";
 import { MAX_BULK_TASKS, parseBulkRequest, parseIdempotencyKey } from "../../reprocess/bulk-request.js";
-import { MAX_EXTERNAL_ID_LENGTH } from "../../reprocess/reprocess-request.js";
+import { MAX_EXTERNAL_ID_LENGTH, requestedByText } from "../../reprocess/reprocess-request.js";
 import { MAX_ID, parseId } from "../../platform/ids.js";
 import { joinIssues } from "../../platform/zod-issues.js";
 import { askBulk, tooManyRunningError } from "../../reprocess/bulk-service.js";
@@ -39,6 +39,18 @@ function whoAmI(): string {
   } catch {
     return "cli";
   }
+}
+
+/**
+ * --requested-by becomes the actor and reason of every REPROCESSED event of the bulk (or its
+ * cancelledBy) and goes into the logs: refused as job data's requestedBy is (reprocess-request.ts),
+ * so a newline cannot forge an audit or log line. Default: cli:<your user name>.
+ */
+function requester(option: string | undefined): string {
+  if (option === undefined) return whoAmI();
+  const parsed = requestedByText.safeParse(option);
+  if (!parsed.success) throw new CliError(`BadRequest: --requested-by ${parsed.error.issues[0]!.message}`, EXIT.usage);
+  return option.trim();
 }
 
 /** At most this many bytes are read from an ids file: the API's most ids, each on a line of the longest id. */
@@ -135,8 +147,9 @@ export async function bulkStartCommand(config: Config, rules: readonly Rule[], o
   if (!parsed.ok) throw new CliError(`BadRequest: ${parsed.error}`, EXIT.usage);
   const key = parseIdempotencyKey(options.idempotencyKey ?? randomUUID());
   if (!key.ok) throw new CliError(`BadRequest: ${key.error.replace("Idempotency-Key", "--idempotency-key")}`, EXIT.usage);
+  const requestedBy = requester(options.requestedBy);
   const answer = await withDb(config, (db) =>
-    askBulk({ db, rules, maxRunning: config.bulkReprocessMaxRunning }, { organizationId: options.organizationId, request: parsed.value, idempotencyKey: key.value, requestedBy: options.requestedBy ?? whoAmI() }),
+    askBulk({ db, rules, maxRunning: config.bulkReprocessMaxRunning }, { organizationId: options.organizationId, request: parsed.value, idempotencyKey: key.value, requestedBy }),
   );
   switch (answer.kind) {
     case "preview":
@@ -173,7 +186,8 @@ export async function bulkStatusCommand(config: Config, organizationId: number, 
 
 export async function bulkCancelCommand(config: Config, organizationId: number, bulkId: string, requestedBy: string | undefined): Promise<void> {
   requireBulkId(bulkId);
-  const result = await withDb(config, (db) => cancelBulk(db, organizationId, bulkId, requestedBy ?? whoAmI()));
+  const cancelledBy = requester(requestedBy);
+  const result = await withDb(config, (db) => cancelBulk(db, organizationId, bulkId, cancelledBy));
   if (!result) throw new CliError(`NotFound: no bulk reprocess ${bulkId} in organization ${organizationId}`, EXIT.notFound);
   if (!result.cancelled && result.bulk.state === "done") throw new CliError(`Conflict: bulk ${bulkId} is already done (${result.bulk.applied} applied): nothing to cancel`, EXIT.conflict);
   console.log(JSON.stringify(presentBulk(result.bulk)));

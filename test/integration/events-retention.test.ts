@@ -80,6 +80,30 @@ describe("events retention", () => {
     expect((await pool.query(`SELECT request_id FROM task_event_requests`)).rows).toEqual([{ request_id: "new" }]);
   });
 
+  it("when the default partition holds an event of a month still to be created, that month is left to it and the retention goes on: the other months are created, an old month is dropped", async () => {
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
+    // A hand-written timestamp two years ahead: no partition covers it, so it lands in task_events_default.
+    const now = new Date();
+    const stray = new Date(Date.UTC(now.getUTCFullYear() + 2, now.getUTCMonth(), 15));
+    await pool.query(`INSERT INTO task_events (task_id, kind, from_status, reason, actor, created_at) VALUES ($1, 'FLAGGED', 50, 'stray', 'test', $2)`, [task, stray]);
+    expect((await pool.query(`SELECT count(*)::int AS n FROM task_events_default`)).rows[0].n).toBe(1);
+    const month = (d: Date, n: number) => {
+      const m = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, 1));
+      return `task_events_${m.getUTCFullYear()}_${String(m.getUTCMonth() + 1).padStart(2, "0")}`;
+    };
+    // Two months before the stray one: the run creates that month and the three after it (the stray month among them).
+    const at = new Date(Date.UTC(stray.getUTCFullYear(), stray.getUTCMonth() - 2, 10));
+    // Retention up to the end of the month five months ago (that month goes, nothing later does).
+    const fiveAgo = monthsAgo(5);
+    const cutoff = Date.UTC(fiveAgo.getUTCFullYear(), fiveAgo.getUTCMonth() + 1, 2);
+    const run = await runRetention({ ...options, relaysQueue: false, retentionMs: at.getTime() - cutoff }, at);
+    expect(run?.created).toEqual([month(at, 0), month(at, 1), month(at, 3)]);
+    expect(run?.dropped).toEqual([month(fiveAgo, 0)]);
+    expect(await partitions()).not.toContain(month(stray, 0));
+    expect((await pool.query(`SELECT reason FROM task_events_default`)).rows).toEqual([{ reason: "stray" }]);
+    for (const name of [month(at, 0), month(at, 1), month(at, 3)]) await pool.query(`DROP TABLE "${name}"`);
+  });
+
   it("when another replica holds the retention lease, a run does nothing", async () => {
     await runRetention(options);
     expect(await runRetention({ ...options, owner: "another" })).toBeNull();

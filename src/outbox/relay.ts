@@ -101,17 +101,21 @@ function relayGuard(options: OutboxRelayOptions): Guard {
   };
 }
 
-/** A round of a target over every organization's events, PAGES_PER_ROUND pages at most; skipped unless this replica holds its lease. */
+/**
+ * A round of a target over every organization's events, PAGES_PER_ROUND pages at most; skipped unless
+ * this replica holds its lease. False when another replica holds it.
+ */
 async function relayRound<Row extends { txid: string; id: string }>(
   ctx: RelayContext,
   target: string,
   relay: PageRelay<Row>,
   limits: { pageSize: number; shouldStop: () => boolean | Promise<boolean> },
-): Promise<void> {
+): Promise<boolean> {
   const { pool, owner, leaseMs } = ctx.options;
   const cursor = await claimTarget(pool, target, owner, leaseMs);
-  if (!cursor) return; // another replica relays it
+  if (!cursor) return false; // another replica relays it
   await relayTarget(pool, owner, cursor, relay, { ...limits, maxPages: PAGES_PER_ROUND });
+  return true;
 }
 
 /** Marks the organizations among the new events as pending, in the statement that moves dispatch's position. */
@@ -143,7 +147,13 @@ async function relayQueue(ctx: RelayContext, queue: Queue<TaskEventMessage>): Pr
       return { done: rows.length };
     },
   };
-  await relayRound(ctx, QUEUE_TARGET, relay, { pageSize: ctx.options.batchSize, shouldStop: async () => ctx.shouldStop() || (await queueAtCap(ctx, queue)) });
+  const held = await relayRound(ctx, QUEUE_TARGET, relay, { pageSize: ctx.options.batchSize, shouldStop: async () => ctx.shouldStop() || (await queueAtCap(ctx, queue)) });
+  // The replica that holds the queue's lease reports the cap; one that lost it (to a replica that took
+  // over) would otherwise keep its last 1 for ever, and the alert (max across replicas) never clear.
+  if (!held) {
+    ctx.capped = false;
+    metrics.queueCapped(false);
+  }
 }
 
 /** Whether the events queue holds EVENTS_QUEUE_MAX_WAITING jobs nobody took (watchdog_events_queue_capped). */

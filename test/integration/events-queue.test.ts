@@ -211,6 +211,28 @@ describe("the events queue", () => {
     await until(capped, (c) => !c);
   });
 
+  it("when another replica took the events queue's lease from one that saw it at its cap, that one's watchdog_events_queue_capped falls back to 0 (max across replicas follows the holder)", async () => {
+    const logger = createLogger({ level: "silent" });
+    const pool = createOutboxPool(testDatabaseUrl(), 2, logger);
+    const registry = new Registry();
+    const metrics = createOutboxMetrics({ registry, pool: null, targets: [], logger });
+    const capped = async () => /^watchdog_events_queue_capped (\d)$/m.exec(await registry.metrics())?.[1];
+    // One job nobody took: at the cap of 1.
+    await queue.add("task.reverted", {} as TaskEventMessage, { jobId: "waiting-one" });
+    const relay = await startOutboxRelay({ pool, owner: "replica-a", logger, metrics, intervalMs: 20, leaseMs: 5000, batchSize: 100, eventsQueue: queue, eventsQueueMaxWaiting: 1, webhookOrganizationIds: () => [] });
+    try {
+      await until(capped, (c) => c === "1");
+      // Replica A stalled past its lease; replica B took the queue over (and reports the cap itself from now on).
+      await db.$executeRaw`UPDATE outbox_cursors SET lease_owner = 'replica-b', lease_expires_at = now() + interval '1 hour' WHERE target = 'queue'`;
+      // The consumers catch up: the queue is below its cap again; B's gauge says 0. A's must not keep saying 1.
+      await queue.remove("waiting-one");
+      await until(capped, (c) => c === "0", 3000);
+    } finally {
+      await relay.close();
+      await pool.end();
+    }
+  });
+
   it("the events of a sweep this worker ran are relayed as soon as it ends, not at the next OUTBOX_POLL_INTERVAL", async () => {
     await start({ OUTBOX_POLL_INTERVAL: "PT60S" }); // its first round ran at start; the next would be a minute away
     await insertTasks(db, Array.from({ length: 30 }, () => ({ status: S.ProcessingInProgress, ageSeconds: 5 * H })));

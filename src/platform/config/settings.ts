@@ -418,7 +418,7 @@ export const SETTINGS = {
   },
   eventsQueueMaxWaiting: {
     env: "EVENTS_QUEUE_MAX_WAITING",
-    doc: "Jobs waiting in the events queue past which the relay stops adding to it (watchdog_events_queue_capped = 1, alert EventsQueueAtCap); the events wait in the outbox and are added once consumers catch up.",
+    doc: "Jobs waiting in the events queue past which the relay stops adding to it (watchdog_events_queue_capped = 1, alert WatchdogEventsQueueAtCap); the events wait in the outbox and are added once consumers catch up.",
     default: "100000",
     schema: integer(1, 100_000_000),
   },

@@ -13,12 +13,15 @@ import { getTask, insertTasks, resetTables, testDb } from "../support/db.js";
 import { startRedisCluster, type RedisCluster } from "../support/redis-cluster.js";
 import { testRedisUrl } from "../support/redis.js";
 import { BOARD_PASSWORD, BOARD_USER, basic, ORG_7_TOKEN, sample, startApp, type RunningApp } from "./http-app.js";
+import { runCli, workerEnv } from "../support/worker-process.js";
 
 const db = testDb();
 const H = 3600;
 let cluster: RedisCluster;
 let app: RunningApp;
 let redis: RedisConnection;
+/** REDIS_URL (credentials only) and REDIS_CLUSTER_NODES as the app has them, for the CLI. */
+let clusterEnv: Record<string, string>;
 const prefix = `{wdc-${randomBytes(4).toString("hex")}}`;
 
 beforeAll(async () => {
@@ -33,7 +36,8 @@ beforeAll(async () => {
   // index TEST_REDIS_URL names, the app is given /0.
   const credentials = new URL(testRedisUrl());
   credentials.pathname = "/0";
-  app = await startApp({ REDIS_URL: credentials.toString(), REDIS_CLUSTER_NODES: seeds, SWEEP_SCHEDULE_ENABLED: "true", SWEEP_INTERVAL: "PT1S" }, { prefix });
+  clusterEnv = { REDIS_URL: credentials.toString(), REDIS_CLUSTER_NODES: seeds };
+  app = await startApp({ ...clusterEnv, SWEEP_SCHEDULE_ENABLED: "true", SWEEP_INTERVAL: "PT1S" }, { prefix });
   redis = createRedis("redis://127.0.0.1:6379", { clusterNodes: cluster.ports.map((port) => ({ host: "127.0.0.1", port })) });
 }, 60_000);
 afterAll(async () => {
@@ -66,6 +70,16 @@ describe("on a Redis Cluster of three masters", () => {
     expect(metrics).not.toMatch(/^watchdog_metrics_collect_errors_total\{/m);
     const health = await fetch(`${app.opsUrl}/health/sweeps`);
     expect(health.status).toBe(200);
+  });
+
+  it("watchdog status reads the last sweep from the cluster, not from REDIS_URL's host", async () => {
+    await expect.poll(async () => sample(await (await fetch(`${app.opsUrl}/metrics`)).text(), "watchdog_last_sweep_completed_timestamp_seconds"), { timeout: 5000, interval: 100 }).toBeGreaterThan(0);
+    const cli = runCli(["status", "--json"], workerEnv(prefix, clusterEnv));
+    const { code } = await cli.exited;
+    expect(cli.stderr()).toBe("");
+    expect(code).toBe(0);
+    const report = JSON.parse(cli.lines().map((l) => l.msg).join("\n")) as { lastSweep: { completedAt: string | null } };
+    expect(report.lastSweep.completedAt).not.toBeNull();
   });
 
   it("a manual sweep job (a dry run) is taken and answered", async () => {

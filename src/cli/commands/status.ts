@@ -17,8 +17,9 @@ const REDIS_TIMEOUT_MS = 5000;
 
 export async function printStatus(config: Config, json: boolean): Promise<void> {
   const db = createDb(config.databaseUrl, { max: 1 });
-  // One attempt per command: a CLI must not wait for a Redis that is not there.
-  const redis = createRedis(config.redisUrl, { maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: true });
+  // One attempt per command: a CLI must not wait for a Redis that is not there. On a Redis Cluster,
+  // the cluster (REDIS_URL's host is not used there: it would read no sweep at all).
+  const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes, maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: true });
   redis.on("error", () => undefined); // reported below, once, as the command's failure
   try {
     const [{ now }] = (await db.$queryRaw<{ now: Date }[]>`SELECT now() AS now`) as [{ now: Date }];

@@ -75,6 +75,8 @@ function processRegistry(build: BuildInfo): Registry {
   return registry;
 }
 
+const REPROCESS_JOB_OUTCOMES: readonly ReprocessJobOutcome[] = ["applied", "already_applied", "bad_request", "not_found", "conflict", "retried", "failed"];
+
 /** PATCH …/restartprocessing calls and the reprocess jobs they enqueue, by outcome. */
 function reprocessCounters(registers: Registry[]): Pick<Metrics, "reprocessRequest" | "reprocessJob"> {
   const reprocessRequests = new Counter({
@@ -89,6 +91,9 @@ function reprocessCounters(registers: Registry[]): Pick<Metrics, "reprocessReque
     labelNames: ["outcome"],
     registers,
   });
+  // At 0 from the start: increase() counts nothing for a series' first sample, so one that appeared
+  // only at its first failure never fired WatchdogReprocessFailures for it.
+  for (const outcome of REPROCESS_JOB_OUTCOMES) reprocessJobs.inc({ outcome }, 0);
   return {
     reprocessRequest: (outcome) => reprocessRequests.inc({ outcome }),
     reprocessJob: (outcome) => reprocessJobs.inc({ outcome }),

@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { withTimeout } from "../platform/deadline.js";
 import { outboxStats, type OutboxStats } from "./sql/outbox-stats.js";
+import { DISPATCH_TARGET, QUEUE_TARGET } from "./sql/targets.js";
 
 export type OutboxTargetKind = "queue" | "webhook";
 /** delivered (queue: added to the events queue; webhook: 2xx), failed (an attempt; retried), given_up. */
@@ -54,6 +55,14 @@ export function createOutboxMetrics(deps: { registry: Registry; pool: pg.Pool | 
     help: "Webhook endpoints this process delivers to (WEBHOOKS_FILE / WEBHOOKS_JSON and, with WEBHOOK_SECRETS_KEY, the active ones kept in the database as of the last refresh).",
     registers,
   });
+
+  // The series the alerts take increase() of, at 0 from the start: increase() counts nothing for a
+  // series' first sample, so one that appeared only at its first given-up batch never fired
+  // WatchdogEventsGivenUp for it. Dispatch's target means webhooks are delivered here.
+  for (const target of deps.targets) {
+    if (target === QUEUE_TARGET) delivered.inc({ target: "queue", outcome: "delivered" }, 0);
+    else if (target === DISPATCH_TARGET) for (const outcome of ["delivered", "failed", "given_up"] as const) delivered.inc({ target: "webhook", outcome }, 0);
+  }
 
   pendingGauges(deps, pendingStats(deps.pool, deps.targets));
 

@@ -124,6 +124,25 @@ describe("when a sweep reverts and archives stuck tasks", () => {
   });
 });
 
+describe("the counters an alert takes increase() of", () => {
+  // Prometheus' increase() counts nothing for the first sample of a series: a labelled counter that
+  // appears only at its first count (value 1) shows no increase, so the alert on it missed the first
+  // failure of every process (and a given-up batch whole). The series the alerts read are exported at 0.
+  it("are exported at 0 before anything is counted: reprocess jobs failed, webhook deliveries failed and given up", async () => {
+    const text = await scrape();
+    expect(sample(text, "watchdog_reprocess_jobs_total", { outcome: "failed" })).toBe(0);
+    const webhooks = await startApp({ WEBHOOK_SECRETS_KEY: Buffer.alloc(32, 7).toString("base64"), EVENTS_QUEUE_ENABLED: "true" });
+    try {
+      const outbox = await (await fetch(`${webhooks.opsUrl}/metrics`)).text();
+      expect(sample(outbox, "watchdog_events_delivered_total", { target: "webhook", outcome: "failed" })).toBe(0);
+      expect(sample(outbox, "watchdog_events_delivered_total", { target: "webhook", outcome: "given_up" })).toBe(0);
+      expect(sample(outbox, "watchdog_events_delivered_total", { target: "queue", outcome: "delivered" })).toBe(0);
+    } finally {
+      await webhooks.stop();
+    }
+  });
+});
+
 describe("docs/metrics.md", () => {
   it("lists every watchdog_ metric the worker exposes, in its table", async () => {
     const exposed = [...(await scrape()).matchAll(/^# HELP (watchdog_[a-z_]+) /gm)].map((m) => m[1]!);

@@ -56,7 +56,7 @@ export function sweepMetrics(deps: SweepMetricsDeps): SweepMetrics {
   sweepHealthGauges(deps);
   pauseGauge(deps);
   const countStuck = stuckGauges(deps, plans);
-  const batches = batchCounters(deps.registers);
+  const batches = batchCounters(deps.registers, plans);
   const { registers } = deps;
   const sweeps = new Counter({
     name: "watchdog_sweeps_total",
@@ -130,13 +130,16 @@ export function sweepMetrics(deps: SweepMetricsDeps): SweepMetrics {
 }
 
 /** What committed batches changed, by status. */
-function batchCounters(registers: Registry[]): Pick<SweepMetrics, "onBatch"> {
+function batchCounters(registers: Registry[], plans: readonly StatusPlan[]): Pick<SweepMetrics, "onBatch"> {
   const reverted = new Counter({
     name: "watchdog_tasks_reverted_total",
     help: "Tasks reverted by sweeps of this process, by the status they were stuck in and the one they went to.",
     labelNames: ["from", "to"],
     registers,
   });
+  // Each revert rule's series at 0 from the start: increase() counts nothing for a series' first
+  // sample, so a process whose first sweep reverted hundreds at once showed WatchdogRevertSpike no increase.
+  for (const plan of plans) if (plan.action.kind === "revert") reverted.inc({ from: plan.statusName, to: statusName(plan.action.to) }, 0);
   const movedToHistory = new Counter({ name: "watchdog_tasks_moved_to_history_total", help: "Tasks moved to history by sweeps of this process, by status.", labelNames: ["status"], registers });
   const flagged = new Counter({
     name: "watchdog_tasks_flagged_total",

@@ -76,6 +76,19 @@ describe.concurrent("watchdog", () => {
     expect(out.stdout).toBe("");
   });
 
+  it("every subcommand the docs name (`watchdog webhooks create|list|…`) is one", async () => {
+    const docs = ["README.md", ...["cli.md", "configuration.md", "events.md", "operations.md", "reprocess.md", "deployment.md"].map((f) => `docs/${f}`)]
+      .map((f) => readFileSync(new URL(`../../${f}`, import.meta.url), "utf8"))
+      .join("\n");
+    for (const group of ["tokens", "webhooks", "events", "bulk-reprocess"]) {
+      const help = await run([group, "--help"]);
+      const commands = new Set([...help.stdout.split("Commands:")[1]!.matchAll(/^ {2}([a-z-]+)/gm)].map((m) => m[1]!));
+      const named = [...docs.matchAll(new RegExp(`watchdog ${group} ([a-z-]+(?:\\|[a-z-]+)*)`, "g"))].flatMap((m) => m[1]!.split("|"));
+      expect(named.length, group).toBeGreaterThan(0);
+      expect(named.filter((name) => !commands.has(name)), `watchdog ${group}`).toEqual([]);
+    }
+  });
+
   it("--timeout is an ISO-8601 duration everywhere, its default written as one", async () => {
     expect((await run(["sweep", "--help"])).stdout).toMatch(/--timeout <duration>[\s\S]*\(default: PT1M\)/);
     expect((await run(["reprocess", "--help"])).stdout).toMatch(/--timeout <duration>[\s\S]*\(default: PT30S\)/);

@@ -48,10 +48,15 @@ const urlSchema = z.string({ error: "must be a URL such as https://hooks.example
     ctx.addIssue({ code: "custom", message: "must be a URL such as https://hooks.example.com/watchdog" });
     return;
   }
-  if (url.username || url.password) ctx.addIssue({ code: "custom", message: "must not carry credentials (the signature authenticates the sender)" });
+  // A message quotes what it received: never the credentials it refuses (WEBHOOKS_JSON is a secret; logs keep a CLI's stderr).
+  const credentials = url.username !== "" || url.password !== "";
+  if (credentials) {
+    url.username = url.password = "";
+    ctx.addIssue({ code: "custom", message: "must not carry credentials (the signature authenticates the sender)", input: `${url.protocol}//(credentials hidden)@${url.host}${url.pathname}` });
+  }
   if (url.protocol === "https:") return;
   if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return;
-  ctx.addIssue({ code: "custom", message: "must be https (plain http only for a loopback host such as 127.0.0.1)" });
+  ctx.addIssue({ code: "custom", message: "must be https (plain http only for a loopback host such as 127.0.0.1)", ...(credentials ? { input: `${url.protocol}//(credentials hidden)@${url.host}${url.pathname}` } : {}) });
 });
 
 const secretSchema = z.string({ error: `must be a string "${SECRET_PREFIX}<base64>"` }).refine(

@@ -39,6 +39,15 @@ describe("webhook endpoints", () => {
     expect(isLoopbackHost("localhost.example.com")).toBe(false);
   });
 
+  it("refuse a URL that carries credentials without showing them (nor the password of a plain-http one)", () => {
+    for (const url of ["https://ops:Hunter2-pw@hooks.example.com/w", "http://ops:Hunter2-pw@hooks.example.com/w"]) {
+      const messages = problems([{ organizationId: 7, url, secret }]).join("\n");
+      expect(messages, url).toMatch(/\[0\]\.url must not carry credentials/);
+      expect(messages, url).not.toContain("Hunter2");
+      expect(messages, url).not.toContain("ops:");
+    }
+  });
+
   it("refuse a bad secret without ever showing it", () => {
     const bad = "whsec_dG9vc2hvcnQ="; // 8 bytes
     const messages = problems([{ organizationId: 7, url: "https://h.example.com/", secret: bad }]);

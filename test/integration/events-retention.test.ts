@@ -9,6 +9,7 @@ import { TaskStatus as S } from "../../src/rules/status.js";
 import { runRetention } from "../../src/outbox/retention.js";
 import { createEventPartitions } from "../../src/outbox/sql/partitions.js";
 import { ensureTargets, QUEUE_TARGET } from "../../src/outbox/sql/targets.js";
+import { createOutboxPool } from "../../src/outbox/outbox-pool.js";
 import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 
 const db = testDb();
@@ -102,6 +103,36 @@ describe("events retention", () => {
     expect(await partitions()).not.toContain(month(stray, 0));
     expect((await pool.query(`SELECT reason FROM task_events_default`)).rows).toEqual([{ reason: "stray" }]);
     for (const name of [month(at, 0), month(at, 1), month(at, 3)]) await pool.query(`DROP TABLE "${name}"`);
+  });
+
+  it("when a long reader holds task_events, the drop gives up within a second instead of stalling every insert behind its lock for lock_timeout (15 s)", async () => {
+    const [task] = await insertTasks(db, [{ status: S.ToReview, ageSeconds: 0, organizationId: 7 }]);
+    // A long read (a report, pg_dump) holds task_events; DROP TABLE of a partition needs it exclusively.
+    const reader = await pool.connect();
+    const writer = new pg.Client({ connectionString: testDatabaseUrl() });
+    await writer.connect();
+    // The worker's own pool, with its lock_timeout.
+    const outboxPool = createOutboxPool(testDatabaseUrl(), 2, pino({ level: "silent" }));
+    try {
+      await reader.query(`BEGIN; SELECT count(*) FROM task_events`);
+      const run = runRetention({ ...options, pool: outboxPool, relaysQueue: false }).then(
+        () => "ran",
+        (error: Error) => error.message,
+      );
+      // The drop is queued for its lock; an insert arrives behind it.
+      await expect.poll(async () => (await writer.query(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND mode = 'AccessExclusiveLock'`)).rows[0].n, { timeout: 5000, interval: 20 }).toBe(1);
+      const started = performance.now();
+      await writer.query(`INSERT INTO task_events (task_id, kind, from_status, reason, actor) VALUES ($1, 'FLAGGED', 50, 'behind the drop', 'test')`, [task]);
+      expect(performance.now() - started).toBeLessThan(3000);
+      expect(await run).toMatch(/lock timeout/);
+    } finally {
+      await reader.query("ROLLBACK");
+      reader.release();
+      await writer.end();
+      await outboxPool.end();
+    }
+    // The next run, with the reader gone, drops it.
+    expect((await runRetention({ ...options, relaysQueue: false }))?.dropped).toHaveLength(1);
   });
 
   it("when another replica holds the retention lease, a run does nothing", async () => {

@@ -5,6 +5,17 @@ import type { Queryable } from "./queryable.js";
 
 const NAME = /^task_events_(\d{4})_(\d{2})$/;
 
+/**
+ * How long creating or dropping a partition waits for its lock on task_events. Both need the parent
+ * exclusively, and while one waits in the lock queue every insert of an event (a sweep batch, a
+ * reprocess) waits behind it: behind a long reader (a report, pg_dump) the connection's own
+ * lock_timeout (15 s) stalled every writer that long. Past this the step fails and the next hourly
+ * run tries again; SET LOCAL in the statement's own implicit transaction, so it holds on a pool and
+ * behind PgBouncer alike.
+ */
+export const PARTITION_LOCK_TIMEOUT_MS = 1000;
+const boundedLock = `SET LOCAL lock_timeout = ${PARTITION_LOCK_TIMEOUT_MS}; `;
+
 export const partitionName = (month: Date) => `task_events_${month.getUTCFullYear()}_${String(month.getUTCMonth() + 1).padStart(2, "0")}`;
 const addMonths = (month: Date, n: number) => new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + n, 1));
 
@@ -27,7 +38,7 @@ export async function createEventPartitions(db: Queryable, now: Date, monthsAhea
     if (existing.has(name)) continue;
     const { rows: stray } = await db.query(`SELECT 1 FROM task_events_default WHERE created_at >= $1 AND created_at < $2 LIMIT 1`, [month, addMonths(month, 1)]);
     if (stray.length > 0) continue; // kept there, and warned of, until moved by hand (runRetention)
-    await db.query(`CREATE TABLE IF NOT EXISTS "${name}" PARTITION OF task_events FOR VALUES FROM ('${month.toISOString()}') TO ('${addMonths(month, 1).toISOString()}')`);
+    await db.query(`${boundedLock}CREATE TABLE IF NOT EXISTS "${name}" PARTITION OF task_events FOR VALUES FROM ('${month.toISOString()}') TO ('${addMonths(month, 1).toISOString()}')`);
     created.push(name);
   }
   return created;
@@ -90,10 +101,10 @@ export async function findPrunablePartitions(db: Queryable, cutoff: Date, owingT
   return prunable;
 }
 
-/** dropPartition — drops one monthly partition: O(1) whatever its size. Locks: task_events briefly (lock_timeout bounds the wait). */
+/** dropPartition — drops one monthly partition: O(1) whatever its size. Locks: task_events briefly (PARTITION_LOCK_TIMEOUT_MS bounds the wait). */
 export async function dropPartition(db: Queryable, name: string): Promise<void> {
   if (!NAME.test(name)) throw new Error(`not a monthly partition of task_events: ${name}`);
-  await db.query(`DROP TABLE "${name}"`);
+  await db.query(`${boundedLock}DROP TABLE "${name}"`);
 }
 
 /**

@@ -126,6 +126,24 @@ describe("text that reaches the lists and the audit columns", () => {
   }, CLI_TEST_TIMEOUT_MS);
 });
 
+describe("options checked before connecting", () => {
+  it("a missing or bad --by of tokens revoke/rotate and webhooks revoke is exit 2 even when PostgreSQL is away, as for create", async () => {
+    // Nothing listens on port 1: an option checked only after connecting would be reported as PostgreSQL unreachable (exit 1).
+    const away = { DATABASE_URL: "postgresql://postgres@127.0.0.1:1/task_watchdog" };
+    const cases: [string[], RegExp][] = [
+      [["tokens", "create", "--organization-id", "9"], /BadRequest: --by is required/],
+      [["tokens", "revoke", "--id", "1"], /BadRequest: --by is required/],
+      [["tokens", "rotate", "--id", "1", "--by", "a\nb"], /BadRequest: --by must not contain control characters/],
+      [["webhooks", "revoke", "--organization-id", "9"], /BadRequest: --by is required/],
+    ];
+    for (const [args, message] of cases) {
+      const out = await cli(args, away);
+      expect(out.stderr, args.join(" ")).toMatch(message);
+      expect(out.code, out.stderr).toBe(2);
+    }
+  }, CLI_TEST_TIMEOUT_MS);
+});
+
 describe("watchdog webhooks", () => {
   beforeEach(async () => {
     await db.$executeRawUnsafe(`TRUNCATE webhook_secrets, webhook_endpoints RESTART IDENTITY CASCADE`);

@@ -91,14 +91,17 @@ export async function listTokensCommand(config: Config, options: { organizationI
 
 export async function revokeTokenCommand(config: Config, options: { id?: number; by?: string }): Promise<void> {
   const id = required(options.id, "--id", "the token's id, from `watchdog tokens list`");
-  const revoked = await withClient(config, (c) => revokeToken(c, { id: String(id), by: by(options.by, "who revokes it, for the audit trail") }));
+  // Checked before connecting, as create's: a bad option is exit 2 whether PostgreSQL answers or not.
+  const revokedBy = by(options.by, "who revokes it, for the audit trail");
+  const revoked = await withClient(config, (c) => revokeToken(c, { id: String(id), by: revokedBy }));
   if (!revoked) throw new CliError(`NotFound: no valid token has id ${id} (see \`watchdog tokens list --all\`)`, EXIT.notFound);
   print({ revoked: revoked.id, organizationId: revoked.organizationId });
 }
 
 export async function rotateTokenCommand(config: Config, options: { id?: number; overlapSeconds: number; by?: string }): Promise<void> {
   const id = required(options.id, "--id", "the token's id, from `watchdog tokens list`");
-  const rotated = await withClient(config, (c) => rotateToken(c, { id: String(id), overlapSeconds: options.overlapSeconds, by: by(options.by, "who rotates it, for the audit trail") }));
+  const rotatedBy = by(options.by, "who rotates it, for the audit trail");
+  const rotated = await withClient(config, (c) => rotateToken(c, { id: String(id), overlapSeconds: options.overlapSeconds, by: rotatedBy }));
   if (!rotated) throw new CliError(`NotFound: no valid token has id ${id} (see \`watchdog tokens list --all\`)`, EXIT.notFound);
   print({ id: rotated.id, organizationId: rotated.organizationId, token: rotated.token, previous: { id: String(id), validUntil: iso(rotated.previousValidUntil) }, note: "shown once: store it now" });
 }
@@ -142,7 +145,8 @@ export async function rotateWebhookCommand(config: Config, options: { organizati
 
 export async function revokeWebhookCommand(config: Config, options: { organizationId?: number; by?: string }): Promise<void> {
   const organizationId = required(options.organizationId, "--organization-id", "whose endpoint");
-  const revoked = await withClient(config, (c) => disableEndpoint(c, { organizationId, by: by(options.by, "who revokes it, for the audit trail") }));
+  const revokedBy = by(options.by, "who revokes it, for the audit trail");
+  const revoked = await withClient(config, (c) => disableEndpoint(c, { organizationId, by: revokedBy }));
   if (!revoked) throw new CliError(`NotFound: organization ${organizationId} has no active webhook endpoint (see \`watchdog webhooks list\`)`, EXIT.notFound);
   print({ revoked: revoked.id, organizationId });
 }

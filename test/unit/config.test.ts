@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -125,6 +125,25 @@ describe("loadConfig", () => {
 
   it.each(["bull", "{watchdog}", "app:bull", "wd-test_1.2"])("QUEUE_PREFIX=%s is accepted", (value) => {
     expect(loadConfig({ QUEUE_PREFIX: value }).queuePrefix).toBe(value);
+  });
+
+  it("a duration setting longer than P24D is refused, as configuration.md says, unless its row gives its own bound", () => {
+    const doc = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
+    const rows = [...doc.matchAll(/^\| `([A-Z_]+)` \| [^|]* \| (.*) \|$/gm)].map((m) => ({ name: m[1]!, text: m[2]! }));
+    expect(rows.length).toBeGreaterThan(30);
+    const accepts = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // A duration setting: takes PT1M, refuses a word. Past the general bound without saying so in its row: the doc is wrong.
+    const durations = rows.filter((r) => accepts({ [r.name]: "PT1M" }) && !accepts({ [r.name]: "soon" }));
+    expect(durations.length).toBeGreaterThan(10);
+    const unsaid = durations.filter((r) => accepts({ [r.name]: "P25D" }) && !/at most P\d+D/.test(r.text)).map((r) => r.name);
+    expect(unsaid).toEqual([]);
   });
 
   it("the two listeners default to loopback 3000 (API) and 3001 (ops)", () => {

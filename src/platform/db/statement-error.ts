@@ -25,8 +25,11 @@ const UNAVAILABLE_CLASSES = new Set(["08", "53", "57", "58"]);
 const UNAVAILABLE_KINDS = new Set(["ConnectionClosed", "DatabaseNotReachable", "SocketTimeout", "TooManyConnections", "TlsConnectionError"]);
 /** Prisma's codes for the same: can't reach, timed out, server closed the connection, pool timeout. */
 const UNAVAILABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
-/** node-postgres' own errors carry no code: a connect or read timeout, a connection that ended. */
-const UNAVAILABLE_MESSAGES = /Query read timeout|Connection terminated|timeout exceeded when trying to connect|connection timeout|ECONNREFUSED|ECONNRESET|Can't reach database/i;
+/**
+ * node-postgres' own errors carry no code: a connect or read timeout (a pool's "timeout exceeded …",
+ * a lone Client's "timeout expired"), a connection that ended.
+ */
+const UNAVAILABLE_MESSAGES = /Query read timeout|Connection terminated|timeout exceeded when trying to connect|^timeout expired$|connection timeout|ECONNREFUSED|ECONNRESET|Can't reach database/i;
 
 /**
  * Whether an error says PostgreSQL is unreachable, frozen (a timeout) or refusing work — something

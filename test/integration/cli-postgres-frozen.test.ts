@@ -35,4 +35,16 @@ describe("PostgreSQL frozen after the command's check", () => {
     expect(out.stderr.trim().split("\n"), out.stderr).toHaveLength(1);
     expect(out.code).toBe(1);
   }, 30_000);
+
+  // DATABASE_CONNECT_TIMEOUT and DATABASE_STATEMENT_TIMEOUT bound every command's connection, as `stuck`'s.
+  it.each([[["stuck"]], [["status"]], [["events", "given-up"]], [["pause", "--reason", "r", "--by", "b"]], [["resume", "--by", "b"]]])(
+    "%j gives up within DATABASE_CONNECT_TIMEOUT (PT1S here), not the default 10 s",
+    async (args) => {
+      const out = await frozenAfterCheck(args);
+      expect(out.stderr).toMatch(/^watchdog: PostgreSQL at 127\.0\.0\.1:\d+ \(DATABASE_URL\) did not answer in time/);
+      expect(out.code).toBe(1);
+      expect(out.ms).toBeLessThan(6000);
+    },
+    30_000,
+  );
 });

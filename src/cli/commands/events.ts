@@ -40,7 +40,7 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
   });
   const possible = webhooksPossible(config);
   await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
-  const db = createDb(config.databaseUrl, { max: 1 });
+  const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
     if (!possible) {
       console.log(JSON.stringify(await asCli(() => replayAction(replayDeps(config, db, null), request, "cli"))));
@@ -70,7 +70,7 @@ export async function replayCommand(config: Config, options: ReplayOptions): Pro
 
 export async function givenUpCommand(config: Config, json: boolean): Promise<void> {
   await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
-  const db = createDb(config.databaseUrl, { max: 1 });
+  const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
     const { total, events } = await listGivenUp(db, 1000);
     if (json) {

@@ -34,7 +34,7 @@ export async function asCli<T>(run: () => Promise<T>): Promise<T> {
 export async function pauseCommand(config: Config, rules: readonly Rule[], options: { rule?: string; for?: string; reason?: string; by?: string }): Promise<void> {
   const input = parseOptions(pauseInputSchema(rules), options);
   await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
-  const db = createDb(config.databaseUrl, { max: 1 });
+  const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
     console.log(JSON.stringify(await pauseAction(db, input, "cli")));
   } finally {
@@ -45,7 +45,7 @@ export async function pauseCommand(config: Config, rules: readonly Rule[], optio
 export async function resumeCommand(config: Config, rules: readonly Rule[], options: { rule?: string; by?: string; reason?: string }): Promise<void> {
   const input = parseOptions(resumeInputSchema(rules), options);
   await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
-  const db = createDb(config.databaseUrl, { max: 1 });
+  const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   try {
     console.log(JSON.stringify(await asCli(() => resumeAction(db, input, "cli"))));
   } finally {

@@ -16,7 +16,7 @@ const RECENT_PAUSES = 5;
 const REDIS_TIMEOUT_MS = 5000;
 
 export async function printStatus(config: Config, json: boolean): Promise<void> {
-  const db = createDb(config.databaseUrl, { max: 1 });
+  const db = createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
   // One attempt per command: a CLI must not wait for a Redis that is not there. On a Redis Cluster,
   // the cluster (REDIS_URL's host is not used there: it would read no sweep at all).
   const redis = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes, maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: true });

@@ -39,7 +39,7 @@ export async function enqueueSweepCommand(config: Config, rules: readonly Rule[]
   // A release is an operator action (src/ops/actions.ts, shared with the console): audited in operator_actions.
   const release = options.release ? parseOptions(releaseInputSchema(rules, "optional"), { release: options.release, by: options.by, reason: options.reason }) : undefined;
   if (release) await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
-  const db = release ? createDb(config.databaseUrl, { max: 1 }) : undefined;
+  const db = release ? createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs }) : undefined;
   const { job, outcome } = await submitJob(
     config,
     (redis) => createSweepQueue(redis, config.queuePrefix),

@@ -54,8 +54,8 @@ export async function submitJob<Q extends Queue>(
     try {
       return { job, outcome: { kind: "completed", result: await waitForJob(queue, job, events, waitMs!) } };
     } catch (error) {
-      const message = (error as Error).message;
-      if (!/timed out/i.test(message)) return { job, outcome: { kind: "failed", message } };
+      // Told apart by class, not by its words: a job's own failure may say "timed out" (ioredis' "Command timed out").
+      if (!(error instanceof WaitTimedOut)) return { job, outcome: { kind: "failed", message: (error as Error).message } };
       // No word of the job: no worker ran it, or Redis stopped answering while we waited (say which).
       const answers = await withTimeout(PING_MS, "Redis", redis.ping()).then(() => true, () => false);
       if (!answers) throw new ServiceError(`${describeRedisError(new DeadlineError("Redis", PING_MS), config.redisUrl)} (job ${job.id} was queued before it stopped answering)`);
@@ -84,8 +84,13 @@ function recordCopies(connection: RedisConnection, into: RedisConnection[]): voi
   };
 }
 
+/** The wait for a job ran out (the job itself may still run later). */
+class WaitTimedOut extends Error {
+  override name = "WaitTimedOut";
+}
+
 /**
- * The job's result once a worker finished it, its failure as an Error, or "timed out" after `ms`.
+ * The job's result once a worker finished it, its failure as an Error, or a WaitTimedOut after `ms`.
  * BullMQ's own job.waitUntilFinished reads the job's state from inside a promise's executor: when
  * Redis stopped answering and the connection was then dropped, that read's rejection was unhandled
  * and ended the command with a stack trace. Here every read is handled.
@@ -105,7 +110,7 @@ function waitForJob(queue: Queue, job: Job, queueEvents: QueueEvents, ms: number
     };
     const onCompleted = (args: { returnvalue: unknown }) => finish(() => resolve(args.returnvalue));
     const onFailed = (args: { failedReason: string }) => finish(() => reject(new Error(args.failedReason)));
-    const timer = setTimeout(() => finish(() => reject(new Error(`job ${job.id} timed out`))), ms);
+    const timer = setTimeout(() => finish(() => reject(new WaitTimedOut(`job ${job.id} timed out`))), ms);
     events.on(`completed:${job.id}`, onCompleted);
     events.on(`failed:${job.id}`, onFailed);
     // A worker faster than the events' first read: the job's state says it finished. The state is read

@@ -2,9 +2,11 @@
 // default written as a duration, argument errors as one line with exit code 2, JSON that names
 // statuses and codes.
 import { readFileSync } from "node:fs";
+import { Worker } from "bullmq";
 import { describe, expect, it } from "vitest";
+import { SWEEP_QUEUE } from "../../src/platform/queue-names.js";
 import { testDatabaseUrl } from "../support/db.js";
-import { testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 
 const env = () => ({ DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: uniquePrefix(), LOG_LEVEL: "silent" });
@@ -120,4 +122,23 @@ describe.concurrent("watchdog", () => {
     expect(printed).not.toContain("s3cret-QUERY-77");
     expect(printed).not.toContain("s3cret-SSL-88");
   });
+});
+
+describe("watchdog sweep --wait", () => {
+  it("a job that failed with \"timed out\" in its reason is reported as failed, not as a wait that timed out (no worker)", async () => {
+    const prefix = uniquePrefix();
+    // A worker that runs the job and fails it, its reason saying "timed out" (ioredis' "Command timed out", say).
+    const worker = new Worker(SWEEP_QUEUE, async () => {
+      throw new Error("Command timed out");
+    }, { connection: { url: testRedisUrl() }, prefix });
+    try {
+      const cli = runCli(["sweep", "--wait", "--timeout", "PT20S"], { ...env(), QUEUE_PREFIX: prefix });
+      const exit = await cli.exited;
+      expect(cli.stderr()).toMatch(/^watchdog: sweep job \S+ failed: Command timed out\n$/);
+      expect(exit.code).toBe(1);
+    } finally {
+      await worker.close();
+      await deletePrefix(prefix);
+    }
+  }, 40_000);
 });

@@ -141,4 +141,20 @@ describe("watchdog sweep --wait", () => {
       await deletePrefix(prefix);
     }
   }, 40_000);
+
+  it("a job the worker refused with BadRequest: (its rules differ from the command's) exits 2, as docs/cli.md's table says", async () => {
+    const prefix = uniquePrefix();
+    const worker = new Worker(SWEEP_QUEUE, async () => {
+      throw new Error("BadRequest: release[0] \"ExportInProgress\" has no rule");
+    }, { connection: { url: testRedisUrl() }, prefix });
+    try {
+      const cli = runCli(["sweep", "--wait", "--timeout", "PT20S"], { ...env(), QUEUE_PREFIX: prefix });
+      const exit = await cli.exited;
+      expect(cli.stderr()).toMatch(/^watchdog: sweep job \S+ failed: BadRequest: release\[0\]/);
+      expect(exit.code).toBe(2);
+    } finally {
+      await worker.close();
+      await deletePrefix(prefix);
+    }
+  }, 40_000);
 });

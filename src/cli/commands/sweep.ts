@@ -54,6 +54,7 @@ export async function enqueueSweepCommand(config: Config, rules: readonly Rule[]
     case "timedOut":
       throw new CliError(`sweep job ${job.id} did not finish within ${isoDuration(options.timeoutMs / 1000)}: ${NO_WORKER_HINT}`);
     case "failed":
-      throw new CliError(`sweep job ${job.id} failed: ${outcome.message}`);
+      // The worker refused the job data (its rules differ from this command's): a bad request, exit 2, as reprocess's.
+      throw new CliError(`sweep job ${job.id} failed: ${outcome.message}`, outcome.message.startsWith("BadRequest:") ? EXIT.usage : EXIT.failed);
   }
 }

@@ -36,6 +36,12 @@ it("every alert has a unit test where it fires and one where it stays quiet", ()
   }
 });
 
+it("every alert of the rules file is in docs/operations.md's table of alerts", () => {
+  const alerts = [...readFileSync(rulesFile, "utf8").matchAll(/^\s*- alert: (\w+)$/gm)].map((m) => m[1]!);
+  const documented = new Set([...readFileSync(new URL("../../docs/operations.md", import.meta.url), "utf8").matchAll(/^\| `(Watchdog\w+)` \|/gm)].map((m) => m[1]!));
+  expect(alerts.filter((alert) => !documented.has(alert))).toEqual([]);
+});
+
 it("when /metrics of the running worker is scraped, every metric a rule names is exported", async () => {
   const app: RunningApp = await startApp();
   try {

@@ -21,6 +21,7 @@ import { cursorParam, encodeCursor } from "./read-api/cursor.js";
 import { listBulkItems } from "../reprocess/sql/list-bulk-items.js";
 import { json, refusal } from "./read-api/responses.js";
 import type { Handler, Route } from "./types.js";
+import { parseJsonBody } from "./server.js";
 import { presentBulk } from "../reprocess/bulk-bodies.js";
 import { MAX_BULK_TASKS, parseBulkRequest, parseIdempotencyKey } from "../reprocess/bulk-request.js";
 import { askBulk, tooManyRunningError } from "../reprocess/bulk-service.js";
@@ -62,7 +63,8 @@ const actorOf = (caller: { organizationId: number; fingerprint: string }) => `ap
 
 export function bulkRoutes(deps: BulkHttpDeps): Route[] {
   return [
-    { method: "POST", path: BULK_REPROCESS_PATH, handler: requestBulkHandler(deps), body: "json" },
+    // Its body (up to 2 MiB of ids) is parsed only once the token is known: "text", not "json".
+    { method: "POST", path: BULK_REPROCESS_PATH, handler: requestBulkHandler(deps), body: "text" },
     { method: "GET", path: BULK_REPROCESS_PATH, handler: bulkProgressHandler(deps) },
     { method: "GET", path: BULK_ITEMS_PATH, handler: bulkItemsHandler(deps) },
     { method: "POST", path: BULK_CANCEL_PATH, handler: cancelBulkHandler(deps) },
@@ -73,7 +75,9 @@ function requestBulkHandler(deps: BulkHttpDeps): Handler {
   return async (input) => {
     const caller = await authenticate(deps.authenticate, input.headers);
     if (!caller.ok) return caller.refusal;
-    const parsed = parseBulkRequest(input.query, input.body);
+    const body = parseJsonBody(typeof input.body === "string" ? input.body : "", input.headers["content-type"]);
+    if (!body.ok) return body.refusal;
+    const parsed = parseBulkRequest(input.query, body.body);
     if (!parsed.ok) return refusal(400, parsed.error);
     let idempotencyKey: string | undefined;
     if (!parsed.value.dryRun) {

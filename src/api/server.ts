@@ -239,10 +239,19 @@ async function readJsonBody(req: IncomingMessage): Promise<{ ok: true; body: unk
   }
   const read = await readTextBody(req);
   if (!read.ok) return read;
-  if (read.body.trim() === "") return { ok: true, body: undefined };
-  const type = String(req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  return parseJsonBody(read.body, req.headers["content-type"]);
+}
+
+/**
+ * A body read as text, parsed as a "json" route's is: undefined when empty; 415 when not declared
+ * application/json, 400 when it does not parse. For a "text" route that parses its JSON body only
+ * after its own checks (the bulk endpoint: the token first, so no unauthenticated body is parsed).
+ */
+export function parseJsonBody(text: string, contentType: string | string[] | undefined): { ok: true; body: unknown } | { ok: false; refusal: HttpOutput } {
+  if (text.trim() === "") return { ok: true, body: undefined };
+  const type = String(contentType ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json") return bodyRefusal(415, `the body must be JSON: send Content-Type: application/json (got ${type === "" ? "none" : JSON.stringify(type.slice(0, 60))})`);
-  const parsed = parseStrictJson(read.body);
+  const parsed = parseStrictJson(text);
   return parsed.ok ? { ok: true, body: parsed.value } : bodyRefusal(400, `the body is not valid JSON: ${parsed.error.slice(0, 120)}`);
 }
 

@@ -369,7 +369,7 @@ describe("refusals", () => {
     expect(await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
   });
 
-  it("a body of JSON nested 10,000 deep (20 KB) is a 400 naming the depth, not a 500 and an error log (the body is read before the token is checked)", async () => {
+  it("a body of JSON nested 10,000 deep (20 KB) is a 400 naming the depth, not a 500 and an error log", async () => {
     const response = await fetch(`${app.apiUrl}${BULK_REPROCESS_PATH}`, {
       method: "POST",
       headers: { authorization: `Bearer ${ORG_7}`, "idempotency-key": "deep", "content-type": "application/json" },
@@ -379,6 +379,24 @@ describe("refusals", () => {
       status: 400,
       error: `the body is not valid JSON: it nests 10001 levels deep; at most ${MAX_JSON_DEPTH} are read`,
     });
+    expect(await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
+  });
+
+  it("without a valid token, the body is not parsed: malformed, deep, a key twice or not JSON, the answer is 401 (over 2 MiB, 413 before it is read)", async () => {
+    const url = `${app.apiUrl}${BULK_REPROCESS_PATH}`;
+    const bodies: [string, string][] = [
+      ["application/json", "{"],
+      ["application/json", `{"taskIds": ${"[".repeat(10_000)}${"]".repeat(10_000)}}`],
+      ["application/json", '{"taskIds": [1], "taskIds": [2]}'],
+      ["text/plain", "1,2,3"],
+    ];
+    for (const [type, body] of bodies) {
+      for (const authorization of [undefined, "Bearer wd_not-a-token"]) {
+        const response = await fetch(url, { method: "POST", headers: { "content-type": type, "idempotency-key": "k", ...(authorization ? { authorization } : {}) }, body });
+        expect({ status: response.status, type, size: body.length, authorization }).toEqual({ status: 401, type, size: body.length, authorization });
+        await response.arrayBuffer();
+      }
+    }
     expect(await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
   });
 

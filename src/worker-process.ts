@@ -25,14 +25,18 @@ export async function runWorkerProcess(config: Config, rules: readonly Rule[], l
   let watchdog: Watchdog | undefined;
   let stopRequested = false;
   let firstSignalAt: number | undefined;
-  const stop = (running: Watchdog) => {
-    // The shutdown fits SHUTDOWN_TIMEOUT by its own budget (src/platform/deadline.ts); this is the
-    // backstop for a handle that keeps the process alive after it, which would be a bug.
+  // Armed by the first signal. The shutdown fits SHUTDOWN_TIMEOUT by its own budget
+  // (src/platform/deadline.ts); this is the backstop for a handle that keeps the process alive after
+  // it, which would be a bug, and for a start-up step that does not end (Redis stopped answering
+  // after its check: the start waits for it), which the signal would otherwise wait on for ever.
+  const armDeadline = () => {
     const deadline = setTimeout(() => {
-      logger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown deadline passed: forcing exit");
+      logger.error({ timeoutMs: config.shutdownTimeoutMs, startingUp: watchdog === undefined }, "shutdown deadline passed: forcing exit");
       process.exit(EXIT.shutdownForced);
     }, config.shutdownTimeoutMs);
     deadline.unref();
+  };
+  const stop = (running: Watchdog) => {
     running.close().then(
       ({ failed, forced }) => {
         if (forced.length > 0) {
@@ -60,6 +64,7 @@ export async function runWorkerProcess(config: Config, rules: readonly Rule[], l
     }
     firstSignalAt = Date.now();
     stopRequested = true;
+    armDeadline();
     if (watchdog) {
       logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "shutting down: finishing the batch in flight");
       stop(watchdog);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabaseUrl } from "../support/db.js";
 import { keysUnder, prefixesDeletedAfterEach, testRedisUrl } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
+import { startTcpProxy } from "../support/tcp-proxy.js";
 import { PAUSE_LOCK_KEY } from "../../src/sweep/sql/pause-sweeps.js";
 
 const BOUND_MS = 10_000;
@@ -242,6 +243,27 @@ describe("signals during start-up", () => {
     cli.proc.kill("SIGTERM");
     expect(await cli.exited).toEqual({ code: 0, signal: null });
     expect(cli.lines().some((l) => l.msg === "shut down cleanly"), JSON.stringify(cli.lines())).toBe(true);
+  }, 30_000);
+
+  it("SIGTERM while the start waits on a Redis that stopped answering after its check: the exit still comes within SHUTDOWN_TIMEOUT (124)", async () => {
+    // The check's connection is forwarded; from the worker's first own connection on, nothing is.
+    const redisUrl = new URL(testRedisUrl());
+    const proxy = await startTcpProxy({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
+    try {
+      proxy.freezeAtConnection(2);
+      const cli = runCli(["start"], { ...baseEnv(), REDIS_URL: proxy.url(testRedisUrl()), SHUTDOWN_TIMEOUT: "PT3S" });
+      const cut = setTimeout(() => cli.proc.kill("SIGKILL"), BOUND_MS);
+      await cli.waitForLog("start-up: checking Redis, PostgreSQL and the schema");
+      await expect.poll(() => proxy.forwarded, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+      const signalled = Date.now();
+      cli.proc.kill("SIGTERM");
+      const exit = await cli.exited.finally(() => clearTimeout(cut));
+      expect(exit, JSON.stringify(cli.lines().slice(-3))).toEqual({ code: 124, signal: null });
+      expect(Date.now() - signalled).toBeLessThan(3000 + 1500);
+      expect(cli.lines().some((l) => l.msg === "watchdog started")).toBe(false);
+    } finally {
+      await proxy.close();
+    }
   }, 30_000);
 });
 

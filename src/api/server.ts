@@ -67,8 +67,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   // Node checks the connections for these timeouts on an interval (30 s by default, which would
   // double a 30 s bound): a quarter of the bound, at most a second, keeps the overshoot small.
   const serverOptions = { requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)) };
+  // Requests being answered: once the listener closes, each one's connection closes after its answer.
+  const answering = new Set<ServerResponse>();
+  let closing: Promise<void> | undefined;
   const server = createServer(serverOptions, (req, res) => {
     receiving.set(req.socket, { req, res });
+    answering.add(res);
+    res.once("close", () => answering.delete(res));
+    if (closing) res.shouldKeepAlive = false;
     try {
       log(req, res);
       dispatch(options, fault, unavailable, req, res);
@@ -93,12 +99,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   });
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  let closing: Promise<void> | undefined;
   return {
     server,
     url: `http://${host}:${address.port}`,
     close() {
       closing ??= new Promise<void>((resolve) => {
+        // A keep-alive connection whose request is in flight would stay open after its answer until
+        // the client's idle timeout (keepAliveTimeout, 5 s), and server.close() with it: answered
+        // with `Connection: close` instead, it ends with the answer.
+        for (const res of answering) if (!res.headersSent) res.shouldKeepAlive = false;
         server.close(() => resolve());
         server.closeIdleConnections();
       });

@@ -1,6 +1,7 @@
 // Shutdown: both workers stop taking jobs at once. While a reprocess request drains, a sweep that
 // falls due is not taken (and so not stored as done after stopping at once): it stays for another
 // replica. The report says which steps failed, so "shut down cleanly" is only said when none did.
+import http from "node:http";
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startWatchdog } from "../../src/app.js";
@@ -9,7 +10,8 @@ import { TaskStatus as S } from "../../src/rules/status.js";
 import { createLogger } from "../../src/platform/logger.js";
 import { REPROCESS_JOB, REPROCESS_QUEUE, SWEEP_JOB, SWEEP_QUEUE } from "../../src/platform/queue-names.js";
 import { testConfig } from "../support/config.js";
-import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDb, waitForLockWaiter } from "../support/db.js";
+import { TASK_STATUS_PATH } from "../../src/api/read-api/task-status.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 const db = testDb();
@@ -47,6 +49,35 @@ describe("shutdown", () => {
       await watchdog.close();
       await reprocess.close();
       await sweeps.close();
+    }
+  }, 30_000);
+
+  it("a request in flight on a keep-alive connection is answered, then its connection closed: the listener does not wait for the client's idle timeout", async () => {
+    const watchdog = await startWatchdog(testConfig(prefix, { SHUTDOWN_TIMEOUT: "PT4S", API_TOKENS: "shutdown-token-0123456789abcdefghij:7" }), buildRules(), createLogger({ level: "silent" }));
+    // The read waits behind this lock: it is in flight as the shutdown begins.
+    const lock = await holdTransaction("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE");
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const answered = new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        http
+          .get(`${watchdog.apiUrl}${TASK_STATUS_PATH}?taskId=1`, { agent, headers: { authorization: "Bearer shutdown-token-0123456789abcdefghij" } }, (res) => {
+            res.resume();
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+          })
+          .on("error", reject);
+      });
+      await waitForLockWaiter(db);
+      const started = Date.now();
+      const closing = watchdog.close();
+      setTimeout(() => void lock.release(), 200);
+      expect(await answered).toEqual({ status: 404, connection: "close" });
+      const report = await closing;
+      expect(report).toEqual({ failed: [], forced: [] });
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      agent.destroy();
+      await lock.release();
+      await watchdog.close();
     }
   }, 30_000);
 });

@@ -86,3 +86,31 @@ it("when a reprocess is requested over HTTP, the request, the job and the REPROC
   const [event] = await db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM task_events WHERE task_id = ${taskId} AND kind = 'REPROCESSED'`;
   expect(event!.n).toBe(1);
 });
+
+it("with tracing on, a CLI command still ends at the first SIGINT (the preload's hook exports the spans, then lets the signal do what it would)", async () => {
+  const { Queue } = await import("bullmq");
+  const { SWEEP_QUEUE } = await import("../../src/platform/queue-names.js");
+  const ownPrefix = uniquePrefix();
+  // `sweep --wait` with no worker running waits for its sweep: it is busy when the signal comes.
+  const child = spawn(process.execPath, ["--import", "tsx", "--import", "./src/platform/tracing/preload.ts", "src/cli/main.ts", "sweep", "--wait", "--timeout", "PT20S"], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", DATABASE_URL: testDatabaseUrl(), REDIS_URL: testRedisUrl(), QUEUE_PREFIX: ownPrefix, OTEL_TRACES_EXPORTER: "console" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout.resume();
+  child.stderr.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const cut = setTimeout(() => child.kill("SIGKILL"), 12_000);
+  const queue = new Queue(SWEEP_QUEUE, { connection: { url: testRedisUrl() }, prefix: ownPrefix });
+  try {
+    await expect.poll(() => queue.getWaitingCount(), { timeout: 10_000, interval: 100 }).toBe(1);
+    const signalled = Date.now();
+    child.kill("SIGINT");
+    expect(await exited.finally(() => clearTimeout(cut))).toEqual({ code: null, signal: "SIGINT" });
+    expect(Date.now() - signalled).toBeLessThan(3000);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await queue.close();
+    await deletePrefix(ownPrefix);
+  }
+}, 30_000);

@@ -28,10 +28,26 @@ export const DISCONNECT_TIMEOUT_MS = 300;
 /** A command for an HTTP caller answers or fails within this. */
 export const REQUEST_COMMAND_TIMEOUT_MS = 2000;
 
+/**
+ * A primary demoted at a failover (Sentinel, a managed service) keeps the connections it had and
+ * refuses every write with READONLY while PING still answers: the worker stood still, ready, for as
+ * long as the process lived. On READONLY the connection reconnects (the address now leads to the new
+ * primary); a background one sends the refused command again (refused, so not applied), a fail-fast
+ * one fails it to its caller (503) and is ready for the next.
+ */
+const READONLY = /^READONLY\b/;
+const reconnectOnReadOnly = (resend: boolean) => (error: Error) => (READONLY.test(error.message) ? (resend ? 2 : 1) : false);
+
 const PURPOSE_OPTIONS: Record<RedisPurpose, RedisOptions> = {
-  worker: { maxRetriesPerRequest: null },
-  producer: { maxRetriesPerRequest: null },
-  request: { maxRetriesPerRequest: 0, enableOfflineQueue: false, commandTimeout: REQUEST_COMMAND_TIMEOUT_MS, connectTimeout: REQUEST_COMMAND_TIMEOUT_MS },
+  worker: { maxRetriesPerRequest: null, reconnectOnError: reconnectOnReadOnly(true) },
+  producer: { maxRetriesPerRequest: null, reconnectOnError: reconnectOnReadOnly(true) },
+  request: {
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    commandTimeout: REQUEST_COMMAND_TIMEOUT_MS,
+    connectTimeout: REQUEST_COMMAND_TIMEOUT_MS,
+    reconnectOnError: reconnectOnReadOnly(false),
+  },
 };
 
 /** An add for an HTTP caller answers or fails within this; the caller is answered (503) well within 3 s. */
@@ -152,9 +168,16 @@ export function redisFactory(config: Pick<Config, "redisUrl" | "redisClusterNode
   const backgroundError = throttledErrorLog(logger, "redis connection error");
   return {
     connect(purpose, name) {
-      const connection = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes, purpose });
-      if (purpose === "request") connection.on("error", (error) => logger.debug({ err: error, connection: name }, "redis connection error (HTTP connection)"));
-      else connection.on("error", backgroundError);
+      const onError = purpose === "request" ? (error: unknown) => logger.debug({ err: error, connection: name }, "redis connection error (HTTP connection)") : backgroundError;
+      // A reconnect on READONLY (a failover) is said as an error is: a server that stays a replica is not a silent loop.
+      const onReadOnly = reconnectOnReadOnly(purpose !== "request");
+      const reconnectOnError = (error: Error) => {
+        const reconnect = onReadOnly(error);
+        if (reconnect) onError(error);
+        return reconnect;
+      };
+      const connection = createRedis(config.redisUrl, { clusterNodes: config.redisClusterNodes, purpose, reconnectOnError });
+      connection.on("error", onError);
       made.push({ purpose, connection });
       return connection;
     },

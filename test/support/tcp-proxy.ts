@@ -16,6 +16,8 @@ export interface TcpProxy {
   /** freeze() as the `n`-th connection from now is accepted (its first byte is held): a client's second connection meets a frozen server. */
   freezeAtConnection(n: number): void;
   restore(): void;
+  /** New connections go to `target` from now on (a DNS name moved at a failover); open ones stay where they are. */
+  retarget(target: { host: string; port: number }): void;
   /** Connections accepted and forwarded so far (not counting refused ones). */
   readonly forwarded: number;
   /** Bytes received from clients so far (forwarded or held by a freeze). */
@@ -28,6 +30,7 @@ export interface TcpProxy {
 
 export async function startTcpProxy(target: { host: string; port: number } = { host: "127.0.0.1", port: 5432 }): Promise<TcpProxy> {
   const open = new Set<net.Socket>();
+  let current = target;
   let down = false;
   let frozen = false;
   let forwarded = 0;
@@ -63,7 +66,7 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
       frozen = true;
       freezeAt = null;
     }
-    const upstream = net.connect(target.port, target.host);
+    const upstream = net.connect(current.port, current.host);
     for (const socket of [client, upstream]) {
       open.add(socket);
       socket.on("close", () => open.delete(socket));
@@ -114,6 +117,9 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
       const pending = held;
       held = [];
       for (const { to, chunk } of pending) deliver(to, chunk);
+    },
+    retarget(to) {
+      current = to;
     },
     get forwarded() {
       return forwarded;

@@ -155,7 +155,7 @@ program
     const { config } = loadContext();
     // Both services first, bounded, each failure one line naming its variable and the fix.
     await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
-    await checkRedis(config);
+    await checkRedis(config, undefined, { readOnly: true });
     await printStatus(config, options.json);
   });
 

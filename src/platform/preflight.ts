@@ -11,8 +11,11 @@ import { describePostgresError, describeRedisError, ServiceError } from "./servi
 /** How long each check may take: start-up fails within about twice this. */
 export const PREFLIGHT_TIMEOUT_MS = 5000;
 
-/** Connects once (no retry) and PINGs; a ServiceError naming REDIS_URL when that fails. */
-export async function checkRedis(config: Pick<Config, "redisUrl" | "redisClusterNodes">, timeoutMs = PREFLIGHT_TIMEOUT_MS): Promise<void> {
+/**
+ * Connects once (no retry) and PINGs; a ServiceError naming REDIS_URL when that fails, or when the
+ * server is a read-only replica and the caller writes (`readOnly` false, the default).
+ */
+export async function checkRedis(config: Pick<Config, "redisUrl" | "redisClusterNodes">, timeoutMs = PREFLIGHT_TIMEOUT_MS, options: { readOnly?: boolean } = {}): Promise<void> {
   const redis = createRedis(config.redisUrl, {
     clusterNodes: config.redisClusterNodes,
     purpose: "request",
@@ -24,17 +27,27 @@ export async function checkRedis(config: Pick<Config, "redisUrl" | "redisCluster
   // The error event carries the reason (ECONNREFUSED, WRONGPASS); without a listener ioredis prints it to stderr.
   let reason: unknown;
   redis.on("error", (error: unknown) => (reason ??= error));
+  let role: unknown;
   try {
     await withTimeout(
       timeoutMs,
       "Redis",
-      redis.connect().then(() => redis.ping()),
+      redis
+        .connect()
+        .then(() => redis.ping())
+        // A replica refuses every write with READONLY, on which the worker's connections reconnect (a
+        // failover moves the address to the new primary): pointed at one, the start would wait for ever.
+        // A cluster's nodes redirect by themselves; a ROLE the server refuses (ACL) is no answer.
+        .then(async () => {
+          if (!options.readOnly && !config.redisClusterNodes?.length) role = ((await redis.call("ROLE").catch(() => [])) as unknown[])[0];
+        }),
     );
   } catch (error) {
     throw new ServiceError(describeRedisError(reason ?? error, config.redisUrl));
   } finally {
     redis.disconnect();
   }
+  if (role === "slave") throw new ServiceError(describeRedisError(new Error("READONLY"), config.redisUrl));
   // ioredis reports a failed SELECT as an error event and goes on, on database 0 (a shared Redis's
   // default): refuse it here, before anything of ours is written there.
   if (reason !== undefined && /DB index is out of range/i.test(String((reason as Error).message ?? reason))) {

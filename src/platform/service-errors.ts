@@ -63,6 +63,7 @@ export function describeRedisError(error: unknown, redisUrl: string): string {
   const message = error instanceof Error ? error.message : String(error);
   if (/WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(message)) return `${where} refused the credentials: fix the user and password in REDIS_URL`;
   if (code && NETWORK_CODES[code]) return `${where} ${NETWORK_CODES[code]} (${code}): start Redis or point REDIS_URL at it`;
+  if (/^READONLY\b/.test(message)) return `${where} is a read-only replica: point REDIS_URL at the primary`;
   if (error instanceof DeadlineError || /timed? ?out/i.test(message)) return `${where} did not answer in time: check that it runs and REDIS_URL points at it`;
   return `${where} failed: ${message.split("\n")[0]}`;
 }

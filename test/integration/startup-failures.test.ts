@@ -9,6 +9,8 @@ import { testDatabaseUrl } from "../support/db.js";
 import { keysUnder, prefixesDeletedAfterEach, testRedisUrl } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 import { startTcpProxy } from "../support/tcp-proxy.js";
+import { startOwnRedis } from "../support/redis-server.js";
+import { Redis } from "ioredis";
 import { PAUSE_LOCK_KEY } from "../../src/sweep/sql/pause-sweeps.js";
 
 const BOUND_MS = 10_000;
@@ -80,6 +82,22 @@ describe("start-up against missing or unprepared services", () => {
       `watchdog: Redis at 127.0.0.1:${port} (REDIS_URL) refused the connection (nothing listens there) (ECONNREFUSED): start Redis or point REDIS_URL at it`,
     );
   });
+
+  it("Redis a read-only replica (REDIS_URL at the wrong node, or one demoted at a failover): names REDIS_URL and says to point it at the primary", async () => {
+    const primary = await startOwnRedis();
+    const replica = await startOwnRedis();
+    const admin = new Redis(replica.url);
+    try {
+      await admin.replicaof("127.0.0.1", primary.port);
+      expect(await fails(["start"], { REDIS_URL: replica.url })).toBe(
+        `watchdog: Redis at 127.0.0.1:${replica.port} (REDIS_URL) is a read-only replica: point REDIS_URL at the primary`,
+      );
+    } finally {
+      await admin.quit();
+      await replica.stop();
+      await primary.stop();
+    }
+  }, 30_000);
 
   it("PostgreSQL unreachable: names DATABASE_URL", async () => {
     const port = await closedPort();

@@ -57,6 +57,7 @@ interface Container {
   startupProbe?: { httpGet: { path: string; port: string | number } };
   resources: { requests: Record<string, string>; limits: Record<string, string> };
   securityContext: { readOnlyRootFilesystem?: boolean; allowPrivilegeEscalation?: boolean };
+  lifecycle?: { preStop?: { sleep?: { seconds: number } } };
 }
 interface PodSpec {
   terminationGracePeriodSeconds?: number;
@@ -145,7 +146,12 @@ describe("the Deployment agrees with the code", () => {
   it("the grace period outlasts the shutdown deadline, and the pod runs as non-root on a read-only root file system", () => {
     const shutdownSeconds = SETTINGS.shutdownTimeoutMs.schema.parse(configMap.data.SHUTDOWN_TIMEOUT ?? SETTINGS.shutdownTimeoutMs.default) / 1000;
     expect(shutdownSeconds).toBe(30);
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(shutdownSeconds);
+    // A rollout: the pod leaves its Services' endpoints while the kubelet stops it. The preStop pause
+    // keeps it answering until the proxies have stopped sending to it (no requests refused), then
+    // SIGTERM starts the shutdown; the grace period holds both.
+    const preStopSeconds = container.lifecycle?.preStop?.sleep?.seconds ?? 0;
+    expect(preStopSeconds).toBeGreaterThanOrEqual(5);
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(preStopSeconds + shutdownSeconds);
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(pod.securityContext.runAsUser).not.toBe(0);
     expect(container.securityContext.readOnlyRootFilesystem).toBe(true);

@@ -72,6 +72,34 @@ describe("migrate", () => {
     expect(rows[0]!.n).toBe(ALL.length);
   });
 
+  it("waiting on another session's migration lock (a stuck Job, another replica), says so at an interval, naming that session; then goes on", async () => {
+    const url = freshDatabaseUrl();
+    await migrate(url, MIGRATIONS_DIR);
+    // A session of its own holds Prisma's migration lock, as another `watchdog migrate` or `prisma migrate deploy` would.
+    const holder = new pg.Client({ connectionString: url, application_name: "stuck-migrate-job" });
+    await holder.connect();
+    try {
+      const [{ pid }] = (await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows as [{ pid: number }];
+      await holder.query("SELECT pg_advisory_lock(72707369)");
+      const progress: string[] = [];
+      const run = migrate(url, MIGRATIONS_DIR, { lockWaitReportMs: 300, onProgress: (m) => progress.push(m) });
+      const deadline = Date.now() + 5000;
+      while (progress.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(progress.length, "progress lines while it waits").toBeGreaterThanOrEqual(2);
+      for (const line of progress) {
+        expect(line).toMatch(
+          new RegExp(
+            `^waiting for the migration lock \\(PostgreSQL advisory lock 72707369, Prisma's\\): another migrate holds it — pid ${pid}, application_name "stuck-migrate-job", connected since \\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z, idle since \\d{4}-[0-9T:.-]+Z; waited \\d+ s so far\\. It goes on once that session releases the lock or ends \\(pg_terminate_backend\\(${pid}\\) ends a stuck one\\)$`,
+          ),
+        );
+      }
+      await holder.query("SELECT pg_advisory_unlock(72707369)");
+      expect(await run).toMatchObject({ applied: [], alreadyApplied: ALL });
+    } finally {
+      await holder.end();
+    }
+  });
+
   it("refuses a migration edited after it was applied, and changes nothing", async () => {
     const url = freshDatabaseUrl();
     const dir = copyOfMigrations();

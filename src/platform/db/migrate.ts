@@ -65,7 +65,14 @@ export interface MigrateOptions {
    * otherwise holds the migration for ever. The CLI passes the start-up checks' bound. Default: none.
    */
   connectTimeoutMs?: number;
+  /** While another session holds the migration lock, a progress line at once and then every this often. Default MIGRATION_LOCK_WAIT_REPORT_MS. */
+  lockWaitReportMs?: number;
 }
+
+/** How often a run waiting for another session's migration lock says so (onProgress): a stuck Job must not look like a silent hang. */
+export const MIGRATION_LOCK_WAIT_REPORT_MS = 10_000;
+/** What the runner's connection calls itself in pg_stat_activity, unless DATABASE_URL or PGAPPNAME names it: what another run waiting for the lock prints. */
+const APPLICATION_NAME = "watchdog migrate";
 
 interface Migration {
   name: string;
@@ -83,12 +90,51 @@ interface Migration {
  * waits for every such snapshot to end — PostgreSQL reports a deadlock between two replicas
  * migrating at once as soon as a migration builds an index concurrently.
  */
-async function takeMigrateLock(client: pg.Client): Promise<void> {
+async function takeMigrateLock(client: pg.Client, progress: (message: string) => void, reportEveryMs: number): Promise<void> {
+  const started = Date.now();
+  let nextReport = started;
   for (;;) {
     const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [PRISMA_MIGRATE_LOCK_ID]);
     if (rows[0]!.locked) return;
+    // Not silent while it waits: another replica's run, or a Job stuck holding the lock, is named.
+    if (Date.now() >= nextReport) {
+      progress(await describeLockHolder(client, Date.now() - started));
+      nextReport = Date.now() + reportEveryMs;
+    }
     await sleep(200);
   }
+}
+
+/**
+ * Who holds the migration lock, as far as PostgreSQL tells this role: pg_locks names the session's
+ * pid; pg_stat_activity its application_name and, to a role allowed to see that session, since when.
+ * A bigint advisory key shows as classid (its high 32 bits), objid (its low 32 bits), objsubid 1.
+ */
+async function describeLockHolder(client: pg.Client, waitedMs: number): Promise<string> {
+  const { rows } = await client.query<{ pid: number; application_name: string | null; backend_start: Date | null; state: string | null; state_change: Date | null }>(
+    `SELECT l.pid, a.application_name, a.backend_start, a.state, a.state_change
+     FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
+     LIMIT 1`,
+    [PRISMA_MIGRATE_LOCK_ID],
+  );
+  const holder = rows[0];
+  const who = holder
+    ? [
+        `pid ${holder.pid}`,
+        holder.application_name ? `application_name ${JSON.stringify(holder.application_name)}` : null,
+        holder.backend_start ? `connected since ${holder.backend_start.toISOString()}` : null,
+        holder.state && holder.state_change ? `${holder.state} since ${holder.state_change.toISOString()}` : null,
+      ]
+        .filter((part) => part !== null)
+        .join(", ")
+    : "PostgreSQL does not say which session (it may just have released it)";
+  const stuck = holder ? ` (pg_terminate_backend(${holder.pid}) ends a stuck one)` : "";
+  return (
+    `waiting for the migration lock (PostgreSQL advisory lock ${PRISMA_MIGRATE_LOCK_ID}, Prisma's): another migrate holds it — ${who}; ` +
+    `waited ${Math.round(waitedMs / 1000)} s so far. It goes on once that session releases the lock or ends${stuck}`
+  );
 }
 
 const LOCK_NOT_AVAILABLE = "55P03";
@@ -103,7 +149,7 @@ export async function migrate(databaseUrl: string, migrationsDir: string, option
   const progress = options.onProgress ?? (() => undefined);
   const { client, createdDatabase } = await connectCreatingIfMissing(databaseUrl, options.connectTimeoutMs ?? 0);
   try {
-    await takeMigrateLock(client);
+    await takeMigrateLock(client, progress, Math.max(1, options.lockWaitReportMs ?? MIGRATION_LOCK_WAIT_REPORT_MS));
     // Set after the advisory lock, which may rightly wait for another migrating replica. An index
     // build on a large table takes as long as it takes: no statement_timeout (the role may set one).
     await client.query(`SET lock_timeout = ${lockTimeoutMs}`);
@@ -323,7 +369,7 @@ function concurrentTarget(name: string, code: string): Migration["concurrent"] {
  */
 async function connectCreatingIfMissing(databaseUrl: string, connectTimeoutMs: number): Promise<{ client: pg.Client; createdDatabase: boolean }> {
   const connect = async () => {
-    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: connectTimeoutMs });
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: connectTimeoutMs, fallback_application_name: APPLICATION_NAME });
     client.on("error", () => undefined); // a lost connection fails the query in flight, which reports it
     await client.connect();
     return client;

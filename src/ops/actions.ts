@@ -52,20 +52,30 @@ export async function resumeAction(db: Db, input: { rule?: number; by: string; r
 
 /**
  * Release: one sweep now acts on these statuses' held tasks anyway (`releasedBy` in each event).
- * The audit record is written first, the sweep job queued, and the record given the job's id, in
- * one transaction: a database that refuses the record queues nothing, and a job that cannot be
- * queued leaves no record.
+ * The audit record commits first, then the sweep job is queued, then the record is given the job's
+ * id — as a replay commits its rows before its job is added (requestReplay). Queued inside the
+ * record's transaction, a commit that failed after the add left the sweep queued and no record: a
+ * release that ran unaudited. Now a database that refuses the record (at its insert or its commit)
+ * queues nothing; a job that cannot be queued takes its record back and the caller gets the queue's
+ * error (503, exit 1): neither is left. A record without `sweepJobId` is what the narrow windows
+ * leave: a process stopped between the commit and the add, or a database lost just then (the record
+ * cannot be taken back: never queued) or just after the add (queued; only the id is missing).
  */
 export async function releaseAction(db: Db, queue: Pick<Queue<SweepJobData>, "add">, input: { release: number[]; by: string; reason?: string }, via: ActionVia, extra: { dryRun?: boolean; given?: (string | number)[] } = {}) {
   const statuses = [...new Set(input.release)].map(statusName);
   const dryRun = extra.dryRun ?? false;
-  return db.$transaction(async (tx) => {
-    const actionId = await recordOperatorAction(tx, { action: "release", actor: input.by, reason: input.reason ?? null, via, details: { statuses, dryRun } });
+  const actionId = await recordOperatorAction(db, { action: "release", actor: input.by, reason: input.reason ?? null, via, details: { statuses, dryRun } });
+  let job: Awaited<ReturnType<typeof enqueueSweep>>;
+  try {
     // The job data keeps the statuses as the operator wrote them (name or code), as before there was an audit record.
-    const job = await enqueueSweep(queue, { dryRun, release: extra.given ?? statuses, releasedBy: input.by });
-    await tx.$executeRaw`UPDATE operator_actions SET details = details || jsonb_build_object('sweepJobId', ${job.id ?? null}::text) WHERE id = ${actionId}::bigint`;
-    return { job, statuses };
-  });
+    job = await enqueueSweep(queue, { dryRun, release: extra.given ?? statuses, releasedBy: input.by });
+  } catch (error) {
+    await db.$executeRaw`DELETE FROM operator_actions WHERE id = ${actionId}::bigint`.catch(() => undefined);
+    throw error;
+  }
+  // The release is queued and recorded: a failure to add the job's id to the record must not turn it into an error (done again, it would run twice).
+  await db.$executeRaw`UPDATE operator_actions SET details = details || jsonb_build_object('sweepJobId', ${job.id ?? null}::text) WHERE id = ${actionId}::bigint`.catch(() => undefined);
+  return { job, statuses };
 }
 
 export async function replayAction(deps: ReplayDeps, request: ReplayRequest, via: ActionVia): Promise<ReplayOutcome> {

@@ -1,8 +1,8 @@
 // The audit trail of what people did to the watchdog (table operator_actions): pause, resume,
 // release of a held status, replay of webhook events. One writer, called by the shared action
 // functions (src/ops/actions.ts) whichever way the action came: the CLI, the operator console or
-// the ops endpoint. Rows are only ever inserted (a release's row gets its sweep job's id in the
-// transaction that inserts it, before anyone can see it).
+// the ops endpoint. Rows are inserted; a release's row then gets its sweep job's id once the job is
+// queued, or is deleted when the job could not be queued (releaseAction: the record commits first).
 import type { Db } from "./db/client.js";
 
 export type OperatorActionKind = "pause" | "resume" | "release" | "replay";

@@ -13,6 +13,9 @@ import { pauseSweeps } from "../../src/sweep/sql/pause-sweeps.js";
 import { createSweepQueue, enqueueSweep, type SweepJobData } from "../../src/sweep/sweep-queue.js";
 import type { SweepJobResult } from "../../src/sweep/sweep-worker.js";
 import { getTask, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { releaseAction } from "../../src/ops/actions.js";
+import { addsForCaller, createRedis, QueueUnavailable } from "../../src/platform/redis.js";
+import { settlesWithin } from "../../src/platform/deadline.js";
 import { deletePrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 import { sample, startApp, type RunningApp } from "./http-app.js";
@@ -272,5 +275,56 @@ describe("when the audit record cannot be written", () => {
     expect((await inProcess((config, rules) => pauseCommand(config, rules, { reason: "maintenance", by: "ann" }))).code).toBe(0);
     expect((await inProcess((config, rules) => resumeCommand(config, rules, { by: "audit-fails" }))).code).not.toBe(0);
     expect(await openPauses()).toBe(1);
+  });
+});
+
+describe("when a release's audit record cannot be committed, or its sweep cannot be queued", () => {
+  // A deferred constraint trigger of the test's own refuses the record of one actor at COMMIT: the
+  // insert itself succeeds, the transaction fails at its very end (as a commit that loses its connection).
+  beforeAll(async () => {
+    await db.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION test_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.actor = 'commit-fails' THEN RAISE EXCEPTION 'commit refused (test)'; END IF; RETURN NULL; END $$`);
+    await db.$executeRawUnsafe(`CREATE CONSTRAINT TRIGGER test_refuse_commit AFTER INSERT ON operator_actions DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_refuse_commit()`);
+  });
+  afterAll(async () => {
+    await db.$executeRawUnsafe(`DROP TRIGGER IF EXISTS test_refuse_commit ON operator_actions`);
+    await db.$executeRawUnsafe(`DROP FUNCTION IF EXISTS test_refuse_commit()`);
+  });
+  const releases = () => db.$queryRaw<{ actor: string; details: Record<string, unknown> }[]>`SELECT actor, details FROM operator_actions WHERE action = 'release' ORDER BY id`;
+  const queuedJobs = async (queue: ReturnType<typeof createSweepQueue>) => (await queue.getJobs(["waiting", "active", "completed", "failed", "delayed"])).map((j) => j.data.releasedBy);
+
+  it("then a release whose commit fails queues no sweep: no release runs without its audit record", async () => {
+    const queue = createSweepQueue(redis, prefix);
+    try {
+      await expect(releaseAction(db, queue, { release: [S.ProcessingInProgress], by: "commit-fails", reason: "checked" }, "cli")).rejects.toThrow(/commit refused \(test\)/);
+      expect(await queuedJobs(queue)).toEqual([]);
+      expect(await releases()).toEqual([]);
+      // Done again by someone whose record commits: one sweep, one record naming its job.
+      const { job } = await releaseAction(db, queue, { release: [S.ProcessingInProgress], by: "carol", reason: "checked" }, "cli");
+      expect(await queuedJobs(queue)).toEqual(["carol"]);
+      expect(await releases()).toEqual([{ actor: "carol", details: { statuses: ["ProcessingInProgress"], dryRun: false, sweepJobId: job.id } }]);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("then a release whose sweep cannot be queued (Redis away) fails with the queue's error and leaves no record", async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const away = createRedis(`redis://127.0.0.1:${closed}`, { purpose: "request" });
+    away.on("error", () => undefined);
+    const queue = createSweepQueue(away, prefix);
+    queue.on("error", () => undefined);
+    try {
+      await expect(releaseAction(db, addsForCaller(queue), { release: [S.ProcessingInProgress], by: "dave", reason: "checked" }, "console")).rejects.toBeInstanceOf(QueueUnavailable);
+      expect(await releases()).toEqual([]);
+    } finally {
+      await settlesWithin(queue.close(), 1000);
+      away.disconnect();
+    }
   });
 });

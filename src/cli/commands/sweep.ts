@@ -40,12 +40,23 @@ export async function enqueueSweepCommand(config: Config, rules: readonly Rule[]
   const release = options.release ? parseOptions(releaseInputSchema(rules, "optional"), { release: options.release, by: options.by, reason: options.reason }) : undefined;
   if (release) await checkPostgres(config.databaseUrl, MIGRATIONS_DIR);
   const db = release ? createDb(config.databaseUrl, { max: 1, statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs }) : undefined;
+  // submitJob stops waiting for the enqueue at its bound; the release goes on (its record committed
+  // first, then taken back when its add fails as the connections close): the database is closed after it.
+  let releasing: Promise<unknown> | undefined;
   const { job, outcome } = await submitJob(
     config,
     (redis) => createSweepQueue(redis, config.queuePrefix),
-    async (queue) => (release && db ? (await releaseAction(db, queue, release, "cli", { dryRun: options.dryRun, given: options.release })).job : enqueueSweep(queue, data)),
+    async (queue) => {
+      if (!(release && db)) return enqueueSweep(queue, data);
+      const done = releaseAction(db, queue, release, "cli", { dryRun: options.dryRun, given: options.release });
+      releasing = done.catch(() => undefined);
+      return (await done).job;
+    },
     options.wait ? options.timeoutMs : undefined,
-  ).finally(() => db?.$disconnect());
+  ).finally(async () => {
+    await releasing;
+    await db?.$disconnect();
+  });
   switch (outcome.kind) {
     case "enqueued":
       return console.log(JSON.stringify({ enqueued: true, queue: SWEEP_QUEUE, jobId: job.id, dryRun: options.dryRun, ...(options.release ? { release: options.release, releasedBy: options.by } : {}) }));

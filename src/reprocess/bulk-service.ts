@@ -39,6 +39,8 @@ export type BulkAnswer =
   | { kind: "keyReused"; error: string; bulk: Bulk }
   /** The organization already has `limit` bulks running (BULK_REPROCESS_MAX_RUNNING): nothing was started. */
   | { kind: "tooManyRunning"; limit: number; running: RunningBulks }
+  /** Another start of the organization held its start lock past lock_timeout: nothing was started; a retry with the same key is safe (HTTP 503, CLI exit 1). */
+  | { kind: "startInProgress" }
   | { kind: "accepted"; bulk: Bulk; replayed: boolean; preview?: BulkPreview & { force: boolean } };
 
 export async function askBulk(deps: BulkServiceDeps, ask: BulkAsk): Promise<BulkAnswer> {
@@ -85,6 +87,7 @@ export async function askBulk(deps: BulkServiceDeps, ask: BulkAsk): Promise<Bulk
     httpRequestId: ask.httpRequestId ?? null,
     items,
   }, deps.maxRunning);
+  if ("busy" in result) return { kind: "startInProgress" };
   if ("full" in result) return { kind: "tooManyRunning", limit: deps.maxRunning, running: result.full };
   if (!result.created) return sameRequest(result.bulk, hash, ask.idempotencyKey!);
   deps.nudge?.();
@@ -115,4 +118,9 @@ export function tooManyRunningError(
     `${who} already has ${count} bulk reprocess${count === 1 ? "" : "es"} running, the most it may run at once (BULK_REPROCESS_MAX_RUNNING = ${answer.limit}): ${named}; ` +
     `wait for one to finish (${how.follow}) or cancel one (${how.cancel}), then ${how.retry}; nothing was started`
   );
+}
+
+/** Why a start waited in vain for its organization's start lock, and how to retry (`who` and `retry` in the reader's terms). */
+export function startInProgressError(who: string, retry: string): string {
+  return `another bulk reprocess start of ${who} is in progress (it held the organization's start lock past lock_timeout); nothing was started: ${retry}`;
 }

@@ -8,7 +8,7 @@ import { buildRules } from "../../src/rules/rules.js";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { createLogger } from "../../src/platform/logger.js";
 import { startBulkLoop, type BulkLoop } from "../../src/reprocess/bulk-loop.js";
-import { insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { testRedisUrl } from "../support/redis.js";
 import { runCli } from "../support/worker-process.js";
 
@@ -124,4 +124,23 @@ it.each([
 
 it.each([["status"], ["cancel"]])("%s with an empty bulk id is a usage error (exit 2), not a bulk not found", { timeout: 30_000 }, async (command) => {
   expect(await run([command, "", "--organization-id", "1"])).toEqual({ code: 2, stdout: [], stderr: "watchdog: BadRequest: the bulk id is empty; give the bulkId that `watchdog bulk-reprocess start` printed\n" });
+});
+
+it("a start that waits past lock_timeout for the organization's start lock (another start holds it) exits 1 saying why and how to retry; nothing is started", { timeout: 60_000 }, async () => {
+  await insertTasks(db, [{ status: S.ProcessingFailed, ageSeconds: 60, organizationId: 7 }]);
+  const lock = await holdTransaction(`SELECT pg_advisory_xact_lock(hashtextextended('task-watchdog-bulk-reprocess-start:7', 0))`);
+  let waited: Awaited<ReturnType<typeof run>>;
+  try {
+    waited = await run(["start", "--organization-id", "7", "--task-ids", "1", "--idempotency-key", "waited"]); // waits lock_timeout (15 s)
+  } finally {
+    await lock.release();
+  }
+  expect(waited).toEqual({
+    code: 1,
+    stdout: [],
+    stderr:
+      "watchdog: another bulk reprocess start of organization 7 is in progress (it held the organization's start lock past lock_timeout); " +
+      "nothing was started: run this command again with --idempotency-key waited\n",
+  });
+  expect(await db.$queryRaw`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 0 }]);
 });

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TaskStatus as S } from "../../src/rules/status.js";
 import { BulkProgressBody } from "../../src/reprocess/bulk-bodies.js";
-import { insertTasks, resetTables, testDb } from "../support/db.js";
+import { holdTransaction, insertTasks, resetTables, testDb } from "../support/db.js";
 import { cancelBulk, postBulk } from "../support/bulk.js";
 import { ORG_7_TOKEN, ORG_8_TOKEN, startApp, type RunningApp } from "./http-app.js";
 
@@ -107,4 +107,26 @@ describe("BULK_REPROCESS_MAX_RUNNING", () => {
     expect(answers.filter((r) => r.headers.get("idempotent-replayed") === "true")).toHaveLength(1);
     expect(await running(7)).toBe(LIMIT);
   });
+
+  it("a start that waits past lock_timeout for the organization's start lock (another start holds it) is a 503 with Retry-After naming why; nothing is started, and the retry is accepted", async () => {
+    // Another start of organization 7 caught holding the lock (a slow insert of 50,000 items, a stuck replica).
+    const lock = await holdTransaction(`SELECT pg_advisory_xact_lock(hashtextextended('task-watchdog-bulk-reprocess-start:7', 0))`);
+    let refused: Response;
+    try {
+      refused = await start("waited"); // waits the connection's lock_timeout (15 s)
+    } finally {
+      await lock.release();
+    }
+    const error = refused.headers.get("x-error") ?? "";
+    expect({ status: refused.status, retryAfter: refused.headers.get("retry-after"), error }).toEqual({
+      status: 503,
+      retryAfter: "5",
+      error:
+        "another bulk reprocess start of your organization is in progress (it held the organization's start lock past lock_timeout); " +
+        "nothing was started: send this request again with the same Idempotency-Key",
+    });
+    expect(await refused.json()).toEqual({ error });
+    expect(await running(7)).toBe(0);
+    expect((await accepted(await start("waited"))).state).toBe("running");
+  }, 40_000);
 });

@@ -14,7 +14,8 @@ import { MAX_BULK_TASKS, parseBulkRequest, parseIdempotencyKey } from "../../rep
 import { MAX_EXTERNAL_ID_LENGTH, requestedByText } from "../../reprocess/reprocess-request.js";
 import { MAX_ID, parseId } from "../../platform/ids.js";
 import { joinIssues } from "../../platform/zod-issues.js";
-import { askBulk, tooManyRunningError } from "../../reprocess/bulk-service.js";
+import { askBulk, startInProgressError, tooManyRunningError } from "../../reprocess/bulk-service.js";
+import { ServiceError } from "../../platform/service-errors.js";
 import { cancelBulk } from "../../reprocess/sql/cancel-bulk.js";
 import { findBulk } from "../../reprocess/sql/find-bulk.js";
 import { CliError } from "../context.js";
@@ -167,6 +168,9 @@ export async function bulkStartCommand(config: Config, rules: readonly Rule[], o
       };
       throw new CliError(`Conflict: ${tooManyRunningError(answer, `organization ${options.organizationId}`, how)}`, EXIT.conflict);
     }
+    case "startInProgress":
+      // A temporary failure, as a database that does not answer: exit 1, and the same command again is safe.
+      throw new ServiceError(startInProgressError(`organization ${options.organizationId}`, `run this command again with --idempotency-key ${key.value}`));
     case "accepted":
       return console.log(JSON.stringify({ idempotencyKey: key.value, replayed: answer.replayed, ...presentBulk(answer.bulk, answer.preview) }));
   }

@@ -15,8 +15,11 @@
 //        running, inserts the bulk (RUNNING) and one item per task (ON CONFLICT on the key's unique
 //        index: a starter without the lock, a replica of an earlier version, may have inserted it).
 // Out:   { created: true, bulk }; { created: false, bulk } (the key's earlier bulk: the caller
-//        compares its request hash); or { created: false, full } (the running bulks, counted).
+//        compares its request hash); { created: false, full } (the running bulks, counted); or
+//        { created: false, busy: true }: the lock was waited for past the connection's lock_timeout
+//        (another start of the organization holds it), nothing was started — try again.
 import type { Db } from "../../platform/db/client.js";
+import { sqlState } from "../../platform/db/statement-error.js";
 import { BULK_COLUMNS, toBulk, type Bulk, type BulkRow } from "./bulk-row.js";
 import { runningBulks, type RunningBulks } from "./find-bulk.js";
 
@@ -31,9 +34,15 @@ export interface NewBulk {
   items: { taskIds: number[] } | { externalIds: string[] };
 }
 
-export type CreatedBulk = { created: true; bulk: Bulk } | { created: false; bulk: Bulk } | { created: false; full: RunningBulks };
+export type CreatedBulk = { created: true; bulk: Bulk } | { created: false; bulk: Bulk } | { created: false; full: RunningBulks } | { created: false; busy: true };
 
 const START_LOCK = (organizationId: number) => `task-watchdog-bulk-reprocess-start:${organizationId}`;
+const LOCK_NOT_AVAILABLE = "55P03";
+
+/** The start lock was not had within lock_timeout: told apart here, not by a global class of lock timeouts (the sweep's holds rely on theirs). */
+class StartLockBusy extends Error {
+  override name = "StartLockBusy";
+}
 
 export async function createBulk(db: Db, bulk: NewBulk, maxRunning: number): Promise<CreatedBulk> {
   const taskIds = "taskIds" in bulk.items ? bulk.items.taskIds : null;
@@ -41,7 +50,9 @@ export async function createBulk(db: Db, bulk: NewBulk, maxRunning: number): Pro
   const total = (taskIds ?? externalIds ?? []).length;
   return db.$transaction(
     async (tx): Promise<CreatedBulk> => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${START_LOCK(bulk.organizationId)}, 0))`;
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${START_LOCK(bulk.organizationId)}, 0))`.catch((error: unknown) => {
+        throw sqlState(error) === LOCK_NOT_AVAILABLE ? new StartLockBusy("another start of the organization holds its start lock", { cause: error }) : error;
+      });
       const [earlier] = await tx.$queryRaw<BulkRow[]>`
         SELECT ${BULK_COLUMNS} FROM bulk_reprocesses WHERE organization_id = ${bulk.organizationId}::int AND idempotency_key = ${bulk.idempotencyKey}`;
       if (earlier) return { created: false, bulk: toBulk(earlier) };
@@ -69,5 +80,8 @@ export async function createBulk(db: Db, bulk: NewBulk, maxRunning: number): Pro
     },
     // The lock is waited for at most the connection's lock_timeout; 50,000 items insert in about a second.
     { timeout: 60_000 },
-  );
+  ).catch((error: unknown) => {
+    if (error instanceof StartLockBusy) return { created: false as const, busy: true as const };
+    throw error;
+  });
 }

@@ -295,6 +295,12 @@ describe("cancel", () => {
     console.log(`cancel: answered in ${latencyMs} ms with ${body.applied} applied, ${body.pending} never to run; last reprocess ${answered_at.getTime() - after!.last!.getTime()} ms before the answer`);
 
     expect((await cancelBulk(app.apiUrl, ORG_7, bulk.bulkId)).status).toBe(200); // again: still cancelled
+
+    // The same key and request again: that bulk as it is now, cancelled, never started again (docs/reprocess.md).
+    const retried = await postBulk(app.apiUrl, { query: `?${CHANGED_SINCE}`, key: "to-cancel", token: ORG_7 });
+    expect(retried.headers.get("idempotent-replayed")).toBe("true");
+    expect(await accepted(retried)).toMatchObject({ bulkId: bulk.bulkId, state: "cancelled", applied: body.applied });
+    expect(await db.$queryRaw`SELECT count(*)::int AS n FROM bulk_reprocesses`).toEqual([{ n: 1 }]);
   });
 
   it("of a finished bulk is a 409 saying it is done", async () => {

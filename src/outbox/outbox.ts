@@ -12,6 +12,7 @@ import type pg from "pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { createOutboxPool } from "./outbox-pool.js";
+import { endPool, POOL_END_TIMEOUT_MS } from "../platform/db/client.js";
 import type { TaskEventMessage } from "./message.js";
 import type { WebhookEndpoint } from "./webhook-config.js";
 import { startWebhookDelivery, type WebhookDelivery } from "./delivery.js";
@@ -82,9 +83,9 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     // back), so a few connections serve WEBHOOK_CONCURRENCY organizations: the connection budget of a
     // replica does not grow with it (docs/performance.md, "Connections").
     const pool = createOutboxPool(settings.databaseUrl, Math.min(settings.webhookConcurrency, 4) + 2, logger, poolOptions);
-    steps.add("outbox pool", () => pool.end());
+    steps.add("outbox pool", () => endPool(pool, POOL_END_TIMEOUT_MS));
     const gaugePool = createOutboxPool(settings.databaseUrl, 1, logger, poolOptions);
-    steps.add("outbox gauge pool", () => gaugePool.end());
+    steps.add("outbox gauge pool", () => endPool(gaugePool, POOL_END_TIMEOUT_MS));
     // As many connections to one host as requests may be in flight to it: every organization's at
     // once (several often share a host), and one replay (start.ts).
     sender = createWebhookSender(settings.webhookConcurrency * settings.webhookEndpointConcurrency + 1);

@@ -59,6 +59,8 @@ export interface OutboxRelay {
 
 /** How long close() waits for the round in flight. */
 const CLOSE_WAIT_MS = 5000;
+/** How long close() waits for its leases to be given up: past it they end by themselves (OUTBOX_LEASE). */
+const RELEASE_WAIT_MS = 1000;
 /** Pages per target and round: shutdown and the other target get their turn. */
 const PAGES_PER_ROUND = 20;
 /** Dispatch reads only three narrow columns: bigger pages. */
@@ -223,7 +225,8 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         // adding is re-added by the next relay (its position did not move), BullMQ keeping one job per id.
         await settlesWithin(rounds.running() ?? Promise.resolve(), CLOSE_WAIT_MS);
         // Handed over at once, not after the lease: a replica taking over (a rolling deploy) starts now.
-        for (const target of [DISPATCH_TARGET, QUEUE_TARGET]) await releaseTarget(pool, target, owner).catch(() => undefined);
+        // Bounded: a database that does not answer (frozen) only leaves the hand-over to the lease's end.
+        await settlesWithin(Promise.all([DISPATCH_TARGET, QUEUE_TARGET].map((target) => releaseTarget(pool, target, owner).catch(() => undefined))), RELEASE_WAIT_MS);
       })()),
   };
 }

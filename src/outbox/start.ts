@@ -15,6 +15,7 @@ import { createKeyring } from "./webhook-secret-box.js";
 import { createOutboxPool } from "./outbox-pool.js";
 import { createReplayWorker } from "./replay.js";
 import { shutdownWorker } from "../platform/drain-worker.js";
+import { endPool, POOL_END_TIMEOUT_MS } from "../platform/db/client.js";
 
 export interface OutboxComponent extends Component {
   /**
@@ -55,7 +56,7 @@ export async function startOutbox(ctx: Context, metrics: Metrics): Promise<Outbo
       // Webhook replays (replay.ts): their own queue, worker and two connections, beside the live
       // delivery, whose endpoint directory they send with (the environment's and the database's).
       const replayPool = createOutboxPool(config.databaseUrl, 2, logger, { statementTimeoutMs: config.databaseStatementTimeoutMs, connectTimeoutMs: config.databaseConnectTimeoutMs });
-      steps.push(["webhook replay pool", () => replayPool.end()]);
+      steps.push(["webhook replay pool", (budget) => endPool(replayPool, Math.min(budget.remainingMs(), POOL_END_TIMEOUT_MS))]);
       const replays = createReplayWorker({
         pool: replayPool,
         endpoints: outbox.endpoints,

@@ -3,7 +3,7 @@
 import type { Logger } from "pino";
 import type { Config } from "./config/settings.js";
 import type { Rule } from "../rules/rules.js";
-import { createDb, type Db } from "./db/client.js";
+import { createDb, endPool, POOL_END_TIMEOUT_MS, type Db } from "./db/client.js";
 import { warnWhenTimeoutsAreOff } from "./db/session-timeouts.js";
 import { redisFactory, type RedisFactory } from "./redis.js";
 import { DeadlineError, ShutdownForced, withTimeout, type ShutdownBudget } from "./deadline.js";
@@ -71,7 +71,7 @@ export function startPlatform(config: Config, rules: readonly Rule[], logger: Lo
   return {
     name: "platform",
     context: { config, rules, logger, db, redis, shutdown, sweeps: activityCount() },
-    close: (budget) => closeSteps([["redis", () => redis.close(budget.remainingMs())], ["postgres", () => withTimeout(budget.remainingMs(), "closing the PostgreSQL pool", db.$disconnect())]]),
+    close: (budget) => closeSteps([["redis", () => redis.close(budget.remainingMs())], ["postgres", () => endPool(db.pool, Math.min(budget.remainingMs(), POOL_END_TIMEOUT_MS))]]),
   };
 }
 

@@ -33,7 +33,11 @@ export interface BulkLoopOptions {
 export interface BulkLoop {
   /** Run the next tick now (a bulk was just accepted). */
   nudge(): void;
-  /** Stops the timer and waits for the tick in flight. Safe to call twice. */
+  /**
+   * Stops the timer and waits for the slice in flight (it commits or rolls back), not for a read of
+   * the running bulks: nothing of that is lost, and a frozen database would hold it until its client
+   * timeout. No slice starts after. Safe to call twice.
+   */
   close(): Promise<void>;
 }
 
@@ -45,6 +49,8 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
   let stopping = false;
   let timer: NodeJS.Timeout | undefined;
   let tick: Promise<void> = Promise.resolve();
+  /** The slice in flight, if any: what close() waits for. */
+  let slice: Promise<unknown> | undefined;
   // One line per distinct error, not one per tick of an outage: the last error of each organization's
   // slice (another organization's slice going well says nothing of this one), and of the read of the running bulks.
   const sliceErrors = new Map<number, string>();
@@ -62,7 +68,7 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
     for (const organizationId of organizations) {
       if (stopping) break;
       try {
-        const result = await applyBulkSlice(options.db, { organizationId, ratePerSecond: options.ratePerSecond, sliceMax, thresholds });
+        const result = await (slice = applyBulkSlice(options.db, { organizationId, ratePerSecond: options.ratePerSecond, sliceMax, thresholds }));
         options.onSlice?.(result.kind, result.kind === "processed" ? result.applied + result.refused + result.notFound : 0);
         if (result.kind === "processed" && result.done) options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess done");
         if (result.kind === "cancelled") options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess cancelled mid-slice; the slice was rolled back");
@@ -72,6 +78,8 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
         const text = (error as Error)?.message ?? String(error);
         if (sliceErrors.get(organizationId) !== text) options.logger.warn({ err: error, organizationId }, "bulk reprocess slice failed; nothing of it was applied, retrying next tick");
         sliceErrors.set(organizationId, text);
+      } finally {
+        slice = undefined;
       }
     }
     return organizations.length > 0;
@@ -88,6 +96,7 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
     tick = runTick().then(
       (busy) => schedule(Math.max(0, (busy ? TICK_MS : IDLE_MS) - (Date.now() - startedAt))),
       (error: unknown) => {
+        if (stopping) return; // a read left behind by close(), ended with the pool
         const text = (error as Error)?.message ?? String(error);
         if (readError !== text) options.logger.warn({ err: error }, "bulk reprocess loop could not read the running bulks; retrying");
         readError = text;
@@ -107,8 +116,10 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
       closed ??= (async () => {
         stopping = true;
         clearTimeout(timer);
-        await tick;
-        clearTimeout(timer);
+        await slice?.then(
+          () => undefined,
+          () => undefined,
+        );
       })();
       return closed;
     },

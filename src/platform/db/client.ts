@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "pino";
+import { settlesWithin, withTimeout } from "../deadline.js";
 
 /**
  * No statement of the worker waits longer than this for a lock (a platform transaction left open,
@@ -288,4 +289,31 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
       if (!pool.ended) await pool.end();
     },
   };
+}
+
+/**
+ * How long ending a pool waits for its connections to close by themselves. A frozen server (or a
+ * network path that eats packets) never lets them: pool.end() waits for every connection checked out
+ * by a statement in flight (until its client timeout, DATABASE_STATEMENT_TIMEOUT + 2 s) and for
+ * every goodbye to be answered.
+ */
+export const POOL_END_TIMEOUT_MS = 1000;
+
+/**
+ * Ends `pool` within `ms`, then destroys the sockets still open: a statement still in flight on one
+ * fails ("Connection terminated unexpectedly"). For the end of a shutdown, when nothing left needs
+ * an answer (what did was drained or cut before). Rejects with a DeadlineError when even that does
+ * not end the pool within POOL_END_TIMEOUT_MS more.
+ */
+export async function endPool(pool: pg.Pool, ms: number): Promise<void> {
+  if (pool.ended) return;
+  const ending = pool.end();
+  if (await settlesWithin(ending, ms)) return ending;
+  // pg-pool keeps every connection, checked out, idle or still connecting, in `_clients` (no public list).
+  for (const client of (pool as unknown as { _clients: pg.Client[] })._clients) {
+    // A connection cut under a statement also emits 'error' (its statement fails with it): heard here, not fatal.
+    client.on("error", () => undefined);
+    client.connection.stream.destroy();
+  }
+  await withTimeout(POOL_END_TIMEOUT_MS, "closing the PostgreSQL pool", ending);
 }

@@ -1,0 +1,52 @@
+// SIGTERM while PostgreSQL is frozen (a proxy that keeps the connections open and forwards nothing),
+// on the real worker process, with nothing in flight but the bulk reprocess loop's idle read of the
+// running bulks. Nothing can be lost, so the shutdown is clean: exit 0 within seconds. Before: the
+// bulk loop's close waited for that read for the whole remaining budget (its client timeout is
+// DATABASE_STATEMENT_TIMEOUT + 2 s), the outbox and the platform got 0 ms, and pool.end() waited on
+// the connection still checked out to the frozen server: exit 124 at SHUTDOWN_TIMEOUT.
+import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { deletePrefix, uniquePrefix } from "../support/redis.js";
+import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
+import { killStillRunning, runCli, workerEnv, type CliProcess } from "../support/worker-process.js";
+
+const db = testDb();
+let prefix: string;
+let proxy: TcpProxy;
+const workers: CliProcess[] = [];
+
+beforeEach(async () => {
+  prefix = uniquePrefix();
+  proxy = await startTcpProxy();
+  await resetTables(db);
+});
+afterEach(async () => {
+  killStillRunning(workers);
+  proxy.restore();
+  await proxy.close();
+  await deletePrefix(prefix);
+});
+afterAll(() => db.$disconnect());
+
+describe("SIGTERM while PostgreSQL is frozen", () => {
+  it("with only the idle polling in flight, the worker exits 0 within seconds, not 124 at SHUTDOWN_TIMEOUT", async () => {
+    const worker = runCli(["start"], workerEnv(prefix, { DATABASE_URL: proxy.url(testDatabaseUrl()), SHUTDOWN_TIMEOUT: "PT10S" }));
+    workers.push(worker);
+    await worker.waitForLog("watchdog started");
+    proxy.freeze();
+    // The bulk loop's next idle tick (every second) sends its read, or the start-up of a connection for
+    // it, and the freeze holds it: the read waits for its client timeout, or its connect timeout. (A
+    // connection whose start-up went out just before the freeze waits for its answer, sending nothing
+    // more: so at most 3 s.)
+    for (const until = Date.now() + 3000; proxy.heldFromClients().length === 0 && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = Date.now();
+    worker.proc.kill("SIGTERM");
+    const { code } = await worker.exited;
+    const ms = Date.now() - started;
+    console.info(`SIGTERM with PostgreSQL frozen, idle: exit ${code} after ${ms} ms`);
+    const problems = worker.lines().filter((l) => (l.level as number) >= 50).map((l) => ({ msg: l.msg, forced: l.forced, failed: l.failed }));
+    expect({ code, problems }).toEqual({ code: 0, problems: [] });
+    expect(ms).toBeLessThan(5000);
+    expect(worker.lines().some((l) => l.msg === "shut down cleanly")).toBe(true);
+  }, 30_000);
+});

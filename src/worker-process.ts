@@ -74,6 +74,19 @@ export async function runWorkerProcess(config: Config, rules: readonly Rule[], l
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
+  // A bug that escapes every handler (an exception thrown from a callback, a rejection nobody
+  // handles): one fatal line through the logger, where log aggregation sees it (not a raw stack on
+  // stderr), then exit 1 at once as a crash does. Nothing more runs in a state nobody planned for:
+  // jobs in flight are left to BullMQ's stalled-job check, as for a kill.
+  const crash = (what: string) => (error: unknown) => {
+    try {
+      logger.fatal({ err: error }, `${what}: exiting`);
+    } finally {
+      process.exit(EXIT.failed);
+    }
+  };
+  process.on("uncaughtException", crash("uncaught exception"));
+  process.on("unhandledRejection", crash("unhandled rejection"));
 
   // The configuration's own verdict first: a mistake there is what the operator must read, also
   // while Redis or PostgreSQL is down.

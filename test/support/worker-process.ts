@@ -40,8 +40,10 @@ export function killStillRunning(children: CliProcess[]): void {
   for (const c of children.splice(0)) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill("SIGKILL");
 }
 
-export function runCli(args: string[], env: Record<string, string>): CliProcess {
-  const proc = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+/** `imports`: modules (paths from the repository's root) preloaded after tsx, before the CLI: a test's fault injection. */
+export function runCli(args: string[], env: Record<string, string>, options: { imports?: string[] } = {}): CliProcess {
+  const preloads = (options.imports ?? []).flatMap((path) => ["--import", path]);
+  const proc = spawn(process.execPath, ["--import", "tsx", ...preloads, "src/cli/main.ts", ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -51,7 +51,7 @@ export function endpointDirectory(options: DirectorySources & { logger?: Logger;
     }
     lastUnreadable = text;
   };
-  return {
+  const directory: EndpointDirectory = {
     get: (organizationId) => entries.get(organizationId),
     organizationIds: () => ids,
     async refresh() {
@@ -83,6 +83,25 @@ export function endpointDirectory(options: DirectorySources & { logger?: Logger;
       return added;
     },
   };
+  // One read at a time, each begun after the one before it landed: two in flight at once (a slow
+  // database, a read longer than WEBHOOK_ENDPOINTS_REFRESH) could land out of order, and the older
+  // would bring back an endpoint the newer saw revoked, until the next refresh. A call while one
+  // reads gets the next read, shared with every call made before that one begins.
+  const readOnce = directory.refresh;
+  let previous: Promise<unknown> = Promise.resolve();
+  let queued: Promise<number[]> | undefined;
+  const refresh = (): Promise<number[]> => {
+    if (queued) return queued;
+    const next = previous
+      .catch(() => undefined)
+      .then(() => {
+        queued = undefined;
+        return readOnce();
+      });
+    queued = previous = next;
+    return next;
+  };
+  return { ...directory, refresh };
 }
 
 /**

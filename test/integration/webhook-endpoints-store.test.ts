@@ -6,6 +6,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { createEndpoint, disableEndpoint, listEndpoints, rotateSecret } from "../../src/outbox/webhook-endpoints-admin.js";
 import { findActiveEndpoints, readActiveEndpoints } from "../../src/outbox/webhook-endpoints-store.js";
 import { endpointDirectory } from "../../src/outbox/endpoint-directory.js";
+import type { Queryable } from "../../src/outbox/sql/queryable.js";
 import type { TaskEventMessage } from "../../src/outbox/message.js";
 import { signer } from "../../src/outbox/send-webhook.js";
 import { createKeyring, generateWebhookSecret, parseSecretKeys, WebhookSecretsKeyError, type SecretKeyring } from "../../src/outbox/webhook-secret-box.js";
@@ -142,6 +143,32 @@ describe("the endpoint directory's refresh", () => {
     expect(await directory.refresh()).toEqual([7]);
     expect(ring.opens).toBe(0);
     signsWith(directory.get(7)?.sign, [seven.secret]);
+  });
+
+  it("two refreshes never overlap: a read answered late cannot bring back an endpoint that a later refresh saw revoked", async () => {
+    await create(7);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reads = 0;
+    // The first read's answer comes late (a slow database or network): it was read before the revoke.
+    const slow = {
+      query: async (...args: unknown[]) => {
+        const n = ++reads;
+        const result: unknown = await (pool.query as (...a: unknown[]) => Promise<unknown>)(...args);
+        if (n === 1) await held;
+        return result;
+      },
+    } as unknown as Queryable;
+    const directory = endpointDirectory({ fromEnvironment: [], db: slow, keyring });
+    const older = directory.refresh();
+    await expect.poll(() => reads).toBe(1);
+    await disableEndpoint(pool, { organizationId: 7, by: "alice" });
+    const newer = directory.refresh();
+    // A refresh beside the slow one would read and land now, before it.
+    await Promise.race([newer, new Promise((resolve) => setTimeout(resolve, 300))]);
+    release();
+    await Promise.all([older, newer]);
+    expect({ ids: directory.organizationIds(), seven: directory.get(7) }).toEqual({ ids: [], seven: undefined });
   });
 
   it("a row altered since the last read is opened again, and refused: the organization keeps the secret it had for its URL", async () => {

@@ -78,11 +78,17 @@ export interface SweepHealth {
 
 /**
  * Overdue = no sweep completed anywhere within `overdueAfterMs`. A replica that just started (and
- * finds nothing recorded, e.g. a fresh Redis) gets the same span of grace from its start.
+ * finds nothing recorded, e.g. a fresh Redis) gets the same span of grace from its start. A record
+ * lost after this replica read it (Redis restarted without persistence, a failover to an empty
+ * replica: the schedule is put back and sweeps go on) is not "no sweep since this replica started":
+ * the last completion read stands until a newer one is recorded.
  */
 export function sweepHealthCheck(deps: { redis: Redis; prefix: string; overdueAfterMs: number; startedAtMs: number }): () => Promise<SweepHealth> {
+  let lastRead: number | null = null;
   return async () => {
-    const [now, last] = await Promise.all([redisNowMs(deps.redis), readLastSweepCompletedMs(deps.redis, deps.prefix)]);
+    const [now, recorded] = await Promise.all([redisNowMs(deps.redis), readLastSweepCompletedMs(deps.redis, deps.prefix)]);
+    if (recorded !== null) lastRead = recorded;
+    const last = recorded ?? lastRead;
     const since = now - (last ?? deps.startedAtMs);
     return {
       overdue: since > deps.overdueAfterMs,

@@ -128,6 +128,25 @@ describe("when sweeps stop completing", () => {
     }
   });
 
+  it("a record Redis lost (restarted empty, a failover to an empty replica) is not 'overdue' at once on a replica up for a day: the last completion it read still counts", async () => {
+    const prefix = uniquePrefix();
+    try {
+      const now = await redisNowMs(redis);
+      const check = sweepHealthCheck({ redis, prefix, overdueAfterMs: 180_000, startedAtMs: now - 86_400_000 });
+      await lastSweepWas(prefix, 60);
+      expect(await check()).toMatchObject({ overdue: false, secondsSinceLastCompleted: 60 });
+      await redis.del(lastSweepKey(prefix));
+      expect(await check()).toMatchObject({ overdue: false, lastCompletedAtMs: expect.any(Number), secondsSinceLastCompleted: 60 });
+      // Sweeps that did stop are still overdue when the record is lost: the last one read was 200 s ago.
+      await lastSweepWas(prefix, 200);
+      expect(await check()).toMatchObject({ overdue: true });
+      await redis.del(lastSweepKey(prefix));
+      expect(await check()).toMatchObject({ overdue: true, secondsSinceLastCompleted: 200 });
+    } finally {
+      await deletePrefix(prefix);
+    }
+  });
+
   // This test hung about 1 run in 3 (hidden by retries) until shutdown stopped waiting on connections
   // that are not connected (src/platform/drain-worker.ts): it passed 50 runs in a row without them.
   it("when Redis cannot be reached, health says 503 unknown and the metric says overdue, both within seconds", { timeout: 20_000 }, async () => {

@@ -21,6 +21,46 @@ import { EXIT } from "./cli/exit-codes.js";
  */
 export const SAME_SIGNAL_WINDOW_MS = 2000;
 
+/** The graceful close, then the exit code it earned: 0 clean, 124 work cut at the deadline, 1 a step failed. */
+function closeAndSetExitCode(running: Watchdog, logger: Logger): void {
+  running.close().then(
+    ({ failed, forced }) => {
+      if (forced.length > 0) {
+        logger.error({ forced, failed }, "shut down at the deadline: work in flight left to the stalled-job check");
+        process.exitCode = EXIT.shutdownForced;
+      } else if (failed.length > 0) {
+        logger.error({ failed }, "shut down, but some steps failed");
+        process.exitCode = EXIT.failed;
+      } else {
+        logger.info("shut down cleanly");
+        process.exitCode = EXIT.ok;
+      }
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, "shutdown failed");
+      process.exitCode = EXIT.failed;
+    },
+  );
+}
+
+/**
+ * A bug that escapes every handler (an exception thrown from a callback, a rejection nobody
+ * handles): one fatal line through the logger, where log aggregation sees it (not a raw stack on
+ * stderr), then exit 1 at once as a crash does. Nothing more runs in a state nobody planned for:
+ * jobs in flight are left to BullMQ's stalled-job check, as for a kill.
+ */
+function exitOnCrash(logger: Logger): void {
+  const crash = (what: string) => (error: unknown) => {
+    try {
+      logger.fatal({ err: error }, `${what}: exiting`);
+    } finally {
+      process.exit(EXIT.failed);
+    }
+  };
+  process.on("uncaughtException", crash("uncaught exception"));
+  process.on("unhandledRejection", crash("unhandled rejection"));
+}
+
 export async function runWorkerProcess(config: Config, rules: readonly Rule[], logger: Logger, migrationsDir: string): Promise<void> {
   let watchdog: Watchdog | undefined;
   let stopRequested = false;
@@ -36,26 +76,7 @@ export async function runWorkerProcess(config: Config, rules: readonly Rule[], l
     }, config.shutdownTimeoutMs);
     deadline.unref();
   };
-  const stop = (running: Watchdog) => {
-    running.close().then(
-      ({ failed, forced }) => {
-        if (forced.length > 0) {
-          logger.error({ forced, failed }, "shut down at the deadline: work in flight left to the stalled-job check");
-          process.exitCode = EXIT.shutdownForced;
-        } else if (failed.length > 0) {
-          logger.error({ failed }, "shut down, but some steps failed");
-          process.exitCode = EXIT.failed;
-        } else {
-          logger.info("shut down cleanly");
-          process.exitCode = EXIT.ok;
-        }
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exitCode = EXIT.failed;
-      },
-    );
-  };
+  const stop = (running: Watchdog) => closeAndSetExitCode(running, logger);
   const onSignal = (signal: NodeJS.Signals) => {
     if (firstSignalAt !== undefined) {
       if (Date.now() - firstSignalAt < SAME_SIGNAL_WINDOW_MS) return;
@@ -74,19 +95,7 @@ export async function runWorkerProcess(config: Config, rules: readonly Rule[], l
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
-  // A bug that escapes every handler (an exception thrown from a callback, a rejection nobody
-  // handles): one fatal line through the logger, where log aggregation sees it (not a raw stack on
-  // stderr), then exit 1 at once as a crash does. Nothing more runs in a state nobody planned for:
-  // jobs in flight are left to BullMQ's stalled-job check, as for a kill.
-  const crash = (what: string) => (error: unknown) => {
-    try {
-      logger.fatal({ err: error }, `${what}: exiting`);
-    } finally {
-      process.exit(EXIT.failed);
-    }
-  };
-  process.on("uncaughtException", crash("uncaught exception"));
-  process.on("unhandledRejection", crash("unhandled rejection"));
+  exitOnCrash(logger);
 
   // The configuration's own verdict first: a mistake there is what the operator must read, also
   // while Redis or PostgreSQL is down.

@@ -43,6 +43,33 @@ export interface BulkLoop {
 
 export const sliceSize = (ratePerSecond: number) => Math.max(1, Math.ceil(ratePerSecond / 4));
 
+/**
+ * Counts and logs each organization's slices. One line per distinct error, not one per tick of an
+ * outage: the last error of each organization's slice (another organization's slice going well says
+ * nothing of this one).
+ */
+function sliceReporter(options: Pick<BulkLoopOptions, "logger" | "onSlice">) {
+  const errors = new Map<number, string>();
+  return {
+    /** An organization whose bulks ended (done, cancelled) while its slice failed is forgotten. */
+    keepOnly(running: Set<number>) {
+      for (const organizationId of errors.keys()) if (!running.has(organizationId)) errors.delete(organizationId);
+    },
+    applied(organizationId: number, result: Awaited<ReturnType<typeof applyBulkSlice>>) {
+      options.onSlice?.(result.kind, result.kind === "processed" ? result.applied + result.refused + result.notFound : 0);
+      if (result.kind === "processed" && result.done) options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess done");
+      if (result.kind === "cancelled") options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess cancelled mid-slice; the slice was rolled back");
+      if (errors.delete(organizationId)) options.logger.info({ organizationId }, "bulk reprocess loop recovered");
+    },
+    failed(organizationId: number, error: unknown) {
+      options.onSlice?.("failed", 0);
+      const text = (error as Error)?.message ?? String(error);
+      if (errors.get(organizationId) !== text) options.logger.warn({ err: error, organizationId }, "bulk reprocess slice failed; nothing of it was applied, retrying next tick");
+      errors.set(organizationId, text);
+    },
+  };
+}
+
 export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
   const thresholds = thresholdRows(options.rules);
   const sliceMax = sliceSize(options.ratePerSecond);
@@ -51,9 +78,7 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
   let tick: Promise<void> = Promise.resolve();
   /** The slice in flight, if any: what close() waits for. */
   let slice: Promise<unknown> | undefined;
-  // One line per distinct error, not one per tick of an outage: the last error of each organization's
-  // slice (another organization's slice going well says nothing of this one), and of the read of the running bulks.
-  const sliceErrors = new Map<number, string>();
+  const slices = sliceReporter(options);
   let readError: string | undefined;
 
   const runTick = async (): Promise<boolean> => {
@@ -62,22 +87,13 @@ export function startBulkLoop(options: BulkLoopOptions): BulkLoop {
       readError = undefined;
       options.logger.info("bulk reprocess loop recovered");
     }
-    // An organization whose bulks ended (done, cancelled) while its slice failed is forgotten.
-    const running = new Set(organizations);
-    for (const organizationId of sliceErrors.keys()) if (!running.has(organizationId)) sliceErrors.delete(organizationId);
+    slices.keepOnly(new Set(organizations));
     for (const organizationId of organizations) {
       if (stopping) break;
       try {
-        const result = await (slice = applyBulkSlice(options.db, { organizationId, ratePerSecond: options.ratePerSecond, sliceMax, thresholds }));
-        options.onSlice?.(result.kind, result.kind === "processed" ? result.applied + result.refused + result.notFound : 0);
-        if (result.kind === "processed" && result.done) options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess done");
-        if (result.kind === "cancelled") options.logger.info({ bulkId: result.bulkId, organizationId }, "bulk reprocess cancelled mid-slice; the slice was rolled back");
-        if (sliceErrors.delete(organizationId)) options.logger.info({ organizationId }, "bulk reprocess loop recovered");
+        slices.applied(organizationId, await (slice = applyBulkSlice(options.db, { organizationId, ratePerSecond: options.ratePerSecond, sliceMax, thresholds })));
       } catch (error) {
-        options.onSlice?.("failed", 0);
-        const text = (error as Error)?.message ?? String(error);
-        if (sliceErrors.get(organizationId) !== text) options.logger.warn({ err: error, organizationId }, "bulk reprocess slice failed; nothing of it was applied, retrying next tick");
-        sliceErrors.set(organizationId, text);
+        slices.failed(organizationId, error);
       } finally {
         slice = undefined;
       }

@@ -74,8 +74,7 @@ export async function applyBulkSlice(db: Db, options: SliceOptions): Promise<Sli
         if (pace?.out_of_order || budget <= 0) return { kind: "paced" } as const;
 
         const [bulk] = await tx.$queryRaw<{ id: string; force: boolean; requested_by: string; http_request_id: string | null; left: number; behind: number }[]>`
-          -- The schedule counted in float and capped at the bulk's total: rate × seconds passes an int's range
-          -- after 24.8 days at 1000/s (a bulk held at a failing task), and the cast would then fail every slice.
+          -- The schedule capped at the bulk's total: rate × seconds passes int's range after 24.8 days at 1000/s.
           SELECT id, force, requested_by, http_request_id, total - applied - refused - not_found AS left,
                  least(floor(${ratePerSecond}::int * extract(epoch FROM now() - created_at)), total)::int - (applied + refused + not_found) AS behind
           FROM bulk_reprocesses

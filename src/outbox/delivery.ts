@@ -26,6 +26,10 @@ import { giveWay } from "./give-way.js";
 import { sendInWindow } from "./send-window.js";
 import { recordGivenUp } from "./sql/given-up.js";
 import { wakeable } from "../platform/coalesce.js";
+import { settlesWithin } from "../platform/deadline.js";
+
+/** How long close() waits for a claim of organizations in flight. */
+const CLAIM_WAIT_MS = 1000;
 
 export interface WebhookDeliveryOptions {
   pool: pg.Pool;
@@ -200,6 +204,12 @@ async function claimOrganizations(ctx: DeliveryContext, active: Map<string, Prom
     ctx.onError("claiming organizations")(error);
     return;
   }
+  if (ctx.stopping()) {
+    // Claimed while the shutdown began: no round starts now. The leases are handed back if the
+    // database answers (not waited for: close does not wait on this claim past CLAIM_WAIT_MS); else they expire.
+    for (const cursor of cursors) void releaseTarget(pool, cursor.target, owner, 0).catch(() => undefined);
+    return;
+  }
   for (const cursor of cursors) {
     const run = deliver(ctx, cursor).finally(() => {
       active.delete(cursor.target);
@@ -254,7 +264,9 @@ export function startWebhookDelivery(options: WebhookDeliveryOptions): WebhookDe
       (closed ??= (async () => {
         stopping = true;
         clearInterval(poll);
-        await claims.running()?.catch(() => undefined);
+        // A claim in flight has handed no organization to a round yet: waited for briefly, never on
+        // a database that does not answer (frozen), whose leases then expire by themselves (OUTBOX_LEASE).
+        await settlesWithin(claims.running() ?? Promise.resolve(), CLAIM_WAIT_MS);
         await Promise.allSettled([...active.values()]);
         clearInterval(heartbeat);
       })()),

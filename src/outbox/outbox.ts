@@ -83,14 +83,17 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     // back), so a few connections serve WEBHOOK_CONCURRENCY organizations: the connection budget of a
     // replica does not grow with it (docs/performance.md, "Connections").
     const pool = createOutboxPool(settings.databaseUrl, Math.min(settings.webhookConcurrency, 4) + 2, logger, poolOptions);
-    steps.add("outbox pool", () => endPool(pool, POOL_END_TIMEOUT_MS));
+    const pools = steps.group("outbox pools");
+    pools("outbox pool", () => endPool(pool, POOL_END_TIMEOUT_MS));
     const gaugePool = createOutboxPool(settings.databaseUrl, 1, logger, poolOptions);
-    steps.add("outbox gauge pool", () => endPool(gaugePool, POOL_END_TIMEOUT_MS));
+    pools("outbox gauge pool", () => endPool(gaugePool, POOL_END_TIMEOUT_MS));
     // As many connections to one host as requests may be in flight to it: every organization's at
     // once (several often share a host), and one replay (start.ts).
     sender = createWebhookSender(settings.webhookConcurrency * settings.webhookEndpointConcurrency + 1);
     const closeSender = sender.close;
     steps.add("webhook connections", () => closeSender());
+    // The relay, the delivery and the retention stop together: each waits, bounded, for its own work in flight.
+    const loops = steps.group("outbox loops");
     const keyring = deps.keyring ?? null;
     directory = endpointDirectory({ fromEnvironment: deps.endpoints, db: pool, keyring, logger, ...(deps.openedSecrets ? { opened: deps.openedSecrets } : {}) });
     try {
@@ -110,12 +113,12 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
     const delivery = relaysWebhooks ? startDelivery(parts) : null;
     // Awaited: a target new to this database starts before the first event is written.
     const relay = await startRelay(parts, delivery, relaysWebhooks);
-    if (delivery) steps.add("webhook delivery", () => delivery.close());
+    if (delivery) loops("webhook delivery", () => delivery.close());
     if (keyring) {
       const timer = refreshEndpointsEvery(parts, delivery);
       steps.add("endpoint refresh", async () => clearInterval(timer));
     }
-    steps.add("outbox relay", () => relay.close());
+    loops("outbox relay", () => relay.close());
     if (deps.sweeps) {
       // A recovery's events go out as soon as it ends, not at the next OUTBOX_POLL_INTERVAL.
       const stop = deps.sweeps.onIdle(() => {
@@ -135,7 +138,7 @@ export async function runOutbox(deps: OutboxDeps): Promise<Outbox> {
       relaysWebhooks,
       onError: () => metrics.relayError("queue"),
     });
-    steps.add("events retention", () => retention.close());
+    loops("events retention", () => retention.close());
   } catch (error) {
     await steps.close();
     throw error;
@@ -154,21 +157,36 @@ interface OutboxParts {
   sender: WebhookSender;
 }
 
-/** Steps closed in the reverse of their order; a step that fails is logged and the others still close. */
-function shutdownSteps(logger: Logger): { add(name: string, close: () => Promise<unknown>): void; close(): Promise<void> } {
-  const steps: { name: string; close: () => Promise<unknown> }[] = [];
+type AddStep = (name: string, close: () => Promise<unknown>) => void;
+
+/**
+ * Steps closed in the reverse of their order; a step that fails is logged and the others still close.
+ * A group's members close at the same time: each is bounded on its own, and none waits on another,
+ * so the group takes the longest of their bounds, not their sum.
+ */
+function shutdownSteps(logger: Logger): { add: AddStep; group(name: string): AddStep; close(): Promise<void> } {
+  type Step = { name: string; close: () => Promise<unknown> };
+  const steps: Step[] = [];
+  const closeOne = async (step: Step) => {
+    try {
+      await step.close();
+    } catch (error) {
+      logger.warn({ err: error, step: step.name }, "outbox: shutdown step failed");
+    }
+  };
   return {
     add: (name, close) => {
       steps.push({ name, close });
     },
+    group: (name) => {
+      const members: Step[] = [];
+      steps.push({ name, close: () => Promise.all(members.map(closeOne)) });
+      return (member, close) => {
+        members.push({ name: member, close });
+      };
+    },
     close: async () => {
-      for (const step of steps.splice(0).reverse()) {
-        try {
-          await step.close();
-        } catch (error) {
-          logger.warn({ err: error, step: step.name }, "outbox: shutdown step failed");
-        }
-      }
+      for (const step of steps.splice(0).reverse()) await closeOne(step);
     },
   };
 }

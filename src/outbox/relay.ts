@@ -57,8 +57,12 @@ export interface OutboxRelay {
   close(): Promise<void>;
 }
 
-/** How long close() waits for the round in flight. */
-const CLOSE_WAIT_MS = 5000;
+/**
+ * How long close() waits for the round in flight. A healthy round stops between two pages once
+ * close() began (milliseconds); one that waits longer waits on Redis or PostgreSQL, and cutting it
+ * loses nothing: its position did not move, and the next relay adds its events again (one job per id).
+ */
+const CLOSE_WAIT_MS = 1000;
 /** How long close() waits for its leases to be given up: past it they end by themselves (OUTBOX_LEASE). */
 const RELEASE_WAIT_MS = 1000;
 /** Pages per target and round: shutdown and the other target get their turn. */

@@ -3,12 +3,15 @@
 // running bulks. Nothing can be lost, so the shutdown is clean: exit 0 within seconds. Before: the
 // bulk loop's close waited for that read for the whole remaining budget (its client timeout is
 // DATABASE_STATEMENT_TIMEOUT + 2 s), the outbox and the platform got 0 ms, and pool.end() waited on
-// the connection still checked out to the frozen server: exit 124 at SHUTDOWN_TIMEOUT.
+// the connection still checked out to the frozen server: exit 124 at SHUTDOWN_TIMEOUT. With webhooks
+// and the events queue on, the outbox's close waited for the delivery's claim read (its client
+// timeout) after the relay's round (5 s) and its leases (1 s), one after the other: exit 124 too.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
 import { deletePrefix, uniquePrefix } from "../support/redis.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy.js";
 import { killStillRunning, runCli, workerEnv, type CliProcess } from "../support/worker-process.js";
+import { startWebhookReceiver, webhooksJson } from "../support/webhook-receiver.js";
 
 const db = testDb();
 let prefix: string;
@@ -48,5 +51,31 @@ describe("SIGTERM while PostgreSQL is frozen", () => {
     expect({ code, problems }).toEqual({ code: 0, problems: [] });
     expect(ms).toBeLessThan(5000);
     expect(worker.lines().some((l) => l.msg === "shut down cleanly")).toBe(true);
+  }, 30_000);
+
+  it("with webhooks and the events queue on and nothing to deliver, the worker exits 0 within seconds too", async () => {
+    const receiver = await startWebhookReceiver([7, 8]);
+    try {
+      const worker = runCli(
+        ["start"],
+        workerEnv(prefix, { DATABASE_URL: proxy.url(testDatabaseUrl()), SHUTDOWN_TIMEOUT: "PT10S", WEBHOOKS_JSON: webhooksJson(receiver, [7, 8]), EVENTS_QUEUE_ENABLED: "true", OUTBOX_POLL_INTERVAL: "PT0.1S" }),
+      );
+      workers.push(worker);
+      await worker.waitForLog("watchdog started");
+      proxy.freeze();
+      // The relay's and the delivery's polls (every 100 ms) and the bulk loop's tick send their reads: held.
+      for (const until = Date.now() + 3000; proxy.heldFromClients().length === 0 && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 50));
+      const started = Date.now();
+      worker.proc.kill("SIGTERM");
+      const { code } = await worker.exited;
+      const ms = Date.now() - started;
+      console.info(`SIGTERM with PostgreSQL frozen, webhooks and events queue on: exit ${code} after ${ms} ms`);
+      const problems = worker.lines().filter((l) => (l.level as number) >= 50).map((l) => ({ msg: l.msg, forced: l.forced, failed: l.failed }));
+      expect({ code, problems }).toEqual({ code: 0, problems: [] });
+      // The relay's round (1 s) and lease hand-over (1 s) beside the delivery's claim (1 s), then the pools' ends (1 s each).
+      expect(ms).toBeLessThan(7000);
+    } finally {
+      await receiver.close();
+    }
   }, 30_000);
 });

@@ -236,7 +236,7 @@ function bulkPaths(): Record<string, unknown> {
           "`dryRun=true` answers what the bulk would do and changes nothing. Otherwise an `Idempotency-Key` header is required: the same key and request again answer with the same bulk (`Idempotent-Replayed: true`), never a second one. " +
           "The bulk is applied by the worker at the organization's pace (BULK_REPROCESS_RATE tasks per second, over all its bulks), each task through the same reprocess statement and guard as PATCH restartprocessing, once; each REPROCESSED event carries the bulk's id in `details.bulkId`. Reprocessing is destructive: people's edits are discarded.",
         parameters: [
-          { name: "Idempotency-Key", in: "header", required: false, description: "Required unless dryRun=true: a unique key per bulk (e.g. a UUID), the same one when the request is retried. Printable ASCII, at most 200 characters.", schema: { type: "string", maxLength: 200 } },
+          { name: "Idempotency-Key", in: "header", required: false, description: "Required unless dryRun=true: a unique key per bulk (e.g. a UUID), the same one when the request is retried. Printable ASCII, at most 200 characters. A finished bulk is kept for EVENTS_RETENTION (90 days by default); once deleted, its key starts a new bulk.", schema: { type: "string", maxLength: 200 } },
           ...queryParameters(BulkQuery.shape, { lists: ["status"] }),
         ],
         requestBody: { required: false, description: "Ids to reprocess; leave out to select by the query's filters.", content: json(ref(apiSchemas, BulkBody)) },
@@ -260,7 +260,7 @@ function bulkPaths(): Record<string, unknown> {
         operationId: "getBulkReprocess",
         summary: "A bulk reprocess's progress",
         parameters: queryParameters(BulkIdQuery.shape),
-        responses: { "200": { description: "The bulk: applied, refused, not found, pending.", content: json(ref(apiSchemas, BulkProgressBody)) }, ...readApiRefusals, "404": error("No such bulk in the token's organization.") },
+        responses: { "200": { description: "The bulk: applied, refused, not found, pending.", content: json(ref(apiSchemas, BulkProgressBody)) }, ...readApiRefusals, "404": error("No such bulk in the token's organization, or one the retention deleted (EVENTS_RETENTION after it finished, 90 days by default).") },
       },
     },
     [BULK_ITEMS_PATH]: {

@@ -424,7 +424,7 @@ export const SETTINGS = {
   },
   eventsRetentionMs: {
     env: "EVENTS_RETENTION",
-    doc: "How long delivered task events are kept (ISO-8601 duration, at most P3650D: no timer waits on it); pruned a month (one partition) at a time, never an undelivered one.",
+    doc: "How long delivered task events are kept (ISO-8601 duration, at most P3650D: no timer waits on it); pruned a month (one partition) at a time, never an undelivered one. Also how long a finished bulk reprocess (done or cancelled, never a running one) is kept after it finished: then it is deleted with its items, its GET answers 404 and its Idempotency-Key starts a new bulk.",
     default: "P90D",
     schema: durationSeconds({ text: "P3650D", seconds: 3650 * 86_400 }).transform((seconds) => seconds * 1000),
   },

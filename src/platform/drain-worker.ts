@@ -21,14 +21,21 @@ import { ShutdownForced, type ShutdownBudget } from "./deadline.js";
 
 /** How often a drain looks whether the jobs in flight are done. */
 const DRAIN_POLL_MS = 25;
+/**
+ * A fetch (moveToActive, one short script) in flight longer than this is waited on no more: Redis
+ * answers it in milliseconds when it answers at all, and one frozen (its connection still says ready)
+ * held the drain to the deadline with no job in flight (exit 124). A job such a fetch takes later is
+ * the stalled-job check's, as after a crash.
+ */
+export const FETCH_WAIT_MS = 1000;
 
 // BullMQ's own generics, kept as loose as its Worker's defaults.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class DrainableWorker<DataType = any, ResultType = any, NameType extends string = string> extends Worker<DataType, ResultType, NameType> {
   /** Jobs taken (moved to active) and not yet recorded as completed or failed by this worker. */
   readonly #inFlight = new Set<string>();
-  /** moveToActive calls in flight: each may hand this worker a job. */
-  #fetching = 0;
+  /** moveToActive calls in flight, by when each began: each may hand this worker a job. */
+  readonly #fetching = new Set<{ since: number }>();
   /** Ends BullMQ's retry waits (runRetryDelay, 15 s) at the force close: its own only ends some of them. */
   readonly #closed = new AbortController();
   /** Set by stopFetching: the blocking connection is not needed again, and not reconnected. */
@@ -72,11 +79,12 @@ export class DrainableWorker<DataType = any, ResultType = any, NameType extends 
   }
 
   protected override async moveToActive(token: string, name?: string): Promise<Job<DataType, ResultType, NameType>> {
-    this.#fetching += 1;
+    const fetch = { since: Date.now() };
+    this.#fetching.add(fetch);
     try {
       return await super.moveToActive(token, name);
     } finally {
-      this.#fetching -= 1;
+      this.#fetching.delete(fetch);
     }
   }
 
@@ -96,14 +104,16 @@ export class DrainableWorker<DataType = any, ResultType = any, NameType extends 
 
   /**
    * True when every job in flight was recorded within `ms`; false when time ran out first. A fetch
-   * (moveToActive) still in flight counts while the worker's connection is up: the job it takes must
-   * be processed, not dropped. On a connection that is not up it is left: a command not yet sent is
-   * failed by the disconnect, and a job a lost reply took is the stalled-job check's either way.
+   * (moveToActive) still in flight counts while the worker's connection is up and for FETCH_WAIT_MS:
+   * the job it takes must be processed, not dropped. On a connection that is not up, or past that
+   * time (a frozen Redis), it is left: a command not yet sent is failed by the disconnect, and a job a
+   * reply not yet come takes is the stalled-job check's either way.
    */
   async drain(ms: number): Promise<boolean> {
     const deadline = Date.now() + Math.max(0, ms);
     const connected = () => (this.opts.connection as { status?: string }).status === "ready";
-    const idle = () => this.#inFlight.size === 0 && (this.#fetching === 0 || !connected());
+    const awaited = () => [...this.#fetching].some((f) => Date.now() - f.since < FETCH_WAIT_MS);
+    const idle = () => this.#inFlight.size === 0 && (!awaited() || !connected());
     while (!idle()) {
       if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, Math.min(DRAIN_POLL_MS, Math.max(1, deadline - Date.now()))));

@@ -25,6 +25,13 @@ export type RedisPurpose = "worker" | "producer" | "request";
 /** A disconnected socket whose peer does not answer is destroyed after this. */
 export const DISCONNECT_TIMEOUT_MS = 300;
 
+/**
+ * At shutdown a connected background connection gets this long to QUIT (what it sent is answered)
+ * before it is dropped: the work in flight was drained before, and a Redis that is frozen (the
+ * connection still says ready) would otherwise hold the close for the rest of the budget.
+ */
+export const QUIT_TIMEOUT_MS = 1000;
+
 /** A command for an HTTP caller answers or fails within this. */
 export const REQUEST_COMMAND_TIMEOUT_MS = 2000;
 
@@ -159,7 +166,7 @@ export interface RedisFactory {
   connect(purpose: RedisPurpose, name: string): RedisConnection;
   /** Waits, at most `ms`, until every `request` connection is ready: without an offline queue, a command sent before the first connect fails. */
   requestReadyWithin(ms: number): Promise<void>;
-  /** Ends every connection made: `quit` (bounded by `ms`, then `disconnect`) for the background ones that are connected, `disconnect` for the others. */
+  /** Ends every connection made: `quit` (bounded by `ms` and QUIT_TIMEOUT_MS, then `disconnect`) for the background ones that are connected, `disconnect` for the others. */
   close(ms: number): Promise<void>;
 }
 
@@ -188,7 +195,7 @@ export function redisFactory(config: Pick<Config, "redisUrl" | "redisClusterNode
     async close(ms) {
       await Promise.all(
         // A fail-fast connection has nothing worth flushing: it is disconnected at once.
-        made.splice(0).map(({ purpose, connection }) => endConnection(connection, purpose === "request" ? 0 : ms)),
+        made.splice(0).map(({ purpose, connection }) => endConnection(connection, purpose === "request" ? 0 : Math.min(ms, QUIT_TIMEOUT_MS))),
       );
     },
   };

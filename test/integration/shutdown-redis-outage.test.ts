@@ -120,6 +120,16 @@ describe("SIGTERM during a Redis outage", () => {
     expect(worker.lines().some((l) => l.msg === "shut down cleanly")).toBe(true);
   }, 30_000);
 
+  it("with Redis frozen (connections open, nothing answered) and nothing in flight, the worker exits 0 within seconds, not at the end of its budget", async () => {
+    const worker = startWorker(redis.url);
+    await worker.waitForLog("watchdog started");
+    redis.freeze();
+    const { code, ms } = await stopTimed(worker);
+    redis.thaw();
+    console.info(`SIGTERM with Redis frozen: exit ${code} after ${ms} ms`);
+    expect({ code, ms: ms < 3000 }).toEqual({ code: 0, ms: true });
+  }, 30_000);
+
   it("just after Redis came back (its connections between reconnect attempts), the worker exits 0 within seconds", async () => {
     const worker = startWorker(redis.url);
     await worker.waitForLog("watchdog started");

@@ -8,11 +8,18 @@
 // and tried again at the next run.
 import type pg from "pg";
 import type { Logger } from "pino";
+import { settlesWithin } from "../platform/deadline.js";
 import { claimTarget, DISPATCH_TARGET, ensureTargets, QUEUE_TARGET } from "./sql/targets.js";
 import { deleteBulkItems, deleteBulks, findExpiredBulks } from "./sql/bulk-retention.js";
 import { createEventPartitions, defaultPartitionRows, dropPartition, findPrunablePartitions, pruneRequestIds, unfinishedEventIndexes } from "./sql/partitions.js";
 
 export const RETENTION_TARGET = "retention";
+/**
+ * How long close() waits for a run in flight. Its statements stand alone and may be cut (a partition
+ * dropped or not, rows deleted or not: the next run does what is left); one held by a database that
+ * does not answer would otherwise hold the shutdown for its client timeout.
+ */
+export const RUN_WAIT_MS = 1000;
 const MONTHS_AHEAD = 3;
 const REQUEST_BATCH = 1000;
 const REQUEST_BATCHES_PER_RUN = 100;
@@ -158,7 +165,7 @@ export function startRetention(options: RetentionOptions): { close(): Promise<vo
     close: async () => {
       stopping = true;
       clearTimeout(timer);
-      await run.catch(() => undefined);
+      await settlesWithin(run, RUN_WAIT_MS);
     },
   };
 }

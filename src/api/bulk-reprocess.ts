@@ -6,7 +6,8 @@
 //        401; 409 the organization already has BULK_REPROCESS_MAX_RUNNING bulks running (a retry of
 //        a started bulk is still its 202); 422 the same key with another request, a selection over
 //        MAX_BULK_TASKS, or none, or a filter checked task by task over more than BULK_CANDIDATE_BUDGET tasks;
-//        503 (Retry-After) another start of the organization held its start lock past lock_timeout.
+//        503 (Retry-After: 2) another start of the organization holds its start lock: answered at
+//        once, not waited for (a burst of one organization's starts must not hold the pool).
 //   GET  …/sdtask/restartprocessing/bulk?bulkId=…          200 its progress; 404
 //   GET  …/sdtask/restartprocessing/bulk/items?bulkId=…[&outcome=…][&limit=…][&cursor=…]   200 one page of its tasks; 404
 //   POST …/sdtask/restartprocessing/bulk/cancel?bulkId=…   200 cancelled (or already); 409 already done; 404
@@ -22,11 +23,12 @@ import { cursorParam, encodeCursor } from "./read-api/cursor.js";
 import { listBulkItems } from "../reprocess/sql/list-bulk-items.js";
 import { json, refusal } from "./read-api/responses.js";
 import type { Handler, Route } from "./types.js";
-import { parseJsonBody, RETRY_AFTER_SECONDS } from "./server.js";
+import { parseJsonBody } from "./server.js";
 import { presentBulk } from "../reprocess/bulk-bodies.js";
 import { MAX_BULK_TASKS, parseBulkRequest, parseIdempotencyKey } from "../reprocess/bulk-request.js";
 import { askBulk, startInProgressError, tooManyRunningError } from "../reprocess/bulk-service.js";
 import { cancelBulk } from "../reprocess/sql/cancel-bulk.js";
+import { START_RETRY_AFTER_SECONDS } from "../reprocess/sql/create-bulk.js";
 import { findBulk } from "../reprocess/sql/find-bulk.js";
 
 export const BULK_REPROCESS_PATH = "/api/v1.0/external/sdtask/restartprocessing/bulk";
@@ -110,7 +112,9 @@ function requestBulkHandler(deps: BulkHttpDeps): Handler {
           }),
         );
       case "startInProgress":
-        return refusal(503, startInProgressError("your organization", "send this request again with the same Idempotency-Key"), { "retry-after": String(RETRY_AFTER_SECONDS) });
+        return refusal(503, startInProgressError("your organization", `send this request again with the same Idempotency-Key after Retry-After (${START_RETRY_AFTER_SECONDS} s)`), {
+          "retry-after": String(START_RETRY_AFTER_SECONDS),
+        });
       case "accepted":
         return {
           status: 202,

@@ -39,7 +39,7 @@ export type BulkAnswer =
   | { kind: "keyReused"; error: string; bulk: Bulk }
   /** The organization already has `limit` bulks running (BULK_REPROCESS_MAX_RUNNING): nothing was started. */
   | { kind: "tooManyRunning"; limit: number; running: RunningBulks }
-  /** Another start of the organization held its start lock past lock_timeout: nothing was started; a retry with the same key is safe (HTTP 503, CLI exit 1). */
+  /** Another start of the organization holds its start lock (not waited for): nothing was started; a retry with the same key after START_RETRY_AFTER_SECONDS is safe (HTTP 503, CLI exit 1). */
   | { kind: "startInProgress" }
   | { kind: "accepted"; bulk: Bulk; replayed: boolean; preview?: BulkPreview & { force: boolean } };
 
@@ -120,7 +120,7 @@ export function tooManyRunningError(
   );
 }
 
-/** Why a start waited in vain for its organization's start lock, and how to retry (`who` and `retry` in the reader's terms). */
+/** Why a start found its organization's start lock taken, and how to retry (`who` and `retry` in the reader's terms, `retry` naming START_RETRY_AFTER_SECONDS). */
 export function startInProgressError(who: string, retry: string): string {
-  return `another bulk reprocess start of ${who} is in progress (it held the organization's start lock past lock_timeout); nothing was started: ${retry}`;
+  return `another bulk reprocess start of ${who} is in progress (it holds the organization's start lock while it inserts its bulk); nothing was started: ${retry}`;
 }

@@ -252,7 +252,7 @@ function bulkPaths(): Record<string, unknown> {
           "413": error("The body is over 2 MiB."),
           "415": error("A body that is not application/json."),
           "422": error("The Idempotency-Key started a bulk for a different request; or the selection matches more than 50,000 tasks, or none; or the filter has a condition no index serves (location, changedSince, changedUntil, stuck=false, warning=false) over more than 5,000,000 of the organization's tasks (add status, use warning=true or stuck=true, or send ids)."),
-          "503": error("Another start of the organization is in progress (it held the organization's start lock past lock_timeout; X-Error says so), or PostgreSQL is unavailable: nothing was started; send the request again with the same Idempotency-Key after Retry-After.", { "Retry-After": header("Retry-After") }),
+          "503": error("Another start of the organization is in progress (it holds the organization's start lock while it inserts its bulk; answered at once, not waited for; X-Error says so, Retry-After: 2), or PostgreSQL is unavailable (Retry-After: 5): nothing was started; send the request again with the same Idempotency-Key after Retry-After.", { "Retry-After": header("Retry-After") }),
         },
       },
       get: {

@@ -17,6 +17,7 @@ import { joinIssues } from "../../platform/zod-issues.js";
 import { askBulk, startInProgressError, tooManyRunningError } from "../../reprocess/bulk-service.js";
 import { ServiceError } from "../../platform/service-errors.js";
 import { cancelBulk } from "../../reprocess/sql/cancel-bulk.js";
+import { START_RETRY_AFTER_SECONDS } from "../../reprocess/sql/create-bulk.js";
 import { findBulk } from "../../reprocess/sql/find-bulk.js";
 import { CliError } from "../context.js";
 import { EXIT } from "../exit-codes.js";
@@ -170,7 +171,7 @@ export async function bulkStartCommand(config: Config, rules: readonly Rule[], o
     }
     case "startInProgress":
       // A temporary failure, as a database that does not answer: exit 1, and the same command again is safe.
-      throw new ServiceError(startInProgressError(`organization ${options.organizationId}`, `run this command again with --idempotency-key ${key.value}`));
+      throw new ServiceError(startInProgressError(`organization ${options.organizationId}`, `run this command again in ${START_RETRY_AFTER_SECONDS} seconds with --idempotency-key ${key.value}`));
     case "accepted":
       return console.log(JSON.stringify({ idempotencyKey: key.value, replayed: answer.replayed, ...presentBulk(answer.bulk, answer.preview) }));
   }

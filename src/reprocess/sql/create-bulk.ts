@@ -1,27 +1,30 @@
 // createBulk — accepts a bulk reprocess: the bulk row and its selection snapshot, or the bulk an
 // earlier request with the same Idempotency-Key created, or nothing when the organization already
-// runs as many bulks as it may (BULK_REPROCESS_MAX_RUNNING).
+// runs as many bulks as it may (BULK_REPROCESS_MAX_RUNNING) or another start of it is under way.
 //
 // In:    the organization, the Idempotency-Key and the request's hash, what was asked (display),
 //        force, the actor, the HTTP request id, and the items in the order they will be applied:
 //        task ids, or external ids (looked up when applied, as one request by external id is);
 //        the most bulks the organization may have running.
-// Locks: a transaction-level advisory lock per organization (waited for), so an organization's
-//        starts run one after another across replicas: two starts at the limit minus one cannot
-//        both count the same running bulks and both insert. The statements after it see every
-//        bulk started before (each statement takes its own snapshot).
+// Locks: a transaction-level advisory lock per organization, tried, never waited for: an
+//        organization's starts run one at a time across replicas, so two starts at the limit minus
+//        one cannot both count the same running bulks and both insert. A start that finds it taken
+//        gives its connection back at once: waiting (inserting 50,000 items takes about a second),
+//        a burst of one organization's starts would hold the whole pool and stall every other
+//        organization's requests. The statements after it see every bulk started before (each
+//        statement takes its own snapshot).
 // Does:  in one transaction — the bulk the key already started, if any, is the answer (so a retry
-//        is never refused by the cap); else, with fewer than maxRunning bulks of the organization
-//        running, inserts the bulk (RUNNING) and one item per task (ON CONFLICT on the key's unique
-//        index: a starter without the lock, a replica of an earlier version, may have inserted it).
+//        is never refused by the cap, nor by the lock once that bulk is committed); else, with fewer
+//        than maxRunning bulks of the organization running, inserts the bulk (RUNNING) and one item
+//        per task (ON CONFLICT on the key's unique index: a starter without the lock, a replica of
+//        an earlier version, may have inserted it).
 // Out:   { created: true, bulk }; { created: false, bulk } (the key's earlier bulk: the caller
 //        compares its request hash); { created: false, full } (the running bulks, counted); or
-//        { created: false, busy: true }: the lock was waited for past the connection's lock_timeout
-//        (another start of the organization holds it), nothing was started — try again.
+//        { created: false, busy: true }: another start of the organization holds the lock, nothing
+//        was started — try again in a moment (START_RETRY_AFTER_SECONDS).
 import type { Db } from "../../platform/db/client.js";
-import { sqlState } from "../../platform/db/statement-error.js";
 import { BULK_COLUMNS, toBulk, type Bulk, type BulkRow } from "./bulk-row.js";
-import { runningBulks, type RunningBulks } from "./find-bulk.js";
+import { findBulkByKey, runningBulks, type RunningBulks } from "./find-bulk.js";
 
 export interface NewBulk {
   organizationId: number;
@@ -37,12 +40,12 @@ export interface NewBulk {
 export type CreatedBulk = { created: true; bulk: Bulk } | { created: false; bulk: Bulk } | { created: false; full: RunningBulks } | { created: false; busy: true };
 
 const START_LOCK = (organizationId: number) => `task-watchdog-bulk-reprocess-start:${organizationId}`;
-const LOCK_NOT_AVAILABLE = "55P03";
 
-/** The start lock was not had within lock_timeout: told apart here, not by a global class of lock timeouts (the sweep's holds rely on theirs). */
-class StartLockBusy extends Error {
-  override name = "StartLockBusy";
-}
+/**
+ * When a start refused for the lock should come again (HTTP Retry-After, the CLI's words): the
+ * holder inserts at most 50,000 items, about a second, then lets go.
+ */
+export const START_RETRY_AFTER_SECONDS = 2;
 
 export async function createBulk(db: Db, bulk: NewBulk, maxRunning: number): Promise<CreatedBulk> {
   const taskIds = "taskIds" in bulk.items ? bulk.items.taskIds : null;
@@ -50,12 +53,13 @@ export async function createBulk(db: Db, bulk: NewBulk, maxRunning: number): Pro
   const total = (taskIds ?? externalIds ?? []).length;
   return db.$transaction(
     async (tx): Promise<CreatedBulk> => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${START_LOCK(bulk.organizationId)}, 0))`.catch((error: unknown) => {
-        throw sqlState(error) === LOCK_NOT_AVAILABLE ? new StartLockBusy("another start of the organization holds its start lock", { cause: error }) : error;
-      });
-      const [earlier] = await tx.$queryRaw<BulkRow[]>`
-        SELECT ${BULK_COLUMNS} FROM bulk_reprocesses WHERE organization_id = ${bulk.organizationId}::int AND idempotency_key = ${bulk.idempotencyKey}`;
-      if (earlier) return { created: false, bulk: toBulk(earlier) };
+      const [{ locked }] = (await tx.$queryRaw<{ locked: boolean }[]>`
+        SELECT pg_try_advisory_xact_lock(hashtextextended(${START_LOCK(bulk.organizationId)}, 0)) AS locked`) as [{ locked: boolean }];
+      const earlier = await findBulkByKey(tx, bulk.organizationId, bulk.idempotencyKey);
+      // Without the lock the key's bulk is still the answer if committed by now (its own start may
+      // have finished since askBulk looked); only a new bulk needs the lock.
+      if (earlier) return { created: false, bulk: earlier };
+      if (!locked) return { created: false, busy: true };
       const running = await runningBulks(tx, bulk.organizationId);
       if (running.count >= maxRunning) return { created: false, full: running };
       const [inserted] = await tx.$queryRaw<BulkRow[]>`
@@ -73,15 +77,11 @@ export async function createBulk(db: Db, bulk: NewBulk, maxRunning: number): Pro
         SELECT * FROM bulk`;
       if (inserted) return { created: true, bulk: toBulk(inserted) };
       // Only a starter that takes no lock (a replica of a version before it, during a rolling upgrade) gets here.
-      const [raced] = await tx.$queryRaw<BulkRow[]>`
-        SELECT ${BULK_COLUMNS} FROM bulk_reprocesses WHERE organization_id = ${bulk.organizationId}::int AND idempotency_key = ${bulk.idempotencyKey}`;
+      const raced = await findBulkByKey(tx, bulk.organizationId, bulk.idempotencyKey);
       if (!raced) throw new Error("createBulk: the Idempotency-Key conflicted but no bulk carries it");
-      return { created: false, bulk: toBulk(raced) };
+      return { created: false, bulk: raced };
     },
-    // The lock is waited for at most the connection's lock_timeout; 50,000 items insert in about a second.
+    // Inserting 50,000 items takes about a second; the lock is never waited for.
     { timeout: 60_000 },
-  ).catch((error: unknown) => {
-    if (error instanceof StartLockBusy) return { created: false as const, busy: true as const };
-    throw error;
-  });
+  );
 }

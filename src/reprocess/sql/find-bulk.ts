@@ -9,8 +9,8 @@ export async function findBulk(db: Db, organizationId: number, bulkId: string): 
   return row ? toBulk(row) : null;
 }
 
-/** The bulk an Idempotency-Key of the organization already started, if any. */
-export async function findBulkByKey(db: Db, organizationId: number, idempotencyKey: string): Promise<Bulk | null> {
+/** The bulk an Idempotency-Key of the organization already started, if any. `db` may be an open transaction. */
+export async function findBulkByKey(db: Pick<Queries, "$queryRaw">, organizationId: number, idempotencyKey: string): Promise<Bulk | null> {
   const [row] = await db.$queryRaw<BulkRow[]>`
     SELECT ${BULK_COLUMNS} FROM bulk_reprocesses WHERE organization_id = ${organizationId}::int AND idempotency_key = ${idempotencyKey}`;
   return row ? toBulk(row) : null;

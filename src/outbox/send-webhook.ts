@@ -12,6 +12,7 @@ import { createHmac } from "node:crypto";
 import type { Agent } from "undici";
 import type { WebhookEndpoint } from "./webhook-config.js";
 import { webhookBody, type TaskEventMessage } from "./message.js";
+import { urlLabel } from "./endpoint-url.js";
 
 export type SendOutcome = { ok: true; status: number } | { ok: false; reason: string };
 
@@ -76,7 +77,7 @@ function targetOf(url: string): Target {
   let target = targets.get(url);
   if (!target) {
     const parsed = new URL(url);
-    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, label: `${parsed.origin}${parsed.pathname}` };
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}`, label: urlLabel(parsed) };
     if (targets.size >= 10_000) targets.clear();
     targets.set(url, target);
   }

@@ -1,15 +1,17 @@
 // Managing the webhook endpoints kept in PostgreSQL (`watchdog webhooks …`). Each change is one
 // transaction; times come from the database clock. A secret is returned once, by create and
-// rotate, and never read back by list.
+// rotate, and never read back by list; nor is a URL's query string or fragment (it may carry a token).
 import type pg from "pg";
 import type { SecretKeyring } from "./webhook-secret-box.js";
 import { ensureTargets, webhookTarget } from "./sql/targets.js";
+import { redactedUrl } from "./endpoint-url.js";
 
 type Client = Pick<pg.ClientBase, "query">;
 
 export interface EndpointSummary {
   id: string;
   organizationId: number;
+  /** Origin and path; a query string or fragment only marked (redactedUrl). */
   url: string;
   createdBy: string;
   createdAt: Date;
@@ -120,7 +122,7 @@ export async function listEndpoints(client: Client, options: { all?: boolean; or
   return rows.map((r) => ({
     id: r.id,
     organizationId: r.organization_id,
-    url: r.url,
+    url: redactedUrl(r.url),
     createdBy: r.created_by,
     createdAt: r.created_at,
     disabledAt: r.disabled_at,

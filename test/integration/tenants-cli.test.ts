@@ -21,14 +21,14 @@ const CLI_TEST_TIMEOUT_MS = 120_000;
 const SECRETS_KEY = randomBytes(32).toString("base64");
 let app: RunningApp;
 /** A receiver that keeps each request's headers and body as sent, answering `answer`. */
-const requests: { headers: Record<string, string>; body: string }[] = [];
+const requests: { url: string; headers: Record<string, string>; body: string }[] = [];
 let answer = 204;
 const receiver = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on("data", (c: Buffer) => chunks.push(c));
   req.on("end", () => {
     const pick = (name: string) => String(req.headers[name] ?? "");
-    requests.push({ headers: { "webhook-id": pick("webhook-id"), "webhook-timestamp": pick("webhook-timestamp"), "webhook-signature": pick("webhook-signature") }, body: Buffer.concat(chunks).toString("utf8") });
+    requests.push({ url: req.url ?? "", headers: { "webhook-id": pick("webhook-id"), "webhook-timestamp": pick("webhook-timestamp"), "webhook-signature": pick("webhook-signature") }, body: Buffer.concat(chunks).toString("utf8") });
     res.writeHead(answer).end();
   });
 });
@@ -189,6 +189,26 @@ describe("watchdog webhooks", () => {
     const sent = await cli(["webhooks", "test-send", "--organization-id", "9"], { WEBHOOK_SECRETS_KEY: randomBytes(32).toString("base64") });
     expect(sent.code).toBe(1);
     expect(sent.stderr).toMatch(/^watchdog: the webhook secret of organization 9 was sealed with key \S+, which WEBHOOK_SECRETS_KEY does not hold \(it holds \S+\); add that key after the sealing key\n$/);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  it("a query string or fragment of the URL (it may carry a token) is never printed back: create and list show origin and path, the id tells endpoints apart; deliveries go to the whole URL", async () => {
+    const url = `${receiverUrl()}?token=q-Secret-4711&x=1#f-Secret-0815`;
+    const shown = `${receiverUrl()}?<redacted>#<redacted>`;
+    const created = await cli(["webhooks", "create", "--organization-id", "9", "--url", url, "--by", "alice"]);
+    expect(created.code, created.stderr).toBe(0);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    expect(JSON.parse(created.stdout)).toMatchObject({ id, organizationId: 9, url: shown });
+    const listed = await cli(["webhooks", "list"]);
+    const listedJson = await cli(["webhooks", "list", "--json"]);
+    for (const out of [created, listed, listedJson]) expect(`${out.stdout}\n${out.stderr}`).not.toMatch(/Secret-/);
+    const row = listed.stdout.split("\n")[1]!;
+    expect(row.startsWith(`${id} `) && row.includes(` ${shown} `), row).toBe(true);
+    expect(JSON.parse(listedJson.stdout)).toMatchObject([{ id, organizationId: 9, url: shown }]);
+
+    const sent = await cli(["webhooks", "test-send", "--organization-id", "9"]);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(`${sent.stdout}\n${sent.stderr}`).not.toMatch(/Secret-/);
+    expect(requests.at(-1)!.url).toBe("/hooks/9?token=q-Secret-4711&x=1");
   }, CLI_TEST_TIMEOUT_MS);
 
   it("refuses a plain-http URL off loopback, naming the flag", async () => {

@@ -11,7 +11,8 @@ import { MAX_WEBHOOK_URL_LENGTH, webhookEndpointsSchema } from "../../outbox/web
 import { createEndpoint, disableEndpoint, listEndpoints, rotateSecret } from "../../outbox/webhook-endpoints-admin.js";
 import { findActiveEndpoints } from "../../outbox/webhook-endpoints-store.js";
 import { createKeyring, generateWebhookSecret, type SecretKeyring } from "../../outbox/webhook-secret-box.js";
-import { signWith } from "../../outbox/send-webhook.js";
+import { endpointLabel, signWith } from "../../outbox/send-webhook.js";
+import { redactedUrl } from "../../outbox/endpoint-url.js";
 import { checkPostgres } from "../../platform/preflight.js";
 import { actorName, operatorText } from "../../sweep/sweep-request.js";
 import { CliError } from "../context.js";
@@ -117,7 +118,8 @@ export async function createWebhookCommand(config: Config, options: { organizati
   if ("existing" in result) {
     throw new CliError(`Conflict: organization ${organizationId} already has an active endpoint (id ${result.existing}); rotate its secret with \`watchdog webhooks rotate\`, or revoke it first`, EXIT.conflict);
   }
-  print({ id: result.created.id, organizationId, url, secret, note: "shown once: give it to the receiver now; it verifies the webhook-signature header" });
+  // The URL as `list` shows it: a token in its query string is the operator's already, not printed back.
+  print({ id: result.created.id, organizationId, url: redactedUrl(url), secret, note: "shown once: give it to the receiver now; it verifies the webhook-signature header" });
 }
 
 export async function listWebhooksCommand(config: Config, options: { organizationId?: number; all: boolean; json: boolean }): Promise<void> {
@@ -164,8 +166,7 @@ export async function testSendWebhookCommand(config: Config, options: { organiza
   const now = new Date();
   const body = JSON.stringify({ type: "webhook.test", timestamp: now.toISOString(), data: { organizationId, message: "a test from `watchdog webhooks test-send`" } });
   const signature = endpoint.secrets.map((secret) => signWith(secret, id, Math.floor(now.getTime() / 1000), body)).join(" ");
-  const target = new URL(endpoint.url);
-  const where = `${target.origin}${target.pathname}`;
+  const where = endpointLabel(endpoint);
   let status: number;
   try {
     const response = await fetch(endpoint.url, {

@@ -6,7 +6,8 @@
 
 /** Origin and path, nothing else: where a request went, for logs and errors. */
 export function urlLabel(url: URL): string {
-  return `${url.origin}${url.pathname}`;
+  // The origin spelled out: URL.origin is "null" for a scheme it does not know (a refused URL is shown too).
+  return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
 /** Origin and path, with `?<redacted>` and `#<redacted>` standing for a query string and a fragment. */

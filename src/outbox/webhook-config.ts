@@ -10,6 +10,7 @@ import { formatIssues } from "../platform/zod-issues.js";
 import { parseStrictJson } from "../platform/strict-json.js";
 import { MAX_ID } from "../platform/ids.js";
 import { CONTROL_ERROR, hasNoControl } from "../platform/text-safety.js";
+import { redactedUrl } from "./endpoint-url.js";
 
 export interface WebhookEndpoint {
   readonly organizationId: number;
@@ -48,15 +49,14 @@ const urlSchema = z.string({ error: "must be a URL such as https://hooks.example
     ctx.addIssue({ code: "custom", message: "must be a URL such as https://hooks.example.com/watchdog" });
     return;
   }
-  // A message quotes what it received: never the credentials it refuses (WEBHOOKS_JSON is a secret; logs keep a CLI's stderr).
+  // A message quotes what it received: never the credentials it refuses, nor a query string or
+  // fragment, where a token may be (WEBHOOKS_JSON is a secret; logs keep a CLI's stderr).
   const credentials = url.username !== "" || url.password !== "";
-  if (credentials) {
-    url.username = url.password = "";
-    ctx.addIssue({ code: "custom", message: "must not carry credentials (the signature authenticates the sender)", input: `${url.protocol}//(credentials hidden)@${url.host}${url.pathname}` });
-  }
+  const shown = credentials ? `${url.protocol}//(credentials hidden)@${url.host}${url.pathname}` : redactedUrl(raw);
+  if (credentials) ctx.addIssue({ code: "custom", message: "must not carry credentials (the signature authenticates the sender)", input: shown });
   if (url.protocol === "https:") return;
   if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return;
-  ctx.addIssue({ code: "custom", message: "must be https (plain http only for a loopback host such as 127.0.0.1)", ...(credentials ? { input: `${url.protocol}//(credentials hidden)@${url.host}${url.pathname}` } : {}) });
+  ctx.addIssue({ code: "custom", message: "must be https (plain http only for a loopback host such as 127.0.0.1)", input: shown });
 });
 
 const secretSchema = z.string({ error: `must be a string "${SECRET_PREFIX}<base64>"` }).refine(

@@ -48,6 +48,15 @@ describe("webhook endpoints", () => {
     }
   });
 
+  it("refuse a plain-http URL quoting its origin and path, never its query string or fragment (a token may be there)", () => {
+    for (const url of ["http://h.io/w?token=Tok-Secret-1#Frag-Secret-2", "http://h.io/w#Frag-Secret-2"]) {
+      const messages = problems([{ organizationId: 7, url, secret }]);
+      expect(messages, url).toEqual([
+        `WEBHOOKS_JSON [0].url must be https (plain http only for a loopback host such as 127.0.0.1), got the string "${url.includes("?") ? "http://h.io/w?<redacted>#<redacted>" : "http://h.io/w#<redacted>"}"`,
+      ]);
+    }
+  });
+
   it("refuse a bad secret without ever showing it", () => {
     const bad = "whsec_dG9vc2hvcnQ="; // 8 bytes
     const messages = problems([{ organizationId: 7, url: "https://h.example.com/", secret: bad }]);

@@ -57,6 +57,13 @@ describe("webhook endpoints", () => {
     }
   });
 
+  it("refuse a text that is not a URL quoting it without what follows a ? or # (a token may be there)", () => {
+    for (const url of ["hooks.example.com/w?token=Tok-Secret-1", "hooks.example.com/w#Frag-Secret-2"]) {
+      const messages = problems([{ organizationId: 7, url, secret }]);
+      expect(messages, url).toEqual([`WEBHOOKS_JSON [0].url must be a URL such as https://hooks.example.com/watchdog, got the string "hooks.example.com/w?<redacted>"`]);
+    }
+  });
+
   it("refuse a bad secret without ever showing it", () => {
     const bad = "whsec_dG9vc2hvcnQ="; // 8 bytes
     const messages = problems([{ organizationId: 7, url: "https://h.example.com/", secret: bad }]);

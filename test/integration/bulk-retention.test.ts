@@ -12,6 +12,7 @@ import { createBulk, type NewBulk } from "../../src/reprocess/sql/create-bulk.js
 import { findBulk } from "../../src/reprocess/sql/find-bulk.js";
 import { captureLogger } from "../support/reprocess-harness.js";
 import { resetTables, testDatabaseUrl, testDb } from "../support/db.js";
+import { nodes, type PlanNode } from "../support/query-plan.js";
 
 const db = testDb();
 const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 2 });
@@ -109,16 +110,6 @@ describe("the retention of bulk reprocesses", () => {
   });
 });
 
-interface PlanNode {
-  "Node Type": string;
-  "Relation Name"?: string;
-  "Index Name"?: string;
-  "Actual Rows": number;
-  "Actual Loops": number;
-  "Rows Removed by Filter"?: number;
-  Plans?: PlanNode[];
-}
-const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
 
 /**
  * The statement as sent, with its parameters, under EXPLAIN ANALYZE in a transaction rolled back: the

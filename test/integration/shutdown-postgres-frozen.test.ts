@@ -31,23 +31,29 @@ afterEach(async () => {
 });
 afterAll(() => db.$disconnect());
 
+/** Freezes PostgreSQL, waits (3 s at most) until the freeze holds something the worker sent, then SIGTERM: the exit, its time, the error lines. */
+async function freezeThenStop(worker: CliProcess, label: string) {
+  proxy.freeze();
+  for (const until = Date.now() + 3000; proxy.heldFromClients().length === 0 && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 50));
+  const started = Date.now();
+  worker.proc.kill("SIGTERM");
+  const { code } = await worker.exited;
+  const ms = Date.now() - started;
+  console.info(`SIGTERM with PostgreSQL frozen, ${label}: exit ${code} after ${ms} ms`);
+  const problems = worker.lines().filter((l) => (l.level as number) >= 50).map((l) => ({ msg: l.msg, forced: l.forced, failed: l.failed }));
+  return { code, ms, problems };
+}
+
 describe("SIGTERM while PostgreSQL is frozen", () => {
   it("with only the idle polling in flight, the worker exits 0 within seconds, not 124 at SHUTDOWN_TIMEOUT", async () => {
     const worker = runCli(["start"], workerEnv(prefix, { DATABASE_URL: proxy.url(testDatabaseUrl()), SHUTDOWN_TIMEOUT: "PT10S" }));
     workers.push(worker);
     await worker.waitForLog("watchdog started");
-    proxy.freeze();
     // The bulk loop's next idle tick (every second) sends its read, or the start-up of a connection for
     // it, and the freeze holds it: the read waits for its client timeout, or its connect timeout. (A
     // connection whose start-up went out just before the freeze waits for its answer, sending nothing
     // more: so at most 3 s.)
-    for (const until = Date.now() + 3000; proxy.heldFromClients().length === 0 && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 50));
-    const started = Date.now();
-    worker.proc.kill("SIGTERM");
-    const { code } = await worker.exited;
-    const ms = Date.now() - started;
-    console.info(`SIGTERM with PostgreSQL frozen, idle: exit ${code} after ${ms} ms`);
-    const problems = worker.lines().filter((l) => (l.level as number) >= 50).map((l) => ({ msg: l.msg, forced: l.forced, failed: l.failed }));
+    const { code, ms, problems } = await freezeThenStop(worker, "idle");
     expect({ code, problems }).toEqual({ code: 0, problems: [] });
     expect(ms).toBeLessThan(5000);
     expect(worker.lines().some((l) => l.msg === "shut down cleanly")).toBe(true);
@@ -62,15 +68,8 @@ describe("SIGTERM while PostgreSQL is frozen", () => {
       );
       workers.push(worker);
       await worker.waitForLog("watchdog started");
-      proxy.freeze();
       // The relay's and the delivery's polls (every 100 ms) and the bulk loop's tick send their reads: held.
-      for (const until = Date.now() + 3000; proxy.heldFromClients().length === 0 && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 50));
-      const started = Date.now();
-      worker.proc.kill("SIGTERM");
-      const { code } = await worker.exited;
-      const ms = Date.now() - started;
-      console.info(`SIGTERM with PostgreSQL frozen, webhooks and events queue on: exit ${code} after ${ms} ms`);
-      const problems = worker.lines().filter((l) => (l.level as number) >= 50).map((l) => ({ msg: l.msg, forced: l.forced, failed: l.failed }));
+      const { code, ms, problems } = await freezeThenStop(worker, "webhooks and events queue on");
       expect({ code, problems }).toEqual({ code: 0, problems: [] });
       // The relay's round (1 s) and lease hand-over (1 s) beside the delivery's claim (1 s), then the pools' ends (1 s each).
       expect(ms).toBeLessThan(7000);

@@ -8,7 +8,8 @@ import { truncate } from "../../bench/seed.js";
 import { testDatabaseUrl } from "./db.js";
 import type { Queries } from "../../src/platform/db/client.js";
 
-interface PlanNode {
+/** A node of EXPLAIN (FORMAT JSON)'s plan; the buffers only with BUFFERS. */
+export interface PlanNode {
   "Node Type": string;
   "Relation Name"?: string;
   "Index Name"?: string;
@@ -16,12 +17,13 @@ interface PlanNode {
   "Actual Loops": number;
   "Rows Removed by Filter"?: number;
   "Rows Removed by Index Recheck"?: number;
-  "Shared Hit Blocks": number;
-  "Shared Read Blocks": number;
+  "Shared Hit Blocks"?: number;
+  "Shared Read Blocks"?: number;
   Plans?: PlanNode[];
 }
 
-const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+/** The node and every node under it. */
+export const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
 
 export interface PlanCost {
   /** Rows the scans of the table produced or threw away, over all their loops. */
@@ -43,7 +45,7 @@ export async function planCost(runner: Pick<Queries, "$queryRaw">, sql: Prisma.S
   const scans = all.filter((n) => n["Relation Name"] === table || n["Relation Name"]?.startsWith(`${table}_`));
   return {
     rowsRead: scans.reduce((sum, n) => sum + (n["Actual Rows"] + (n["Rows Removed by Filter"] ?? 0) + (n["Rows Removed by Index Recheck"] ?? 0)) * n["Actual Loops"], 0),
-    buffers: plan["Shared Hit Blocks"] + plan["Shared Read Blocks"],
+    buffers: (plan["Shared Hit Blocks"] ?? 0) + (plan["Shared Read Blocks"] ?? 0),
     seqScans: scans.filter((n) => n["Node Type"].includes("Seq Scan")).length,
     indexes: all.map((n) => n["Index Name"]).filter((n): n is string => n !== undefined),
   };

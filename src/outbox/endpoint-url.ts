@@ -16,8 +16,8 @@ export function redactedUrl(raw: string): string {
   try {
     url = new URL(raw);
   } catch {
-    // Stored URLs were checked when created; a row written by hand is not quoted either.
-    return "(not a URL)";
+    // Not parsed (refused input, a row written by hand): shown up to its first ? or #, where a token may follow.
+    return raw.replace(/[?#][\s\S]*$/, "?<redacted>");
   }
   return `${urlLabel(url)}${url.search === "" ? "" : "?<redacted>"}${url.hash === "" ? "" : "#<redacted>"}`;
 }

@@ -46,8 +46,7 @@ const urlSchema = z.string({ error: "must be a URL such as https://hooks.example
   try {
     url = new URL(raw);
   } catch {
-    // Not parsed, so quoted up to its first ? or #: what follows may be a token, as in a URL's query.
-    ctx.addIssue({ code: "custom", message: "must be a URL such as https://hooks.example.com/watchdog", input: raw.replace(/[?#][\s\S]*$/, "?<redacted>") });
+    ctx.addIssue({ code: "custom", message: "must be a URL such as https://hooks.example.com/watchdog", input: redactedUrl(raw) });
     return;
   }
   // A message quotes what it received: never the credentials it refuses, nor a query string or
